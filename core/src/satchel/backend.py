@@ -1,0 +1,324 @@
+"""The backend contract: what a storage plugin implements.
+
+A backend stores :class:`Record` objects in named collections. It is small, record
+oriented and async; the stores (:mod:`satchel.stores`) build tasks, sessions and key-value
+namespaces on top of it. The rules every backend shares are enforced by the conformance
+kit in :mod:`satchel.testing`; ``docs/writing-a-backend.md`` walks through writing one.
+
+Rules that hold for every method:
+
+* Collection names and keys are opaque, non-empty strings; any character (``*``, ``?``,
+  ``[``, ``:``, ``$``, ``.``, NUL, non-ASCII) may appear in a key and must never reach
+  another record. Collection names never contain NUL.
+* A record whose ``expires_at`` has passed is gone: never returned, counted, listed or
+  found, and a write treats it as absent.
+* Timestamps are timezone-aware UTC datetimes with millisecond precision (:func:`utcnow`).
+* Every write bumps ``version``: 1 for a new record, the previous version + 1 otherwise.
+* Values are JSON values (``dict``, ``list``, ``str``, ``int``, ``float``, ``bool``,
+  ``None``); what a backend returns is the caller's own copy.
+* Driver exceptions never leak: a backend raises :class:`~satchel.errors.SatchelError`
+  subclasses (:class:`~satchel.errors.BackendUnavailable` for connection trouble).
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
+
+from satchel.errors import InvalidArgument
+from satchel.query import Condition, Query, compile_glob
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
+
+    from satchel.settings import SatchelSettings
+
+__all__ = [
+    "Backend",
+    "BackendFactory",
+    "BackendSpec",
+    "Capabilities",
+    "JSONValue",
+    "Page",
+    "Query",
+    "Record",
+    "REQUIRED_METHODS",
+    "missing_methods",
+    "utcnow",
+]
+
+JSONValue: TypeAlias = Any
+"""Any value JSON can hold: ``dict[str, JSONValue] | list[JSONValue] | str | int | float |
+bool | None``. (Spelled ``Any`` so that callers need no casts.)"""
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    """The current UTC time, truncated to milliseconds (the precision every backend keeps)."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def truncate_ms(value: datetime) -> datetime:
+    """``value`` as UTC, truncated to milliseconds; naive datetimes are taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def expiry_after(ttl: float | timedelta | None, now: datetime | None = None) -> datetime | None:
+    """The ``expires_at`` of a record written now with ``ttl`` seconds to live."""
+    if ttl is None:
+        return None
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+    return truncate_ms((now or utcnow()) + timedelta(seconds=seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored record.
+
+    :param collection: the collection it lives in.
+    :param key: its key, unique within the collection.
+    :param value: its JSON value.
+    :param version: 1 after the first write, +1 on every write (0 on a record not yet written).
+    :param created_at: when the key was first written (kept across updates).
+    :param updated_at: when it was last written.
+    :param expires_at: when it stops existing (``None``: never).
+    :param index: index entries, ``{index_name: (value, ...)}``; :meth:`Backend.find` looks
+        records up by them. Several values per index are allowed (a multi-valued index).
+    """
+
+    collection: str
+    key: str
+    value: JSONValue
+    version: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    expires_at: datetime | None = None
+    index: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def is_live(self, now: datetime) -> bool:
+        """Whether the record still exists at ``now``."""
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of results.
+
+    :param items: the results, in order.
+    :param next_cursor: pass it as ``cursor`` to get the next page; ``None`` when no result
+        follows this page.
+    """
+
+    items: list[T]
+    next_cursor: str | None = None
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend declares it can do. The stores and the conformance kit read these
+    instead of guessing from a backend's name.
+
+    :param query_pushdown: queries run on the server (else the backend scans and filters).
+    :param shared_across_processes: records written by one process are seen by another
+        (false for the in-process memory backend); enables the kit's multi-process tests.
+    :param persistent: records survive a restart of the server.
+    :param transactions: several writes can be made atomic together.
+    :param max_value_bytes: the largest encoded value accepted (``None``: no limit).
+    """
+
+    query_pushdown: bool = False
+    shared_across_processes: bool = False
+    persistent: bool = False
+    transactions: bool = False
+    max_value_bytes: int | None = None
+
+
+class Backend(abc.ABC):
+    """The storage contract. Subclass it, implement the abstract methods, and run the
+    conformance kit (:class:`satchel.testing.BackendConformance`) against your class.
+
+    The non-abstract methods have correct but slow defaults built on the abstract ones;
+    a network backend overrides them (``get_many``/``put_many`` with one round trip).
+    """
+
+    #: The backend's name, as in ``SATCHEL_BACKEND``.
+    name: ClassVar[str] = "custom"
+    #: What the backend can do; see :class:`Capabilities`. An instance may set its own.
+    capabilities: Capabilities = Capabilities()
+
+    # -- reads -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get(self, collection: str, key: str) -> Record | None:
+        """The live record under ``key``, or ``None``."""
+
+    async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
+        """The live records under ``keys``, in the order of ``keys`` (``None`` where absent)."""
+        return [await self.get(collection, key) for key in keys]
+
+    @abc.abstractmethod
+    async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
+        """The live records whose index ``index_name`` holds ``value``, ordered by key."""
+
+    @abc.abstractmethod
+    async def query(self, collection: str, query: Query) -> Page[Record]:
+        """Run ``query`` with the semantics of :func:`satchel.query.evaluate`."""
+
+    async def count(self, collection: str, where: Sequence[Condition] = ()) -> int:
+        """How many live records match ``where`` (all of them when empty)."""
+        total, cursor = 0, None
+        while True:
+            page = await self.query(
+                collection, Query(where=tuple(where), select=(), limit=1000, cursor=cursor)
+            )
+            total += len(page.items)
+            if page.next_cursor is None:
+                return total
+            cursor = page.next_cursor
+
+    async def iter_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
+        """Every live key of the collection matching the glob ``pattern`` (all when
+        ``None``), each exactly once, in any order. See :func:`satchel.query.compile_glob`
+        for the pattern language."""
+        regex = compile_glob(pattern) if pattern is not None else None
+        cursor = None
+        while True:
+            page = await self.query(collection, Query(select=(), limit=1000, cursor=cursor))
+            for record in page.items:
+                if regex is None or regex.fullmatch(record.key):
+                    yield record.key
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    @abc.abstractmethod
+    async def collections(self) -> list[str]:
+        """The names of the collections that hold at least one live record, sorted."""
+
+    # -- writes ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> Record:
+        """Write ``record.value``, ``record.expires_at`` and ``record.index`` under
+        ``(record.collection, record.key)`` and return the stored record.
+
+        ``record.version``, ``created_at`` and ``updated_at`` are ignored: the stored record
+        gets version 1 (new key) or the previous version + 1, keeps the previous
+        ``created_at`` (or now, for a new key) and ``updated_at`` = now. The old index
+        entries are replaced by the new ones.
+
+        :param if_absent: write only if no live record exists, else raise
+            :class:`~satchel.errors.AlreadyExists`.
+        :param if_version: write only if the live record has this version; raise
+            :class:`~satchel.errors.NotFound` if there is none and
+            :class:`~satchel.errors.Conflict` if its version differs.
+
+        The check and the write are one atomic step, across processes where the backend is
+        shared: two writers can never both succeed with the same ``if_version``.
+        """
+
+    async def put_many(self, records: Sequence[Record]) -> list[Record]:
+        """Write every record unconditionally, in order (a later duplicate wins); return the
+        stored records in the same order."""
+        return [await self.put(record) for record in records]
+
+    @abc.abstractmethod
+    async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
+        """Delete the live record under ``key``; ``True`` if one was deleted.
+
+        :param if_version: delete only if the live record has this version; raise
+            :class:`~satchel.errors.NotFound` if there is none and
+            :class:`~satchel.errors.Conflict` if its version differs (atomically).
+        """
+
+    @abc.abstractmethod
+    async def drop(self, collection: str) -> int:
+        """Delete the whole collection; return how many live records it held."""
+
+    @abc.abstractmethod
+    async def purge_expired(self) -> int:
+        """Remove expired records (and their index entries) now; return how many."""
+
+    # -- life --------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Check the connection; raise :class:`~satchel.errors.BackendUnavailable` if down."""
+
+    async def stats(self) -> dict[str, Any]:
+        """Backend-specific figures (JSON values only, never a secret)."""
+        return {}
+
+    async def close(self) -> None:
+        """Release connections. The backend is not used after this."""
+
+    def describe(self) -> str:
+        """A one-line description for listings and ``repr``; never contains a secret."""
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
+
+REQUIRED_METHODS: tuple[str, ...] = tuple(sorted(Backend.__abstractmethods__))
+
+
+def missing_methods(cls: type) -> list[str]:
+    """The contract methods ``cls`` lacks or does not implement as ``async def``."""
+    if isinstance(cls, type) and issubclass(cls, Backend):
+        return sorted(getattr(cls, "__abstractmethods__", ()))
+    return [
+        name
+        for name in REQUIRED_METHODS
+        if not inspect.iscoroutinefunction(getattr(cls, name, None))
+    ]
+
+
+BackendFactory: TypeAlias = "Callable[[Any, SatchelSettings], Backend]"
+"""Builds a backend from the plugin's settings object and the core settings."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """What a plugin registers for each backend it provides.
+
+    :param name: the backend name users put in ``SATCHEL_BACKEND``; by convention the
+        plugin's entry-point name. Lower-case letters, digits and ``_``.
+    :param factory: ``factory(plugin_settings, core_settings) -> Backend``. Import the
+        database driver inside it, not at module level, so listing backends stays fast.
+    :param settings_cls: a settings class built with
+        :func:`satchel.settings.plugin_settings_config` (variables ``SATCHEL_<NAME>_*``),
+        or ``None`` when the backend has no settings.
+    :param description: one line for ``satchel backends``.
+    """
+
+    name: str
+    factory: Callable[[Any, SatchelSettings], Backend]
+    settings_cls: type[BaseSettings] | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.replace("_", "").isalnum() or (
+            self.name != self.name.lower()
+        ):
+            raise InvalidArgument(
+                f"BackendSpec.name: {self.name!r} must be lower-case letters, digits and '_'"
+            )
+        if not callable(self.factory):
+            raise InvalidArgument(f"BackendSpec.factory: {self.factory!r} is not callable")

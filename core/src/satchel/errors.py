@@ -1,0 +1,98 @@
+"""The one exception hierarchy of satchel.
+
+Every error satchel raises is a :class:`SatchelError`. Driver exceptions never leak
+unwrapped: a backend catches them and raises one of these, keeping the original as
+``__cause__``. Messages say what went wrong, which key or variable, and what to do; they
+never contain a password or a URI with credentials.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExists",
+    "BackendNotFound",
+    "BackendUnavailable",
+    "ConfigError",
+    "Conflict",
+    "CorruptRecord",
+    "InvalidArgument",
+    "InvalidQuery",
+    "NotFound",
+    "PluginError",
+    "SatchelError",
+    "ValueTooLarge",
+]
+
+
+class SatchelError(Exception):
+    """Base class of every error satchel raises.
+
+    The message is always non-empty; ``str(error)`` is the message.
+    """
+
+    def __init__(self, message: str) -> None:
+        if not message:
+            raise ValueError("SatchelError needs a message")
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(SatchelError):
+    """The configuration (environment variables or settings) is wrong.
+
+    The message names the environment variable and the problem with its value.
+    """
+
+
+class BackendNotFound(ConfigError):
+    """The selected backend is not installed, or its plugin failed to load."""
+
+
+class PluginError(SatchelError):
+    """A plugin is broken: a hook that does not exist, or a backend name registered twice."""
+
+
+class InvalidArgument(SatchelError, ValueError):
+    """An argument of a public call is invalid; the message names the argument.
+
+    Raised before anything is written, so a call that raises it changed nothing.
+    """
+
+
+class InvalidQuery(InvalidArgument):
+    """A query is malformed: unknown operator, bad field path, a cursor from another query."""
+
+
+class ValueTooLarge(InvalidArgument):
+    """A value is larger than the backend accepts; nothing was written."""
+
+
+class NotFound(SatchelError, LookupError):
+    """The record does not exist (or has expired)."""
+
+
+class AlreadyExists(SatchelError):
+    """A create found a live record under the same key; nothing was written."""
+
+
+class Conflict(SatchelError):
+    """A conditional write or delete found another version than the expected one.
+
+    Nothing was written. Reload the record and try again.
+    """
+
+    def __init__(self, message: str, *, expected: int | None = None, actual: int | None = None):
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class BackendUnavailable(SatchelError, ConnectionError):
+    """The storage server could not be reached, or did not answer in time."""
+
+
+class CorruptRecord(SatchelError):
+    """Something stored under a satchel key is not a satchel record (or cannot be decoded)."""

@@ -1,0 +1,703 @@
+"""Queries: their model, their validation, and the reference evaluation.
+
+A :class:`Query` is what :meth:`satchel.backend.Backend.query` receives: conditions joined
+by AND, an ordering, a projection and paging. :func:`evaluate` is the reference
+implementation of its semantics: the memory backend runs it, and any backend that pushes a
+query down to its server must return exactly what :func:`evaluate` returns for the same
+records. Backends that scan (for queries no index covers) call it on each page they read.
+
+Semantics, in short (``docs/queries.md`` has the long form):
+
+* Fields are dotted paths into the value (``"user.name"``, ``"items.0.role"``; a numeric
+  segment indexes a list), ``"value"`` for the whole value, or one of the metadata fields
+  ``key version created_at updated_at expires_at``. A tuple of segments addresses value
+  fields whose names contain dots: ``("a.b", "c")``.
+* Numbers compare as numbers (``1 == 1.0``), strings as strings (by code point), datetimes
+  as instants (a stored ISO-8601 string compares with a ``datetime`` query value; naive
+  datetimes are UTC); booleans are not numbers. Values of different types never match an
+  order comparison (``gt gte lt lte``), and never ``eq``.
+* ``neq`` matches a missing field; ``eq None`` matches only a stored ``null``.
+* Ordering puts values of different types in a fixed rank: missing and ``null`` first, then
+  numbers, strings, objects, lists, booleans, datetimes; objects and lists tie among
+  themselves. Ties are broken by key, ascending, whatever the direction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
+
+from satchel.errors import InvalidQuery
+
+if TYPE_CHECKING:
+    from satchel.backend import Record
+
+__all__ = [
+    "METADATA_FIELDS",
+    "OPERATORS",
+    "Condition",
+    "FieldPath",
+    "Operator",
+    "Order",
+    "Query",
+    "compile_glob",
+    "decode_cursor",
+    "encode_cursor",
+    "evaluate",
+    "escape_glob",
+    "glob_match",
+    "matches",
+    "parse_field",
+    "project",
+    "resolve",
+    "sort_key",
+]
+
+Operator: TypeAlias = Literal[
+    "eq", "neq", "gt", "gte", "lt", "lte", "in", "contains", "startswith", "endswith", "exists"
+]
+OPERATORS: Final[frozenset[str]] = frozenset(
+    {"eq", "neq", "gt", "gte", "lt", "lte", "in", "contains", "startswith", "endswith", "exists"}
+)
+METADATA_FIELDS: Final[frozenset[str]] = frozenset(
+    {"key", "version", "created_at", "updated_at", "expires_at"}
+)
+_DATETIME_FIELDS: Final[frozenset[str]] = frozenset({"created_at", "updated_at", "expires_at"})
+
+#: A normalised field: ``("value", *segments)`` for a path into the value, or
+#: ``(metadata_name,)`` for a metadata field.
+FieldPath: TypeAlias = tuple[str, ...]
+
+
+class _Missing:
+    """The marker for a path that does not resolve."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+
+
+# --------------------------------------------------------------------------------------
+# the model
+
+
+def parse_field(field_: str | Sequence[str], *, argument: str = "field") -> FieldPath:
+    """Normalise a user's field into a :data:`FieldPath`, or raise :class:`InvalidQuery`."""
+    if isinstance(field_, str):
+        if not field_:
+            raise InvalidQuery(f"{argument}: a field name must not be empty")
+        if field_ in METADATA_FIELDS:
+            return (field_,)
+        segments = field_.split(".")
+        if segments[0] == "value":
+            segments = segments[1:]
+        if any(not s for s in segments):
+            raise InvalidQuery(f"{argument}: {field_!r} has an empty path segment")
+        return ("value", *segments)
+    if isinstance(field_, (tuple, list)) and field_ and all(isinstance(s, str) for s in field_):
+        if any(not s for s in field_):
+            raise InvalidQuery(f"{argument}: {tuple(field_)!r} has an empty path segment")
+        return ("value", *field_)
+    raise InvalidQuery(
+        f"{argument}: a field is a dotted string or a non-empty tuple of strings, "
+        f"not {field_!r}"
+    )
+
+
+def _check_query_value(value: Any, *, argument: str) -> None:
+    """A query value must be JSON-like (or a datetime); reject anything else early."""
+    if value is None or isinstance(value, (str, bool, int, datetime)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidQuery(f"{argument}: {value!r} is not a finite number")
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_query_value(item, argument=argument)
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidQuery(f"{argument}: object keys must be strings, not {k!r}")
+            _check_query_value(v, argument=argument)
+        return
+    raise InvalidQuery(
+        f"{argument}: {type(value).__name__} is not a JSON value or a datetime: {value!r}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One condition of a ``where``: ``field op value``.
+
+    Build it with :meth:`Condition.of`, which validates and normalises.
+    """
+
+    field: FieldPath
+    op: Operator
+    value: Any
+
+    @classmethod
+    def of(
+        cls, field_: str | Sequence[str], op: str, value: Any, *, argument: str = "where"
+    ) -> Condition:
+        """Validate ``field op value`` and return the condition."""
+        path = parse_field(field_, argument=argument)
+        if op not in OPERATORS:
+            raise InvalidQuery(
+                f"{argument}: unknown operator {op!r}; use one of {', '.join(sorted(OPERATORS))}"
+            )
+        _check_query_value(value, argument=f"{argument} ({_show(path)} {op})")
+        if op == "in":
+            if not isinstance(value, (list, tuple)):
+                raise InvalidQuery(f"{argument}: 'in' takes a list, not {value!r}")
+            value = tuple(value)
+        elif op in ("startswith", "endswith") and not isinstance(value, str):
+            raise InvalidQuery(f"{argument}: {op!r} takes a string, not {value!r}")
+        elif op == "exists" and not isinstance(value, bool):
+            raise InvalidQuery(f"{argument}: 'exists' takes true or false, not {value!r}")
+        if path[0] in _DATETIME_FIELDS and op not in ("exists",):
+            value = _datetime_query_value(value, op, argument=argument, field_=path[0])
+        return cls(path, cast(Operator, op), value)
+
+
+def _datetime_query_value(value: Any, op: str, *, argument: str, field_: str) -> Any:
+    """Metadata timestamps accept datetimes or ISO-8601 strings in queries."""
+    if op == "in":
+        return tuple(
+            _datetime_query_value(v, "eq", argument=argument, field_=field_) for v in value
+        )
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and op not in ("contains", "startswith", "endswith"):
+        parsed = _parse_datetime(value)
+        if parsed is None:
+            raise InvalidQuery(f"{argument}: {field_} takes a datetime, and {value!r} is not one")
+        return parsed
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One ordering term: a field and a direction. Ties are broken by key, ascending."""
+
+    field: FieldPath
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What :meth:`~satchel.backend.Backend.query` runs. Build it with :meth:`Query.build`.
+
+    :param where: conditions, all of which must hold.
+    :param order_by: ordering terms; the key, ascending, always breaks ties.
+    :param select: value fields to return (``None``: the whole value).
+    :param limit: at most this many records (``None``: all).
+    :param offset: skip this many matching records first.
+    :param cursor: continue after the last record of an earlier page of the same query.
+    """
+
+    where: tuple[Condition, ...] = ()
+    order_by: tuple[Order, ...] = ()
+    select: tuple[FieldPath, ...] | None = None
+    limit: int | None = None
+    offset: int = 0
+    cursor: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        where: WhereInput = None,
+        order_by: OrderInput = None,
+        select: Sequence[str | Sequence[str]] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        cursor: str | None = None,
+    ) -> Query:
+        """Validate user input and build a query; every problem is an :class:`InvalidQuery`.
+
+        ``where`` takes a list of ``(field, op, value)`` triples or :class:`Condition`, or a
+        mapping ``{field: value}`` (equality) / ``{field: {op: value, ...}}``.
+        ``order_by`` takes ``"field"``, ``"-field"`` (descending), ``(field, "asc"|"desc")``
+        or a list of those.
+        """
+        conditions = parse_where(where)
+        orders = parse_order_by(order_by)
+        projection: tuple[FieldPath, ...] | None = None
+        if select is not None:
+            if isinstance(select, str):
+                select = [select]
+            projection = tuple(parse_field(s, argument="select") for s in select)
+            for path in projection:
+                if path[0] != "value":
+                    raise InvalidQuery(
+                        f"select: {path[0]!r} is metadata, which every result carries; "
+                        "select names value fields"
+                    )
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise InvalidQuery(f"limit: must be a whole number >= 0, not {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidQuery(f"offset: must be a whole number >= 0, not {offset!r}")
+        if cursor is not None:
+            if not isinstance(cursor, str) or not cursor:
+                raise InvalidQuery(f"cursor: must be a cursor string from a page, not {cursor!r}")
+            if offset:
+                raise InvalidQuery("offset: cannot be combined with cursor; use one or the other")
+        query = cls(conditions, orders, projection, limit, offset, cursor)
+        if cursor is not None:
+            decode_cursor(query)  # fail now, not half-way through a backend
+        return query
+
+    def fingerprint(self) -> str:
+        """A short digest of ``where`` and ``order_by``: a cursor is only valid for these."""
+        text = json.dumps(
+            [
+                [[list(c.field), c.op, _jsonable(c.value)] for c in self.where],
+                [[list(o.field), o.descending] for o in self.order_by],
+            ],
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+WhereInput: TypeAlias = (
+    Sequence["Condition | tuple[str | Sequence[str], str, Any]"]
+    | Mapping[str, Any]
+    | None
+)
+OrderInput: TypeAlias = (
+    str | tuple[str, str] | Order | Sequence["str | tuple[str, str] | Order"] | None
+)
+
+
+def parse_where(where: WhereInput) -> tuple[Condition, ...]:
+    """Normalise the accepted ``where`` forms into conditions."""
+    if where is None:
+        return ()
+    out: list[Condition] = []
+    if isinstance(where, Mapping):
+        for name, spec in where.items():
+            if isinstance(spec, Mapping) and spec and all(k in OPERATORS for k in spec):
+                out.extend(Condition.of(name, op, v) for op, v in spec.items())
+            else:
+                out.append(Condition.of(name, "eq", spec))
+        return tuple(out)
+    if isinstance(where, (str, bytes)) or not isinstance(where, Sequence):
+        raise InvalidQuery(
+            f"where: takes a list of (field, op, value) or a mapping, not {where!r}"
+        )
+    for item in where:
+        if isinstance(item, Condition):
+            out.append(item)
+        elif isinstance(item, (tuple, list)) and len(item) == 3:
+            out.append(Condition.of(item[0], item[1], item[2]))
+        else:
+            raise InvalidQuery(f"where: each condition is (field, op, value), not {item!r}")
+    return tuple(out)
+
+
+def parse_order_by(order_by: OrderInput) -> tuple[Order, ...]:
+    """Normalise the accepted ``order_by`` forms into ordering terms."""
+    if order_by is None:
+        return ()
+    if isinstance(order_by, (str, Order)) or (
+        isinstance(order_by, tuple)
+        and len(order_by) == 2
+        and isinstance(order_by[1], str)
+        and order_by[1].lower() in ("asc", "desc")
+    ):
+        items: Sequence[Any] = [order_by]
+    else:
+        items = cast(Sequence[Any], order_by)
+    out: list[Order] = []
+    for item in items:
+        if isinstance(item, Order):
+            out.append(item)
+        elif isinstance(item, str):
+            descending = item.startswith("-")
+            out.append(Order(parse_field(item.lstrip("-"), argument="order_by"), descending))
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], str):
+            direction = item[1].lower()
+            if direction not in ("asc", "desc"):
+                raise InvalidQuery(f"order_by: direction is 'asc' or 'desc', not {item[1]!r}")
+            out.append(Order(parse_field(item[0], argument="order_by"), direction == "desc"))
+        else:
+            raise InvalidQuery(
+                f"order_by: takes 'field', '-field' or (field, 'asc'|'desc'), not {item!r}"
+            )
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------------------
+# reference evaluation
+
+
+def resolve(record: Record, path: FieldPath) -> Any:
+    """The value at ``path`` in ``record``, or :data:`MISSING`."""
+    head = path[0]
+    if head != "value":
+        return getattr(record, head)
+    current: Any = record.value
+    for segment in path[1:]:
+        if isinstance(current, dict):
+            if segment not in current:
+                return MISSING
+            current = current[segment]
+        elif isinstance(current, list) and segment.isdigit():
+            index = int(segment)
+            if index >= len(current):
+                return MISSING
+            current = current[index]
+        else:
+            return MISSING
+    return current
+
+
+def _parse_datetime(text: str) -> datetime | None:
+    if len(text) < 10 or not text[:4].isdigit():
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return _aware(parsed)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _equal(stored: Any, wanted: Any) -> bool:
+    """JSON equality with satchel's type rules (``1 == 1.0``, ``True != 1``)."""
+    if isinstance(wanted, datetime):
+        if isinstance(stored, datetime):
+            return _aware(stored) == _aware(wanted)
+        if isinstance(stored, str):
+            instant = _parse_datetime(stored)
+            return instant is not None and instant == _aware(wanted)
+        return False
+    if isinstance(stored, bool) or isinstance(wanted, bool):
+        return isinstance(stored, bool) and isinstance(wanted, bool) and stored == wanted
+    if _is_number(stored) or _is_number(wanted):
+        return _is_number(stored) and _is_number(wanted) and stored == wanted
+    if isinstance(stored, str) or isinstance(wanted, str):
+        return isinstance(stored, str) and isinstance(wanted, str) and stored == wanted
+    if stored is None or wanted is None:
+        return stored is None and wanted is None
+    if isinstance(stored, list) and isinstance(wanted, (list, tuple)):
+        return len(stored) == len(wanted) and all(
+            _equal(a, b) for a, b in zip(stored, wanted, strict=True)
+        )
+    if isinstance(stored, dict) and isinstance(wanted, Mapping):
+        return stored.keys() == wanted.keys() and all(_equal(stored[k], wanted[k]) for k in stored)
+    return False
+
+
+def _order_compare(stored: Any, wanted: Any) -> int | None:
+    """-1/0/1 when the two are of one orderable type, else ``None`` (no match)."""
+    if isinstance(wanted, datetime):
+        instant = stored if isinstance(stored, datetime) else None
+        if isinstance(stored, str):
+            instant = _parse_datetime(stored)
+        if instant is None:
+            return None
+        a, b = _aware(instant), _aware(wanted)
+        return (a > b) - (a < b)
+    if isinstance(stored, bool) or isinstance(wanted, bool):
+        if isinstance(stored, bool) and isinstance(wanted, bool):
+            return (stored > wanted) - (stored < wanted)
+        return None
+    if _is_number(stored) and _is_number(wanted):
+        return (stored > wanted) - (stored < wanted)
+    if isinstance(stored, str) and isinstance(wanted, str):
+        return (stored > wanted) - (stored < wanted)
+    return None
+
+
+def _condition_holds(record: Record, condition: Condition) -> bool:
+    stored = resolve(record, condition.field)
+    op, wanted = condition.op, condition.value
+    if op == "exists":
+        return (stored is not MISSING) is wanted
+    if op == "neq":
+        return stored is MISSING or not _equal(stored, wanted)
+    if stored is MISSING:
+        return False
+    if op == "eq":
+        return _equal(stored, wanted)
+    if op == "in":
+        return any(_equal(stored, w) for w in wanted)
+    if op == "contains":
+        if isinstance(stored, str):
+            return isinstance(wanted, str) and wanted in stored
+        if isinstance(stored, list):
+            return any(_equal(item, wanted) for item in stored)
+        return False
+    if op == "startswith":
+        return isinstance(stored, str) and stored.startswith(wanted)
+    if op == "endswith":
+        return isinstance(stored, str) and stored.endswith(wanted)
+    result = _order_compare(stored, wanted)
+    if result is None:
+        return False
+    if op == "gt":
+        return result > 0
+    if op == "gte":
+        return result >= 0
+    if op == "lt":
+        return result < 0
+    return result <= 0  # lte
+
+
+def matches(record: Record, where: Iterable[Condition]) -> bool:
+    """Whether every condition holds for ``record``."""
+    return all(_condition_holds(record, c) for c in where)
+
+
+# Sort ranks (missing and null first, then numbers, strings, objects, lists, booleans,
+# datetimes) follow MongoDB's comparison order, so that a server-side sort can agree.
+_RANK_NULL, _RANK_NUMBER, _RANK_STRING, _RANK_OBJECT, _RANK_LIST, _RANK_BOOL, _RANK_DATE = range(7)
+
+
+def _sort_atom(value: Any) -> tuple[int, Any]:
+    if value is MISSING or value is None:
+        return (_RANK_NULL, 0)
+    if isinstance(value, bool):
+        return (_RANK_BOOL, int(value))
+    if _is_number(value):
+        return (_RANK_NUMBER, value)
+    if isinstance(value, str):
+        return (_RANK_STRING, value)
+    if isinstance(value, datetime):
+        return (_RANK_DATE, _aware(value).timestamp())
+    if isinstance(value, dict):
+        return (_RANK_OBJECT, 0)
+    return (_RANK_LIST, 0)
+
+
+class _Reversed:
+    """Inverts the order of what it wraps, for descending terms."""
+
+    __slots__ = ("atom",)
+
+    def __init__(self, atom: tuple[int, Any]) -> None:
+        self.atom = atom
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return other.atom < self.atom
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and other.atom == self.atom
+
+    def __hash__(self) -> int:
+        return hash(self.atom)
+
+
+def _atoms_key(atoms: Sequence[tuple[int, Any]], orders: Sequence[Order], key: str) -> tuple[Any, ...]:
+    parts: list[Any] = [
+        _Reversed(atom) if order.descending else atom
+        for atom, order in zip(atoms, orders, strict=True)
+    ]
+    parts.append(key)
+    return tuple(parts)
+
+
+def sort_key(record: Record, orders: Sequence[Order]) -> tuple[Any, ...]:
+    """The total-order key of ``record`` under ``orders`` (the key breaks ties)."""
+    atoms = [_sort_atom(resolve(record, o.field)) for o in orders]
+    return _atoms_key(atoms, orders, record.key)
+
+
+def encode_cursor(query: Query, record: Record) -> str:
+    """An opaque cursor that continues ``query`` after ``record``."""
+    atoms = [_sort_atom(resolve(record, o.field)) for o in query.order_by]
+    payload = [query.fingerprint(), [list(a) for a in atoms], record.key]
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(query: Query) -> tuple[Any, ...]:
+    """The sort-key position that ``query.cursor`` points after; :class:`InvalidQuery` if bad."""
+    assert query.cursor is not None
+    try:
+        raw = base64.urlsafe_b64decode(query.cursor + "=" * (-len(query.cursor) % 4))
+        fingerprint, atoms, key = json.loads(raw)
+        parsed = [(int(rank), value) for rank, value in atoms]
+        if not isinstance(key, str) or len(parsed) != len(query.order_by):
+            raise ValueError(query.cursor)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidQuery("cursor: not a cursor satchel made; pass next_cursor unchanged") from exc
+    if fingerprint != query.fingerprint():
+        raise InvalidQuery(
+            "cursor: it belongs to a query with other where/order_by; "
+            "a cursor only continues the query that returned it"
+        )
+    return _atoms_key(parsed, query.order_by, key)
+
+
+def project(value: Any, select: Sequence[FieldPath] | None) -> Any:
+    """``value`` reduced to the selected paths (a new object; shares leaves with ``value``).
+
+    Paths walk objects only; a selected path that is missing, or that meets a list or a
+    scalar before its end, selects nothing.
+    """
+    if select is None:
+        return value
+    out: dict[str, Any] = {}
+    for path in select:
+        segments = path[1:]
+        if not segments:
+            return value
+        current: Any = value
+        for segment in segments:
+            if not isinstance(current, dict) or segment not in current:
+                current = MISSING
+                break
+            current = current[segment]
+        if current is MISSING:
+            continue
+        target = out
+        for segment in segments[:-1]:
+            nested = target.get(segment)
+            if not isinstance(nested, dict):
+                nested = target[segment] = {}
+            target = nested
+        target[segments[-1]] = current
+    return out
+
+
+def evaluate(records: Iterable[Record], query: Query) -> tuple[list[Record], str | None]:
+    """Run ``query`` over live ``records`` (of one collection); the reference semantics.
+
+    Returns the page's records (values projected) and the cursor for the next page, which
+    is ``None`` exactly when the page is empty or no matching record follows it.
+    """
+    from satchel.backend import Record as _Record
+
+    hits = [r for r in records if matches(r, query.where)]
+    hits.sort(key=lambda r: sort_key(r, query.order_by))
+    if query.cursor is not None:
+        position = decode_cursor(query)
+        hits = [r for r in hits if position < sort_key(r, query.order_by)]
+    start = query.offset
+    stop = None if query.limit is None else start + query.limit
+    page = hits[start:stop]
+    more = stop is not None and len(hits) > stop
+    next_cursor = encode_cursor(query, page[-1]) if more and page else None
+    if query.select is not None:
+        page = [
+            _Record(
+                r.collection, r.key, project(r.value, query.select), r.version,
+                r.created_at, r.updated_at, r.expires_at, r.index,
+            )
+            for r in page
+        ]
+    return page, next_cursor
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$datetime": _aware(value).isoformat()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _show(path: FieldPath) -> str:
+    return path[0] if path[0] != "value" else ".".join(path[1:]) or "value"
+
+
+# --------------------------------------------------------------------------------------
+# glob patterns on keys
+
+_GLOB_SPECIAL: Final = frozenset("*?[]\\")
+
+
+def escape_glob(text: str) -> str:
+    """``text`` with every glob character escaped, so that it matches only itself."""
+    return "".join("\\" + ch if ch in _GLOB_SPECIAL else ch for ch in text)
+
+
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    """Compile a key pattern into a regular expression matching whole keys.
+
+    The language is Redis's ``MATCH`` glob: ``*`` any run of characters (also empty),
+    ``?`` one character, ``[abc]`` one of a set, ``[a-z]`` a range, ``[^abc]`` or
+    ``[!abc]`` none of a set, ``\\x`` the character ``x`` itself. An unclosed ``[`` is an
+    :class:`InvalidQuery`.
+    """
+    if not isinstance(pattern, str):
+        raise InvalidQuery(f"pattern: must be a string, not {pattern!r}")
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "\\":
+            i += 1
+            if i == n:
+                raise InvalidQuery(f"pattern: {pattern!r} ends with a lone backslash")
+            out.append(re.escape(pattern[i]))
+        elif ch == "[":
+            j = i + 1
+            negate = j < n and pattern[j] in "^!"
+            if negate:
+                j += 1
+            members: list[str] = []
+            while j < n and pattern[j] != "]":
+                if pattern[j] == "\\" and j + 1 < n:
+                    members.append(re.escape(pattern[j + 1]))
+                    j += 2
+                elif j + 2 < n and pattern[j + 1] == "-" and pattern[j + 2] != "]":
+                    low, high = sorted((pattern[j], pattern[j + 2]))
+                    members.append(f"{re.escape(low)}-{re.escape(high)}")
+                    j += 3
+                else:
+                    members.append(re.escape(pattern[j]))
+                    j += 1
+            if j >= n:
+                raise InvalidQuery(f"pattern: {pattern!r} has a '[' that is never closed")
+            if not members:
+                out.append("(?!)" if not negate else ".")
+            else:
+                out.append(f"[{'^' if negate else ''}{''.join(members)}]")
+            i = j
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def glob_match(pattern: str, key: str) -> bool:
+    """Whether ``key`` matches ``pattern`` as a whole (see :func:`compile_glob`)."""
+    return compile_glob(pattern).fullmatch(key) is not None

@@ -1,0 +1,332 @@
+"""Settings: environment variables, read with pydantic-settings.
+
+Core reads ``SATCHEL_*`` (:class:`SatchelSettings`); each backend plugin has a settings class
+whose variables are ``SATCHEL_<NAME>_<FIELD>``, built with :func:`plugin_settings_config`
+so that every plugin names its variables the same way and core can list them all
+(:func:`describe_variables`, ``satchel backends``, ``docs/configuration.md``).
+
+A bad value becomes a one-line :class:`~satchel.errors.ConfigError` naming the variable
+(:func:`load_settings`); secrets (``SecretStr`` fields, passwords inside URLs) are never
+shown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar, get_args, get_origin
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from satchel.errors import ConfigError
+
+__all__ = [
+    "EnvVariable",
+    "SatchelSettings",
+    "TEAL_DEFAULT_PERSISTENCE_CLASS",
+    "TEAL_DEFAULT_PERSISTENCE_MODULE",
+    "describe_variables",
+    "env_names",
+    "load_settings",
+    "plugin_settings_config",
+    "redact_url",
+    "settings_summary",
+]
+
+S = TypeVar("S", bound=BaseSettings)
+
+#: Teal Agents' defaults: when ``TA_PERSISTENCE_MODULE``/``TA_PERSISTENCE_CLASS`` hold these,
+#: Teal uses its in-memory manager, and so does satchel.
+TEAL_DEFAULT_PERSISTENCE_MODULE = "persistence/in_memory_persistence_manager.py"
+TEAL_DEFAULT_PERSISTENCE_CLASS = "InMemoryPersistenceManager"
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def plugin_settings_config(name: str, **overrides: Any) -> SettingsConfigDict:
+    """The ``model_config`` of a plugin's settings class: variables ``SATCHEL_<NAME>_*``.
+
+    ::
+
+        class RedisSettings(BaseSettings):
+            model_config = plugin_settings_config("redis")
+            url: SecretStr | None = None      # SATCHEL_REDIS_URL
+    """
+    if not _NAME.match(name):
+        raise ConfigError(f"plugin name {name!r}: use lower-case letters, digits and '_'")
+    config = SettingsConfigDict(
+        env_prefix=f"SATCHEL_{name.upper()}_",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+    config.update(overrides)  # type: ignore[typeddict-item]
+    return config
+
+
+class SatchelSettings(BaseSettings):
+    """Core settings. Each field is read from the environment variable in its description."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SATCHEL_",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    backend: str = Field(
+        "memory",
+        description="The backend to use: the entry-point name of an installed plugin "
+        "(`memory`, `redis`, `mongodb`, ...).",
+    )
+    backend_module: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SATCHEL_BACKEND_MODULE", "TA_PERSISTENCE_MODULE"),
+        description="A custom backend: a Python file path (`path/to/backend.py`) or a dotted "
+        "module (`package.module`). Needs `SATCHEL_BACKEND_CLASS`; wins over "
+        "`SATCHEL_BACKEND`. Teal Agents' `TA_PERSISTENCE_MODULE` is read as an alias.",
+    )
+    backend_class: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SATCHEL_BACKEND_CLASS", "TA_PERSISTENCE_CLASS"),
+        description="The class in `SATCHEL_BACKEND_MODULE` that implements "
+        "`satchel.backend.Backend`. Teal Agents' `TA_PERSISTENCE_CLASS` is read as an alias.",
+    )
+    namespace: str = Field(
+        "default",
+        description="Tenant prefix of every collection, so that several applications can "
+        "share one server: letters, digits, `_`, `.` and `-`, at most 64.",
+    )
+    default_ttl: float | None = Field(
+        None,
+        description="Seconds a record lives when a store and the call give no TTL "
+        "(unset: records never expire).",
+    )
+    disable_plugins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Comma-separated plugin names not to load (`redis,audit`).",
+    )
+
+    @field_validator("backend")
+    @classmethod
+    def _check_backend(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _NAME.match(value):
+            raise ValueError("must be a backend name (lower-case letters, digits and '_')")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str) -> str:
+        if not _NAMESPACE.match(value):
+            raise ValueError("must be 1 to 64 letters, digits, '_', '.' or '-'")
+        return value
+
+    @field_validator("default_ttl")
+    @classmethod
+    def _check_ttl(cls, value: float | None) -> float | None:
+        if value is not None and not (value > 0 and value != float("inf")):
+            raise ValueError("must be a positive number of seconds")
+        return value
+
+    @field_validator("disable_plugins", mode="before")
+    @classmethod
+    def _split_plugins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip().lower() for p in value.split(",") if p.strip())
+        return value
+
+    def custom_backend(self) -> tuple[str, str] | None:
+        """``(module, class)`` when a custom backend class is configured, else ``None``.
+
+        Teal Agents' defaults (its in-memory manager) count as not configured.
+        """
+        if self.backend_module is None and self.backend_class is None:
+            return None
+        if (self.backend_module in (None, TEAL_DEFAULT_PERSISTENCE_MODULE)) and (
+            self.backend_class in (None, TEAL_DEFAULT_PERSISTENCE_CLASS)
+        ):
+            return None
+        if not self.backend_module:
+            raise ConfigError(
+                "SATCHEL_BACKEND_MODULE is not set, but SATCHEL_BACKEND_CLASS is: "
+                "set both to load a custom backend class"
+            )
+        if not self.backend_class:
+            raise ConfigError(
+                f"SATCHEL_BACKEND_CLASS is not set, but SATCHEL_BACKEND_MODULE is "
+                f"({self.backend_module!r}): name the class to load from it"
+            )
+        return self.backend_module, self.backend_class
+
+
+# --------------------------------------------------------------------------------------
+# loading, with errors that name the variable
+
+
+def env_names(settings_cls: type[BaseSettings], field_name: str) -> list[str]:
+    """The environment variables that set ``field_name``, in order of precedence."""
+    info = settings_cls.model_fields[field_name]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice).upper() for choice in alias.choices]
+    if isinstance(alias, str):
+        return [alias.upper()]
+    prefix = str(settings_cls.model_config.get("env_prefix", ""))
+    return [f"{prefix}{field_name}".upper()]
+
+
+def _is_secret(settings_cls: type[BaseSettings], field_name: str) -> bool:
+    annotation = settings_cls.model_fields[field_name].annotation
+    return annotation is SecretStr or SecretStr in get_args(annotation) or (
+        get_origin(annotation) is not None
+        and any(a is SecretStr for a in get_args(annotation))
+    )
+
+
+def _field_for_error(settings_cls: type[BaseSettings], loc: tuple[Any, ...]) -> str | None:
+    for part in loc:
+        if isinstance(part, str):
+            if part in settings_cls.model_fields:
+                return part
+            for name in settings_cls.model_fields:
+                if part.upper() in env_names(settings_cls, name):
+                    return name
+    return None
+
+
+def load_settings(
+    settings_cls: type[S], environ: Mapping[str, str] | None = None, **values: Any
+) -> S:
+    """Build ``settings_cls`` from the environment (or ``environ``), turning every
+    validation problem into one :class:`ConfigError` line per variable."""
+    try:
+        if environ is None:
+            return settings_cls(**values)
+        with _patched_environ(environ):
+            return settings_cls(**values)
+    except ValidationError as exc:
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+        for error in exc.errors(include_url=False):
+            name = _field_for_error(settings_cls, tuple(error.get("loc", ())))
+            message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+            if name is None:
+                problems.append(message)
+                continue
+            names = env_names(settings_cls, name)
+            variable = next((n for n in names if _env_get(env, n) is not None), names[0])
+            raw = _env_get(env, variable)
+            if raw is None or _is_secret(settings_cls, name):
+                problems.append(f"{variable}: {message}")
+            else:
+                problems.append(f"{variable}={raw!r}: {message}")
+        raise ConfigError("; ".join(problems) or "invalid settings") from None
+
+
+def _env_get(env: Mapping[str, str], name: str) -> str | None:
+    upper = name.upper()
+    for key, value in env.items():
+        if key.upper() == upper:
+            return value
+    return None
+
+
+class _patched_environ:
+    """Temporarily replace ``os.environ`` (pydantic-settings reads only the process env)."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = dict(environ)
+        self.saved: dict[str, str] = {}
+
+    def __enter__(self) -> None:
+        self.saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(self.environ)
+
+    def __exit__(self, *exc: object) -> None:
+        os.environ.clear()
+        os.environ.update(self.saved)
+
+
+# --------------------------------------------------------------------------------------
+# listing, with secrets masked
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (user names are kept)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None and "@" not in parts.netloc:
+        return url
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    netloc = f"{user}:***@{hostinfo}" if user else f"***@{hostinfo}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _display(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "***" if value.get_secret_value() else ""
+    if isinstance(value, str) and "://" in value:
+        return redact_url(value)
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+def settings_summary(settings: BaseSettings) -> dict[str, Any]:
+    """``{ENV_VARIABLE: value}`` of a settings object, secrets masked, for display."""
+    cls = type(settings)
+    return {
+        env_names(cls, name)[0]: _display(getattr(settings, name)) for name in cls.model_fields
+    }
+
+
+@dataclass(frozen=True)
+class EnvVariable:
+    """One environment variable, for listings and the configuration reference."""
+
+    name: str
+    aliases: tuple[str, ...]
+    type: str
+    default: str
+    description: str
+    secret: bool
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) if get_origin(annotation) is None else None
+    if text is None:
+        text = str(annotation).replace("typing.", "")
+    text = re.sub(r"Annotated\[(.*), NoDecode\]", r"\1", text)
+    return text.replace("NoneType", "None").replace("pydantic.types.", "")
+
+
+def describe_variables(settings_cls: type[BaseSettings]) -> list[EnvVariable]:
+    """Every variable of ``settings_cls``, with its type, default and description."""
+    out = []
+    for name, info in settings_cls.model_fields.items():
+        names = env_names(settings_cls, name)
+        default = info.get_default(call_default_factory=True)
+        shown = _display(default)
+        out.append(
+            EnvVariable(
+                name=names[0],
+                aliases=tuple(names[1:]),
+                type=_type_name(info.annotation),
+                default="(unset)" if shown in (None, "", ()) else str(shown),
+                description=info.description or "",
+                secret=_is_secret(settings_cls, name),
+            )
+        )
+    return out

@@ -1,0 +1,20 @@
+"""The stores users call: tasks, sessions and key-value namespaces."""
+
+from __future__ import annotations
+
+from satchel.stores.base import DEFAULT, Versioned, collection_name
+from satchel.stores.kv import Entry, KVStore
+from satchel.stores.sessions import SessionStore
+from satchel.stores.tasks import FINISHED_STATUSES, TaskStore, request_ids
+
+__all__ = [
+    "DEFAULT",
+    "FINISHED_STATUSES",
+    "Entry",
+    "KVStore",
+    "SessionStore",
+    "TaskStore",
+    "Versioned",
+    "collection_name",
+    "request_ids",
+]

@@ -1,0 +1,178 @@
+"""Namespaced key-value records with queries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from satchel.backend import JSONValue, Page, Record
+from satchel.errors import InvalidArgument
+from satchel.query import OrderInput, Query, WhereInput, compile_glob, parse_where
+from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
+from satchel.validation import check_json, check_key, check_keys, check_limit
+
+__all__ = ["Entry", "KVStore"]
+
+#: A KV record with its metadata, as :meth:`KVStore.query` and :meth:`KVStore.get_entry`
+#: return it.
+Entry = Versioned[JSONValue]
+
+_NO_DEFAULT: Any = object()
+
+
+def _entry(record: Record) -> Entry:
+    return Versioned(
+        record.key, record.value, record.version, record.created_at, record.updated_at,
+        record.expires_at,
+    )
+
+
+class KVStore(StoreBase):
+    """One namespace of key-value records. Get it with :meth:`satchel.Satchel.kv`.
+
+    Keys are any non-empty strings; values are any JSON value. Every value returned is the
+    caller's own copy.
+    """
+
+    _kind = "kv"
+
+    @property
+    def namespace(self) -> str:
+        """The namespace's name."""
+        return self.name
+
+    async def get(self, key: str, default: JSONValue = None) -> JSONValue:
+        """The value under ``key``, or ``default`` when there is none (or it expired)."""
+        check_key(key)
+        record = await self._backend.get(self.collection, key)
+        return default if record is None else record.value
+
+    async def get_entry(self, key: str) -> Entry | None:
+        """The value under ``key`` with its version and timestamps, or ``None``."""
+        check_key(key)
+        record = await self._backend.get(self.collection, key)
+        return None if record is None else _entry(record)
+
+    async def set(
+        self,
+        key: str,
+        value: JSONValue,
+        *,
+        ttl: TTL = DEFAULT,
+        if_absent: bool = False,
+        if_version: int | None = None,
+    ) -> int:
+        """Store ``value`` under ``key``; return the new version.
+
+        :param ttl: seconds (or a ``timedelta``) to live; ``None``: never expires; default:
+            the namespace's default TTL.
+        :param if_absent: only if no value exists (else :class:`~satchel.errors.AlreadyExists`).
+        :param if_version: only if the stored version is this one (else
+            :class:`~satchel.errors.Conflict`, or :class:`~satchel.errors.NotFound`).
+        """
+        check_key(key)
+        check_json(value)
+        if if_absent and if_version is not None:
+            raise InvalidArgument("if_absent and if_version: give one or the other")
+        if if_version is not None and (
+            isinstance(if_version, bool) or not isinstance(if_version, int) or if_version < 1
+        ):
+            raise InvalidArgument(f"if_version: must be a version number >= 1, not {if_version!r}")
+        record = Record(self.collection, key, value, expires_at=self._expiry(ttl))
+        stored = await self._backend.put(record, if_absent=if_absent, if_version=if_version)
+        return stored.version
+
+    async def delete(self, key: str, *, if_version: int | None = None) -> bool:
+        """Delete the value under ``key``; ``True`` if there was one."""
+        check_key(key)
+        return await self._backend.delete(self.collection, key, if_version=if_version)
+
+    async def exists(self, key: str) -> bool:
+        """Whether a (live) value is stored under ``key``."""
+        check_key(key)
+        return await self._backend.get(self.collection, key) is not None
+
+    async def keys(self, pattern: str = "*") -> list[str]:
+        """The keys matching the glob ``pattern``, sorted.
+
+        The pattern language is Redis's: ``*`` any run, ``?`` one character, ``[abc]`` /
+        ``[a-z]`` / ``[^abc]`` sets, and ``\\`` escapes the next character, so
+        ``keys("a\\*")`` matches only the key ``a*``. Use :func:`satchel.escape_glob` to
+        match a literal prefix: ``keys(escape_glob(prefix) + "*")``.
+        """
+        if not isinstance(pattern, str):
+            raise InvalidArgument(f"pattern: must be a string, not {pattern!r}")
+        compile_glob(pattern)  # a bad pattern fails here, with its own message
+        return sorted([k async for k in self._backend.iter_keys(self.collection, pattern)])
+
+    async def entries(self, *, batch_size: int = 500) -> AsyncIterator[tuple[str, JSONValue]]:
+        """Every ``(key, value)``, in key order, read ``batch_size`` at a time."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidArgument(f"batch_size: must be a whole number >= 1, not {batch_size!r}")
+        cursor: str | None = None
+        while True:
+            page = await self._backend.query(
+                self.collection, Query(limit=batch_size, cursor=cursor)
+            )
+            for record in page.items:
+                yield record.key, record.value
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, JSONValue]:
+        """``{key: value}`` for the keys that have a value (in the order of ``keys``)."""
+        wanted = list(dict.fromkeys(check_keys(keys)))
+        records = await self._backend.get_many(self.collection, wanted) if wanted else []
+        return {r.key: r.value for r in records if r is not None}
+
+    async def set_many(self, items: Mapping[str, JSONValue], *, ttl: TTL = DEFAULT) -> list[int]:
+        """Store every ``key: value`` (one round trip on network backends); return the new
+        versions. Every key and value is checked before anything is written."""
+        if not isinstance(items, Mapping):
+            raise InvalidArgument(f"items: must be a mapping of key to value, not {items!r}")
+        expires_at = self._expiry(ttl)
+        records = []
+        for key, value in items.items():
+            check_key(key, "items key")
+            check_json(value, f"items[{key!r}]")
+            records.append(Record(self.collection, key, value, expires_at=expires_at))
+        if not records:
+            return []
+        return [r.version for r in await self._backend.put_many(records)]
+
+    async def count(self, where: WhereInput = None) -> int:
+        """How many values there are (matching ``where``, see :meth:`query`)."""
+        return await self._backend.count(self.collection, parse_where(where))
+
+    async def query(
+        self,
+        where: WhereInput = None,
+        *,
+        order_by: OrderInput = None,
+        select: Sequence[str | Sequence[str]] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        cursor: str | None = None,
+    ) -> Page[Entry]:
+        """Query the namespace.
+
+        :param where: ``[(field, op, value), ...]`` or ``{field: value}`` /
+            ``{field: {op: value}}``; all conditions must hold. Fields are dotted paths
+            into the value (``"user.age"``), ``"value"`` for the whole value (scalars), or
+            ``key``, ``version``, ``created_at``, ``updated_at``, ``expires_at``. Operators:
+            ``eq neq gt gte lt lte in contains startswith endswith exists``.
+        :param order_by: ``"field"``, ``"-field"`` (descending) or a list; ties by key.
+        :param select: value fields to return; the others are left out.
+        :param limit: at most this many entries.
+        :param offset: skip this many first (not with ``cursor``).
+        :param cursor: the ``next_cursor`` of the previous page of the same query.
+        """
+        check_limit(limit)
+        q = Query.build(where, order_by, select, limit, offset, cursor)
+        page = await self._backend.query(self.collection, q)
+        return Page([_entry(r) for r in page.items], page.next_cursor)
+
+    async def clear(self) -> int:
+        """Delete the whole namespace; return how many values it held."""
+        return await self._backend.drop(self.collection)

@@ -1,0 +1,311 @@
+"""The memory backend: the reference implementation of the satchel backend contract.
+
+Every other backend must agree with it, operation by operation (the conformance kit's
+stateful test checks exactly that). It keeps records in dictionaries behind one
+``threading.Lock`` that is never held across an ``await``, so it is safe under concurrent
+asyncio tasks and under threads. Values are kept as JSON text, so what goes in and what
+comes out are always fresh copies, and a value's size is known exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from satchel.backend import Backend, Capabilities, Page, Record, utcnow
+from satchel.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    ValueTooLarge,
+)
+from satchel.query import Condition, Query, compile_glob, evaluate, matches
+
+__all__ = ["MemoryBackend"]
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_decode = json.loads
+
+
+@dataclass(slots=True)
+class _Stored:
+    """A record as kept: metadata, the JSON text, and a parsed copy for queries only."""
+
+    key: str
+    text: str
+    parsed: Any
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    index: dict[str, tuple[str, ...]]
+
+    def record(self, collection: str, value: Any) -> Record:
+        return Record(
+            collection, self.key, value, self.version, self.created_at, self.updated_at,
+            self.expires_at, dict(self.index),
+        )
+
+
+class MemoryBackend(Backend):
+    """Records in this process's memory; gone when the process ends.
+
+    :param max_value_bytes: the largest value accepted, in bytes of UTF-8 JSON.
+    """
+
+    name = "memory"
+
+    def __init__(self, *, max_value_bytes: int | None = 16 * 1024 * 1024) -> None:
+        if max_value_bytes is not None and max_value_bytes <= 0:
+            raise InvalidArgument(f"max_value_bytes: must be positive, not {max_value_bytes!r}")
+        self.capabilities = Capabilities(max_value_bytes=max_value_bytes)
+        self._max = max_value_bytes
+        self._lock = threading.Lock()
+        self._data: dict[str, dict[str, _Stored]] = {}
+        # (collection, index name) -> index value -> keys
+        self._index: dict[tuple[str, str], dict[str, set[str]]] = {}
+
+    # -- helpers (call with the lock held) -------------------------------------------------
+
+    def _live(self, collection: str, key: str, now: datetime) -> _Stored | None:
+        table = self._data.get(collection)
+        if table is None:
+            return None
+        stored = table.get(key)
+        if stored is None:
+            return None
+        if stored.expires_at is not None and stored.expires_at <= now:
+            self._remove(collection, stored)
+            return None
+        return stored
+
+    def _remove(self, collection: str, stored: _Stored) -> None:
+        table = self._data[collection]
+        del table[stored.key]
+        if not table:
+            del self._data[collection]
+        self._unindex(collection, stored)
+
+    def _unindex(self, collection: str, stored: _Stored) -> None:
+        for name, values in stored.index.items():
+            entries = self._index.get((collection, name))
+            if entries is None:
+                continue
+            for value in values:
+                keys = entries.get(value)
+                if keys is not None:
+                    keys.discard(stored.key)
+                    if not keys:
+                        del entries[value]
+            if not entries:
+                del self._index[(collection, name)]
+
+    def _prepare(self, record: Record) -> tuple[str, Any]:
+        """Encode a value outside the lock: the size check and the private copy."""
+        try:
+            text = _encode(record.value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"value of {record.key!r}: not JSON-serialisable: {exc}") from exc
+        if self._max is not None and len(text) > self._max // 4 and len(text.encode()) > self._max:
+            raise ValueTooLarge(
+                f"value of {record.key!r} in {record.collection!r} is "
+                f"{len(text.encode())} bytes of JSON; the memory backend's maximum is "
+                f"{self._max} (SATCHEL_MEMORY_MAX_VALUE_BYTES)"
+            )
+        return text, _decode(text)
+
+    def _write(
+        self, record: Record, text: str, parsed: Any, now: datetime,
+        if_absent: bool, if_version: int | None,
+    ) -> Record:
+        current = self._live(record.collection, record.key, now)
+        if if_absent and current is not None:
+            raise AlreadyExists(
+                f"{record.key!r} already exists in {record.collection!r} "
+                f"(version {current.version})"
+            )
+        if if_version is not None:
+            if current is None:
+                raise NotFound(f"{record.key!r} does not exist in {record.collection!r}")
+            if current.version != if_version:
+                raise Conflict(
+                    f"{record.key!r} in {record.collection!r} is at version "
+                    f"{current.version}, not {if_version}; reload it and try again",
+                    expected=if_version,
+                    actual=current.version,
+                )
+        index = {name: tuple(dict.fromkeys(values)) for name, values in record.index.items()}
+        stored = _Stored(
+            record.key, text, parsed,
+            1 if current is None else current.version + 1,
+            now if current is None else current.created_at,
+            now, record.expires_at, index,
+        )
+        if current is not None:
+            self._unindex(record.collection, current)
+        self._data.setdefault(record.collection, {})[record.key] = stored
+        for name, values in index.items():
+            entries = self._index.setdefault((record.collection, name), {})
+            for value in values:
+                entries.setdefault(value, set()).add(record.key)
+        return stored.record(record.collection, _decode(text))
+
+    def _snapshot(self, collection: str, now: datetime) -> list[Record]:
+        """Live records of a collection (values are the private parsed copies)."""
+        table = self._data.get(collection)
+        if not table:
+            return []
+        return [
+            s.record(collection, s.parsed)
+            for s in table.values()
+            if s.expires_at is None or s.expires_at > now
+        ]
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, collection: str, key: str) -> Record | None:
+        now = utcnow()
+        with self._lock:
+            stored = self._live(collection, key, now)
+            if stored is None:
+                return None
+            text = stored.text
+            return stored.record(collection, _decode(text))
+
+    async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
+        now = utcnow()
+        with self._lock:
+            found = [self._live(collection, key, now) for key in keys]
+            return [None if s is None else s.record(collection, _decode(s.text)) for s in found]
+
+    async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
+        now = utcnow()
+        with self._lock:
+            keys = sorted(self._index.get((collection, index_name), {}).get(value, ()))
+            found = [self._live(collection, key, now) for key in keys]
+            return [s.record(collection, _decode(s.text)) for s in found if s is not None]
+
+    async def query(self, collection: str, query: Query) -> Page[Record]:
+        now = utcnow()
+        with self._lock:
+            records = self._snapshot(collection, now)
+        items, cursor = evaluate(records, query)
+        # evaluate() returns the private parsed values (or projections sharing their
+        # leaves); hand out copies.
+        return Page([_copy_record(r) for r in items], cursor)
+
+    async def count(self, collection: str, where: Sequence[Condition] = ()) -> int:
+        now = utcnow()
+        with self._lock:
+            records = self._snapshot(collection, now)
+        if not where:
+            return len(records)
+        return sum(1 for r in records if matches(r, where))
+
+    async def iter_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
+        regex = compile_glob(pattern) if pattern is not None else None
+        now = utcnow()
+        with self._lock:
+            table = self._data.get(collection, {})
+            keys = [
+                k for k, s in table.items()
+                if (s.expires_at is None or s.expires_at > now)
+                and (regex is None or regex.fullmatch(k))
+            ]
+        for key in keys:
+            yield key
+
+    async def collections(self) -> list[str]:
+        now = utcnow()
+        with self._lock:
+            return sorted(
+                name
+                for name, table in self._data.items()
+                if any(s.expires_at is None or s.expires_at > now for s in table.values())
+            )
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def put(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> Record:
+        if if_absent and if_version is not None:
+            raise InvalidArgument("if_absent and if_version cannot be combined")
+        text, parsed = self._prepare(record)
+        now = utcnow()
+        with self._lock:
+            return self._write(record, text, parsed, now, if_absent, if_version)
+
+    async def put_many(self, records: Sequence[Record]) -> list[Record]:
+        prepared = [self._prepare(r) for r in records]  # every check before any write
+        now = utcnow()
+        with self._lock:
+            return [
+                self._write(r, text, parsed, now, False, None)
+                for r, (text, parsed) in zip(records, prepared, strict=True)
+            ]
+
+    async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
+        now = utcnow()
+        with self._lock:
+            current = self._live(collection, key, now)
+            if current is None:
+                if if_version is not None:
+                    raise NotFound(f"{key!r} does not exist in {collection!r}")
+                return False
+            if if_version is not None and current.version != if_version:
+                raise Conflict(
+                    f"{key!r} in {collection!r} is at version {current.version}, "
+                    f"not {if_version}; reload it and try again",
+                    expected=if_version,
+                    actual=current.version,
+                )
+            self._remove(collection, current)
+            return True
+
+    async def drop(self, collection: str) -> int:
+        now = utcnow()
+        with self._lock:
+            table = self._data.pop(collection, {})
+            for name in [k for k in self._index if k[0] == collection]:
+                del self._index[name]
+            return sum(1 for s in table.values() if s.expires_at is None or s.expires_at > now)
+
+    async def purge_expired(self) -> int:
+        now = utcnow()
+        removed = 0
+        with self._lock:
+            for collection in list(self._data):
+                for stored in list(self._data[collection].values()):
+                    if stored.expires_at is not None and stored.expires_at <= now:
+                        self._remove(collection, stored)
+                        removed += 1
+        return removed
+
+    # -- life -----------------------------------------------------------------------------
+
+    async def stats(self) -> dict[str, Any]:
+        with self._lock:
+            records = sum(len(t) for t in self._data.values())
+            size = sum(len(s.text) for t in self._data.values() for s in t.values())
+            return {
+                "collections": len(self._data),
+                "records": records,
+                "json_chars": size,
+                "index_entries": sum(len(e) for e in self._index.values()),
+            }
+
+    def describe(self) -> str:
+        return "memory (this process only)"
+
+
+def _copy_record(record: Record) -> Record:
+    return Record(
+        record.collection, record.key, _decode(_encode(record.value)), record.version,
+        record.created_at, record.updated_at, record.expires_at, dict(record.index),
+    )
