@@ -314,8 +314,10 @@ class BackendSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.replace("_", "").isalnum() or (
-            self.name != self.name.lower()
+        if (
+            not isinstance(self.name, str)
+            or not self.name.replace("_", "").isalnum()
+            or (self.name != self.name.lower())
         ):
             raise InvalidArgument(
                 f"BackendSpec.name: {self.name!r} must be lower-case letters, digits and '_'"

@@ -75,7 +75,7 @@ def build_backend(
     return backend
 
 
-def open(  # noqa: A001 - the public name is satchel.open()
+def open(
     settings: SatchelSettings | None = None,
     *,
     backend: Backend | None = None,
@@ -140,11 +140,19 @@ class Satchel:
             :meth:`TaskStore.find`; ``request_id`` is always declared.
         """
         return TaskStore(
-            self.backend, self.namespace, model, name=name, ttl=self._ttl(ttl),
-            id_field=id_field, status_field=status_field, indexes=indexes,
+            self.backend,
+            self.namespace,
+            model,
+            name=name,
+            ttl=self._ttl(ttl),
+            id_field=id_field,
+            status_field=status_field,
+            indexes=indexes,
         )
 
-    def sessions(self, model: type[M], *, name: str = "sessions", ttl: Any = _UNSET) -> SessionStore[M]:
+    def sessions(
+        self, model: type[M], *, name: str = "sessions", ttl: Any = _UNSET
+    ) -> SessionStore[M]:
         """The session store ``name`` for snapshots of ``model``."""
         return SessionStore(self.backend, self.namespace, model, name=name, ttl=self._ttl(ttl))
 
@@ -156,7 +164,7 @@ class Satchel:
     async def namespaces(self) -> list[str]:
         """The KV namespaces that hold at least one value, sorted."""
         prefix = collection_name(self.namespace, "kv", "")
-        return [c[len(prefix):] for c in await self.backend.collections() if c.startswith(prefix)]
+        return [c[len(prefix) :] for c in await self.backend.collections() if c.startswith(prefix)]
 
     async def ping(self) -> None:
         """Check that the backend answers (:class:`~satchel.errors.BackendUnavailable` if not)."""

@@ -94,7 +94,7 @@ class InstrumentedBackend(Backend):
                 return await run()
             op = Operation(name, self.inner.name, collection, key, items, run)
             awaitable = self._hook.satchel_backend_operation(operation=op)
-            return await (awaitable if awaitable is not None else run())  # type: ignore[no-any-return]
+            return await (awaitable if awaitable is not None else run())
         except (SatchelError, asyncio.CancelledError):
             raise
         except Exception as exc:  # a backend bug or an unwrapped driver error
@@ -188,7 +188,10 @@ class InstrumentedBackend(Backend):
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
         return await self._call(
-            "delete", collection, key, lambda: self.inner.delete(collection, key, if_version=if_version)
+            "delete",
+            collection,
+            key,
+            lambda: self.inner.delete(collection, key, if_version=if_version),
         )
 
     async def drop(self, collection: str) -> int:

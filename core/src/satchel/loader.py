@@ -85,7 +85,9 @@ def load_backend_class(
     loaded = _load_module(module, module_var)
     cls = getattr(loaded, class_name, None)
     if cls is None:
-        classes = sorted(n for n, v in vars(loaded).items() if inspect.isclass(v) and not n.startswith("_"))
+        classes = sorted(
+            n for n, v in vars(loaded).items() if inspect.isclass(v) and not n.startswith("_")
+        )
         raise ConfigError(
             f"{class_var}={class_name!r}: {module!r} has no such class"
             + (f" (it has: {', '.join(classes)})" if classes else "")

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from satchel.markers import hookimpl
 from satchel.instrument import Operation
+from satchel.markers import hookimpl
 
 __all__ = ["OperationMetrics"]
 
@@ -75,8 +75,10 @@ class OperationMetrics:
         """``{operation: {calls, errors, errors_by_type, p50_ms, p95_ms, p99_ms, max_ms}}``
         over the latest :data:`WINDOW` calls of each operation."""
         with self._lock:
-            items = [(name, c.calls, c.errors, dict(c.errors_by_type), sorted(c.latencies))
-                     for name, c in self._ops.items()]
+            items = [
+                (name, c.calls, c.errors, dict(c.errors_by_type), sorted(c.latencies))
+                for name, c in self._ops.items()
+            ]
         out: dict[str, dict[str, Any]] = {}
         for name, calls, errors, by_type, ordered in sorted(items):
             entry: dict[str, Any] = {"calls": calls, "errors": errors}

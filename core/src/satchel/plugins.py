@@ -177,7 +177,9 @@ def _collect_backends(loaded: LoadedPlugins) -> None:
     for impl in loaded.manager.hook.satchel_register_backends.get_hookimpls():
         dist = loaded.distributions.get(impl.plugin_name, "an unknown distribution")
 
-        def register(spec: BackendSpec, *, _plugin: str = impl.plugin_name, _dist: str = dist) -> None:
+        def register(
+            spec: BackendSpec, *, _plugin: str = impl.plugin_name, _dist: str = dist
+        ) -> None:
             if not isinstance(spec, BackendSpec):
                 raise PluginError(
                     f"plugin {_plugin!r} (from {_dist}) registered {spec!r}, not a BackendSpec"
@@ -201,7 +203,9 @@ def _collect_codecs(loaded: LoadedPlugins) -> None:
 
         def register(codec: Codec, *, _plugin: str = impl.plugin_name, _dist: str = dist) -> None:
             if not isinstance(codec, Codec):
-                raise PluginError(f"plugin {_plugin!r} (from {_dist}) registered {codec!r}, not a Codec")
+                raise PluginError(
+                    f"plugin {_plugin!r} (from {_dist}) registered {codec!r}, not a Codec"
+                )
             if codec.name in names:
                 raise PluginError(
                     f"codec {codec.name!r} is registered by both {names[codec.name]} and {_dist}"
@@ -221,6 +225,8 @@ def _run_registration(loaded: LoadedPlugins, impl: Any, register: Any) -> None:
         raise
     except Exception as exc:
         dist = loaded.distributions.get(impl.plugin_name, "an unknown distribution")
-        failure = PluginFailure(impl.plugin_name, dist, scrub_secrets(f"{type(exc).__name__}: {exc}"))
+        failure = PluginFailure(
+            impl.plugin_name, dist, scrub_secrets(f"{type(exc).__name__}: {exc}")
+        )
         loaded.failures.append(failure)
         log.warning("satchel: %s; the other plugins are loaded", failure)

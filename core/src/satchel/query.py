@@ -31,7 +31,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
 
@@ -116,8 +116,7 @@ def parse_field(field_: str | Sequence[str], *, argument: str = "field") -> Fiel
             raise InvalidQuery(f"{argument}: {tuple(field_)!r} has an empty path segment")
         return ("value", *field_)
     raise InvalidQuery(
-        f"{argument}: a field is a dotted string or a non-empty tuple of strings, "
-        f"not {field_!r}"
+        f"{argument}: a field is a dotted string or a non-empty tuple of strings, not {field_!r}"
     )
 
 
@@ -282,9 +281,7 @@ class Query:
 
 
 WhereInput: TypeAlias = (
-    Sequence["Condition | tuple[str | Sequence[str], str, Any]"]
-    | Mapping[str, Any]
-    | None
+    Sequence["Condition | tuple[str | Sequence[str], str, Any]"] | Mapping[str, Any] | None
 )
 OrderInput: TypeAlias = (
     str | tuple[str, str] | Order | Sequence["str | tuple[str, str] | Order"] | None
@@ -303,10 +300,8 @@ def parse_where(where: WhereInput) -> tuple[Condition, ...]:
             else:
                 out.append(Condition.of(name, "eq", spec))
         return tuple(out)
-    if isinstance(where, (str, bytes)) or not isinstance(where, Sequence):
-        raise InvalidQuery(
-            f"where: takes a list of (field, op, value) or a mapping, not {where!r}"
-        )
+    if isinstance(where, (str, bytes)) or not isinstance(where, Sequence):  # type: ignore[unreachable]
+        raise InvalidQuery(f"where: takes a list of (field, op, value) or a mapping, not {where!r}")
     for item in where:
         if isinstance(item, Condition):
             out.append(item)
@@ -433,7 +428,7 @@ def _order_compare(stored: Any, wanted: Any) -> int | None:
             return (stored > wanted) - (stored < wanted)
         return None
     if _is_number(stored) and _is_number(wanted):
-        return (stored > wanted) - (stored < wanted)
+        return int(stored > wanted) - int(stored < wanted)
     if isinstance(stored, str) and isinstance(wanted, str):
         return (stored > wanted) - (stored < wanted)
     return None
@@ -518,7 +513,9 @@ class _Reversed:
         return hash(self.atom)
 
 
-def _atoms_key(atoms: Sequence[tuple[int, Any]], orders: Sequence[Order], key: str) -> tuple[Any, ...]:
+def _atoms_key(
+    atoms: Sequence[tuple[int, Any]], orders: Sequence[Order], key: str
+) -> tuple[Any, ...]:
     parts: list[Any] = [
         _Reversed(atom) if order.descending else atom
         for atom, order in zip(atoms, orders, strict=True)
@@ -612,8 +609,14 @@ def evaluate(records: Iterable[Record], query: Query) -> tuple[list[Record], str
     if query.select is not None:
         page = [
             _Record(
-                r.collection, r.key, project(r.value, query.select), r.version,
-                r.created_at, r.updated_at, r.expires_at, r.index,
+                r.collection,
+                r.key,
+                project(r.value, query.select),
+                r.version,
+                r.created_at,
+                r.updated_at,
+                r.expires_at,
+                r.index,
             )
             for r in page
         ]

@@ -185,9 +185,12 @@ def env_names(settings_cls: type[BaseSettings], field_name: str) -> list[str]:
 
 def _is_secret(settings_cls: type[BaseSettings], field_name: str) -> bool:
     annotation = settings_cls.model_fields[field_name].annotation
-    return annotation is SecretStr or SecretStr in get_args(annotation) or (
-        get_origin(annotation) is not None
-        and any(a is SecretStr for a in get_args(annotation))
+    return (
+        annotation is SecretStr
+        or SecretStr in get_args(annotation)
+        or (
+            get_origin(annotation) is not None and any(a is SecretStr for a in get_args(annotation))
+        )
     )
 
 
@@ -287,9 +290,7 @@ def _display(value: Any) -> Any:
 def settings_summary(settings: BaseSettings) -> dict[str, Any]:
     """``{ENV_VARIABLE: value}`` of a settings object, secrets masked, for display."""
     cls = type(settings)
-    return {
-        env_names(cls, name)[0]: _display(getattr(settings, name)) for name in cls.model_fields
-    }
+    return {env_names(cls, name)[0]: _display(getattr(settings, name)) for name in cls.model_fields}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ class Default(enum.Enum):
 #: "Use the store's default TTL" (as opposed to ``None``, "never expires").
 DEFAULT: Final = Default.DEFAULT
 
-TTL: TypeAlias = "float | timedelta | None | Default"
+TTL: TypeAlias = "float | timedelta | Default | None"
 
 
 def collection_name(tenant: str, kind: str, name: str) -> str:

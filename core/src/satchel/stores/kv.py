@@ -22,7 +22,11 @@ _NO_DEFAULT: Any = object()
 
 def _entry(record: Record) -> Entry:
     return Versioned(
-        record.key, record.value, record.version, record.created_at, record.updated_at,
+        record.key,
+        record.value,
+        record.version,
+        record.created_at,
+        record.updated_at,
         record.expires_at,
     )
 

@@ -67,7 +67,9 @@ class SessionStore(StoreBase, Generic[M]):
                 f"session: must be a {self.model.__name__}, not {type(session).__name__}"
             )
         record = Record(
-            self.collection, session_id, session.model_dump(mode="json"),
+            self.collection,
+            session_id,
+            session.model_dump(mode="json"),
             expires_at=self._expiry(ttl),
         )
         stored = await self._backend.put(record, if_version=expected_version)
@@ -86,8 +88,12 @@ class SessionStore(StoreBase, Generic[M]):
         if record is None:
             return None
         return Versioned(
-            record.key, self._session(record), record.version, record.created_at,
-            record.updated_at, record.expires_at,
+            record.key,
+            self._session(record),
+            record.version,
+            record.created_at,
+            record.updated_at,
+            record.expires_at,
         )
 
     async def delete(self, session_id: str) -> bool:

@@ -38,7 +38,11 @@ def request_ids(task: Any) -> list[str]:
     if isinstance(own, str) and own:
         found.append(own)
     for item in getattr(task, "items", None) or ():
-        value = item.get("request_id") if isinstance(item, Mapping) else getattr(item, "request_id", None)
+        value = (
+            item.get("request_id")
+            if isinstance(item, Mapping)
+            else getattr(item, "request_id", None)
+        )
         if isinstance(value, str) and value:
             found.append(value)
     return found
@@ -87,7 +91,9 @@ class TaskStore(StoreBase, Generic[M]):
         for index_name, extractor in (indexes or {}).items():
             check_name(index_name, "indexes key")
             if not callable(extractor):
-                raise InvalidArgument(f"indexes[{index_name!r}]: must be callable, not {extractor!r}")
+                raise InvalidArgument(
+                    f"indexes[{index_name!r}]: must be callable, not {extractor!r}"
+                )
             self.indexes[index_name] = extractor
 
     # -- helpers --------------------------------------------------------------------------
@@ -112,8 +118,11 @@ class TaskStore(StoreBase, Generic[M]):
             if values:
                 index[index_name] = tuple(dict.fromkeys(values))
         return Record(
-            self.collection, key, task.model_dump(mode="json"),
-            expires_at=self._expiry(ttl), index=index,
+            self.collection,
+            key,
+            task.model_dump(mode="json"),
+            expires_at=self._expiry(ttl),
+            index=index,
         )
 
     def _task(self, record: Record) -> M:
@@ -128,15 +137,21 @@ class TaskStore(StoreBase, Generic[M]):
 
     def _versioned(self, record: Record) -> Versioned[M]:
         return Versioned(
-            record.key, self._task(record), record.version, record.created_at,
-            record.updated_at, record.expires_at,
+            record.key,
+            self._task(record),
+            record.version,
+            record.created_at,
+            record.updated_at,
+            record.expires_at,
         )
 
     def _status_condition(self, status: Any) -> Condition:
         if self.status_field is None:
             raise InvalidArgument(f"status: {self.model.__name__} has no status field")
         if isinstance(status, (list, tuple, set, frozenset)):
-            return Condition.of(self.status_field, "in", [_plain(s) for s in status], argument="status")
+            return Condition.of(
+                self.status_field, "in", [_plain(s) for s in status], argument="status"
+            )
         return Condition.of(self.status_field, "eq", _plain(status), argument="status")
 
     # -- the Teal Agents contract ---------------------------------------------------------

@@ -47,8 +47,14 @@ class _Stored:
 
     def record(self, collection: str, value: Any) -> Record:
         return Record(
-            collection, self.key, value, self.version, self.created_at, self.updated_at,
-            self.expires_at, dict(self.index),
+            collection,
+            self.key,
+            value,
+            self.version,
+            self.created_at,
+            self.updated_at,
+            self.expires_at,
+            dict(self.index),
         )
 
 
@@ -120,8 +126,13 @@ class MemoryBackend(Backend):
         return text, _decode(text)
 
     def _write(
-        self, record: Record, text: str, parsed: Any, now: datetime,
-        if_absent: bool, if_version: int | None,
+        self,
+        record: Record,
+        text: str,
+        parsed: Any,
+        now: datetime,
+        if_absent: bool,
+        if_version: int | None,
     ) -> Record:
         current = self._live(record.collection, record.key, now)
         if if_absent and current is not None:
@@ -141,10 +152,14 @@ class MemoryBackend(Backend):
                 )
         index = {name: tuple(dict.fromkeys(values)) for name, values in record.index.items()}
         stored = _Stored(
-            record.key, text, parsed,
+            record.key,
+            text,
+            parsed,
             1 if current is None else current.version + 1,
             now if current is None else current.created_at,
-            now, record.expires_at, index,
+            now,
+            record.expires_at,
+            index,
         )
         if current is not None:
             self._unindex(record.collection, current)
@@ -213,7 +228,8 @@ class MemoryBackend(Backend):
         with self._lock:
             table = self._data.get(collection, {})
             keys = [
-                k for k, s in table.items()
+                k
+                for k, s in table.items()
                 if (s.expires_at is None or s.expires_at > now)
                 and (regex is None or regex.fullmatch(k))
             ]
@@ -306,6 +322,12 @@ class MemoryBackend(Backend):
 
 def _copy_record(record: Record) -> Record:
     return Record(
-        record.collection, record.key, _decode(_encode(record.value)), record.version,
-        record.created_at, record.updated_at, record.expires_at, dict(record.index),
+        record.collection,
+        record.key,
+        _decode(_encode(record.value)),
+        record.version,
+        record.created_at,
+        record.updated_at,
+        record.expires_at,
+        dict(record.index),
     )
