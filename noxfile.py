@@ -1,0 +1,136 @@
+"""Automation: tests per distribution (each in its own venv), lint, typecheck, docs, bench.
+
+``nox`` runs the default sessions (what CI runs); ``nox -s bench`` runs the benchmarks.
+Every venv is installed with the versions pinned in ``uv.lock`` (exported as constraints),
+and holds only the distributions under test, so a missing dependency declaration fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = [
+    "tests_core",
+    "tests_memory",
+    "tests_integration",
+    "compat",
+    "coverage",
+    "lint",
+    "typecheck",
+    "docs",
+]
+
+ROOT = Path(__file__).parent
+CONSTRAINTS = ROOT / ".nox" / "constraints.txt"
+TEST_DEPS = ("pytest", "pytest-asyncio", "hypothesis", "coverage[toml]")
+PYTEST = ("--strict-config", "--strict-markers", "-p", "no:cacheprovider")
+#: Distributions by nox name: the paths to install, editable.
+DISTRIBUTIONS = {
+    "core": ("core", "plugins/memory"),  # satchel depends on satchel-memory
+    "memory": ("core", "plugins/memory"),
+}
+COMPAT_PYTHONS = ("3.10", "3.13")
+
+
+def constraints() -> str:
+    """``uv.lock`` as a constraints file (written once per nox run)."""
+    if not CONSTRAINTS.exists() or CONSTRAINTS.stat().st_mtime < (ROOT / "uv.lock").stat().st_mtime:
+        CONSTRAINTS.parent.mkdir(exist_ok=True)
+        uv = shutil.which("uv")
+        if uv is None:  # nox was installed without uv: no pins, only the declared ranges
+            CONSTRAINTS.write_text("")
+        else:
+            subprocess.run(
+                [uv, "export", "--frozen", "--all-groups", "--all-packages", "--no-hashes",
+                 "--no-emit-workspace", "--no-header", "-o", str(CONSTRAINTS)],
+                check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+            )
+    return str(CONSTRAINTS)
+
+
+def install(session: nox.Session, *requirements: str, editable: tuple[str, ...] = ()) -> None:
+    args = ["-c", constraints()]
+    for path in editable:
+        args += ["-e", str(ROOT / path)]
+    session.install(*args, *requirements)
+
+
+def tests_impl(session: nox.Session, paths: tuple[str, ...], editable: tuple[str, ...], name: str) -> None:
+    """Install ``editable`` + the test tools, run pytest on ``paths`` under coverage."""
+    install(session, *TEST_DEPS, editable=editable)
+    env = {"COVERAGE_FILE": str(ROOT / f".coverage.{name}"), "COVERAGE_PROCESS_START": ""}
+    session.run(
+        "coverage", "run", "--rcfile", str(ROOT / "pyproject.toml"), "-m", "pytest",
+        *PYTEST, *paths, *session.posargs, env=env,
+    )
+
+
+@nox.session(tags=["tests"])
+def tests_core(session: nox.Session) -> None:
+    """The core distribution's own tests."""
+    tests_impl(session, ("core/tests",), DISTRIBUTIONS["core"], "core")
+
+
+@nox.session(tags=["tests"])
+def tests_memory(session: nox.Session) -> None:
+    """satchel-memory: the whole conformance kit, plus its own tests."""
+    tests_impl(session, ("plugins/memory/tests",), DISTRIBUTIONS["memory"], "memory")
+
+
+@nox.session(tags=["tests"])
+def tests_integration(session: nox.Session) -> None:
+    """Cross-distribution tests: discovery, env selection, CLI, docs, end to end."""
+    install(session, "mkdocs-material", "mkdocstrings[python]")
+    tests_impl(session, ("tests",), DISTRIBUTIONS["core"], "integration")
+
+
+@nox.session(python=COMPAT_PYTHONS, tags=["tests"])
+def compat(session: nox.Session) -> None:
+    """Core and memory tests on the oldest and newest supported Pythons, when installed."""
+    install(session, *TEST_DEPS, editable=DISTRIBUTIONS["core"])
+    session.run("pytest", *PYTEST, "-q", "core/tests", "plugins/memory/tests", *session.posargs)
+
+
+@nox.session
+def coverage(session: nox.Session) -> None:
+    """Combine the test sessions' coverage; core must stay at or above 90% of its lines."""
+    install(session, "coverage[toml]")
+    rc = str(ROOT / "pyproject.toml")
+    session.run("coverage", "combine", "--rcfile", rc, *map(str, ROOT.glob(".coverage.*")))
+    session.run("coverage", "report", "--rcfile", rc, "--include=*/satchel/*", "--fail-under=90")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    install(session, "ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over core and every plugin."""
+    install(session, "mypy", *TEST_DEPS, editable=DISTRIBUTIONS["core"])
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the docs with --strict (warnings are errors)."""
+    install(session, "mkdocs-material", "mkdocstrings[python]", editable=DISTRIBUTIONS["core"])
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / ".nox" / "site"))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks (not run by CI): satchel against the raw baseline, same run."""
+    install(session, editable=DISTRIBUTIONS["memory"])
+    session.run("python", "benchmarks/bench_memory.py", *session.posargs, env=dict(os.environ))
