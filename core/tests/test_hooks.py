@@ -1,0 +1,165 @@
+"""The hooks: observers wrap every backend operation, codecs transform stored values."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any
+
+import pytest
+
+import satchel
+from satchel import Codec, Operation, hookimpl
+from satchel.errors import NotFound, PluginError, SatchelError
+from satchel.handle import Satchel
+from satchel.plugins import load_plugins
+from satchel.settings import SatchelSettings
+from satchel_memory import MemoryBackend
+
+
+def open_with(*plugins: tuple[str, object]) -> Satchel:
+    loaded = load_plugins(extra_plugins=plugins)
+    return Satchel(MemoryBackend(), SatchelSettings(), loaded)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None, str | None, int]] = []
+        self.outcomes: list[str] = []
+
+    @hookimpl(wrapper=True)
+    def satchel_backend_operation(
+        self, operation: Operation
+    ) -> Generator[None, Awaitable[Any], Awaitable[Any]]:
+        self.seen.append((operation.name, operation.collection, operation.key, operation.items))
+        inner = yield
+
+        async def observed() -> Any:
+            try:
+                result = await inner
+            except SatchelError as exc:
+                self.outcomes.append(f"error {type(exc).__name__}")
+                raise
+            self.outcomes.append("ok")
+            return result
+
+        return observed()
+
+
+async def test_an_observer_sees_every_operation_and_its_outcome() -> None:
+    recorder = Recorder()
+    store = open_with(("recorder", recorder))
+    kv = store.kv("ns")
+    await kv.set("a", 1)
+    await kv.get("a")
+    await kv.set_many({"b": 2, "c": 3})
+    with pytest.raises(NotFound):
+        await kv.set("zz", 1, if_version=3)
+    await kv.query(limit=1)
+    assert recorder.seen == [
+        ("put", "default:kv:ns", "a", 1),
+        ("get", "default:kv:ns", "a", 1),
+        ("put_many", "default:kv:ns", None, 2),
+        ("put", "default:kv:ns", "zz", 1),
+        ("query", "default:kv:ns", None, 1),
+    ]
+    assert recorder.outcomes == ["ok", "ok", "ok", "error NotFound", "ok"]
+
+
+async def test_metrics_count_calls_errors_and_latency() -> None:
+    store = satchel.open()
+    kv = store.kv("ns")
+    for i in range(10):
+        await kv.set(f"k{i}", i)
+    await kv.get("k1")
+    with pytest.raises(NotFound):
+        await kv.set("missing", 1, if_version=1)
+    stats = await store.stats()
+    ops = stats["operations"]
+    assert ops["put"]["calls"] == 11 and ops["put"]["errors"] == 1
+    assert ops["put"]["errors_by_type"] == {"NotFound": 1}
+    assert ops["get"]["calls"] == 1 and ops["get"]["errors"] == 0
+    assert 0 < ops["put"]["p50_ms"] <= ops["put"]["p95_ms"] <= ops["put"]["p99_ms"] <= ops["put"]["max_ms"]
+    assert stats["backend"] == "memory" and stats["backend_stats"]["records"] == 10
+    json.dumps(stats)  # JSON all the way down
+    assert store.plugins.metrics is not None
+    store.plugins.metrics.reset()
+    assert store.plugins.metrics.snapshot() == {}
+
+
+def compressing(order: int, name: str, log: list[str]) -> Codec:
+    def encode(value: Any, collection: str, key: str) -> Any:
+        log.append(f"encode {name}")
+        raw = zlib.compress(json.dumps(value).encode())
+        return {"$z": base64.b64encode(raw).decode()}
+
+    def decode(value: Any, collection: str, key: str) -> Any:
+        log.append(f"decode {name}")
+        return json.loads(zlib.decompress(base64.b64decode(value["$z"])))
+
+    return Codec(name, encode, decode, order)
+
+
+class CodecPlugin:
+    def __init__(self, *codecs: Codec) -> None:
+        self.codecs = codecs
+
+    @hookimpl
+    def satchel_register_codecs(self, register: Callable[[Codec], None]) -> None:
+        for codec in self.codecs:
+            register(codec)
+
+
+async def test_codecs_encode_in_order_and_decode_in_reverse() -> None:
+    log: list[str] = []
+    plugin = CodecPlugin(compressing(20, "outer", log), compressing(10, "inner", log))
+    store = open_with(("codecs", plugin))
+    kv = store.kv("ns")
+    await kv.set("a", {"secret": "value"})
+    assert log == ["encode inner", "encode outer"]
+    log.clear()
+    assert await kv.get("a") == {"secret": "value"}
+    assert log == ["decode outer", "decode inner"]
+    stored = await store.raw_backend.get("default:kv:ns", "a")
+    assert stored is not None and set(stored.value) == {"$z"}  # at rest: transformed
+    await kv.set_many({"b": [1], "c": "x"})
+    assert await kv.get_many(["b", "c"]) == {"b": [1], "c": "x"}
+    assert [e.value for e in (await kv.query()).items] == [{"secret": "value"}, [1], "x"]
+
+
+async def test_codec_names_must_be_unique() -> None:
+    log: list[str] = []
+    with pytest.raises(PluginError, match="codec 'z' is registered by both"):
+        load_plugins(extra_plugins=[
+            ("one", CodecPlugin(compressing(1, "z", log))),
+            ("two", CodecPlugin(compressing(2, "z", log))),
+        ])
+
+
+async def test_a_backend_bug_is_wrapped_not_leaked() -> None:
+    class Buggy(MemoryBackend):
+        async def get(self, collection: str, key: str) -> Any:
+            raise KeyError("internal")
+
+    store = satchel.open(backend=Buggy())
+    with pytest.raises(SatchelError, match=r"backend 'memory' failed in get\('default:kv:ns', 'a'\): KeyError"):
+        await store.kv("ns").get("a")
+
+
+def test_open_rejects_things_that_are_not_backends_or_settings() -> None:
+    with pytest.raises(satchel.InvalidArgument, match="backend"):
+        satchel.open(backend=object())  # type: ignore[arg-type]
+    with pytest.raises(satchel.InvalidArgument, match="settings"):
+        satchel.open(settings={"backend": "memory"})  # type: ignore[arg-type]
+
+
+async def test_the_handle_lifecycle() -> None:
+    async with satchel.open() as store:
+        await store.ping()
+        kv = store.kv("ns")
+        await kv.set("a", 1, ttl=0.001)
+        assert "memory" in repr(store)
+    await store.close()  # twice is harmless
+    assert await store.purge_expired() >= 0

@@ -1,0 +1,101 @@
+"""Settings helpers: per-plugin variables, listings with secrets masked, URL redaction."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings
+
+from satchel.errors import ConfigError, SatchelError
+from satchel.plugins import scrub_secrets
+from satchel.settings import (
+    SatchelSettings,
+    describe_variables,
+    env_names,
+    load_settings,
+    plugin_settings_config,
+    redact_url,
+    settings_summary,
+)
+
+
+class FooSettings(BaseSettings):
+    model_config = plugin_settings_config("foo")
+
+    url: str = Field("foo://localhost", description="Where Foo listens.")
+    password: SecretStr | None = Field(None, description="Foo's password.")
+    port: int = Field(
+        1234, validation_alias=AliasChoices("SATCHEL_FOO_PORT", "LEGACY_FOO_PORT"), description="Port."
+    )
+
+
+def test_plugin_variables_are_prefixed_with_the_plugin_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SATCHEL_FOO_URL", "foo://h:1")
+    monkeypatch.setenv("SATCHEL_FOO_PASSWORD", "hunter2")
+    monkeypatch.setenv("LEGACY_FOO_PORT", "99")
+    settings = load_settings(FooSettings)
+    assert settings.url == "foo://h:1"
+    assert settings.password is not None and settings.password.get_secret_value() == "hunter2"
+    assert settings.port == 99
+    assert env_names(FooSettings, "port") == ["SATCHEL_FOO_PORT", "LEGACY_FOO_PORT"]
+    assert "hunter2" not in repr(settings)
+
+
+def test_a_bad_alias_value_names_the_variable_that_was_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEGACY_FOO_PORT", "eighty")
+    with pytest.raises(ConfigError, match=r"^LEGACY_FOO_PORT='eighty': "):
+        load_settings(FooSettings)
+
+
+def test_plugin_names_must_be_identifiers() -> None:
+    with pytest.raises(ConfigError, match="plugin name 'Foo Bar'"):
+        plugin_settings_config("Foo Bar")
+
+
+def test_summary_masks_secrets_and_url_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SATCHEL_FOO_URL", "foo://admin:s3cret@db:6379/0")
+    monkeypatch.setenv("SATCHEL_FOO_PASSWORD", "hunter2")
+    summary = settings_summary(load_settings(FooSettings))
+    assert summary == {
+        "SATCHEL_FOO_URL": "foo://admin:***@db:6379/0",
+        "SATCHEL_FOO_PASSWORD": "***",
+        "SATCHEL_FOO_PORT": 1234,
+    }
+
+
+def test_describe_variables_lists_types_defaults_and_secrets() -> None:
+    variables = {v.name: v for v in describe_variables(FooSettings)}
+    assert variables["SATCHEL_FOO_PASSWORD"].secret
+    assert variables["SATCHEL_FOO_PASSWORD"].default == "(unset)"
+    assert variables["SATCHEL_FOO_PORT"].aliases == ("LEGACY_FOO_PORT",)
+    assert variables["SATCHEL_FOO_PORT"].default == "1234"
+    assert variables["SATCHEL_FOO_URL"].description == "Where Foo listens."
+    core = {v.name for v in describe_variables(SatchelSettings)}
+    assert core == {
+        "SATCHEL_BACKEND", "SATCHEL_BACKEND_MODULE", "SATCHEL_BACKEND_CLASS", "SATCHEL_NAMESPACE",
+        "SATCHEL_DEFAULT_TTL", "SATCHEL_DISABLE_PLUGINS",
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://user:pw@host:6379/0", "redis://user:***@host:6379/0"),
+        ("redis://:pw@host", "redis://***@host"),
+        ("mongodb://host/db", "mongodb://host/db"),
+        ("mongodb+srv://u:p%40ss@cluster.example/db?tls=true", "mongodb+srv://u:***@cluster.example/db?tls=true"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_scrub_secrets_in_free_text() -> None:
+    text = "cannot reach redis://admin:hunter2@db:6379 or mongodb://u:p@x/y"
+    assert scrub_secrets(text) == "cannot reach redis://admin:***@db:6379 or mongodb://u:***@x/y"
+
+
+def test_errors_always_have_a_message() -> None:
+    with pytest.raises(ValueError):
+        SatchelError("")
+    assert str(ConfigError("x")) == "x"
