@@ -174,7 +174,7 @@ class InstrumentedBackend(Backend):
             record.key,
             lambda: self.inner.put(encoded, if_absent=if_absent, if_version=if_version),
         )
-        return replace(stored, value=record.value) if self._encoders else stored
+        return self._decode(stored)
 
     async def put_many(self, records: Sequence[Record]) -> list[Record]:
         encoded = [self._encode(r) for r in records]
@@ -182,9 +182,7 @@ class InstrumentedBackend(Backend):
         stored = await self._call(
             "put_many", collection, None, lambda: self.inner.put_many(encoded), len(records)
         )
-        if not self._encoders:
-            return stored
-        return [replace(s, value=r.value) for s, r in zip(stored, records, strict=True)]
+        return [self._decode(s) for s in stored] if self._decoders else stored
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
         return await self._call(
