@@ -7,7 +7,6 @@ never know whether plugins observe them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -95,9 +94,9 @@ class InstrumentedBackend(Backend):
             op = Operation(name, self.inner.name, collection, key, items, run)
             awaitable = self._hook.satchel_backend_operation(operation=op)
             return await (awaitable if awaitable is not None else run())
-        except (SatchelError, asyncio.CancelledError):
+        except SatchelError:
             raise
-        except Exception as exc:  # a backend bug or an unwrapped driver error
+        except Exception as exc:  # a backend bug or a driver error (CancelledError is not one)
             raise SatchelError(
                 f"backend {self.inner.name!r} failed in {name}"
                 f"({collection!r}{', ' + repr(key) if key is not None else ''}): "
