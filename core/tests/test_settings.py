@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, HttpUrl, MongoDsn, RedisDsn, SecretStr
 from pydantic_settings import BaseSettings
 
 from satchel.errors import ConfigError, SatchelError
@@ -99,3 +99,26 @@ def test_errors_always_have_a_message() -> None:
     with pytest.raises(ValueError):
         SatchelError("")
     assert str(ConfigError("x")) == "x"
+
+
+class UrlSettings(BaseSettings):
+    model_config = plugin_settings_config("vault")
+
+    replica_url: HttpUrl | None = None
+    dsn: RedisDsn = Field(RedisDsn("redis://admin:defaultpw@localhost:6379/0"))
+    hosts: MongoDsn | None = None
+
+
+def test_no_password_reaches_an_error_a_summary_or_a_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(UrlSettings, {"SATCHEL_VAULT_REPLICA_URL": "http://admin:hunter2@replica:notaport"})
+    assert "hunter2" not in str(info.value)
+    assert "SATCHEL_VAULT_REPLICA_URL='http://admin:***@replica:notaport'" in str(info.value)
+    monkeypatch.setenv("SATCHEL_VAULT_REPLICA_URL", "http://admin:hunter2@replica:8080/")
+    monkeypatch.setenv("SATCHEL_VAULT_HOSTS", "mongodb://u:hunter3@h1:27017,h2:27017/db")
+    summary = settings_summary(load_settings(UrlSettings))
+    text = repr(summary)
+    assert "hunter2" not in text and "hunter3" not in text and "defaultpw" not in text
+    assert summary["SATCHEL_VAULT_REPLICA_URL"] == "http://admin:***@replica:8080/"
+    listing = repr(describe_variables(UrlSettings))
+    assert "defaultpw" not in listing and "admin:***@localhost" in listing

@@ -286,3 +286,11 @@ async def test_stores_with_different_names_are_isolated(store: satchel.Satchel) 
     assert await b.load("t1") is None
     assert await b.load_by_request_id("r1") is None
     assert "TaskStore 'a'" in repr(a)
+
+
+async def test_cleanup_with_no_age_takes_tasks_finished_this_millisecond(
+    tasks: TaskStore[AgentTask],
+) -> None:
+    for i in range(20):
+        await tasks.create(make_task(f"t{i}", status=Status.COMPLETED))
+        assert await tasks.cleanup(older_than=timedelta(0)) == 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from satchel.errors import PluginError
 from satchel.instrument import Codec, Operation
 from satchel.markers import hookimpl
 from satchel.metrics import OperationMetrics
+from satchel.settings import scrub_secrets
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -39,14 +39,6 @@ ENTRY_POINT_GROUP = "satchel"
 #: The plugin name core registers itself under (not an entry point, cannot be disabled).
 CORE_PLUGIN = "core"
 METRICS_PLUGIN = "metrics"
-
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@")
-
-
-def scrub_secrets(text: str) -> str:
-    """``text`` with the passwords of any URLs in it replaced by ``***``."""
-    return _URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
-
 
 @dataclass(frozen=True)
 class PluginFailure:

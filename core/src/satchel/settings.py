@@ -34,6 +34,7 @@ __all__ = [
     "load_settings",
     "plugin_settings_config",
     "redact_url",
+    "scrub_secrets",
     "settings_summary",
 ]
 
@@ -228,9 +229,9 @@ def load_settings(
             variable = next((n for n in names if _env_get(env, n) is not None), names[0])
             raw = _env_get(env, variable)
             if raw is None or _is_secret(settings_cls, name):
-                problems.append(f"{variable}: {message}")
+                problems.append(f"{variable}: {scrub_secrets(message)}")
             else:
-                problems.append(f"{variable}={raw!r}: {message}")
+                problems.append(f"{variable}={scrub_secrets(raw)!r}: {scrub_secrets(message)}")
         raise ConfigError("; ".join(problems) or "invalid settings") from None
 
 
@@ -263,6 +264,16 @@ class _patched_environ:
 # listing, with secrets masked
 
 
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@"
+)
+
+
+def scrub_secrets(text: str) -> str:
+    """``text`` with the passwords of any URLs in it replaced by ``***``."""
+    return _URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
+
+
 def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***`` (user names are kept)."""
     try:
@@ -283,7 +294,9 @@ def _display(value: Any) -> Any:
     if isinstance(value, str) and "://" in value:
         return redact_url(value)
     if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
+        return scrub_secrets(",".join(str(v) for v in value))
+    if not isinstance(value, (int, float, type(None))) and "://" in str(value):
+        return redact_url(str(value))  # pydantic URL types (RedisDsn, ...) print passwords
     return value
 
 

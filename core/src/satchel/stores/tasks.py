@@ -328,7 +328,8 @@ class TaskStore(StoreBase, Generic[M]):
             raise InvalidArgument(
                 f"older_than: must be a timedelta or a datetime, not {older_than!r}"
             )
-        where = [Condition.of("updated_at", "lt", cutoff)]
+        # inclusive: with older_than=0, a task finished in this very millisecond goes too
+        where = [Condition.of("updated_at", "lte", cutoff)]
         if self.status_field is not None:
             where.append(self._status_condition(list(statuses)))
         deleted = 0
