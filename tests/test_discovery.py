@@ -70,7 +70,9 @@ def test_selecting_a_plugin_that_failed_says_why(
     install_dist: InstallDist, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     install_dist(
-        "satchel-broken", {"broken": "satchel_broken2"}, {"satchel_broken2": "raise RuntimeError('boom')\n"}
+        "satchel-broken",
+        {"broken": "satchel_broken2"},
+        {"satchel_broken2": "raise RuntimeError('boom')\n"},
     )
     monkeypatch.setenv("SATCHEL_BACKEND", "broken")
     with pytest.raises(BackendNotFound) as info:
@@ -115,7 +117,9 @@ def test_disabled_plugins_are_not_loaded(
     install_dist: InstallDist, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     install_dist(
-        "satchel-broken", {"broken": "satchel_broken3"}, {"satchel_broken3": "raise SystemError('x')\n"}
+        "satchel-broken",
+        {"broken": "satchel_broken3"},
+        {"satchel_broken3": "raise SystemError('x')\n"},
     )
     install_dist("satchel-foo", {"foo": "satchel_foo_c"}, {"satchel_foo_c": FOO_PLUGIN})
     plugins = load_plugins(disabled=["broken", "foo"])
@@ -134,7 +138,9 @@ def test_disabling_metrics_turns_the_observer_off(monkeypatch: pytest.MonkeyPatc
     assert store.plugins.metrics is None
 
 
-def test_a_plugin_raising_in_registration_is_reported_and_skipped(install_dist: InstallDist) -> None:
+def test_a_plugin_raising_in_registration_is_reported_and_skipped(
+    install_dist: InstallDist,
+) -> None:
     install_dist(
         "satchel-angry",
         {"angry": "satchel_angry_plugin"},
@@ -155,7 +161,9 @@ def test_a_plugin_raising_in_registration_is_reported_and_skipped(install_dist: 
     assert "memory" in plugins.backends
 
 
-def test_registering_something_else_than_a_spec_is_a_plugin_error(install_dist: InstallDist) -> None:
+def test_registering_something_else_than_a_spec_is_a_plugin_error(
+    install_dist: InstallDist,
+) -> None:
     install_dist(
         "satchel-odd",
         {"odd": "satchel_odd_plugin"},

@@ -66,8 +66,16 @@ def test_an_unknown_backend_names_the_variable_and_lists_installed(
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("SATCHEL_DEFAULT_TTL", "-5", "SATCHEL_DEFAULT_TTL='-5': must be a positive number of seconds"),
-        ("SATCHEL_DEFAULT_TTL", "0", "SATCHEL_DEFAULT_TTL='0': must be a positive number of seconds"),
+        (
+            "SATCHEL_DEFAULT_TTL",
+            "-5",
+            "SATCHEL_DEFAULT_TTL='-5': must be a positive number of seconds",
+        ),
+        (
+            "SATCHEL_DEFAULT_TTL",
+            "0",
+            "SATCHEL_DEFAULT_TTL='0': must be a positive number of seconds",
+        ),
         ("SATCHEL_DEFAULT_TTL", "soon", "SATCHEL_DEFAULT_TTL='soon': "),
         ("SATCHEL_NAMESPACE", "a:b", "SATCHEL_NAMESPACE='a:b': must be 1 to 64 letters"),
         ("SATCHEL_BACKEND", "Red is", "SATCHEL_BACKEND='Red is': must be a backend name"),
@@ -96,7 +104,9 @@ def test_the_default_ttl_applies_to_stores(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_load_settings_reads_a_given_mapping_and_restores_the_environment() -> None:
-    settings = load_settings(SatchelSettings, {"SATCHEL_BACKEND": "memory", "SATCHEL_DEFAULT_TTL": "2.5"})
+    settings = load_settings(
+        SatchelSettings, {"SATCHEL_BACKEND": "memory", "SATCHEL_DEFAULT_TTL": "2.5"}
+    )
     assert settings.default_ttl == 2.5
     with pytest.raises(ConfigError, match="SATCHEL_DEFAULT_TTL"):
         load_settings(SatchelSettings, {"SATCHEL_DEFAULT_TTL": "x"})
@@ -105,7 +115,9 @@ def test_load_settings_reads_a_given_mapping_and_restores_the_environment() -> N
     assert "SATCHEL_DEFAULT_TTL" not in os.environ
 
 
-def test_a_custom_backend_by_file_path(monkeypatch: pytest.MonkeyPatch, custom_module: Path) -> None:
+def test_a_custom_backend_by_file_path(
+    monkeypatch: pytest.MonkeyPatch, custom_module: Path
+) -> None:
     monkeypatch.setenv("SATCHEL_BACKEND_MODULE", str(custom_module))
     monkeypatch.setenv("SATCHEL_BACKEND_CLASS", "TenantBackend")
     store = satchel.open()
@@ -149,15 +161,27 @@ def test_teal_agents_defaults_mean_memory(monkeypatch: pytest.MonkeyPatch) -> No
     ("module", "cls", "expected"),
     [
         ("nowhere/missing.py", "X", "SATCHEL_BACKEND_MODULE='nowhere/missing.py': no such file"),
-        ("not_a_module_anywhere", "X", "SATCHEL_BACKEND_MODULE='not_a_module_anywhere': no module named"),
+        (
+            "not_a_module_anywhere",
+            "X",
+            "SATCHEL_BACKEND_MODULE='not_a_module_anywhere': no module named",
+        ),
         (None, "Missing", "SATCHEL_BACKEND_CLASS='Missing': "),
-        (None, "NotABackend", "SATCHEL_BACKEND_CLASS='NotABackend': does not implement the backend contract"),
+        (
+            None,
+            "NotABackend",
+            "SATCHEL_BACKEND_CLASS='NotABackend': does not implement the backend contract",
+        ),
         (None, "not_a_class", "SATCHEL_BACKEND_CLASS='not_a_class': is a function, not a class"),
         (None, "Exploding", "SATCHEL_BACKEND_CLASS='Exploding': building it failed: RuntimeError"),
     ],
 )
 def test_custom_backend_mistakes_are_config_errors(
-    monkeypatch: pytest.MonkeyPatch, custom_module: Path, module: str | None, cls: str, expected: str
+    monkeypatch: pytest.MonkeyPatch,
+    custom_module: Path,
+    module: str | None,
+    cls: str,
+    expected: str,
 ) -> None:
     monkeypatch.setenv("SATCHEL_BACKEND_MODULE", module or str(custom_module))
     monkeypatch.setenv("SATCHEL_BACKEND_CLASS", cls)
@@ -173,7 +197,7 @@ def test_missing_class_lists_what_the_module_has(
 ) -> None:
     monkeypatch.setenv("SATCHEL_BACKEND_MODULE", str(custom_module))
     monkeypatch.setenv("SATCHEL_BACKEND_CLASS", "Missing")
-    with pytest.raises(ConfigError, match="it has: .*TenantBackend"):
+    with pytest.raises(ConfigError, match=r"it has: .*TenantBackend"):
         satchel.open()
 
 

@@ -32,7 +32,9 @@ class Minimal(Backend):
     async def collections(self) -> list[str]:
         return await self.inner.collections()
 
-    async def put(self, record: Record, *, if_absent: bool = False, if_version: int | None = None) -> Record:
+    async def put(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> Record:
         return await self.inner.put(record, if_absent=if_absent, if_version=if_version)
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:

@@ -81,7 +81,13 @@ async def test_metrics_count_calls_errors_and_latency() -> None:
     assert ops["put"]["calls"] == 11 and ops["put"]["errors"] == 1
     assert ops["put"]["errors_by_type"] == {"NotFound": 1}
     assert ops["get"]["calls"] == 1 and ops["get"]["errors"] == 0
-    assert 0 < ops["put"]["p50_ms"] <= ops["put"]["p95_ms"] <= ops["put"]["p99_ms"] <= ops["put"]["max_ms"]
+    assert (
+        0
+        < ops["put"]["p50_ms"]
+        <= ops["put"]["p95_ms"]
+        <= ops["put"]["p99_ms"]
+        <= ops["put"]["max_ms"]
+    )
     assert stats["backend"] == "memory" and stats["backend_stats"]["records"] == 10
     json.dumps(stats)  # JSON all the way down
     assert store.plugins.metrics is not None
@@ -133,10 +139,12 @@ async def test_codecs_encode_in_order_and_decode_in_reverse() -> None:
 async def test_codec_names_must_be_unique() -> None:
     log: list[str] = []
     with pytest.raises(PluginError, match="codec 'z' is registered by both"):
-        load_plugins(extra_plugins=[
-            ("one", CodecPlugin(compressing(1, "z", log))),
-            ("two", CodecPlugin(compressing(2, "z", log))),
-        ])
+        load_plugins(
+            extra_plugins=[
+                ("one", CodecPlugin(compressing(1, "z", log))),
+                ("two", CodecPlugin(compressing(2, "z", log))),
+            ]
+        )
 
 
 async def test_a_backend_bug_is_wrapped_not_leaked() -> None:
@@ -145,7 +153,9 @@ async def test_a_backend_bug_is_wrapped_not_leaked() -> None:
             raise KeyError("internal")
 
     store = satchel.open(backend=Buggy())
-    with pytest.raises(SatchelError, match=r"backend 'memory' failed in get\('default:kv:ns', 'a'\): KeyError"):
+    with pytest.raises(
+        SatchelError, match=r"backend 'memory' failed in get\('default:kv:ns', 'a'\): KeyError"
+    ):
         await store.kv("ns").get("a")
 
 

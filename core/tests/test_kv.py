@@ -114,10 +114,14 @@ async def test_set_many_with_one_bad_value_writes_nothing(kv: KVStore) -> None:
 
 
 async def test_query_count_clear(store: satchel.Satchel, kv: KVStore) -> None:
-    await kv.set_many({f"u{i}": {"age": i * 10, "tier": "pro" if i % 2 else "free"} for i in range(6)})
+    await kv.set_many(
+        {f"u{i}": {"age": i * 10, "tier": "pro" if i % 2 else "free"} for i in range(6)}
+    )
     page = await kv.query([("age", "gte", 20)], order_by="-age", select=["age"], limit=2)
     assert [(e.key, e.value) for e in page] == [("u5", {"age": 50}), ("u4", {"age": 40})]
-    nxt = await kv.query([("age", "gte", 20)], order_by="-age", select=["age"], limit=2, cursor=page.next_cursor)
+    nxt = await kv.query(
+        [("age", "gte", 20)], order_by="-age", select=["age"], limit=2, cursor=page.next_cursor
+    )
     assert [e.key for e in nxt] == ["u3", "u2"]
     assert await kv.count({"tier": "pro"}) == 3
     assert await kv.count({"age": {"gt": 10, "lt": 40}}) == 2

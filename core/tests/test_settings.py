@@ -25,11 +25,15 @@ class FooSettings(BaseSettings):
     url: str = Field("foo://localhost", description="Where Foo listens.")
     password: SecretStr | None = Field(None, description="Foo's password.")
     port: int = Field(
-        1234, validation_alias=AliasChoices("SATCHEL_FOO_PORT", "LEGACY_FOO_PORT"), description="Port."
+        1234,
+        validation_alias=AliasChoices("SATCHEL_FOO_PORT", "LEGACY_FOO_PORT"),
+        description="Port.",
     )
 
 
-def test_plugin_variables_are_prefixed_with_the_plugin_name(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plugin_variables_are_prefixed_with_the_plugin_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SATCHEL_FOO_URL", "foo://h:1")
     monkeypatch.setenv("SATCHEL_FOO_PASSWORD", "hunter2")
     monkeypatch.setenv("LEGACY_FOO_PORT", "99")
@@ -72,8 +76,12 @@ def test_describe_variables_lists_types_defaults_and_secrets() -> None:
     assert variables["SATCHEL_FOO_URL"].description == "Where Foo listens."
     core = {v.name for v in describe_variables(SatchelSettings)}
     assert core == {
-        "SATCHEL_BACKEND", "SATCHEL_BACKEND_MODULE", "SATCHEL_BACKEND_CLASS", "SATCHEL_NAMESPACE",
-        "SATCHEL_DEFAULT_TTL", "SATCHEL_DISABLE_PLUGINS",
+        "SATCHEL_BACKEND",
+        "SATCHEL_BACKEND_MODULE",
+        "SATCHEL_BACKEND_CLASS",
+        "SATCHEL_NAMESPACE",
+        "SATCHEL_DEFAULT_TTL",
+        "SATCHEL_DISABLE_PLUGINS",
     }
 
 
@@ -83,7 +91,10 @@ def test_describe_variables_lists_types_defaults_and_secrets() -> None:
         ("redis://user:pw@host:6379/0", "redis://user:***@host:6379/0"),
         ("redis://:pw@host", "redis://***@host"),
         ("mongodb://host/db", "mongodb://host/db"),
-        ("mongodb+srv://u:p%40ss@cluster.example/db?tls=true", "mongodb+srv://u:***@cluster.example/db?tls=true"),
+        (
+            "mongodb+srv://u:p%40ss@cluster.example/db?tls=true",
+            "mongodb+srv://u:***@cluster.example/db?tls=true",
+        ),
     ],
 )
 def test_redact_url(url: str, shown: str) -> None:
@@ -109,9 +120,13 @@ class UrlSettings(BaseSettings):
     hosts: MongoDsn | None = None
 
 
-def test_no_password_reaches_an_error_a_summary_or_a_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_password_reaches_an_error_a_summary_or_a_listing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with pytest.raises(ConfigError) as info:
-        load_settings(UrlSettings, {"SATCHEL_VAULT_REPLICA_URL": "http://admin:hunter2@replica:notaport"})
+        load_settings(
+            UrlSettings, {"SATCHEL_VAULT_REPLICA_URL": "http://admin:hunter2@replica:notaport"}
+        )
     assert "hunter2" not in str(info.value)
     assert "SATCHEL_VAULT_REPLICA_URL='http://admin:***@replica:notaport'" in str(info.value)
     monkeypatch.setenv("SATCHEL_VAULT_REPLICA_URL", "http://admin:hunter2@replica:8080/")

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
+import pytest
 from pydantic import BaseModel, Field
+
+import satchel
+from satchel import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound
+from satchel.stores import TaskStore
 
 
 class Status(str, enum.Enum):
@@ -48,21 +53,15 @@ def make_task(task_id: str, *request_ids: str, status: Status = Status.RUNNING) 
         user_id="u-1",
         items=[
             AgentTaskItem(
-                task_id=task_id, request_id=rid, role="user", item=MultiModalItem(content=f"hi {rid}")
+                task_id=task_id,
+                request_id=rid,
+                role="user",
+                item=MultiModalItem(content=f"hi {rid}"),
             )
             for rid in request_ids
         ],
         status=status,
     )
-
-
-from datetime import timedelta
-
-import pytest
-
-import satchel
-from satchel import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound
-from satchel.stores import TaskStore
 
 
 @pytest.fixture
@@ -84,7 +83,9 @@ async def test_create_load_update_delete(tasks: TaskStore[AgentTask]) -> None:
     assert not await tasks.exists("t1")
 
 
-async def test_create_on_a_duplicate_id_raises_and_writes_nothing(tasks: TaskStore[AgentTask]) -> None:
+async def test_create_on_a_duplicate_id_raises_and_writes_nothing(
+    tasks: TaskStore[AgentTask],
+) -> None:
     await tasks.create(make_task("t1", "r1"))
     with pytest.raises(AlreadyExists, match="task 't1' already exists"):
         await tasks.create(make_task("t1", "r2"))
@@ -93,7 +94,9 @@ async def test_create_on_a_duplicate_id_raises_and_writes_nothing(tasks: TaskSto
     assert await tasks.load_by_request_id("r2") is None
 
 
-async def test_update_and_delete_of_a_missing_task_raise_not_found(tasks: TaskStore[AgentTask]) -> None:
+async def test_update_and_delete_of_a_missing_task_raise_not_found(
+    tasks: TaskStore[AgentTask],
+) -> None:
     with pytest.raises(NotFound, match="task 'nope' does not exist"):
         await tasks.update(make_task("nope"))
     with pytest.raises(NotFound, match="task 'nope' does not exist"):
@@ -130,8 +133,12 @@ async def test_concurrent_increments_lose_nothing(tasks: TaskStore[AgentTask]) -
                 assert current is not None
                 task = current.value
                 task.items.append(
-                    AgentTaskItem(task_id="counter", request_id="x", role="assistant",
-                                  item=MultiModalItem(content="+1"))
+                    AgentTaskItem(
+                        task_id="counter",
+                        request_id="x",
+                        role="assistant",
+                        item=MultiModalItem(content="+1"),
+                    )
                 )
                 try:
                     await tasks.update(task, expected_version=current.version)
@@ -241,7 +248,9 @@ async def test_cleanup_removes_old_finished_tasks_only(tasks: TaskStore[AgentTas
         await tasks.cleanup(older_than=timedelta(seconds=-1))
 
 
-async def test_bad_input_names_the_argument(store: satchel.Satchel, tasks: TaskStore[AgentTask]) -> None:
+async def test_bad_input_names_the_argument(
+    store: satchel.Satchel, tasks: TaskStore[AgentTask]
+) -> None:
     with pytest.raises(InvalidArgument, match="task: must be a AgentTask"):
         await tasks.create({"task_id": "x"})  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match=r"task.task_id: must not be empty"):

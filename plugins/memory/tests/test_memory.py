@@ -24,7 +24,9 @@ def test_threads_with_their_own_event_loops_lose_no_update() -> None:
                 current = await backend.get("c", "counter")
                 assert current is not None
                 try:
-                    await backend.put(Record("c", "counter", current.value + 1), if_version=current.version)
+                    await backend.put(
+                        Record("c", "counter", current.value + 1), if_version=current.version
+                    )
                     break
                 except Conflict:
                     continue
