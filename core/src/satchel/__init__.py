@@ -14,27 +14,83 @@ engine is a plugin chosen with ``SATCHEL_BACKEND`` (``memory`` by default)::
 
 from __future__ import annotations
 
-from satchel.backend import Backend, BackendSpec, Capabilities, Page, Record
-from satchel.errors import (
-    AlreadyExists,
-    BackendNotFound,
-    BackendUnavailable,
-    ConfigError,
-    Conflict,
-    CorruptRecord,
-    InvalidArgument,
-    InvalidQuery,
-    NotFound,
-    PluginError,
-    SatchelError,
-    ValueTooLarge,
-)
-from satchel.handle import Satchel, open
-from satchel.instrument import Codec, Operation
-from satchel.markers import hookimpl
-from satchel.query import Condition, Order, Query, escape_glob
-from satchel.settings import SatchelSettings
-from satchel.stores import DEFAULT, Entry, KVStore, SessionStore, TaskStore, Versioned
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: Where each public name lives; they are imported on first use, so that ``import satchel``
+#: (and ``satchel --help``) stays cheap and nothing happens at import time.
+_EXPORTS = {
+    "Backend": "satchel.backend",
+    "BackendSpec": "satchel.backend",
+    "Capabilities": "satchel.backend",
+    "Page": "satchel.backend",
+    "Record": "satchel.backend",
+    "AlreadyExists": "satchel.errors",
+    "BackendNotFound": "satchel.errors",
+    "BackendUnavailable": "satchel.errors",
+    "ConfigError": "satchel.errors",
+    "Conflict": "satchel.errors",
+    "CorruptRecord": "satchel.errors",
+    "InvalidArgument": "satchel.errors",
+    "InvalidQuery": "satchel.errors",
+    "NotFound": "satchel.errors",
+    "PluginError": "satchel.errors",
+    "SatchelError": "satchel.errors",
+    "ValueTooLarge": "satchel.errors",
+    "Satchel": "satchel.handle",
+    "open": "satchel.handle",
+    "Codec": "satchel.instrument",
+    "Operation": "satchel.instrument",
+    "hookimpl": "satchel.markers",
+    "Condition": "satchel.query",
+    "Order": "satchel.query",
+    "Query": "satchel.query",
+    "escape_glob": "satchel.query",
+    "SatchelSettings": "satchel.settings",
+    "DEFAULT": "satchel.stores",
+    "Entry": "satchel.stores",
+    "KVStore": "satchel.stores",
+    "SessionStore": "satchel.stores",
+    "TaskStore": "satchel.stores",
+    "Versioned": "satchel.stores",
+}
+
+if TYPE_CHECKING:
+    from satchel.backend import Backend, BackendSpec, Capabilities, Page, Record
+    from satchel.errors import (
+        AlreadyExists,
+        BackendNotFound,
+        BackendUnavailable,
+        ConfigError,
+        Conflict,
+        CorruptRecord,
+        InvalidArgument,
+        InvalidQuery,
+        NotFound,
+        PluginError,
+        SatchelError,
+        ValueTooLarge,
+    )
+    from satchel.handle import Satchel, open
+    from satchel.instrument import Codec, Operation
+    from satchel.markers import hookimpl
+    from satchel.query import Condition, Order, Query, escape_glob
+    from satchel.settings import SatchelSettings
+    from satchel.stores import DEFAULT, Entry, KVStore, SessionStore, TaskStore, Versioned
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'satchel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __version__ = "0.1.0"
 
