@@ -12,7 +12,6 @@ repeatedly, even concurrently, against a shared Redis or MongoDB.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -247,8 +246,6 @@ async def _tasks_part(handle: Satchel, emit: Callable[[DemoStep], None], run: st
             by_status=by_status,
         )
 
-        # cleanup() removes tasks updated strictly before now, at millisecond precision.
-        await asyncio.sleep(0.002)
         removed = await tasks.cleanup(older_than=timedelta(0))
         gone = await tasks.load(task_id) is None
         if not gone:
