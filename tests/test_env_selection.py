@@ -242,3 +242,9 @@ def test_a_module_that_fails_on_import_is_a_config_error(
         satchel.open()
     assert "importing it failed: ImportError" in str(info.value)
     assert ":pw@" not in str(info.value)
+
+
+def test_settings_given_in_code(custom_module: Path) -> None:
+    settings = SatchelSettings(backend_module=str(custom_module), backend_class="NoArgs")
+    assert satchel.open(settings).raw_backend.name == "noargs"
+    assert satchel.open(SatchelSettings(backend="memory", namespace="t2")).namespace == "t2"

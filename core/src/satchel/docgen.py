@@ -1,9 +1,9 @@
 """The generated configuration reference (``docs/configuration.md``).
 
-The page is rendered from the settings classes themselves, :class:`~satchel.settings.SatchelSettings`
-and the ``settings_cls`` of every installed backend, so it cannot drift from the code. A backend
-plugin installed next to satchel gets its own section with no change here. Rewrite the page
-with::
+The page is rendered from the settings classes themselves,
+:class:`~satchel.settings.SatchelSettings` and the ``settings_cls`` of every installed backend,
+so it cannot drift from the code. A backend plugin installed next to satchel gets its own
+section with no change here. Rewrite the page with::
 
     python -m satchel.docgen            # rewrites docs/configuration.md
     python -m satchel.docgen --check    # exits 1 when the page is stale
@@ -44,9 +44,10 @@ name as in `SATCHEL_BACKEND`. Names are case-insensitive and an empty variable c
 A bad value stops `satchel.open()` with a `ConfigError` that names the variable and says what
 is wrong with its value; secrets are never shown.
 
-In code, pass `satchel.open(settings=SatchelSettings(...))` to set core settings directly, or
-`satchel.open(environ={...})` to read the variables from a mapping instead of the process
-environment. `satchel backends` prints the values in force, secrets masked.
+In code, pass `satchel.open(settings=SatchelSettings(...))` to set core settings directly (the
+fields you leave out are still read from the environment), or `satchel.open(environ={...})` to
+read the variables from a mapping instead of the process environment. `satchel backends`
+prints the values in force, secrets masked.
 
 This page lists core and every backend installed with satchel. A third-party backend documents
 its own variables, and `satchel backends` lists them once it is installed.
@@ -65,6 +66,11 @@ def _code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def _default(variable: EnvVariable) -> str:
+    """The default as shown: a code span, or *unset* for none."""
+    return "*unset*" if variable.default == "(unset)" else _code(variable.default)
+
+
 def _anchor(variable: EnvVariable) -> str:
     return variable.name.lower()
 
@@ -74,14 +80,14 @@ def _variables_section(variables: Sequence[EnvVariable], level: str) -> list[str
     lines = ["| Variable | Default |", "|---|---|"]
     for variable in variables:
         lines.append(
-            f"| [{_code(variable.name)}](#{_anchor(variable)}) | {_cell(_code(variable.default))} |"
+            f"| [{_code(variable.name)}](#{_anchor(variable)}) | {_cell(_default(variable))} |"
         )
     for variable in variables:
         lines += ["", f"{level} {_code(variable.name)} {{ #{_anchor(variable)} }}", ""]
         if variable.description:
             lines += [variable.description, ""]
         lines.append(f"- Type: {_code(variable.type)}")
-        lines.append(f"- Default: {_code(variable.default)}")
+        lines.append(f"- Default: {_default(variable)}")
         if variable.aliases:
             names = ", ".join(_code(alias) for alias in variable.aliases)
             lines.append(f"- Also read from: {names} (when {_code(variable.name)} is unset)")

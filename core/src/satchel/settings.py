@@ -75,6 +75,7 @@ class SatchelSettings(BaseSettings):
     """Core settings. Each field is read from the environment variable in its description."""
 
     model_config = SettingsConfigDict(
+        populate_by_name=True,  # SatchelSettings(backend_module=...) in code, too
         env_prefix="SATCHEL_",
         env_ignore_empty=True,
         extra="ignore",

@@ -9,7 +9,7 @@ from satchel.backend import JSONValue, Page, Record
 from satchel.errors import InvalidArgument
 from satchel.query import OrderInput, Query, WhereInput, compile_glob, parse_where
 from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
-from satchel.validation import check_json, check_key, check_keys, check_limit
+from satchel.validation import check_json, check_key, check_keys
 
 __all__ = ["Entry", "KVStore"]
 
@@ -172,7 +172,6 @@ class KVStore(StoreBase):
         :param offset: skip this many first (not with ``cursor``).
         :param cursor: the ``next_cursor`` of the previous page of the same query.
         """
-        check_limit(limit)
         q = Query.build(where, order_by, select, limit, offset, cursor)
         page = await self._backend.query(self.collection, q)
         return Page([_entry(r) for r in page.items], page.next_cursor)

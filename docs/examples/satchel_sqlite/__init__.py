@@ -1,0 +1,1 @@
+"""satchel-sqlite: an example satchel backend over a SQLite file (see docs/writing-a-backend.md)."""

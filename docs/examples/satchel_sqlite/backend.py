@@ -1,0 +1,366 @@
+"""A satchel backend that keeps records in a SQLite database file.
+
+Queries are not pushed down: the backend reads the live records of the collection and runs
+the reference semantics (``satchel.query.evaluate``) on them, which is always correct. The
+conditional writes are atomic across processes: each runs in one ``BEGIN IMMEDIATE``
+transaction, which holds SQLite's write lock from the read of the current version to the
+commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+from satchel.backend import Backend, Capabilities, Page, Record, utcnow
+from satchel.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    Conflict,
+    CorruptRecord,
+    InvalidArgument,
+    NotFound,
+)
+from satchel.query import Condition, Query, evaluate, matches
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    collection TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,     -- JSON
+    version    INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,  -- milliseconds since the epoch, UTC
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER,           -- NULL: never expires
+    idx        TEXT NOT NULL,     -- the record's index entries, as JSON
+    PRIMARY KEY (collection, key)
+);
+CREATE TABLE IF NOT EXISTS index_entries (
+    collection TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    PRIMARY KEY (collection, name, value, key)
+);
+"""
+_COLUMNS = "key, value, version, created_at, updated_at, expires_at, idx"
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def _ms(when: datetime) -> int:
+    """Milliseconds since the epoch (satchel keeps millisecond precision)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _datetime(ms: int | None) -> datetime | None:
+    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
+
+
+class SqliteBackend(Backend):
+    """Records in a SQLite file; several processes may open the same file."""
+
+    name = "sqlite"
+    capabilities = Capabilities(shared_across_processes=True, persistent=True)
+
+    def __init__(self, path: str, *, timeout: float = 5.0) -> None:
+        self.path = path
+        try:
+            # isolation_level=None: no implicit transactions; we open them ourselves.
+            self._db = sqlite3.connect(
+                path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise BackendUnavailable(f"sqlite database {path!r}: {exc}") from exc
+        # One connection per backend; the lock serialises the worker threads that use it.
+        self._lock = threading.Lock()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run blocking database work in a worker thread, never on the event loop."""
+
+        def locked() -> T:
+            with self._lock:
+                try:
+                    return work(self._db)
+                except sqlite3.Error as exc:  # driver errors never leak unwrapped
+                    if self._db.in_transaction:
+                        self._db.rollback()
+                    raise BackendUnavailable(f"sqlite database {self.path!r}: {exc}") from exc
+
+        return await asyncio.to_thread(locked)
+
+    def _record(self, collection: str, row: tuple[Any, ...]) -> Record:
+        key, text, version, created, updated, expires, idx = row
+        try:
+            value, index = json.loads(text), json.loads(idx)
+        except ValueError as exc:
+            raise CorruptRecord(f"{key!r} in {collection!r} is not valid JSON: {exc}") from exc
+        return Record(
+            collection,
+            key,
+            value,
+            version,
+            _datetime(created),
+            _datetime(updated),
+            _datetime(expires),
+            {name: tuple(values) for name, values in index.items()},
+        )
+
+    def _live_records(self, db: sqlite3.Connection, collection: str, now: int) -> list[Record]:
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM records WHERE collection = ? AND {_LIVE}",
+            (collection, now),
+        ).fetchall()
+        return [self._record(collection, row) for row in rows]
+
+    def _write(
+        self,
+        db: sqlite3.Connection,
+        record: Record,
+        text: str,
+        now: int,
+        if_absent: bool = False,
+        if_version: int | None = None,
+    ) -> Record:
+        """One write, inside the caller's transaction."""
+        current = db.execute(
+            f"SELECT version, created_at FROM records WHERE collection = ? AND key = ? AND {_LIVE}",
+            (record.collection, record.key, now),
+        ).fetchone()
+        if if_absent and current is not None:
+            raise AlreadyExists(f"{record.key!r} already exists in {record.collection!r}")
+        if if_version is not None:
+            if current is None:
+                raise NotFound(f"{record.key!r} does not exist in {record.collection!r}")
+            if current[0] != if_version:
+                raise Conflict(
+                    f"{record.key!r} in {record.collection!r} is at version {current[0]}, "
+                    f"not {if_version}; reload it and try again",
+                    expected=if_version,
+                    actual=current[0],
+                )
+        version, created = (1, now) if current is None else (current[0] + 1, current[1])
+        index = {name: list(dict.fromkeys(values)) for name, values in record.index.items()}
+        expires = None if record.expires_at is None else _ms(record.expires_at)
+        db.execute(
+            "DELETE FROM index_entries WHERE collection = ? AND key = ?",
+            (record.collection, record.key),
+        )
+        db.execute(
+            f"INSERT OR REPLACE INTO records (collection, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+            (record.collection, record.key, text, version, created, now, expires, _encode(index)),
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO index_entries VALUES (?,?,?,?)",
+            [
+                (record.collection, name, value, record.key)
+                for name, values in index.items()
+                for value in values
+            ],
+        )
+        return Record(
+            record.collection,
+            record.key,
+            json.loads(text),  # a fresh copy for the caller
+            version,
+            _datetime(created),
+            _datetime(now),
+            _datetime(expires),
+            {name: tuple(values) for name, values in index.items()},
+        )
+
+    @staticmethod
+    def _text(record: Record) -> str:
+        try:
+            return _encode(record.value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"value of {record.key!r}: not JSON: {exc}") from exc
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def get(self, collection: str, key: str) -> Record | None:
+        now = _ms(utcnow())
+
+        def work(db: sqlite3.Connection) -> Record | None:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM records WHERE collection = ? AND key = ? AND {_LIVE}",
+                (collection, key, now),
+            ).fetchone()
+            return None if row is None else self._record(collection, row)
+
+        return await self._run(work)
+
+    async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
+        now = _ms(utcnow())
+
+        def work(db: sqlite3.Connection) -> list[Record]:
+            # TEXT compares by its UTF-8 bytes, which is code point order, as Python sorts.
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM records WHERE collection = ? AND {_LIVE} AND key IN "
+                "(SELECT key FROM index_entries WHERE collection = ? AND name = ? AND value = ?)"
+                " ORDER BY key",
+                (collection, now, collection, index_name, value),
+            ).fetchall()
+            return [self._record(collection, row) for row in rows]
+
+        return await self._run(work)
+
+    async def query(self, collection: str, query: Query) -> Page[Record]:
+        now = _ms(utcnow())
+        records = await self._run(lambda db: self._live_records(db, collection, now))
+        items, next_cursor = evaluate(records, query)  # the reference semantics
+        return Page(items, next_cursor)
+
+    async def count(self, collection: str, where: Sequence[Condition] = ()) -> int:
+        now = _ms(utcnow())
+        records = await self._run(lambda db: self._live_records(db, collection, now))
+        return sum(1 for record in records if matches(record, where))
+
+    async def collections(self) -> list[str]:
+        now = _ms(utcnow())
+        rows = await self._run(
+            lambda db: db.execute(
+                f"SELECT DISTINCT collection FROM records WHERE {_LIVE} ORDER BY collection",
+                (now,),
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def put(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> Record:
+        text = self._text(record)  # every check before the transaction
+        now = _ms(utcnow())
+
+        def work(db: sqlite3.Connection) -> Record:
+            db.execute("BEGIN IMMEDIATE")  # the write lock, from the version check to commit
+            try:
+                stored = self._write(db, record, text, now, if_absent, if_version)
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+            return stored
+
+        return await self._run(work)
+
+    async def put_many(self, records: Sequence[Record]) -> list[Record]:
+        texts = [self._text(record) for record in records]
+        now = _ms(utcnow())
+
+        def work(db: sqlite3.Connection) -> list[Record]:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                stored = [self._write(db, r, t, now) for r, t in zip(records, texts, strict=True)]
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+            return stored
+
+        return await self._run(work)
+
+    async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
+        now = _ms(utcnow())
+
+        def work(db: sqlite3.Connection) -> bool:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    f"SELECT version FROM records WHERE collection = ? AND key = ? AND {_LIVE}",
+                    (collection, key, now),
+                ).fetchone()
+                if row is None and if_version is not None:
+                    raise NotFound(f"{key!r} does not exist in {collection!r}")
+                if row is not None and if_version is not None and row[0] != if_version:
+                    raise Conflict(
+                        f"{key!r} in {collection!r} is at version {row[0]}, not {if_version}; "
+                        "reload it and try again",
+                        expected=if_version,
+                        actual=row[0],
+                    )
+                for table in ("records", "index_entries"):
+                    db.execute(
+                        f"DELETE FROM {table} WHERE collection = ? AND key = ?", (collection, key)
+                    )
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+            return row is not None
+
+        return await self._run(work)
+
+    async def drop(self, collection: str) -> int:
+        now = _ms(utcnow())
+
+        def work(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                (live,) = db.execute(
+                    f"SELECT COUNT(*) FROM records WHERE collection = ? AND {_LIVE}",
+                    (collection, now),
+                ).fetchone()
+                db.execute("DELETE FROM records WHERE collection = ?", (collection,))
+                db.execute("DELETE FROM index_entries WHERE collection = ?", (collection,))
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+            return int(live)
+
+        return await self._run(work)
+
+    async def purge_expired(self) -> int:
+        now = _ms(utcnow())
+
+        def work(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "DELETE FROM index_entries WHERE (collection, key) IN (SELECT collection, key"
+                    " FROM records WHERE expires_at IS NOT NULL AND expires_at <= ?)",
+                    (now,),
+                )
+                removed = db.execute(
+                    "DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+                ).rowcount
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+            return int(removed)
+
+        return await self._run(work)
+
+    # -- life -------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+    async def stats(self) -> dict[str, Any]:
+        (records,) = await self._run(
+            lambda db: db.execute("SELECT COUNT(*) FROM records").fetchone()
+        )
+        return {"path": self.path, "records": int(records)}
+
+    async def close(self) -> None:
+        await self._run(lambda db: db.close())
+
+    def describe(self) -> str:
+        return f"sqlite {self.path}"
