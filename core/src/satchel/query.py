@@ -359,7 +359,8 @@ def resolve(record: Record, path: FieldPath) -> Any:
             if segment not in current:
                 return MISSING
             current = current[segment]
-        elif isinstance(current, list) and segment.isdigit():
+        elif isinstance(current, list) and segment.isascii() and segment.isdigit():
+            # isascii: str.isdigit() also accepts digits such as "²" that int() refuses
             index = int(segment)
             if index >= len(current):
                 return MISSING
@@ -495,6 +496,19 @@ def _sort_atom(value: Any) -> tuple[int, Any]:
     return (_RANK_LIST, 0)
 
 
+def _valid_atom(atom: tuple[int, Any]) -> bool:
+    """Whether a decoded cursor atom is one :func:`_sort_atom` can make (so that comparing
+    it with real atoms cannot fail)."""
+    rank, value = atom
+    if rank in (_RANK_NULL, _RANK_OBJECT, _RANK_LIST):
+        return value == 0 and _is_number(value)
+    if rank == _RANK_BOOL:
+        return value in (0, 1) and _is_number(value)
+    if rank in (_RANK_NUMBER, _RANK_DATE):
+        return _is_number(value) and (isinstance(value, int) or math.isfinite(value))
+    return rank == _RANK_STRING and isinstance(value, str)
+
+
 class _Reversed:
     """Inverts the order of what it wraps, for descending terms."""
 
@@ -534,7 +548,8 @@ def encode_cursor(query: Query, record: Record) -> str:
     """An opaque cursor that continues ``query`` after ``record``."""
     atoms = [_sort_atom(resolve(record, o.field)) for o in query.order_by]
     payload = [query.fingerprint(), [list(a) for a in atoms], record.key]
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    # ASCII escapes: a key or value may hold a lone surrogate, which UTF-8 cannot encode
+    text = json.dumps(payload, separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
@@ -545,7 +560,11 @@ def decode_cursor(query: Query) -> tuple[Any, ...]:
         raw = base64.urlsafe_b64decode(query.cursor + "=" * (-len(query.cursor) % 4))
         fingerprint, atoms, key = json.loads(raw)
         parsed = [(int(rank), value) for rank, value in atoms]
-        if not isinstance(key, str) or len(parsed) != len(query.order_by):
+        if (
+            not isinstance(key, str)
+            or len(parsed) != len(query.order_by)
+            or not all(_valid_atom(atom) for atom in parsed)
+        ):
             raise ValueError(query.cursor)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidQuery("cursor: not a cursor satchel made; pass next_cursor unchanged") from exc

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from satchel.backend import Backend, Capabilities, Page, Record, utcnow
+from satchel.backend import Backend, Capabilities, Page, Record, truncate_ms, utcnow
 from satchel.errors import (
     AlreadyExists,
     Conflict,
@@ -158,7 +158,7 @@ class MemoryBackend(Backend):
             1 if current is None else current.version + 1,
             now if current is None else current.created_at,
             now,
-            record.expires_at,
+            None if record.expires_at is None else truncate_ms(record.expires_at),
             index,
         )
         if current is not None:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
+
 from satchel import BackendSpec, hookimpl
 from satchel.settings import plugin_settings_config
 

@@ -1,0 +1,121 @@
+"""Rules about concurrent writers: conditional writes are atomic, so no write is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from satchel.backend import Backend
+from satchel.errors import AlreadyExists, Conflict, NotFound
+from satchel.testing.fixtures import ConformanceFixtures, MakeBackend, open_backend, rec
+
+__all__ = ["ConcurrencyRules", "increment"]
+
+WRITERS = 12
+INCREMENTS = 5
+
+
+async def increment(backend: Backend, collection: str, key: str, times: int) -> int:
+    """Add 1 to the counter under ``key`` ``times`` times, each as read, then write with
+    ``if_version``, retrying on :class:`~satchel.errors.Conflict`; return the conflicts."""
+    conflicts = 0
+    for _ in range(times):
+        while True:
+            current = await backend.get(collection, key)
+            assert current is not None
+            await asyncio.sleep(0)  # let the other writers read the same version
+            try:
+                await backend.put(
+                    rec(collection, key, {"n": current.value["n"] + 1}),
+                    if_version=current.version,
+                )
+            except Conflict:
+                conflicts += 1
+                continue
+            break
+    return conflicts
+
+
+class ConcurrencyRules(ConformanceFixtures):
+    """No lost update: many asyncio writers on one key, each reading and then writing with
+    ``if_version`` (retrying on ``Conflict``), end with every increment counted; of many
+    concurrent ``if_absent`` creates exactly one wins; of two deletes of one version exactly
+    one succeeds. With ``capabilities.shared_across_processes``, the same holds for writers
+    on two separate backend instances (two clients of one server)."""
+
+    @pytest.mark.asyncio
+    async def test_concurrent_read_modify_write_loses_no_update(
+        self, backend: Backend, collection: str
+    ) -> None:
+        await backend.put(rec(collection, "counter", {"n": 0}))
+        conflicts = await asyncio.gather(
+            *(increment(backend, collection, "counter", INCREMENTS) for _ in range(WRITERS))
+        )
+        got = await backend.get(collection, "counter")
+        assert got is not None
+        assert got.value == {"n": WRITERS * INCREMENTS}, f"lost updates ({sum(conflicts)} retries)"
+        assert got.version == WRITERS * INCREMENTS + 1
+        assert sum(conflicts) > 0, "the writers never raced; the test proved nothing"
+
+    @pytest.mark.asyncio
+    async def test_concurrent_if_absent_creates_exactly_one(
+        self, backend: Backend, collection: str
+    ) -> None:
+        async def create(i: int) -> int | None:
+            await asyncio.sleep(0)
+            try:
+                await backend.put(rec(collection, "k", {"writer": i}), if_absent=True)
+            except AlreadyExists:
+                return None
+            return i
+
+        results = await asyncio.gather(*(create(i) for i in range(WRITERS)))
+        winners = [i for i in results if i is not None]
+        assert len(winners) == 1, f"{len(winners)} creates succeeded: {winners}"
+        got = await backend.get(collection, "k")
+        assert got is not None
+        assert (got.value, got.version) == ({"writer": winners[0]}, 1)
+
+    @pytest.mark.asyncio
+    async def test_concurrent_deletes_of_one_version_exactly_one_succeeds(
+        self, backend: Backend, collection: str
+    ) -> None:
+        await backend.put(rec(collection, "k", 1))
+
+        async def delete() -> str:
+            await asyncio.sleep(0)
+            try:
+                return "deleted" if await backend.delete(collection, "k", if_version=1) else "no"
+            except (NotFound, Conflict) as exc:
+                return type(exc).__name__
+
+        results = sorted(await asyncio.gather(*(delete() for _ in range(WRITERS))))
+        assert results.count("deleted") == 1, results
+        assert set(results) <= {"deleted", "NotFound"}, results
+        assert await backend.get(collection, "k") is None
+
+    @pytest.mark.asyncio
+    async def test_two_clients_lose_no_update(
+        self, backend: Backend, collection: str, make_backend: MakeBackend
+    ) -> None:
+        if not backend.capabilities.shared_across_processes:
+            pytest.skip("the backend is not shared across processes")
+        other = await open_backend(make_backend)
+        try:
+            await backend.put(rec(collection, "counter", {"n": 0}))
+            seen = await other.get(collection, "counter")
+            assert seen is not None, "the other client sees it"
+            assert seen.value == {"n": 0}, "the other client sees it"
+            clients = [backend, other] * (WRITERS // 2)
+            await asyncio.gather(
+                *(increment(c, collection, "counter", INCREMENTS) for c in clients)
+            )
+            for client in (backend, other):
+                got = await client.get(collection, "counter")
+                assert got is not None
+                assert got.value == {"n": len(clients) * INCREMENTS}
+            with pytest.raises(AlreadyExists):
+                await other.put(rec(collection, "counter", {"n": -1}), if_absent=True)
+        finally:
+            await other.close()

@@ -1,0 +1,182 @@
+"""Rules at the store level: the stores users call work on the backend, and bad input is
+refused with a typed error naming the argument before anything is written."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, Field
+
+import satchel
+from satchel.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    InvalidQuery,
+    NotFound,
+    SatchelError,
+)
+from satchel.query import escape_glob
+from satchel.testing.fixtures import ConformanceFixtures
+
+__all__ = ["KitTask", "StoreRules"]
+
+
+class KitTask(BaseModel):
+    """A task model like an agent framework's: an id, a status and items carrying request
+    ids (which the task store indexes)."""
+
+    task_id: str
+    status: str = "Running"
+    items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class KitSession(BaseModel):
+    """A session snapshot."""
+
+    turns: list[str] = Field(default_factory=list)
+
+
+class StoreRules(ConformanceFixtures):
+    """Through ``satchel.open(backend=...)``: the key-value store sets, gets, queries and
+    lists keys; the task store creates, updates with ``expected_version`` and finds tasks
+    by request id; the session store saves and loads; and bad input (an empty or
+    non-string key, NUL in a namespace, a negative TTL or limit, an unknown operator, a
+    value JSON cannot hold) raises :class:`~satchel.errors.InvalidArgument` or
+    :class:`~satchel.errors.InvalidQuery` naming the argument, with nothing written."""
+
+    @pytest.mark.asyncio
+    async def test_key_value_store(self, satchel_handle: satchel.Satchel) -> None:
+        kv = satchel_handle.kv("agent state: ä*")
+        assert await kv.set("a*", {"step": 1, "tags": ["x"]}) == 1
+        assert await kv.set("a*", {"step": 2, "tags": ["x", "y"]}) == 2
+        assert await kv.set("ab", {"step": 3}) == 1
+        assert await kv.set("b", "scalar") == 1
+        assert await kv.get("a*") == {"step": 2, "tags": ["x", "y"]}
+        assert await kv.get("missing", "default") == "default"
+        assert await kv.keys() == ["a*", "ab", "b"]
+        assert await kv.keys(escape_glob("a*")) == ["a*"]
+        assert await kv.keys("a*") == ["a*", "ab"]
+        page = await kv.query({"step": {"gte": 2}}, order_by="-step")
+        assert [(e.key, e.value["step"], e.version) for e in page] == [("ab", 3, 1), ("a*", 2, 2)]
+        assert await kv.count([("tags", "contains", "y")]) == 1
+        assert await kv.get_many(["b", "zz", "a*"]) == {"b": "scalar", "a*": await kv.get("a*")}
+        with pytest.raises(AlreadyExists):
+            await kv.set("b", "again", if_absent=True)
+        with pytest.raises(Conflict):
+            await kv.set("b", "again", if_version=5)
+        assert await kv.get("b") == "scalar"
+        assert "agent state: ä*" in await satchel_handle.namespaces()
+        assert await kv.delete("b") is True
+        assert await kv.clear() == 2
+        assert "agent state: ä*" not in await satchel_handle.namespaces()
+
+    @pytest.mark.asyncio
+    async def test_task_store(self, satchel_handle: satchel.Satchel) -> None:
+        tasks = satchel_handle.tasks(KitTask)
+        task = KitTask(task_id="t:1", items=[{"request_id": "req-1"}])
+        assert await tasks.create(task) == 1
+        with pytest.raises(AlreadyExists):
+            await tasks.create(task)
+        task.status = "Completed"
+        task.items.append({"request_id": "req-2"})
+        assert await tasks.update(task, expected_version=1) == 2
+        with pytest.raises(Conflict):
+            await tasks.update(task, expected_version=1)
+        loaded = await tasks.load("t:1")
+        assert loaded is not None
+        assert loaded.status == "Completed"
+        by_request = await tasks.load_by_request_id("req-2")
+        assert by_request is not None
+        assert by_request.task_id == "t:1"
+        assert await tasks.load_by_request_id("req-3") is None
+        with pytest.raises(NotFound):
+            await tasks.update(KitTask(task_id="t:2"))
+        assert await tasks.count(status="Completed") == 1
+        await tasks.delete("t:1", expected_version=2)
+        assert await tasks.load("t:1") is None
+        assert await tasks.load_by_request_id("req-1") is None
+
+    @pytest.mark.asyncio
+    async def test_session_store(self, satchel_handle: satchel.Satchel) -> None:
+        sessions = satchel_handle.sessions(KitSession)
+        assert await sessions.save("s1", KitSession(turns=["hi"])) == 1
+        assert await sessions.save("s1", KitSession(turns=["hi", "bye"]), ttl=60) == 2
+        loaded = await sessions.load("s1")
+        assert loaded is not None
+        assert loaded.turns == ["hi", "bye"]
+        assert (await sessions.list()).items == ["s1"]
+        assert await sessions.delete("s1") is True
+        assert await sessions.load("s1") is None
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize(
+        ("call", "error", "argument"),
+        [
+            (lambda kv: kv.set("", 1), InvalidArgument, "key"),
+            (lambda kv: kv.set(5, 1), InvalidArgument, "key"),
+            (lambda kv: kv.set("k", 1, ttl=-1), InvalidArgument, "ttl"),
+            (lambda kv: kv.set("k", 1, ttl=0), InvalidArgument, "ttl"),
+            (lambda kv: kv.set("k", {1, 2}), InvalidArgument, "value"),
+            (lambda kv: kv.set("k", {"a": [math.nan]}), InvalidArgument, "value"),
+            (lambda kv: kv.set("k", {1: "a"}), InvalidArgument, "value"),
+            (lambda kv: kv.set("k", b"bytes"), InvalidArgument, "value"),
+            (lambda kv: kv.set_many({"a": 1, "k": {2}}), InvalidArgument, "items"),
+            (lambda kv: kv.set_many({"a": 1, "": 2}), InvalidArgument, "items key"),
+            (lambda kv: kv.query(limit=-1), InvalidArgument, "limit"),
+            (lambda kv: kv.query([("a", "like", "x")]), InvalidQuery, "where"),
+            (lambda kv: kv.query([("", "eq", 1)]), InvalidQuery, "where"),
+            (lambda kv: kv.query(order_by=[("a", "up")]), InvalidQuery, "order_by"),
+            (lambda kv: kv.query(cursor="nonsense"), InvalidQuery, "cursor"),
+            (lambda kv: kv.keys("a[b"), InvalidQuery, "pattern"),
+            (lambda kv: kv.get(""), InvalidArgument, "key"),
+            (lambda kv: kv.delete(None), InvalidArgument, "key"),
+        ],
+        ids=[
+            "empty-key",
+            "non-string-key",
+            "negative-ttl",
+            "zero-ttl",
+            "set-value",
+            "nan-value",
+            "int-object-key",
+            "bytes-value",
+            "set_many-bad-value",
+            "set_many-empty-key",
+            "negative-limit",
+            "unknown-operator",
+            "empty-field",
+            "bad-direction",
+            "garbage-cursor",
+            "unclosed-bracket",
+            "get-empty-key",
+            "delete-none-key",
+        ],
+    )
+    async def test_bad_input_is_refused_naming_the_argument(
+        self, satchel_handle: satchel.Satchel, call: Any, error: type[SatchelError], argument: str
+    ) -> None:
+        """The message starts with the argument's name, as in ``key: must not be empty``."""
+        kv = satchel_handle.kv("bad input")
+        with pytest.raises(error) as info:
+            await call(kv)
+        assert isinstance(info.value, SatchelError)
+        message = str(info.value)
+        assert message.startswith(argument), f"{message!r} does not start with {argument!r}"
+        assert await kv.keys() == [], "nothing written"
+        assert await kv.count() == 0
+
+    @pytest.mark.asyncio
+    async def test_bad_store_names_are_refused(self, satchel_handle: satchel.Satchel) -> None:
+        with pytest.raises(InvalidArgument) as info:
+            satchel_handle.kv("a\x00b")
+        assert "namespace" in str(info.value)
+        with pytest.raises(InvalidArgument) as info:
+            satchel_handle.kv("")
+        assert "namespace" in str(info.value)
+        with pytest.raises(InvalidArgument) as info:
+            satchel_handle.tasks(KitTask, name="t\x00")
+        assert "name" in str(info.value)
+        assert await satchel_handle.namespaces() == []

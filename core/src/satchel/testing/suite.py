@@ -1,0 +1,113 @@
+""":class:`BackendConformance`: the whole conformance kit in one class to subclass."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+from hypothesis.stateful import run_state_machine_as_test
+
+from satchel.testing.concurrency import ConcurrencyRules
+from satchel.testing.expiry import ExpiryRules
+from satchel.testing.fixtures import ConformanceFixtures, MakeBackend
+from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
+from satchel.testing.queries import (
+    CountRules,
+    PagingRules,
+    ProjectionRules,
+    QueryMetadataRules,
+    QueryOperatorRules,
+    QueryOrderRules,
+    QueryPathRules,
+)
+from satchel.testing.records import (
+    BatchRules,
+    CollectionRules,
+    CorruptRecordRules,
+    FindRules,
+    LifeRules,
+    ValueSizeRules,
+    VersionRules,
+)
+from satchel.testing.stateful import (
+    DEFAULT_MAX_EXAMPLES,
+    DEFAULT_STEP_COUNT,
+    backend_state_machine,
+    stateful_settings,
+)
+from satchel.testing.stores import StoreRules
+
+__all__ = ["BackendConformance", "StatefulRules"]
+
+
+class StatefulRules(ConformanceFixtures):
+    """The backend agrees with the reference model over random sequences of operations
+    (see :class:`~satchel.testing.BackendStateMachine`).
+
+    Turn the numbers up with the class attributes, or on the command line with
+    ``--satchel-stateful-examples`` / ``--satchel-stateful-steps`` (which need the opt-in
+    plugin ``satchel.testing.plugin``).
+    """
+
+    #: How many random programs to run.
+    stateful_max_examples: ClassVar[int] = DEFAULT_MAX_EXAMPLES
+    #: How many operations each program has at most.
+    stateful_step_count: ClassVar[int] = DEFAULT_STEP_COUNT
+
+    def test_backend_agrees_with_the_reference_model(
+        self, make_backend: MakeBackend, request: pytest.FixtureRequest
+    ) -> None:
+        examples = request.config.getoption("satchel_stateful_examples", None)
+        steps = request.config.getoption("satchel_stateful_steps", None)
+        run_state_machine_as_test(
+            backend_state_machine(make_backend),
+            settings=stateful_settings(
+                examples or self.stateful_max_examples, steps or self.stateful_step_count
+            ),
+        )
+
+
+class BackendConformance(
+    VersionRules,
+    ConcurrencyRules,
+    ExpiryRules,
+    QueryOperatorRules,
+    QueryPathRules,
+    QueryMetadataRules,
+    QueryOrderRules,
+    ProjectionRules,
+    PagingRules,
+    CountRules,
+    FindRules,
+    KeyIsolationRules,
+    CollectionIsolationRules,
+    CopyRules,
+    BatchRules,
+    CollectionRules,
+    LifeRules,
+    ValueSizeRules,
+    CorruptRecordRules,
+    StoreRules,
+    StatefulRules,
+):
+    """Every rule of the backend contract, as tests. Subclass it in a test module and
+    override the ``make_backend`` fixture::
+
+        import pytest
+        from satchel.testing import BackendConformance
+
+        class TestMyBackend(BackendConformance):
+            @pytest.fixture
+            def make_backend(self):
+                return lambda: MyBackend(...)
+
+    ``make_backend`` returns a callable with no arguments that builds a fresh backend (or
+    an awaitable of one). Tests of optional features read ``backend.capabilities`` and skip
+    when a feature is not declared; tests that need an optional hook (such as
+    :meth:`~satchel.testing.ConformanceFixtures.plant_corrupt_record`) skip when it is not
+    overridden. Every test writes only to collections of its own, with a random run id in
+    their names, and drops them afterwards, so the kit can run against a shared server.
+
+    Each rule group is also importable on its own (``VersionRules``, ``QueryOperatorRules``,
+    ...) for a backend that wants to run a part of the kit.
+    """
