@@ -48,9 +48,13 @@ def find_python(version: str) -> str | None:
             continue
         probe = subprocess.run(
             [str(candidate), "-c", "import sys; print(sys.version_info[:2])"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        if probe.returncode == 0 and probe.stdout.strip() == str(tuple(map(int, version.split(".")))):
+        if probe.returncode == 0 and probe.stdout.strip() == str(
+            tuple(map(int, version.split(".")))
+        ):
             return str(candidate)
     return None
 
@@ -61,16 +65,29 @@ COMPAT_PYTHONS = [p for p in map(find_python, ("3.10", "3.13")) if p is not None
 
 def constraints() -> str:
     """``uv.lock`` as a constraints file (written once per nox run)."""
-    if not CONSTRAINTS.exists() or CONSTRAINTS.stat().st_mtime < (ROOT / "uv.lock").stat().st_mtime:
+    lock = ROOT / "uv.lock"
+    if not CONSTRAINTS.exists() or CONSTRAINTS.stat().st_mtime < lock.stat().st_mtime:
         CONSTRAINTS.parent.mkdir(exist_ok=True)
         uv = shutil.which("uv")
         if uv is None:  # nox was installed without uv: no pins, only the declared ranges
             CONSTRAINTS.write_text("")
         else:
             subprocess.run(
-                [uv, "export", "--frozen", "--all-groups", "--all-packages", "--no-hashes",
-                 "--no-emit-workspace", "--no-header", "-o", str(CONSTRAINTS)],
-                check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+                [
+                    uv,
+                    "export",
+                    "--frozen",
+                    "--all-groups",
+                    "--all-packages",
+                    "--no-hashes",
+                    "--no-emit-workspace",
+                    "--no-header",
+                    "-o",
+                    str(CONSTRAINTS),
+                ],
+                check=True,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
             )
     return str(CONSTRAINTS)
 
@@ -82,13 +99,23 @@ def install(session: nox.Session, *requirements: str, editable: tuple[str, ...] 
     session.install(*args, *requirements)
 
 
-def tests_impl(session: nox.Session, paths: tuple[str, ...], editable: tuple[str, ...], name: str) -> None:
+def tests_impl(
+    session: nox.Session, paths: tuple[str, ...], editable: tuple[str, ...], name: str
+) -> None:
     """Install ``editable`` + the test tools, run pytest on ``paths`` under coverage."""
     install(session, *TEST_DEPS, editable=editable)
     env = {"COVERAGE_FILE": str(ROOT / f".coverage.{name}"), "COVERAGE_PROCESS_START": ""}
     session.run(
-        "coverage", "run", "--rcfile", str(ROOT / "pyproject.toml"), "-m", "pytest",
-        *PYTEST, *paths, *session.posargs, env=env,
+        "coverage",
+        "run",
+        "--rcfile",
+        str(ROOT / "pyproject.toml"),
+        "-m",
+        "pytest",
+        *PYTEST,
+        *paths,
+        *session.posargs,
+        env=env,
     )
 
 

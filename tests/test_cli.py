@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import satchel
-import satchel.handle
-import satchel.plugins
 from click.testing import CliRunner, Result
 from pydantic import AnyUrl, HttpUrl, SecretStr
 from pydantic_settings import BaseSettings
+
+import satchel
+import satchel.handle
+import satchel.plugins
 from satchel import BackendSpec, hookimpl
 from satchel.cli import EXIT_CODES, cli, exit_code_for
 from satchel.demo import AgentTask, AgentTaskItem, MultiModalItem, TaskStatus

@@ -137,3 +137,19 @@ def test_no_password_reaches_an_error_a_summary_or_a_listing(
     assert summary["SATCHEL_VAULT_REPLICA_URL"] == "http://admin:***@replica:8080/"
     listing = repr(describe_variables(UrlSettings))
     assert "defaultpw" not in listing and "admin:***@localhost" in listing
+
+
+def test_a_given_environ_is_the_only_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SATCHEL_NAMESPACE", "from-process")
+    monkeypatch.setenv("SATCHEL_DEFAULT_TTL", "5")
+    settings = load_settings(
+        SatchelSettings, {"satchel_namespace": "given", "TA_PERSISTENCE_CLASS": "X"}
+    )
+    assert settings.namespace == "given"
+    assert settings.default_ttl is None  # the process environment is not consulted
+    assert settings.backend_class == "X"
+    assert isinstance(settings, SatchelSettings)
+    import os
+
+    assert os.environ["SATCHEL_NAMESPACE"] == "from-process"  # and not touched
+    assert load_settings(SatchelSettings).namespace == "from-process"

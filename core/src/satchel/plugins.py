@@ -40,6 +40,7 @@ ENTRY_POINT_GROUP = "satchel"
 CORE_PLUGIN = "core"
 METRICS_PLUGIN = "metrics"
 
+
 @dataclass(frozen=True)
 class PluginFailure:
     """A plugin that could not be loaded, and why."""

@@ -12,15 +12,23 @@ shown.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar, get_args, get_origin
+from typing import Annotated, Any, TypeVar, cast, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from satchel.errors import ConfigError
 
@@ -210,13 +218,18 @@ def _field_for_error(settings_cls: type[BaseSettings], loc: tuple[Any, ...]) -> 
 def load_settings(
     settings_cls: type[S], environ: Mapping[str, str] | None = None, **values: Any
 ) -> S:
-    """Build ``settings_cls`` from the environment (or ``environ``), turning every
-    validation problem into one :class:`ConfigError` line per variable."""
+    """Build ``settings_cls`` from the environment (or from ``environ`` instead of
+    ``os.environ``), turning every validation problem into one :class:`ConfigError` line
+    per variable. ``environ`` is read in place: the process environment is left alone."""
     try:
         if environ is None:
             return settings_cls(**values)
-        with _patched_environ(environ):
-            return settings_cls(**values)
+        token = _ENVIRON.set(environ)
+        try:
+            bound: type[S] = _reading_mapping(settings_cls)
+            return bound(**values)
+        finally:
+            _ENVIRON.reset(token)
     except ValidationError as exc:
         env = os.environ if environ is None else environ
         problems: list[str] = []
@@ -224,7 +237,7 @@ def load_settings(
             name = _field_for_error(settings_cls, tuple(error.get("loc", ())))
             message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
             if name is None:
-                problems.append(message)
+                problems.append(scrub_secrets(message))
                 continue
             names = env_names(settings_cls, name)
             variable = next((n for n in names if _env_get(env, n) is not None), names[0])
@@ -244,30 +257,42 @@ def _env_get(env: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-class _patched_environ:
-    """Temporarily replace ``os.environ`` (pydantic-settings reads only the process env)."""
+#: The mapping :func:`load_settings` reads instead of ``os.environ`` (per task and thread).
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("satchel_environ", default=None)
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.environ = dict(environ)
-        self.saved: dict[str, str] = {}
 
-    def __enter__(self) -> None:
-        self.saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(self.environ)
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading :data:`_ENVIRON`."""
 
-    def __exit__(self, *exc: object) -> None:
-        os.environ.clear()
-        os.environ.update(self.saved)
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        mapping = _ENVIRON.get() or {}
+        items = {k if self.case_sensitive else k.lower(): v for k, v in mapping.items()}
+        return {k: v for k, v in items.items() if not (self.env_ignore_empty and v == "")}
+
+
+@functools.cache
+def _reading_mapping(settings_cls: type[S]) -> type[S]:
+    """A subclass of ``settings_cls`` whose only environment is :data:`_ENVIRON`."""
+
+    def settings_customise_sources(
+        cls: type[BaseSettings],
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _MappingEnvSource(settings_cls))
+
+    namespace = {"settings_customise_sources": classmethod(settings_customise_sources)}
+    return cast("type[S]", type(settings_cls.__name__, (settings_cls,), namespace))
 
 
 # --------------------------------------------------------------------------------------
 # listing, with secrets masked
 
 
-_URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@"
-)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@")
 
 
 def scrub_secrets(text: str) -> str:

@@ -20,7 +20,20 @@ def check_key(key: Any, argument: str = "key") -> str:
         raise InvalidArgument(f"{argument}: must be a string, not {type(key).__name__} {key!r}")
     if not key:
         raise InvalidArgument(f"{argument}: must not be empty")
+    if not key.isascii():
+        _check_text(key, argument)
     return key
+
+
+def _check_text(text: str, argument: str) -> None:
+    """Refuse a lone surrogate: no backend can store text that is not valid Unicode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(
+            f"{argument}: {text!r:.60} holds a lone surrogate ({exc.object[exc.start]!r}), "
+            "which is not valid Unicode"
+        ) from None
 
 
 def check_keys(keys: Any, argument: str = "keys") -> list[str]:
@@ -83,12 +96,23 @@ def check_json(value: Any, argument: str = "value") -> Any:
                     raise InvalidArgument(
                         f"{path}: object keys must be strings; {k!r} is {type(k).__name__}"
                     )
-                if type(v) not in _SCALARS:
+                if not k.isascii():
+                    _check_text(k, f"{path} key")
+                if type(v) is str:
+                    if not v.isascii():
+                        _check_text(v, f"{path}[{k!r}]")
+                elif type(v) not in _SCALARS:
                     stack.append((v, f"{path}[{k!r}]"))
         elif isinstance(item, (list, tuple)):
             for i, v in enumerate(item):
-                if type(v) not in _SCALARS:
+                if type(v) is str:
+                    if not v.isascii():
+                        _check_text(v, f"{path}[{i}]")
+                elif type(v) not in _SCALARS:
                     stack.append((v, f"{path}[{i}]"))
+        elif isinstance(item, str):
+            if not item.isascii():
+                _check_text(item, path)
         elif isinstance(item, float):
             if not math.isfinite(item):
                 raise InvalidArgument(f"{path}: {item!r} is not JSON (NaN and infinity are not)")
