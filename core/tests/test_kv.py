@@ -207,3 +207,12 @@ async def test_values_returned_are_copies(kv: KVStore) -> None:
     page = await kv.query()
     page.items[0].value["list"].clear()
     assert await kv.get("k") == {"list": [1, 2], "nested": {"x": 1}}
+
+
+async def test_a_cursor_from_another_ordering_says_so(kv: KVStore) -> None:
+    await kv.set_many({f"k{i}": {"n": i} for i in range(5)})
+    page = await kv.query(order_by="n", limit=2)
+    with pytest.raises(InvalidQuery, match="belongs to a query with other where/order_by"):
+        await kv.query(limit=2, cursor=page.next_cursor)
+    with pytest.raises(InvalidQuery, match="belongs to a query with other where/order_by"):
+        await kv.query([("n", "gt", 0)], order_by="n", limit=2, cursor=page.next_cursor)

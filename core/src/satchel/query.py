@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
@@ -55,6 +55,7 @@ __all__ = [
     "escape_glob",
     "glob_match",
     "matches",
+    "predicate",
     "parse_field",
     "project",
     "resolve",
@@ -277,7 +278,10 @@ class Query:
             sort_keys=True,
             separators=(",", ":"),
         )
-        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+        data = text.encode("utf-8", "surrogatepass")
+        # two independent 32-bit checksums: enough to tell queries apart, and zlib is loaded
+        # anyway (hashlib would cost a few ms of import time)
+        return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 WhereInput: TypeAlias = (
@@ -388,8 +392,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_ORDERED = frozenset({str, int, float, bool})
+_NUMBERS = frozenset({int, float})
+
+
 def _equal(stored: Any, wanted: Any) -> bool:
     """JSON equality with satchel's type rules (``1 == 1.0``, ``True != 1``)."""
+    kind = type(stored)
+    if kind is type(wanted) and kind in _PLAIN:  # the common case, decided at once
+        return bool(stored == wanted)
     if isinstance(wanted, datetime):
         if isinstance(stored, datetime):
             return _aware(stored) == _aware(wanted)
@@ -416,6 +428,9 @@ def _equal(stored: Any, wanted: Any) -> bool:
 
 def _order_compare(stored: Any, wanted: Any) -> int | None:
     """-1/0/1 when the two are of one orderable type, else ``None`` (no match)."""
+    kind, wanted_kind = type(stored), type(wanted)
+    if (kind is wanted_kind and kind in _ORDERED) or (kind in _NUMBERS and wanted_kind in _NUMBERS):
+        return int(stored > wanted) - int(stored < wanted)
     if isinstance(wanted, datetime):
         instant = stored if isinstance(stored, datetime) else None
         if isinstance(stored, str):
@@ -435,44 +450,54 @@ def _order_compare(stored: Any, wanted: Any) -> int | None:
     return None
 
 
-def _condition_holds(record: Record, condition: Condition) -> bool:
-    stored = resolve(record, condition.field)
-    op, wanted = condition.op, condition.value
-    if op == "exists":
-        return (stored is not MISSING) is wanted
-    if op == "neq":
-        return stored is MISSING or not _equal(stored, wanted)
-    if stored is MISSING:
-        return False
+def _test(op: str, wanted: Any) -> Callable[[Any], bool]:
+    """The test ``op wanted`` on a resolved value, which is never MISSING here."""
     if op == "eq":
-        return _equal(stored, wanted)
+        return lambda stored: _equal(stored, wanted)
     if op == "in":
-        return any(_equal(stored, w) for w in wanted)
+        return lambda stored: any(_equal(stored, w) for w in wanted)
     if op == "contains":
-        if isinstance(stored, str):
-            return isinstance(wanted, str) and wanted in stored
-        if isinstance(stored, list):
-            return any(_equal(item, wanted) for item in stored)
-        return False
+
+        def contains(stored: Any) -> bool:
+            if isinstance(stored, str):
+                return isinstance(wanted, str) and wanted in stored
+            if isinstance(stored, list):
+                return any(_equal(item, wanted) for item in stored)
+            return False
+
+        return contains
     if op == "startswith":
-        return isinstance(stored, str) and stored.startswith(wanted)
+        return lambda stored: isinstance(stored, str) and stored.startswith(wanted)
     if op == "endswith":
-        return isinstance(stored, str) and stored.endswith(wanted)
-    result = _order_compare(stored, wanted)
-    if result is None:
-        return False
-    if op == "gt":
-        return result > 0
-    if op == "gte":
-        return result >= 0
-    if op == "lt":
-        return result < 0
-    return result <= 0  # lte
+        return lambda stored: isinstance(stored, str) and stored.endswith(wanted)
+    accept = {"gt": (1,), "gte": (0, 1), "lt": (-1,), "lte": (-1, 0)}[op]
+    return lambda stored: _order_compare(stored, wanted) in accept
+
+
+def predicate(condition: Condition) -> Callable[[Record], bool]:
+    """``condition`` compiled into a test of one record (build once, run on many)."""
+    path, op, wanted = condition.field, condition.op, condition.value
+    if op == "exists":
+        return lambda record: (resolve(record, path) is not MISSING) is wanted
+    if op == "neq":
+
+        def differs(record: Record) -> bool:
+            stored = resolve(record, path)
+            return stored is MISSING or not _equal(stored, wanted)
+
+        return differs
+    test = _test(op, wanted)
+
+    def holds(record: Record) -> bool:
+        stored = resolve(record, path)
+        return stored is not MISSING and test(stored)
+
+    return holds
 
 
 def matches(record: Record, where: Iterable[Condition]) -> bool:
     """Whether every condition holds for ``record``."""
-    return all(_condition_holds(record, c) for c in where)
+    return all(predicate(c)(record) for c in where)
 
 
 # Sort ranks (missing and null first, then numbers, strings, objects, lists, booleans,
@@ -556,9 +581,18 @@ def encode_cursor(query: Query, record: Record) -> str:
 def decode_cursor(query: Query) -> tuple[Any, ...]:
     """The sort-key position that ``query.cursor`` points after; :class:`InvalidQuery` if bad."""
     assert query.cursor is not None
+    not_ours = InvalidQuery("cursor: not a cursor satchel made; pass next_cursor unchanged")
     try:
         raw = base64.urlsafe_b64decode(query.cursor + "=" * (-len(query.cursor) % 4))
         fingerprint, atoms, key = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise not_ours from exc
+    if fingerprint != query.fingerprint():
+        raise InvalidQuery(
+            "cursor: it belongs to a query with other where/order_by; "
+            "a cursor only continues the query that returned it"
+        )
+    try:
         parsed = [(int(rank), value) for rank, value in atoms]
         if (
             not isinstance(key, str)
@@ -566,13 +600,8 @@ def decode_cursor(query: Query) -> tuple[Any, ...]:
             or not all(_valid_atom(atom) for atom in parsed)
         ):
             raise ValueError(query.cursor)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidQuery("cursor: not a cursor satchel made; pass next_cursor unchanged") from exc
-    if fingerprint != query.fingerprint():
-        raise InvalidQuery(
-            "cursor: it belongs to a query with other where/order_by; "
-            "a cursor only continues the query that returned it"
-        )
+    except (ValueError, TypeError) as exc:
+        raise not_ours from exc
     return _atoms_key(parsed, query.order_by, key)
 
 
@@ -607,6 +636,10 @@ def project(value: Any, select: Sequence[FieldPath] | None) -> Any:
     return out
 
 
+def _atom_of(path: FieldPath) -> Callable[[Record], tuple[int, Any]]:
+    return lambda record: _sort_atom(resolve(record, path))
+
+
 def evaluate(records: Iterable[Record], query: Query) -> tuple[list[Record], str | None]:
     """Run ``query`` over live ``records`` (of one collection); the reference semantics.
 
@@ -615,8 +648,13 @@ def evaluate(records: Iterable[Record], query: Query) -> tuple[list[Record], str
     """
     from satchel.backend import Record as _Record
 
-    hits = [r for r in records if matches(r, query.where)]
-    hits.sort(key=lambda r: sort_key(r, query.order_by))
+    tests = [predicate(c) for c in query.where]
+    hits = [r for r in records if all(t(r) for t in tests)] if tests else list(records)
+    # Stable sorts, last term first: the key breaks ties, then each term in turn (the same
+    # order as sort_key, without comparing wrapped values).
+    hits.sort(key=lambda r: r.key)
+    for order in reversed(query.order_by):
+        hits.sort(key=_atom_of(order.field), reverse=order.descending)
     if query.cursor is not None:
         position = decode_cursor(query)
         hits = [r for r in hits if position < sort_key(r, query.order_by)]

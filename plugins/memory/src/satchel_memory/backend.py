@@ -24,7 +24,7 @@ from satchel.errors import (
     NotFound,
     ValueTooLarge,
 )
-from satchel.query import Condition, Query, compile_glob, evaluate, matches
+from satchel.query import Condition, Query, compile_glob, evaluate, predicate
 
 __all__ = ["MemoryBackend"]
 
@@ -44,6 +44,23 @@ class _Stored:
     updated_at: datetime
     expires_at: datetime | None
     index: dict[str, tuple[str, ...]]
+    #: the record over the private parsed value, built on the first query and kept (a
+    #: write replaces the whole _Stored); only evaluate() sees it, never a caller
+    view: Record | None = None
+
+    def private_view(self, collection: str) -> Record:
+        if self.view is None:
+            self.view = Record(
+                collection,
+                self.key,
+                self.parsed,
+                self.version,
+                self.created_at,
+                self.updated_at,
+                self.expires_at,
+                self.index,
+            )
+        return self.view
 
     def record(self, collection: str, value: Any) -> Record:
         return Record(
@@ -176,7 +193,7 @@ class MemoryBackend(Backend):
         if not table:
             return []
         return [
-            s.record(collection, s.parsed)
+            s.private_view(collection)
             for s in table.values()
             if s.expires_at is None or s.expires_at > now
         ]
@@ -220,7 +237,8 @@ class MemoryBackend(Backend):
             records = self._snapshot(collection, now)
         if not where:
             return len(records)
-        return sum(1 for r in records if matches(r, where))
+        tests = [predicate(c) for c in where]
+        return sum(1 for r in records if all(t(r) for t in tests))
 
     async def iter_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
         regex = compile_glob(pattern) if pattern is not None else None
