@@ -216,3 +216,26 @@ async def test_a_cursor_from_another_ordering_says_so(kv: KVStore) -> None:
         await kv.query(limit=2, cursor=page.next_cursor)
     with pytest.raises(InvalidQuery, match="belongs to a query with other where/order_by"):
         await kv.query([("n", "gt", 0)], order_by="n", limit=2, cursor=page.next_cursor)
+
+
+async def test_stored_datetime_strings_compare_as_instants(kv: KVStore) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    await kv.set_many(
+        {
+            "zulu": {"due": "2024-05-01T12:00:00Z"},
+            "offset": {"due": "2024-05-01T14:00:00.5+02:00"},  # 12:00:00.5 UTC
+            "compact-offset": {"due": "2024-05-01 11:00:00-0100"},  # 12:00 UTC
+            "date": {"due": "2024-05-01"},
+            "not-iso": {"due": "May 1st"},
+            "bad-month": {"due": "2024-13-01"},
+        }
+    )
+    noon = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    assert await kv.keys() and sorted(
+        e.key for e in await kv.query([("due", "eq", noon)])
+    ) == ["compact-offset", "zulu"]
+    assert sorted(e.key for e in await kv.query([("due", "gt", noon)])) == ["offset"]
+    assert sorted(e.key for e in await kv.query([("due", "lt", noon)])) == ["date"]
+    naive = datetime(2024, 5, 1, 12) + timedelta(milliseconds=500)
+    assert [e.key for e in await kv.query([("due", "eq", naive)])] == ["offset"]

@@ -32,7 +32,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
 
 from satchel.errors import InvalidQuery
@@ -374,14 +374,38 @@ def resolve(record: Record, path: FieldPath) -> Any:
     return current
 
 
+# The ISO-8601 forms a stored string may take to compare as a datetime: one grammar on every
+# Python version (datetime.fromisoformat accepts more on 3.11+ than on 3.10).
+_ISO_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r"(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)?)?"
+)
+
+
 def _parse_datetime(text: str) -> datetime | None:
-    if len(text) < 10 or not text[:4].isdigit():
+    """``YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|+HH:MM]`` as an aware datetime (naive is UTC)."""
+    match = _ISO_DATETIME.fullmatch(text)
+    if match is None:
         return None
+    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        tz = timezone.utc
+        if sign is not None:
+            offset = timedelta(hours=int(off_h), minutes=int(off_m or 0))
+            tz = timezone(-offset if sign == "-" else offset)
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=tz,
+        )
+    except ValueError:  # out of range: month 13, 25:00, offset of 24 hours
         return None
-    return _aware(parsed)
 
 
 def _aware(value: datetime) -> datetime:
