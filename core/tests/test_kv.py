@@ -232,9 +232,10 @@ async def test_stored_datetime_strings_compare_as_instants(kv: KVStore) -> None:
         }
     )
     noon = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
-    assert await kv.keys() and sorted(
-        e.key for e in await kv.query([("due", "eq", noon)])
-    ) == ["compact-offset", "zulu"]
+    assert await kv.keys() and sorted(e.key for e in await kv.query([("due", "eq", noon)])) == [
+        "compact-offset",
+        "zulu",
+    ]
     assert sorted(e.key for e in await kv.query([("due", "gt", noon)])) == ["offset"]
     assert sorted(e.key for e in await kv.query([("due", "lt", noon)])) == ["date"]
     naive = datetime(2024, 5, 1, 12) + timedelta(milliseconds=500)

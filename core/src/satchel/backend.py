@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import abc
 import inspect
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -276,6 +277,8 @@ class Backend(abc.ABC):
         return f"<{type(self).__name__} {self.describe()}>"
 
 
+_BACKEND_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
 REQUIRED_METHODS: tuple[str, ...] = tuple(sorted(Backend.__abstractmethods__))
 
 
@@ -314,11 +317,7 @@ class BackendSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if (
-            not isinstance(self.name, str)
-            or not self.name.replace("_", "").isalnum()
-            or (self.name != self.name.lower())
-        ):
+        if not isinstance(self.name, str) or not _BACKEND_NAME.fullmatch(self.name):
             raise InvalidArgument(
                 f"BackendSpec.name: {self.name!r} must be lower-case letters, digits and '_'"
             )

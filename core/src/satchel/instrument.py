@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from satchel.backend import Backend, Page, Record
-from satchel.errors import SatchelError
-from satchel.query import Condition, Query
+from satchel.errors import CorruptRecord, PluginError, SatchelError
+from satchel.query import Condition, Query, project
+from satchel.settings import scrub_secrets
 
 if TYPE_CHECKING:
     import pluggy
@@ -100,7 +101,7 @@ class InstrumentedBackend(Backend):
             raise SatchelError(
                 f"backend {self.inner.name!r} failed in {name}"
                 f"({collection!r}{', ' + repr(key) if key is not None else ''}): "
-                f"{type(exc).__name__}: {exc}"
+                f"{type(exc).__name__}: {scrub_secrets(str(exc))}"
             ) from exc
 
     def _encode(self, record: Record) -> Record:
@@ -108,7 +109,13 @@ class InstrumentedBackend(Backend):
             return record
         value = record.value
         for codec in self._encoders:
-            value = codec.encode(value, record.collection, record.key)
+            try:
+                value = codec.encode(value, record.collection, record.key)
+            except Exception as exc:
+                raise PluginError(
+                    f"codec {codec.name!r} failed to encode {record.key!r} in "
+                    f"{record.collection!r}: {type(exc).__name__}: {scrub_secrets(str(exc))}"
+                ) from exc
         return replace(record, value=value)
 
     def _decode(self, record: Record) -> Record:
@@ -116,7 +123,14 @@ class InstrumentedBackend(Backend):
             return record
         value = record.value
         for codec in self._decoders:
-            value = codec.decode(value, record.collection, record.key)
+            try:
+                value = codec.decode(value, record.collection, record.key)
+            except Exception as exc:
+                raise CorruptRecord(
+                    f"codec {codec.name!r} cannot decode {record.key!r} in "
+                    f"{record.collection!r} (written without it, or damaged): "
+                    f"{type(exc).__name__}: {scrub_secrets(str(exc))}"
+                ) from exc
         return replace(record, value=value)
 
     def _decode_optional(self, record: Record | None) -> Record | None:
@@ -141,12 +155,19 @@ class InstrumentedBackend(Backend):
         return [self._decode(r) for r in records]
 
     async def query(self, collection: str, query: Query) -> Page[Record]:
-        page = await self._call(
-            "query", collection, None, lambda: self.inner.query(collection, query)
-        )
         if not self._decoders:
-            return page
-        return Page([self._decode(r) for r in page.items], page.next_cursor)
+            return await self._call(
+                "query", collection, None, lambda: self.inner.query(collection, query)
+            )
+        # Stored values are encoded: fetch them whole, decode, then project here.
+        whole = replace(query, select=None)
+        page = await self._call(
+            "query", collection, None, lambda: self.inner.query(collection, whole)
+        )
+        decoded = [self._decode(r) for r in page.items]
+        if query.select is not None:
+            decoded = [replace(r, value=project(r.value, query.select)) for r in decoded]
+        return Page(decoded, page.next_cursor)
 
     async def count(self, collection: str, where: Sequence[Condition] = ()) -> int:
         return await self._call(

@@ -21,16 +21,9 @@ from typing import Any
 
 from satchel.backend import Backend, missing_methods
 from satchel.errors import ConfigError, SatchelError
-from satchel.plugins import scrub_secrets
+from satchel.settings import scrub_secrets, variable_in_use
 
 __all__ = ["build_custom_backend", "load_backend_class"]
-
-
-def _variable(environ: Mapping[str, str], primary: str, alias: str) -> str:
-    """The variable the user actually set, so the error names that one."""
-    if environ.get(primary) is None and environ.get(alias) is not None:
-        return alias
-    return primary
 
 
 def _looks_like_path(module: str) -> bool:
@@ -80,8 +73,8 @@ def load_backend_class(
 ) -> type[Any]:
     """Import ``module`` and return its ``class_name``, checked against the contract."""
     env = os.environ if environ is None else environ
-    module_var = _variable(env, "SATCHEL_BACKEND_MODULE", "TA_PERSISTENCE_MODULE")
-    class_var = _variable(env, "SATCHEL_BACKEND_CLASS", "TA_PERSISTENCE_CLASS")
+    module_var = variable_in_use("SATCHEL_BACKEND_MODULE", "TA_PERSISTENCE_MODULE", env)
+    class_var = variable_in_use("SATCHEL_BACKEND_CLASS", "TA_PERSISTENCE_CLASS", env)
     loaded = _load_module(module, module_var)
     cls = getattr(loaded, class_name, None)
     if cls is None:
@@ -116,8 +109,9 @@ def build_custom_backend(
     except SatchelError:
         raise
     except Exception as exc:
+        class_var = variable_in_use("SATCHEL_BACKEND_CLASS", "TA_PERSISTENCE_CLASS", environ)
         raise ConfigError(
-            f"SATCHEL_BACKEND_CLASS={class_name!r}: building it failed: "
+            f"{class_var}={class_name!r}: building it failed: "
             f"{type(exc).__name__}: {scrub_secrets(str(exc))}"
         ) from exc
     return backend  # type: ignore[no-any-return]

@@ -115,6 +115,9 @@ def load_plugins(
     pm.register(_CorePlugin(), name=CORE_PLUGIN)
     loaded.distributions[CORE_PLUGIN] = "satchel"
     for name in disabled:
+        if name == CORE_PLUGIN:
+            log.warning("satchel: the core plugin cannot be disabled (SATCHEL_DISABLE_PLUGINS)")
+            continue
         pm.set_blocked(name)
     if METRICS_PLUGIN not in disabled:
         loaded.metrics = OperationMetrics()

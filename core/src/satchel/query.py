@@ -379,7 +379,8 @@ def resolve(record: Record, path: FieldPath) -> Any:
 _ISO_DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})"
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
-    r"(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)?)?"
+    r"(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)?)?",
+    re.ASCII,  # \d is 0-9 only, as a server-side comparison would read it
 )
 
 
@@ -609,7 +610,7 @@ def decode_cursor(query: Query) -> tuple[Any, ...]:
     try:
         raw = base64.urlsafe_b64decode(query.cursor + "=" * (-len(query.cursor) % 4))
         fingerprint, atoms, key = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise not_ours from exc
     if fingerprint != query.fingerprint():
         raise InvalidQuery(
@@ -624,7 +625,7 @@ def decode_cursor(query: Query) -> tuple[Any, ...]:
             or not all(_valid_atom(atom) for atom in parsed)
         ):
             raise ValueError(query.cursor)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise not_ours from exc
     return _atoms_key(parsed, query.order_by, key)
 

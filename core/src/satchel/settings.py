@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from satchel.errors import ConfigError
+from satchel.validation import MAX_TTL_SECONDS
 
 __all__ = [
     "EnvVariable",
@@ -38,12 +39,14 @@ __all__ = [
     "TEAL_DEFAULT_PERSISTENCE_CLASS",
     "TEAL_DEFAULT_PERSISTENCE_MODULE",
     "describe_variables",
+    "config_error",
     "env_names",
     "load_settings",
     "plugin_settings_config",
     "redact_url",
     "scrub_secrets",
     "settings_summary",
+    "variable_in_use",
 ]
 
 S = TypeVar("S", bound=BaseSettings)
@@ -53,8 +56,8 @@ S = TypeVar("S", bound=BaseSettings)
 TEAL_DEFAULT_PERSISTENCE_MODULE = "persistence/in_memory_persistence_manager.py"
 TEAL_DEFAULT_PERSISTENCE_CLASS = "InMemoryPersistenceManager"
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")  # always used with fullmatch
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def plugin_settings_config(name: str, **overrides: Any) -> SettingsConfigDict:
@@ -66,7 +69,7 @@ def plugin_settings_config(name: str, **overrides: Any) -> SettingsConfigDict:
             model_config = plugin_settings_config("redis")
             url: SecretStr | None = None      # SATCHEL_REDIS_URL
     """
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ConfigError(f"plugin name {name!r}: use lower-case letters, digits and '_'")
     config = SettingsConfigDict(
         env_prefix=f"SATCHEL_{name.upper()}_",
@@ -124,26 +127,38 @@ class SatchelSettings(BaseSettings):
         description="Comma-separated plugin names not to load (`redis,audit`).",
     )
 
+    def __init__(self, **values: Any) -> None:
+        """Read the environment; ``values`` given in code win over it. A bad value is a
+        :class:`ConfigError` naming its variable, whether it came from the environment or
+        from code."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise config_error(type(self), exc) from None
+
     @field_validator("backend")
     @classmethod
     def _check_backend(cls, value: str) -> str:
         value = value.strip().lower()
-        if not _NAME.match(value):
+        if not _NAME.fullmatch(value):
             raise ValueError("must be a backend name (lower-case letters, digits and '_')")
         return value
 
     @field_validator("namespace")
     @classmethod
     def _check_namespace(cls, value: str) -> str:
-        if not _NAMESPACE.match(value):
+        if not _NAMESPACE.fullmatch(value):
             raise ValueError("must be 1 to 64 letters, digits, '_', '.' or '-'")
         return value
 
     @field_validator("default_ttl")
     @classmethod
     def _check_ttl(cls, value: float | None) -> float | None:
-        if value is not None and not (value > 0 and value != float("inf")):
-            raise ValueError("must be a positive number of seconds")
+        if value is not None and not (0 < value <= MAX_TTL_SECONDS):
+            raise ValueError(
+                "must be a positive number of seconds"
+                + (" of at most 100 years" if value > MAX_TTL_SECONDS else "")
+            )
         return value
 
     @field_validator("disable_plugins", mode="before")
@@ -164,14 +179,16 @@ class SatchelSettings(BaseSettings):
             self.backend_class in (None, TEAL_DEFAULT_PERSISTENCE_CLASS)
         ):
             return None
+        module_var = variable_in_use("SATCHEL_BACKEND_MODULE", "TA_PERSISTENCE_MODULE")
+        class_var = variable_in_use("SATCHEL_BACKEND_CLASS", "TA_PERSISTENCE_CLASS")
         if not self.backend_module:
             raise ConfigError(
-                "SATCHEL_BACKEND_MODULE is not set, but SATCHEL_BACKEND_CLASS is: "
+                f"SATCHEL_BACKEND_MODULE is not set, but {class_var} is: "
                 "set both to load a custom backend class"
             )
         if not self.backend_class:
             raise ConfigError(
-                f"SATCHEL_BACKEND_CLASS is not set, but SATCHEL_BACKEND_MODULE is "
+                f"SATCHEL_BACKEND_CLASS is not set, but {module_var} is "
                 f"({self.backend_module!r}): name the class to load from it"
             )
         return self.backend_module, self.backend_class
@@ -231,22 +248,41 @@ def load_settings(
         finally:
             _ENVIRON.reset(token)
     except ValidationError as exc:
-        env = os.environ if environ is None else environ
-        problems: list[str] = []
-        for error in exc.errors(include_url=False):
-            name = _field_for_error(settings_cls, tuple(error.get("loc", ())))
-            message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-            if name is None:
-                problems.append(scrub_secrets(message))
-                continue
-            names = env_names(settings_cls, name)
-            variable = next((n for n in names if _env_get(env, n) is not None), names[0])
-            raw = _env_get(env, variable)
-            if raw is None or _is_secret(settings_cls, name):
-                problems.append(f"{variable}: {scrub_secrets(message)}")
-            else:
-                problems.append(f"{variable}={scrub_secrets(raw)!r}: {scrub_secrets(message)}")
-        raise ConfigError("; ".join(problems) or "invalid settings") from None
+        raise config_error(settings_cls, exc, environ) from None
+
+
+def config_error(
+    settings_cls: type[BaseSettings],
+    exc: ValidationError,
+    environ: Mapping[str, str] | None = None,
+) -> ConfigError:
+    """One :class:`ConfigError` naming each variable ``exc`` complains about (values shown
+    only when they are not secret, and with URL passwords masked)."""
+    env = (_ENVIRON.get() or os.environ) if environ is None else environ
+    problems: list[str] = []
+    for error in exc.errors(include_url=False):
+        name = _field_for_error(settings_cls, tuple(error.get("loc", ())))
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        if name is None:
+            problems.append(scrub_secrets(message))
+            continue
+        names = env_names(settings_cls, name)
+        variable = next((n for n in names if _env_get(env, n) is not None), names[0])
+        raw = _env_get(env, variable)
+        if raw is None or _is_secret(settings_cls, name):
+            problems.append(f"{variable}: {scrub_secrets(message)}")
+        else:
+            problems.append(f"{variable}={scrub_secrets(raw)!r}: {scrub_secrets(message)}")
+    return ConfigError("; ".join(problems) or "invalid settings")
+
+
+def variable_in_use(primary: str, alias: str, environ: Mapping[str, str] | None = None) -> str:
+    """``alias`` when only it is set (so that an error names what the user wrote), else
+    ``primary``."""
+    env = (_ENVIRON.get() or os.environ) if environ is None else environ
+    if _env_get(env, primary) is None and _env_get(env, alias) is not None:
+        return alias
+    return primary
 
 
 def _env_get(env: Mapping[str, str], name: str) -> str | None:
@@ -292,12 +328,21 @@ def _reading_mapping(settings_cls: type[S]) -> type[S]:
 # listing, with secrets masked
 
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@")
+# scheme://user:password@host: the password runs to the last "@" before the path, so that
+# an "@" inside it (often left unencoded) is masked too
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^/\s]*@")
+# ...?password=secret&... and its usual spellings
+_SECRET_PARAMS = re.compile(
+    r"(?P<name>[?&;](?:password|passwd|pwd|pass|secret|token|api_?key|access_?key)=)[^&;#\s]*",
+    re.IGNORECASE,
+)
 
 
 def scrub_secrets(text: str) -> str:
-    """``text`` with the passwords of any URLs in it replaced by ``***``."""
-    return _URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
+    """``text`` with the passwords of any URLs in it (and password-like query parameters)
+    replaced by ``***``."""
+    text = _URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
+    return _SECRET_PARAMS.sub(r"\g<name>***", text)
 
 
 def redact_url(url: str) -> str:
@@ -305,13 +350,14 @@ def redact_url(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:
-        return "***"
-    if parts.password is None and "@" not in parts.netloc:
-        return url
+        return scrub_secrets(url)
+    query = _SECRET_PARAMS.sub(r"\g<name>***", "?" + parts.query)[1:] if parts.query else ""
+    if "@" not in parts.netloc:
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
     userinfo, _, hostinfo = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
+    user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
     netloc = f"{user}:***@{hostinfo}" if user else f"***@{hostinfo}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _display(value: Any) -> Any:

@@ -11,7 +11,23 @@ from typing import Any
 
 from satchel.errors import InvalidArgument
 
-__all__ = ["check_json", "check_key", "check_keys", "check_limit", "check_name", "check_ttl"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_TTL_SECONDS",
+    "check_json",
+    "check_key",
+    "check_keys",
+    "check_limit",
+    "check_name",
+    "check_ttl",
+    "check_version",
+]
+
+#: The longest TTL accepted: 100 years (longer ones overflow datetimes; use ``None``).
+MAX_TTL_SECONDS = 100 * 365.25 * 24 * 3600
+#: How deeply objects and lists may nest in a value; MongoDB refuses documents nested more
+#: than 100 levels, so a value that works on one backend works on all.
+MAX_DEPTH = 64
 
 
 def check_key(key: Any, argument: str = "key") -> str:
@@ -65,7 +81,21 @@ def check_ttl(ttl: Any, argument: str = "ttl") -> float | None:
         )
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidArgument(f"{argument}: must be a positive number of seconds, not {ttl!r}")
+    if seconds > MAX_TTL_SECONDS:
+        raise InvalidArgument(
+            f"{argument}: {ttl!r} is more than {MAX_TTL_SECONDS:.0f} seconds (100 years); "
+            "use None for a record that never expires"
+        )
     return seconds
+
+
+def check_version(version: Any, argument: str) -> int | None:
+    """``None`` (unconditional), or a version number: a whole number >= 1 (not a bool)."""
+    if version is None:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidArgument(f"{argument}: must be a version number >= 1, not {version!r}")
+    return version
 
 
 def check_limit(limit: Any, argument: str = "limit") -> int | None:
@@ -83,13 +113,20 @@ _SCALARS = (str, int, bool, type(None))
 def check_json(value: Any, argument: str = "value") -> Any:
     """Check that ``value`` is a JSON value that survives a round trip unchanged.
 
-    Objects need string keys; floats must be finite; tuples are accepted and come back as
-    lists. Anything else (sets, bytes, datetimes, objects) is refused with the path of the
-    offending part, so that nothing is stored that would come back different.
+    Objects need string keys; floats must be finite; strings must be valid Unicode; tuples
+    are accepted and come back as lists; nesting is at most :data:`MAX_DEPTH` levels (which
+    also stops a value that contains itself). Anything else (sets, bytes, datetimes,
+    objects) is refused with the path of the offending part, so that nothing is stored that
+    would come back different.
     """
-    stack: list[tuple[Any, str]] = [(value, argument)]
+    stack: list[tuple[Any, str, int]] = [(value, argument, 0)]
     while stack:
-        item, path = stack.pop()
+        item, path, depth = stack.pop()
+        if depth > MAX_DEPTH and isinstance(item, (dict, list, tuple)):
+            raise InvalidArgument(
+                f"{argument}: nests deeper than {MAX_DEPTH} levels (or contains itself) at "
+                f"{path[:120]}"
+            )
         if isinstance(item, dict):
             for k, v in item.items():
                 if type(k) is not str:
@@ -102,14 +139,14 @@ def check_json(value: Any, argument: str = "value") -> Any:
                     if not v.isascii():
                         _check_text(v, f"{path}[{k!r}]")
                 elif type(v) not in _SCALARS:
-                    stack.append((v, f"{path}[{k!r}]"))
+                    stack.append((v, f"{path}[{k!r}]", depth + 1))
         elif isinstance(item, (list, tuple)):
             for i, v in enumerate(item):
                 if type(v) is str:
                     if not v.isascii():
                         _check_text(v, f"{path}[{i}]")
                 elif type(v) not in _SCALARS:
-                    stack.append((v, f"{path}[{i}]"))
+                    stack.append((v, f"{path}[{i}]", depth + 1))
         elif isinstance(item, str):
             if not item.isascii():
                 _check_text(item, path)

@@ -9,7 +9,7 @@ from satchel.backend import JSONValue, Page, Record
 from satchel.errors import InvalidArgument
 from satchel.query import OrderInput, Query, WhereInput, compile_glob, parse_where
 from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
-from satchel.validation import check_json, check_key, check_keys
+from satchel.validation import check_json, check_key, check_keys, check_version
 
 __all__ = ["Entry", "KVStore"]
 
@@ -78,10 +78,7 @@ class KVStore(StoreBase):
         check_json(value)
         if if_absent and if_version is not None:
             raise InvalidArgument("if_absent and if_version: give one or the other")
-        if if_version is not None and (
-            isinstance(if_version, bool) or not isinstance(if_version, int) or if_version < 1
-        ):
-            raise InvalidArgument(f"if_version: must be a version number >= 1, not {if_version!r}")
+        check_version(if_version, "if_version")
         record = Record(self.collection, key, value, expires_at=self._expiry(ttl))
         stored = await self._backend.put(record, if_absent=if_absent, if_version=if_version)
         return stored.version
@@ -89,6 +86,7 @@ class KVStore(StoreBase):
     async def delete(self, key: str, *, if_version: int | None = None) -> bool:
         """Delete the value under ``key``; ``True`` if there was one."""
         check_key(key)
+        check_version(if_version, "if_version")
         return await self._backend.delete(self.collection, key, if_version=if_version)
 
     async def exists(self, key: str) -> bool:

@@ -10,7 +10,7 @@ from satchel.backend import Backend, Page, Record
 from satchel.errors import CorruptRecord, InvalidArgument
 from satchel.query import Query
 from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
-from satchel.validation import check_key, check_limit
+from satchel.validation import check_key, check_limit, check_version
 
 __all__ = ["SessionStore"]
 
@@ -62,6 +62,7 @@ class SessionStore(StoreBase, Generic[M]):
             (:class:`~satchel.errors.Conflict` otherwise).
         """
         check_key(session_id, "session_id")
+        check_version(expected_version, "expected_version")
         if not isinstance(session, self.model):
             raise InvalidArgument(
                 f"session: must be a {self.model.__name__}, not {type(session).__name__}"

@@ -13,7 +13,7 @@ from satchel.backend import Backend, Page, Record, utcnow
 from satchel.errors import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound
 from satchel.query import Condition, Order, Query
 from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
-from satchel.validation import check_key, check_limit, check_name
+from satchel.validation import check_key, check_limit, check_name, check_version
 
 __all__ = ["FINISHED_STATUSES", "IndexExtractor", "TaskStore", "request_ids"]
 
@@ -72,7 +72,6 @@ class TaskStore(StoreBase, Generic[M]):
         ttl: float | None = None,
         id_field: str = "task_id",
         status_field: str = "status",
-        updated_field: str | None = "last_updated",
         indexes: Mapping[str, IndexExtractor] | None = None,
     ) -> None:
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -86,7 +85,6 @@ class TaskStore(StoreBase, Generic[M]):
         self.model = model
         self.id_field = id_field
         self.status_field = status_field if status_field in model.model_fields else None
-        self.updated_field = updated_field if updated_field in model.model_fields else None
         self.indexes: dict[str, IndexExtractor] = {REQUEST_ID_INDEX: request_ids}
         for index_name, extractor in (indexes or {}).items():
             check_name(index_name, "indexes key")
@@ -193,14 +191,7 @@ class TaskStore(StoreBase, Generic[M]):
         :raises Conflict: ``expected_version`` is stale.
         """
         key = self._check_task(task)
-        if expected_version is not None and (
-            isinstance(expected_version, bool)
-            or not isinstance(expected_version, int)
-            or expected_version < 1
-        ):
-            raise InvalidArgument(
-                f"expected_version: must be a version number >= 1, not {expected_version!r}"
-            )
+        check_version(expected_version, "expected_version")
         record = self._record(task, key, ttl)
         if expected_version is not None:
             return (await self._put_existing(record, expected_version)).version
@@ -246,6 +237,7 @@ class TaskStore(StoreBase, Generic[M]):
         :raises Conflict: ``expected_version`` is stale; nothing was deleted.
         """
         check_key(task_id, "task_id")
+        check_version(expected_version, "expected_version")
         try:
             deleted = await self._backend.delete(
                 self.collection, task_id, if_version=expected_version
@@ -258,6 +250,7 @@ class TaskStore(StoreBase, Generic[M]):
     async def load_by_request_id(self, request_id: str) -> M | None:
         """The task one of whose items carries ``request_id``: the most recently updated
         one when several do (ties broken by task id), or ``None``."""
+        check_key(request_id, "request_id")
         found = await self.find(REQUEST_ID_INDEX, request_id, limit=1)
         return found[0] if found else None
 
@@ -280,7 +273,7 @@ class TaskStore(StoreBase, Generic[M]):
         records = await self._backend.find(self.collection, index, value)
         epoch = datetime.min.replace(tzinfo=timezone.utc)
         records.sort(key=lambda r: r.key)
-        records.sort(key=lambda r: (r.updated_at or epoch, r.version), reverse=True)
+        records.sort(key=lambda r: r.updated_at or epoch, reverse=True)
         return [self._task(r) for r in records[:limit]]
 
     async def list(
@@ -329,6 +322,8 @@ class TaskStore(StoreBase, Generic[M]):
                 f"older_than: must be a timedelta or a datetime, not {older_than!r}"
             )
         # inclusive: with older_than=0, a task finished in this very millisecond goes too
+        if isinstance(statuses, (str, enum.Enum)):
+            statuses = [statuses]  # one status, not its characters
         where = [Condition.of("updated_at", "lte", cutoff)]
         if self.status_field is not None:
             where.append(self._status_condition(list(statuses)))

@@ -324,13 +324,26 @@ class MemoryBackend(Backend):
     # -- life -----------------------------------------------------------------------------
 
     async def stats(self) -> dict[str, Any]:
+        """Live collections and records; expired records still held (until a read or
+        :meth:`purge_expired` removes them) are counted apart, as is the memory they hold."""
+        now = utcnow()
         with self._lock:
-            records = sum(len(t) for t in self._data.values())
-            size = sum(len(s.text) for t in self._data.values() for s in t.values())
+            live = expired = size = 0
+            live_collections = 0
+            for table in self._data.values():
+                before = live
+                for stored in table.values():
+                    size += len(stored.text)
+                    if stored.expires_at is None or stored.expires_at > now:
+                        live += 1
+                    else:
+                        expired += 1
+                live_collections += live > before
             return {
-                "collections": len(self._data),
-                "records": records,
-                "json_chars": size,
+                "collections": live_collections,
+                "records": live,
+                "expired_not_purged": expired,
+                "json_chars_held": size,
                 "index_entries": sum(len(e) for e in self._index.values()),
             }
 
