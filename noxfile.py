@@ -63,12 +63,22 @@ def find_python(version: str) -> str | None:
 COMPAT_PYTHONS = [p for p in map(find_python, ("3.10", "3.13")) if p is not None]
 
 
+def find_uv() -> str | None:
+    """uv on PATH, or the one installed beside nox (``pip install --target``, a venv)."""
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
 def constraints() -> str:
     """``uv.lock`` as a constraints file (written once per nox run)."""
     lock = ROOT / "uv.lock"
     if not CONSTRAINTS.exists() or CONSTRAINTS.stat().st_mtime < lock.stat().st_mtime:
         CONSTRAINTS.parent.mkdir(exist_ok=True)
-        uv = shutil.which("uv")
+        uv = find_uv()
         if uv is None:  # nox was installed without uv: no pins, only the declared ranges
             CONSTRAINTS.write_text("")
         else:
