@@ -172,6 +172,9 @@ def lint(session: nox.Session) -> None:
     install(session, "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    uv = find_uv()
+    if uv is not None:  # uv.lock must match every pyproject.toml
+        session.run(uv, "lock", "--check", external=True)
 
 
 @nox.session

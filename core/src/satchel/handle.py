@@ -32,7 +32,7 @@ def build_backend(
     environ: Mapping[str, str] | None = None,
 ) -> Backend:
     """The backend ``settings`` select (not instrumented), or a :class:`ConfigError`."""
-    custom = settings.custom_backend()
+    custom = settings.custom_backend(environ)
     if custom is not None:
         from satchel.loader import build_custom_backend
 

@@ -168,7 +168,7 @@ class SatchelSettings(BaseSettings):
             return tuple(p.strip().lower() for p in value.split(",") if p.strip())
         return value
 
-    def custom_backend(self) -> tuple[str, str] | None:
+    def custom_backend(self, environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
         """``(module, class)`` when a custom backend class is configured, else ``None``.
 
         Teal Agents' defaults (its in-memory manager) count as not configured.
@@ -179,8 +179,8 @@ class SatchelSettings(BaseSettings):
             self.backend_class in (None, TEAL_DEFAULT_PERSISTENCE_CLASS)
         ):
             return None
-        module_var = variable_in_use("SATCHEL_BACKEND_MODULE", "TA_PERSISTENCE_MODULE")
-        class_var = variable_in_use("SATCHEL_BACKEND_CLASS", "TA_PERSISTENCE_CLASS")
+        module_var = variable_in_use("SATCHEL_BACKEND_MODULE", "TA_PERSISTENCE_MODULE", environ)
+        class_var = variable_in_use("SATCHEL_BACKEND_CLASS", "TA_PERSISTENCE_CLASS", environ)
         if not self.backend_module:
             raise ConfigError(
                 f"SATCHEL_BACKEND_MODULE is not set, but {class_var} is: "
