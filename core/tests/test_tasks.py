@@ -189,9 +189,9 @@ async def test_load_by_request_id_returns_the_most_recently_updated(
 async def test_load_by_request_id_skips_expired_matches(tasks: TaskStore[AgentTask]) -> None:
     await tasks.create(make_task("old", "shared"))
     await asyncio.sleep(0.002)
-    await tasks.create(make_task("new", "shared"), ttl=0.05)
+    await tasks.create(make_task("new", "shared"), ttl=0.4)  # long enough for a slow machine
     assert (await tasks.load_by_request_id("shared")).task_id == "new"  # type: ignore[union-attr]
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.45)
     assert (await tasks.load_by_request_id("shared")).task_id == "old"  # type: ignore[union-attr]
 
 
@@ -279,10 +279,10 @@ async def test_a_stored_value_that_is_not_a_task_is_a_corrupt_record(
 
 
 async def test_tasks_expire_with_their_ttl(store: satchel.Satchel) -> None:
-    tasks = store.tasks(AgentTask, ttl=0.05)
+    tasks = store.tasks(AgentTask, ttl=0.4)
     await tasks.create(make_task("t1", "r1"))
     assert await tasks.exists("t1")
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.45)
     assert await tasks.load("t1") is None
     assert await tasks.load_by_request_id("r1") is None
     await tasks.create(make_task("t1", "r1"))  # gone means gone: create works again
