@@ -1,0 +1,817 @@
+"""The Redis backend: records as hashes, with index sets and ordering sorted sets beside them
+under one hash tag per collection, and every conditional write one Lua script.
+
+See :mod:`satchel_redis.layout` for the keys and :mod:`satchel_redis.scripts` for the
+scripts. Reads that need no script (``get``, ``get_many``) are plain ``HGETALL`` commands,
+pipelined. Expiry is decided with this process's clock (as every satchel backend does), and
+Redis also expires each record's hash by itself at the same instant, so memory is given back
+without a sweep; index and ordering entries of expired records are cleared by the next writes
+of their collection and by :meth:`RedisBackend.purge_expired`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import os
+import random
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from redis import exceptions as rex
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+
+from satchel.backend import Backend, Capabilities, Page, Record, truncate_ms, utcnow
+from satchel.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    ConfigError,
+    Conflict,
+    CorruptRecord,
+    InvalidArgument,
+    NotFound,
+    SatchelError,
+    ValueTooLarge,
+)
+from satchel.query import (
+    Condition,
+    Query,
+    compile_glob,
+    decode_cursor,
+    evaluate,
+    predicate,
+    sort_key,
+)
+from satchel.settings import load_settings, redact_url, scrub_secrets
+from satchel_redis.layout import Layout, server_pattern
+from satchel_redis.plugin import RedisSettings
+from satchel_redis.scripts import SCRIPTS
+
+__all__ = ["RedisBackend"]
+
+T = TypeVar("T")
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+#: Records fetched per round trip when a query walks a collection.
+PAGE = 256
+#: Records deleted per script call by drop() and purge_expired() (each call blocks the
+#: server briefly, so they are kept small).
+BATCH = 500
+
+_RETRYABLE: tuple[type[BaseException], ...] = (
+    rex.ConnectionError,  # also BusyLoadingError, MasterNotFoundError, SSL failures
+    rex.TimeoutError,
+    rex.ClusterDownError,
+    rex.TryAgainError,
+    rex.ReadOnlyError,  # a replica promoted or demoted under us: the next try finds the master
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def _ms(moment: datetime) -> int:
+    return (truncate_ms(moment) - _EPOCH) // _MS
+
+
+def _moment(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+class RedisBackend(Backend):
+    """Records in Redis: standalone, behind Sentinel, or on a Cluster.
+
+    Build it from :class:`~satchel_redis.plugin.RedisSettings` (what ``SATCHEL_BACKEND=redis``
+    does) or in code with :meth:`from_url`. Connections open on first use.
+    """
+
+    name = "redis"
+
+    def __init__(self, settings: RedisSettings) -> None:
+        self.settings = settings
+        self._layout = Layout(settings.key_prefix)
+        self._max = settings.max_value_bytes
+        self._default_ttl = None if settings.ttl is None else timedelta(seconds=float(settings.ttl))
+        self.capabilities = Capabilities(
+            query_pushdown=False,
+            shared_across_processes=True,
+            persistent=True,
+            transactions=False,
+            max_value_bytes=settings.max_value_bytes,
+        )
+        self._mode, self._where, self._client, self._sentinel = _connect(settings)
+        self._token_base = os.urandom(6).hex()
+        self._tokens = itertools.count()
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str, **settings: Any) -> RedisBackend:
+        """A backend for ``url`` (``redis://``, ``rediss://``, ``unix://``); further settings
+        by field name (``key_prefix="app:"``, ``retries=0``, ``cluster=True``...). Nothing is
+        read from the environment."""
+        return cls(load_settings(RedisSettings, environ={}, url=url, **settings))
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _token(self) -> str:
+        return f"{self._token_base}{next(self._tokens):x}"
+
+    def _script(
+        self, name: str, keys: list[str], args: list[Any]
+    ) -> Callable[[bool], Awaitable[Any]]:
+        """A call of the script ``name`` for :meth:`_run`."""
+        script = SCRIPTS[name]
+
+        async def call(_: bool) -> Any:
+            return await script(self._client, keys, args)
+
+        return call
+
+    async def _run(self, what: str, call: Callable[[bool], Awaitable[T]]) -> T:
+        """Run ``call(retrying)``; retry connection errors and timeouts with exponential
+        backoff and full jitter; translate every driver error into a satchel error."""
+        s = self.settings
+        attempt = 0
+        while True:
+            try:
+                return await call(attempt > 0)
+            except SatchelError:
+                raise
+            except rex.AuthenticationError as exc:
+                raise ConfigError(
+                    f"redis at {self._where} refused the credentials "
+                    f"({self._credential_variables()}): {_clean(exc)}"
+                ) from exc
+            except rex.NoPermissionError as exc:
+                raise ConfigError(
+                    f"redis at {self._where}: the user may not run what {what} needs "
+                    f"(SATCHEL_REDIS_USERNAME): {_clean(exc)}"
+                ) from exc
+            except _RETRYABLE as exc:
+                if self._closed:
+                    raise BackendUnavailable(f"{what}: the redis backend is closed") from exc
+                if attempt >= s.retries:
+                    raise BackendUnavailable(self._unavailable(what, exc, attempt + 1)) from exc
+                attempt += 1
+                cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
+                await asyncio.sleep(random.uniform(0, cap))  # full jitter
+            except rex.ResponseError as exc:
+                raise self._response_error(what, exc) from exc
+            except rex.RedisError as exc:
+                raise SatchelError(f"{what}: redis at {self._where}: {_clean(exc)}") from exc
+
+    def _credential_variables(self) -> str:
+        if self.settings.url is not None:
+            return "the password in SATCHEL_REDIS_URL"
+        return "SATCHEL_REDIS_USERNAME / SATCHEL_REDIS_PASSWORD"
+
+    def _unavailable(self, what: str, exc: BaseException, attempts: int) -> str:
+        text = _clean(exc) or type(exc).__name__
+        hint = ""
+        lowered = text.lower()
+        if isinstance(exc, (ssl.SSLError, rex.ConnectionError)) and (
+            "ssl" in lowered or "tls" in lowered or "wrong version number" in lowered
+        ):
+            hint = (
+                "; the TLS handshake failed: does the server speak TLS? "
+                "(rediss:// or SATCHEL_REDIS_SSL=true turn TLS on)"
+            )
+        elif isinstance(exc, (rex.TimeoutError, asyncio.TimeoutError)):
+            hint = (
+                f"; no answer within {self.settings.socket_timeout:g} s "
+                "(SATCHEL_REDIS_SOCKET_TIMEOUT / SATCHEL_REDIS_CONNECT_TIMEOUT)"
+            )
+        return (
+            f"{what}: redis at {self._where} is unavailable after {attempts} "
+            f"attempt{'s' if attempts != 1 else ''}: {text}{hint}"
+        )
+
+    def _response_error(self, what: str, exc: rex.ResponseError) -> SatchelError:
+        text = _clean(exc)
+        if text.startswith("WRONGTYPE"):
+            return CorruptRecord(
+                f"{what}: a key satchel uses holds another type of Redis value, written by "
+                f"another client ({text}); delete or overwrite the record"
+            )
+        if text.startswith(("OOM", "MISCONF", "NOREPLICAS", "MASTERDOWN")):
+            return BackendUnavailable(f"{what}: redis at {self._where} refuses writes: {text}")
+        return SatchelError(f"{what}: redis at {self._where} answered an error: {text}")
+
+    def _corrupt(self, collection: str, key: str, problem: str) -> CorruptRecord:
+        rk = f"{self._layout.base(collection)}r:{key}"
+        return CorruptRecord(
+            f"{key!r} in {collection!r} is not a satchel record (Redis key {rk!r}: {problem}); "
+            "another client wrote it. Delete or overwrite the record"
+        )
+
+    def _decode(self, collection: str, key: str, raw: Any, now_ms: int) -> Record | None:
+        """A record from its ``HGETALL`` (``None`` when expired)."""
+        if not isinstance(raw, (dict, list)):
+            raise self._corrupt(collection, key, "not a hash")
+        fields = raw if isinstance(raw, dict) else dict(zip(raw[::2], raw[1::2], strict=True))
+        if not fields:
+            return None
+        try:
+            expires = fields.get(b"e")
+            expires_ms = None if expires is None else int(expires)
+            if expires_ms is not None and expires_ms <= now_ms:
+                return None
+            value = json.loads(fields[b"v"])
+            version = int(fields[b"n"])
+            created = _moment(int(fields[b"c"]))
+            updated = _moment(int(fields[b"u"]))
+            index_json = fields.get(b"i")
+            index: dict[str, tuple[str, ...]] = {}
+            if index_json:
+                parsed = json.loads(index_json)
+                if not isinstance(parsed, dict):
+                    raise ValueError("index is not an object")
+                index = {name: tuple(values) for name, values in parsed.items()}
+        except KeyError as exc:
+            missing = exc.args[0].decode() if exc.args else "?"
+            raise self._corrupt(collection, key, f"no field {missing!r}") from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise self._corrupt(collection, key, f"{type(exc).__name__}: {exc}") from None
+        return Record(
+            collection,
+            key,
+            value,
+            version,
+            created,
+            updated,
+            None if expires_ms is None else _moment(expires_ms),
+            index,
+        )
+
+    def _prepare(self, record: Record, now: datetime) -> tuple[str, str, str]:
+        """The value's JSON, the expiry (ms or '') and the index JSON (or ''), checked."""
+        try:
+            text = _encode(record.value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"value of {record.key!r}: not JSON-serialisable: {exc}") from exc
+        if len(text) > self._max // 4:
+            size = len(text.encode())
+            if size > self._max:
+                raise ValueTooLarge(
+                    f"value of {record.key!r} in {record.collection!r} is {size} bytes of JSON; "
+                    f"the redis backend's maximum is {self._max} (SATCHEL_REDIS_MAX_VALUE_BYTES)"
+                )
+        expires_at = record.expires_at
+        if expires_at is None and self._default_ttl is not None:
+            expires_at = now + self._default_ttl
+        expires = "" if expires_at is None else str(_ms(expires_at))
+        index = ""
+        if record.index:
+            index = _encode({name: list(dict.fromkeys(v)) for name, v in record.index.items()})
+        return text, expires, index
+
+    def _stored(
+        self,
+        record: Record,
+        text: str,
+        expires: str,
+        index: str,
+        version: int,
+        created: int,
+        now: datetime,
+    ) -> Record:
+        return Record(
+            record.collection,
+            record.key,
+            json.loads(text),
+            version,
+            _moment(created),
+            now,
+            _moment(int(expires)) if expires else None,
+            {} if not index else {n: tuple(v) for n, v in json.loads(index).items()},
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, collection: str, key: str) -> Record | None:
+        rk = f"{self._layout.base(collection)}r:{key}"
+        raw = await self._run(f"get {key!r} in {collection!r}", lambda _: self._client.hgetall(rk))
+        return self._decode(collection, key, raw, _ms(utcnow()))
+
+    async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
+        if not keys:
+            return []
+        base = self._layout.base(collection)
+
+        async def call(_: bool) -> list[Any]:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hgetall(f"{base}r:{key}")
+                results = list(await pipe.execute(raise_on_error=False))
+            for result in results:
+                if isinstance(result, Exception) and not _wrong_type(result):
+                    raise result
+            return results
+
+        results = await self._run(f"get_many in {collection!r}", call)
+        now_ms = _ms(utcnow())
+        return [
+            self._decode(collection, key, None if _wrong_type(raw) else raw, now_ms)
+            for key, raw in zip(keys, results, strict=True)
+        ]
+
+    async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
+        base = self._layout.base(collection)
+        ikey = Layout.index_key(base, index_name, value)
+        now = _ms(utcnow())
+        raw = await self._run(
+            f"find {index_name}={value!r} in {collection!r}",
+            self._script("find", [ikey], [base, now]),
+        )
+        records = []
+        for i in range(0, len(raw), 2):
+            key = _text(raw[i])
+            record = self._decode(collection, key, raw[i + 1], now)
+            if record is not None:
+                records.append(record)
+        records.sort(key=lambda r: r.key)
+        return records
+
+    async def _walk(
+        self, collection: str, low: bytes = b"-", high: bytes = b"+"
+    ) -> AsyncIterator[list[Record]]:
+        """The live records of ``collection`` between two ZRANGEBYLEX bounds, in key order,
+        a page at a time (so a walk over a large collection holds one page)."""
+        base = self._layout.base(collection)
+        kz = f"{base}k"
+        while True:
+            now = _ms(utcnow())
+            walked, last, raw = await self._run(
+                f"query {collection!r}",
+                self._script("scan_page", [kz], [base, now, low, high, PAGE]),
+            )
+            page = []
+            for i in range(0, len(raw), 2):
+                record = self._decode(collection, _text(raw[i]), raw[i + 1], now)
+                if record is not None:
+                    page.append(record)
+            if page:
+                yield page
+            if walked < PAGE:
+                return
+            low = b"(" + (last if isinstance(last, bytes) else str(last).encode())
+
+    async def query(self, collection: str, query: Query) -> Page[Record]:
+        position = decode_cursor(query) if query.cursor is not None else None
+        wanted = None if query.limit is None else query.offset + query.limit + 1
+        tests = [predicate(c) for c in query.where]
+        low, high = _key_range(query.where)
+        hits: list[Record] = []
+        if not query.order_by:
+            # key order is the walk's order: stop as soon as the page (and one more) is found
+            if position is not None:
+                after = position[-1].encode()
+                if low == b"-" or after >= low[1:]:
+                    low = b"(" + after
+            async for page in self._walk(collection, low, high):
+                hits.extend(r for r in page if all(t(r) for t in tests))
+                if wanted is not None and len(hits) >= wanted:
+                    break
+        else:
+            # keep only the best `wanted` matches seen so far (all of them without a limit)
+            ranked: list[tuple[tuple[Any, ...], Record]] = []
+            async for page in self._walk(collection, low, high):
+                for record in page:
+                    if all(t(record) for t in tests):
+                        rank = sort_key(record, query.order_by)
+                        if position is None or position < rank:
+                            ranked.append((rank, record))
+                if wanted is not None and len(ranked) > wanted:
+                    ranked = heapq.nsmallest(wanted, ranked, key=lambda pair: pair[0])
+            hits = [record for _, record in ranked]
+        items, cursor = evaluate(hits, query)
+        return Page(items, cursor)
+
+    async def count(self, collection: str, where: Sequence[Condition] = ()) -> int:
+        if where:
+            tests = [predicate(c) for c in where]
+            low, high = _key_range(where)
+            total = 0
+            async for page in self._walk(collection, low, high):
+                total += sum(1 for r in page if all(t(r) for t in tests))
+            return total
+        base = self._layout.base(collection)
+        now = _ms(utcnow())
+        found = await self._run(
+            f"count {collection!r}",
+            self._script("count", [f"{base}k"], [base, now]),
+        )
+        return max(0, int(found))
+
+    async def iter_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
+        """``ZSCAN ... MATCH`` over the collection's key sorted set, within the collection's
+        own slot: the server filters by a byte-level superset of ``pattern`` (see
+        :func:`~satchel_redis.layout.server_pattern`), then the exact pattern is applied
+        here. Each key once."""
+        regex = compile_glob(pattern) if pattern is not None else None  # InvalidQuery first
+        match = "" if pattern is None else server_pattern(pattern)
+        base = self._layout.base(collection)
+        kz = f"{base}k"
+        cursor: Any = b"0"
+        seen: set[bytes] = set()  # ZSCAN may repeat a key while Redis rehashes the set
+        while True:
+            now = _ms(utcnow())
+            cursor, keys = await self._run(
+                f"keys of {collection!r}",
+                self._script("keys_page", [kz], [base, now, cursor, match, 500]),
+            )
+            for raw in keys:
+                if raw not in seen:
+                    seen.add(raw)
+                    key = _text(raw)
+                    if regex is None or regex.fullmatch(key):
+                        yield key
+            if cursor in (b"0", "0", 0):
+                return
+
+    async def collections(self) -> list[str]:
+        found = await self._collections_stored()
+        now = _ms(utcnow())
+        live = []
+        for name in sorted(found):
+            base = self._layout.base(name)
+            count = await self._run(
+                "collections",
+                self._script("count", [f"{base}k"], [base, now]),
+            )
+            if int(count) > 0:
+                live.append(name)
+        return live
+
+    async def _collections_stored(self) -> set[str]:
+        """Every collection with a key sorted set, found by SCAN on every primary."""
+        pattern = self._layout.keys_pattern()
+
+        async def scan(_: bool) -> set[str]:
+            names: set[str] = set()  # SCAN may return a key twice
+            # on a Cluster, scan_iter walks every primary in turn
+            async for key in self._client.scan_iter(match=pattern, count=1000, _type="zset"):
+                name = self._layout.collection_of(_text(key))
+                if name is not None:
+                    names.add(name)
+            return names
+
+        return await self._run("collections", scan)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def put(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> Record:
+        if if_absent and if_version is not None:
+            raise InvalidArgument("if_absent and if_version cannot be combined")
+        now = utcnow()
+        text, expires, index = self._prepare(record, now)
+        collection, key = record.collection, record.key
+        base = self._layout.base(collection)
+        mode = "a" if if_absent else ("" if if_version is None else str(if_version))
+        args = [base, _ms(now), key, text, expires, index, mode, self._token()]
+        rk = f"{base}r:{key}"
+        result = await self._run(
+            f"put {key!r} in {collection!r}",
+            lambda _: SCRIPTS["put"](self._client, [rk], args),
+        )
+        status = _text(result[0])
+        if status == "ok":
+            return self._stored(record, text, expires, index, int(result[1]), int(result[2]), now)
+        if status == "exists":
+            raise AlreadyExists(
+                f"{key!r} already exists in {collection!r} (version {int(result[1])})"
+            )
+        if status == "missing":
+            raise NotFound(f"{key!r} does not exist in {collection!r}")
+        if status == "conflict":
+            actual = int(result[1])
+            raise Conflict(
+                f"{key!r} in {collection!r} is at version {actual}, not {if_version}; "
+                "reload it and try again",
+                expected=if_version,
+                actual=actual,
+            )
+        raise self._corrupt(collection, key, "not a satchel record; a conditional write needs one")
+
+    async def put_many(self, records: Sequence[Record]) -> list[Record]:
+        if not records:
+            return []
+        now = utcnow()
+        now_ms = _ms(now)
+        prepared = [self._prepare(r, now) for r in records]  # every check before any write
+        # one script call per collection (atomic there), all in one pipeline
+        groups: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            groups.setdefault(record.collection, []).append(i)
+        calls = []
+        for collection, positions in groups.items():
+            base = self._layout.base(collection)
+            args: list[Any] = [base, now_ms]
+            for i in positions:
+                text, expires, index = prepared[i]
+                args += [records[i].key, text, expires, index, self._token()]
+            calls.append(([f"{base}k"], args))
+
+        async def call(_: bool) -> list[Any]:
+            script = SCRIPTS["put_many"]
+            if len(calls) == 1 or self._mode == "cluster":
+                # a Cluster pipeline cannot carry scripts: the collections' slots are
+                # written concurrently instead
+                return list(await asyncio.gather(*(script(self._client, *c) for c in calls)))
+            async with self._client.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                results = list(await pipe.execute(raise_on_error=False))
+            for j, result in enumerate(results):
+                if isinstance(result, rex.NoScriptError):  # not run: send the source
+                    keys, args = calls[j]
+                    results[j] = await script(self._client, keys, args)
+                elif isinstance(result, Exception):
+                    raise result
+            return results
+
+        results = await self._run(f"put_many of {len(records)} records", call)
+        out: list[Record | None] = [None] * len(records)
+        for (_, positions), result in zip(groups.items(), results, strict=True):
+            for j, i in enumerate(positions):
+                text, expires, index = prepared[i]
+                version, created = int(result[2 * j]), int(result[2 * j + 1])
+                out[i] = self._stored(records[i], text, expires, index, version, created, now)
+        return [r for r in out if r is not None]
+
+    async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
+        base = self._layout.base(collection)
+        rk = f"{base}r:{key}"
+        args = [base, _ms(utcnow()), key, "" if if_version is None else str(if_version)]
+        retried = False
+
+        async def call(retrying: bool) -> Any:
+            nonlocal retried
+            retried = retried or retrying
+            return await SCRIPTS["delete"](self._client, [rk], args)
+
+        result = await self._run(f"delete {key!r} in {collection!r}", call)
+        status = _text(result[0])
+        if status == "ok":
+            # after a lost answer, an absent record is most likely the one this call deleted
+            return bool(int(result[1])) or retried
+        if status == "missing":
+            if retried:
+                return True
+            raise NotFound(f"{key!r} does not exist in {collection!r}")
+        if status == "conflict":
+            actual = int(result[1])
+            raise Conflict(
+                f"{key!r} in {collection!r} is at version {actual}, not {if_version}; "
+                "reload it and try again",
+                expected=if_version,
+                actual=actual,
+            )
+        raise self._corrupt(collection, key, "not a satchel record; a conditional delete needs one")
+
+    async def drop(self, collection: str) -> int:
+        base = self._layout.base(collection)
+        kz = f"{base}k"
+        removed = 0
+        while True:
+            now = _ms(utcnow())
+            live, left = await self._run(
+                f"drop {collection!r}",
+                self._script("drop_batch", [kz], [base, now, BATCH]),
+            )
+            removed += int(live)
+            if int(left) == 0:
+                return removed
+
+    async def purge_expired(self) -> int:
+        removed = 0
+        for collection in sorted(await self._collections_stored()):
+            base = self._layout.base(collection)
+            while True:
+                now = _ms(utcnow())
+                gone = int(
+                    await self._run(
+                        f"purge_expired in {collection!r}",
+                        self._script("purge", [f"{base}k"], [base, now, BATCH]),
+                    )
+                )
+                removed += gone
+                if gone < BATCH:
+                    break
+        return removed
+
+    # -- life -----------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._run("ping", lambda _: self._client.ping())
+
+    async def stats(self) -> dict[str, Any]:
+        """The deployment's mode and the server's version, memory and clients."""
+
+        async def call(_: bool) -> Any:
+            if self._mode == "cluster":
+                return await self._client.info("server", target_nodes=RedisCluster.PRIMARIES)
+            return await self._client.info()
+
+        info = await self._run("stats", call)
+        out: dict[str, Any] = {"mode": self._mode, "key_prefix": self.settings.key_prefix}
+        if self._mode == "cluster":
+            out["primaries"] = len(info) if isinstance(info, dict) else None
+            return out
+        for name in (
+            "redis_version",
+            "used_memory",
+            "maxmemory_policy",
+            "connected_clients",
+            "aof_enabled",
+            "rdb_last_save_time",
+        ):
+            if name in info:
+                value = info[name]
+                out[name] = value if isinstance(value, (int, float, str)) else str(value)
+        return out
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._client.aclose()
+        finally:
+            if self._sentinel is not None:
+                for sentinel in self._sentinel.sentinels:
+                    await sentinel.aclose()
+
+    def describe(self) -> str:
+        return f"redis {self._mode} at {self._where} (key prefix {self.settings.key_prefix!r})"
+
+
+def _wrong_type(result: Any) -> bool:
+    return isinstance(result, rex.ResponseError) and str(result).startswith("WRONGTYPE")
+
+
+def _clean(exc: BaseException) -> str:
+    return scrub_secrets(str(exc)).strip()
+
+
+def _key_range(where: Sequence[Condition]) -> tuple[bytes, bytes]:
+    """ZRANGEBYLEX bounds that hold every key the conditions on ``key`` allow (the
+    conditions are still applied to each record; this only narrows the walk)."""
+    low, high = b"-", b"+"
+    for condition in where:
+        if condition.field != ("key",) or not isinstance(condition.value, str):
+            continue
+        wanted = condition.value.encode()
+        if condition.op == "eq":
+            return b"[" + wanted, b"[" + wanted
+        if condition.op == "startswith" and wanted:
+            # no UTF-8 byte is 0xff, so every key starting with `wanted` sorts below this
+            low, high = b"[" + wanted, b"(" + wanted + b"\xff"
+    return low, high
+
+
+# -- connections -------------------------------------------------------------------------------
+
+
+def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
+    """``(mode, where, client, sentinel)`` for the settings; nothing is connected yet."""
+    common: dict[str, Any] = {
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        "decode_responses": False,
+    }
+    no_retry = Retry(NoBackoff(), 0)  # satchel retries, knowing which writes are safe to
+    url = settings.url.get_secret_value() if settings.url is not None else None
+    password = settings.password.get_secret_value() if settings.password is not None else None
+    tls: dict[str, Any] = {}
+    if settings.ssl_ca_certs:
+        tls["ssl_ca_certs"] = settings.ssl_ca_certs
+
+    if settings.sentinels:
+        nodes = [_host_port(n.strip()) for n in settings.sentinels.split(",")]
+        sentinel_password = (
+            settings.sentinel_password.get_secret_value()
+            if settings.sentinel_password is not None
+            else None
+        )
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            nodes,
+            sentinel_kwargs={**common, "password": sentinel_password, "retry": no_retry},
+            db=settings.db,
+            username=settings.username,
+            password=password,
+            ssl=settings.ssl,
+            retry=no_retry,
+            max_connections=settings.max_connections,
+            **tls,
+            **common,
+        )
+        client = sentinel.master_for(settings.sentinel_service)
+        where = f"sentinel service {settings.sentinel_service!r} via {settings.sentinels}"
+        return "sentinel", where, client, sentinel
+
+    if url is not None:
+        parts = _split_url(url)
+        if parts is not None:  # several nodes: a Cluster
+            scheme, username, url_password, hosts = parts
+            client = RedisCluster(
+                startup_nodes=[ClusterNode(h, p) for h, p in hosts],
+                username=username,
+                password=url_password,
+                ssl=scheme == "rediss",
+                max_connections=settings.max_connections,
+                **tls,
+                **common,
+            )
+            where = f"{scheme}://" + ",".join(f"{h}:{p}" for h, p in hosts)
+            return "cluster", where, client, None
+        where = redact_url(url)
+        if settings.cluster:
+            cluster = RedisCluster.from_url(
+                url, max_connections=settings.max_connections, **tls, **common
+            )
+            return "cluster", where, cluster, None
+        try:
+            client = Redis.from_url(
+                url, max_connections=settings.max_connections, retry=no_retry, **tls, **common
+            )
+        except ValueError as exc:
+            raise ConfigError(f"SATCHEL_REDIS_URL={where!r}: {_clean(exc)}") from None
+        return "standalone", where, client, None
+
+    scheme = "rediss" if settings.ssl else "redis"
+    where = f"{scheme}://{settings.host}:{settings.port}/{settings.db}"
+    if settings.cluster:
+        client = RedisCluster(
+            host=settings.host,
+            port=settings.port,
+            username=settings.username,
+            password=password,
+            ssl=settings.ssl,
+            max_connections=settings.max_connections,
+            **tls,
+            **common,
+        )
+        return "cluster", where, client, None
+    client = Redis(
+        host=settings.host,
+        port=settings.port,
+        db=settings.db,
+        username=settings.username,
+        password=password,
+        ssl=settings.ssl,
+        max_connections=settings.max_connections,
+        retry=no_retry,
+        **tls,
+        **common,
+    )
+    return "standalone", where, client, None
+
+
+def _host_port(node: str) -> tuple[str, int]:
+    host, _, port = node.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _split_url(url: str) -> tuple[str, str | None, str | None, list[tuple[str, int]]] | None:
+    """``(scheme, username, password, [(host, port), ...])`` of a URL naming several nodes
+    (``redis://user:pw@h1:7000,h2:7001``); ``None`` for a URL with one node."""
+    scheme, _, rest = url.partition("://")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0]
+    userinfo, _, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return None
+    username = password = None
+    if userinfo:
+        user, has_password, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if has_password else None
+    nodes = []
+    for node in hosts.split(","):
+        try:
+            split = urlsplit(f"//{node}")
+            host, port = split.hostname, split.port or 6379
+        except ValueError:
+            host = None
+        if not host:
+            raise ConfigError(
+                f"SATCHEL_REDIS_URL: {node!r} is not host:port (in {redact_url(url)!r})"
+            )
+        nodes.append((host, port))
+    return scheme.lower(), username, password, nodes

@@ -1,0 +1,248 @@
+"""The ``redis`` entry point: settings (``SATCHEL_REDIS_*``, with Teal Agents' ``TA_REDIS_*``
+as aliases) and the registration of :class:`~satchel_redis.backend.RedisBackend`.
+
+Loading this module imports neither redis-py nor the backend: the driver is imported when a
+backend is built.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings
+
+from satchel import BackendSpec, hookimpl
+from satchel.settings import plugin_settings_config
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from satchel.backend import Backend
+    from satchel.settings import SatchelSettings
+
+__all__ = ["RedisSettings", "satchel_register_backends"]
+
+_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _alias(field: str, teal: str | None = None) -> AliasChoices:
+    return AliasChoices(f"SATCHEL_REDIS_{field}", *([teal] if teal else []))
+
+
+class RedisSettings(BaseSettings):
+    """Settings of the redis backend (``SATCHEL_REDIS_*``). Give either a URL or the
+    host/port/db/username/password/ssl variables; Teal Agents' ``TA_REDIS_*`` variables are
+    read as aliases."""
+
+    model_config = plugin_settings_config("redis", populate_by_name=True)
+
+    url: SecretStr | None = Field(
+        None,
+        validation_alias=_alias("URL"),
+        description="Where the server is: `redis://[user:password@]host:port/db`, "
+        "`rediss://...` (TLS) or `unix:///path/to/socket?db=0`. For a Cluster, several "
+        "`host:port` separated by commas (`redis://h1:7000,h2:7001`). A secret, because it "
+        "may hold a password. Excludes HOST/PORT/DB/USERNAME/PASSWORD/SSL.",
+    )
+    host: str = Field(
+        "localhost",
+        validation_alias=_alias("HOST", "TA_REDIS_HOST"),
+        description="The server's host name (Teal Agents: `TA_REDIS_HOST`).",
+    )
+    port: int = Field(
+        6379,
+        ge=1,
+        le=65535,
+        validation_alias=_alias("PORT", "TA_REDIS_PORT"),
+        description="The server's port (Teal Agents: `TA_REDIS_PORT`).",
+    )
+    db: int = Field(
+        0,
+        ge=0,
+        validation_alias=_alias("DB", "TA_REDIS_DB"),
+        description="The database number; a Cluster has only database 0 "
+        "(Teal Agents: `TA_REDIS_DB`).",
+    )
+    username: str | None = Field(
+        None,
+        validation_alias=_alias("USERNAME"),
+        description="The ACL user name (unset: the default user).",
+    )
+    password: SecretStr | None = Field(
+        None,
+        validation_alias=_alias("PASSWORD", "TA_REDIS_PWD"),
+        description="The password (Teal Agents: `TA_REDIS_PWD`).",
+    )
+    ssl: bool = Field(
+        False,
+        validation_alias=_alias("SSL", "TA_REDIS_SSL"),
+        description="`true` connects with TLS, `false` without (Teal Agents: `TA_REDIS_SSL`, "
+        "which satchel reads the right way round).",
+    )
+    ssl_ca_certs: str | None = Field(
+        None,
+        validation_alias=_alias("SSL_CA_CERTS"),
+        description="A PEM file of the certificate authorities to trust for TLS "
+        "(unset: the system's).",
+    )
+    key_prefix: str = Field(
+        "satchel:",
+        validation_alias=_alias("KEY_PREFIX"),
+        description="The start of every Redis key satchel writes, so that satchel can share a "
+        "database; must not contain `{` or `}`.",
+    )
+    ttl: float | None = Field(
+        None,
+        validation_alias=_alias("TTL", "TA_REDIS_TTL"),
+        description="Seconds a record lives when it is written without a TTL (unset: such "
+        "records never expire; Teal Agents: `TA_REDIS_TTL`).",
+    )
+    max_connections: int = Field(
+        50,
+        gt=0,
+        validation_alias=_alias("MAX_CONNECTIONS"),
+        description="The connection pool's size, per server.",
+    )
+    connect_timeout: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_alias("CONNECT_TIMEOUT"),
+        description="Seconds to wait for a connection to open.",
+    )
+    socket_timeout: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_alias("SOCKET_TIMEOUT"),
+        description="Seconds to wait for the server's answer to one command.",
+    )
+    retries: int = Field(
+        3,
+        ge=0,
+        le=20,
+        validation_alias=_alias("RETRIES"),
+        description="How many times an operation is retried after a connection error or a "
+        "timeout (writes are retried safely: a retried write that had already been applied "
+        "is recognised); then `BackendUnavailable`.",
+    )
+    retry_backoff: float = Field(
+        0.05,
+        ge=0,
+        validation_alias=_alias("RETRY_BACKOFF"),
+        description="Seconds before the first retry; each retry waits twice as long as the "
+        "one before, with full jitter, up to `SATCHEL_REDIS_RETRY_BACKOFF_MAX`.",
+    )
+    retry_backoff_max: float = Field(
+        1.0,
+        ge=0,
+        validation_alias=_alias("RETRY_BACKOFF_MAX"),
+        description="The longest wait between two retries, in seconds.",
+    )
+    sentinels: str | None = Field(
+        None,
+        validation_alias=_alias("SENTINELS"),
+        description="Redis Sentinel: comma-separated `host:port` of the sentinels; the master "
+        "of `SATCHEL_REDIS_SENTINEL_SERVICE` is then found through them (HOST/PORT/URL unused).",
+    )
+    sentinel_service: str = Field(
+        "mymaster",
+        validation_alias=_alias("SENTINEL_SERVICE"),
+        description="The service (master) name the sentinels monitor.",
+    )
+    sentinel_password: SecretStr | None = Field(
+        None,
+        validation_alias=_alias("SENTINEL_PASSWORD"),
+        description="The sentinels' own password, when they require one.",
+    )
+    cluster: bool = Field(
+        False,
+        validation_alias=_alias("CLUSTER"),
+        description="`true` for Redis Cluster (the URL or HOST/PORT is one node to start "
+        "from); a URL with several comma-separated nodes means Cluster too.",
+    )
+    max_value_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        le=512 * 1024 * 1024,
+        validation_alias=_alias("MAX_VALUE_BYTES"),
+        description="The largest value accepted, in bytes of UTF-8 JSON (at most Redis's "
+        "512 MiB string limit; the default matches MongoDB's document limit).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        if not text.lower().startswith(_SCHEMES):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return SecretStr(text)
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if "{" in value or "}" in value:
+            raise ValueError("must not contain '{' or '}'")
+        return value
+
+    @field_validator("ttl")
+    @classmethod
+    def _check_ttl(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= 100 * 365.25 * 24 * 3600:
+            raise ValueError("must be a positive number of seconds, at most 100 years")
+        return value
+
+    @field_validator("sentinels")
+    @classmethod
+    def _check_sentinels(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for node in value.split(","):
+            host, _, port = node.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{node.strip()!r} is not host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _check_exclusive(self) -> RedisSettings:
+        given = self.model_fields_set
+        if "url" in given and self.url is not None:
+            clash = sorted(
+                given & {"host", "port", "db", "username", "password", "ssl", "sentinels"}
+            )
+            if clash:
+                raise ValueError(
+                    "SATCHEL_REDIS_URL is set, and so is "
+                    + ", ".join(_variable(name) for name in clash)
+                    + ": give the server either as a URL or as separate variables"
+                )
+        if self.sentinels and self.cluster:
+            raise ValueError(
+                "SATCHEL_REDIS_SENTINELS and SATCHEL_REDIS_CLUSTER are both set: "
+                "a deployment is either Sentinel or Cluster"
+            )
+        return self
+
+
+def _variable(field: str) -> str:
+    return f"SATCHEL_REDIS_{field.upper()}"
+
+
+def build(settings: RedisSettings, core: SatchelSettings) -> Backend:
+    """Build the backend from its settings (imports redis-py)."""
+    from satchel_redis.backend import RedisBackend
+
+    return RedisBackend(settings)
+
+
+@hookimpl
+def satchel_register_backends(register: Callable[[BackendSpec], None]) -> None:
+    register(
+        BackendSpec(
+            name="redis",
+            factory=build,
+            settings_cls=RedisSettings,
+            description="Redis: standalone, Sentinel or Cluster; atomic conditional writes in Lua.",
+        )
+    )

@@ -1,0 +1,313 @@
+"""The Lua scripts of satchel-redis: every write, and every read that must see a record with
+its index and ordering entries as one, is one script run atomically on the server.
+
+Each script receives the collection's key base (``<prefix>{<tag>}:``) as ``ARGV[1]`` and the
+client's clock, in Unix milliseconds, as ``ARGV[2]``; the keys it declares all carry the
+collection's hash tag, so on a Cluster the whole script runs on the node that owns the
+collection's slot. Scripts are sent once and then called by SHA1 (``EVALSHA``); a server
+that answers ``NOSCRIPT`` (restarted, failed over, ``SCRIPT FLUSH``) gets the source again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+__all__ = ["Script", "SCRIPTS"]
+
+# Helpers shared by every script. A record hash: v value, n version, c created, u updated,
+# e expires (absent: never), i index JSON (absent: none), w id of the write that stored it.
+_PRELUDE = r"""
+local base = ARGV[1]
+local now = tonumber(ARGV[2])
+
+local function ikey(name, value)
+  return base .. 'i:' .. #name .. ':' .. name .. value
+end
+
+-- the index sets an index JSON ({name: [value, ...]}) puts a key in
+local function index_keys(ij)
+  local out = {}
+  if not ij or ij == '' then return out end
+  local ok, idx = pcall(cjson.decode, ij)
+  if not ok or type(idx) ~= 'table' then return out end
+  for name, values in pairs(idx) do
+    if type(name) == 'string' and type(values) == 'table' then
+      for _, v in ipairs(values) do
+        if type(v) == 'string' then out[#out + 1] = ikey(name, v) end
+      end
+    end
+  end
+  return out
+end
+
+-- nil: no record; false: something that is not a satchel record; else its metadata
+local function load(rk)
+  local t = redis.call('TYPE', rk)['ok']
+  if t == 'none' then return nil end
+  if t ~= 'hash' then return false end
+  local h = redis.call('HMGET', rk, 'n', 'c', 'e', 'i', 'w')
+  local n = tonumber(h[1])
+  if not n or not tonumber(h[2]) then return false end
+  local e = tonumber(h[3])
+  return {n = n, c = h[2], e = e, i = h[4], w = h[5], live = (e == nil or e > now)}
+end
+
+-- the index JSON of a record, also when Redis has already expired its hash
+local function old_index(key, cur)
+  if cur and cur.i then return cur.i end
+  return redis.call('HGET', base .. 'xi', key)
+end
+
+local function unindex(key, ij)
+  for _, ik in ipairs(index_keys(ij)) do redis.call('SREM', ik, key) end
+end
+
+-- delete a record and every entry that points at it
+local function remove(key, ij)
+  unindex(key, ij)
+  redis.call('DEL', base .. 'r:' .. key)
+  redis.call('ZREM', base .. 'k', key)
+  redis.call('ZREM', base .. 'x', key)
+  redis.call('HDEL', base .. 'xi', key)
+end
+
+-- remove up to `limit` expired records with their entries; how many
+local function sweep(limit)
+  local gone = redis.call('ZRANGEBYSCORE', base .. 'x', '-inf', now, 'LIMIT', 0, limit)
+  for _, key in ipairs(gone) do
+    remove(key, redis.call('HGET', base .. 'xi', key))
+  end
+  return #gone
+end
+
+-- write a record over `cur` (nil when absent); its version and created time
+local function write(key, value, e, ij, token, cur)
+  local rk = base .. 'r:' .. key
+  local n, c = 1, ARGV[2]
+  if cur and cur.live then n = cur.n + 1; c = cur.c end
+  unindex(key, old_index(key, cur))
+  redis.call('DEL', rk)
+  if e ~= '' and tonumber(e) <= now then
+    -- expired on arrival: nothing is kept
+    redis.call('ZREM', base .. 'k', key)
+    redis.call('ZREM', base .. 'x', key)
+    redis.call('HDEL', base .. 'xi', key)
+    return n, c
+  end
+  if e ~= '' and ij ~= '' then
+    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2], 'w', token, 'e', e, 'i', ij)
+  elseif e ~= '' then
+    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2], 'w', token, 'e', e)
+  elseif ij ~= '' then
+    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2], 'w', token, 'i', ij)
+  else
+    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2], 'w', token)
+  end
+  redis.call('ZADD', base .. 'k', 0, key)
+  if e ~= '' then
+    redis.call('PEXPIREAT', rk, e)
+    redis.call('ZADD', base .. 'x', e, key)
+    if ij ~= '' then
+      redis.call('HSET', base .. 'xi', key, ij)
+    else
+      redis.call('HDEL', base .. 'xi', key)
+    end
+  else
+    redis.call('ZREM', base .. 'x', key)
+    redis.call('HDEL', base .. 'xi', key)
+  end
+  for _, ik in ipairs(index_keys(ij)) do redis.call('SADD', ik, key) end
+  return n, c
+end
+"""
+
+#: How many expired records each write clears away as it goes (purge_expired does the rest).
+SWEEP_PER_WRITE = 16
+
+_BODIES = {
+    # KEYS: record. ARGV: base, now, key, value, expires, index, mode, token.
+    # mode: '' unconditional, 'a' if absent, else the version the record must have.
+    "put": f"""
+local rk, key, mode, token = KEYS[1], ARGV[3], ARGV[7], ARGV[8]
+local cur = load(rk)
+if cur == false then
+  if mode ~= '' then return {{'corrupt'}} end
+  redis.call('DEL', rk)
+  cur = nil
+end
+if cur and token ~= '' and cur.w == token then return {{'ok', cur.n, cur.c}} end
+local live = cur and cur.live
+if mode == 'a' then
+  if live then return {{'exists', cur.n}} end
+elseif mode ~= '' then
+  if not live then return {{'missing'}} end
+  if cur.n ~= tonumber(mode) then return {{'conflict', cur.n}} end
+end
+local n, c = write(key, ARGV[4], ARGV[5], ARGV[6], token, cur)
+sweep({SWEEP_PER_WRITE})
+return {{'ok', n, c}}
+""",
+    # KEYS: the key sorted set. ARGV: base, now, then (key, value, expires, index, token)...
+    "put_many": f"""
+local out = {{}}
+for j = 3, #ARGV, 5 do
+  local key, token = ARGV[j], ARGV[j + 4]
+  local rk = base .. 'r:' .. key
+  local cur = load(rk)
+  if cur == false then
+    redis.call('DEL', rk)
+    cur = nil
+  end
+  if cur and token ~= '' and cur.w == token then
+    out[#out + 1] = cur.n
+    out[#out + 1] = cur.c
+  else
+    local n, c = write(key, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], token, cur)
+    out[#out + 1] = n
+    out[#out + 1] = c
+  end
+end
+sweep({SWEEP_PER_WRITE})
+return out
+""",
+    # KEYS: record. ARGV: base, now, key, mode ('' or the version the record must have).
+    "delete": f"""
+local rk, key, mode = KEYS[1], ARGV[3], ARGV[4]
+local cur = load(rk)
+if cur == false then
+  if mode ~= '' then return {{'corrupt'}} end
+  remove(key, redis.call('HGET', base .. 'xi', key))
+  return {{'ok', 1}}
+end
+local live = cur and cur.live
+if mode ~= '' then
+  if not live then return {{'missing'}} end
+  if cur.n ~= tonumber(mode) then return {{'conflict', cur.n}} end
+end
+remove(key, old_index(key, cur))
+sweep({SWEEP_PER_WRITE})
+if live then return {{'ok', 1}} end
+return {{'ok', 0}}
+""",
+    # KEYS: an index set. ARGV: base, now. Returns key, HGETALL, key, HGETALL, ... of the
+    # live records it lists (HGETALL replaced by 'corrupt' for what is not a record), and
+    # drops the members whose record is gone or no longer holds the entry.
+    "find": """
+local out = {}
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local rk = base .. 'r:' .. key
+  local t = redis.call('TYPE', rk)['ok']
+  if t == 'hash' then
+    local h = redis.call('HGETALL', rk)
+    local ij, e = nil, nil
+    for j = 1, #h, 2 do
+      if h[j] == 'i' then ij = h[j + 1] elseif h[j] == 'e' then e = tonumber(h[j + 1]) end
+    end
+    local listed = false
+    for _, ik in ipairs(index_keys(ij)) do
+      if ik == KEYS[1] then listed = true; break end
+    end
+    if not listed then
+      redis.call('SREM', KEYS[1], key)
+    elseif e == nil or e > now then
+      out[#out + 1] = key
+      out[#out + 1] = h
+    end
+  elseif t == 'none' then
+    redis.call('SREM', KEYS[1], key)
+  else
+    out[#out + 1] = key
+    out[#out + 1] = 'corrupt'
+  end
+end
+return out
+""",
+    # KEYS: the key sorted set. ARGV: base, now, min, max (ZRANGEBYLEX bounds), count.
+    # Returns {keys walked, last key walked, {key, HGETALL or 'corrupt', ...}}.
+    "scan_page": """
+local keys = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[3], ARGV[4], 'LIMIT', 0, tonumber(ARGV[5]))
+local out = {}
+for _, key in ipairs(keys) do
+  local rk = base .. 'r:' .. key
+  local t = redis.call('TYPE', rk)['ok']
+  if t == 'hash' then
+    out[#out + 1] = key
+    out[#out + 1] = redis.call('HGETALL', rk)
+  elseif t ~= 'none' then
+    out[#out + 1] = key
+    out[#out + 1] = 'corrupt'
+  end
+end
+return {#keys, keys[#keys] or '', out}
+""",
+    # KEYS: the key sorted set. ARGV: base, now, cursor, pattern ('' for all), count.
+    # One ZSCAN step; returns {next cursor, {live keys}}.
+    "keys_page": """
+local args = {'ZSCAN', KEYS[1], ARGV[3], 'COUNT', tonumber(ARGV[5])}
+if ARGV[4] ~= '' then
+  args[#args + 1] = 'MATCH'
+  args[#args + 1] = ARGV[4]
+end
+local res = redis.call(unpack(args))
+local out = {}
+local items = res[2]
+for j = 1, #items, 2 do
+  local key = items[j]
+  local e = tonumber(redis.call('ZSCORE', base .. 'x', key))
+  if (e == nil or e > now) and redis.call('EXISTS', base .. 'r:' .. key) == 1 then
+    out[#out + 1] = key
+  end
+end
+return {res[1], out}
+""",
+    # KEYS: the key sorted set. ARGV: base, now. How many live records.
+    "count": """
+return redis.call('ZCARD', KEYS[1]) - redis.call('ZCOUNT', base .. 'x', '-inf', now)
+""",
+    # KEYS: the key sorted set. ARGV: base, now, count. Deletes up to `count` records with
+    # their entries; returns {live records deleted, records left}.
+    "drop_batch": """
+local keys = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+local live = 0
+for _, key in ipairs(keys) do
+  local cur = load(base .. 'r:' .. key)
+  if cur and cur.live then live = live + 1 end
+  if cur then
+    remove(key, old_index(key, cur))
+  else
+    remove(key, redis.call('HGET', base .. 'xi', key))
+  end
+end
+local left = redis.call('ZCARD', KEYS[1])
+if left == 0 then redis.call('DEL', base .. 'x', base .. 'xi') end
+return {live, left}
+""",
+    # KEYS: the key sorted set. ARGV: base, now, count. Sweeps up to `count` expired records.
+    "purge": """
+return sweep(tonumber(ARGV[3]))
+""",
+}
+
+
+class Script:
+    """One Lua script: called by SHA1, sent again (``EVAL``) when the server lacks it."""
+
+    __slots__ = ("name", "sha", "source")
+
+    def __init__(self, name: str, body: str) -> None:
+        self.name = name
+        self.source = _PRELUDE + body
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()  # Redis names scripts by SHA1
+
+    async def __call__(self, client: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await client.eval(self.source, len(keys), *keys, *args)
+
+
+#: Every script, by name.
+SCRIPTS: dict[str, Script] = {name: Script(name, body) for name, body in _BODIES.items()}
