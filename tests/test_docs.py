@@ -271,6 +271,7 @@ def test_the_nav_has_the_expected_pages() -> None:
         "errors.md",
         "performance.md",
         "cli.md",
+        "redis.md",
     ):
         assert page in _nav_pages(), page
 

