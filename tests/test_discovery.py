@@ -40,7 +40,7 @@ def test_a_third_party_backend_is_found_and_selected(
 ) -> None:
     install_dist("satchel-foo", {"foo": "satchel_foo_plugin"}, {"satchel_foo_plugin": FOO_PLUGIN})
     plugins = load_plugins()
-    assert plugins.names() == ["foo", "memory"]
+    assert {"foo", "memory"} <= set(plugins.names())  # and any other installed plugin
     assert plugins.backends["foo"].distribution == "satchel-foo 1.0"
     monkeypatch.setenv("SATCHEL_BACKEND", "foo")
     store = satchel.open()
@@ -124,7 +124,8 @@ def test_disabled_plugins_are_not_loaded(
     install_dist("satchel-foo", {"foo": "satchel_foo_c"}, {"satchel_foo_c": FOO_PLUGIN})
     plugins = load_plugins(disabled=["broken", "foo"])
     assert plugins.failures == []
-    assert plugins.names() == ["memory"]
+    assert "memory" in plugins.names()
+    assert not {"broken", "foo"} & set(plugins.names())
     monkeypatch.setenv("SATCHEL_DISABLE_PLUGINS", " broken , foo")
     monkeypatch.setenv("SATCHEL_BACKEND", "foo")
     with pytest.raises(BackendNotFound) as info:

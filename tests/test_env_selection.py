@@ -59,7 +59,7 @@ def test_an_unknown_backend_names_the_variable_and_lists_installed(
     monkeypatch.setenv("SATCHEL_BACKEND", "reddis")
     with pytest.raises(BackendNotFound) as info:
         satchel.open()
-    assert str(info.value) == "unknown backend 'reddis' (SATCHEL_BACKEND); installed: memory"
+    assert str(info.value) == "unknown backend 'reddis' (SATCHEL_BACKEND); installed: memory, redis"
     assert isinstance(info.value, ConfigError)
 
 
@@ -248,3 +248,38 @@ def test_settings_given_in_code(custom_module: Path) -> None:
     settings = SatchelSettings(backend_module=str(custom_module), backend_class="NoArgs")
     assert satchel.open(settings).raw_backend.name == "noargs"
     assert satchel.open(SatchelSettings(backend="memory", namespace="t2")).namespace == "t2"
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "src/sk_agents/persistence/custom/example_redis_persistence.py",
+        "sk_agents.persistence.custom.example_redis_persistence",
+    ],
+)
+def test_teal_redis_example_selects_the_redis_backend(module: str) -> None:
+    """A Teal deployment that ran the Redis example class moves over with its variables
+    unchanged: the redis backend reads the same TA_REDIS_* variables."""
+    environ = {
+        "TA_PERSISTENCE_MODULE": module,
+        "TA_PERSISTENCE_CLASS": "RedisTaskPersistenceManager",
+        "TA_REDIS_HOST": "redis.example",
+        "TA_REDIS_PORT": "6390",
+    }
+    settings = load_settings(SatchelSettings, environ)
+    assert settings.backend == "redis"
+    assert settings.custom_backend() is None
+    handle = satchel.open(environ=environ)
+    assert "redis://redis.example:6390/0" in handle.raw_backend.describe()
+    explicit = load_settings(SatchelSettings, {**environ, "SATCHEL_BACKEND": "memory"})
+    assert explicit.backend == "memory" and explicit.custom_backend() is None
+
+
+def test_another_class_in_a_module_of_that_name_is_still_loaded_as_custom() -> None:
+    environ = {
+        "TA_PERSISTENCE_MODULE": "custom/example_redis_persistence.py",
+        "TA_PERSISTENCE_CLASS": "MyOwnManager",
+    }
+    settings = load_settings(SatchelSettings, environ)
+    assert settings.backend == "memory"
+    assert settings.custom_backend() == ("custom/example_redis_persistence.py", "MyOwnManager")

@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, cast, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -55,6 +62,12 @@ S = TypeVar("S", bound=BaseSettings)
 #: Teal uses its in-memory manager, and so does satchel.
 TEAL_DEFAULT_PERSISTENCE_MODULE = "persistence/in_memory_persistence_manager.py"
 TEAL_DEFAULT_PERSISTENCE_CLASS = "InMemoryPersistenceManager"
+
+#: Teal Agents' Redis example (``TA_PERSISTENCE_MODULE=.../example_redis_persistence.py``,
+#: ``TA_PERSISTENCE_CLASS=RedisTaskPersistenceManager``): satchel selects its ``redis``
+#: backend for it, which reads the same ``TA_REDIS_*`` variables.
+TEAL_REDIS_EXAMPLE_MODULE = "example_redis_persistence"
+TEAL_REDIS_EXAMPLE_CLASS = "RedisTaskPersistenceManager"
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")  # always used with fullmatch
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -161,6 +174,16 @@ class SatchelSettings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="after")
+    def _teal_redis_example(self) -> SatchelSettings:
+        """Teal's Redis example class selects the ``redis`` backend (unless
+        ``SATCHEL_BACKEND`` says otherwise)."""
+        if _is_teal_redis_example(self.backend_module, self.backend_class):
+            if "backend" not in self.model_fields_set:
+                self.backend = "redis"
+            self.backend_module = self.backend_class = None
+        return self
+
     @field_validator("disable_plugins", mode="before")
     @classmethod
     def _split_plugins(cls, value: Any) -> Any:
@@ -192,6 +215,13 @@ class SatchelSettings(BaseSettings):
                 f"({self.backend_module!r}): name the class to load from it"
             )
         return self.backend_module, self.backend_class
+
+
+def _is_teal_redis_example(module: str | None, class_name: str | None) -> bool:
+    if module is None or class_name not in (None, TEAL_REDIS_EXAMPLE_CLASS):
+        return False
+    stem = module.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".py")
+    return stem.rsplit(".", 1)[-1] == TEAL_REDIS_EXAMPLE_MODULE
 
 
 # --------------------------------------------------------------------------------------
