@@ -600,3 +600,82 @@ async def test_eight_processes_lose_no_increment(redis_url: str) -> None:
         assert final.version == 1601
         assert sum(retried) > 0, "the processes never raced; the test proved nothing"
         await tasks.delete("counter")
+
+
+# -- found in review ------------------------------------------------------------------------
+
+
+async def test_a_server_out_of_memory_refuses_the_write_before_changing_anything(
+    redis_server_factory: RedisServerFactory,
+) -> None:
+    server = redis_server_factory()
+    backend = RedisBackend.from_url(server.url)
+    raw = Redis.from_url(server.url)
+    try:
+        await backend.put(Record("oom", "a", {"v": 1}, index={"ix": ("x",)}))
+        await raw.config_set("maxmemory", 1)  # noeviction: every allocating write is refused
+        with pytest.raises(BackendUnavailable) as info:
+            await backend.put(Record("oom", "a", {"v": 2}, index={"ix": ("y",)}))
+        assert "out of memory" in str(info.value)
+        with pytest.raises(BackendUnavailable):
+            await backend.put_many([Record("oom", "b", 1)])
+        await raw.config_set("maxmemory", 0)
+        got = await backend.get("oom", "a")
+        assert got is not None and got.value == {"v": 1} and got.version == 1
+        assert [r.key for r in await backend.find("oom", "ix", "x")] == ["a"]
+        assert await backend.get("oom", "b") is None
+    finally:
+        await raw.config_set("maxmemory", 0)
+        await raw.aclose()
+        await backend.close()
+
+
+async def test_a_retried_batch_is_applied_once(backend: RedisBackend, redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        base = "satchel-unit:{batch-retry}:"
+        args = [
+            base,
+            1_700_000_000_000,
+            "batch-1",
+            "k",
+            "1",
+            "",
+            "",
+            "k",
+            "2",
+            "",
+            "",
+            "j",
+            "3",
+            "",
+            "",
+        ]
+        first = await SCRIPTS["put_many"](client, [f"{base}k"], list(args))
+        again = await SCRIPTS["put_many"](client, [f"{base}k"], list(args))
+        assert first == again == [1, b"1700000000000", 2, b"1700000000000", 1, b"1700000000000"]
+    finally:
+        await client.aclose()
+    got = await backend.get("batch-retry", "k")
+    assert got is not None and got.value == 2 and got.version == 2
+
+
+async def test_ca_certs_without_tls_are_not_used(redis_url: str) -> None:
+    backend = RedisBackend.from_url(redis_url, ssl_ca_certs="/nonexistent/ca.pem")
+    try:
+        await backend.ping()
+    finally:
+        await backend.close()
+
+
+def test_a_cluster_url_with_a_database_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        RedisBackend.from_url("redis://h1:7000,h2:7001/3")
+    assert "database 0" in str(info.value)
+
+
+async def test_a_lone_surrogate_is_invalid_not_a_crash(backend: RedisBackend) -> None:
+    with pytest.raises(InvalidArgument):
+        await backend.put(Record("surrogate", "k\ud800", 1))
+    with pytest.raises(InvalidArgument):
+        await backend.get("surrogate", "k\ud800")

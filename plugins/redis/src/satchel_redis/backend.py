@@ -118,6 +118,8 @@ class RedisBackend(Backend):
         self._token_base = os.urandom(6).hex()
         self._tokens = itertools.count()
         self._closed = False
+        self._initialised = self._mode != "cluster"
+        self._init_lock: asyncio.Lock | None = None
 
     @classmethod
     def from_url(cls, url: str, **settings: Any) -> RedisBackend:
@@ -142,14 +144,32 @@ class RedisBackend(Backend):
 
         return call
 
+    async def _ready(self) -> None:
+        """Build a Cluster client's slot map once, under a lock: redis-py's Cluster client
+        fails when several tasks make it initialise at the same time."""
+        if self._initialised:
+            return
+        if self._init_lock is None:
+            self._init_lock = asyncio.Lock()
+        async with self._init_lock:
+            if not self._initialised:
+                await self._client.initialize()
+                self._initialised = True
+
     async def _run(self, what: str, call: Callable[[bool], Awaitable[T]]) -> T:
-        """Run ``call(retrying)``; retry connection errors and timeouts with exponential
-        backoff and full jitter; translate every driver error into a satchel error."""
+        """Run ``call(maybe_applied)``; retry connection errors and timeouts with exponential
+        backoff and full jitter; translate every driver error into a satchel error.
+
+        ``maybe_applied`` is true on a retry after a failure that may have reached the server
+        (an answer lost on the way back), false when no earlier attempt can have run."""
         s = self.settings
         attempt = 0
+        maybe_applied = False
         while True:
             try:
-                return await call(attempt > 0)
+                if not self._initialised:
+                    await self._ready()
+                return await call(maybe_applied)
             except SatchelError:
                 raise
             except rex.AuthenticationError as exc:
@@ -160,11 +180,19 @@ class RedisBackend(Backend):
             except rex.NoPermissionError as exc:
                 raise ConfigError(
                     f"redis at {self._where}: the user may not run what {what} needs "
-                    f"(SATCHEL_REDIS_USERNAME): {_clean(exc)}"
+                    f"({self._user_variable()}): {_clean(exc)}"
                 ) from exc
-            except _RETRYABLE as exc:
+            except UnicodeEncodeError as exc:
+                raise InvalidArgument(
+                    f"{what}: holds a lone surrogate ({exc.object[exc.start : exc.end]!r}), "
+                    "which is not valid Unicode and cannot be stored"
+                ) from None
+            except (*_RETRYABLE, rex.RedisClusterException) as exc:
                 if self._closed:
                     raise BackendUnavailable(f"{what}: the redis backend is closed") from exc
+                if isinstance(exc, rex.RedisClusterException):
+                    self._initialised = self._mode != "cluster"  # map the cluster again
+                maybe_applied = maybe_applied or _maybe_applied(exc)
                 if attempt >= s.retries:
                     raise BackendUnavailable(self._unavailable(what, exc, attempt + 1)) from exc
                 attempt += 1
@@ -174,6 +202,11 @@ class RedisBackend(Backend):
                 raise self._response_error(what, exc) from exc
             except rex.RedisError as exc:
                 raise SatchelError(f"{what}: redis at {self._where}: {_clean(exc)}") from exc
+
+    def _user_variable(self) -> str:
+        if self.settings.url is not None:
+            return "the user in SATCHEL_REDIS_URL"
+        return "SATCHEL_REDIS_USERNAME"
 
     def _credential_variables(self) -> str:
         if self.settings.url is not None:
@@ -213,7 +246,12 @@ class RedisBackend(Backend):
                 f"{what}: a key satchel uses holds another type of Redis value, written by "
                 f"another client ({text}); delete or overwrite the record"
             )
-        if text.startswith(("OOM", "MISCONF", "NOREPLICAS", "MASTERDOWN")):
+        if isinstance(exc, rex.OutOfMemoryError) or text.startswith("OOM"):
+            return BackendUnavailable(
+                f"{what}: redis at {self._where} is out of memory and refuses writes "
+                f"(maxmemory reached; nothing was written): {text}"
+            )
+        if text.startswith(("MISCONF", "NOREPLICAS", "MASTERDOWN")):
             return BackendUnavailable(f"{what}: redis at {self._where} refuses writes: {text}")
         return SatchelError(f"{what}: redis at {self._where} answered an error: {text}")
 
@@ -528,10 +566,10 @@ class RedisBackend(Backend):
         calls = []
         for collection, positions in groups.items():
             base = self._layout.base(collection)
-            args: list[Any] = [base, now_ms]
+            args: list[Any] = [base, now_ms, self._token()]
             for i in positions:
                 text, expires, index = prepared[i]
-                args += [records[i].key, text, expires, index, self._token()]
+                args += [records[i].key, text, expires, index]
             calls.append(([f"{base}k"], args))
 
         async def call(_: bool) -> list[Any]:
@@ -567,9 +605,9 @@ class RedisBackend(Backend):
         args = [base, _ms(utcnow()), key, "" if if_version is None else str(if_version)]
         retried = False
 
-        async def call(retrying: bool) -> Any:
+        async def call(maybe_applied: bool) -> Any:
             nonlocal retried
-            retried = retried or retrying
+            retried = maybe_applied
             return await SCRIPTS["delete"](self._client, [rk], args)
 
         result = await self._run(f"delete {key!r} in {collection!r}", call)
@@ -668,6 +706,20 @@ class RedisBackend(Backend):
         return f"redis {self._mode} at {self._where} (key prefix {self.settings.key_prefix!r})"
 
 
+def _maybe_applied(exc: BaseException) -> bool:
+    """Whether a failed command may still have run on the server: the connection broke or
+    timed out after it was sent (not while connecting)."""
+    if isinstance(exc, rex.RedisClusterException):
+        return False
+    text = str(exc).lower()
+    if "connecting" in text or "connection refused" in text:
+        return False
+    return isinstance(exc, (rex.TimeoutError, asyncio.TimeoutError)) or (
+        isinstance(exc, rex.ConnectionError)
+        and not isinstance(exc, (rex.BusyLoadingError, rex.AuthenticationError))
+    )
+
+
 def _wrong_type(result: Any) -> bool:
     return isinstance(result, rex.ResponseError) and str(result).startswith("WRONGTYPE")
 
@@ -706,7 +758,8 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
     url = settings.url.get_secret_value() if settings.url is not None else None
     password = settings.password.get_secret_value() if settings.password is not None else None
     tls: dict[str, Any] = {}
-    if settings.ssl_ca_certs:
+    uses_tls = settings.ssl or (url is not None and url.lower().startswith("rediss://"))
+    if settings.ssl_ca_certs and uses_tls:
         tls["ssl_ca_certs"] = settings.ssl_ca_certs
 
     if settings.sentinels:
@@ -749,9 +802,12 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
             return "cluster", where, client, None
         where = redact_url(url)
         if settings.cluster:
-            cluster = RedisCluster.from_url(
-                url, max_connections=settings.max_connections, **tls, **common
-            )
+            try:
+                cluster = RedisCluster.from_url(
+                    url, max_connections=settings.max_connections, **tls, **common
+                )
+            except ValueError as exc:
+                raise ConfigError(f"SATCHEL_REDIS_URL={where!r}: {_clean(exc)}") from None
             return "cluster", where, cluster, None
         try:
             client = Redis.from_url(
@@ -808,6 +864,12 @@ def _split_url(url: str) -> tuple[str, str | None, str | None, list[tuple[str, i
         user, has_password, secret = userinfo.partition(":")
         username = unquote(user) or None
         password = unquote(secret) if has_password else None
+    path = rest[len(netloc) :].split("?", 1)[0].strip("/")
+    if path not in ("", "0"):
+        raise ConfigError(
+            f"SATCHEL_REDIS_URL: a Cluster has only database 0, not {path!r} "
+            f"(in {redact_url(url)!r})"
+        )
     nodes = []
     for node in hosts.split(","):
         try:

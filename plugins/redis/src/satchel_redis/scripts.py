@@ -22,6 +22,9 @@ __all__ = ["Script", "SCRIPTS"]
 _PRELUDE = r"""
 local base = ARGV[1]
 local now = tonumber(ARGV[2])
+-- Redis drops an expired record's hash this long after expires_at (satchel hides it from
+-- expires_at on): a margin for a server clock ahead of the clients'
+local GRACE_MS = 60000
 
 local function ikey(name, value)
   return base .. 'i:' .. #name .. ':' .. name .. value
@@ -83,6 +86,13 @@ local function sweep(limit)
   return #gone
 end
 
+-- Redis refuses a script under maxmemory only at its first write command that could
+-- allocate; make that the first write, before anything is changed (ZADD XX of a score that
+-- is already there changes nothing)
+local function guard()
+  redis.call('ZADD', base .. 'k', 'XX', 0, '')
+end
+
 -- write a record over `cur` (nil when absent); its version and created time
 local function write(key, value, e, ij, token, cur)
   local rk = base .. 'r:' .. key
@@ -108,7 +118,7 @@ local function write(key, value, e, ij, token, cur)
   end
   redis.call('ZADD', base .. 'k', 0, key)
   if e ~= '' then
-    redis.call('PEXPIREAT', rk, e)
+    redis.call('PEXPIREAT', rk, tonumber(e) + GRACE_MS)
     redis.call('ZADD', base .. 'x', e, key)
     if ij ~= '' then
       redis.call('HSET', base .. 'xi', key, ij)
@@ -131,6 +141,7 @@ _BODIES = {
     # KEYS: record. ARGV: base, now, key, value, expires, index, mode, token.
     # mode: '' unconditional, 'a' if absent, else the version the record must have.
     "put": f"""
+guard()
 local rk, key, mode, token = KEYS[1], ARGV[3], ARGV[7], ARGV[8]
 local cur = load(rk)
 if cur == false then
@@ -150,25 +161,50 @@ local n, c = write(key, ARGV[4], ARGV[5], ARGV[6], token, cur)
 sweep({SWEEP_PER_WRITE})
 return {{'ok', n, c}}
 """,
-    # KEYS: the key sorted set. ARGV: base, now, then (key, value, expires, index, token)...
+    # KEYS: the key sorted set. ARGV: base, now, token, then (key, value, expires, index)...
+    # The batch is one write id: a retry of a batch that already ran (atomically) returns
+    # what is stored instead of writing again.
     "put_many": f"""
+guard()
+local token = ARGV[3]
+local applied = false
+for j = 4, #ARGV, 4 do
+  if redis.pcall('HGET', base .. 'r:' .. ARGV[j], 'w') == token then
+    applied = true
+    break
+  end
+end
 local out = {{}}
-for j = 3, #ARGV, 5 do
-  local key, token = ARGV[j], ARGV[j + 4]
+if applied then
+  local later = {{}}
+  local shift = {{}}
+  for j = #ARGV - 3, 4, -4 do
+    shift[j] = later[ARGV[j]] or 0
+    later[ARGV[j]] = shift[j] + 1
+  end
+  for j = 4, #ARGV, 4 do
+    local cur = load(base .. 'r:' .. ARGV[j])
+    if cur then
+      out[#out + 1] = cur.n - shift[j]
+      out[#out + 1] = cur.c
+    else
+      out[#out + 1] = 1
+      out[#out + 1] = ARGV[2]
+    end
+  end
+  return out
+end
+for j = 4, #ARGV, 4 do
+  local key = ARGV[j]
   local rk = base .. 'r:' .. key
   local cur = load(rk)
   if cur == false then
     redis.call('DEL', rk)
     cur = nil
   end
-  if cur and token ~= '' and cur.w == token then
-    out[#out + 1] = cur.n
-    out[#out + 1] = cur.c
-  else
-    local n, c = write(key, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], token, cur)
-    out[#out + 1] = n
-    out[#out + 1] = c
-  end
+  local n, c = write(key, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], token, cur)
+  out[#out + 1] = n
+  out[#out + 1] = c
 end
 sweep({SWEEP_PER_WRITE})
 return out
