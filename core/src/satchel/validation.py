@@ -110,6 +110,15 @@ def check_limit(limit: Any, argument: str = "limit") -> int | None:
 _SCALARS = (str, int, bool, type(None))
 
 
+def _path(where: Any) -> str:
+    """``argument[key][index]...`` from the (parent, key) pairs :func:`check_json` keeps."""
+    steps = []
+    while isinstance(where, tuple):
+        where, step = where
+        steps.append(f"[{step!r}]")
+    return str(where) + "".join(reversed(steps))
+
+
 def check_json(value: Any, argument: str = "value") -> Any:
     """Check that ``value`` is a JSON value that survives a round trip unchanged.
 
@@ -119,42 +128,46 @@ def check_json(value: Any, argument: str = "value") -> Any:
     objects) is refused with the path of the offending part, so that nothing is stored that
     would come back different.
     """
-    stack: list[tuple[Any, str, int]] = [(value, argument, 0)]
+    # Paths are kept as (parent, key) pairs and spelt out only for an error message, so a
+    # valid value costs no string building.
+    stack: list[tuple[Any, Any, int]] = [(value, argument, 0)]
     while stack:
-        item, path, depth = stack.pop()
+        item, where, depth = stack.pop()
         if depth > MAX_DEPTH and isinstance(item, (dict, list, tuple)):
             raise InvalidArgument(
                 f"{argument}: nests deeper than {MAX_DEPTH} levels (or contains itself) at "
-                f"{path[:120]}"
+                f"{_path(where)[:120]}"
             )
         if isinstance(item, dict):
             for k, v in item.items():
                 if type(k) is not str:
                     raise InvalidArgument(
-                        f"{path}: object keys must be strings; {k!r} is {type(k).__name__}"
+                        f"{_path(where)}: object keys must be strings; {k!r} is {type(k).__name__}"
                     )
                 if not k.isascii():
-                    _check_text(k, f"{path} key")
+                    _check_text(k, f"{_path(where)} key")
                 if type(v) is str:
                     if not v.isascii():
-                        _check_text(v, f"{path}[{k!r}]")
+                        _check_text(v, _path((where, k)))
                 elif type(v) not in _SCALARS:
-                    stack.append((v, f"{path}[{k!r}]", depth + 1))
+                    stack.append((v, (where, k), depth + 1))
         elif isinstance(item, (list, tuple)):
             for i, v in enumerate(item):
                 if type(v) is str:
                     if not v.isascii():
-                        _check_text(v, f"{path}[{i}]")
+                        _check_text(v, _path((where, i)))
                 elif type(v) not in _SCALARS:
-                    stack.append((v, f"{path}[{i}]", depth + 1))
+                    stack.append((v, (where, i), depth + 1))
         elif isinstance(item, str):
             if not item.isascii():
-                _check_text(item, path)
+                _check_text(item, _path(where))
         elif isinstance(item, float):
             if not math.isfinite(item):
-                raise InvalidArgument(f"{path}: {item!r} is not JSON (NaN and infinity are not)")
+                raise InvalidArgument(
+                    f"{_path(where)}: {item!r} is not JSON (NaN and infinity are not)"
+                )
         elif not (item is None or isinstance(item, (str, int))):
             raise InvalidArgument(
-                f"{path}: {type(item).__name__} is not JSON-serialisable: {item!r:.80}"
+                f"{_path(where)}: {type(item).__name__} is not JSON-serialisable: {item!r:.80}"
             )
     return value

@@ -18,6 +18,7 @@ import json
 import os
 import random
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -30,7 +31,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
-from satchel.backend import Backend, Capabilities, Page, Record, truncate_ms, utcnow
+from satchel.backend import Backend, Capabilities, Page, Record, truncate_ms
 from satchel.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -75,9 +76,15 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
     rex.ClusterDownError,
     rex.TryAgainError,
     rex.ReadOnlyError,  # a replica promoted or demoted under us: the next try finds the master
+    rex.RedisClusterException,  # no node of a Cluster answers (not a RedisError)
     OSError,
     asyncio.TimeoutError,
 )
+
+
+def _now_ms() -> int:
+    """Now, in Unix milliseconds (the same instant :func:`satchel.backend.utcnow` gives)."""
+    return time.time_ns() // 1_000_000
 
 
 def _ms(moment: datetime) -> int:
@@ -156,13 +163,12 @@ class RedisBackend(Backend):
                 await self._client.initialize()
                 self._initialised = True
 
-    async def _run(self, what: str, call: Callable[[bool], Awaitable[T]]) -> T:
+    async def _run(self, what_: str | Callable[[], str], call: Callable[[bool], Awaitable[T]]) -> T:
         """Run ``call(maybe_applied)``; retry connection errors and timeouts with exponential
         backoff and full jitter; translate every driver error into a satchel error.
 
         ``maybe_applied`` is true on a retry after a failure that may have reached the server
         (an answer lost on the way back), false when no earlier attempt can have run."""
-        s = self.settings
         attempt = 0
         maybe_applied = False
         while True:
@@ -172,36 +178,49 @@ class RedisBackend(Backend):
                 return await call(maybe_applied)
             except SatchelError:
                 raise
-            except rex.AuthenticationError as exc:
-                raise ConfigError(
-                    f"redis at {self._where} refused the credentials "
-                    f"({self._credential_variables()}): {_clean(exc)}"
-                ) from exc
-            except rex.NoPermissionError as exc:
-                raise ConfigError(
-                    f"redis at {self._where}: the user may not run what {what} needs "
-                    f"({self._user_variable()}): {_clean(exc)}"
-                ) from exc
-            except UnicodeEncodeError as exc:
-                raise InvalidArgument(
-                    f"{what}: holds a lone surrogate ({exc.object[exc.start : exc.end]!r}), "
-                    "which is not valid Unicode and cannot be stored"
-                ) from None
-            except (*_RETRYABLE, rex.RedisClusterException) as exc:
-                if self._closed:
-                    raise BackendUnavailable(f"{what}: the redis backend is closed") from exc
-                if isinstance(exc, rex.RedisClusterException):
-                    self._initialised = self._mode != "cluster"  # map the cluster again
-                maybe_applied = maybe_applied or _maybe_applied(exc)
-                if attempt >= s.retries:
-                    raise BackendUnavailable(self._unavailable(what, exc, attempt + 1)) from exc
-                attempt += 1
-                cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
-                await asyncio.sleep(random.uniform(0, cap))  # full jitter
-            except rex.ResponseError as exc:
-                raise self._response_error(what, exc) from exc
-            except rex.RedisError as exc:
-                raise SatchelError(f"{what}: redis at {self._where}: {_clean(exc)}") from exc
+            except Exception as exc:
+                # the description is built only now: the hot path pays nothing for it
+                what = what_ if isinstance(what_, str) else what_()
+                attempt, maybe_applied = await self._failed(what, exc, attempt, maybe_applied)
+
+    async def _failed(
+        self, what: str, exc: Exception, attempt: int, maybe_applied: bool
+    ) -> tuple[int, bool]:
+        """Raise the satchel error for ``exc``, or wait before the next attempt and return
+        ``(attempt, maybe_applied)`` for it."""
+        s = self.settings
+        if isinstance(exc, rex.AuthenticationError):
+            raise ConfigError(
+                f"redis at {self._where} refused the credentials "
+                f"({self._credential_variables()}): {_clean(exc)}"
+            ) from exc
+        if isinstance(exc, rex.NoPermissionError):
+            raise ConfigError(
+                f"redis at {self._where}: the user may not run what {what} needs "
+                f"({self._user_variable()}): {_clean(exc)}"
+            ) from exc
+        if isinstance(exc, UnicodeEncodeError):
+            raise InvalidArgument(
+                f"{what}: holds a lone surrogate ({exc.object[exc.start : exc.end]!r}), "
+                "which is not valid Unicode and cannot be stored"
+            ) from None
+        if isinstance(exc, _RETRYABLE):
+            if self._closed:
+                raise BackendUnavailable(f"{what}: the redis backend is closed") from exc
+            if isinstance(exc, rex.RedisClusterException):
+                self._initialised = self._mode != "cluster"  # map the cluster again
+            maybe_applied = maybe_applied or _maybe_applied(exc)
+            if attempt >= s.retries:
+                raise BackendUnavailable(self._unavailable(what, exc, attempt + 1)) from exc
+            attempt += 1
+            cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
+            await asyncio.sleep(random.uniform(0, cap))  # full jitter
+            return attempt, maybe_applied
+        if isinstance(exc, rex.ResponseError):
+            raise self._response_error(what, exc) from exc
+        if isinstance(exc, rex.RedisError):
+            raise SatchelError(f"{what}: redis at {self._where}: {_clean(exc)}") from exc
+        raise exc  # anything else is a bug, which the handle's wrapper reports
 
     def _user_variable(self) -> str:
         if self.settings.url is not None:
@@ -348,35 +367,31 @@ class RedisBackend(Backend):
 
     async def get(self, collection: str, key: str) -> Record | None:
         rk = f"{self._layout.base(collection)}r:{key}"
-        raw = await self._run(f"get {key!r} in {collection!r}", lambda _: self._client.hgetall(rk))
-        return self._decode(collection, key, raw, _ms(utcnow()))
+        raw = await self._run(
+            lambda: f"get {key!r} in {collection!r}", lambda _: self._client.hgetall(rk)
+        )
+        return self._decode(collection, key, raw, _now_ms())
 
     async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
         if not keys:
             return []
         base = self._layout.base(collection)
-
-        async def call(_: bool) -> list[Any]:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hgetall(f"{base}r:{key}")
-                results = list(await pipe.execute(raise_on_error=False))
-            for result in results:
-                if isinstance(result, Exception) and not _wrong_type(result):
-                    raise result
-            return results
-
-        results = await self._run(f"get_many in {collection!r}", call)
-        now_ms = _ms(utcnow())
+        # one script call for the batch: one round trip, and one command for the client to
+        # pack and parse, where a pipeline would cost one command per key
+        results = await self._run(
+            lambda: f"get_many in {collection!r}",
+            self._script("get_many", [f"{base}r:{key}" for key in keys], [base, 0]),
+        )
+        now_ms = _now_ms()
         return [
-            self._decode(collection, key, None if _wrong_type(raw) else raw, now_ms)
+            self._decode(collection, key, raw, now_ms)
             for key, raw in zip(keys, results, strict=True)
         ]
 
     async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
         base = self._layout.base(collection)
         ikey = Layout.index_key(base, index_name, value)
-        now = _ms(utcnow())
+        now = _now_ms()
         raw = await self._run(
             f"find {index_name}={value!r} in {collection!r}",
             self._script("find", [ikey], [base, now]),
@@ -398,7 +413,7 @@ class RedisBackend(Backend):
         base = self._layout.base(collection)
         kz = f"{base}k"
         while True:
-            now = _ms(utcnow())
+            now = _now_ms()
             walked, last, raw = await self._run(
                 f"query {collection!r}",
                 self._script("scan_page", [kz], [base, now, low, high, PAGE]),
@@ -454,7 +469,7 @@ class RedisBackend(Backend):
                 total += sum(1 for r in page if all(t(r) for t in tests))
             return total
         base = self._layout.base(collection)
-        now = _ms(utcnow())
+        now = _now_ms()
         found = await self._run(
             f"count {collection!r}",
             self._script("count", [f"{base}k"], [base, now]),
@@ -473,7 +488,7 @@ class RedisBackend(Backend):
         cursor: Any = b"0"
         seen: set[bytes] = set()  # ZSCAN may repeat a key while Redis rehashes the set
         while True:
-            now = _ms(utcnow())
+            now = _now_ms()
             cursor, keys = await self._run(
                 f"keys of {collection!r}",
                 self._script("keys_page", [kz], [base, now, cursor, match, 500]),
@@ -489,7 +504,7 @@ class RedisBackend(Backend):
 
     async def collections(self) -> list[str]:
         found = await self._collections_stored()
-        now = _ms(utcnow())
+        now = _now_ms()
         live = []
         for name in sorted(found):
             base = self._layout.base(name)
@@ -523,15 +538,16 @@ class RedisBackend(Backend):
     ) -> Record:
         if if_absent and if_version is not None:
             raise InvalidArgument("if_absent and if_version cannot be combined")
-        now = utcnow()
+        now_ms = _now_ms()
+        now = _moment(now_ms)
         text, expires, index = self._prepare(record, now)
         collection, key = record.collection, record.key
         base = self._layout.base(collection)
         mode = "a" if if_absent else ("" if if_version is None else str(if_version))
-        args = [base, _ms(now), key, text, expires, index, mode, self._token()]
+        args = [base, now_ms, key, text, expires, index, mode, self._token()]
         rk = f"{base}r:{key}"
         result = await self._run(
-            f"put {key!r} in {collection!r}",
+            lambda: f"put {key!r} in {collection!r}",
             lambda _: SCRIPTS["put"](self._client, [rk], args),
         )
         status = _text(result[0])
@@ -556,8 +572,8 @@ class RedisBackend(Backend):
     async def put_many(self, records: Sequence[Record]) -> list[Record]:
         if not records:
             return []
-        now = utcnow()
-        now_ms = _ms(now)
+        now_ms = _now_ms()
+        now = _moment(now_ms)
         prepared = [self._prepare(r, now) for r in records]  # every check before any write
         # one script call per collection (atomic there), all in one pipeline
         groups: dict[str, list[int]] = {}
@@ -590,7 +606,7 @@ class RedisBackend(Backend):
                     raise result
             return results
 
-        results = await self._run(f"put_many of {len(records)} records", call)
+        results = await self._run(lambda: f"put_many of {len(records)} records", call)
         out: list[Record | None] = [None] * len(records)
         for (_, positions), result in zip(groups.items(), results, strict=True):
             for j, i in enumerate(positions):
@@ -602,7 +618,7 @@ class RedisBackend(Backend):
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
         base = self._layout.base(collection)
         rk = f"{base}r:{key}"
-        args = [base, _ms(utcnow()), key, "" if if_version is None else str(if_version)]
+        args = [base, _now_ms(), key, "" if if_version is None else str(if_version)]
         retried = False
 
         async def call(maybe_applied: bool) -> Any:
@@ -634,7 +650,7 @@ class RedisBackend(Backend):
         kz = f"{base}k"
         removed = 0
         while True:
-            now = _ms(utcnow())
+            now = _now_ms()
             live, left = await self._run(
                 f"drop {collection!r}",
                 self._script("drop_batch", [kz], [base, now, BATCH]),
@@ -648,7 +664,7 @@ class RedisBackend(Backend):
         for collection in sorted(await self._collections_stored()):
             base = self._layout.base(collection)
             while True:
-                now = _ms(utcnow())
+                now = _now_ms()
                 gone = int(
                     await self._run(
                         f"purge_expired in {collection!r}",
@@ -718,10 +734,6 @@ def _maybe_applied(exc: BaseException) -> bool:
         isinstance(exc, rex.ConnectionError)
         and not isinstance(exc, (rex.BusyLoadingError, rex.AuthenticationError))
     )
-
-
-def _wrong_type(result: Any) -> bool:
-    return isinstance(result, rex.ResponseError) and str(result).startswith("WRONGTYPE")
 
 
 def _clean(exc: BaseException) -> str:

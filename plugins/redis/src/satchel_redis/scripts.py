@@ -228,6 +228,16 @@ sweep({SWEEP_PER_WRITE})
 if live then return {{'ok', 1}} end
 return {{'ok', 0}}
 """,
+    # KEYS: records. ARGV: base, 0. HGETALL of each ('corrupt' where the key holds another
+    # type); expiry is checked by the caller.
+    "get_many": """
+local out = {}
+for i, rk in ipairs(KEYS) do
+  local h = redis.pcall('HGETALL', rk)
+  if h['err'] then out[i] = 'corrupt' else out[i] = h end
+end
+return out
+""",
     # KEYS: an index set. ARGV: base, now. Returns key, HGETALL, key, HGETALL, ... of the
     # live records it lists (HGETALL replaced by 'corrupt' for what is not a record), and
     # drops the members whose record is gone or no longer holds the entry.
