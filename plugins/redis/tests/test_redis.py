@@ -12,10 +12,9 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from contention_worker import Counter, increment
 from redis.asyncio import Redis
 from redis.crc import key_slot
 from redis_servers import RedisSentinelSetup, RedisServerFactory
@@ -537,39 +536,6 @@ async def test_sentinel_finds_the_master(redis_sentinel: RedisSentinelSetup) -> 
 # -- contention across processes ---------------------------------------------------------------
 
 
-class Counter(BaseModel):
-    task_id: str
-    n: int = 0
-
-
-def _increment(url: str, namespace: str, times: int, conflicts: Any) -> None:
-    async def run() -> int:
-        seen = 0
-        environ = {
-            "SATCHEL_BACKEND": "redis",
-            "SATCHEL_REDIS_URL": url,
-            "SATCHEL_NAMESPACE": namespace,
-        }
-        async with satchel.open(environ=environ) as handle:
-            tasks = handle.tasks(Counter)
-            for _ in range(times):
-                while True:
-                    current = await tasks.load_versioned("counter")
-                    assert current is not None
-                    try:
-                        await tasks.update(
-                            Counter(task_id="counter", n=current.value.n + 1),
-                            expected_version=current.version,
-                        )
-                    except Conflict:
-                        seen += 1
-                        continue
-                    break
-        return seen
-
-    conflicts.put(asyncio.run(run()))
-
-
 async def test_eight_processes_lose_no_increment(redis_url: str) -> None:
     namespace = f"contention-{time.time_ns()}"
     environ = {
@@ -583,7 +549,7 @@ async def test_eight_processes_lose_no_increment(redis_url: str) -> None:
         context = multiprocessing.get_context("spawn")
         conflicts = context.Queue()
         workers = [
-            context.Process(target=_increment, args=(redis_url, namespace, 200, conflicts))
+            context.Process(target=increment, args=(redis_url, namespace, 200, conflicts))
             for _ in range(8)
         ]
         for worker in workers:
