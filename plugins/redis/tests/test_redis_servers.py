@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import redis
-from redis.cluster import RedisCluster
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.sentinel import Sentinel
 from redis_servers import RedisSentinelSetup, RedisServerFactory
 
@@ -17,23 +17,31 @@ def test_standalone_answers_ping_set_get(redis_url: str) -> None:
         client.delete("satchel:test:standalone")
 
 
-def test_cluster_serves_keys_of_every_node(redis_cluster_url: str) -> None:
-    with RedisCluster.from_url(redis_cluster_url) as cluster:
+async def test_cluster_serves_keys_of_every_node(redis_cluster_url: str) -> None:
+    # the asyncio client: redis-py's synchronous Cluster client leaves the connections it
+    # makes while mapping the cluster open after close()
+    cluster = AsyncRedisCluster.from_url(redis_cluster_url)
+    try:
+        await cluster.initialize()
         keys = [f"{{k{i}}}x" for i in range(30)]
         nodes = {cluster.get_node_from_key(key).name for key in keys}
         assert len(nodes) == 3
         assert len({cluster.keyslot(key) for key in keys}) == len(keys)
         for key in keys:
-            cluster.set(key, key)
+            await cluster.set(key, key)
         for key in keys:
-            assert cluster.get(key) == key.encode()
-        cluster.delete(*keys)
-        for node in cluster.get_nodes():
-            with redis.Redis(host=node.host, port=node.port) as client:
-                info = client.execute_command("CLUSTER INFO")
-            assert info["cluster_state"] == "ok"
-            assert int(info["cluster_known_nodes"]) == 3
-            assert int(info["cluster_slots_ok"]) == 16384
+            assert await cluster.get(key) == key.encode()
+        for key in keys:
+            await cluster.delete(key)
+        ports = [node.port for node in cluster.get_nodes()]
+    finally:
+        await cluster.aclose()
+    for port in ports:
+        with redis.Redis(host="127.0.0.1", port=port) as client:
+            info = client.execute_command("CLUSTER INFO")
+        assert info["cluster_state"] == "ok"
+        assert int(info["cluster_known_nodes"]) == 3
+        assert int(info["cluster_slots_ok"]) == 16384
 
 
 def test_sentinel_resolves_the_master(redis_sentinel: RedisSentinelSetup) -> None:
