@@ -111,8 +111,54 @@ def test_a_url_and_separate_variables_are_refused_together() -> None:
             RedisSettings,
             environ={"SATCHEL_REDIS_URL": f"redis://:{SECRET}@h:1/0", "TA_REDIS_HOST": "h"},
         )
-    assert "SATCHEL_REDIS_URL" in str(info.value) and "SATCHEL_REDIS_HOST" in str(info.value)
+    assert "SATCHEL_REDIS_URL" in str(info.value) and "TA_REDIS_HOST" in str(info.value)
     assert SECRET not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            RedisSettings,
+            environ={"SATCHEL_REDIS_URL": "redis://h:1/0", "SATCHEL_REDIS_SSL": "true"},
+        )
+    assert "SATCHEL_REDIS_SSL" in str(info.value)
+
+
+def test_an_ssl_setting_that_agrees_with_the_url_is_no_clash() -> None:
+    for url, ssl in (("redis://h:1/0", "false"), ("rediss://h:1/0", "true")):
+        settings = load_settings(
+            RedisSettings, environ={"SATCHEL_REDIS_URL": url, "TA_REDIS_SSL": ssl}
+        )
+        assert settings.ssl is (ssl == "true")
+
+
+async def test_cluster_by_host_and_port_and_by_a_list_of_nodes(redis_cluster_url: str) -> None:
+    host, port = redis_cluster_url.split("//")[1].split("/")[0].split(":")
+    by_host = RedisBackend(
+        load_settings(
+            RedisSettings,
+            environ={
+                "SATCHEL_REDIS_HOST": host,
+                "SATCHEL_REDIS_PORT": port,
+                "SATCHEL_REDIS_CLUSTER": "true",
+                "SATCHEL_REDIS_KEY_PREFIX": "satchel-cluster:",
+            },
+        )
+    )
+    try:
+        assert by_host.describe().startswith("redis cluster at redis://")
+        await by_host.put(Record("by-host", "k", 1))
+        nodes = [f"{n.host}:{n.port}" for n in by_host._client.get_nodes()]
+        assert len(nodes) == 3
+    finally:
+        await by_host.close()
+    listed = RedisBackend.from_url(
+        "redis://" + ",".join(nodes) + "/0", key_prefix="satchel-cluster:"
+    )
+    try:
+        assert (await listed.stats())["mode"] == "cluster"
+        got = await listed.get("by-host", "k")
+        assert got is not None and got.value == 1
+        assert await listed.drop("by-host") == 1
+    finally:
+        await listed.close()
 
 
 @pytest.mark.parametrize(

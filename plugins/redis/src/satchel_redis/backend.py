@@ -2,11 +2,11 @@
 under one hash tag per collection, and every conditional write one Lua script.
 
 See :mod:`satchel_redis.layout` for the keys and :mod:`satchel_redis.scripts` for the
-scripts. Reads that need no script (``get``, ``get_many``) are plain ``HGETALL`` commands,
-pipelined. Expiry is decided with this process's clock (as every satchel backend does), and
-Redis also expires each record's hash by itself at the same instant, so memory is given back
-without a sweep; index and ordering entries of expired records are cleared by the next writes
-of their collection and by :meth:`RedisBackend.purge_expired`.
+scripts. ``get`` is one ``HGETALL``; ``get_many`` one script that returns every hash.
+Expiry is decided with this process's clock (as every satchel backend does), and Redis also
+expires each record's hash by itself a minute later, so memory is given back without a
+sweep; index and ordering entries of expired records are cleared by the next writes of their
+collection and by :meth:`RedisBackend.purge_expired`.
 """
 
 from __future__ import annotations

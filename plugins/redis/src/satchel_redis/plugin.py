@@ -13,7 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings
 
 from satchel import BackendSpec, hookimpl
-from satchel.settings import plugin_settings_config
+from satchel.settings import plugin_settings_config, variable_in_use
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -208,8 +208,11 @@ class RedisSettings(BaseSettings):
     def _check_exclusive(self) -> RedisSettings:
         given = self.model_fields_set
         if "url" in given and self.url is not None:
+            url_tls = self.url.get_secret_value().lower().startswith("rediss://")
             clash = sorted(
-                given & {"host", "port", "db", "username", "password", "ssl", "sentinels"}
+                name
+                for name in given & {"host", "port", "db", "username", "password", "ssl"}
+                if not (name == "ssl" and self.ssl == url_tls)  # agrees with the URL
             )
             if clash:
                 raise ValueError(
@@ -225,8 +228,16 @@ class RedisSettings(BaseSettings):
         return self
 
 
+#: Teal Agents' names of the fields that have one.
+_TEAL = {"host": "TA_REDIS_HOST", "port": "TA_REDIS_PORT", "db": "TA_REDIS_DB"}
+_TEAL |= {"password": "TA_REDIS_PWD", "ssl": "TA_REDIS_SSL", "ttl": "TA_REDIS_TTL"}
+
+
 def _variable(field: str) -> str:
-    return f"SATCHEL_REDIS_{field.upper()}"
+    """The variable that set ``field``: the Teal Agents alias when only it is set."""
+    primary = f"SATCHEL_REDIS_{field.upper()}"
+    teal = _TEAL.get(field)
+    return primary if teal is None else variable_in_use(primary, teal)
 
 
 def build(settings: RedisSettings, core: SatchelSettings) -> Backend:
