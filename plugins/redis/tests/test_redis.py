@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from contention_worker import Counter, increment
@@ -691,3 +692,19 @@ async def test_a_lone_surrogate_is_invalid_not_a_crash(backend: RedisBackend) ->
         await backend.put(Record("surrogate", "k\ud800", 1))
     with pytest.raises(InvalidArgument):
         await backend.get("surrogate", "k\ud800")
+
+
+async def test_a_unix_socket_url(redis_server_factory: RedisServerFactory, tmp_path: Path) -> None:
+    path = tmp_path / "redis.sock"
+    server = redis_server_factory(extra_args=["--unixsocket", str(path), "--unixsocketperm", "700"])
+    environ = {"SATCHEL_BACKEND": "redis", "SATCHEL_REDIS_URL": f"unix://{path}?db=2"}
+    async with satchel.open(environ=environ) as handle:
+        assert f"unix://{path}" in repr(handle.backend)
+        kv = handle.kv("unix")
+        await kv.set("k", {"over": "a socket"})
+        assert await kv.get("k") == {"over": "a socket"}
+    raw = Redis.from_url(f"redis://127.0.0.1:{server.port}/2")
+    try:
+        assert [k async for k in raw.scan_iter(match="satchel:*")]  # db 2 of that server
+    finally:
+        await raw.aclose()

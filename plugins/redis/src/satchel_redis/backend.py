@@ -812,7 +812,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
             )
             where = f"{scheme}://" + ",".join(f"{h}:{p}" for h, p in hosts)
             return "cluster", where, client, None
-        where = redact_url(url)
+        where = url if scrub_secrets(url) == url else redact_url(url)
         if settings.cluster:
             try:
                 cluster = RedisCluster.from_url(
