@@ -224,5 +224,6 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """The benchmarks (not run by CI): satchel against the raw baseline, same run."""
-    install(session, editable=DISTRIBUTIONS["memory"])
-    session.run("python", "benchmarks/bench_memory.py", *session.posargs, env=dict(os.environ))
+    install(session, "hiredis", editable=DISTRIBUTIONS["redis"])
+    for script in ("bench_memory.py", "bench_redis.py"):
+        session.run("python", f"benchmarks/{script}", *session.posargs, env=dict(os.environ))

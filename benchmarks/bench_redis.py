@@ -60,6 +60,8 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bench_memory import make_value  # the same ~1 KiB agent-state values
+
 # Targets: satchel (through satchel.open() + KVStore) / raw redis.asyncio, per operation; and
 # the speed-up of one batch call over as many single calls.
 TARGETS = {"get": 1.15, "set": 1.15}
@@ -73,30 +75,10 @@ PREFIX_BACKEND = PREFIX + "be:"
 PREFIX_RAW = PREFIX + "rw:"
 PREFIX_STRING = PREFIX + "st:"
 
-STATUSES = ("open", "paused", "done", "failed")
 HOST = "127.0.0.1"
 
 # satchel_redis encodes values with exactly this encoder; the raw side does the same.
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-
-
-def make_value(i: int) -> dict[str, Any]:
-    """A JSON object of about 1 KiB, shaped like an agent's state."""
-    value: dict[str, Any] = {
-        "id": f"agent-{i:06d}",
-        "status": STATUSES[i % len(STATUSES)],
-        "score": (i * 7919 % 1000) / 1000,
-        "step": i % 50,
-        "user": {"name": f"user-{i % 97}", "age": 18 + i % 60, "locale": "en-GB"},
-        "tags": ["alpha", "beta", "gamma"][: 1 + i % 3],
-        "history": [
-            {"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n} of {i}"}
-            for n in range(6)
-        ],
-    }
-    size = len(json.dumps(value, separators=(",", ":")))
-    value["notes"] = "x" * max(0, 1024 - size - len(',"notes":""'))
-    return value
 
 
 def paired_ratio(numerators: list[float], denominators: list[float]) -> float:

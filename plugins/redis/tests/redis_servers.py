@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import quote
 
 import redis
@@ -129,7 +129,41 @@ def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:]) or f"<{path.name}: empty>"
 
 
-class RedisServer:
+M = TypeVar("M", bound="_Managed")
+
+
+class _Managed:
+    """``with`` starts it (unless started) and closes it, also when starting fails."""
+
+    @property
+    def started(self) -> bool:
+        return False
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: M) -> M:
+        if not self.started:
+            try:
+                self.start()
+            except BaseException:
+                self.close()
+                raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class RedisServer(_Managed):
     """One ``redis-server`` process on 127.0.0.1, owning a temporary ``--dir``.
 
     ``start()`` launches it and waits for PONG; ``stop()`` kills it; ``restart()`` brings it
@@ -304,22 +338,9 @@ class RedisServer:
                 shutil.rmtree(self.dir, ignore_errors=True)
             _LIVE.discard(self)
 
-    def __enter__(self) -> RedisServer:
-        if not self.running:
-            try:
-                self.start()
-            except BaseException:
-                self.close()
-                raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    @property
+    def started(self) -> bool:
+        return self.running
 
 
 class _PortInUse(RuntimeError):
@@ -393,7 +414,7 @@ class _ClusterNode(RedisServer):
         ]  # fmt: skip
 
 
-class RedisClusterNodes:
+class RedisClusterNodes(_Managed):
     """Three cluster-enabled masters sharing the 16384 slots, formed without redis-cli."""
 
     SLOT_RANGES = ((0, 5460), (5461, 10922), (10923, CLUSTER_SLOTS - 1))
@@ -489,22 +510,6 @@ class RedisClusterNodes:
             with contextlib.suppress(Exception):
                 node.close()
 
-    def __enter__(self) -> RedisClusterNodes:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 class _SentinelServer(RedisServer):
     """A ``redis-server CONFIG --sentinel`` process monitoring one master."""
@@ -534,7 +539,7 @@ class _SentinelServer(RedisServer):
         return [self.binary, str(self.config_file), "--sentinel"]
 
 
-class RedisSentinelSetup:
+class RedisSentinelSetup(_Managed):
     """One master ``RedisServer`` and one sentinel monitoring it as ``satchel-test``."""
 
     def __init__(self, binary: str, *, service_name: str = "satchel-test") -> None:
@@ -603,19 +608,3 @@ class RedisSentinelSetup:
             self._sentinel.close()
         with contextlib.suppress(Exception):
             self._master.close()
-
-    def __enter__(self) -> RedisSentinelSetup:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

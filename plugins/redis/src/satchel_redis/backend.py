@@ -347,7 +347,6 @@ class RedisBackend(Backend):
         record: Record,
         text: str,
         expires: str,
-        index: str,
         version: int,
         created: int,
         now: datetime,
@@ -360,7 +359,7 @@ class RedisBackend(Backend):
             _moment(created),
             now,
             _moment(int(expires)) if expires else None,
-            {} if not index else {n: tuple(v) for n, v in json.loads(index).items()},
+            {name: tuple(dict.fromkeys(values)) for name, values in record.index.items()},
         )
 
     # -- reads ----------------------------------------------------------------------------
@@ -552,7 +551,7 @@ class RedisBackend(Backend):
         )
         status = _text(result[0])
         if status == "ok":
-            return self._stored(record, text, expires, index, int(result[1]), int(result[2]), now)
+            return self._stored(record, text, expires, int(result[1]), int(result[2]), now)
         if status == "exists":
             raise AlreadyExists(
                 f"{key!r} already exists in {collection!r} (version {int(result[1])})"
@@ -560,13 +559,7 @@ class RedisBackend(Backend):
         if status == "missing":
             raise NotFound(f"{key!r} does not exist in {collection!r}")
         if status == "conflict":
-            actual = int(result[1])
-            raise Conflict(
-                f"{key!r} in {collection!r} is at version {actual}, not {if_version}; "
-                "reload it and try again",
-                expected=if_version,
-                actual=actual,
-            )
+            raise _conflict(collection, key, if_version, int(result[1]))
         raise self._corrupt(collection, key, "not a satchel record; a conditional write needs one")
 
     async def put_many(self, records: Sequence[Record]) -> list[Record]:
@@ -610,9 +603,9 @@ class RedisBackend(Backend):
         out: list[Record | None] = [None] * len(records)
         for (_, positions), result in zip(groups.items(), results, strict=True):
             for j, i in enumerate(positions):
-                text, expires, index = prepared[i]
+                text, expires, _ = prepared[i]
                 version, created = int(result[2 * j]), int(result[2 * j + 1])
-                out[i] = self._stored(records[i], text, expires, index, version, created, now)
+                out[i] = self._stored(records[i], text, expires, version, created, now)
         return [r for r in out if r is not None]
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
@@ -636,13 +629,7 @@ class RedisBackend(Backend):
                 return True
             raise NotFound(f"{key!r} does not exist in {collection!r}")
         if status == "conflict":
-            actual = int(result[1])
-            raise Conflict(
-                f"{key!r} in {collection!r} is at version {actual}, not {if_version}; "
-                "reload it and try again",
-                expected=if_version,
-                actual=actual,
-            )
+            raise _conflict(collection, key, if_version, int(result[1]))
         raise self._corrupt(collection, key, "not a satchel record; a conditional delete needs one")
 
     async def drop(self, collection: str) -> int:
@@ -720,6 +707,15 @@ class RedisBackend(Backend):
 
     def describe(self) -> str:
         return f"redis {self._mode} at {self._where} (key prefix {self.settings.key_prefix!r})"
+
+
+def _conflict(collection: str, key: str, expected: int | None, actual: int) -> Conflict:
+    return Conflict(
+        f"{key!r} in {collection!r} is at version {actual}, not {expected}; "
+        "reload it and try again",
+        expected=expected,
+        actual=actual,
+    )
 
 
 def _maybe_applied(exc: BaseException) -> bool:
