@@ -20,6 +20,7 @@ nox.options.sessions = [
     "tests_core",
     "tests_memory",
     "tests_redis",
+    "tests_mongodb",
     "tests_integration",
     "compat",
     "coverage",
@@ -37,9 +38,12 @@ DISTRIBUTIONS = {
     "core": ("core", "plugins/memory"),  # satchel depends on satchel-memory
     "memory": ("core", "plugins/memory"),
     "redis": ("core", "plugins/memory", "plugins/redis"),
+    "mongodb": ("core", "plugins/memory", "plugins/mongodb"),
 }
 #: Everything, for the sessions that see the whole project (integration, docs, typecheck).
-ALL = DISTRIBUTIONS["redis"]
+ALL = ("core", "plugins/memory", "plugins/redis", "plugins/mongodb")
+#: The MongoDB tests' server (a MongoDB wire-protocol server started in-process).
+MONGO_TEST_SERVER = "SecantusDB"
 
 
 def find_python(version: str) -> str | None:
@@ -162,6 +166,15 @@ def tests_redis(session: nox.Session) -> None:
 
 
 @nox.session(tags=["tests"])
+def tests_mongodb(session: nox.Session) -> None:
+    """satchel-mongodb: the conformance kit over the MongoDB wire protocol (a SecantusDB
+    server started by the tests, or the mongod of ``SATCHEL_TEST_MONGODB_URI``), plus its
+    own tests (faults, contention, translation)."""
+    install(session, MONGO_TEST_SERVER)
+    tests_impl(session, ("plugins/mongodb/tests",), DISTRIBUTIONS["mongodb"], "mongodb")
+
+
+@nox.session(tags=["tests"])
 def tests_integration(session: nox.Session) -> None:
     """Cross-distribution tests: discovery, env selection, CLI, docs, end to end."""
     install(session, "mkdocs-material", "mkdocstrings[python]")
@@ -170,11 +183,11 @@ def tests_integration(session: nox.Session) -> None:
 
 @nox.session(python=COMPAT_PYTHONS or False, tags=["tests"])
 def compat(session: nox.Session) -> None:
-    """Core, memory and redis tests on the oldest and newest supported Pythons, when
-    installed."""
+    """Core, memory, redis and mongodb tests on the oldest and newest supported Pythons,
+    when installed."""
     if not COMPAT_PYTHONS:
         session.skip("no Python 3.10 or 3.13 installed here")
-    install(session, *TEST_DEPS, editable=ALL)
+    install(session, *TEST_DEPS, MONGO_TEST_SERVER, editable=ALL)
     install_redis_server(session)
     session.run(
         "pytest",
@@ -183,6 +196,7 @@ def compat(session: nox.Session) -> None:
         "core/tests",
         "plugins/memory/tests",
         "plugins/redis/tests",
+        "plugins/mongodb/tests",
         *session.posargs,
     )
 
@@ -210,7 +224,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over core and every plugin."""
-    install(session, "mypy", *TEST_DEPS, editable=ALL)
+    install(session, "mypy", *TEST_DEPS, MONGO_TEST_SERVER, editable=ALL)
     session.run("mypy")
 
 
@@ -224,6 +238,6 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """The benchmarks (not run by CI): satchel against the raw baseline, same run."""
-    install(session, "hiredis", editable=DISTRIBUTIONS["redis"])
-    for script in ("bench_memory.py", "bench_redis.py"):
+    install(session, "hiredis", MONGO_TEST_SERVER, editable=ALL)
+    for script in ("bench_memory.py", "bench_redis.py", "bench_mongodb.py"):
         session.run("python", f"benchmarks/{script}", *session.posargs, env=dict(os.environ))

@@ -49,13 +49,16 @@ __all__ = [
     "Order",
     "Query",
     "compile_glob",
+    "cursor_position",
     "decode_cursor",
+    "make_cursor",
     "encode_cursor",
     "evaluate",
     "escape_glob",
     "glob_match",
     "matches",
     "predicate",
+    "parse_datetime",
     "parse_field",
     "project",
     "resolve",
@@ -188,7 +191,7 @@ def _datetime_query_value(value: Any, op: str, *, argument: str, field_: str) ->
     if value is None or isinstance(value, datetime):
         return value
     if isinstance(value, str) and op not in ("contains", "startswith", "endswith"):
-        parsed = _parse_datetime(value)
+        parsed = parse_datetime(value)
         if parsed is None:
             raise InvalidQuery(f"{argument}: {field_} takes a datetime, and {value!r} is not one")
         return parsed
@@ -384,8 +387,10 @@ _ISO_DATETIME = re.compile(
 )
 
 
-def _parse_datetime(text: str) -> datetime | None:
-    """``YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|+HH:MM]`` as an aware datetime (naive is UTC)."""
+def parse_datetime(text: str) -> datetime | None:
+    """``YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|+HH:MM]`` as an aware datetime (naive is UTC), or
+    ``None`` when ``text`` is not one. This is how a stored string compares with a datetime
+    in a query; a backend that compares on its server must read strings the same way."""
     match = _ISO_DATETIME.fullmatch(text)
     if match is None:
         return None
@@ -431,7 +436,7 @@ def _equal(stored: Any, wanted: Any) -> bool:
         if isinstance(stored, datetime):
             return _aware(stored) == _aware(wanted)
         if isinstance(stored, str):
-            instant = _parse_datetime(stored)
+            instant = parse_datetime(stored)
             return instant is not None and instant == _aware(wanted)
         return False
     if isinstance(stored, bool) or isinstance(wanted, bool):
@@ -459,7 +464,7 @@ def _order_compare(stored: Any, wanted: Any) -> int | None:
     if isinstance(wanted, datetime):
         instant = stored if isinstance(stored, datetime) else None
         if isinstance(stored, str):
-            instant = _parse_datetime(stored)
+            instant = parse_datetime(stored)
         if instant is None:
             return None
         a, b = _aware(instant), _aware(wanted)
@@ -597,7 +602,14 @@ def sort_key(record: Record, orders: Sequence[Order]) -> tuple[Any, ...]:
 def encode_cursor(query: Query, record: Record) -> str:
     """An opaque cursor that continues ``query`` after ``record``."""
     atoms = [_sort_atom(resolve(record, o.field)) for o in query.order_by]
-    payload = [query.fingerprint(), [list(a) for a in atoms], record.key]
+    return make_cursor(query, atoms, record.key)
+
+
+def make_cursor(query: Query, atoms: Sequence[tuple[int, Any]], key: str) -> str:
+    """The cursor :func:`encode_cursor` makes for a record with these sort atoms (see
+    :func:`cursor_position` for their form) and this key, for a backend that computes the
+    atoms on its server."""
+    payload = [query.fingerprint(), [list(a) for a in atoms], key]
     # ASCII escapes: a key or value may hold a lone surrogate, which UTF-8 cannot encode
     text = json.dumps(payload, separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
@@ -628,6 +640,17 @@ def decode_cursor(query: Query) -> tuple[Any, ...]:
     except (ValueError, TypeError, OverflowError) as exc:
         raise not_ours from exc
     return _atoms_key(parsed, query.order_by, key)
+
+
+def cursor_position(query: Query) -> tuple[list[tuple[int, Any]], str]:
+    """Where ``query.cursor`` points: the sort atoms ``(rank, value)`` of the last record
+    returned, one per ``order_by`` term, and its key. The ranks are 0 missing or ``null``,
+    1 number, 2 string, 3 object, 4 list, 5 boolean, 6 datetime (the value a Unix timestamp
+    in seconds); the value of ranks 0, 3 and 4 is 0. A backend that pages on its server
+    continues after this position. :class:`InvalidQuery` if the cursor is bad."""
+    position = decode_cursor(query)
+    atoms = [part.atom if isinstance(part, _Reversed) else part for part in position[:-1]]
+    return atoms, position[-1]
 
 
 def project(value: Any, select: Sequence[FieldPath] | None) -> Any:

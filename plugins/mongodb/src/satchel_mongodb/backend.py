@@ -1,0 +1,861 @@
+"""The MongoDB backend: one MongoDB collection per satchel collection, one document per
+record, the key as ``_id``.
+
+A document holds::
+
+    _id   the key
+    v     the value, in the shadow form of satchel_mongodb.codec
+    d     instants of the value's strings that read as datetimes (only when there are some)
+    ver   the version
+    ca    created_at, ua: updated_at, exp: expires_at (null: never), all UTC, milliseconds
+    ix    index entries, "<len(name)>:<name><value>", under a multikey index
+    ixe   names of indexes given with no value (only when there are some)
+    kd    the key's instant, when the key reads as a datetime
+    w     the id of the put_many that wrote it (only then)
+
+Each conditional write is one server operation whose filter carries the condition: an
+insert for create-if-absent (a duplicate key means the record exists), and a replace or a
+delete filtered on ``_id``, ``ver``, ``ca`` and liveness for everything else; when the
+filter matches nothing, a read tells a conflict from a missing record. An unconditional
+``put`` needs the current version: the backend remembers the versions it has read and
+written, tries the conditional replace with that version at once, and reads first only
+when it has none (or another writer got there first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from datetime import datetime, timezone
+from typing import Any, Final, TypeVar
+
+import bson
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from pymongo import AsyncMongoClient, InsertOne, ReplaceOne, WriteConcern
+from pymongo import errors as perr
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.read_preferences import ReadPreference
+
+from satchel.backend import Backend, Capabilities, Page, Record, truncate_ms, utcnow
+from satchel.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    ConfigError,
+    Conflict,
+    CorruptRecord,
+    InvalidArgument,
+    NotFound,
+    SatchelError,
+    ValueTooLarge,
+)
+from satchel.query import Query, compile_glob, encode_cursor, make_cursor, project
+from satchel.settings import load_settings, redact_url, scrub_secrets
+from satchel_mongodb import translate
+from satchel_mongodb.codec import decode, encode, instant
+from satchel_mongodb.plugin import MongoSettings
+
+__all__ = ["MongoBackend", "MAX_DOCUMENT_BYTES"]
+
+T = TypeVar("T")
+
+#: MongoDB's largest document.
+MAX_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
+#: Versions remembered for unconditional puts.
+VERSION_CACHE_SIZE: Final = 10_000
+#: Attempts of an unconditional write that keeps meeting other writers.
+ATTEMPTS: Final = 100
+_META: Final = {"ver": 1, "ca": 1, "exp": 1}
+_CODEC: Final[CodecOptions[Any]] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
+_AUTH_CODES: Final = frozenset({13, 18, 8000})
+_ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_NAME_ESCAPE: Final = re.compile(r"[%$\x00]")
+_NAME_UNESCAPE: Final = re.compile(r"%([0-9A-F]{2})")
+
+
+def _collection_name(prefix: str, name: str) -> str:
+    encoded = _NAME_ESCAPE.sub(lambda m: f"%{ord(m.group()):02X}", name)
+    full = prefix + encoded
+    if full.startswith("system."):
+        full = "%73" + full[1:]
+    if full.startswith("."):
+        full = "%2E" + full[1:]
+    if full.endswith("."):
+        full = full[:-1] + "%2E"
+    return full
+
+
+def _satchel_name(prefix: str, mongo_name: str) -> str | None:
+    if not mongo_name.startswith(prefix) or mongo_name == prefix:
+        return None
+    return _NAME_UNESCAPE.sub(lambda m: chr(int(m.group(1), 16)), mongo_name)[len(prefix) :]
+
+
+def _index_entries(index: Any) -> tuple[list[str], list[str]]:
+    entries: list[str] = []
+    empty: list[str] = []
+    for name, values in index.items():
+        if not values:
+            empty.append(name)
+        prefix = f"{len(name)}:{name}"
+        entries.extend(prefix + value for value in values)
+    return entries, empty
+
+
+def _index(entries: Any, empty: Any) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for entry in entries or ():
+        length, _, rest = entry.partition(":")
+        size = int(length)
+        out.setdefault(rest[:size], []).append(rest[size:])
+    index = {name: tuple(values) for name, values in out.items()}
+    for name in empty or ():
+        index[name] = ()
+    return index
+
+
+def _is_version(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+class MongoBackend(Backend):
+    """Records in MongoDB (standalone, replica set or sharded behind mongos).
+
+    Build it from :class:`~satchel_mongodb.plugin.MongoSettings` (what
+    ``SATCHEL_BACKEND=mongodb`` does) or in code with :meth:`from_uri`. Connections open on
+    first use.
+    """
+
+    name = "mongodb"
+
+    def __init__(self, settings: MongoSettings) -> None:
+        self.settings = settings
+        uri = settings.uri.get_secret_value()
+        self._where = redact_url(uri)
+        self._prefix = settings.collection_prefix
+        self.capabilities = Capabilities(
+            query_pushdown=True,
+            shared_across_processes=True,
+            persistent=True,
+            transactions=False,
+            max_value_bytes=MAX_DOCUMENT_BYTES,
+        )
+        options: dict[str, Any] = {
+            "serverSelectionTimeoutMS": int(settings.server_selection_timeout * 1000),
+            "connectTimeoutMS": int(settings.connect_timeout * 1000),
+            "socketTimeoutMS": int(settings.socket_timeout * 1000),
+            "maxPoolSize": settings.max_pool_size,
+            "appname": "satchel",
+        }
+        if settings.username is not None:
+            options["username"] = settings.username
+            if settings.password is not None:
+                options["password"] = settings.password.get_secret_value()
+        if settings.auth_source is not None:
+            options["authSource"] = settings.auth_source
+        try:
+            self._client: AsyncMongoClient[Any] = AsyncMongoClient(uri, connect=False, **options)
+        except (perr.ConfigurationError, perr.InvalidURI, ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"SATCHEL_MONGODB_URI: {self._where} is not a usable MongoDB URI: "
+                f"{scrub_secrets(str(exc))}"
+            ) from None
+        concern = settings.write_concern
+        w: int | str = int(concern) if concern.isdigit() else concern
+        self._db = self._client.get_database(
+            settings.database,
+            codec_options=_CODEC,
+            read_preference=ReadPreference.PRIMARY,
+            write_concern=WriteConcern(w=w),
+        )
+        self._collections: dict[str, AsyncCollection[Any]] = {}
+        self._indexed: set[str] = set()
+        self._versions: OrderedDict[tuple[str, str], tuple[int, datetime]] = OrderedDict()
+        self._batch_ids = f"{os.urandom(6).hex()}-"
+        self._batches = 0
+
+    @classmethod
+    def from_uri(cls, uri: str, **settings: Any) -> MongoBackend:
+        """A backend for ``uri`` (``mongodb://`` or ``mongodb+srv://``); further settings by
+        field name (``database="app"``, ``collection_prefix="app."``,
+        ``server_selection_timeout=2``...). Nothing is read from the environment."""
+        return cls(load_settings(MongoSettings, environ={}, uri=uri, **settings))
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        return f"mongodb {self._where} database={self.settings.database}"
+
+    def _collection(self, name: str) -> AsyncCollection[Any]:
+        coll = self._collections.get(name)
+        if coll is None:
+            mongo_name = _collection_name(self._prefix, name)
+            if len(f"{self.settings.database}.{mongo_name}".encode()) > 255:
+                raise InvalidArgument(
+                    f"collection: {name[:40]!r}... is too long for a MongoDB collection name "
+                    "(database, prefix and name together at most 255 bytes)"
+                )
+            coll = self._collections[name] = self._db.get_collection(mongo_name)
+        return coll
+
+    async def _prepare(self, name: str, coll: AsyncCollection[Any]) -> None:
+        """Create the collection's indexes, once per process (creating an index that
+        exists is a no-op on the server)."""
+        if name in self._indexed:
+            return
+        from pymongo import IndexModel
+
+        await self._call(
+            coll.create_indexes(
+                [
+                    IndexModel([("ix", 1), ("_id", 1)], name="satchel_index"),
+                    IndexModel([("exp", 1)], name="satchel_ttl", expireAfterSeconds=60),
+                ]
+            ),
+            "create the indexes of",
+            name,
+        )
+        self._indexed.add(name)
+
+    async def _call(self, awaitable: Awaitable[T], what: str, collection: str) -> T:
+        """Await a driver call, translating every driver error into a satchel error."""
+        try:
+            return await awaitable
+        except SatchelError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, what, collection) from exc
+
+    def _error(self, exc: Exception, what: str, collection: str) -> SatchelError:
+        message = scrub_secrets(str(exc)).split(", Timeout:")[0][:300]
+        where = f"mongodb at {self._where}"
+        if isinstance(exc, perr.OperationFailure) and exc.code in _AUTH_CODES:
+            return ConfigError(
+                f"{where} refused the credentials or the rights needed to {what} "
+                f"{collection!r} (SATCHEL_MONGODB_URI, SATCHEL_MONGODB_USERNAME/PASSWORD): "
+                f"{message}"
+            )
+        if isinstance(exc, perr.DocumentTooLarge):
+            return ValueTooLarge(f"{collection!r}: {message}")
+        if isinstance(exc, (bson.errors.InvalidDocument, OverflowError)):
+            return InvalidArgument(f"{collection!r}: the value cannot be stored: {message}")
+        if isinstance(exc, perr.ConfigurationError):
+            return ConfigError(f"{where} (SATCHEL_MONGODB_URI): {message}")
+        if isinstance(exc, (perr.PyMongoError, OSError, asyncio.TimeoutError)):
+            return BackendUnavailable(
+                f"{where}: could not {what} {collection!r}: {message}; check that the server "
+                f"is running and reachable (waited up to "
+                f"{self.settings.server_selection_timeout:g}s for it)"
+            )
+        return BackendUnavailable(f"{where}: could not {what} {collection!r}: {exc!r:.300}")
+
+    def _remember(self, collection: str, key: str, version: int, created: datetime) -> None:
+        versions = self._versions
+        versions[(collection, key)] = (version, created)
+        if len(versions) > VERSION_CACHE_SIZE:
+            versions.popitem(last=False)
+
+    def _record(
+        self,
+        collection: str,
+        doc: Any,
+        select: Any = None,
+        remember: bool = True,
+    ) -> Record:
+        """The record of a stored document; :class:`CorruptRecord` if it is not one."""
+        key = doc.get("_id")
+        try:
+            version = doc["ver"]
+            created = doc["ca"]
+            updated = doc["ua"]
+            expires = doc.get("exp")
+            if (
+                not isinstance(key, str)
+                or not _is_version(version)
+                or not isinstance(created, datetime)
+                or not isinstance(updated, datetime)
+                or not (expires is None or isinstance(expires, datetime))
+            ):
+                raise ValueError("metadata of the wrong types")
+            if select is None:
+                value = decode(doc["v"])
+            else:
+                value = project(decode(doc["v"]) if "v" in doc else None, select)
+            index = _index(doc.get("ix"), doc.get("ixe"))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise CorruptRecord(
+                f"{collection!r}: the document of key {key!r} is not a satchel record ({exc}); "
+                "another client wrote it. Overwrite it with put or remove it with delete"
+            ) from None
+        version = int(version)
+        if remember:
+            self._remember(collection, key, version, created)
+        return Record(collection, key, value, version, created, updated, expires, index)
+
+    def _document(
+        self,
+        record: Record,
+        version: int,
+        created: datetime,
+        now: datetime,
+        batch: str | None = None,
+    ) -> RawBSONDocument:
+        """The document of ``record`` at ``version``, encoded once (and checked for size)."""
+        shadow, times = encode(record.value)
+        doc: dict[str, Any] = {
+            "_id": record.key,
+            "v": shadow,
+            "ver": version,
+            "ca": created,
+            "ua": now,
+            "exp": None if record.expires_at is None else truncate_ms(record.expires_at),
+        }
+        if times is not None:
+            doc["d"] = times
+        if record.index:
+            entries, empty = _index_entries(record.index)
+            if entries:
+                doc["ix"] = entries
+            if empty:
+                doc["ixe"] = empty
+        key = record.key
+        if len(key) >= 10 and key[0] in "0123456789":
+            from satchel.query import parse_datetime
+
+            moment = parse_datetime(key)
+            if moment is not None:
+                doc["kd"] = instant(moment)
+        if batch is not None:
+            doc["w"] = batch
+        try:
+            data = bson.encode(doc)
+        except (bson.errors.InvalidDocument, OverflowError) as exc:
+            raise InvalidArgument(f"value of {key!r}: cannot be stored in MongoDB: {exc}") from None
+        size = len(data)
+        if size > MAX_DOCUMENT_BYTES:
+            raise ValueTooLarge(
+                f"value of {key!r}: its MongoDB document would be {size} bytes; MongoDB's "
+                f"limit is {MAX_DOCUMENT_BYTES} bytes (16 MiB)"
+            )
+        if size * 6 > MAX_DOCUMENT_BYTES:  # only then can its JSON be over the limit
+            text = len(_ENCODE_JSON(record.value).encode("utf-8"))
+            if text > MAX_DOCUMENT_BYTES:
+                raise ValueTooLarge(
+                    f"value of {key!r}: {text} bytes of JSON; the mongodb backend's maximum "
+                    f"is {MAX_DOCUMENT_BYTES} bytes"
+                )
+        return RawBSONDocument(data)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def get(self, collection: str, key: str) -> Record | None:
+        coll = self._collection(collection)
+        doc = await self._call(coll.find_one({"_id": key}), "read from", collection)
+        if doc is None:
+            return None
+        expires = doc.get("exp")
+        if expires is not None and isinstance(expires, datetime) and expires <= utcnow():
+            return None
+        return self._record(collection, doc)
+
+    async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
+        if not keys:
+            return []
+        coll = self._collection(collection)
+        wanted = list(dict.fromkeys(keys))
+        now = utcnow()
+        cursor = coll.find({"_id": {"$in": wanted}, **translate.live(now)})
+        docs = await self._call(cursor.to_list(None), "read from", collection)
+        found = {}
+        for doc in docs:
+            record = self._record(collection, doc)
+            found[record.key] = record
+        return [found.get(key) for key in keys]
+
+    async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
+        coll = self._collection(collection)
+        entry = f"{len(index_name)}:{index_name}{value}"
+        cursor = coll.find({"ix": entry, **translate.live(utcnow())}).sort("_id", 1)
+        docs = await self._call(cursor.to_list(None), "look up an index of", collection)
+        return [self._record(collection, doc) for doc in docs]
+
+    async def count(self, collection: str, where: Sequence[Any] = ()) -> int:
+        coll = self._collection(collection)
+        condition = translate.where_filter(where)
+        if condition is translate.FALSE:
+            return 0
+        query = translate._and([translate.live(utcnow()), condition])
+        return await self._call(coll.count_documents(query), "count in", collection)
+
+    async def query(self, collection: str, query: Query) -> Page[Record]:
+        if query.limit == 0:
+            return Page([], None)
+        coll = self._collection(collection)
+        condition = translate.where_filter(query.where)
+        if condition is translate.FALSE:
+            return Page([], None)
+        pipeline = translate.needs_pipeline(query.order_by)
+        clauses = [translate.live(utcnow()), condition]
+        fetch = None if query.limit is None else query.offset + query.limit + 1
+        take = None if query.limit is None else query.limit + 1
+        fields = translate.projection(query.select)
+        if not pipeline:
+            if query.cursor is not None:
+                clauses.append(translate.page_after(query, pipeline=False))
+            cursor = coll.find(translate._and(clauses), fields).sort(
+                translate.sort_fields(query.order_by)
+            )
+            if query.offset:
+                cursor = cursor.skip(query.offset)
+            if take is not None:
+                cursor = cursor.limit(take)
+            docs = await self._call(cursor.to_list(None), "query", collection)
+        else:
+            stages: list[dict[str, Any]] = [
+                {"$match": translate._and(clauses)},
+                translate.atom_stage(query.order_by),
+            ]
+            if query.cursor is not None:
+                stages.append({"$match": translate.page_after(query, pipeline=True)})
+            stages.append({"$sort": translate.pipeline_sort(query.order_by)})
+            if query.offset:
+                stages.append({"$skip": query.offset})
+            if take is not None:
+                stages.append({"$limit": take})
+            if fields is not None:
+                keep = dict(fields)
+                for index in range(len(query.order_by)):
+                    keep[f"r{index}"] = 1
+                    keep[f"x{index}"] = 1
+                stages.append({"$project": keep})
+            docs = await self._call(self._aggregate(coll, stages), "query", collection)
+        del fetch
+        more = query.limit is not None and len(docs) > query.limit
+        if more:
+            docs = docs[: query.limit]
+        records = [self._record(collection, doc, query.select) for doc in docs]
+        next_cursor = None
+        if more and records:
+            if pipeline:
+                next_cursor = make_cursor(
+                    query, _atoms(docs[-1], len(query.order_by)), records[-1].key
+                )
+            else:
+                next_cursor = encode_cursor(query, records[-1])
+        return Page(records, next_cursor)
+
+    async def _aggregate(
+        self, coll: AsyncCollection[Any], stages: list[dict[str, Any]]
+    ) -> list[Any]:
+        cursor = await coll.aggregate(stages, allowDiskUse=True)
+        return await cursor.to_list(None)
+
+    async def iter_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
+        regex = compile_glob(pattern) if pattern is not None else None
+        coll = self._collection(collection)
+        condition: dict[str, Any] = translate.live(utcnow())
+        prefix = _literal_prefix(pattern) if pattern is not None else ""
+        last: str | None = None
+        while True:
+            after: dict[str, Any] = {"$gte": prefix} if last is None else {"$gt": last}
+            cursor = coll.find({"_id": after, **condition}, {"_id": 1}).sort("_id", 1).limit(1000)
+            docs = await self._call(cursor.to_list(None), "list the keys of", collection)
+            for doc in docs:
+                key = doc["_id"]
+                if not isinstance(key, str):
+                    continue
+                if not key.startswith(prefix):
+                    return
+                if regex is None or regex.fullmatch(key):
+                    yield key
+            if len(docs) < 1000:
+                return
+            last = docs[-1]["_id"]
+
+    async def collections(self) -> list[str]:
+        names = await self._call(
+            self._db.list_collection_names(), "list the collections of", self.settings.database
+        )
+        candidates = sorted(
+            (name, mongo)
+            for mongo in names
+            if (name := _satchel_name(self._prefix, mongo)) is not None
+        )
+        now = utcnow()
+
+        async def has_live(mongo: str) -> bool:
+            doc = await self._db.get_collection(mongo).find_one(translate.live(now), {"_id": 1})
+            return doc is not None
+
+        checks = await self._call(
+            asyncio.gather(*(has_live(mongo) for _, mongo in candidates)),
+            "list",
+            self.settings.database,
+        )
+        return [name for (name, _), alive in zip(candidates, checks, strict=True) if alive]
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def _current(self, coll: AsyncCollection[Any], collection: str, key: str) -> Any:
+        return await self._call(coll.find_one({"_id": key}, _META), "read from", collection)
+
+    async def put(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> Record:
+        collection, key = record.collection, record.key
+        coll = self._collection(collection)
+        if collection not in self._indexed:
+            await self._prepare(collection, coll)
+        now = utcnow()
+        if not if_absent:
+            # the version this process last saw: right, it is one conditional replace
+            cached = self._versions.get((collection, key))
+            if cached is not None and if_version in (None, cached[0]):
+                if await self._replace(coll, record, cached[0], cached[1], now, live=True):
+                    return self._stored(record, cached[0] + 1, cached[1], now)
+        for attempt in range(ATTEMPTS):
+            if attempt >= 3:
+                await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
+            current = await self._current(coll, collection, key)
+            version: Any = current.get("ver") if current is not None else None
+            created: Any = current.get("ca") if current is not None else None
+            valid = _is_version(version) and isinstance(created, datetime)
+            expires = current.get("exp") if current is not None else None
+            alive = (
+                current is not None
+                and valid
+                and (expires is None or (isinstance(expires, datetime) and expires > now))
+            )
+            if if_version is not None:
+                if not alive:
+                    raise NotFound(
+                        f"{collection!r}: no record under {key!r} to update at version {if_version}"
+                    )
+                if version != if_version:
+                    raise Conflict(
+                        f"{collection!r}: {key!r} is at version {version}, not {if_version}; "
+                        "load it again and retry",
+                        expected=if_version,
+                        actual=int(version),
+                    )
+            elif if_absent and alive:
+                raise AlreadyExists(
+                    f"{collection!r}: a record already exists under {key!r} (version {version})"
+                )
+            if current is None:
+                doc = self._document(record, 1, now, now)
+                try:
+                    await self._call(coll.insert_one(doc), "write to", collection)
+                except SatchelError as exc:
+                    if isinstance(exc.__cause__, perr.DuplicateKeyError):
+                        continue
+                    raise
+                return self._stored(record, 1, now, now)
+            if alive:
+                assert isinstance(created, datetime)
+                if await self._replace(coll, record, int(version), created, now, live=True):
+                    return self._stored(record, int(version) + 1, created, now)
+                continue
+            # expired, or not a satchel record: replaced by a new record (version 1)
+            if await self._overwrite(coll, record, current, now):
+                return self._stored(record, 1, now, now)
+        raise BackendUnavailable(
+            f"{collection!r}: could not write {key!r}: other writers changed it "
+            f"{ATTEMPTS} times in a row"
+        )
+
+    async def _replace(
+        self,
+        coll: AsyncCollection[Any],
+        record: Record,
+        version: int,
+        created: datetime,
+        now: datetime,
+        *,
+        live: bool,
+    ) -> bool:
+        """Replace the live record at ``version`` (created at ``created``) with the next
+        version of ``record``; whether it was there to replace."""
+        doc = self._document(record, version + 1, created, now)
+        condition = {"_id": record.key, "ver": version, "ca": created, **translate.live(now)}
+        result = await self._call(coll.replace_one(condition, doc), "write to", record.collection)
+        return result.matched_count == 1
+
+    async def _overwrite(
+        self, coll: AsyncCollection[Any], record: Record, current: Any, now: datetime
+    ) -> bool:
+        """Replace an expired (or foreign) document with version 1 of ``record``."""
+        doc = self._document(record, 1, now, now)
+        condition: dict[str, Any] = {"_id": record.key}
+        for name in ("ver", "ca", "exp"):
+            condition[name] = current.get(name, {"$exists": False})
+        result = await self._call(coll.replace_one(condition, doc), "write to", record.collection)
+        return result.matched_count == 1
+
+    def _stored(self, record: Record, version: int, created: datetime, now: datetime) -> Record:
+        self._remember(record.collection, record.key, version, created)
+        expires = None if record.expires_at is None else truncate_ms(record.expires_at)
+        return Record(
+            record.collection,
+            record.key,
+            _copy(record.value),
+            version,
+            created,
+            now,
+            expires,
+            {name: tuple(values) for name, values in record.index.items()},
+        )
+
+    async def put_many(self, records: Sequence[Record]) -> list[Record]:
+        if not records:
+            return []
+        now = utcnow()
+        by_collection: dict[str, list[int]] = {}
+        for position, record in enumerate(records):
+            by_collection.setdefault(record.collection, []).append(position)
+        # encode everything first: a value too large or not storable writes nothing
+        last: dict[tuple[str, str], int] = {}
+        for position, record in enumerate(records):
+            last[(record.collection, record.key)] = position
+        self._batches += 1
+        batch = f"{self._batch_ids}{self._batches:x}"
+        for position, record in enumerate(records):
+            if last[(record.collection, record.key)] != position:
+                self._document(record, 1, now, now)  # checked, not sent
+        out: list[Record | None] = [None] * len(records)
+        for collection, positions in by_collection.items():
+            await self._put_collection(
+                collection, [records[p] for p in positions], positions, out, now, batch
+            )
+        return [record for record in out if record is not None]
+
+    async def _put_collection(
+        self,
+        collection: str,
+        records: list[Record],
+        positions: list[int],
+        out: list[Record | None],
+        now: datetime,
+        batch: str,
+    ) -> None:
+        coll = self._collection(collection)
+        if collection not in self._indexed:
+            await self._prepare(collection, coll)
+        chains: dict[str, list[int]] = {}
+        for index, record in enumerate(records):
+            chains.setdefault(record.key, []).append(index)
+        keys = list(chains)
+        known: dict[str, Any] = {}
+        unknown = [key for key in keys if (collection, key) not in self._versions]
+        if unknown:
+            cursor = coll.find({"_id": {"$in": unknown}}, _META)
+            for doc in await self._call(cursor.to_list(None), "read from", collection):
+                known[doc["_id"]] = doc
+        for key in keys:
+            if key not in known and (collection, key) in self._versions:
+                version, created = self._versions[(collection, key)]
+                known[key] = {"ver": version, "ca": created, "exp": None}
+        operations: list[Any] = []
+        planned: dict[str, list[tuple[int, datetime]]] = {}
+        for key, chain in chains.items():
+            current = known.get(key)
+            final = records[chain[-1]]
+            alive = False
+            if current is not None:
+                version, created = current.get("ver"), current.get("ca")
+                expires = current.get("exp")
+                alive = (
+                    _is_version(version)
+                    and isinstance(created, datetime)
+                    and (expires is None or (isinstance(expires, datetime) and expires > now))
+                )
+            steps: list[tuple[int, datetime]] = []
+            step_version, step_created, step_alive = (
+                (int(version), created, True) if alive else (0, now, False)
+            )
+            for index in chain:
+                if step_alive:
+                    step_version += 1
+                else:
+                    step_version, step_created = 1, now
+                steps.append((step_version, step_created))
+                expires_at = records[index].expires_at
+                step_alive = expires_at is None or truncate_ms(expires_at) > now
+            top, first_created = steps[-1]
+            doc = self._document(final, top, first_created, now, batch)
+            if current is None:
+                operations.append(InsertOne(doc))
+            elif alive:
+                operations.append(
+                    ReplaceOne(
+                        {"_id": key, "ver": int(version), "ca": created, **translate.live(now)},
+                        doc,
+                    )
+                )
+            else:
+                condition: dict[str, Any] = {"_id": key}
+                for name in ("ver", "ca", "exp"):
+                    condition[name] = current.get(name, {"$exists": False})
+                operations.append(ReplaceOne(condition, doc))
+            planned[key] = steps
+        failed: set[str] = set()
+        try:
+            result = await self._call(
+                coll.bulk_write(operations, ordered=False), "write to", collection
+            )
+            applied = result.matched_count + result.inserted_count
+        except SatchelError as exc:
+            if not isinstance(exc.__cause__, perr.BulkWriteError):
+                raise
+            details = exc.__cause__.details
+            if any(e.get("code") != 11000 for e in details.get("writeErrors", ())):
+                raise
+            applied = details.get("nMatched", 0) + details.get("nInserted", 0)
+        if applied < len(operations):
+            cursor = coll.find({"_id": {"$in": keys}, "w": batch}, {"_id": 1})
+            written = {
+                doc["_id"]
+                for doc in await self._call(cursor.to_list(None), "read from", collection)
+            }
+            failed = set(keys) - written
+        for key, chain in chains.items():
+            if key in failed:
+                # another writer got there between the read and the write: write this key's
+                # records again one by one, as single puts
+                self._versions.pop((collection, key), None)
+                for index in chain:
+                    out[positions[index]] = await self.put(records[index])
+                continue
+            for (version, created), index in zip(planned[key], chain, strict=True):
+                out[positions[index]] = self._stored(records[index], version, created, now)
+
+    async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
+        coll = self._collection(collection)
+        now = utcnow()
+        self._versions.pop((collection, key), None)
+        if if_version is None:
+            result = await self._call(
+                coll.delete_one({"_id": key, **translate.live(now)}), "delete from", collection
+            )
+            return result.deleted_count == 1
+        for _ in range(ATTEMPTS):
+            result = await self._call(
+                coll.delete_one({"_id": key, "ver": if_version, **translate.live(now)}),
+                "delete from",
+                collection,
+            )
+            if result.deleted_count == 1:
+                return True
+            current = await self._current(coll, collection, key)
+            version: Any = current.get("ver") if current is not None else None
+            expires = current.get("exp") if current is not None else None
+            if (
+                current is None
+                or not _is_version(version)
+                or (expires is not None and (not isinstance(expires, datetime) or expires <= now))
+            ):
+                raise NotFound(
+                    f"{collection!r}: no record under {key!r} to delete at version {if_version}"
+                )
+            if version != if_version:
+                raise Conflict(
+                    f"{collection!r}: {key!r} is at version {version}, not {if_version}; "
+                    "load it again and retry",
+                    expected=if_version,
+                    actual=int(version),
+                )
+        raise BackendUnavailable(f"{collection!r}: could not delete {key!r}: it kept changing")
+
+    async def drop(self, collection: str) -> int:
+        coll = self._collection(collection)
+        count = await self._call(
+            coll.count_documents(translate.live(utcnow())), "count in", collection
+        )
+        await self._call(coll.drop(), "drop", collection)
+        self._indexed.discard(collection)
+        for cached in [k for k in self._versions if k[0] == collection]:
+            del self._versions[cached]
+        return count
+
+    async def purge_expired(self) -> int:
+        names = await self._call(
+            self._db.list_collection_names(), "list the collections of", self.settings.database
+        )
+        now = utcnow()
+        total = 0
+        for mongo in names:
+            if _satchel_name(self._prefix, mongo) is None:
+                continue
+            result = await self._call(
+                self._db.get_collection(mongo).delete_many({"exp": {"$lte": now}}),
+                "purge",
+                mongo,
+            )
+            total += result.deleted_count
+        return total
+
+    # -- life -----------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._call(self._client.admin.command("ping"), "ping", self.settings.database)
+
+    async def stats(self) -> dict[str, Any]:
+        info = await self._call(
+            self._client.server_info(), "read the server info of", self.settings.database
+        )
+        return {
+            "server_version": info.get("version"),
+            "database": self.settings.database,
+            "collection_prefix": self._prefix,
+            "write_concern": self.settings.write_concern,
+        }
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_copy(v) for v in value]
+    return value
+
+
+def _atoms(doc: Any, terms: int) -> list[tuple[int, Any]]:
+    atoms: list[tuple[int, Any]] = []
+    for index in range(terms):
+        rank = int(doc[f"r{index}"])
+        value = doc.get(f"x{index}")
+        if rank in (0, 3, 4):
+            value = 0
+        elif rank == 6:
+            value = value.timestamp()
+        elif rank == 1:
+            value = decode(value)
+        atoms.append((rank, value))
+    return atoms
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The characters every key matching the glob ``pattern`` starts with."""
+    out = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char in "*?[":
+            break
+        if char == "\\":
+            index += 1
+            if index == len(pattern):
+                break
+            char = pattern[index]
+        out.append(char)
+        index += 1
+    return "".join(out)

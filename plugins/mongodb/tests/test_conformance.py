@@ -1,0 +1,53 @@
+"""The whole conformance kit, with the stateful test, over the MongoDB wire protocol: against
+a throwaway SecantusDB server, and against a real mongod when ``SATCHEL_TEST_MONGODB_URI``
+is set."""
+
+from __future__ import annotations
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from satchel.backend import Backend, Record
+from satchel.testing import BackendConformance, MakeBackend
+from satchel_mongodb import MongoBackend
+
+
+async def plant_foreign_document(backend: Backend, collection: str, key: str) -> None:
+    """What another client of the server could do: write a document that is not a satchel
+    record under the key's ``_id``."""
+    assert isinstance(backend, MongoBackend)
+    await backend.put(Record(collection, key, {"soon": "overwritten"}))
+    raw: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        backend.settings.uri.get_secret_value()
+    )
+    try:
+        mongo = backend._collection(collection)
+        await raw[backend.settings.database][mongo.name].replace_one(
+            {"_id": key}, {"name": "not a record", "ver": "seven"}
+        )
+    finally:
+        await raw.close()
+
+
+class TestSecantus(BackendConformance):
+    """A SecantusDB server (the MongoDB wire protocol, in-process)."""
+
+    @pytest.fixture
+    def make_backend(self, mongodb_uri: str) -> MakeBackend:
+        return lambda: MongoBackend.from_uri(
+            mongodb_uri, database="satchel_kit", server_selection_timeout=5
+        )
+
+    async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
+        await plant_foreign_document(backend, collection, key)
+
+
+class TestRealMongo(BackendConformance):
+    """A real mongod, when ``SATCHEL_TEST_MONGODB_URI`` names one."""
+
+    @pytest.fixture
+    def make_backend(self, real_mongodb_uri: str) -> MakeBackend:
+        return lambda: MongoBackend.from_uri(real_mongodb_uri, database="satchel_kit")
+
+    async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
+        await plant_foreign_document(backend, collection, key)
