@@ -361,7 +361,7 @@ def test_backends_json() -> None:
 def test_backends_unknown_backend_lists_and_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SATCHEL_BACKEND", "reddis")
     result = run("backends")
-    message = "unknown backend 'reddis' (SATCHEL_BACKEND); installed: memory, redis"
+    message = "unknown backend 'reddis' (SATCHEL_BACKEND); installed: memory, mongodb, redis"
     assert_one_error_line(result, 3, message)
     assert "memory" in result.stdout
     report = run_json("backends", exit_code=3)
@@ -534,7 +534,7 @@ def test_doctor_bad_backend_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SATCHEL_BACKEND", "reddis")
     result = run("doctor")
     assert_one_error_line(
-        result, 3, "unknown backend 'reddis' (SATCHEL_BACKEND); installed: memory, redis"
+        result, 3, "unknown backend 'reddis' (SATCHEL_BACKEND); installed: memory, mongodb, redis"
     )
     assert result.stdout == ""
     report = run_json("doctor", exit_code=3)
@@ -917,7 +917,7 @@ def test_script_bad_backend_is_one_line_exit_3() -> None:
     done = run_script("doctor", SATCHEL_BACKEND="reddis")
     assert done.returncode == 3
     assert done.stderr == (
-        "satchel: error: unknown backend 'reddis' (SATCHEL_BACKEND); installed: memory, redis\n"
+        "satchel: error: unknown backend 'reddis' (SATCHEL_BACKEND); installed: memory, mongodb, redis\n"
     )
     assert "Traceback" not in done.stdout
     assert done.stdout == ""

@@ -272,6 +272,7 @@ def test_the_nav_has_the_expected_pages() -> None:
         "performance.md",
         "cli.md",
         "redis.md",
+        "mongodb.md",
     ):
         assert page in _nav_pages(), page
 

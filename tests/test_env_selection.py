@@ -59,7 +59,10 @@ def test_an_unknown_backend_names_the_variable_and_lists_installed(
     monkeypatch.setenv("SATCHEL_BACKEND", "reddis")
     with pytest.raises(BackendNotFound) as info:
         satchel.open()
-    assert str(info.value) == "unknown backend 'reddis' (SATCHEL_BACKEND); installed: memory, redis"
+    assert (
+        str(info.value)
+        == "unknown backend 'reddis' (SATCHEL_BACKEND); installed: memory, mongodb, redis"
+    )
     assert isinstance(info.value, ConfigError)
 
 

@@ -76,6 +76,7 @@ _AUTH_CODES: Final = frozenset({13, 18, 8000})
 _ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 _NAME_ESCAPE: Final = re.compile(r"[%$\x00]")
 _NAME_UNESCAPE: Final = re.compile(r"%([0-9A-F]{2})")
+_DOTS: Final = re.compile(r"^\.|(?<=\.)\.|\.$")
 
 
 def _collection_name(prefix: str, name: str) -> str:
@@ -83,11 +84,8 @@ def _collection_name(prefix: str, name: str) -> str:
     full = prefix + encoded
     if full.startswith("system."):
         full = "%73" + full[1:]
-    if full.startswith("."):
-        full = "%2E" + full[1:]
-    if full.endswith("."):
-        full = full[:-1] + "%2E"
-    return full
+    # MongoDB refuses a name that starts or ends with "." or holds ".."
+    return _DOTS.sub("%2E", full)
 
 
 def _satchel_name(prefix: str, mongo_name: str) -> str | None:

@@ -115,8 +115,8 @@ class MongoSettings(BaseSettings):
     def _check_prefix(cls, value: str) -> str:
         if "$" in value or "%" in value or "\x00" in value:
             raise ValueError("must not contain '$', '%' or NUL")
-        if value.startswith("."):
-            raise ValueError("must not start with '.'")
+        if value.startswith(".") or ".." in value:
+            raise ValueError("must not start with '.' or hold '..'")
         if value.startswith("system."):
             raise ValueError("must not start with 'system.' (MongoDB reserves it)")
         return value

@@ -62,6 +62,20 @@ def _and(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return kept[0] if len(kept) == 1 else {"$and": kept}
 
 
+def _merge(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The conjunction of ``clauses`` as one document when their fields differ (as the
+    parts of an equality do): inside ``$elemMatch``, not every server reads ``$and``."""
+    if any(c is FALSE for c in clauses):
+        return FALSE
+    merged: dict[str, Any] = {}
+    for clause in clauses:
+        for name, condition in clause.items():
+            if name.startswith("$") or name in merged:
+                return _and(clauses)
+            merged[name] = condition
+    return merged
+
+
 def _or(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     kept = [dict(c) for c in clauses if c is not FALSE]
     if not kept:
@@ -141,7 +155,7 @@ def _eq(path: str, dates: str, wanted: Any) -> dict[str, Any]:
         operand = _number(wanted) if _is_number(wanted) else wanted
         return {path: operand} if path else {"$eq": operand}
     if isinstance(wanted, (list, tuple)):
-        return _and(
+        return _merge(
             [{f"{prefix}l": {"$size": len(wanted)}}]
             + [
                 _eq(f"{prefix}l.{i}", f"{dprefix}l.{i}" if dates else "", item)
@@ -149,7 +163,7 @@ def _eq(path: str, dates: str, wanted: Any) -> dict[str, Any]:
             ]
         )
     if isinstance(wanted, Mapping):
-        return _and(
+        return _merge(
             [{f"{prefix}n": len(wanted)}]
             + [
                 _eq(
