@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -299,12 +299,12 @@ ORDERS = ["x", "-x", "tags", "tags.0", "-value", "x.0", "expires_at", "-key", "v
 
 
 @pytest.fixture
-async def corpus(backend: MongoBackend) -> AsyncIterator[list[Record]]:
+async def corpus(backend: MongoBackend) -> list[Record]:
     records = []
     for number, (key, value) in enumerate(CORPUS.items()):
         expires = utcnow() + timedelta(days=1) if number % 3 == 0 else None
         records.append(await backend.put(Record("corpus", key, value, expires_at=expires)))
-    yield records
+    return records
 
 
 async def test_every_condition_agrees_with_the_reference(
@@ -422,11 +422,12 @@ class Commands(monitoring.CommandListener):
 
 
 @pytest.fixture
-def commands() -> Iterator[Commands]:
+def commands() -> Commands:
+    """A listener of the clients built from now on (pymongo has no way to unregister one;
+    it costs the later clients little)."""
     listener = Commands()
     monitoring.register(listener)
-    yield listener
-    # pymongo has no unregister; the listener only sees clients built while registered
+    return listener
 
 
 async def test_put_many_is_one_bulk_write_and_get_many_one_find(

@@ -510,12 +510,14 @@ class MongoBackend(Backend):
         if collection not in self._indexed:
             await self._prepare(collection, coll)
         now = utcnow()
-        if not if_absent:
-            # the version this process last saw: right, it is one conditional replace
-            cached = self._versions.get((collection, key))
-            if cached is not None and if_version in (None, cached[0]):
-                if await self._replace(coll, record, cached[0], cached[1], now, live=True):
-                    return self._stored(record, cached[0] + 1, cached[1], now)
+        # the version this process last saw: when it is still right, one conditional replace
+        cached = None if if_absent else self._versions.get((collection, key))
+        if (
+            cached is not None
+            and if_version in (None, cached[0])
+            and await self._replace(coll, record, cached[0], cached[1], now, live=True)
+        ):
+            return self._stored(record, cached[0] + 1, cached[1], now)
         for attempt in range(ATTEMPTS):
             if attempt >= 3:
                 await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
