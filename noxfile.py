@@ -43,7 +43,7 @@ DISTRIBUTIONS = {
 #: Everything, for the sessions that see the whole project (integration, docs, typecheck).
 ALL = ("core", "plugins/memory", "plugins/redis", "plugins/mongodb")
 #: The MongoDB tests' server (a MongoDB wire-protocol server started in-process).
-MONGO_TEST_SERVER = "SecantusDB"
+MONGO_TEST_SERVER = "SecantusDB>=0.7.0b3"
 
 
 def find_python(version: str) -> str | None:
