@@ -121,6 +121,38 @@ def _is_version(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
+def _alive(current: Any, now: datetime) -> bool:
+    """Whether the metadata ``current`` (``ver``, ``ca``, ``exp``) of a stored document are
+    a satchel record's, not expired at ``now``."""
+    if current is None:
+        return False
+    expires = current.get("exp")
+    return (
+        _is_version(current.get("ver"))
+        and isinstance(current.get("ca"), datetime)
+        and (expires is None or (isinstance(expires, datetime) and expires > now))
+    )
+
+
+def _check_version(
+    collection: str, key: str, if_version: int, current: Any, now: datetime, doing: str
+) -> None:
+    """Raise what a write conditional on ``if_version`` meets in ``current``: NotFound when
+    there is no live record, Conflict when its version differs."""
+    if not _alive(current, now):
+        raise NotFound(
+            f"{collection!r}: no record under {key!r} to {doing} at version {if_version}"
+        )
+    version = current["ver"]
+    if version != if_version:
+        raise Conflict(
+            f"{collection!r}: {key!r} is at version {version}, not {if_version}; "
+            "load it again and retry",
+            expected=if_version,
+            actual=int(version),
+        )
+
+
 class MongoBackend(Backend):
     """Records in MongoDB (standalone, replica set or sharded behind mongos).
 
@@ -524,25 +556,9 @@ class MongoBackend(Backend):
             current = await self._current(coll, collection, key)
             version: Any = current.get("ver") if current is not None else None
             created: Any = current.get("ca") if current is not None else None
-            valid = _is_version(version) and isinstance(created, datetime)
-            expires = current.get("exp") if current is not None else None
-            alive = (
-                current is not None
-                and valid
-                and (expires is None or (isinstance(expires, datetime) and expires > now))
-            )
+            alive = _alive(current, now)
             if if_version is not None:
-                if not alive:
-                    raise NotFound(
-                        f"{collection!r}: no record under {key!r} to update at version {if_version}"
-                    )
-                if version != if_version:
-                    raise Conflict(
-                        f"{collection!r}: {key!r} is at version {version}, not {if_version}; "
-                        "load it again and retry",
-                        expected=if_version,
-                        actual=int(version),
-                    )
+                _check_version(collection, key, if_version, current, now, "update")
             elif if_absent and alive:
                 raise AlreadyExists(
                     f"{collection!r}: a record already exists under {key!r} (version {version})"
@@ -665,15 +681,9 @@ class MongoBackend(Backend):
         for key, chain in chains.items():
             current = known.get(key)
             final = records[chain[-1]]
-            alive = False
+            alive = _alive(current, now)
             if current is not None:
                 version, created = current.get("ver"), current.get("ca")
-                expires = current.get("exp")
-                alive = (
-                    _is_version(version)
-                    and isinstance(created, datetime)
-                    and (expires is None or (isinstance(expires, datetime) and expires > now))
-                )
             steps: list[tuple[int, datetime]] = []
             step_version, step_created, step_alive = (
                 (int(version), created, True) if alive else (0, now, False)
@@ -752,23 +762,7 @@ class MongoBackend(Backend):
             if result.deleted_count == 1:
                 return True
             current = await self._current(coll, collection, key)
-            version: Any = current.get("ver") if current is not None else None
-            expires = current.get("exp") if current is not None else None
-            if (
-                current is None
-                or not _is_version(version)
-                or (expires is not None and (not isinstance(expires, datetime) or expires <= now))
-            ):
-                raise NotFound(
-                    f"{collection!r}: no record under {key!r} to delete at version {if_version}"
-                )
-            if version != if_version:
-                raise Conflict(
-                    f"{collection!r}: {key!r} is at version {version}, not {if_version}; "
-                    "load it again and retry",
-                    expected=if_version,
-                    actual=int(version),
-                )
+            _check_version(collection, key, if_version, current, now, "delete")
         raise BackendUnavailable(f"{collection!r}: could not delete {key!r}: it kept changing")
 
     async def drop(self, collection: str) -> int:
