@@ -54,7 +54,7 @@ from satchel.errors import (
     SatchelError,
     ValueTooLarge,
 )
-from satchel.query import Query, compile_glob, encode_cursor, make_cursor, project
+from satchel.query import Query, compile_glob, make_cursor, project
 from satchel.settings import load_settings, redact_url, scrub_secrets
 from satchel_mongodb import translate
 from satchel_mongodb.codec import decode, encode, instant
@@ -431,52 +431,46 @@ class MongoBackend(Backend):
             return Page([], None)
         pipeline = translate.needs_pipeline(query.order_by)
         clauses = [translate.live(utcnow()), condition]
-        fetch = None if query.limit is None else query.offset + query.limit + 1
+        after = None if query.cursor is None else translate.page_after(query)
         take = None if query.limit is None else query.limit + 1
         fields = translate.projection(query.select)
+        sort = translate.sort_fields(query.order_by)
         if not pipeline:
-            if query.cursor is not None:
-                clauses.append(translate.page_after(query, pipeline=False))
-            cursor = coll.find(translate._and(clauses), fields).sort(
-                translate.sort_fields(query.order_by)
-            )
+            if after is not None:
+                clauses.append(after)
+            cursor = coll.find(translate._and(clauses), fields).sort(sort)
             if query.offset:
                 cursor = cursor.skip(query.offset)
             if take is not None:
                 cursor = cursor.limit(take)
             docs = await self._call(cursor.to_list(None), "query", collection)
         else:
+            # the sort fields are computed for the matching records only
             stages: list[dict[str, Any]] = [
                 {"$match": translate._and(clauses)},
                 translate.atom_stage(query.order_by),
             ]
-            if query.cursor is not None:
-                stages.append({"$match": translate.page_after(query, pipeline=True)})
-            stages.append({"$sort": translate.pipeline_sort(query.order_by)})
+            if after is not None:
+                stages.append({"$match": after})
+            stages.append({"$sort": dict(sort)})
             if query.offset:
                 stages.append({"$skip": query.offset})
             if take is not None:
                 stages.append({"$limit": take})
             if fields is not None:
                 keep = dict(fields)
-                for index in range(len(query.order_by)):
-                    keep[f"r{index}"] = 1
-                    keep[f"x{index}"] = 1
+                keep.update({name: 1 for name, _ in sort})
                 stages.append({"$project": keep})
             docs = await self._call(self._aggregate(coll, stages), "query", collection)
-        del fetch
         more = query.limit is not None and len(docs) > query.limit
         if more:
             docs = docs[: query.limit]
         records = [self._record(collection, doc, query.select) for doc in docs]
         next_cursor = None
         if more and records:
-            if pipeline:
-                next_cursor = make_cursor(
-                    query, _atoms(docs[-1], len(query.order_by)), records[-1].key
-                )
-            else:
-                next_cursor = encode_cursor(query, records[-1])
+            next_cursor = make_cursor(
+                query, translate.atoms(docs[-1], query.order_by), records[-1].key
+            )
         return Page(records, next_cursor)
 
     async def _aggregate(
@@ -820,21 +814,6 @@ def _copy(value: Any) -> Any:
     if kind is list or kind is tuple:
         return [_copy(v) for v in value]
     return value
-
-
-def _atoms(doc: Any, terms: int) -> list[tuple[int, Any]]:
-    atoms: list[tuple[int, Any]] = []
-    for index in range(terms):
-        rank = int(doc[f"r{index}"])
-        value = doc.get(f"x{index}")
-        if rank in (0, 3, 4):
-            value = 0
-        elif rank == 6:
-            value = value.timestamp()
-        elif rank == 1:
-            value = decode(value)
-        atoms.append((rank, value))
-    return atoms
 
 
 def _literal_prefix(pattern: str) -> str:

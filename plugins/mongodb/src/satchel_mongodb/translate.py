@@ -25,6 +25,7 @@ from bson.decimal128 import Decimal128
 
 from satchel.errors import InvalidQuery
 from satchel.query import Condition, FieldPath, Order, Query, cursor_position
+from satchel_mongodb.codec import decode as decode_number
 from satchel_mongodb.codec import escape, instant, shadow_paths
 
 __all__ = [
@@ -44,34 +45,33 @@ _MAX_INDEX: Final = 2**31
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Where each metadata field is stored, and the rank (in satchel's sort order) of its values.
 _METADATA: Final = {"key": "_id", "version": "ver", "created_at": "ca", "updated_at": "ua"}
-_RANKS: Final = {"key": 2, "version": 1, "created_at": 6, "updated_at": 6}
+#: Where each metadata field is stored.
+_STORED: Final = {**_METADATA, "expires_at": "exp"}
 _OPS: Final = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 
 
 def live(now: datetime) -> dict[str, Any]:
-    """Records that have not expired at ``now``."""
-    return {"$or": [{"exp": None}, {"exp": {"$gt": now}}]}
+    """Records that have not expired at ``now``: ``exp`` is ``null``, missing or later.
+    (One field condition, not an ``$or``: a server may stop using the ``_id`` or ``ix``
+    index for a filter with a top-level operator.)"""
+    return {"exp": {"$not": {"$lte": now}}}
 
 
 def _and(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The conjunction, as one document when the clauses' fields differ (so that a server
+    sees the plain fields an index can serve), else with ``$and``."""
     if any(c is FALSE for c in clauses):
         return FALSE
     kept = [dict(c) for c in clauses if c]
     if not kept:
         return {}
-    return kept[0] if len(kept) == 1 else {"$and": kept}
-
-
-def _merge(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The conjunction of ``clauses`` as one document when their fields differ (as the
-    parts of an equality do): inside ``$elemMatch``, not every server reads ``$and``."""
-    if any(c is FALSE for c in clauses):
-        return FALSE
+    if len(kept) == 1:
+        return kept[0]
     merged: dict[str, Any] = {}
-    for clause in clauses:
+    for clause in kept:
         for name, condition in clause.items():
-            if name.startswith("$") or name in merged:
-                return _and(clauses)
+            if name in merged:
+                return {"$and": kept}
             merged[name] = condition
     return merged
 
@@ -155,7 +155,7 @@ def _eq(path: str, dates: str, wanted: Any) -> dict[str, Any]:
         operand = _number(wanted) if _is_number(wanted) else wanted
         return {path: operand} if path else {"$eq": operand}
     if isinstance(wanted, (list, tuple)):
-        return _merge(
+        return _and(
             [{f"{prefix}l": {"$size": len(wanted)}}]
             + [
                 _eq(f"{prefix}l.{i}", f"{dprefix}l.{i}" if dates else "", item)
@@ -163,7 +163,7 @@ def _eq(path: str, dates: str, wanted: Any) -> dict[str, Any]:
             ]
         )
     if isinstance(wanted, Mapping):
-        return _merge(
+        return _and(
             [{f"{prefix}n": len(wanted)}]
             + [
                 _eq(
@@ -313,14 +313,21 @@ def where_filter(where: Sequence[Condition]) -> dict[str, Any]:
 
 
 def needs_pipeline(order_by: Sequence[Order]) -> bool:
-    """Whether ordering needs computed sort fields (a value path, or ``expires_at``, whose
-    values are of several types)."""
-    return any(o.field[0] not in _METADATA for o in order_by)
+    """Whether ordering needs computed sort fields: a value path, whose values may be
+    objects and lists, which satchel ranks as equal among themselves."""
+    return any(o.field[0] == "value" for o in order_by)
+
+
+def _sort_field(order: Order, index: int) -> str:
+    """The field a term sorts on: the stored metadata field, or the computed ``s<i>``."""
+    name = order.field[0]
+    return _STORED.get(name, f"s{index}")
 
 
 def sort_fields(order_by: Sequence[Order]) -> list[tuple[str, int]]:
-    """The sort of a plain ``find`` (metadata terms only), the key last."""
-    out = [(_METADATA[o.field[0]], -1 if o.descending else 1) for o in order_by]
+    """The sort: each term's field in its direction, then the key (unless a term is the
+    key, which decides alone)."""
+    out = [(_sort_field(o, i), -1 if o.descending else 1) for i, o in enumerate(order_by)]
     if not any(name == "_id" for name, _ in out):
         out.append(("_id", 1))
     return out
@@ -368,59 +375,37 @@ def _resolve(field: FieldPath) -> Any:
     return _with_suffix(expression, pending)
 
 
-def _atom_fields(order: Order, index: int) -> dict[str, Any]:
-    """``r<i>`` (the rank of the value in satchel's order) and ``x<i>`` (what orders values
-    of one rank; ``null`` for ranks whose values tie)."""
-    name = order.field[0]
-    if name in _METADATA:
-        return {f"r{index}": _RANKS[name], f"x{index}": "$" + _METADATA[name]}
-    if name == "expires_at":
-        is_date = {"$eq": [{"$type": "$exp"}, "date"]}
-        return {
-            f"r{index}": {"$cond": [is_date, 6, 0]},
-            f"x{index}": {"$cond": [is_date, "$exp", None]},
-        }
-    value = "$$a"
-    kind = {"$type": value}
-    rank = {
-        "$switch": {
-            "branches": [
-                {"case": {"$in": [kind, ["int", "long", "double", "decimal"]]}, "then": 1},
-                {"case": {"$eq": [kind, "string"]}, "then": 2},
-                {
-                    "case": {"$eq": [kind, "object"]},
-                    "then": {"$cond": [{"$isArray": "$$a.l"}, 4, 3]},
-                },
-                {"case": {"$eq": [kind, "bool"]}, "then": 5},
-                {"case": {"$eq": [kind, "date"]}, "then": 6},
-            ],
-            "default": 0,
-        }
-    }
-    comparable = {"$cond": [{"$in": [kind, ["object", "missing", "null"]]}, None, value]}
-    resolved = _bound(_resolve(order.field))
-    return {
-        f"r{index}": {"$let": {"vars": {"a": resolved}, "in": rank}},
-        f"x{index}": {"$let": {"vars": {"a": resolved}, "in": comparable}},
-    }
+#: What an object and a list sort as: every object the same, every list the same, objects
+#: before lists, both after strings and before booleans (MongoDB's order of types, which
+#: is satchel's: null, numbers, strings, objects, lists, booleans, dates).
+OBJECT: Final[dict[str, Any]] = {}
+LIST: Final[dict[str, Any]] = {"l": 0}
 
 
 def atom_stage(order_by: Sequence[Order]) -> dict[str, Any]:
-    """The ``$addFields`` of the computed sort fields."""
+    """The ``$addFields`` of ``s<i>`` for each term on a value path: the value there, with
+    objects and lists replaced by :data:`OBJECT` and :data:`LIST` (missing stays missing,
+    which sorts as ``null``, as in satchel)."""
     fields: dict[str, Any] = {}
     for index, order in enumerate(order_by):
-        fields.update(_atom_fields(order, index))
+        if order.field[0] != "value":
+            continue
+        resolved = _resolve(order.field)
+        if isinstance(resolved, str):
+            node, wrap = resolved, None
+        else:
+            node, wrap = "$$a", _bound(resolved)
+        expression: dict[str, Any] = {
+            "$cond": [
+                {"$eq": [{"$type": node}, "object"]},
+                {"$cond": [{"$isArray": node + ".l"}, {"$literal": LIST}, {"$literal": OBJECT}]},
+                node,
+            ]
+        }
+        if wrap is not None:
+            expression = {"$let": {"vars": {"a": wrap}, "in": expression}}
+        fields[f"s{index}"] = expression
     return {"$addFields": fields}
-
-
-def pipeline_sort(order_by: Sequence[Order]) -> dict[str, int]:
-    sort: dict[str, int] = {}
-    for index, order in enumerate(order_by):
-        direction = -1 if order.descending else 1
-        sort[f"r{index}"] = direction
-        sort[f"x{index}"] = direction
-    sort["_id"] = 1
-    return sort
 
 
 def _atom_operand(rank: int, value: Any) -> Any:
@@ -431,36 +416,75 @@ def _atom_operand(rank: int, value: Any) -> Any:
     return value
 
 
-def page_after(query: Query, pipeline: bool) -> dict[str, Any]:
+_SCALAR_TYPES: Final = {
+    1: ["double", "int", "long", "decimal"],
+    2: ["string"],
+    5: ["bool"],
+    6: ["date"],
+}
+
+
+def _in_ranks(field: str, ranks: Sequence[int]) -> dict[str, Any]:
+    """Records whose sort value at ``field`` has one of ``ranks``."""
+    clauses: list[dict[str, Any]] = []
+    types = [t for rank in ranks for t in _SCALAR_TYPES.get(rank, ())]
+    if types:
+        clauses.append({field: {"$type": types}})
+    if 0 in ranks:
+        clauses.append({field: None})
+    if 3 in ranks and 4 in ranks:
+        clauses.append({field: {"$type": "object"}})
+    elif 3 in ranks:
+        clauses.append({field: {"$eq": OBJECT}})
+    elif 4 in ranks:
+        clauses.append({field: {"$eq": LIST}})
+    return _or(clauses)
+
+
+def _same(field: str, rank: int, value: Any) -> dict[str, Any]:
+    if rank == 0:
+        return {field: None}
+    if rank in (3, 4):
+        return {field: {"$eq": OBJECT if rank == 3 else LIST}}
+    return {field: _atom_operand(rank, value)}
+
+
+def page_after(query: Query) -> dict[str, Any]:
     """Records after the position ``query.cursor`` points at, in the query's order."""
     atoms, key = cursor_position(query)
     branches: list[dict[str, Any]] = []
     equal: list[dict[str, Any]] = []
     for index, (order, (rank, value)) in enumerate(zip(query.order_by, atoms, strict=True)):
-        beyond = "$lt" if order.descending else "$gt"
-        if pipeline:
-            r, x = f"r{index}", f"x{index}"
-            if rank in (0, 3, 4):
-                after: dict[str, Any] = {r: {beyond: rank}}
-                same: dict[str, Any] = {r: rank}
-            else:
-                operand = _atom_operand(rank, value)
-                after = {"$or": [{r: {beyond: rank}}, {r: rank, x: {beyond: operand}}]}
-                same = {r: rank, x: operand}
-        else:
-            name = order.field[0]
-            fixed = _RANKS[name]
-            if rank != fixed:
-                after = {} if (fixed > rank) != order.descending else FALSE
-                same = FALSE
-            else:
-                operand = _atom_operand(rank, value)
-                after = {_METADATA[name]: {beyond: operand}}
-                same = {_METADATA[name]: operand}
-        branches.append(_and([*equal, after]))
-        equal.append(same)
+        field = _sort_field(order, index)
+        beyond = range(rank) if order.descending else range(rank + 1, 7)
+        after = [_in_ranks(field, list(beyond))]
+        if rank not in (0, 3, 4):
+            operator = "$lt" if order.descending else "$gt"
+            after.append({field: {operator: _atom_operand(rank, value)}})
+        branches.append(_and([*equal, _or(after)]))
+        equal.append(_same(field, rank, value))
     branches.append(_and([*equal, {"_id": {"$gt": key}}]))
     return _or(branches)
+
+
+def atoms(doc: Mapping[str, Any], order_by: Sequence[Order]) -> list[tuple[int, Any]]:
+    """The sort atoms (see :func:`satchel.query.cursor_position`) of a fetched document."""
+    out: list[tuple[int, Any]] = []
+    for index, order in enumerate(order_by):
+        value = doc.get(_sort_field(order, index))
+        if value is None:
+            out.append((0, 0))
+        elif isinstance(value, bool):
+            out.append((5, int(value)))
+        elif isinstance(value, str):
+            out.append((2, value))
+        elif isinstance(value, datetime):
+            out.append((6, _aware(value).timestamp()))
+        elif isinstance(value, Mapping):
+            out.append((4, 0) if "l" in value else (3, 0))
+        else:
+            out.append((1, decode_number(value)))
+    return out
 
 
 def projection(select: Sequence[FieldPath] | None) -> dict[str, Any] | None:
