@@ -201,6 +201,8 @@ CORPUS: dict[str, Any] = {
     "str1": {"x": "1", "tags": "a"},
     "strb": {"x": "b", "tags": ["a", ["a"]]},
     "null": {"x": None, "tags": [None]},
+    "false": {"x": False, "tags": [False]},
+    "false2": {"x": False},
     "true": {"x": True, "tags": [True, 1]},
     "list1": {"x": [1], "tags": [{"k": 1, "j": 2}]},
     "list31": {"x": [3, 1], "tags": [{"j": 2, "k": 1}, {"k": 1}]},

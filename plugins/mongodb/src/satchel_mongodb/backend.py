@@ -29,10 +29,12 @@ import json
 import os
 import random
 import re
+import warnings
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final, TypeVar
+from urllib.parse import parse_qsl, unquote
 
 import bson
 from bson.codec_options import CodecOptions
@@ -55,7 +57,7 @@ from satchel.errors import (
     ValueTooLarge,
 )
 from satchel.query import Query, compile_glob, make_cursor, project
-from satchel.settings import load_settings, redact_url, scrub_secrets
+from satchel.settings import load_settings, scrub_secrets
 from satchel_mongodb import translate
 from satchel_mongodb.codec import decode, encode, instant
 from satchel_mongodb.plugin import MongoSettings
@@ -92,6 +94,51 @@ def _satchel_name(prefix: str, mongo_name: str) -> str | None:
     if not mongo_name.startswith(prefix) or mongo_name == prefix:
         return None
     return _NAME_UNESCAPE.sub(lambda m: chr(int(m.group(1), 16)), mongo_name)[len(prefix) :]
+
+
+_SECRET_OPTIONS: Final = frozenset(
+    {
+        "password",
+        "tlscertificatekeyfilepassword",
+        "authmechanismproperties",
+        "sslclientcertificatekeypassword",
+    }
+)
+
+
+def _credentials_end(rest: str) -> int:
+    """Where the credentials of a URI (after its scheme) end: the last ``@`` before the
+    options; -1 when there are none."""
+    options = rest.find("?", rest.rfind("@") + 1 if "@" in rest else 0)
+    head = rest if options == -1 else rest[:options]
+    return head.rfind("@")
+
+
+def _display(uri: str) -> str:
+    """The URI as shown in messages: scheme and hosts only (no credentials, no options)."""
+    scheme, _, rest = uri.partition("://")
+    rest = rest[_credentials_end(rest) + 1 :]
+    hosts = re.split(r"[/?]", rest, maxsplit=1)[0]
+    return f"{scheme}://{hosts or '?'}"
+
+
+def _secrets(uri: str, settings: MongoSettings) -> list[str]:
+    """Every spelling of a secret the URI or the settings hold, longest first."""
+    found: set[str] = set()
+    _, _, rest = uri.partition("://")
+    end = _credentials_end(rest)
+    if end >= 0:
+        userinfo = rest[:end]
+        found.add(userinfo)
+        password = userinfo.partition(":")[2]
+        found.update({password, unquote(password)})
+    query = rest[end + 1 :].partition("?")[2]
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name.lower() in _SECRET_OPTIONS:
+            found.update({value, unquote(value)})
+    if settings.password is not None:
+        found.add(settings.password.get_secret_value())
+    return sorted((s for s in found if s), key=len, reverse=True)
 
 
 def _index_entries(index: Any) -> tuple[list[str], list[str]]:
@@ -166,7 +213,8 @@ class MongoBackend(Backend):
     def __init__(self, settings: MongoSettings) -> None:
         self.settings = settings
         uri = settings.uri.get_secret_value()
-        self._where = redact_url(uri)
+        self._where = _display(uri)
+        self._secrets = _secrets(uri, settings)
         self._prefix = settings.collection_prefix
         self.capabilities = Capabilities(
             query_pushdown=True,
@@ -189,11 +237,17 @@ class MongoBackend(Backend):
         if settings.auth_source is not None:
             options["authSource"] = settings.auth_source
         try:
-            self._client: AsyncMongoClient[Any] = AsyncMongoClient(uri, connect=False, **options)
-        except (perr.ConfigurationError, perr.InvalidURI, ValueError, TypeError) as exc:
+            with warnings.catch_warnings():
+                # pymongo only warns about an option it ignores (tls=maybe, a misspelt name):
+                # a connection without the option asked for is a configuration error here
+                warnings.simplefilter("error")
+                self._client: AsyncMongoClient[Any] = AsyncMongoClient(
+                    uri, connect=False, **options
+                )
+        except (perr.ConfigurationError, perr.InvalidURI, ValueError, TypeError, Warning) as exc:
             raise ConfigError(
                 f"SATCHEL_MONGODB_URI: {self._where} is not a usable MongoDB URI: "
-                f"{scrub_secrets(str(exc))}"
+                f"{self._scrub(str(exc))}"
             ) from None
         concern = settings.write_concern
         w: int | str = int(concern) if concern.isdigit() else concern
@@ -262,7 +316,7 @@ class MongoBackend(Backend):
             raise self._error(exc, what, collection) from exc
 
     def _error(self, exc: Exception, what: str, collection: str) -> SatchelError:
-        message = scrub_secrets(str(exc)).split(", Timeout:")[0][:300]
+        message = self._scrub(str(exc)).split(", Timeout:")[0][:300]
         where = f"mongodb at {self._where}"
         if isinstance(exc, perr.OperationFailure) and exc.code in _AUTH_CODES:
             return ConfigError(
@@ -283,6 +337,12 @@ class MongoBackend(Backend):
                 f"{self.settings.server_selection_timeout:g}s for it)"
             )
         return BackendUnavailable(f"{where}: could not {what} {collection!r}: {exc!r:.300}")
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without any of the URI's secrets (however the URI spells them)."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return scrub_secrets(text)
 
     def _remember(self, collection: str, key: str, version: int, created: datetime) -> None:
         versions = self._versions

@@ -413,6 +413,8 @@ def _atom_operand(rank: int, value: Any) -> Any:
         return _EPOCH + timedelta(milliseconds=round(value * 1000))
     if rank == 1:
         return _number(value)
+    if rank == 5:
+        return bool(value)  # the cursor keeps a boolean as 0 or 1
     return value
 
 
