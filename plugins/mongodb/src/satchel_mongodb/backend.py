@@ -259,7 +259,9 @@ class MongoBackend(Backend):
         )
         self._collections: dict[str, AsyncCollection[Any]] = {}
         self._indexed: set[str] = set()
-        self._versions: OrderedDict[tuple[str, str], tuple[int, datetime]] = OrderedDict()
+        self._versions: OrderedDict[tuple[str, str], tuple[int, datetime, datetime | None]] = (
+            OrderedDict()
+        )
         self._batch_ids = f"{os.urandom(6).hex()}-"
         self._batches = 0
 
@@ -344,9 +346,16 @@ class MongoBackend(Backend):
             text = text.replace(secret, "***")
         return scrub_secrets(text)
 
-    def _remember(self, collection: str, key: str, version: int, created: datetime) -> None:
+    def _remember(
+        self,
+        collection: str,
+        key: str,
+        version: int,
+        created: datetime,
+        expires: datetime | None,
+    ) -> None:
         versions = self._versions
-        versions[(collection, key)] = (version, created)
+        versions[(collection, key)] = (version, created, expires)
         if len(versions) > VERSION_CACHE_SIZE:
             versions.popitem(last=False)
 
@@ -384,7 +393,7 @@ class MongoBackend(Backend):
             ) from None
         version = int(version)
         if remember:
-            self._remember(collection, key, version, created)
+            self._remember(collection, key, version, created, expires)
         return Record(collection, key, value, version, created, updated, expires, index)
 
     def _document(
@@ -490,7 +499,7 @@ class MongoBackend(Backend):
         if condition is translate.FALSE:
             return Page([], None)
         pipeline = translate.needs_pipeline(query.order_by)
-        clauses = [translate.live(utcnow()), condition]
+        clauses = [condition, translate.live(utcnow())]
         after = None if query.cursor is None else translate.page_after(query)
         take = None if query.limit is None else query.limit + 1
         fields = translate.projection(query.select)
@@ -601,7 +610,8 @@ class MongoBackend(Backend):
         if (
             cached is not None
             and if_version in (None, cached[0])
-            and await self._replace(coll, record, cached[0], cached[1], now, live=True)
+            and (cached[2] is None or cached[2] > now)
+            and await self._replace(coll, record, cached[0], cached[1], now)
         ):
             return self._stored(record, cached[0] + 1, cached[1], now)
         for attempt in range(ATTEMPTS):
@@ -628,7 +638,7 @@ class MongoBackend(Backend):
                 return self._stored(record, 1, now, now)
             if alive:
                 assert isinstance(created, datetime)
-                if await self._replace(coll, record, int(version), created, now, live=True):
+                if await self._replace(coll, record, int(version), created, now):
                     return self._stored(record, int(version) + 1, created, now)
                 continue
             # expired, or not a satchel record: replaced by a new record (version 1)
@@ -646,13 +656,13 @@ class MongoBackend(Backend):
         version: int,
         created: datetime,
         now: datetime,
-        *,
-        live: bool,
     ) -> bool:
         """Replace the live record at ``version`` (created at ``created``) with the next
-        version of ``record``; whether it was there to replace."""
+        version of ``record``; whether it was there to replace. (Its expiry need not be in
+        the filter: the caller knows it, and a write with this version and creation time
+        has that expiry.)"""
         doc = self._document(record, version + 1, created, now)
-        condition = {"_id": record.key, "ver": version, "ca": created, **translate.live(now)}
+        condition = {"_id": record.key, "ver": version, "ca": created}
         result = await self._call(coll.replace_one(condition, doc), "write to", record.collection)
         return result.matched_count == 1
 
@@ -668,8 +678,8 @@ class MongoBackend(Backend):
         return result.matched_count == 1
 
     def _stored(self, record: Record, version: int, created: datetime, now: datetime) -> Record:
-        self._remember(record.collection, record.key, version, created)
         expires = None if record.expires_at is None else truncate_ms(record.expires_at)
+        self._remember(record.collection, record.key, version, created, expires)
         return Record(
             record.collection,
             record.key,
@@ -728,8 +738,8 @@ class MongoBackend(Backend):
                 known[doc["_id"]] = doc
         for key in keys:
             if key not in known and (collection, key) in self._versions:
-                version, created = self._versions[(collection, key)]
-                known[key] = {"ver": version, "ca": created, "exp": None}
+                version, created, expires = self._versions[(collection, key)]
+                known[key] = {"ver": version, "ca": created, "exp": expires}
         operations: list[Any] = []
         planned: dict[str, list[tuple[int, datetime]]] = {}
         for key, chain in chains.items():
@@ -757,7 +767,7 @@ class MongoBackend(Backend):
             elif alive:
                 operations.append(
                     ReplaceOne(
-                        {"_id": key, "ver": int(version), "ca": created, **translate.live(now)},
+                        {"_id": key, "ver": int(version), "ca": created},
                         doc,
                     )
                 )

@@ -1,0 +1,850 @@
+"""Benchmark of satchel's MongoDB backend against raw pymongo ``AsyncMongoClient``, same work.
+
+Measures, in one run, against the same server and on the same ~1 KiB JSON values:
+
+- single ``get`` and ``put`` three ways:
+
+  - through ``satchel.open()`` (``SATCHEL_BACKEND=mongodb``) and ``handle.kv()``: what users
+    call, with the core's validation and the ``metrics`` plugin's hook around every call;
+  - directly on ``MongoBackend.get`` / ``MongoBackend.put`` (built with
+    ``MongoBackend.from_uri``) with ready-made ``Record`` objects;
+  - raw pymongo on documents of its own, laid out as an application would: the value as a
+    plain sub-document ``v`` beside the same metadata (``ver``, ``ca``, ``ua``, ``exp``) and
+    a tag array, under the same two indexes satchel creates (``(tag, _id)``, and a TTL index
+    on ``exp``); get = ``find_one({"_id": key})``; put = ``replace_one({"_id": key}, doc,
+    upsert=True)``. The raw client has the settings satchel gives its own (timeouts, pool
+    size, tz-aware UTC codec options, primary reads, the same write concern). It sends no
+    liveness condition to the server (an application relies on the TTL index) but drops
+    expired documents from what it reads, as satchel's ``get`` does;
+
+- reads over ``--records`` records:
+
+  - an indexed ``MongoBackend.find(collection, "tag", value)`` returning 10 records, against
+    the raw ``find({"tag": value}).sort("_id")``;
+  - a pushed-down query, ``where status == "open"``, ``limit`` 20, in key order (a plain
+    ``find`` for satchel), and the same ordered by the value field ``score`` (an aggregation
+    for satchel, which ranks mixed types as satchel orders them), via ``KVStore.query`` and
+    ``MongoBackend.query``, against the raw ``find({"v.status": "open"})`` sorted by ``_id``
+    (or by ``v.score`` then ``_id``) with ``limit(21)`` (satchel also asks for one more than
+    the page, to know whether another follows);
+
+  and, as context, raw pymongo on satchel's own documents with the very filter or pipeline
+  satchel sends (``raw*``: the shadow paths, the liveness condition, the ranking stage):
+  ``MongoBackend`` over ``raw*`` is what satchel's client side adds, ``raw*`` over raw what
+  its document layout and filters cost the server;
+- batches of ``--batch`` records: ``KVStore.get_many`` / ``set_many`` (one ``find`` with
+  ``$in`` / one ``bulk_write``) against as many single ``get`` / ``set`` awaited one after
+  the other; and, as context, the raw client's ``find`` with ``$in`` / ``bulk_write`` of
+  ``ReplaceOne`` upserts against its singles.
+
+Each repeat times every case (``--iterations`` single operations, ``--find-iterations``
+finds, ``--query-iterations`` queries, ``--batch-iterations`` batches) with
+``time.perf_counter_ns``, all in one event loop, after a warm-up; the cases of one
+operation (satchel and raw) run back to back, in an order that rotates from repeat to
+repeat, so that a busy moment of the machine weighs on all alike. Times are the medians of
+``--repeats`` repeats, in µs; the extra time and the ratio of satchel over raw, and the
+speed-up of a batch over singles, are the medians of each repeat's own, which a noisy machine
+moves far less than figures made of two medians taken apart.
+
+The benchmark starts its own throwaway SecantusDB server (PyPI ``SecantusDB``, a MongoDB
+wire-protocol server written in Python) in a separate process, so that it does not share
+the benchmark's interpreter, on a free port of 127.0.0.1 over a temporary directory, and
+stops it at the end. Its client URIs carry ``retryWrites=false`` (its retryable-write table
+slows writes down as it grows), and it sweeps expired documents every minute rather than
+every second (nothing expires here, and a sweep stalls the server). ``--uri`` (or
+``SATCHEL_BENCH_MONGODB_URI``) names a server to use instead, e.g. a real ``mongod``; there
+the benchmark writes only collections whose names start with ``satchel-bench.`` in the
+database ``--database`` and drops them before and after. This is a measurement, not a test:
+it prints the numbers and whether each target is met (``--check`` makes a missed target
+exit 1).
+
+    uv run python benchmarks/bench_mongodb.py
+    uv run python benchmarks/bench_mongodb.py --quick
+    uv run python benchmarks/bench_mongodb.py --iterations 500 --repeats 31 --json
+    uv run python benchmarks/bench_mongodb.py --uri mongodb://127.0.0.1:27017
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from bench_memory import make_value  # the same ~1 KiB agent-state values
+
+# Targets: satchel / raw pymongo, per operation (get and put through satchel.open() +
+# KVStore, find through MongoBackend, queries through KVStore); and the speed-up of one
+# put_many over as many single puts.
+TARGETS = {"get": 1.15, "put": 1.15, "find": 1.2, "query": 1.2, "query_by_score": 1.2}
+BATCH_TARGET = 10.0
+
+#: Every collection this benchmark writes starts with this; the three sides' prefixes have
+#: the same length, so that every side's collection names are of the same size.
+PREFIX = "satchel-bench."
+PREFIX_KV = PREFIX + "kv."
+PREFIX_BACKEND = PREFIX + "be."
+PREFIX_RAW = PREFIX + "rw."
+
+HOST = "127.0.0.1"
+#: Added to the URI of the throwaway SecantusDB server (see the module's docstring).
+SECANTUS_OPTIONS = "retryWrites=false"
+#: Records each tag of the indexed find holds.
+FIND_HITS = 10
+#: The queries' page size.
+LIMIT = 20
+WHERE = [("status", "eq", "open")]
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median of the repeats' ratios: each repeat timed both sides back to back, so
+    their ratio is far steadier than the ratio of two medians taken apart."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
+
+
+def paired_extra(ours: list[float], theirs: list[float]) -> float:
+    """The median of the repeats' differences (µs), for the same reason."""
+    return statistics.median(a - b for a, b in zip(ours, theirs, strict=True))
+
+
+# --------------------------------------------------------------------------------------
+# the throwaway server, in a process of its own
+
+#: Seconds between the throwaway server's TTL sweeps. Nothing expires in this benchmark, and
+#: a sweep stalls SecantusDB for tens of ms (measured up to ~70 ms with four collections of
+#: 1000 documents), which the tests' one second would inject into every case at random.
+TTL_SWEEP_SECONDS = 60
+
+#: Run by ``python -c`` in the server's process: argv = host, storage directory, seconds
+#: between TTL sweeps. Prints the port it listens on and the version, then serves until its
+#: stdin closes (the benchmark closes it, or exits).
+_SERVER_SCRIPT = """\
+import signal, sys
+from secantus import SecantusDBServer, __version__
+
+server = SecantusDBServer(
+    host=sys.argv[1], port=0, storage_path=sys.argv[2], ttl_sweep_seconds=float(sys.argv[3])
+)
+server.start()
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+print(server.address[1], __version__, flush=True)
+try:
+    sys.stdin.read()
+finally:
+    server.stop()
+"""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # runs the finally blocks that stop the server
+
+
+@contextlib.contextmanager
+def secantus_server() -> Iterator[tuple[str, str]]:
+    """``(uri, SecantusDB version)`` of a SecantusDB server started in another process on a
+    free port of 127.0.0.1, over a temporary directory; stopped (and the directory removed)
+    on exit, also on error."""
+    if importlib.util.find_spec("secantus") is None:  # fail here, rather than in the child
+        raise SystemExit(
+            "SecantusDB is not installed (uv sync, or pip install SecantusDB): install it, "
+            "or give --uri"
+        )
+    directory = tempfile.mkdtemp(prefix="satchel-bench-mongodb-")
+    process: subprocess.Popen[bytes] | None = None
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    log = os.path.join(directory, "server.log")
+    storage = os.path.join(directory, "storage")
+    try:
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _SERVER_SCRIPT, HOST, storage, str(TTL_SWEEP_SECONDS)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=out,
+            )
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        line = process.stdout.readline().decode() if ready else ""
+        if not line.strip():
+            with open(log, errors="replace") as out:
+                tail = "\n".join(out.read().splitlines()[-10:])
+            raise SystemExit(f"SecantusDB did not start:\n{tail}")
+        port, version = line.split()
+        yield f"mongodb://{HOST}:{port}/?{SECANTUS_OPTIONS}", version
+    finally:
+        if process is not None:
+            if process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()  # the server stops and its process exits
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------
+# the measurements
+
+Operation = Callable[[int], Awaitable[Any]]
+
+
+@dataclass
+class Case:
+    """One timed operation: ``iterations`` awaits of ``op(i)`` per repeat."""
+
+    op: Operation
+    iterations: int
+    timings: list[int]
+
+
+async def timed(op: Operation, iterations: int) -> int:
+    start = time.perf_counter_ns()
+    for i in range(iterations):
+        await op(i)
+    return time.perf_counter_ns() - start
+
+
+async def run_groups(groups: list[list[Case]], repeats: int, warmup: int) -> None:
+    """Warm every case up, then time each group's cases back to back, ``repeats`` times,
+    rotating the order within each group from one repeat to the next."""
+    for group in groups:
+        for case in group:
+            await timed(case.op, min(case.iterations, warmup))
+    for r in range(repeats):
+        for group in groups:
+            shift = r % len(group)
+            for case in group[shift:] + group[:shift]:
+                case.timings.append(await timed(case.op, case.iterations))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _expired(doc: Any, now: datetime) -> bool:
+    """Whether a document the raw client read has expired: the raw side sends no liveness
+    condition to the server (it relies on the TTL index), and drops what expired itself, as
+    satchel's ``get`` does."""
+    expires = doc.get("exp")
+    return expires is not None and expires <= now
+
+
+def _value_if_live(doc: Any) -> Any:
+    """What the raw client makes of a document it read: its value, or ``None`` when there is
+    none or it expired."""
+    if doc is None or _expired(doc, _now()):
+        return None
+    return doc["v"]
+
+
+def _live_values(docs: list[Any]) -> list[tuple[str, Any]]:
+    """``(key, value)`` of the documents that have not expired."""
+    now = _now()
+    return [(doc["_id"], doc["v"]) for doc in docs if not _expired(doc, now)]
+
+
+async def _drop_bench_collections(db: Any) -> None:
+    for name in await db.list_collection_names():
+        if name.startswith(PREFIX):
+            await db.drop_collection(name)
+
+
+async def measure(
+    uri: str,
+    database: str,
+    records: int,
+    iterations: int,
+    find_iterations: int,
+    query_iterations: int,
+    batch: int,
+    batch_iterations: int,
+    repeats: int,
+    warmup: int,
+) -> dict[str, Any]:
+    from bson.codec_options import CodecOptions
+    from pymongo import AsyncMongoClient, IndexModel, ReplaceOne, WriteConcern
+    from pymongo.read_preferences import ReadPreference
+
+    import satchel
+    from satchel.backend import Query, Record
+    from satchel_mongodb import MongoBackend, translate
+    from satchel_mongodb.codec import decode
+
+    keys = [f"agent-{i:06d}" for i in range(records)]
+    values = [make_value(i) for i in range(records)]
+    n = len(keys)
+    groups = max(1, n // FIND_HITS)
+    tags = [f"t{i % groups:05d}" for i in range(n)]
+    chunks = [keys[j : j + batch] for j in range(0, n - batch + 1, batch)]
+    positions = {k: j for j, k in enumerate(keys)}
+    chunk_items = [{k: values[positions[k]] for k in chunk} for chunk in chunks]
+
+    handle = satchel.open(
+        environ={
+            "SATCHEL_BACKEND": "mongodb",
+            "SATCHEL_MONGODB_URI": uri,
+            "SATCHEL_MONGODB_DATABASE": database,
+            "SATCHEL_MONGODB_COLLECTION_PREFIX": PREFIX_KV,
+        }
+    )
+    kv = handle.kv("bench")
+    collection = kv.collection
+    backend = MongoBackend.from_uri(uri, database=database, collection_prefix=PREFIX_BACKEND)
+    settings = backend.settings
+    concern = settings.write_concern
+    # the settings satchel gives its own client (see MongoBackend.__init__)
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        uri,
+        serverSelectionTimeoutMS=int(settings.server_selection_timeout * 1000),
+        connectTimeoutMS=int(settings.connect_timeout * 1000),
+        socketTimeoutMS=int(settings.socket_timeout * 1000),
+        maxPoolSize=settings.max_pool_size,
+        appname="satchel-bench",
+    )
+    db = client.get_database(
+        database,
+        codec_options=CodecOptions(tz_aware=True, tzinfo=timezone.utc),
+        read_preference=ReadPreference.PRIMARY,
+        write_concern=WriteConcern(w=int(concern) if concern.isdigit() else concern),
+    )
+    raw = db.get_collection(PREFIX_RAW + collection)
+    # satchel's own documents (read by the raw* context cases only); checked below
+    shadow = db.get_collection(PREFIX_BACKEND + collection)
+
+    records_ = [
+        Record(collection, k, v, index={"tag": (t,)})
+        for k, v, t in zip(keys, values, tags, strict=True)
+    ]
+    created = _now()
+    versions = [0] * n
+
+    def raw_document(j: int, now: datetime) -> dict[str, Any]:
+        versions[j] += 1
+        return {
+            "_id": keys[j],
+            "v": values[j],
+            "ver": versions[j],
+            "ca": created,
+            "ua": now,
+            "exp": None,
+            "tag": [tags[j]],
+        }
+
+    query_by_key = Query.build(where=WHERE, limit=LIMIT)
+    query_by_score = Query.build(where=WHERE, order_by="score", limit=LIMIT)
+    shadow_where = translate.where_filter(query_by_key.where)
+    shadow_atoms = translate.atom_stage(query_by_score.order_by)
+    shadow_sort = dict(translate.sort_fields(query_by_score.order_by))
+
+    try:
+        await _drop_bench_collections(db)
+        info = await client.server_info()
+
+        # -- single operations ----------------------------------------------------------
+
+        async def kv_get(i: int) -> Any:
+            return await kv.get(keys[i % n])
+
+        async def kv_put(i: int) -> Any:
+            return await kv.set(keys[i % n], values[i % n])
+
+        async def backend_get(i: int) -> Any:
+            return await backend.get(collection, keys[i % n])
+
+        async def backend_put(i: int) -> Any:
+            return await backend.put(records_[i % n])
+
+        async def raw_get(i: int) -> Any:
+            return _value_if_live(await raw.find_one({"_id": keys[i % n]}))
+
+        async def raw_put(i: int) -> Any:
+            j = i % n
+            result = await raw.replace_one({"_id": keys[j]}, raw_document(j, _now()), upsert=True)
+            if result.matched_count + (result.upserted_id is not None) != 1:
+                raise RuntimeError(f"replace_one wrote nothing: {result.raw_result!r}")
+            return versions[j]
+
+        async def shadow_get(i: int) -> Any:
+            return await shadow.find_one({"_id": keys[i % n]})
+
+        # -- reads over the records -------------------------------------------------------
+
+        def tag(i: int) -> str:
+            return tags[(i * 37) % groups]  # a different tag each time
+
+        async def backend_find(i: int) -> Any:
+            return await backend.find(collection, "tag", tag(i))
+
+        async def raw_find(i: int) -> Any:
+            cursor = raw.find({"tag": tag(i)}).sort("_id", 1)
+            return [value for _, value in _live_values(await cursor.to_list(None))]
+
+        async def shadow_find(i: int) -> Any:
+            entry = f"3:tag{tag(i)}"
+            cursor = shadow.find({"ix": entry, **translate.live(_now())}).sort("_id", 1)
+            return await cursor.to_list(None)
+
+        async def kv_query(i: int) -> Any:
+            return await kv.query(WHERE, limit=LIMIT)
+
+        async def backend_query(i: int) -> Any:
+            return await backend.query(collection, query_by_key)
+
+        async def raw_query(i: int) -> Any:
+            cursor = raw.find({"v.status": "open"}).sort("_id", 1).limit(LIMIT + 1)
+            return _live_values(await cursor.to_list(None))[:LIMIT]
+
+        async def shadow_query(i: int) -> Any:
+            condition = translate._and([translate.live(_now()), shadow_where])
+            cursor = shadow.find(condition).sort([("_id", 1)]).limit(LIMIT + 1)
+            return await cursor.to_list(None)
+
+        async def kv_query_by_score(i: int) -> Any:
+            return await kv.query(WHERE, order_by="score", limit=LIMIT)
+
+        async def backend_query_by_score(i: int) -> Any:
+            return await backend.query(collection, query_by_score)
+
+        async def raw_query_by_score(i: int) -> Any:
+            cursor = (
+                raw.find({"v.status": "open"}).sort([("v.score", 1), ("_id", 1)]).limit(LIMIT + 1)
+            )
+            return _live_values(await cursor.to_list(None))[:LIMIT]
+
+        async def shadow_query_by_score(i: int) -> Any:
+            stages = [
+                {"$match": translate._and([translate.live(_now()), shadow_where])},
+                shadow_atoms,
+                {"$sort": shadow_sort},
+                {"$limit": LIMIT + 1},
+            ]
+            cursor = await shadow.aggregate(stages, allowDiskUse=True)
+            return await cursor.to_list(None)
+
+        # -- batches ----------------------------------------------------------------------
+
+        async def kv_get_many(i: int) -> Any:
+            return await kv.get_many(chunks[i % len(chunks)])
+
+        async def kv_get_singles(i: int) -> Any:
+            return [await kv.get(k) for k in chunks[i % len(chunks)]]
+
+        async def kv_set_many(i: int) -> Any:
+            return await kv.set_many(chunk_items[i % len(chunks)])
+
+        async def kv_set_singles(i: int) -> Any:
+            return [await kv.set(k, v) for k, v in chunk_items[i % len(chunks)].items()]
+
+        async def raw_get_batch(i: int) -> Any:
+            chunk = chunks[i % len(chunks)]
+            cursor = raw.find({"_id": {"$in": chunk}})
+            found = dict(_live_values(await cursor.to_list(None)))
+            return {k: found[k] for k in chunk if k in found}
+
+        async def raw_get_singles(i: int) -> Any:
+            return [_value_if_live(await raw.find_one({"_id": k})) for k in chunks[i % len(chunks)]]
+
+        async def raw_put_batch(i: int) -> Any:
+            now = _now()
+            operations = [
+                ReplaceOne({"_id": k}, raw_document(positions[k], now), upsert=True)
+                for k in chunks[i % len(chunks)]
+            ]
+            result = await raw.bulk_write(operations, ordered=False)
+            if result.matched_count + result.upserted_count != len(operations):
+                raise RuntimeError(f"bulk_write wrote too little: {result.bulk_api_result!r}")
+            return [versions[positions[k]] for k in chunks[i % len(chunks)]]
+
+        async def raw_put_singles(i: int) -> Any:
+            return [await raw_put(positions[k]) for k in chunks[i % len(chunks)]]
+
+        # every side starts from the same records, and reads back what it wrote
+        await raw.create_indexes(
+            [
+                IndexModel([("tag", 1), ("_id", 1)], name="tag"),
+                IndexModel([("exp", 1)], name="ttl", expireAfterSeconds=60),
+            ]
+        )
+        await kv.set_many(dict(zip(keys, values, strict=True)))
+        await backend.put_many(records_)
+        now = _now()
+        await raw.bulk_write(
+            [ReplaceOne({"_id": k}, raw_document(j, now), upsert=True) for j, k in enumerate(keys)],
+            ordered=False,
+        )
+        if shadow.name not in await db.list_collection_names():
+            raise SystemExit(f"satchel's collection is not {shadow.name!r}; the benchmark is wrong")
+        for j in (0, n // 2, n - 1):
+            got = (
+                await kv_get(j),
+                (await backend_get(j)).value,
+                await raw_get(j),
+                decode((await shadow_get(j))["v"]),
+            )
+            if any(g != values[j] for g in got):
+                raise SystemExit("a side read back another value; the benchmark is wrong")
+        if await kv_get_many(0) != chunk_items[0] or await raw_get_batch(0) != chunk_items[0]:
+            raise SystemExit("a batch read back other values; the benchmark is wrong")
+        for j in (0, 1):
+            hits = [r.key for r in await backend_find(j)]
+            if (
+                len(hits) != FIND_HITS
+                or [k for k, t in zip(keys, tags, strict=True) if t == tag(j)] != hits
+                or [d["_id"] for d in await shadow_find(j)] != hits
+                or await raw_find(j) != [values[positions[k]] for k in hits]
+            ):
+                raise SystemExit("the finds found other records; the benchmark is wrong")
+        for satchel_kv, satchel_backend, raw_side, shadow_side in (
+            (kv_query, backend_query, raw_query, shadow_query),
+            (kv_query_by_score, backend_query_by_score, raw_query_by_score, shadow_query_by_score),
+        ):
+            entries = (await satchel_kv(0)).items
+            expected = [(e.key, e.value) for e in entries]
+            if (
+                len(expected) != LIMIT
+                or [(r.key, r.value) for r in (await satchel_backend(0)).items] != expected
+                or await raw_side(0) != expected
+                or [d["_id"] for d in await shadow_side(0)][:LIMIT] != [k for k, _ in expected]
+            ):
+                raise SystemExit("the queries found other records; the benchmark is wrong")
+
+        def case(op: Operation, count: int = iterations) -> Case:
+            return Case(op, count, [])
+
+        single = {
+            "get": {
+                "kv": case(kv_get),
+                "backend": case(backend_get),
+                "raw": case(raw_get),
+                "shadow": case(shadow_get),
+            },
+            "put": {"kv": case(kv_put), "backend": case(backend_put), "raw": case(raw_put)},
+        }
+        reads = {
+            "find": {
+                "backend": case(backend_find, find_iterations),
+                "raw": case(raw_find, find_iterations),
+                "shadow": case(shadow_find, find_iterations),
+            },
+            "query": {
+                "kv": case(kv_query, query_iterations),
+                "backend": case(backend_query, query_iterations),
+                "raw": case(raw_query, query_iterations),
+                "shadow": case(shadow_query, query_iterations),
+            },
+            "query_by_score": {
+                "kv": case(kv_query_by_score, query_iterations),
+                "backend": case(backend_query_by_score, query_iterations),
+                "raw": case(raw_query_by_score, query_iterations),
+                "shadow": case(shadow_query_by_score, query_iterations),
+            },
+        }
+        batches = {
+            "get_many": {
+                "kv_batch": case(kv_get_many, batch_iterations),
+                "kv_singles": case(kv_get_singles, batch_iterations),
+                "raw_batch": case(raw_get_batch, batch_iterations),
+                "raw_singles": case(raw_get_singles, batch_iterations),
+            },
+            "set_many": {
+                "kv_batch": case(kv_set_many, batch_iterations),
+                "kv_singles": case(kv_set_singles, batch_iterations),
+                "raw_batch": case(raw_put_batch, batch_iterations),
+                "raw_singles": case(raw_put_singles, batch_iterations),
+            },
+        }
+        everything = (*single.items(), *reads.items(), *batches.items())
+        await run_groups([list(sides.values()) for _, sides in everything], repeats, warmup)
+    finally:
+        with contextlib.suppress(Exception):
+            await _drop_bench_collections(db)
+        await handle.close()
+        await backend.close()
+        await client.close()
+
+    runs = {
+        f"{op} {side}": [t / c.iterations / 1000 for t in c.timings]
+        for op, sides in everything
+        for side, c in sides.items()
+    }
+    return {"server_version": str(info.get("version", "?")), "runs": runs}
+
+
+# --------------------------------------------------------------------------------------
+
+
+#: The defaults of the counts, and what --quick makes them.
+DEFAULTS = {
+    "iterations": 200,
+    "find_iterations": 20,
+    "query_iterations": 3,
+    "batch_iterations": 1,
+    "repeats": 11,
+    "warmup": 200,
+}
+QUICK = {
+    "iterations": 100,
+    "find_iterations": 10,
+    "query_iterations": 2,
+    "batch_iterations": 1,
+    "repeats": 7,
+    "warmup": 50,
+}
+HELP = {
+    "iterations": "single operations per repeat",
+    "find_iterations": "indexed finds per repeat",
+    "query_iterations": "queries per repeat",
+    "batch_iterations": "batches (and runs of singles) per repeat",
+    "repeats": "timings per figure (median)",
+    "warmup": "untimed operations per case before timing",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for name, default in DEFAULTS.items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=int,
+            default=None,
+            help=f"{HELP[name]} (default {default}, --quick {QUICK[name]})",
+        )
+    parser.add_argument("--batch", type=int, default=100, help="records per batch")
+    parser.add_argument("--records", type=int, default=1000, help="records on each side")
+    parser.add_argument(
+        "--quick", action="store_true", help="a short run (counts given as well win)"
+    )
+    parser.add_argument(
+        "--uri",
+        default=os.environ.get("SATCHEL_BENCH_MONGODB_URI") or None,
+        help="use this MongoDB server (default: $SATCHEL_BENCH_MONGODB_URI) instead of "
+        "starting a throwaway SecantusDB",
+    )
+    parser.add_argument(
+        "--database", default="satchel_bench", help="the database of the benchmark's collections"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    for name, default in DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, QUICK[name] if args.quick else default)
+        elif getattr(args, name) < (0 if name == "warmup" else 1):
+            parser.error(f"--{name.replace('_', '-')} is too small")
+    if args.records < args.batch:
+        parser.error("--records must be at least --batch")
+    if args.records < 4 * LIMIT + 4:
+        parser.error(f"--records must be at least {4 * LIMIT + 4}")
+
+    def run(uri: str) -> dict[str, Any]:
+        return asyncio.run(
+            measure(
+                uri,
+                args.database,
+                args.records,
+                args.iterations,
+                args.find_iterations,
+                args.query_iterations,
+                args.batch,
+                args.batch_iterations,
+                args.repeats,
+                args.warmup,
+            )
+        )
+
+    if args.uri is None:
+        with secantus_server() as (uri, secantus_version):
+            measured = run(uri)
+        where = f"{uri} (throwaway, own process)"
+        server = f"SecantusDB {secantus_version} (reports MongoDB {measured['server_version']})"
+    else:
+        measured = run(args.uri)
+        from satchel.settings import redact_url
+
+        where = redact_url(args.uri)
+        server = f"MongoDB {measured['server_version']}"
+
+    runs: dict[str, list[float]] = measured["runs"]
+    med = {name: statistics.median(values) for name, values in runs.items()}
+    value_bytes = statistics.median(len(_encode(make_value(i))) for i in range(args.records))
+
+    def compare(name: str, side: str) -> dict[str, Any]:
+        ours, theirs = runs[f"{name} {side}"], runs[f"{name} raw"]
+        return {
+            "us": round(med[f"{name} {side}"], 2),
+            "raw_us": round(med[f"{name} raw"], 2),
+            "extra_us": round(paired_extra(ours, theirs), 2),
+            "ratio": round(paired_ratio(ours, theirs), 3),
+        }
+
+    # the side each target is judged on: what users call where there is one
+    judged = {"get": "kv", "put": "kv", "find": "backend", "query": "kv", "query_by_score": "kv"}
+    operations: dict[str, dict[str, Any]] = {}
+    for name, side in judged.items():
+        sides = ("kv", "backend") if name != "find" else ("backend",)
+        entry: dict[str, Any] = {side_: compare(name, side_) for side_ in sides}
+        ratio = entry[side]["ratio"]
+        entry.update(target_ratio=TARGETS[name], judged=side, met=ratio <= TARGETS[name])
+        if f"{name} shadow" in runs:
+            shadow = runs[f"{name} shadow"]
+            entry["raw_on_satchel_documents"] = {
+                "us": round(med[f"{name} shadow"], 2),
+                "backend_ratio": round(paired_ratio(runs[f"{name} backend"], shadow), 3),
+                "over_raw": round(paired_ratio(shadow, runs[f"{name} raw"]), 3),
+            }
+        operations[name] = entry
+    batches: dict[str, dict[str, Any]] = {}
+    for name in ("get_many", "set_many"):
+        speedup = paired_ratio(runs[f"{name} kv_singles"], runs[f"{name} kv_batch"])
+        batches[name] = {
+            "kv_batch_us": round(med[f"{name} kv_batch"], 1),
+            "kv_singles_us": round(med[f"{name} kv_singles"], 1),
+            "kv_speedup": round(speedup, 2),
+            "raw_batch_us": round(med[f"{name} raw_batch"], 1),
+            "raw_singles_us": round(med[f"{name} raw_singles"], 1),
+            "raw_speedup": round(
+                paired_ratio(runs[f"{name} raw_singles"], runs[f"{name} raw_batch"]), 2
+            ),
+        }
+    batches["set_many"].update(target_speedup=BATCH_TARGET)
+    batches["set_many"]["met"] = batches["set_many"]["kv_speedup"] >= BATCH_TARGET
+    result: dict[str, Any] = {
+        "machine": {
+            "nproc": os.cpu_count(),
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(),
+        },
+        "server": {"uri": where, "server": server},
+        "parameters": {
+            "iterations": args.iterations,
+            "find_iterations": args.find_iterations,
+            "query_iterations": args.query_iterations,
+            "batch": args.batch,
+            "batch_iterations": args.batch_iterations,
+            "repeats": args.repeats,
+            "records": args.records,
+            "warmup": args.warmup,
+            "value_bytes": value_bytes,
+            "find_hits": FIND_HITS,
+            "limit": LIMIT,
+        },
+        "operations": operations,
+        "batch": batches,
+        # every repeat's figure, in the order taken: µs per operation, or per batch
+        "repeats_us": {name: [round(v, 2) for v in values] for name, values in runs.items()},
+    }
+    missed = [name for name, o in operations.items() if not o["met"]]
+    missed += [name for name, o in batches.items() if not o.get("met", True)]
+
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 1 if (args.check and missed) else 0
+
+    m = result["machine"]
+    print(
+        f"satchel mongodb backend vs raw pymongo AsyncMongoClient: {server} at {where}; "
+        f"{args.records} records of {value_bytes:.0f} B JSON"
+    )
+    print(f"machine: nproc={m['nproc']}, {m['implementation']} {m['python']}, {m['platform']}")
+    print(
+        f"µs: medians of {args.repeats} repeats; extra, ratios and speed-ups: medians of "
+        "each repeat's own (both sides timed back to back)"
+    )
+    labels = {
+        "get": "get",
+        "put": "put",
+        "find": f"find ({FIND_HITS} hits)",
+        "query": f"query by key, limit {LIMIT}",
+        "query_by_score": "query by score",
+    }
+    names = {"kv": "KVStore", "backend": "MongoBackend"}
+    header = f"{'':<40}{'satchel':>9}{'raw':>9}{'extra':>9}{'ratio':>8}  target"
+
+    def rows(which: tuple[str, ...]) -> None:
+        for name in which:
+            o = operations[name]
+            for side in ("kv", "backend"):
+                if side not in o:
+                    continue
+                s = o[side]
+                target = "-"
+                if side == o["judged"]:
+                    target = f"<= {o['target_ratio']:.2f}x {'met' if o['met'] else 'MISSED'}"
+                print(
+                    f"{labels[name] + ' via ' + names[side]:<40}{s['us']:>9.1f}{s['raw_us']:>9.1f}"
+                    f"{s['extra_us']:>+9.1f}{s['ratio']:>7.2f}x  {target}"
+                )
+
+    print()
+    print(f"single operations, {args.iterations} per repeat, µs/op:")
+    print(header)
+    rows(("get", "put"))
+    print()
+    print(
+        f"reads over {args.records} records, {args.find_iterations} finds and "
+        f"{args.query_iterations} queries per repeat, µs/op:"
+    )
+    print(header)
+    rows(("find", "query", "query_by_score"))
+    print()
+    print(
+        "context: raw* = raw pymongo on satchel's own documents, with the filter or pipeline "
+        "satchel sends, µs/op:"
+    )
+    print(f"{'':<40}{'raw*':>9}{'backend/raw*':>14}{'raw*/raw':>10}")
+    commands = {
+        "get": "get: find_one",
+        "find": "find: find ix + live, sort _id",
+        "query": "query by key: find + live, sort _id",
+        "query_by_score": "query by score: aggregate",
+    }
+    for name, label in commands.items():
+        c = operations[name]["raw_on_satchel_documents"]
+        print(f"{label:<40}{c['us']:>9.1f}{c['backend_ratio']:>13.2f}x{c['over_raw']:>9.2f}x")
+    print()
+    print(
+        f"batches of {args.batch}, {args.batch_iterations} per repeat, µs per {args.batch} records:"
+    )
+    print(f"{'':<40}{'batch':>9}{'singles':>10}{'speed-up':>10}  target")
+    for name, o in batches.items():
+        target = "-"
+        if "target_speedup" in o:
+            target = f">= {o['target_speedup']:.0f}x {'met' if o['met'] else 'MISSED'}"
+        label = "KVStore " + ("get_many" if name == "get_many" else "set_many (put_many)")
+        print(
+            f"{label:<40}{o['kv_batch_us']:>9.1f}{o['kv_singles_us']:>10.1f}"
+            f"{o['kv_speedup']:>9.2f}x  {target}"
+        )
+        command = "raw find $in" if name == "get_many" else "raw bulk_write ReplaceOne"
+        print(
+            f"{command:<40}{o['raw_batch_us']:>9.1f}{o['raw_singles_us']:>10.1f}"
+            f"{o['raw_speedup']:>9.2f}x  -"
+        )
+    print()
+    print("targets: " + ("all met" if not missed else "MISSED: " + ", ".join(missed)))
+    return 1 if (args.check and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
