@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import pytest
-from contention_worker import Counter, increment
+from mongo_contention_worker import Counter, increment
 from mongo_servers import SecantusServer, free_port
 
 import satchel
