@@ -80,13 +80,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 from bench_memory import make_value  # the same ~1 KiB agent-state values
+from bench_redis import (  # the same timing: paired repeats, rotated order
+    Case,
+    Operation,
+    _on_sigterm,
+    paired_extra,
+    paired_ratio,
+    run_groups,
+)
 
 # Targets: satchel / raw pymongo, per operation (get and put through satchel.open() +
 # KVStore, find through MongoBackend, queries through KVStore); and the speed-up of one
@@ -111,17 +117,6 @@ LIMIT = 20
 WHERE = [("status", "eq", "open")]
 
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-
-
-def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
-    """The median of the repeats' ratios: each repeat timed both sides back to back, so
-    their ratio is far steadier than the ratio of two medians taken apart."""
-    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
-
-
-def paired_extra(ours: list[float], theirs: list[float]) -> float:
-    """The median of the repeats' differences (µs), for the same reason."""
-    return statistics.median(a - b for a, b in zip(ours, theirs, strict=True))
 
 
 # --------------------------------------------------------------------------------------
@@ -150,10 +145,6 @@ try:
 finally:
     server.stop()
 """
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # runs the finally blocks that stop the server
 
 
 @contextlib.contextmanager
@@ -204,37 +195,6 @@ def secantus_server() -> Iterator[tuple[str, str]]:
 
 # --------------------------------------------------------------------------------------
 # the measurements
-
-Operation = Callable[[int], Awaitable[Any]]
-
-
-@dataclass
-class Case:
-    """One timed operation: ``iterations`` awaits of ``op(i)`` per repeat."""
-
-    op: Operation
-    iterations: int
-    timings: list[int]
-
-
-async def timed(op: Operation, iterations: int) -> int:
-    start = time.perf_counter_ns()
-    for i in range(iterations):
-        await op(i)
-    return time.perf_counter_ns() - start
-
-
-async def run_groups(groups: list[list[Case]], repeats: int, warmup: int) -> None:
-    """Warm every case up, then time each group's cases back to back, ``repeats`` times,
-    rotating the order within each group from one repeat to the next."""
-    for group in groups:
-        for case in group:
-            await timed(case.op, min(case.iterations, warmup))
-    for r in range(repeats):
-        for group in groups:
-            shift = r % len(group)
-            for case in group[shift:] + group[:shift]:
-                case.timings.append(await timed(case.op, case.iterations))
 
 
 def _now() -> datetime:

@@ -240,11 +240,11 @@ class MongoBackend(Backend):
             with warnings.catch_warnings():
                 # pymongo only warns about an option it ignores (tls=maybe, a misspelt name):
                 # a connection without the option asked for is a configuration error here
-                warnings.simplefilter("error")
+                warnings.simplefilter("error", UserWarning)
                 self._client: AsyncMongoClient[Any] = AsyncMongoClient(
                     uri, connect=False, **options
                 )
-        except (perr.ConfigurationError, perr.InvalidURI, ValueError, TypeError, Warning) as exc:
+        except (perr.ConfigurationError, perr.InvalidURI, ValueError, TypeError, UserWarning) as exc:
             raise ConfigError(
                 f"SATCHEL_MONGODB_URI: {self._where} is not a usable MongoDB URI: "
                 f"{self._scrub(str(exc))}"
