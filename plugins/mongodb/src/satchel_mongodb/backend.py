@@ -72,7 +72,7 @@ MAX_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
 VERSION_CACHE_SIZE: Final = 10_000
 #: Attempts of an unconditional write that keeps meeting other writers.
 ATTEMPTS: Final = 100
-_META: Final = {"ver": 1, "ca": 1, "exp": 1}
+_META: Final = {"ver": 1, "ca": 1, "exp": 1, "w": 1}
 _CODEC: Final[CodecOptions[Any]] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
 _AUTH_CODES: Final = frozenset({13, 18, 8000})
 _ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -139,6 +139,14 @@ def _secrets(uri: str, settings: MongoSettings) -> list[str]:
     if settings.password is not None:
         found.add(settings.password.get_secret_value())
     return sorted((s for s in found if s), key=len, reverse=True)
+
+
+def _exactly(key: str, current: Any) -> dict[str, Any]:
+    """The filter of the document ``current`` (metadata as read) exactly as it was."""
+    condition: dict[str, Any] = {"_id": key}
+    for name in ("ver", "ca", "exp", "w"):
+        condition[name] = current.get(name, {"$exists": False})
+    return condition
 
 
 def _index_entries(index: Any) -> tuple[list[str], list[str]]:
@@ -244,7 +252,13 @@ class MongoBackend(Backend):
                 self._client: AsyncMongoClient[Any] = AsyncMongoClient(
                     uri, connect=False, **options
                 )
-        except (perr.ConfigurationError, perr.InvalidURI, ValueError, TypeError, UserWarning) as exc:
+        except (
+            perr.ConfigurationError,
+            perr.InvalidURI,
+            ValueError,
+            TypeError,
+            UserWarning,
+        ) as exc:
             raise ConfigError(
                 f"SATCHEL_MONGODB_URI: {self._where} is not a usable MongoDB URI: "
                 f"{self._scrub(str(exc))}"
@@ -259,11 +273,12 @@ class MongoBackend(Backend):
         )
         self._collections: dict[str, AsyncCollection[Any]] = {}
         self._indexed: set[str] = set()
-        self._versions: OrderedDict[tuple[str, str], tuple[int, datetime, datetime | None]] = (
-            OrderedDict()
-        )
-        self._batch_ids = f"{os.urandom(6).hex()}-"
-        self._batches = 0
+        #: (collection, key) -> (version, created_at, expires_at, write id) last seen
+        self._versions: OrderedDict[
+            tuple[str, str], tuple[int, datetime, datetime | None, str | None]
+        ] = OrderedDict()
+        self._write_ids = f"{os.urandom(6).hex()}-"
+        self._writes = 0
 
     @classmethod
     def from_uri(cls, uri: str, **settings: Any) -> MongoBackend:
@@ -353,9 +368,10 @@ class MongoBackend(Backend):
         version: int,
         created: datetime,
         expires: datetime | None,
+        write: str | None,
     ) -> None:
         versions = self._versions
-        versions[(collection, key)] = (version, created, expires)
+        versions[(collection, key)] = (version, created, expires, write)
         if len(versions) > VERSION_CACHE_SIZE:
             versions.popitem(last=False)
 
@@ -393,7 +409,7 @@ class MongoBackend(Backend):
             ) from None
         version = int(version)
         if remember:
-            self._remember(collection, key, version, created, expires)
+            self._remember(collection, key, version, created, expires, doc.get("w"))
         return Record(collection, key, value, version, created, updated, expires, index)
 
     def _document(
@@ -402,7 +418,7 @@ class MongoBackend(Backend):
         version: int,
         created: datetime,
         now: datetime,
-        batch: str | None = None,
+        write: str | None = None,
     ) -> RawBSONDocument:
         """The document of ``record`` at ``version``, encoded once (and checked for size)."""
         shadow, times = encode(record.value)
@@ -429,8 +445,8 @@ class MongoBackend(Backend):
             moment = parse_datetime(key)
             if moment is not None:
                 doc["kd"] = instant(moment)
-        if batch is not None:
-            doc["w"] = batch
+        if write is not None:
+            doc["w"] = write
         try:
             data = bson.encode(doc)
         except (bson.errors.InvalidDocument, OverflowError) as exc:
@@ -611,9 +627,9 @@ class MongoBackend(Backend):
             cached is not None
             and if_version in (None, cached[0])
             and (cached[2] is None or cached[2] > now)
-            and await self._replace(coll, record, cached[0], cached[1], now)
+            and (written := await self._replace(coll, record, cached, now)) is not None
         ):
-            return self._stored(record, cached[0] + 1, cached[1], now)
+            return self._stored(record, cached[0] + 1, cached[1], now, written)
         for attempt in range(ATTEMPTS):
             if attempt >= 3:
                 await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
@@ -628,58 +644,86 @@ class MongoBackend(Backend):
                     f"{collection!r}: a record already exists under {key!r} (version {version})"
                 )
             if current is None:
-                doc = self._document(record, 1, now, now)
+                write = self._write_id()
+                doc = self._document(record, 1, now, now, write)
                 try:
                     await self._call(coll.insert_one(doc), "write to", collection)
                 except SatchelError as exc:
                     if isinstance(exc.__cause__, perr.DuplicateKeyError):
                         continue
                     raise
-                return self._stored(record, 1, now, now)
+                return self._stored(record, 1, now, now, write)
             if alive:
                 assert isinstance(created, datetime)
-                if await self._replace(coll, record, int(version), created, now):
-                    return self._stored(record, int(version) + 1, created, now)
+                seen = (int(version), created, current.get("exp"), current.get("w"))
+                written = await self._replace(coll, record, seen, now)
+                if written is not None:
+                    return self._stored(record, int(version) + 1, created, now, written)
                 continue
             # expired, or not a satchel record: replaced by a new record (version 1)
-            if await self._overwrite(coll, record, current, now):
-                return self._stored(record, 1, now, now)
+            written = await self._overwrite(coll, record, current, now)
+            if written is not None:
+                return self._stored(record, 1, now, now, written)
         raise BackendUnavailable(
             f"{collection!r}: could not write {key!r}: other writers changed it "
             f"{ATTEMPTS} times in a row"
         )
 
+    def _write_id(self) -> str:
+        self._writes += 1
+        return f"{self._write_ids}{self._writes:x}"
+
+    @staticmethod
+    def _written_by(key: str, seen: tuple[Any, ...] | Any) -> dict[str, Any]:
+        """The filter of exactly the write ``seen`` (``(version, created, expires, write
+        id)``): its write id, or its version and creation time when it has none."""
+        version, created, _, write = seen
+        if isinstance(write, str):
+            return {"_id": key, "w": write}
+        return {"_id": key, "ver": version, "ca": created}
+
     async def _replace(
         self,
         coll: AsyncCollection[Any],
         record: Record,
-        version: int,
-        created: datetime,
+        seen: tuple[Any, ...],
         now: datetime,
-    ) -> bool:
-        """Replace the live record at ``version`` (created at ``created``) with the next
-        version of ``record``; whether it was there to replace. (Its expiry need not be in
-        the filter: the caller knows it, and a write with this version and creation time
-        has that expiry.)"""
-        doc = self._document(record, version + 1, created, now)
-        condition = {"_id": record.key, "ver": version, "ca": created}
+    ) -> str | None:
+        """Replace the live write ``seen`` (``(version, created, expires, write id)``) with
+        the next version of ``record``; the new write id, or ``None`` when ``seen`` is no
+        longer there. (The expiry need not be in the filter: the caller checked it, and
+        the write ``seen`` has that expiry.)"""
+        write = self._write_id()
+        doc = self._document(record, seen[0] + 1, seen[1], now, write)
+        condition = self._written_by(record.key, seen)
         result = await self._call(coll.replace_one(condition, doc), "write to", record.collection)
-        return result.matched_count == 1
+        return write if result.matched_count == 1 else None
 
     async def _overwrite(
         self, coll: AsyncCollection[Any], record: Record, current: Any, now: datetime
-    ) -> bool:
-        """Replace an expired (or foreign) document with version 1 of ``record``."""
-        doc = self._document(record, 1, now, now)
-        condition: dict[str, Any] = {"_id": record.key}
-        for name in ("ver", "ca", "exp"):
-            condition[name] = current.get(name, {"$exists": False})
-        result = await self._call(coll.replace_one(condition, doc), "write to", record.collection)
-        return result.matched_count == 1
+    ) -> str | None:
+        """Replace an expired (or foreign) document with version 1 of ``record``; the new
+        write id, or ``None`` when the document changed meanwhile."""
+        write = self._write_id()
+        doc = self._document(record, 1, now, now, write)
+        result = await self._call(
+            coll.replace_one(_exactly(record.key, current), doc), "write to", record.collection
+        )
+        return write if result.matched_count == 1 else None
 
-    def _stored(self, record: Record, version: int, created: datetime, now: datetime) -> Record:
+    def _stored(
+        self,
+        record: Record,
+        version: int,
+        created: datetime,
+        now: datetime,
+        write: str | None = None,
+    ) -> Record:
         expires = None if record.expires_at is None else truncate_ms(record.expires_at)
-        self._remember(record.collection, record.key, version, created, expires)
+        if write is None:
+            self._versions.pop((record.collection, record.key), None)
+        else:
+            self._remember(record.collection, record.key, version, created, expires, write)
         return Record(
             record.collection,
             record.key,
@@ -702,15 +746,13 @@ class MongoBackend(Backend):
         last: dict[tuple[str, str], int] = {}
         for position, record in enumerate(records):
             last[(record.collection, record.key)] = position
-        self._batches += 1
-        batch = f"{self._batch_ids}{self._batches:x}"
         for position, record in enumerate(records):
             if last[(record.collection, record.key)] != position:
                 self._document(record, 1, now, now)  # checked, not sent
         out: list[Record | None] = [None] * len(records)
         for collection, positions in by_collection.items():
             await self._put_collection(
-                collection, [records[p] for p in positions], positions, out, now, batch
+                collection, [records[p] for p in positions], positions, out, now
             )
         return [record for record in out if record is not None]
 
@@ -721,7 +763,6 @@ class MongoBackend(Backend):
         positions: list[int],
         out: list[Record | None],
         now: datetime,
-        batch: str,
     ) -> None:
         coll = self._collection(collection)
         if collection not in self._indexed:
@@ -738,10 +779,11 @@ class MongoBackend(Backend):
                 known[doc["_id"]] = doc
         for key in keys:
             if key not in known and (collection, key) in self._versions:
-                version, created, expires = self._versions[(collection, key)]
-                known[key] = {"ver": version, "ca": created, "exp": expires}
+                version, created, expires, write = self._versions[(collection, key)]
+                known[key] = {"ver": version, "ca": created, "exp": expires, "w": write}
         operations: list[Any] = []
         planned: dict[str, list[tuple[int, datetime]]] = {}
+        writes: dict[str, str] = {}
         for key, chain in chains.items():
             current = known.get(key)
             final = records[chain[-1]]
@@ -761,21 +803,15 @@ class MongoBackend(Backend):
                 expires_at = records[index].expires_at
                 step_alive = expires_at is None or truncate_ms(expires_at) > now
             top, first_created = steps[-1]
-            doc = self._document(final, top, first_created, now, batch)
+            writes[key] = self._write_id()
+            doc = self._document(final, top, first_created, now, writes[key])
             if current is None:
                 operations.append(InsertOne(doc))
             elif alive:
-                operations.append(
-                    ReplaceOne(
-                        {"_id": key, "ver": int(version), "ca": created},
-                        doc,
-                    )
-                )
+                seen = (int(version), created, current.get("exp"), current.get("w"))
+                operations.append(ReplaceOne(self._written_by(key, seen), doc))
             else:
-                condition: dict[str, Any] = {"_id": key}
-                for name in ("ver", "ca", "exp"):
-                    condition[name] = current.get(name, {"$exists": False})
-                operations.append(ReplaceOne(condition, doc))
+                operations.append(ReplaceOne(_exactly(key, current), doc))
             planned[key] = steps
         failed: set[str] = set()
         try:
@@ -791,7 +827,9 @@ class MongoBackend(Backend):
                 raise
             applied = details.get("nMatched", 0) + details.get("nInserted", 0)
         if applied < len(operations):
-            cursor = coll.find({"_id": {"$in": keys}, "w": batch}, {"_id": 1})
+            cursor = coll.find(
+                {"_id": {"$in": keys}, "w": {"$in": list(writes.values())}}, {"_id": 1}
+            )
             written = {
                 doc["_id"]
                 for doc in await self._call(cursor.to_list(None), "read from", collection)
@@ -806,7 +844,9 @@ class MongoBackend(Backend):
                     out[positions[index]] = await self.put(records[index])
                 continue
             for (version, created), index in zip(planned[key], chain, strict=True):
-                out[positions[index]] = self._stored(records[index], version, created, now)
+                out[positions[index]] = self._stored(
+                    records[index], version, created, now, writes[key]
+                )
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
         coll = self._collection(collection)
