@@ -11,15 +11,16 @@ A document holds::
     ix    index entries, "<len(name)>:<name><value>", under a multikey index
     ixe   names of indexes given with no value (only when there are some)
     kd    the key's instant, when the key reads as a datetime
-    w     the id of the put_many that wrote it (only then)
+    w     the id of the write that stored this version
 
 Each conditional write is one server operation whose filter carries the condition: an
 insert for create-if-absent (a duplicate key means the record exists), and a replace or a
-delete filtered on ``_id``, ``ver``, ``ca`` and liveness for everything else; when the
-filter matches nothing, a read tells a conflict from a missing record. An unconditional
-``put`` needs the current version: the backend remembers the versions it has read and
-written, tries the conditional replace with that version at once, and reads first only
-when it has none (or another writer got there first).
+delete filtered on ``_id`` and the write or version it expects for everything else; when the
+filter matches nothing, a read tells a conflict from a missing record. A replace names
+the write it replaces by its write id (``w``). An unconditional ``put`` needs the current
+version: the backend remembers the versions (and write ids) it has read and written, tries
+the conditional replace at once, and reads first only when it has none (or another writer
+got there first).
 """
 
 from __future__ import annotations
