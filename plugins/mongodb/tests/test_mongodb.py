@@ -506,3 +506,22 @@ async def test_conditions_built_by_hand_are_translated_too(backend: MongoBackend
     await backend.put(Record("hand", "a", {"n": 1}))
     condition = Condition.of("n", "gte", 1)
     assert await backend.count("hand", [condition]) == 1
+
+
+async def test_put_many_writes_again_a_key_another_writer_changed(
+    backend: MongoBackend, mongodb_uri: str
+) -> None:
+    other = MongoBackend.from_uri(
+        mongodb_uri, database="satchel_own", collection_prefix=backend.settings.collection_prefix
+    )
+    try:
+        await backend.put(Record("raced", "k", "one"))  # remembered at version 1
+        await other.put(Record("raced", "k", "two"))  # now at version 2
+        stored = await backend.put_many(
+            [Record("raced", "k", "three"), Record("raced", "new", 1), Record("raced", "k", "4")]
+        )
+        assert [(r.key, r.version) for r in stored] == [("k", 3), ("new", 1), ("k", 4)]
+        got = await other.get("raced", "k")
+        assert got is not None and (got.value, got.version) == ("4", 4)
+    finally:
+        await other.close()
