@@ -375,7 +375,7 @@ async def measure(
             return _live_values(await cursor.to_list(None))[:LIMIT]
 
         async def shadow_query(i: int) -> Any:
-            condition = translate._and([translate.live(_now()), shadow_where])
+            condition = translate.all_of([translate.live(_now()), shadow_where])
             cursor = shadow.find(condition).sort([("_id", 1)]).limit(LIMIT + 1)
             return await cursor.to_list(None)
 
@@ -393,7 +393,7 @@ async def measure(
 
         async def shadow_query_by_score(i: int) -> Any:
             stages = [
-                {"$match": translate._and([translate.live(_now()), shadow_where])},
+                {"$match": translate.all_of([translate.live(_now()), shadow_where])},
                 shadow_atoms,
                 {"$sort": shadow_sort},
                 {"$limit": LIMIT + 1},

@@ -60,7 +60,7 @@ from satchel.errors import (
 from satchel.query import Query, compile_glob, make_cursor, project
 from satchel.settings import load_settings, scrub_secrets
 from satchel_mongodb import translate
-from satchel_mongodb.codec import decode, encode, instant
+from satchel_mongodb.codec import decode, encode, string_instant
 from satchel_mongodb.plugin import MongoSettings
 
 __all__ = ["MongoBackend", "MAX_DOCUMENT_BYTES"]
@@ -381,7 +381,6 @@ class MongoBackend(Backend):
         collection: str,
         doc: Any,
         select: Any = None,
-        remember: bool = True,
     ) -> Record:
         """The record of a stored document; :class:`CorruptRecord` if it is not one."""
         key = doc.get("_id")
@@ -409,8 +408,7 @@ class MongoBackend(Backend):
                 "another client wrote it. Overwrite it with put or remove it with delete"
             ) from None
         version = int(version)
-        if remember:
-            self._remember(collection, key, version, created, expires, doc.get("w"))
+        self._remember(collection, key, version, created, expires, doc.get("w"))
         return Record(collection, key, value, version, created, updated, expires, index)
 
     def _document(
@@ -440,12 +438,9 @@ class MongoBackend(Backend):
             if empty:
                 doc["ixe"] = empty
         key = record.key
-        if len(key) >= 10 and key[0] in "0123456789":
-            from satchel.query import parse_datetime
-
-            moment = parse_datetime(key)
-            if moment is not None:
-                doc["kd"] = instant(moment)
+        key_instant = string_instant(key)
+        if key_instant is not None:
+            doc["kd"] = key_instant
         if write is not None:
             doc["w"] = write
         try:
@@ -505,7 +500,7 @@ class MongoBackend(Backend):
         condition = translate.where_filter(where)
         if condition is translate.FALSE:
             return 0
-        query = translate._and([translate.live(utcnow()), condition])
+        query = translate.all_of([translate.live(utcnow()), condition])
         return await self._call(coll.count_documents(query), "count in", collection)
 
     async def query(self, collection: str, query: Query) -> Page[Record]:
@@ -524,7 +519,7 @@ class MongoBackend(Backend):
         if not pipeline:
             if after is not None:
                 clauses.append(after)
-            cursor = coll.find(translate._and(clauses), fields).sort(sort)
+            cursor = coll.find(translate.all_of(clauses), fields).sort(sort)
             if query.offset:
                 cursor = cursor.skip(query.offset)
             if take is not None:
@@ -533,7 +528,7 @@ class MongoBackend(Backend):
         else:
             # the sort fields are computed for the matching records only
             stages: list[dict[str, Any]] = [
-                {"$match": translate._and(clauses)},
+                {"$match": translate.all_of(clauses)},
                 translate.atom_stage(query.order_by),
             ]
             if after is not None:

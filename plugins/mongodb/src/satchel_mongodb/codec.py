@@ -43,6 +43,7 @@ __all__ = [
     "escape",
     "instant",
     "shadow_paths",
+    "string_instant",
     "unescape",
 ]
 
@@ -81,7 +82,8 @@ def instant(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _string_instant(text: str) -> int | None:
+def string_instant(text: str) -> int | None:
+    """The instant of a string that reads as a datetime, or ``None``."""
     if len(text) < 10 or text[0] not in DIGITS:
         return None
     moment = parse_datetime(text)
@@ -113,7 +115,7 @@ def encode(value: Any) -> tuple[Any, Any]:
             if item_kind is str:
                 fields[name] = item
                 if item and item[0] in DIGITS:
-                    moment = _string_instant(item)
+                    moment = string_instant(item)
                     if moment is not None:
                         if times is None:
                             times = {}
@@ -147,7 +149,7 @@ def encode(value: Any) -> tuple[Any, Any]:
             return {"l": items}, None
         return {"l": items}, {"l": nested, "e": direct or []}
     if kind is str:
-        return value, _string_instant(value)
+        return value, string_instant(value)
     if kind is int:
         return _number(value), None
     if isinstance(value, bool) or value is None or kind is float:

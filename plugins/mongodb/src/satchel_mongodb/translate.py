@@ -30,6 +30,7 @@ from satchel_mongodb.codec import escape, instant, shadow_paths
 
 __all__ = [
     "FALSE",
+    "all_of",
     "live",
     "needs_pipeline",
     "page_after",
@@ -57,7 +58,7 @@ def live(now: datetime) -> dict[str, Any]:
     return {"exp": {"$not": {"$lte": now}}}
 
 
-def _and(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def all_of(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The conjunction, as one document when the clauses' fields differ (so that a server
     sees the plain fields an index can serve), else with ``$and``."""
     if any(c is FALSE for c in clauses):
@@ -155,7 +156,7 @@ def _eq(path: str, dates: str, wanted: Any) -> dict[str, Any]:
         operand = _number(wanted) if _is_number(wanted) else wanted
         return {path: operand} if path else {"$eq": operand}
     if isinstance(wanted, (list, tuple)):
-        return _and(
+        return all_of(
             [{f"{prefix}l": {"$size": len(wanted)}}]
             + [
                 _eq(f"{prefix}l.{i}", f"{dprefix}l.{i}" if dates else "", item)
@@ -163,7 +164,7 @@ def _eq(path: str, dates: str, wanted: Any) -> dict[str, Any]:
             ]
         )
     if isinstance(wanted, Mapping):
-        return _and(
+        return all_of(
             [{f"{prefix}n": len(wanted)}]
             + [
                 _eq(
@@ -306,7 +307,7 @@ def _metadata(condition: Condition) -> dict[str, Any]:
 def where_filter(where: Sequence[Condition]) -> dict[str, Any]:
     """The filter for ``where`` (conditions joined by AND); :data:`FALSE` when nothing can
     match."""
-    return _and([_value(c) if c.field[0] == "value" else _metadata(c) for c in where])
+    return all_of([_value(c) if c.field[0] == "value" else _metadata(c) for c in where])
 
 
 # -- ordering and paging --------------------------------------------------------------------
@@ -463,9 +464,9 @@ def page_after(query: Query) -> dict[str, Any]:
         if rank not in (0, 3, 4):
             operator = "$lt" if order.descending else "$gt"
             after.append({field: {operator: _atom_operand(rank, value)}})
-        branches.append(_and([*equal, _or(after)]))
+        branches.append(all_of([*equal, _or(after)]))
         equal.append(_same(field, rank, value))
-    branches.append(_and([*equal, {"_id": {"$gt": key}}]))
+    branches.append(all_of([*equal, {"_id": {"$gt": key}}]))
     return _or(branches)
 
 
