@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from satchel.testing.concurrency import ConcurrencyRules
     from satchel.testing.expiry import ExpiryRules
     from satchel.testing.fixtures import CollectionNames, ConformanceFixtures, MakeBackend
+    from satchel.testing.fuzz import FuzzRules
     from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
     from satchel.testing.queries import (
         CountRules,
@@ -73,6 +74,7 @@ __all__ = [
     "CountRules",
     "ExpiryRules",
     "FindRules",
+    "FuzzRules",
     "KeyIsolationRules",
     "LifeRules",
     "MakeBackend",
@@ -102,6 +104,7 @@ _HOMES = {
     "MakeBackend": "fixtures",
     "ConcurrencyRules": "concurrency",
     "ExpiryRules": "expiry",
+    "FuzzRules": "fuzz",
     "CollectionIsolationRules": "isolation",
     "CopyRules": "isolation",
     "KeyIsolationRules": "isolation",
@@ -127,6 +130,7 @@ _MODULES = (
     "concurrency",
     "expiry",
     "fixtures",
+    "fuzz",
     "isolation",
     "queries",
     "records",
