@@ -921,3 +921,59 @@ def test_script_bad_backend_is_one_line_exit_3() -> None:
     )
     assert "Traceback" not in done.stdout
     assert done.stdout == ""
+
+
+# --------------------------------------------------------------------------------------
+# a misbehaving plugin
+
+
+class ForgetfulWrapper:
+    """An operation wrapper that forgets to return an awaitable."""
+
+    @hookimpl(wrapper=True)
+    def satchel_backend_operation(self, operation: Any) -> Any:
+        inner = yield
+
+        async def traced() -> Any:
+            return await inner
+
+        return traced
+
+
+class SealingCodec:
+    """A codec whose encode returns bytes."""
+
+    @hookimpl
+    def satchel_register_codecs(self, register: Callable[[Any], None]) -> None:
+        register(satchel.Codec("seal", lambda v, c, k: b"sealed", lambda v, c, k: v))
+
+
+def test_a_misbehaving_plugin_exits_3_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_plugins(monkeypatch, ("tracer", ForgetfulWrapper()))
+    result = run("doctor")
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    assert "FAIL  ping" in result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("satchel: error: plugin 'tracer'"), lines
+    assert "satchel_backend_operation" in lines[0]
+    report = run_json("doctor", exit_code=3)
+    assert report["error"]["type"] == "PluginError"
+    assert "plugin 'tracer'" in report["error"]["message"]
+    for args in (("kv", "set", "ns", "k", "1"), ("kv", "get", "ns", "k")):
+        result = run(*args)
+        assert_one_error_line(result, 3)
+        assert "plugin 'tracer'" in result.stderr
+
+
+def test_a_codec_returning_bytes_exits_3_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_plugins(monkeypatch, ("sealer", SealingCodec()))
+    result = run("kv", "set", "ns", "k", '{"a": 1}')
+    assert_one_error_line(result, 3)
+    assert "codec 'seal' of plugin 'sealer'" in result.stderr
+    assert "encode" in result.stderr
+    assert "not JSON-serialisable" not in result.stderr.split("(")[0]
+    result = run("doctor")
+    assert result.exit_code == 3, result.output
+    assert "FAIL  round trip" in result.stdout
+    assert "codec 'seal'" in result.stderr

@@ -129,7 +129,9 @@ async def test_projections_and_listings_work_under_a_codec() -> None:
 async def test_a_value_the_codec_cannot_decode_is_a_corrupt_record() -> None:
     store = open_with(("zip", Zip()))
     await store.raw_backend.put(satchel.Record("default:kv:ns", "plain", {"not": "encoded"}))
-    with pytest.raises(CorruptRecord, match="codec 'zip' cannot decode 'plain'"):
+    with pytest.raises(
+        CorruptRecord, match=r"codec 'zip' of plugin 'zip' \(from .*\) cannot decode 'plain'"
+    ):
         await store.kv("ns").get("plain")
 
 
@@ -143,7 +145,9 @@ async def test_a_failing_encoder_is_a_plugin_error_and_writes_nothing() -> None:
             register(Codec("broken", encode, lambda v, c, k: v))
 
     store = open_with(("broken", Broken()))
-    with pytest.raises(PluginError, match="codec 'broken' failed to encode 'k'") as info:
+    with pytest.raises(
+        PluginError, match=r"codec 'broken' of plugin 'broken' \(from .*\) failed to encode 'k'"
+    ) as info:
         await store.kv("ns").set("k", 1)
     assert "s3cret" not in str(info.value)
     assert await store.raw_backend.collections() == []

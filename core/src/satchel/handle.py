@@ -113,7 +113,13 @@ class Satchel:
         self.settings = settings
         self.plugins = plugins
         self.raw_backend = backend
-        self.backend: Backend = InstrumentedBackend(backend, plugins.manager.hook, plugins.codecs)
+        self.backend: Backend = InstrumentedBackend(
+            backend,
+            plugins.manager.hook,
+            plugins.codecs,
+            distributions=plugins.distributions,
+            codec_plugins=plugins.codec_plugins,
+        )
         self.namespace = settings.namespace
         self._closed = False
 

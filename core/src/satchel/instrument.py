@@ -7,15 +7,17 @@ never know whether plugins observe them.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from satchel.backend import Backend, Page, Record
-from satchel.errors import CorruptRecord, PluginError, SatchelError
+from satchel.errors import CorruptRecord, InvalidArgument, PluginError, SatchelError
 from satchel.query import Condition, Query, project
 from satchel.settings import scrub_secrets
+from satchel.validation import check_json
 
 if TYPE_CHECKING:
     import pluggy
@@ -65,12 +67,108 @@ class Codec:
     order: int = 0
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _records(value: Any, optional: bool = False) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(r, Record) or (optional and r is None) for r in value
+    )
+
+
+#: What each operation must return: a description, and a test of a result (given how many
+#: items the call carries).
+_RESULTS: dict[str, tuple[str, Callable[[Any, int], bool]]] = {
+    "get": ("a Record or None", lambda r, n: r is None or isinstance(r, Record)),
+    "get_many": (
+        "a list of Record or None, one per key",
+        lambda r, n: _records(r, optional=True) and len(r) == n,
+    ),
+    "find": ("a list of Record", lambda r, n: _records(r)),
+    "query": (
+        "a Page of Record",
+        lambda r, n: (
+            isinstance(r, Page)
+            and _records(r.items)
+            and (r.next_cursor is None or isinstance(r.next_cursor, str))
+        ),
+    ),
+    "count": ("an int", lambda r, n: _is_int(r)),
+    "keys": ("a list of str", lambda r, n: isinstance(r, list) and all(type(k) is str for k in r)),
+    "collections": (
+        "a list of str",
+        lambda r, n: isinstance(r, list) and all(type(k) is str for k in r),
+    ),
+    "put": ("a Record", lambda r, n: isinstance(r, Record)),
+    "put_many": (
+        "a list of Record, one per record",
+        lambda r, n: _records(r) and len(r) == n,
+    ),
+    "delete": ("a bool", lambda r, n: isinstance(r, bool)),
+    "drop": ("an int", lambda r, n: _is_int(r)),
+    "purge_expired": ("an int", lambda r, n: _is_int(r)),
+    "ping": ("None", lambda r, n: r is None),
+    "stats": ("a dict", lambda r, n: isinstance(r, dict)),
+}
+
+#: Plugins of satchel itself, trusted not to misbehave (their code is tested here).
+_OWN_PLUGINS = frozenset({"core", "metrics"})
+
+
+class _Attempt:
+    """What the backend operation itself did in one call: what it returned or raised, and
+    the coroutines made to run it (so that one a plugin dropped is closed, not leaked)."""
+
+    __slots__ = ("coroutines", "error", "finished", "result")
+
+    def __init__(self) -> None:
+        self.coroutines: list[Coroutine[Any, Any, Any]] = []
+        self.finished = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def starter(self, run: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        async def observed() -> Any:
+            try:
+                result = await run()
+            except BaseException as exc:
+                self.error = exc
+                raise
+            self.finished, self.result = True, result
+            return result
+
+        def start() -> Awaitable[Any]:
+            coroutine = observed()
+            self.coroutines.append(coroutine)
+            return coroutine
+
+        return start
+
+    def close_unstarted(self) -> None:
+        for coroutine in self.coroutines:
+            if inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
+                coroutine.close()
+
+
 class InstrumentedBackend(Backend):
     """Wraps a backend: hook around every call, codecs on every value, driver errors
-    wrapped in :class:`~satchel.errors.SatchelError`."""
+    wrapped in :class:`~satchel.errors.SatchelError`, and what plugins return checked: a
+    wrapper, codec or backend that returns what its hook or method must not is a
+    :class:`~satchel.errors.PluginError` naming it.
+
+    :param distributions: ``{plugin name: distribution}``, to name a plugin's origin.
+    :param codec_plugins: ``{codec name: plugin name}``: who registered each codec.
+    """
 
     def __init__(
-        self, inner: Backend, hook: pluggy.HookRelay | None = None, codecs: Sequence[Codec] = ()
+        self,
+        inner: Backend,
+        hook: pluggy.HookRelay | None = None,
+        codecs: Sequence[Codec] = (),
+        *,
+        distributions: Mapping[str, str] | None = None,
+        codec_plugins: Mapping[str, str] | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name  # type: ignore[misc]
@@ -78,8 +176,29 @@ class InstrumentedBackend(Backend):
         self._hook = hook
         self._encoders = sorted(codecs, key=lambda c: (c.order, c.name))
         self._decoders = list(reversed(self._encoders))
+        self._distributions = dict(distributions or {})
+        self._codec_plugins = dict(codec_plugins or {})
 
     # -- plumbing ------------------------------------------------------------------------
+
+    def _plugin(self, name: str) -> str:
+        return f"plugin {name!r} (from {self._distributions.get(name, 'an unknown distribution')})"
+
+    def _wrappers(self) -> str:
+        """The plugins implementing the operation hook (other than satchel's own), named."""
+        assert self._hook is not None
+        names = [
+            impl.plugin_name
+            for impl in reversed(self._hook.satchel_backend_operation.get_hookimpls())
+            if impl.plugin_name not in _OWN_PLUGINS
+        ]
+        if not names:
+            names = ["metrics"]
+        shown = ", ".join(self._plugin(n) for n in names)
+        return shown if len(names) == 1 else f"one of {shown}"
+
+    def _backend_origin(self) -> str:
+        return f"backend {self.inner.name!r} ({type(self.inner).__name__})"
 
     async def _call(
         self,
@@ -89,23 +208,81 @@ class InstrumentedBackend(Backend):
         run: Callable[[], Awaitable[R]],
         items: int = 1,
     ) -> R:
+        attempt: _Attempt | None = None
         try:
             if self._hook is None:
-                return await run()
-            timed = self._metrics_only()
-            if timed is not None:  # the default plugins: skip building the hook call
-                return await timed(name, run())  # type: ignore[no-any-return]
-            op = Operation(name, self.inner.name, collection, key, items, run)
-            awaitable = self._hook.satchel_backend_operation(operation=op)
-            return await (awaitable if awaitable is not None else run())
+                result = await run()
+            else:
+                timed = self._metrics_only()
+                if timed is not None:  # the default plugins: skip building the hook call
+                    result = await timed(name, run())
+                else:
+                    attempt = _Attempt()
+                    start = attempt.starter(run)
+                    op = Operation(name, self.inner.name, collection, key, items, start)
+                    awaitable = self._hook.satchel_backend_operation(operation=op)
+                    if not inspect.isawaitable(awaitable):
+                        raise PluginError(
+                            f"{self._wrappers()}: its satchel_backend_operation wrapper "
+                            f"returned {_kind(awaitable)}, not an awaitable, for "
+                            f"{_where(name, collection, key)}; a wrapper must return an "
+                            "awaitable (such as a coroutine) that awaits the one it receives"
+                        )
+                    result = await awaitable
         except SatchelError:
             raise
         except Exception as exc:  # a backend bug or a driver error (CancelledError is not one)
-            raise SatchelError(
-                f"backend {self.inner.name!r} failed in {name}"
-                f"({collection!r}{', ' + repr(key) if key is not None else ''}): "
-                f"{type(exc).__name__}: {scrub_secrets(str(exc))}"
-            ) from exc
+            shown = f"{type(exc).__name__}: {scrub_secrets(str(exc))}"
+            where = _where(name, collection, key)
+            if attempt is not None and attempt.error is not exc:
+                raise PluginError(
+                    f"{self._wrappers()}: its satchel_backend_operation wrapper raised "
+                    f"{shown} in {where}"
+                ) from exc
+            raise SatchelError(f"backend {self.inner.name!r} failed in {where}: {shown}") from exc
+        finally:
+            if attempt is not None:
+                attempt.close_unstarted()
+        expected, valid = _RESULTS[name]
+        if not valid(result, items):
+            raise self._wrong_result(name, collection, key, expected, result, attempt)
+        return result
+
+    def _wrong_result(
+        self,
+        name: str,
+        collection: str | None,
+        key: str | None,
+        expected: str,
+        result: Any,
+        attempt: _Attempt | None,
+    ) -> PluginError:
+        """The error for a result of the wrong type: the backend's, when it returned it;
+        else the wrapper's that did."""
+        where = _where(name, collection, key)
+        if attempt is None or (attempt.finished and attempt.result is result):
+            return PluginError(
+                f"{self._backend_origin()} returned {_kind(result)} from {name}, not "
+                f"{expected}, in {where}"
+            )
+        if isinstance(result, Awaitable):
+            detail = f"gave {_kind(result)} (an awaitable it did not await)"
+            if inspect.iscoroutine(result):
+                result.close()
+        else:
+            detail = f"returned {_kind(result)}"
+        if attempt.error is not None:
+            detail += (
+                f" where the operation raised {type(attempt.error).__name__}: "
+                f"{scrub_secrets(str(attempt.error))}"
+            )
+        error = PluginError(
+            f"{self._wrappers()}: its satchel_backend_operation wrapper {detail}, for {where}, "
+            f"which must give {expected}"
+        )
+        if attempt.error is not None:
+            error.__cause__ = attempt.error
+        return error
 
     def _metrics_only(self) -> Callable[[str, Awaitable[Any]], Awaitable[Any]] | None:
         """The metrics plugin's timer when it and core's own implementation are the only
@@ -128,6 +305,23 @@ class InstrumentedBackend(Backend):
         timed: Callable[[str, Awaitable[Any]], Awaitable[Any]] = plugin._timed
         return timed
 
+    def _codec(self, codec: Codec) -> str:
+        plugin = self._codec_plugins.get(codec.name)
+        return f"codec {codec.name!r}" + (f" of {self._plugin(plugin)}" if plugin else "")
+
+    def _checked(self, codec: Codec, step: str, value: Any, record: Record) -> Any:
+        """``value``, which ``codec``'s ``step`` returned, if it is a JSON value; else a
+        :class:`PluginError` naming the codec (the caller's value is not to blame)."""
+        try:
+            check_json(value, "result")
+        except InvalidArgument as exc:
+            raise PluginError(
+                f"{self._codec(codec)}: its {step} returned what JSON cannot hold for "
+                f"{record.key!r} in {record.collection!r} ({exc}); a codec's {step} must "
+                "return a JSON value"
+            ) from None
+        return value
+
     def _encode(self, record: Record) -> Record:
         if not self._encoders:
             return record
@@ -137,9 +331,10 @@ class InstrumentedBackend(Backend):
                 value = codec.encode(value, record.collection, record.key)
             except Exception as exc:
                 raise PluginError(
-                    f"codec {codec.name!r} failed to encode {record.key!r} in "
+                    f"{self._codec(codec)} failed to encode {record.key!r} in "
                     f"{record.collection!r}: {type(exc).__name__}: {scrub_secrets(str(exc))}"
                 ) from exc
+            self._checked(codec, "encode", value, record)
         return replace(record, value=value)
 
     def _decode(self, record: Record) -> Record:
@@ -151,10 +346,11 @@ class InstrumentedBackend(Backend):
                 value = codec.decode(value, record.collection, record.key)
             except Exception as exc:
                 raise CorruptRecord(
-                    f"codec {codec.name!r} cannot decode {record.key!r} in "
+                    f"{self._codec(codec)} cannot decode {record.key!r} in "
                     f"{record.collection!r} (written without it, or damaged): "
                     f"{type(exc).__name__}: {scrub_secrets(str(exc))}"
                 ) from exc
+            self._checked(codec, "decode", value, record)
         return replace(record, value=value)
 
     def _decode_optional(self, record: Record | None) -> Record | None:
@@ -253,3 +449,16 @@ class InstrumentedBackend(Backend):
 
     def describe(self) -> str:
         return self.inner.describe()
+
+
+def _where(name: str, collection: str | None, key: str | None) -> str:
+    return f"{name}({collection!r}{', ' + repr(key) if key is not None else ''})"
+
+
+def _kind(value: Any) -> str:
+    """What a plugin returned, by type (never its content, which may hold a value)."""
+    if value is None:
+        return "None"
+    if inspect.isfunction(value) or inspect.ismethod(value):
+        return "function"
+    return type(value).__name__

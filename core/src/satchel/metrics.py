@@ -49,7 +49,7 @@ class OperationMetrics:
         self, operation: Operation
     ) -> Generator[None, Awaitable[Any], Awaitable[Any]]:
         inner = yield
-        return self._timed(operation.name, inner)
+        return _Timed(self, operation.name, inner)
 
     async def _timed(self, name: str, inner: Awaitable[Any]) -> Any:
         start = time.perf_counter()
@@ -95,3 +95,19 @@ class OperationMetrics:
         """Forget everything counted so far."""
         with self._lock:
             self._ops.clear()
+
+
+class _Timed:
+    """The awaitable the metrics wrapper returns: the timing coroutine is made only when it
+    is awaited, so that an outer plugin that drops it (a bug satchel reports as a
+    ``PluginError``) leaves no "coroutine was never awaited" behind."""
+
+    __slots__ = ("inner", "metrics", "name")
+
+    def __init__(self, metrics: OperationMetrics, name: str, inner: Awaitable[Any]) -> None:
+        self.metrics = metrics
+        self.name = name
+        self.inner = inner
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.metrics._timed(self.name, self.inner).__await__()

@@ -69,6 +69,8 @@ class LoadedPlugins:
     manager: pluggy.PluginManager
     backends: dict[str, RegisteredBackend] = field(default_factory=dict)
     codecs: list[Codec] = field(default_factory=list)
+    #: ``{codec name: plugin name}``: the plugin that registered each codec.
+    codec_plugins: dict[str, str] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
     distributions: dict[str, str] = field(default_factory=dict)
     metrics: OperationMetrics | None = None
@@ -208,6 +210,7 @@ def _collect_codecs(loaded: LoadedPlugins) -> None:
                 )
             names[codec.name] = _dist
             loaded.codecs.append(codec)
+            loaded.codec_plugins[codec.name] = _plugin
 
         _run_registration(loaded, impl, register)
     loaded.codecs.sort(key=lambda c: (c.order, c.name))

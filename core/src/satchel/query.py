@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from satchel.backend import Record
 
 __all__ = [
+    "MAX_COUNT",
     "METADATA_FIELDS",
     "OPERATORS",
     "Condition",
@@ -59,7 +60,12 @@ __all__ = [
     "matches",
     "predicate",
     "parse_datetime",
+    "check_path",
+    "check_text",
     "parse_field",
+    "parse_order_by",
+    "parse_select",
+    "parse_where",
     "project",
     "resolve",
     "sort_key",
@@ -102,11 +108,43 @@ MISSING: Final = _Missing()
 # the model
 
 
+#: How deeply a query value may nest (the limit of stored values, see
+#: :data:`satchel.validation.MAX_DEPTH`); deeper ones (or one that contains itself) are refused.
+_MAX_VALUE_DEPTH: Final = 64
+#: The instants a cursor may hold, in seconds since the epoch: those of a ``datetime``, to the
+#: millisecond (satchel's precision).
+_MIN_INSTANT: Final = datetime.min.replace(tzinfo=timezone.utc).timestamp()
+_MAX_INSTANT: Final = datetime.max.replace(microsecond=999000, tzinfo=timezone.utc).timestamp()
+
+
+#: The largest ``limit`` or ``offset``: servers take them as 64-bit integers.
+MAX_COUNT: Final = 2**63 - 1
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+
+
+def check_text(text: str, argument: str) -> str:
+    """``text``, or :class:`InvalidQuery` when it holds a lone surrogate (text that is not
+    valid Unicode, which no backend can send to its server)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidQuery(
+                f"{argument}: {text!r:.60} holds a lone surrogate ({exc.object[exc.start]!r}), "
+                "which is not valid Unicode"
+            ) from None
+    return text
+
+
 def parse_field(field_: str | Sequence[str], *, argument: str = "field") -> FieldPath:
     """Normalise a user's field into a :data:`FieldPath`, or raise :class:`InvalidQuery`."""
     if isinstance(field_, str):
         if not field_:
             raise InvalidQuery(f"{argument}: a field name must not be empty")
+        check_text(field_, argument)
         if field_ in METADATA_FIELDS:
             return (field_,)
         segments = field_.split(".")
@@ -118,33 +156,80 @@ def parse_field(field_: str | Sequence[str], *, argument: str = "field") -> Fiel
     if isinstance(field_, (tuple, list)) and field_ and all(isinstance(s, str) for s in field_):
         if any(not s for s in field_):
             raise InvalidQuery(f"{argument}: {tuple(field_)!r} has an empty path segment")
+        for segment in field_:
+            check_text(segment, argument)
         return ("value", *field_)
     raise InvalidQuery(
-        f"{argument}: a field is a dotted string or a non-empty tuple of strings, not {field_!r}"
+        f"{argument}: a field is a dotted string or a non-empty tuple of strings, "
+        f"not {_show_input(field_)}"
     )
 
 
-def _check_query_value(value: Any, *, argument: str) -> None:
-    """A query value must be JSON-like (or a datetime); reject anything else early."""
-    if value is None or isinstance(value, (str, bool, int, datetime)):
-        return
+def check_path(path: Any, *, argument: str = "field") -> FieldPath:
+    """A :data:`FieldPath` as :class:`Condition` and :class:`Order` hold it (built by hand,
+    not by :func:`parse_field`), checked; :class:`InvalidQuery` if it is not one."""
+    if (
+        isinstance(path, tuple)
+        and path
+        and all(isinstance(s, str) and s for s in path)
+        and ((path[0] in METADATA_FIELDS and len(path) == 1) or path[0] == "value")
+    ):
+        for segment in path:
+            check_text(segment, argument)
+        return path
+    raise InvalidQuery(
+        f"{argument}: a field path is ('value', segment, ...) or (metadata_name,), "
+        f"not {_show_input(path)}"
+    )
+
+
+def _show_input(value: Any) -> str:
+    """A short, safe description of a bad argument for an error message."""
+    try:
+        text = repr(value)
+    except Exception:  # a user object whose __repr__ fails
+        text = "<unprintable>"
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _check_query_value(value: Any, *, argument: str, depth: int = 0) -> Any:
+    """A query value must be JSON-like (or a datetime); return it as plain JSON types
+    (mappings become dicts, tuples stay tuples), or raise :class:`InvalidQuery`."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, str):
+        return check_text(value, argument)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidQuery(f"{argument}: {value!r} is not a finite number")
-        return
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            _check_query_value(item, argument=argument)
-        return
+        return value
+    if isinstance(value, datetime):
+        try:
+            _aware(value).astimezone(timezone.utc)
+        except (OverflowError, ValueError):
+            raise InvalidQuery(
+                f"{argument}: {value!r} is outside the range of datetimes in UTC"
+            ) from None
+        return value
+    if depth >= _MAX_VALUE_DEPTH and isinstance(value, (list, tuple, Mapping)):
+        raise InvalidQuery(
+            f"{argument}: nests deeper than {_MAX_VALUE_DEPTH} levels (or contains itself)"
+        )
+    if isinstance(value, list):
+        return [_check_query_value(item, argument=argument, depth=depth + 1) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_check_query_value(item, argument=argument, depth=depth + 1) for item in value)
     if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise InvalidQuery(f"{argument}: object keys must be strings, not {k!r}")
-            _check_query_value(v, argument=argument)
-        return
-    raise InvalidQuery(
-        f"{argument}: {type(value).__name__} is not a JSON value or a datetime: {value!r}"
-    )
+                raise InvalidQuery(f"{argument}: object keys must be strings, not {_show_input(k)}")
+            check_text(k, f"{argument} key")
+            out[k] = _check_query_value(v, argument=argument, depth=depth + 1)
+        return out
+    raise InvalidQuery(f"{argument}: {type(value).__name__} is not a JSON value or a datetime")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,12 +248,16 @@ class Condition:
         cls, field_: str | Sequence[str], op: str, value: Any, *, argument: str = "where"
     ) -> Condition:
         """Validate ``field op value`` and return the condition."""
-        path = parse_field(field_, argument=argument)
-        if op not in OPERATORS:
+        return cls._checked(parse_field(field_, argument=argument), op, value, argument)
+
+    @classmethod
+    def _checked(cls, path: FieldPath, op: Any, value: Any, argument: str) -> Condition:
+        if not isinstance(op, str) or op not in OPERATORS:
+            shown = repr(op) if isinstance(op, str) else _show_input(op)
             raise InvalidQuery(
-                f"{argument}: unknown operator {op!r}; use one of {', '.join(sorted(OPERATORS))}"
+                f"{argument}: unknown operator {shown}; use one of {', '.join(sorted(OPERATORS))}"
             )
-        _check_query_value(value, argument=f"{argument} ({_show(path)} {op})")
+        value = _check_query_value(value, argument=f"{argument} ({_show(path)} {op})")
         if op == "in":
             if not isinstance(value, (list, tuple)):
                 raise InvalidQuery(f"{argument}: 'in' takes a list, not {value!r}")
@@ -244,26 +333,20 @@ class Query:
         """
         conditions = parse_where(where)
         orders = parse_order_by(order_by)
-        projection: tuple[FieldPath, ...] | None = None
-        if select is not None:
-            if isinstance(select, str):
-                select = [select]
-            projection = tuple(parse_field(s, argument="select") for s in select)
-            for path in projection:
-                if path[0] != "value":
-                    raise InvalidQuery(
-                        f"select: {path[0]!r} is metadata, which every result carries; "
-                        "select names value fields"
-                    )
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
-        ):
-            raise InvalidQuery(f"limit: must be a whole number >= 0, not {limit!r}")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise InvalidQuery(f"offset: must be a whole number >= 0, not {offset!r}")
+        projection = parse_select(select)
+        if limit is not None and not _is_count(limit):
+            raise InvalidQuery(
+                f"limit: must be a whole number from 0 to {MAX_COUNT}, not {_show_input(limit)}"
+            )
+        if not _is_count(offset):
+            raise InvalidQuery(
+                f"offset: must be a whole number from 0 to {MAX_COUNT}, not {_show_input(offset)}"
+            )
         if cursor is not None:
             if not isinstance(cursor, str) or not cursor:
-                raise InvalidQuery(f"cursor: must be a cursor string from a page, not {cursor!r}")
+                raise InvalidQuery(
+                    f"cursor: must be a cursor string from a page, not {_show_input(cursor)}"
+                )
             if offset:
                 raise InvalidQuery("offset: cannot be combined with cursor; use one or the other")
         query = cls(conditions, orders, projection, limit, offset, cursor)
@@ -296,31 +379,42 @@ OrderInput: TypeAlias = (
 
 
 def parse_where(where: WhereInput) -> tuple[Condition, ...]:
-    """Normalise the accepted ``where`` forms into conditions."""
+    """Normalise the accepted ``where`` forms into conditions (every one checked, also a
+    :class:`Condition` built by hand); :class:`InvalidQuery` names what is wrong."""
     if where is None:
         return ()
     out: list[Condition] = []
     if isinstance(where, Mapping):
         for name, spec in where.items():
-            if isinstance(spec, Mapping) and spec and all(k in OPERATORS for k in spec):
+            if (
+                isinstance(spec, Mapping)
+                and spec
+                and all(isinstance(k, str) and k in OPERATORS for k in spec)
+            ):
                 out.extend(Condition.of(name, op, v) for op, v in spec.items())
             else:
                 out.append(Condition.of(name, "eq", spec))
         return tuple(out)
-    if isinstance(where, (str, bytes)) or not isinstance(where, Sequence):  # type: ignore[unreachable]
-        raise InvalidQuery(f"where: takes a list of (field, op, value) or a mapping, not {where!r}")
+    if not isinstance(where, (list, tuple)):
+        raise InvalidQuery(
+            f"where: takes a list of (field, op, value) or a mapping, not {_show_input(where)}"
+        )
     for item in where:
         if isinstance(item, Condition):
-            out.append(item)
+            path = check_path(item.field, argument="where")
+            out.append(Condition._checked(path, item.op, item.value, "where"))
         elif isinstance(item, (tuple, list)) and len(item) == 3:
             out.append(Condition.of(item[0], item[1], item[2]))
         else:
-            raise InvalidQuery(f"where: each condition is (field, op, value), not {item!r}")
+            raise InvalidQuery(
+                f"where: each condition is (field, op, value), not {_show_input(item)}"
+            )
     return tuple(out)
 
 
 def parse_order_by(order_by: OrderInput) -> tuple[Order, ...]:
-    """Normalise the accepted ``order_by`` forms into ordering terms."""
+    """Normalise the accepted ``order_by`` forms into ordering terms; :class:`InvalidQuery`
+    for anything else."""
     if order_by is None:
         return ()
     if isinstance(order_by, (str, Order)) or (
@@ -330,12 +424,21 @@ def parse_order_by(order_by: OrderInput) -> tuple[Order, ...]:
         and order_by[1].lower() in ("asc", "desc")
     ):
         items: Sequence[Any] = [order_by]
+    elif isinstance(order_by, (list, tuple)):
+        items = order_by
     else:
-        items = cast(Sequence[Any], order_by)
+        raise InvalidQuery(
+            "order_by: takes 'field', '-field', (field, 'asc'|'desc') or a list of those, "
+            f"not {_show_input(order_by)}"
+        )
     out: list[Order] = []
     for item in items:
         if isinstance(item, Order):
-            out.append(item)
+            if not isinstance(item.descending, bool):
+                raise InvalidQuery(
+                    f"order_by: descending is True or False, not {_show_input(item.descending)}"
+                )
+            out.append(Order(check_path(item.field, argument="order_by"), item.descending))
         elif isinstance(item, str):
             descending = item.startswith("-")
             out.append(Order(parse_field(item.lstrip("-"), argument="order_by"), descending))
@@ -346,9 +449,29 @@ def parse_order_by(order_by: OrderInput) -> tuple[Order, ...]:
             out.append(Order(parse_field(item[0], argument="order_by"), direction == "desc"))
         else:
             raise InvalidQuery(
-                f"order_by: takes 'field', '-field' or (field, 'asc'|'desc'), not {item!r}"
+                "order_by: takes 'field', '-field' or (field, 'asc'|'desc'), "
+                f"not {_show_input(item)}"
             )
     return tuple(out)
+
+
+def parse_select(select: Any) -> tuple[FieldPath, ...] | None:
+    """Normalise ``select`` (``None``, a field, or a list of fields) into value paths;
+    :class:`InvalidQuery` for anything else."""
+    if select is None:
+        return None
+    if isinstance(select, str):
+        select = [select]
+    elif not isinstance(select, (list, tuple)):
+        raise InvalidQuery(f"select: takes a field or a list of fields, not {_show_input(select)}")
+    projection = tuple(parse_field(s, argument="select") for s in select)
+    for path in projection:
+        if path[0] != "value":
+            raise InvalidQuery(
+                f"select: {path[0]!r} is metadata, which every result carries; "
+                "select names value fields"
+            )
+    return projection
 
 
 # --------------------------------------------------------------------------------------
@@ -559,9 +682,20 @@ def _valid_atom(atom: tuple[int, Any]) -> bool:
         return value == 0 and _is_number(value)
     if rank == _RANK_BOOL:
         return value in (0, 1) and _is_number(value)
-    if rank in (_RANK_NUMBER, _RANK_DATE):
+    if rank == _RANK_NUMBER:
         return _is_number(value) and (isinstance(value, int) or math.isfinite(value))
-    return rank == _RANK_STRING and isinstance(value, str)
+    if rank == _RANK_DATE:  # an instant a datetime can hold (a backend converts it back)
+        return _is_number(value) and _MIN_INSTANT <= value <= _MAX_INSTANT
+    return rank == _RANK_STRING and isinstance(value, str) and _valid_text(value)
+
+
+def _valid_text(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (no lone surrogate)."""
+    try:
+        check_text(text, "text")
+    except InvalidQuery:
+        return False
+    return True
 
 
 class _Reversed:
@@ -633,6 +767,7 @@ def decode_cursor(query: Query) -> tuple[Any, ...]:
         parsed = [(int(rank), value) for rank, value in atoms]
         if (
             not isinstance(key, str)
+            or not _valid_text(key)
             or len(parsed) != len(query.order_by)
             or not all(_valid_atom(atom) for atom in parsed)
         ):
@@ -762,7 +897,8 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     :class:`InvalidQuery`.
     """
     if not isinstance(pattern, str):
-        raise InvalidQuery(f"pattern: must be a string, not {pattern!r}")
+        raise InvalidQuery(f"pattern: must be a string, not {_show_input(pattern)}")
+    check_text(pattern, "pattern")
     out: list[str] = []
     i, n = 0, len(pattern)
     while i < n:

@@ -14,6 +14,7 @@ from satchel.errors import InvalidArgument
 __all__ = [
     "MAX_DEPTH",
     "MAX_TTL_SECONDS",
+    "MAX_VERSION",
     "check_json",
     "check_key",
     "check_keys",
@@ -89,21 +90,30 @@ def check_ttl(ttl: Any, argument: str = "ttl") -> float | None:
     return seconds
 
 
+#: The largest version a record can have: versions are 64-bit counters on every backend.
+MAX_VERSION = 2**63 - 1
+
+
 def check_version(version: Any, argument: str) -> int | None:
-    """``None`` (unconditional), or a version number: a whole number >= 1 (not a bool)."""
+    """``None`` (unconditional), or a version number: a whole number from 1 to
+    :data:`MAX_VERSION` (not a bool)."""
     if version is None:
         return None
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidArgument(f"{argument}: must be a version number >= 1, not {version!r}")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        raise InvalidArgument(
+            f"{argument}: must be a version number from 1 to {MAX_VERSION}, not {version!r}"
+        )
     return version
 
 
 def check_limit(limit: Any, argument: str = "limit") -> int | None:
-    """``None`` (no limit) or a whole number >= 0."""
+    """``None`` (no limit) or a whole number from 0 to :data:`MAX_VERSION` (2**63 - 1)."""
     if limit is None:
         return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise InvalidArgument(f"{argument}: must be a whole number >= 0, not {limit!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_VERSION:
+        raise InvalidArgument(
+            f"{argument}: must be a whole number from 0 to {MAX_VERSION}, not {limit!r}"
+        )
     return limit
 
 

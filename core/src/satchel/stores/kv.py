@@ -7,7 +7,7 @@ from typing import Any
 
 from satchel.backend import JSONValue, Page, Record
 from satchel.errors import InvalidArgument
-from satchel.query import OrderInput, Query, WhereInput, compile_glob, parse_where
+from satchel.query import MAX_COUNT, OrderInput, Query, WhereInput, compile_glob, parse_where
 from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
 from satchel.validation import check_json, check_key, check_keys, check_version
 
@@ -109,8 +109,14 @@ class KVStore(StoreBase):
 
     async def entries(self, *, batch_size: int = 500) -> AsyncIterator[tuple[str, JSONValue]]:
         """Every ``(key, value)``, in key order, read ``batch_size`` at a time."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidArgument(f"batch_size: must be a whole number >= 1, not {batch_size!r}")
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or not 1 <= batch_size <= MAX_COUNT
+        ):
+            raise InvalidArgument(
+                f"batch_size: must be a whole number from 1 to {MAX_COUNT}, not {batch_size!r}"
+            )
         cursor: str | None = None
         while True:
             page = await self._backend.query(

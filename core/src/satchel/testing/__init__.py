@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from satchel.testing.concurrency import ConcurrencyRules
     from satchel.testing.expiry import ExpiryRules
     from satchel.testing.fixtures import CollectionNames, ConformanceFixtures, MakeBackend
+    from satchel.testing.fuzz import FuzzRules
     from satchel.testing.incarnations import IncarnationRules
     from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
     from satchel.testing.loops import EventLoopRules
@@ -76,6 +77,7 @@ __all__ = [
     "EventLoopRules",
     "ExpiryRules",
     "FindRules",
+    "FuzzRules",
     "IncarnationRules",
     "KeyIsolationRules",
     "LifeRules",
@@ -106,6 +108,7 @@ _HOMES = {
     "MakeBackend": "fixtures",
     "ConcurrencyRules": "concurrency",
     "ExpiryRules": "expiry",
+    "FuzzRules": "fuzz",
     "IncarnationRules": "incarnations",
     "EventLoopRules": "loops",
     "CollectionIsolationRules": "isolation",
@@ -133,6 +136,7 @@ _MODULES = (
     "concurrency",
     "expiry",
     "fixtures",
+    "fuzz",
     "incarnations",
     "isolation",
     "loops",

@@ -18,10 +18,26 @@ from satchel.errors import (
     NotFound,
     SatchelError,
 )
-from satchel.query import escape_glob
+from satchel.query import Query, escape_glob, make_cursor
 from satchel.testing.fixtures import ConformanceFixtures
 
 __all__ = ["KitTask", "StoreRules"]
+
+
+def _forged(value: Any, field_: str = "created_at", key: str = "k") -> str:
+    """A cursor for ``order_by=field_`` made with satchel's own encoding, whose position
+    holds ``value`` (as a datetime's timestamp for a metadata timestamp, else as a string)
+    and ``key``: what a client could forge."""
+    rank = 6 if field_ in ("created_at", "updated_at", "expires_at") else 2
+    return make_cursor(Query.build(order_by=field_), [(rank, value)], key)
+
+
+def _deep(levels: int) -> Any:
+    """A list nested ``levels`` deep."""
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
 
 
 class KitTask(BaseModel):
@@ -133,6 +149,36 @@ class StoreRules(ConformanceFixtures):
             (lambda kv: kv.keys("a[b"), InvalidQuery, "pattern"),
             (lambda kv: kv.get(""), InvalidArgument, "key"),
             (lambda kv: kv.delete(None), InvalidArgument, "key"),
+            (lambda kv: kv.query(order_by=123), InvalidQuery, "order_by"),
+            (lambda kv: kv.query(order_by=1.5), InvalidQuery, "order_by"),
+            (lambda kv: kv.query(select=123), InvalidQuery, "select"),
+            (lambda kv: kv.query([("a\ud800", "eq", 1)]), InvalidQuery, "where"),
+            (lambda kv: kv.query([("key", "eq", "a\udfff")]), InvalidQuery, "where"),
+            (lambda kv: kv.count({"a": {"in": ["\ud800"]}}), InvalidQuery, "where"),
+            (lambda kv: kv.query(order_by="-a\ud800"), InvalidQuery, "order_by"),
+            (lambda kv: kv.query(select=[("a", "\udc00")]), InvalidQuery, "select"),
+            (
+                lambda kv: kv.query(order_by="created_at", cursor=_forged(1e300)),
+                InvalidQuery,
+                "cursor",
+            ),
+            (
+                lambda kv: kv.query(order_by="created_at", cursor=_forged(-1e300)),
+                InvalidQuery,
+                "cursor",
+            ),
+            (
+                lambda kv: kv.query(order_by="a", cursor=_forged("x", "a", "\ud800")),
+                InvalidQuery,
+                "cursor",
+            ),
+            (lambda kv: kv.query(limit=2**70), InvalidQuery, "limit"),
+            (lambda kv: kv.query(offset=2**64), InvalidQuery, "offset"),
+            (lambda kv: kv.set("k", 1, if_version=2**70), InvalidArgument, "if_version"),
+            (lambda kv: kv.delete("k", if_version=2**63), InvalidArgument, "if_version"),
+            (lambda kv: kv.keys("a\ud800*"), InvalidQuery, "pattern"),
+            (lambda kv: kv.query([("a", "eq", {1, 2})]), InvalidQuery, "where"),
+            (lambda kv: kv.query([("a", "eq", _deep(65))]), InvalidQuery, "where"),
         ],
         ids=[
             "empty-key",
@@ -153,6 +199,24 @@ class StoreRules(ConformanceFixtures):
             "unclosed-bracket",
             "get-empty-key",
             "delete-none-key",
+            "order_by-int",
+            "order_by-float",
+            "select-int",
+            "surrogate-in-where-field",
+            "surrogate-in-key-condition",
+            "surrogate-in-an-in-list",
+            "surrogate-in-order_by",
+            "surrogate-in-select",
+            "cursor-date-1e300",
+            "cursor-date-minus-1e300",
+            "cursor-surrogate-key",
+            "limit-beyond-64-bits",
+            "offset-beyond-64-bits",
+            "if_version-beyond-64-bits",
+            "delete-if_version-beyond-64-bits",
+            "surrogate-in-pattern",
+            "set-in-query-value",
+            "query-value-too-deep",
         ],
     )
     async def test_bad_input_is_refused_naming_the_argument(

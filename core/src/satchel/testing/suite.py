@@ -10,6 +10,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from satchel.testing.concurrency import ConcurrencyRules
 from satchel.testing.expiry import ExpiryRules
 from satchel.testing.fixtures import ConformanceFixtures, MakeBackend
+from satchel.testing.fuzz import FuzzRules
 from satchel.testing.incarnations import IncarnationRules
 from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
 from satchel.testing.loops import EventLoopRules
@@ -92,6 +93,7 @@ class BackendConformance(
     ValueSizeRules,
     CorruptRecordRules,
     StoreRules,
+    FuzzRules,
     StatefulRules,
 ):
     """Every rule of the backend contract, as tests. Subclass it in a test module and
