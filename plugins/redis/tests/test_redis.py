@@ -62,7 +62,14 @@ async def raw(redis_url: str) -> AsyncIterator[Redis]:
 
 
 async def keys_under(raw: Redis, prefix: str) -> list[str]:
-    return sorted([k.decode() async for k in raw.scan_iter(match=f"{prefix}*", count=1000)])
+    """The keys under ``prefix``, but the outcome log's hashes, which expire by themselves
+    (that they do is checked here)."""
+    found = sorted([k.decode() async for k in raw.scan_iter(match=f"{prefix}*", count=1000)])
+    for key in found:
+        if ":o:" in key:
+            ttl = await raw.pttl(key)
+            assert 0 < ttl <= 10 * 60 * 1000, (key, ttl)
+    return [k for k in found if ":o:" not in k]
 
 
 # -- settings -------------------------------------------------------------------------------
@@ -324,20 +331,40 @@ async def test_scripts_are_sent_again_after_the_server_forgets_them(
 
 
 async def test_a_retried_write_is_applied_once(backend: RedisBackend, redis_url: str) -> None:
-    """The put script recognises its own write id: a retry after a lost answer returns the
-    stored version instead of writing again (or raising Conflict/AlreadyExists)."""
+    """The put script finds its own write id in the outcome log: a retry returns the first
+    attempt's outcome instead of writing again (or raising Conflict/AlreadyExists)."""
     client = Redis.from_url(redis_url)
     try:
         base = "satchel-unit:{retry}:"
-        args = [base, 1_700_000_000_000, "k", '{"n":1}', "", "", "a", "token-1"]
+        args = [base, 1_700_000_000_000, "k", '{"n":1}', "", "", "a", "token-1", 60_000]
         first = await SCRIPTS["put"](client, [f"{base}r:k"], list(args))
         again = await SCRIPTS["put"](client, [f"{base}r:k"], list(args))
         assert first == again == [b"ok", 1, b"1700000000000"]
-        other = await SCRIPTS["put"](client, [f"{base}r:k"], [*args[:-1], "token-2"])
+        other = await SCRIPTS["put"](client, [f"{base}r:k"], [*args[:-2], "token-2", 60_000])
         assert other == [b"exists", 1]
+        assert await SCRIPTS["put"](client, [f"{base}r:k"], list(args)) == first
+        log = f"{base}o:{1_700_000_000_000 // 10_000}"
+        assert sorted(await client.hkeys(log)) == [b"token-1", b"token-2"]
+        assert 60_000 < await client.pttl(log) <= 70_000
     finally:
         await client.aclose()
     assert (await backend.get("retry", "k")) is not None
+
+
+async def test_without_retries_no_outcome_is_recorded(redis_url: str, raw: Redis) -> None:
+    backend = RedisBackend.from_url(redis_url, key_prefix="satchel-noretry:", retries=0)
+    try:
+        await backend.put(Record("c", "k", 1))
+        await backend.put_many([Record("c", "j", 1)])
+        assert await backend.delete("c", "k") is True
+        assert await keys_under(raw, "satchel-noretry:") == [
+            "satchel-noretry:{c}:k",
+            "satchel-noretry:{c}:r:j",
+        ]
+        assert [k async for k in raw.scan_iter(match="satchel-noretry:*:o:*")] == []
+        await backend.drop("c")
+    finally:
+        await backend.close()
 
 
 async def test_put_many_is_one_script_call_per_collection(
@@ -647,25 +674,11 @@ async def test_a_retried_batch_is_applied_once(backend: RedisBackend, redis_url:
     client = Redis.from_url(redis_url)
     try:
         base = "satchel-unit:{batch-retry}:"
-        args = [
-            base,
-            1_700_000_000_000,
-            "batch-1",
-            "k",
-            "1",
-            "",
-            "",
-            "k",
-            "2",
-            "",
-            "",
-            "j",
-            "3",
-            "",
-            "",
-        ]
-        first = await SCRIPTS["put_many"](client, [f"{base}k"], list(args))
-        again = await SCRIPTS["put_many"](client, [f"{base}k"], list(args))
+        # ARGV: base, now, token, keep, then (key, value, expires, index) per record
+        head = [base, 1_700_000_000_000, "batch-1", 60_000]
+        records = ["k", "1", "", "", "k", "2", "", "", "j", "3", "", ""]
+        first = await SCRIPTS["put_many"](client, [f"{base}k"], [*head, *records])
+        again = await SCRIPTS["put_many"](client, [f"{base}k"], [*head, *records])
         assert first == again == [1, b"1700000000000", 2, b"1700000000000", 1, b"1700000000000"]
     finally:
         await client.aclose()

@@ -124,6 +124,8 @@ class RedisBackend(Backend):
         self._tls = settings.ssl or self._where.lower().startswith("rediss://")
         self._token_base = os.urandom(6).hex()
         self._tokens = itertools.count()
+        #: How long the server keeps a write's outcome for its retries, in ms (0: no retries)
+        self._keep_ms = _outcome_keep_ms(settings)
         self._closed = False
         self._initialised = self._mode != "cluster"
         self._init_lock: asyncio.Lock | None = None
@@ -138,15 +140,16 @@ class RedisBackend(Backend):
     # -- plumbing ---------------------------------------------------------------------------
 
     def _token(self) -> str:
+        """A fresh write id; empty when writes are never retried (nothing to recognise)."""
+        if not self._keep_ms:
+            return ""
         return f"{self._token_base}{next(self._tokens):x}"
 
-    def _script(
-        self, name: str, keys: list[str], args: list[Any]
-    ) -> Callable[[bool], Awaitable[Any]]:
+    def _script(self, name: str, keys: list[str], args: list[Any]) -> Callable[[], Awaitable[Any]]:
         """A call of the script ``name`` for :meth:`_run`."""
         script = SCRIPTS[name]
 
-        async def call(_: bool) -> Any:
+        async def call() -> Any:
             return await script(self._client, keys, args)
 
         return call
@@ -163,31 +166,29 @@ class RedisBackend(Backend):
                 await self._client.initialize()
                 self._initialised = True
 
-    async def _run(self, what_: str | Callable[[], str], call: Callable[[bool], Awaitable[T]]) -> T:
-        """Run ``call(maybe_applied)``; retry connection errors and timeouts with exponential
-        backoff and full jitter; translate every driver error into a satchel error.
+    async def _run(self, what_: str | Callable[[], str], call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call()``; retry connection errors and timeouts with exponential backoff and
+        full jitter; translate every driver error into a satchel error.
 
-        ``maybe_applied`` is true on a retry after a failure that may have reached the server
-        (an answer lost on the way back), false when no earlier attempt can have run."""
+        A write is retried as it was first sent, with the same write id and clock: its script
+        finds the outcome of an attempt that already ran and returns it (see
+        :mod:`satchel_redis.scripts`)."""
         attempt = 0
-        maybe_applied = False
         while True:
             try:
                 if not self._initialised:
                     await self._ready()
-                return await call(maybe_applied)
+                return await call()
             except SatchelError:
                 raise
             except Exception as exc:
                 # the description is built only now: the hot path pays nothing for it
                 what = what_ if isinstance(what_, str) else what_()
-                attempt, maybe_applied = await self._failed(what, exc, attempt, maybe_applied)
+                attempt = await self._failed(what, exc, attempt)
 
-    async def _failed(
-        self, what: str, exc: Exception, attempt: int, maybe_applied: bool
-    ) -> tuple[int, bool]:
+    async def _failed(self, what: str, exc: Exception, attempt: int) -> int:
         """Raise the satchel error for ``exc``, or wait before the next attempt and return
-        ``(attempt, maybe_applied)`` for it."""
+        its number."""
         s = self.settings
         if isinstance(exc, rex.AuthenticationError):
             raise ConfigError(
@@ -209,13 +210,12 @@ class RedisBackend(Backend):
                 raise BackendUnavailable(f"{what}: the redis backend is closed") from exc
             if isinstance(exc, rex.RedisClusterException):
                 self._initialised = self._mode != "cluster"  # map the cluster again
-            maybe_applied = maybe_applied or _maybe_applied(exc)
             if attempt >= s.retries:
                 raise BackendUnavailable(self._unavailable(what, exc, attempt + 1)) from exc
             attempt += 1
             cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
             await asyncio.sleep(random.uniform(0, cap))  # full jitter
-            return attempt, maybe_applied
+            return attempt
         if isinstance(exc, rex.ResponseError):
             raise self._response_error(what, exc) from exc
         if isinstance(exc, rex.RedisError):
@@ -367,7 +367,7 @@ class RedisBackend(Backend):
     async def get(self, collection: str, key: str) -> Record | None:
         rk = f"{self._layout.base(collection)}r:{key}"
         raw = await self._run(
-            lambda: f"get {key!r} in {collection!r}", lambda _: self._client.hgetall(rk)
+            lambda: f"get {key!r} in {collection!r}", lambda: self._client.hgetall(rk)
         )
         return self._decode(collection, key, raw, _now_ms())
 
@@ -519,7 +519,7 @@ class RedisBackend(Backend):
         """Every collection with a key sorted set, found by SCAN on every primary."""
         pattern = self._layout.keys_pattern()
 
-        async def scan(_: bool) -> set[str]:
+        async def scan() -> set[str]:
             names: set[str] = set()  # SCAN may return a key twice
             # on a Cluster, scan_iter walks every primary in turn
             async for key in self._client.scan_iter(match=pattern, count=1000, _type="zset"):
@@ -543,11 +543,11 @@ class RedisBackend(Backend):
         collection, key = record.collection, record.key
         base = self._layout.base(collection)
         mode = "a" if if_absent else ("" if if_version is None else str(if_version))
-        args = [base, now_ms, key, text, expires, index, mode, self._token()]
+        args = [base, now_ms, key, text, expires, index, mode, self._token(), self._keep_ms]
         rk = f"{base}r:{key}"
         result = await self._run(
             lambda: f"put {key!r} in {collection!r}",
-            lambda _: SCRIPTS["put"](self._client, [rk], args),
+            lambda: SCRIPTS["put"](self._client, [rk], args),
         )
         status = _text(result[0])
         if status == "ok":
@@ -575,13 +575,13 @@ class RedisBackend(Backend):
         calls = []
         for collection, positions in groups.items():
             base = self._layout.base(collection)
-            args: list[Any] = [base, now_ms, self._token()]
+            args: list[Any] = [base, now_ms, self._token(), self._keep_ms]
             for i in positions:
                 text, expires, index = prepared[i]
                 args += [records[i].key, text, expires, index]
             calls.append(([f"{base}k"], args))
 
-        async def call(_: bool) -> list[Any]:
+        async def call() -> list[Any]:
             script = SCRIPTS["put_many"]
             if len(calls) == 1 or self._mode == "cluster":
                 # a Cluster pipeline cannot carry scripts: the collections' slots are
@@ -611,22 +611,16 @@ class RedisBackend(Backend):
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
         base = self._layout.base(collection)
         rk = f"{base}r:{key}"
-        args = [base, _now_ms(), key, "" if if_version is None else str(if_version)]
-        retried = False
-
-        async def call(maybe_applied: bool) -> Any:
-            nonlocal retried
-            retried = maybe_applied
-            return await SCRIPTS["delete"](self._client, [rk], args)
-
-        result = await self._run(f"delete {key!r} in {collection!r}", call)
+        mode = "" if if_version is None else str(if_version)
+        args = [base, _now_ms(), key, mode, self._token(), self._keep_ms]
+        result = await self._run(
+            lambda: f"delete {key!r} in {collection!r}",
+            lambda: SCRIPTS["delete"](self._client, [rk], args),
+        )
         status = _text(result[0])
         if status == "ok":
-            # after a lost answer, an absent record is most likely the one this call deleted
-            return bool(int(result[1])) or retried
+            return bool(int(result[1]))
         if status == "missing":
-            if retried:
-                return True
             raise NotFound(f"{key!r} does not exist in {collection!r}")
         if status == "conflict":
             raise _conflict(collection, key, if_version, int(result[1]))
@@ -666,12 +660,12 @@ class RedisBackend(Backend):
     # -- life -----------------------------------------------------------------------------
 
     async def ping(self) -> None:
-        await self._run("ping", lambda _: self._client.ping())
+        await self._run("ping", lambda: self._client.ping())
 
     async def stats(self) -> dict[str, Any]:
         """The deployment's mode and the server's version, memory and clients."""
 
-        async def call(_: bool) -> Any:
+        async def call() -> Any:
             if self._mode == "cluster":
                 return await self._client.info("server", target_nodes=RedisCluster.PRIMARIES)
             return await self._client.info()
@@ -718,18 +712,25 @@ def _conflict(collection: str, key: str, expected: int | None, actual: int) -> C
     )
 
 
-def _maybe_applied(exc: BaseException) -> bool:
-    """Whether a failed command may still have run on the server: the connection broke or
-    timed out after it was sent (not while connecting)."""
-    if isinstance(exc, rex.RedisClusterException):
-        return False
-    text = str(exc).lower()
-    if "connecting" in text or "connection refused" in text:
-        return False
-    return isinstance(exc, (rex.TimeoutError, asyncio.TimeoutError)) or (
-        isinstance(exc, rex.ConnectionError)
-        and not isinstance(exc, (rex.BusyLoadingError, rex.AuthenticationError))
-    )
+def _outcome_keep_ms(settings: RedisSettings) -> int:
+    """How long a write's outcome is kept for its retries, in ms; 0 when there are none.
+
+    The last attempt of a call starts at most ``call_bound`` after the first (see
+    :func:`call_bound`); the outcome is kept twice that, and a minute more, so that an
+    attempt that reaches the server late (a server stopped and resumed) still finds it."""
+    if settings.retries == 0:
+        return 0
+    return int((2 * call_bound(settings) + 60) * 1000)
+
+
+def call_bound(settings: RedisSettings) -> float:
+    """The longest a call takes before it returns or raises, in seconds:
+    ``(retries + 1) * (connect_timeout + socket_timeout) + sum of the backoff caps``."""
+    s = settings
+    backoff = 0.0
+    for n in range(1, s.retries + 1):
+        backoff += min(s.retry_backoff_max, s.retry_backoff * 2.0 ** (n - 1))
+    return (s.retries + 1) * (s.connect_timeout + s.socket_timeout) + backoff
 
 
 def _clean(exc: BaseException) -> str:
