@@ -721,3 +721,115 @@ async def test_a_unix_socket_url(redis_server_factory: RedisServerFactory, tmp_p
         assert [k async for k in raw.scan_iter(match="satchel:*")]  # db 2 of that server
     finally:
         await raw.aclose()
+
+
+# -- URLs mean what they say ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/abc",
+        "redis://127.0.0.1:6379/0/1",
+        "redis://127.0.0.1:6379/-1",
+        "redis://127.0.0.1:6379/1.5",
+        "rediss://127.0.0.1:6379/%31x",
+        "redis://127.0.0.1:6379/?db=abc",
+        "unix:///tmp/redis.sock?db=x",
+    ],
+)
+def test_a_database_that_is_not_a_number_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(RedisSettings, environ={"SATCHEL_REDIS_URL": url})
+    assert "SATCHEL_REDIS_URL" in str(info.value) and "database" in str(info.value)
+
+
+def test_a_url_database_is_read_as_written() -> None:
+    for url, db in (
+        ("redis://h:1", 0),
+        ("redis://h:1/", 0),
+        ("redis://h:1/7", 7),
+        ("redis://h:1/?db=3", 3),
+        ("unix:///tmp/s?db=2", 2),
+    ):
+        backend = RedisBackend.from_url(url)
+        assert backend._client.connection_pool.connection_kwargs.get("db", 0) == db, url
+
+
+def test_a_bad_database_does_not_show_a_password() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(RedisSettings, environ={"SATCHEL_REDIS_URL": f"redis://:{SECRET}@h:1/x"})
+    assert "SATCHEL_REDIS_URL" in str(info.value) and SECRET not in str(info.value)
+    # an unescaped '/' in a password makes its tail look like the database: never shown
+    with pytest.raises(ConfigError) as info:
+        load_settings(RedisSettings, environ={"SATCHEL_REDIS_URL": "redis://:p@ss/w0rd@h:1/0"})
+    assert "w0rd" not in str(info.value) and "percent-encode" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"SATCHEL_REDIS_URL": "redis://127.0.0.1:{port}/99"}, "SATCHEL_REDIS_URL"),
+        ({"SATCHEL_REDIS_PORT": "{port}", "SATCHEL_REDIS_DB": "99"}, "SATCHEL_REDIS_DB"),
+        ({"SATCHEL_REDIS_PORT": "{port}", "TA_REDIS_DB": "99"}, "TA_REDIS_DB"),
+    ],
+)
+async def test_a_database_the_server_does_not_have_is_a_config_error(
+    redis_url: str, environ: dict[str, str], variable: str
+) -> None:
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    env = {name: value.format(port=port) for name, value in environ.items()}
+    env.setdefault("SATCHEL_REDIS_HOST", "127.0.0.1") if "SATCHEL_REDIS_URL" not in env else None
+    backend = RedisBackend(load_settings(RedisSettings, environ=env))
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as info:
+            await backend.put(Record("c", "k", 1))
+        assert time.monotonic() - started < 2, "a configuration error is not retried"
+        message = str(info.value)
+        assert variable in message and "99" in message and "database" in message
+    finally:
+        await backend.close()
+
+
+@pytest.mark.parametrize(
+    ("environ", "sent"),
+    [
+        ({"SATCHEL_REDIS_URL": "redis://127.0.0.1:{port}/0"}, "no password"),
+        (
+            {"SATCHEL_REDIS_URL": "redis://:wrong@127.0.0.1:{port}/0"},
+            "the password in SATCHEL_REDIS_URL",
+        ),
+        (
+            {"SATCHEL_REDIS_URL": "redis://ann:wrong@127.0.0.1:{port}/0"},
+            "the user 'ann' and the password in SATCHEL_REDIS_URL",
+        ),
+        (
+            {"SATCHEL_REDIS_PORT": "{port}", "SATCHEL_REDIS_PASSWORD": "wrong"},
+            "the password in SATCHEL_REDIS_PASSWORD",
+        ),
+        ({"SATCHEL_REDIS_PORT": "{port}", "TA_REDIS_PWD": "wrong"}, "the password in TA_REDIS_PWD"),
+        (
+            {"SATCHEL_REDIS_PORT": "{port}", "SATCHEL_REDIS_USERNAME": "bob"},
+            "the user 'bob' (SATCHEL_REDIS_USERNAME) and no password",
+        ),
+        ({"SATCHEL_REDIS_PORT": "{port}"}, "no password"),
+    ],
+)
+async def test_refused_credentials_say_which_were_sent_and_from_where(
+    redis_server_factory: RedisServerFactory, environ: dict[str, str], sent: str
+) -> None:
+    server = redis_server_factory(password=SECRET)
+    env = {name: value.format(port=server.port) for name, value in environ.items()}
+    if "SATCHEL_REDIS_URL" not in env:
+        env["SATCHEL_REDIS_HOST"] = "127.0.0.1"
+    backend = RedisBackend(load_settings(RedisSettings, environ=env))
+    try:
+        with pytest.raises(ConfigError) as info:
+            await backend.ping()
+        message = str(info.value)
+        assert f"sent {sent}" in message, message
+        assert f"127.0.0.1:{server.port}" in message
+        assert SECRET not in message and "wrong" not in message
+    finally:
+        await backend.close()

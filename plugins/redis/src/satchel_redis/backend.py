@@ -192,13 +192,13 @@ class RedisBackend(Backend):
         s = self.settings
         if isinstance(exc, rex.AuthenticationError):
             raise ConfigError(
-                f"redis at {self._where} refused the credentials "
-                f"({self._credential_variables()}): {_clean(exc)}"
+                f"redis at {self._where} refused the credentials: satchel sent "
+                f"{self.settings.credentials_sent()}: {_clean(exc)}"
             ) from exc
         if isinstance(exc, rex.NoPermissionError):
             raise ConfigError(
                 f"redis at {self._where}: the user may not run what {what} needs "
-                f"({self._user_variable()}): {_clean(exc)}"
+                f"(satchel sent {self.settings.credentials_sent()}): {_clean(exc)}"
             ) from exc
         if isinstance(exc, UnicodeEncodeError):
             raise InvalidArgument(
@@ -221,16 +221,6 @@ class RedisBackend(Backend):
         if isinstance(exc, rex.RedisError):
             raise SatchelError(f"{what}: redis at {self._where}: {_clean(exc)}") from exc
         raise exc  # anything else is a bug, which the handle's wrapper reports
-
-    def _user_variable(self) -> str:
-        if self.settings.url is not None:
-            return "the user in SATCHEL_REDIS_URL"
-        return "SATCHEL_REDIS_USERNAME"
-
-    def _credential_variables(self) -> str:
-        if self.settings.url is not None:
-            return "the password in SATCHEL_REDIS_URL"
-        return "SATCHEL_REDIS_USERNAME / SATCHEL_REDIS_PASSWORD"
 
     def _unavailable(self, what: str, exc: BaseException, attempts: int) -> str:
         text = _clean(exc) or type(exc).__name__
@@ -260,6 +250,13 @@ class RedisBackend(Backend):
 
     def _response_error(self, what: str, exc: rex.ResponseError) -> SatchelError:
         text = _clean(exc)
+        if "DB index is out of range" in text:
+            return ConfigError(
+                f"redis at {self._where} has no database {self.settings.database()} "
+                f"({self.settings.database_source()}): {text}; a server has databases "
+                "0 to `databases` - 1 (16 unless its configuration says otherwise), and a "
+                "Cluster only 0"
+            )
         if text.startswith("WRONGTYPE"):
             return CorruptRecord(
                 f"{what}: a key satchel uses holds another type of Redis value, written by "
