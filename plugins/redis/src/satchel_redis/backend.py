@@ -12,12 +12,14 @@ collection and by :meth:`RedisBackend.purge_expired`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import json
 import os
 import random
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -82,6 +84,14 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
 )
 
 
+#: ``asyncio.timeout`` where there is one (3.11+); else ``asyncio.wait_for`` is used
+_timeout: Callable[[float], contextlib.AbstractAsyncContextManager[Any]] | None
+if sys.version_info >= (3, 11):
+    _timeout = asyncio.timeout
+else:
+    _timeout = None
+
+
 def _now_ms() -> int:
     """Now, in Unix milliseconds (the same instant :func:`satchel.backend.utcnow` gives)."""
     return time.time_ns() // 1_000_000
@@ -126,6 +136,8 @@ class RedisBackend(Backend):
         self._tokens = itertools.count()
         #: How long the server keeps a write's outcome for its retries, in ms (0: no retries)
         self._keep_ms = _outcome_keep_ms(settings)
+        #: The bound of one attempt, in seconds
+        self._attempt_s = settings.connect_timeout + settings.socket_timeout
         self._closed = False
         self._initialised = self._mode != "cluster"
         self._init_lock: asyncio.Lock | None = None
@@ -170,21 +182,63 @@ class RedisBackend(Backend):
         """Run ``call()``; retry connection errors and timeouts with exponential backoff and
         full jitter; translate every driver error into a satchel error.
 
-        A write is retried as it was first sent, with the same write id and clock: its script
-        finds the outcome of an attempt that already ran and returns it (see
-        :mod:`satchel_redis.scripts`)."""
+        Each attempt is bounded by ``connect_timeout + socket_timeout`` as a whole (the
+        connection's set-up, a Cluster's slot map and the command together), so a call
+        returns or raises within :func:`call_bound`. A write is retried as it was first
+        sent, with the same write id and clock: its script finds the outcome of an attempt
+        that already ran and returns it (see :mod:`satchel_redis.scripts`)."""
         attempt = 0
         while True:
             try:
-                if not self._initialised:
-                    await self._ready()
-                return await call()
+                if _timeout is not None:
+                    async with _timeout(self._attempt_s):
+                        return await self._attempt(call)
+                return await asyncio.wait_for(self._attempt(call), self._attempt_s)
             except SatchelError:
                 raise
             except Exception as exc:
                 # the description is built only now: the hot path pays nothing for it
                 what = what_ if isinstance(what_, str) else what_()
                 attempt = await self._failed(what, exc, attempt)
+
+    async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            if not self._initialised:
+                await self._ready()
+            return await call()
+        except (rex.TimeoutError, rex.ConnectionError) as exc:
+            if self._tls and self._mode == "standalone" and "connect" in str(exc).lower():
+                await self._check_plain(exc)
+            raise
+
+    async def _check_plain(self, exc: Exception) -> None:
+        """After a TLS connection failed: raise :class:`BackendUnavailable` if the server
+        answers a plain-text ``PING`` (it does not speak TLS, which no retry changes)."""
+        kwargs = self._client.connection_pool.connection_kwargs
+        host, port = kwargs.get("host"), kwargs.get("port")
+        if not isinstance(host, str) or not isinstance(port, int):
+            return
+        line = b""
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port), self.settings.connect_timeout
+            )
+            writer.write(b"PING\r\n")
+            line = await asyncio.wait_for(reader.readline(), self.settings.socket_timeout)
+        except (OSError, asyncio.TimeoutError):
+            return
+        finally:
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+        if line.startswith((b"+PONG", b"-NOAUTH", b"-ERR", b"-WRONGPASS", b"-DENIED")):
+            raise BackendUnavailable(
+                f"redis at {self._where} does not speak TLS: it answered in plain text, so "
+                "the TLS handshake can never complete; connect with redis:// instead of "
+                "rediss:// (or SATCHEL_REDIS_SSL=false), or turn TLS on in the server"
+            ) from None
 
     async def _failed(self, what: str, exc: Exception, attempt: int) -> int:
         """Raise the satchel error for ``exc``, or wait before the next attempt and return
@@ -223,8 +277,8 @@ class RedisBackend(Backend):
         raise exc  # anything else is a bug, which the handle's wrapper reports
 
     def _unavailable(self, what: str, exc: BaseException, attempts: int) -> str:
-        text = _clean(exc) or type(exc).__name__
-        hint = ""
+        s = self.settings
+        text = _clean(exc)
         lowered = text.lower()
         if isinstance(exc, (ssl.SSLError, rex.ConnectionError)) and (
             "ssl" in lowered or "tls" in lowered or "wrong version number" in lowered
@@ -233,19 +287,40 @@ class RedisBackend(Backend):
                 "; the TLS handshake failed: does the server speak TLS? "
                 "(rediss:// or SATCHEL_REDIS_SSL=true turn TLS on)"
             )
-        elif isinstance(exc, (rex.TimeoutError, asyncio.TimeoutError)):
+        elif isinstance(exc, rex.TimeoutError) and "connect" in lowered:
             hint = (
-                f"; no answer within {self.settings.socket_timeout:g} s "
-                "(SATCHEL_REDIS_SOCKET_TIMEOUT / SATCHEL_REDIS_CONNECT_TIMEOUT)"
+                f"; no answer within {s.connect_timeout:g} s while connecting "
+                "(SATCHEL_REDIS_CONNECT_TIMEOUT): is the host reachable?"
             )
-            if self._tls and "connect" in lowered:
+            if self._tls:
                 hint += (
                     "; TLS is on, and a server that does not speak TLS never completes the "
                     "handshake: check the rediss:// scheme or SATCHEL_REDIS_SSL"
                 )
+        elif isinstance(exc, rex.TimeoutError):
+            hint = (
+                f"; no answer within {s.socket_timeout:g} s (SATCHEL_REDIS_SOCKET_TIMEOUT): "
+                "the server is stopped, overloaded or unreachable"
+            )
+        elif isinstance(exc, asyncio.TimeoutError):  # the attempt's own bound
+            text = "timed out"
+            hint = (
+                f"; no answer within {self._attempt_s:g} s, the bound of one attempt "
+                "(SATCHEL_REDIS_CONNECT_TIMEOUT + SATCHEL_REDIS_SOCKET_TIMEOUT): the server "
+                "is stopped, overloaded or unreachable"
+            )
+        elif isinstance(exc, (rex.ConnectionError, ConnectionRefusedError)) and (
+            "refused" in lowered or "connect call failed" in lowered or "111" in lowered
+        ):
+            hint = "; the connection was refused: is the server running, on this host and port?"
+        else:
+            hint = ""
+        node = getattr(exc, "connection", None)
+        if isinstance(node, ClusterNode):
+            hint += f" (cluster node {node.name})"
         return (
             f"{what}: redis at {self._where} is unavailable after {attempts} "
-            f"attempt{'s' if attempts != 1 else ''}: {text}{hint}"
+            f"attempt{'s' if attempts != 1 else ''}: {text or type(exc).__name__}{hint}"
         )
 
     def _response_error(self, what: str, exc: rex.ResponseError) -> SatchelError:
@@ -760,7 +835,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
         "socket_connect_timeout": settings.connect_timeout,
         "decode_responses": False,
     }
-    no_retry = Retry(NoBackoff(), 0)  # satchel retries, knowing which writes are safe to
+    no_retry = Retry(NoBackoff(), 0)  # satchel retries, within its bound, and writes safely
     url = settings.url.get_secret_value() if settings.url is not None else None
     password = settings.password.get_secret_value() if settings.password is not None else None
     tls: dict[str, Any] = {}
@@ -797,6 +872,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
             scheme, username, url_password, hosts = parts
             client = RedisCluster(
                 startup_nodes=[ClusterNode(h, p) for h, p in hosts],
+                retry=no_retry,
                 username=username,
                 password=url_password,
                 ssl=scheme == "rediss",
@@ -810,7 +886,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
         if settings.cluster:
             try:
                 cluster = RedisCluster.from_url(
-                    url, max_connections=settings.max_connections, **tls, **common
+                    url, max_connections=settings.max_connections, retry=no_retry, **tls, **common
                 )
             except ValueError as exc:
                 raise ConfigError(f"SATCHEL_REDIS_URL={where!r}: {_clean(exc)}") from None
@@ -829,6 +905,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
         client = RedisCluster(
             host=settings.host,
             port=settings.port,
+            retry=no_retry,
             username=settings.username,
             password=password,
             ssl=settings.ssl,
