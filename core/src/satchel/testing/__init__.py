@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from satchel.testing.concurrency import ConcurrencyRules
     from satchel.testing.expiry import ExpiryRules
     from satchel.testing.fixtures import CollectionNames, ConformanceFixtures, MakeBackend
+    from satchel.testing.incarnations import IncarnationRules
     from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
+    from satchel.testing.loops import EventLoopRules
     from satchel.testing.queries import (
         CountRules,
         PagingRules,
@@ -71,8 +73,10 @@ __all__ = [
     "CopyRules",
     "CorruptRecordRules",
     "CountRules",
+    "EventLoopRules",
     "ExpiryRules",
     "FindRules",
+    "IncarnationRules",
     "KeyIsolationRules",
     "LifeRules",
     "MakeBackend",
@@ -102,6 +106,8 @@ _HOMES = {
     "MakeBackend": "fixtures",
     "ConcurrencyRules": "concurrency",
     "ExpiryRules": "expiry",
+    "IncarnationRules": "incarnations",
+    "EventLoopRules": "loops",
     "CollectionIsolationRules": "isolation",
     "CopyRules": "isolation",
     "KeyIsolationRules": "isolation",
@@ -127,7 +133,9 @@ _MODULES = (
     "concurrency",
     "expiry",
     "fixtures",
+    "incarnations",
     "isolation",
+    "loops",
     "queries",
     "records",
     "stateful",

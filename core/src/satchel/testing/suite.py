@@ -10,7 +10,9 @@ from hypothesis.stateful import run_state_machine_as_test
 from satchel.testing.concurrency import ConcurrencyRules
 from satchel.testing.expiry import ExpiryRules
 from satchel.testing.fixtures import ConformanceFixtures, MakeBackend
+from satchel.testing.incarnations import IncarnationRules
 from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
+from satchel.testing.loops import EventLoopRules
 from satchel.testing.queries import (
     CountRules,
     PagingRules,
@@ -69,7 +71,9 @@ class StatefulRules(ConformanceFixtures):
 
 class BackendConformance(
     VersionRules,
+    IncarnationRules,
     ConcurrencyRules,
+    EventLoopRules,
     ExpiryRules,
     QueryOperatorRules,
     QueryPathRules,
