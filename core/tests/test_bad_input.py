@@ -20,6 +20,7 @@ from satchel.errors import ConfigError, CorruptRecord, InvalidArgument, InvalidQ
 from satchel.handle import Satchel
 from satchel.plugins import load_plugins
 from satchel.settings import SatchelSettings, redact_url, scrub_secrets
+from satchel.validation import MAX_DEPTH
 from satchel_memory import MemoryBackend
 
 
@@ -27,7 +28,7 @@ async def test_a_value_that_contains_itself_is_refused_not_a_hang(store: satchel
     kv = store.kv("ns")
     cyclic: list[Any] = []
     cyclic.append(cyclic)
-    with pytest.raises(InvalidArgument, match="nests deeper than 64 levels"):
+    with pytest.raises(InvalidArgument, match=f"nests deeper than {MAX_DEPTH} levels"):
         await kv.set("k", cyclic)
     deep: Any = "leaf"
     for _ in range(100_000):
@@ -35,10 +36,39 @@ async def test_a_value_that_contains_itself_is_refused_not_a_hang(store: satchel
     with pytest.raises(InvalidArgument, match="nests deeper"):
         await kv.set("k", deep)
     ok: Any = "leaf"
-    for _ in range(64):
+    for _ in range(MAX_DEPTH):
         ok = {"a": ok}
     await kv.set("k", ok)
     assert await kv.keys() == ["k"]
+
+
+def nested(levels: int, shape: str) -> Any:
+    """A value of exactly ``levels`` nested objects and lists (``shape``: objects, lists,
+    or both in turn), an empty one innermost."""
+    value: Any = {} if shape != "lists" else []
+    for level in range(levels - 1):
+        as_list = shape == "lists" or (shape == "mixed" and level % 2 == 0)
+        value = [1, value] if as_list else {"k": value, "s": "x"}
+    return value
+
+
+@pytest.mark.parametrize("shape", ["objects", "lists", "mixed"])
+async def test_the_nesting_limit_is_exactly_what_the_docs_say(
+    store: satchel.Satchel, shape: str
+) -> None:
+    """docs/errors.md: a value nested deeper than MAX_DEPTH levels of objects and lists is
+    refused; MAX_DEPTH levels are accepted."""
+    import re
+    from pathlib import Path
+
+    errors = (Path(__file__).parents[2] / "docs" / "errors.md").read_text()
+    assert re.search(rf"nested deeper than {MAX_DEPTH} levels", errors)
+    kv = store.kv("depth")
+    await kv.set("ok", nested(MAX_DEPTH, shape))
+    assert await kv.get("ok") == nested(MAX_DEPTH, shape)
+    with pytest.raises(InvalidArgument, match=f"nests deeper than {MAX_DEPTH} levels"):
+        await kv.set("deep", nested(MAX_DEPTH + 1, shape))
+    assert await kv.get("deep") is None
 
 
 @pytest.mark.parametrize("ttl", [1e12, timedelta.max, 3.2e9])

@@ -36,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
 
 from satchel.errors import InvalidQuery
+from satchel.validation import MAX_DEPTH
 
 if TYPE_CHECKING:
     from satchel.backend import Record
@@ -110,7 +111,7 @@ MISSING: Final = _Missing()
 
 #: How deeply a query value may nest (the limit of stored values, see
 #: :data:`satchel.validation.MAX_DEPTH`); deeper ones (or one that contains itself) are refused.
-_MAX_VALUE_DEPTH: Final = 64
+_MAX_VALUE_DEPTH: Final = MAX_DEPTH
 #: The instants a cursor may hold, in seconds since the epoch: those of a ``datetime``, to the
 #: millisecond (satchel's precision).
 _MIN_INSTANT: Final = datetime.min.replace(tzinfo=timezone.utc).timestamp()

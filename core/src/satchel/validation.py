@@ -26,9 +26,11 @@ __all__ = [
 
 #: The longest TTL accepted: 100 years (longer ones overflow datetimes; use ``None``).
 MAX_TTL_SECONDS = 100 * 365.25 * 24 * 3600
-#: How deeply objects and lists may nest in a value; MongoDB refuses documents nested more
-#: than 100 levels, so a value that works on one backend works on all.
-MAX_DEPTH = 64
+#: How deeply objects and lists may nest in a value (``[1]`` is one level, ``{"a": [1]}``
+#: two). MongoDB refuses documents nested more than 100 levels and satchel-mongodb's stored
+#: form takes two levels per object or list, plus the document itself: 48 levels are 97,
+#: so a value that works on one backend works on all.
+MAX_DEPTH = 48
 
 
 def check_key(key: Any, argument: str = "key") -> str:
@@ -140,7 +142,8 @@ def check_json(value: Any, argument: str = "value") -> Any:
     """
     # Paths are kept as (parent, key) pairs and spelt out only for an error message, so a
     # valid value costs no string building.
-    stack: list[tuple[Any, Any, int]] = [(value, argument, 0)]
+    # depth: how many objects and lists enclose the item, the item included if it is one
+    stack: list[tuple[Any, Any, int]] = [(value, argument, 1)]
     while stack:
         item, where, depth = stack.pop()
         if depth > MAX_DEPTH and isinstance(item, (dict, list, tuple)):

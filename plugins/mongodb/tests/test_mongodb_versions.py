@@ -194,3 +194,51 @@ async def test_the_server_decides_a_conditional_write_not_the_remembered_version
     assert stored.version == 3
     stored = (await backend.put_many([Record("cache", "k", "batch")]))[0]
     assert stored.version == 4
+
+
+# -- nesting -----------------------------------------------------------------------------------
+
+
+def bson_depth(document: Any) -> int:
+    """Levels of a BSON document as MongoDB counts them for its limit of 100: the document
+    itself is one, and each embedded document or array one more."""
+    if isinstance(document, dict):
+        return 1 + max((bson_depth(v) for v in document.values()), default=0)
+    if isinstance(document, list):
+        return 1 + max((bson_depth(v) for v in document), default=0)
+    return 0
+
+
+def deepest(levels: int, shape: str) -> Any:
+    """A value of ``levels`` nested objects and lists whose every level also holds a string
+    that reads as a datetime (so the ``d`` tree is as deep as it gets)."""
+    value: Any = {"t": "2024-01-01T00:00:00Z"} if shape != "lists" else ["2024-01-01T00:00:00Z"]
+    for level in range(levels - 1):
+        as_list = shape == "lists" or (shape == "mixed" and level % 2 == 0)
+        value = ["2024-01-01T00:00:00Z", value] if as_list else {"t": "2024-01-01", "k": value}
+    return value
+
+
+@pytest.mark.parametrize("shape", ["objects", "lists", "mixed"])
+async def test_the_deepest_value_satchel_accepts_is_a_document_mongodb_accepts(
+    backend: MongoBackend, mongodb_uri: str, shape: str
+) -> None:
+    """MongoDB refuses documents nested past 100 levels (SecantusDB does not check): the
+    stored form of the deepest value satchel's validation accepts stays within that."""
+    from satchel.validation import MAX_DEPTH, check_json
+
+    value = deepest(MAX_DEPTH, shape)
+    check_json(value)  # accepted
+    await backend.put(Record("deep", "k", value))
+    await backend.put_many([Record("deep", "k", value), Record("deep", "new", value)])
+    raw: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    try:
+        coll = raw["satchel_versions"][backend._collection("deep").name]
+        for key in ("k", "new"):
+            doc = await coll.find_one({"_id": key})
+            assert doc is not None and "d" in doc
+            assert bson_depth(doc) <= 100, f"{shape}: {bson_depth(doc)} levels"
+    finally:
+        await raw.close()
+    got = await backend.get("deep", "k")
+    assert got is not None and got.value == value

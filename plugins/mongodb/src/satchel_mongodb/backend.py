@@ -232,6 +232,18 @@ def _write_or_claim(
     return UpdateOne(condition, [{"$replaceWith": replacement}], upsert=True)
 
 
+def _last_created(
+    records: list[Record], chain: list[int], created: datetime, now: datetime
+) -> datetime:
+    """The creation time of the last record of a chain of writes to one key, the first
+    created at ``created``: a record after one that has already expired starts anew."""
+    for index in chain[:-1]:
+        expires = records[index].expires_at
+        if expires is not None and truncate_ms(expires) <= now:
+            created = now
+    return created
+
+
 def _check_version(
     collection: str, key: str, if_version: int, current: Any, now: datetime, doing: str
 ) -> None:
@@ -349,22 +361,25 @@ class MongoBackend(Backend):
         return coll
 
     async def _prepare(self, name: str, coll: AsyncCollection[Any]) -> None:
-        """Create the collection's indexes, once per process (creating an index that
-        exists is a no-op on the server)."""
+        """Create the collection's index, once per process (creating an index that exists is
+        a no-op on the server). There is no TTL index: MongoDB's TTL monitor would remove
+        expired records without raising the version floor; ``purge_expired`` removes them
+        (an index ``satchel_ttl`` left by an earlier release is dropped)."""
         if name in self._indexed:
             return
         from pymongo import IndexModel
 
         await self._call(
-            coll.create_indexes(
-                [
-                    IndexModel([("ix", 1), ("_id", 1)], name="satchel_index"),
-                    IndexModel([("exp", 1)], name="satchel_ttl", expireAfterSeconds=60),
-                ]
-            ),
+            coll.create_indexes([IndexModel([("ix", 1), ("_id", 1)], name="satchel_index")]),
             "create the indexes of",
             name,
         )
+        try:
+            await coll.drop_index("satchel_ttl")
+        except perr.OperationFailure:
+            pass  # none there (the usual case)
+        except Exception as exc:
+            raise self._error(exc, "drop the old TTL index of", name) from exc
         self._indexed.add(name)
 
     async def _call(self, awaitable: Awaitable[T], what: str, collection: str) -> T:
@@ -784,7 +799,7 @@ class MongoBackend(Backend):
             "read the versions of",
             collection,
         )
-        floor = doc.get("f") if doc is not None else None
+        floor: Any = doc.get("f") if doc is not None else None
         return int(floor) if _is_version(floor) else 0
 
     async def _raise_floor(self, collection: str, version: Any) -> None:
@@ -832,12 +847,9 @@ class MongoBackend(Backend):
         for position, record in enumerate(records):
             by_collection.setdefault(record.collection, []).append(position)
         # encode everything first: a value too large or not storable writes nothing
-        last: dict[tuple[str, str], int] = {}
-        for position, record in enumerate(records):
-            last[(record.collection, record.key)] = position
-        for position, record in enumerate(records):
-            if last[(record.collection, record.key)] != position:
-                self._document(record, 1, now, now)  # checked, not sent
+        for record in records:
+            self._collection(record.collection)  # a name MongoDB refuses writes nothing
+            self._document(record, 1, now, now, "0" * 24)  # checked, not sent
         out: list[Record | None] = [None] * len(records)
         for collection, positions in by_collection.items():
             await self._put_collection(
@@ -893,10 +905,10 @@ class MongoBackend(Backend):
             floor = await self._floor(collection) if claimed else 0
             operations: list[Any] = []
             # per operation: (key, first version, created, write id, claim id or None)
-            meant: list[tuple[str, int, datetime, str, str | None]] = []
+            meant: list[tuple[str, int, datetime, str, str]] = []
             waiting: list[str] = []
             for key in plan:
-                current = known.get(key)
+                current: Any = known.get(key)
                 chain = chains[key]
                 if _alive(current, now):
                     base, created = int(current["ver"]), current["ca"]
@@ -918,13 +930,15 @@ class MongoBackend(Backend):
                     meant.append((key, 0, now, "", claim))
                     continue
                 write, claim = self._write_id(), self._write_id()
-                doc = self._document(records[chain[-1]], base + len(chain), created, now, write)
+                last = _last_created(records, chain, created, now)
+                doc = self._document(records[chain[-1]], base + len(chain), last, now, write)
                 operations.append(_write_or_claim(condition, doc, key, claim, now))
                 meant.append((key, base, created, write, claim))
             for key, held in claimed.items():
                 chain = chains[key]
                 write, claim = self._write_id(), self._write_id()
-                doc = self._document(records[chain[-1]], floor + len(chain), now, now, write)
+                last = _last_created(records, chain, now, now)
+                doc = self._document(records[chain[-1]], floor + len(chain), last, now, write)
                 operations.append(_write_or_claim({"_id": key, "w": held}, doc, key, claim, now))
                 meant.append((key, floor, now, write, claim))
             plan, claimed = waiting, {}
@@ -935,9 +949,9 @@ class MongoBackend(Backend):
                 if index in failed:
                     plan.append(key)  # another writer changed the key: read it again
                 elif not write:
-                    claimed[key] = claim or ""  # a claim is in place
+                    claimed[key] = claim  # a claim is in place
                 elif index in upserted:
-                    claimed[key] = claim or ""  # the record was gone: a claim took its place
+                    claimed[key] = claim  # the record was gone: a claim took its place
                 else:
                     self._fill(records, chains[key], positions, out, base, created, now, write)
         raise BackendUnavailable(
@@ -1002,7 +1016,15 @@ class MongoBackend(Backend):
                 if if_version is not None:
                     _check_version(collection, key, if_version, current, now, "delete")
                 elif not _alive(current, now):
-                    return False
+                    if current is None or _is_record(current) or current.get("ver") == 0:
+                        return False
+                    # a document another client wrote: removed, as a put would replace it
+                    result = await self._call(
+                        coll.delete_one(_exactly(key, current)), "delete from", collection
+                    )
+                    if result.deleted_count == 1:
+                        return True
+                    continue
                 version = current["ver"] if current is not None else None
             # the floor first: a record created after the removal starts above it
             await self._raise_floor(collection, version)
