@@ -274,6 +274,7 @@ async def measure(
     put = SCRIPTS["put"]
     raw_base = Layout(PREFIX_RAW).base(collection)
     tokens = itertools.count()  # a fresh write id per write, as satchel's; never reused
+    keep_ms = backend._keep_ms  # how long the outcome log keeps it, as satchel's
     token_base = os.urandom(6).hex()
     records_ = [Record(collection, k, v) for k, v in zip(keys, values, strict=True)]
 
@@ -303,8 +304,9 @@ async def measure(
         def put_args(i: int) -> list[Any]:
             key = keys[i % n]
             token = f"{token_base}{next(tokens):x}"
-            # ARGV: base, now, key, value, expires, index, mode, token (see scripts.py)
-            return [raw_base, _now_ms(), key, _encode(values[i % n]), "", "", "", token]
+            # ARGV: base, now, key, value, expires, index, mode, token, keep (see scripts.py)
+            value = _encode(values[i % n])
+            return [raw_base, _now_ms(), key, value, "", "", "", token, keep_ms]
 
         def put_reply(reply: Any) -> tuple[int, int]:
             if reply[0] != b"ok":

@@ -13,7 +13,18 @@ Rules that hold for every method:
 * A record whose ``expires_at`` has passed is gone: never returned, counted, listed or
   found, and a write treats it as absent.
 * Timestamps are timezone-aware UTC datetimes with millisecond precision (:func:`utcnow`).
-* Every write bumps ``version``: 1 for a new record, the previous version + 1 otherwise.
+* Every write bumps ``version``: the previous version + 1 over a live record; a record
+  written where no live record exists (a new key, or one whose record was deleted, expired
+  or dropped with its collection) starts a new *incarnation* of the key, whose version is
+  greater than every version any earlier incarnation of that key had (1 in a collection
+  that never held a record that was removed or had an expiry). Versions of a key therefore
+  never repeat, so a conditional write (``if_version``) succeeds only against the exact
+  incarnation and version its caller read. A backend keeps this knowledge as long as it
+  keeps its data: after a server loses its data (a restart without persistence), versions
+  may start again, and its docs say so.
+* A write is applied at most once: a backend that retries a write after a lost reply
+  returns what the first attempt did (its version, or its error) and never applies it twice
+  or undoes a later write. ``put_many`` writes each record exactly once.
 * Values are JSON values (``dict``, ``list``, ``str``, ``int``, ``float``, ``bool``,
   ``None``); what a backend returns is the caller's own copy.
 * Driver exceptions never leak: a backend raises :class:`~satchel.errors.SatchelError`
@@ -220,10 +231,12 @@ class Backend(abc.ABC):
         """Write ``record.value``, ``record.expires_at`` and ``record.index`` under
         ``(record.collection, record.key)`` and return the stored record.
 
-        ``record.version``, ``created_at`` and ``updated_at`` are ignored: the stored record
-        gets version 1 (new key) or the previous version + 1, keeps the previous
-        ``created_at`` (or now, for a new key) and ``updated_at`` = now. The old index
-        entries are replaced by the new ones.
+        ``record.version``, ``created_at`` and ``updated_at`` are ignored: over a live
+        record the stored record gets the previous version + 1 and keeps its ``created_at``;
+        otherwise it starts a new incarnation (a version above every earlier incarnation's,
+        1 in a collection that never held a record that was removed or had an expiry;
+        ``created_at`` = now). In
+        both cases ``updated_at`` = now. The old index entries are replaced by the new ones.
 
         :param if_absent: write only if no live record exists, else raise
             :class:`~satchel.errors.AlreadyExists`.
@@ -232,12 +245,15 @@ class Backend(abc.ABC):
             :class:`~satchel.errors.Conflict` if its version differs.
 
         The check and the write are one atomic step, across processes where the backend is
-        shared: two writers can never both succeed with the same ``if_version``.
+        shared: two writers can never both succeed with the same ``if_version``, and a
+        version read from an earlier incarnation of the key never matches a later one.
         """
 
     async def put_many(self, records: Sequence[Record]) -> list[Record]:
         """Write every record unconditionally, in order (a later duplicate wins); return the
-        stored records in the same order."""
+        stored records in the same order. Each record is written exactly once, also when
+        other writers race the batch: the version returned for a record is the version that
+        holds its value."""
         return [await self.put(record) for record in records]
 
     @abc.abstractmethod

@@ -4,7 +4,9 @@ Queries are not pushed down: the backend reads the live records of the collectio
 the reference semantics (``satchel.query.evaluate``) on them, which is always correct. The
 conditional writes are atomic across processes: each runs in one ``BEGIN IMMEDIATE``
 transaction, which holds SQLite's write lock from the read of the current version to the
-commit.
+commit. Versions never repeat for a key: the table ``floors`` keeps, per collection, the
+highest version of any record removed from it, and a new incarnation of a key starts above
+it (and above an expired record it replaces).
 """
 
 from __future__ import annotations
@@ -49,7 +51,16 @@ CREATE TABLE IF NOT EXISTS index_entries (
     key        TEXT NOT NULL,
     PRIMARY KEY (collection, name, value, key)
 );
+CREATE TABLE IF NOT EXISTS floors (
+    collection TEXT PRIMARY KEY,
+    version    INTEGER NOT NULL   -- the highest version of a record removed from it
+);
 """
+# raise a collection's floor to the versions the SELECT yields as (collection, version)
+_RAISE_FLOOR = (
+    "INSERT INTO floors (collection, version) {select} "
+    "ON CONFLICT (collection) DO UPDATE SET version = MAX(version, excluded.version)"
+)
 _COLUMNS = "key, value, version, created_at, updated_at, expires_at, idx"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -152,7 +163,15 @@ class SqliteBackend(Backend):
                     expected=if_version,
                     actual=current[0],
                 )
-        version, created = (1, now) if current is None else (current[0] + 1, current[1])
+        if current is None:  # a new incarnation: above every version the key had before
+            (floor,) = db.execute(
+                "SELECT MAX(v) FROM (SELECT version AS v FROM floors WHERE collection = ?"
+                " UNION ALL SELECT version FROM records WHERE collection = ? AND key = ?)",
+                (record.collection, record.collection, record.key),
+            ).fetchone()
+            version, created = (floor or 0) + 1, now
+        else:
+            version, created = current[0] + 1, current[1]
         index = {name: list(dict.fromkeys(values)) for name, values in record.index.items()}
         expires = None if record.expires_at is None else _ms(record.expires_at)
         db.execute(
@@ -294,6 +313,13 @@ class SqliteBackend(Backend):
                         expected=if_version,
                         actual=row[0],
                     )
+                db.execute(
+                    _RAISE_FLOOR.format(
+                        select="SELECT collection, version FROM records "
+                        "WHERE collection = ? AND key = ?"
+                    ),
+                    (collection, key),
+                )
                 for table in ("records", "index_entries"):
                     db.execute(
                         f"DELETE FROM {table} WHERE collection = ? AND key = ?", (collection, key)
@@ -316,6 +342,13 @@ class SqliteBackend(Backend):
                     f"SELECT COUNT(*) FROM records WHERE collection = ? AND {_LIVE}",
                     (collection, now),
                 ).fetchone()
+                db.execute(
+                    _RAISE_FLOOR.format(
+                        select="SELECT collection, MAX(version) FROM records "
+                        "WHERE collection = ? GROUP BY collection"
+                    ),
+                    (collection,),
+                )
                 db.execute("DELETE FROM records WHERE collection = ?", (collection,))
                 db.execute("DELETE FROM index_entries WHERE collection = ?", (collection,))
             except BaseException:
@@ -335,6 +368,13 @@ class SqliteBackend(Backend):
                 db.execute(
                     "DELETE FROM index_entries WHERE (collection, key) IN (SELECT collection, key"
                     " FROM records WHERE expires_at IS NOT NULL AND expires_at <= ?)",
+                    (now,),
+                )
+                db.execute(
+                    _RAISE_FLOOR.format(
+                        select="SELECT collection, MAX(version) FROM records "
+                        "WHERE expires_at IS NOT NULL AND expires_at <= ? GROUP BY collection"
+                    ),
                     (now,),
                 )
                 removed = db.execute(

@@ -60,3 +60,62 @@ def increment(
     except BaseException:
         report.put(("error", traceback.format_exc()))
         raise
+
+
+def race_batches(
+    uri: str, database: str, prefix: str, keys: int, seconds: float, start: Any, report: Any
+) -> None:
+    """Eight tasks writing ``keys`` keys for ``seconds``: batches of several keys
+    (``put_many``) and single updates at the version just read (``put(if_version=)``), each
+    value unique. Put ``("ok", [(key, version, value), ...])`` on ``report``: every write
+    acknowledged, with the version it was acknowledged at; or ``("error", traceback)``."""
+    import os
+    import random
+    import time
+
+    from satchel.backend import Record
+    from satchel_mongodb import MongoBackend
+
+    async def run() -> list[tuple[str, int, str]]:
+        backend = MongoBackend.from_uri(uri, database=database, collection_prefix=prefix)
+        acknowledged: list[tuple[str, int, str]] = []
+        names = [f"k{i}" for i in range(keys)]
+        counter = iter(range(10**9))
+
+        async def writer() -> None:
+            while time.monotonic() < deadline:
+                if random.random() < 0.5:
+                    chosen = random.sample(names, random.randint(2, 5))
+                    values = [f"{os.getpid()}-{next(counter)}" for _ in chosen]
+                    stored = await backend.put_many(
+                        [Record("race", k, v) for k, v in zip(chosen, values, strict=True)]
+                    )
+                    acknowledged.extend((r.key, r.version, r.value) for r in stored)
+                else:
+                    key = random.choice(names)
+                    current = await backend.get("race", key)
+                    if current is None:
+                        continue
+                    value = f"{os.getpid()}-{next(counter)}"
+                    try:
+                        stored = await backend.put(
+                            Record("race", key, value), if_version=current.version
+                        )
+                    except Conflict:
+                        continue
+                    acknowledged.append((key, stored.version, value))
+
+        try:
+            await backend.ping()
+            await asyncio.to_thread(start.wait, 60)
+            deadline = time.monotonic() + seconds
+            await asyncio.gather(*(writer() for _ in range(8)))
+        finally:
+            await backend.close()
+        return acknowledged
+
+    try:
+        report.put(("ok", asyncio.run(run())))
+    except BaseException:
+        report.put(("error", traceback.format_exc()))
+        raise

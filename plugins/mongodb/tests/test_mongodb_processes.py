@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import pytest
-from mongo_contention_worker import Counter, increment
+from mongo_contention_worker import Counter, increment, race_batches
 from mongo_servers import SecantusServer, free_port
 
 import satchel
@@ -108,6 +108,61 @@ async def test_eight_processes_lose_no_increment(mongodb_uri: str) -> None:
         assert sum(retried) > 0, "the processes never raced; the test proved nothing"
         for name in await handle.backend.collections():
             await handle.backend.drop(name)
+
+
+async def test_batches_racing_conditional_updates_write_each_record_once(
+    mongodb_uri: str,
+) -> None:
+    """3 spawned processes x 8 tasks for 3 s on 6 keys, mixing ``put_many`` and
+    ``put(if_version=)``: the versions acknowledged for a key are exactly 1 to its final
+    version, each once (a version no acknowledged write returned was a record written twice),
+    and the stored value is the one acknowledged at the final version."""
+    database, prefix = "satchel_contention", f"b{uuid.uuid4().hex[:10]}."
+    keys, processes = 6, 3
+    backend = MongoBackend.from_uri(mongodb_uri, database=database, collection_prefix=prefix)
+    try:
+        await backend.put_many([Record("race", f"k{i}", "start") for i in range(keys)])
+        context = multiprocessing.get_context("spawn")
+        report = context.Queue()
+        start = context.Barrier(processes)
+        args = (mongodb_uri, database, prefix, keys, 3.0, start, report)
+        workers = [context.Process(target=race_batches, args=args) for _ in range(processes)]
+        for worker in workers:
+            worker.start()
+        try:
+            outcomes = await reports(report, workers, limit=90)
+        finally:
+            for worker in workers:
+                await asyncio.to_thread(worker.join, 10)
+                if worker.is_alive():
+                    worker.kill()
+                    await asyncio.to_thread(worker.join, 10)
+            report.close()
+        errors = [detail for status, detail in outcomes if status != "ok"]
+        assert not errors, errors[0]
+        assert len(outcomes) == processes
+        acknowledged: dict[str, list[tuple[int, str]]] = {
+            f"k{i}": [(1, "start")] for i in range(keys)
+        }
+        for _, writes in outcomes:
+            for key, version, value in writes:
+                acknowledged[key].append((version, value))
+        assert sum(len(w) for w in acknowledged.values()) > 200, "too few writes to race"
+        for key, writes in acknowledged.items():
+            final = await backend.get("race", key)
+            assert final is not None
+            versions = sorted(version for version, _ in writes)
+            missing = sorted(set(range(1, final.version + 1)) - set(versions))
+            doubled = sorted({v for v in versions if versions.count(v) > 1})
+            assert not missing, (
+                f"{key}: versions stored that no acknowledged write returned: {missing[:10]}"
+            )
+            assert not doubled, f"{key}: versions acknowledged twice: {doubled[:10]}"
+            assert (final.version, final.value) in writes
+    finally:
+        for name in await backend.collections():
+            await backend.drop(name)
+        await backend.close()
 
 
 # -- faults ------------------------------------------------------------------------------------

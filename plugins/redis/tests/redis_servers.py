@@ -323,6 +323,17 @@ class RedisServer(_Managed):
                 process.wait()
         self._process = None  # only once it is reaped: an interrupted stop can be retried
 
+    def pause(self) -> None:
+        """SIGSTOP: the process keeps its port (the kernel still accepts connections) but
+        answers nothing until :meth:`resume`."""
+        assert self._process is not None and self._process.poll() is None, "not running"
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)
+
     def restart(self) -> None:
         """Start again on the same port and directory (killing the process if still running)."""
         self.stop(kill=True)

@@ -62,7 +62,14 @@ async def raw(redis_url: str) -> AsyncIterator[Redis]:
 
 
 async def keys_under(raw: Redis, prefix: str) -> list[str]:
-    return sorted([k.decode() async for k in raw.scan_iter(match=f"{prefix}*", count=1000)])
+    """The keys under ``prefix``, but the outcome log's hashes, which expire by themselves
+    (that they do is checked here)."""
+    found = sorted([k.decode() async for k in raw.scan_iter(match=f"{prefix}*", count=1000)])
+    for key in found:
+        if ":o:" in key:
+            ttl = await raw.pttl(key)
+            assert 0 < ttl <= 10 * 60 * 1000, (key, ttl)
+    return [k for k in found if ":o:" not in k]
 
 
 # -- settings -------------------------------------------------------------------------------
@@ -324,20 +331,40 @@ async def test_scripts_are_sent_again_after_the_server_forgets_them(
 
 
 async def test_a_retried_write_is_applied_once(backend: RedisBackend, redis_url: str) -> None:
-    """The put script recognises its own write id: a retry after a lost answer returns the
-    stored version instead of writing again (or raising Conflict/AlreadyExists)."""
+    """The put script finds its own write id in the outcome log: a retry returns the first
+    attempt's outcome instead of writing again (or raising Conflict/AlreadyExists)."""
     client = Redis.from_url(redis_url)
     try:
         base = "satchel-unit:{retry}:"
-        args = [base, 1_700_000_000_000, "k", '{"n":1}', "", "", "a", "token-1"]
+        args = [base, 1_700_000_000_000, "k", '{"n":1}', "", "", "a", "token-1", 60_000]
         first = await SCRIPTS["put"](client, [f"{base}r:k"], list(args))
         again = await SCRIPTS["put"](client, [f"{base}r:k"], list(args))
         assert first == again == [b"ok", 1, b"1700000000000"]
-        other = await SCRIPTS["put"](client, [f"{base}r:k"], [*args[:-1], "token-2"])
+        other = await SCRIPTS["put"](client, [f"{base}r:k"], [*args[:-2], "token-2", 60_000])
         assert other == [b"exists", 1]
+        assert await SCRIPTS["put"](client, [f"{base}r:k"], list(args)) == first
+        log = f"{base}o:{1_700_000_000_000 // 10_000}"
+        assert sorted(await client.hkeys(log)) == [b"token-1", b"token-2"]
+        assert 60_000 < await client.pttl(log) <= 70_000
     finally:
         await client.aclose()
     assert (await backend.get("retry", "k")) is not None
+
+
+async def test_without_retries_no_outcome_is_recorded(redis_url: str, raw: Redis) -> None:
+    backend = RedisBackend.from_url(redis_url, key_prefix="satchel-noretry:", retries=0)
+    try:
+        await backend.put(Record("c", "k", 1))
+        await backend.put_many([Record("c", "j", 1)])
+        assert await backend.delete("c", "k") is True
+        assert await keys_under(raw, "satchel-noretry:") == [
+            "satchel-noretry:{c}:k",
+            "satchel-noretry:{c}:r:j",
+        ]
+        assert [k async for k in raw.scan_iter(match="satchel-noretry:*:o:*")] == []
+        await backend.drop("c")
+    finally:
+        await backend.close()
 
 
 async def test_put_many_is_one_script_call_per_collection(
@@ -647,25 +674,11 @@ async def test_a_retried_batch_is_applied_once(backend: RedisBackend, redis_url:
     client = Redis.from_url(redis_url)
     try:
         base = "satchel-unit:{batch-retry}:"
-        args = [
-            base,
-            1_700_000_000_000,
-            "batch-1",
-            "k",
-            "1",
-            "",
-            "",
-            "k",
-            "2",
-            "",
-            "",
-            "j",
-            "3",
-            "",
-            "",
-        ]
-        first = await SCRIPTS["put_many"](client, [f"{base}k"], list(args))
-        again = await SCRIPTS["put_many"](client, [f"{base}k"], list(args))
+        # ARGV: base, now, token, keep, then (key, value, expires, index) per record
+        head = [base, 1_700_000_000_000, "batch-1", 60_000]
+        records = ["k", "1", "", "", "k", "2", "", "", "j", "3", "", ""]
+        first = await SCRIPTS["put_many"](client, [f"{base}k"], [*head, *records])
+        again = await SCRIPTS["put_many"](client, [f"{base}k"], [*head, *records])
         assert first == again == [1, b"1700000000000", 2, b"1700000000000", 1, b"1700000000000"]
     finally:
         await client.aclose()
@@ -708,3 +721,115 @@ async def test_a_unix_socket_url(redis_server_factory: RedisServerFactory, tmp_p
         assert [k async for k in raw.scan_iter(match="satchel:*")]  # db 2 of that server
     finally:
         await raw.aclose()
+
+
+# -- URLs mean what they say ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/abc",
+        "redis://127.0.0.1:6379/0/1",
+        "redis://127.0.0.1:6379/-1",
+        "redis://127.0.0.1:6379/1.5",
+        "rediss://127.0.0.1:6379/%31x",
+        "redis://127.0.0.1:6379/?db=abc",
+        "unix:///tmp/redis.sock?db=x",
+    ],
+)
+def test_a_database_that_is_not_a_number_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(RedisSettings, environ={"SATCHEL_REDIS_URL": url})
+    assert "SATCHEL_REDIS_URL" in str(info.value) and "database" in str(info.value)
+
+
+def test_a_url_database_is_read_as_written() -> None:
+    for url, db in (
+        ("redis://h:1", 0),
+        ("redis://h:1/", 0),
+        ("redis://h:1/7", 7),
+        ("redis://h:1/?db=3", 3),
+        ("unix:///tmp/s?db=2", 2),
+    ):
+        backend = RedisBackend.from_url(url)
+        assert backend._client.connection_pool.connection_kwargs.get("db", 0) == db, url
+
+
+def test_a_bad_database_does_not_show_a_password() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(RedisSettings, environ={"SATCHEL_REDIS_URL": f"redis://:{SECRET}@h:1/x"})
+    assert "SATCHEL_REDIS_URL" in str(info.value) and SECRET not in str(info.value)
+    # an unescaped '/' in a password makes its tail look like the database: never shown
+    with pytest.raises(ConfigError) as info:
+        load_settings(RedisSettings, environ={"SATCHEL_REDIS_URL": "redis://:p@ss/w0rd@h:1/0"})
+    assert "w0rd" not in str(info.value) and "percent-encode" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"SATCHEL_REDIS_URL": "redis://127.0.0.1:{port}/99"}, "SATCHEL_REDIS_URL"),
+        ({"SATCHEL_REDIS_PORT": "{port}", "SATCHEL_REDIS_DB": "99"}, "SATCHEL_REDIS_DB"),
+        ({"SATCHEL_REDIS_PORT": "{port}", "TA_REDIS_DB": "99"}, "TA_REDIS_DB"),
+    ],
+)
+async def test_a_database_the_server_does_not_have_is_a_config_error(
+    redis_url: str, environ: dict[str, str], variable: str
+) -> None:
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    env = {name: value.format(port=port) for name, value in environ.items()}
+    env.setdefault("SATCHEL_REDIS_HOST", "127.0.0.1") if "SATCHEL_REDIS_URL" not in env else None
+    backend = RedisBackend(load_settings(RedisSettings, environ=env))
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as info:
+            await backend.put(Record("c", "k", 1))
+        assert time.monotonic() - started < 2, "a configuration error is not retried"
+        message = str(info.value)
+        assert variable in message and "99" in message and "database" in message
+    finally:
+        await backend.close()
+
+
+@pytest.mark.parametrize(
+    ("environ", "sent"),
+    [
+        ({"SATCHEL_REDIS_URL": "redis://127.0.0.1:{port}/0"}, "no password"),
+        (
+            {"SATCHEL_REDIS_URL": "redis://:wrong@127.0.0.1:{port}/0"},
+            "the password in SATCHEL_REDIS_URL",
+        ),
+        (
+            {"SATCHEL_REDIS_URL": "redis://ann:wrong@127.0.0.1:{port}/0"},
+            "the user 'ann' and the password in SATCHEL_REDIS_URL",
+        ),
+        (
+            {"SATCHEL_REDIS_PORT": "{port}", "SATCHEL_REDIS_PASSWORD": "wrong"},
+            "the password in SATCHEL_REDIS_PASSWORD",
+        ),
+        ({"SATCHEL_REDIS_PORT": "{port}", "TA_REDIS_PWD": "wrong"}, "the password in TA_REDIS_PWD"),
+        (
+            {"SATCHEL_REDIS_PORT": "{port}", "SATCHEL_REDIS_USERNAME": "bob"},
+            "the user 'bob' (SATCHEL_REDIS_USERNAME) and no password",
+        ),
+        ({"SATCHEL_REDIS_PORT": "{port}"}, "no password"),
+    ],
+)
+async def test_refused_credentials_say_which_were_sent_and_from_where(
+    redis_server_factory: RedisServerFactory, environ: dict[str, str], sent: str
+) -> None:
+    server = redis_server_factory(password=SECRET)
+    env = {name: value.format(port=server.port) for name, value in environ.items()}
+    if "SATCHEL_REDIS_URL" not in env:
+        env["SATCHEL_REDIS_HOST"] = "127.0.0.1"
+    backend = RedisBackend(load_settings(RedisSettings, environ=env))
+    try:
+        with pytest.raises(ConfigError) as info:
+            await backend.ping()
+        message = str(info.value)
+        assert f"sent {sent}" in message, message
+        assert f"127.0.0.1:{server.port}" in message
+        assert SECRET not in message and "wrong" not in message
+    finally:
+        await backend.close()

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from satchel.testing.expiry import ExpiryRules
     from satchel.testing.fixtures import CollectionNames, ConformanceFixtures, MakeBackend
     from satchel.testing.fuzz import FuzzRules
+    from satchel.testing.incarnations import IncarnationRules
     from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
+    from satchel.testing.loops import EventLoopRules
     from satchel.testing.queries import (
         CountRules,
         PagingRules,
@@ -72,9 +74,11 @@ __all__ = [
     "CopyRules",
     "CorruptRecordRules",
     "CountRules",
+    "EventLoopRules",
     "ExpiryRules",
     "FindRules",
     "FuzzRules",
+    "IncarnationRules",
     "KeyIsolationRules",
     "LifeRules",
     "MakeBackend",
@@ -105,6 +109,8 @@ _HOMES = {
     "ConcurrencyRules": "concurrency",
     "ExpiryRules": "expiry",
     "FuzzRules": "fuzz",
+    "IncarnationRules": "incarnations",
+    "EventLoopRules": "loops",
     "CollectionIsolationRules": "isolation",
     "CopyRules": "isolation",
     "KeyIsolationRules": "isolation",
@@ -131,7 +137,9 @@ _MODULES = (
     "expiry",
     "fixtures",
     "fuzz",
+    "incarnations",
     "isolation",
+    "loops",
     "queries",
     "records",
     "stateful",

@@ -1,8 +1,11 @@
-"""Rules about concurrent writers: conditional writes are atomic, so no write is lost."""
+"""Rules about concurrent writers: conditional writes are atomic, so no write is lost, and
+a batch racing other writers writes each of its records exactly once."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections import defaultdict
 
 import pytest
 
@@ -10,10 +13,58 @@ from satchel.backend import Backend
 from satchel.errors import AlreadyExists, Conflict, NotFound
 from satchel.testing.fixtures import ConformanceFixtures, MakeBackend, open_backend, rec
 
-__all__ = ["ConcurrencyRules", "increment"]
+__all__ = ["ConcurrencyRules", "increment", "race_batches"]
 
 WRITERS = 12
 INCREMENTS = 5
+#: Keys, batch writers and conditional writers of the batch race, and rounds of each.
+RACE_KEYS = 6
+RACE_ROUNDS = 8
+
+
+async def race_batches(clients: list[Backend], collection: str) -> dict[str, dict[int, str]]:
+    """Writers on ``clients`` race on a few keys: half write every key with ``put_many``,
+    half update one key at a time with ``if_version``, each write with a value of its own.
+    Return, per key, the version every acknowledged write reported, with its value."""
+    keys = [f"k{i}" for i in range(RACE_KEYS)]
+    acked: dict[str, dict[int, str]] = defaultdict(dict)
+    counter = itertools.count()
+    clashes: list[str] = []
+
+    def ack(key: str, version: int, value: str) -> None:
+        if version in acked[key]:
+            clashes.append(f"{key!r} version {version}: {acked[key][version]!r} and {value!r}")
+        acked[key][version] = value
+
+    async def batch_writer(backend: Backend) -> None:
+        for _ in range(RACE_ROUNDS):
+            values = {key: f"batch-{next(counter)}" for key in keys}
+            stored = await backend.put_many([rec(collection, k, v) for k, v in values.items()])
+            for record in stored:
+                ack(record.key, record.version, values[record.key])
+            await asyncio.sleep(0)
+
+    async def conditional_writer(backend: Backend, offset: int) -> None:
+        for round_ in range(RACE_ROUNDS):
+            key = keys[(offset + round_) % len(keys)]
+            current = await backend.get(collection, key)
+            if current is None:
+                continue
+            value = f"update-{next(counter)}"
+            await asyncio.sleep(0)
+            try:
+                stored = await backend.put(rec(collection, key, value), if_version=current.version)
+            except Conflict:
+                continue
+            ack(key, stored.version, value)
+
+    tasks = []
+    for i, client in enumerate(clients * 2):
+        tasks.append(batch_writer(client))
+        tasks.append(conditional_writer(client, i))
+    await asyncio.gather(*tasks)
+    assert not clashes, f"two acknowledged writes report the same version: {clashes}"
+    return acked
 
 
 async def increment(backend: Backend, collection: str, key: str, times: int) -> int:
@@ -94,6 +145,36 @@ class ConcurrencyRules(ConformanceFixtures):
         assert results.count("deleted") == 1, results
         assert set(results) <= {"deleted", "NotFound"}, results
         assert await backend.get(collection, "k") is None
+
+    @pytest.mark.asyncio
+    async def test_a_batch_racing_other_writers_writes_each_record_exactly_once(
+        self, backend: Backend, collection: str, make_backend: MakeBackend
+    ) -> None:
+        clients = [backend]
+        if backend.capabilities.shared_across_processes:
+            clients.append(await open_backend(make_backend))
+        try:
+            acked = await race_batches(clients, collection)
+            for key, versions in sorted(acked.items()):
+                got = await backend.get(collection, key)
+                assert got is not None
+                # every write bumps the version by one: with each record written exactly
+                # once, the acknowledged writes account for every version from 1 to the last
+                missing = sorted(set(range(1, got.version + 1)) - set(versions))
+                assert not missing, (
+                    f"{key!r} is at version {got.version}, but no acknowledged write reported "
+                    f"versions {missing}: a record was written twice (or a write was lost)"
+                )
+                assert got.version == max(versions), (
+                    f"{key!r}: stored version {got.version}, highest acknowledged {max(versions)}"
+                )
+                assert got.value == versions[got.version], (
+                    f"{key!r} at version {got.version} holds {got.value!r}, but the write "
+                    f"acknowledged at that version was {versions[got.version]!r}"
+                )
+        finally:
+            for client in clients[1:]:
+                await client.close()
 
     @pytest.mark.asyncio
     async def test_two_clients_lose_no_update(

@@ -209,7 +209,7 @@ class VersionRules(ConformanceFixtures):
         await backend.delete(collection, "k")
         await asyncio.sleep(0.01)
         again = await backend.put(rec(collection, "k", 3), if_absent=True)
-        assert again.version == 1
+        assert again.version > 2, "a new incarnation never repeats an earlier one's versions"
         assert again.created_at is not None
         assert first.created_at is not None
         assert again.created_at > first.created_at
@@ -384,7 +384,7 @@ class CollectionRules(ConformanceFixtures):
         assert await backend.drop(collection) == 0
         assert await all_keys(backend, other) == ["a"], "another collection untouched"
         again = await backend.put(rec(collection, "a", 2))
-        assert again.version == 1, "a dropped record is gone, versions restart"
+        assert again.version > 1, "a dropped record is gone; its versions are never reused"
         assert await backend.find(collection, "tag", "x") == []
 
     @pytest.mark.asyncio

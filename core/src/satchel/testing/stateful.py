@@ -198,10 +198,12 @@ class _Paging:
 
 @dataclass
 class _Write:
-    """The expected outcome of one write: an error class, or the version it gets."""
+    """The expected outcome of one write: an error class, or the version it gets (``0``: a
+    new incarnation of a key, whose version must be above ``floor``)."""
 
     error: type[SatchelError] | None = None
     version: int = 0
+    floor: int = 0
     previous: _Entry | None = field(default=None, repr=False)
 
 
@@ -231,6 +233,10 @@ class BackendStateMachine(RuleBasedStateMachine):
         run = f"{KIT_PREFIX}{uuid.uuid4().hex[:12]}"
         self.names = (f"{run}/stateful", f"{run}/state*ful")
         self.model: dict[str, dict[str, _Entry]] = {name: {} for name in self.names}
+        # the highest version each key ever had, and the collections a record left
+        # (deleted, expired, dropped): there a new key's first version may be above 1
+        self.highest: dict[tuple[str, str], int] = {}
+        self.removed: set[str] = set()
         self.paging: _Paging | None = None
 
     def run(self, awaitable: Awaitable[R]) -> R:
@@ -291,14 +297,25 @@ class BackendStateMachine(RuleBasedStateMachine):
                 return _Write(NotFound)
             if current.version != if_version:
                 return _Write(Conflict)
-        return _Write(None, 1 if current is None else current.version + 1, current)
+        if current is not None:
+            return _Write(None, current.version + 1, previous=current)
+        if name in self.removed:
+            return _Write(None, 0, floor=self.highest.get((name, key), 0))
+        return _Write(None, 1)
 
     def _check_stored(self, stored: Record, sent: Record, expected: _Write) -> None:
         """Compare a record ``put``/``put_many`` returned with the model; update the model."""
         what = f"put({sent.key!r})"
         assert (stored.collection, stored.key) == (sent.collection, sent.key), what
         assert_same_json(stored.value, sent.value, f"{what}.value")
-        assert stored.version == expected.version, f"{what}: version {stored.version}"
+        if expected.version:
+            assert stored.version == expected.version, f"{what}: version {stored.version}"
+        else:
+            assert stored.version > expected.floor, (
+                f"{what}: version {stored.version} repeats an earlier incarnation's "
+                f"(which reached {expected.floor})"
+            )
+        self.highest[(sent.collection, sent.key)] = stored.version
         assert stored.expires_at == sent.expires_at, f"{what}.expires_at {stored.expires_at}"
         assert_utc_ms(stored.created_at, f"{what}.created_at")
         assert_utc_ms(stored.updated_at, f"{what}.updated_at")
@@ -313,6 +330,7 @@ class BackendStateMachine(RuleBasedStateMachine):
         table = self.model[sent.collection]
         if sent.expires_at is not None:
             table.pop(sent.key, None)
+            self.removed.add(sent.collection)
         else:
             table[sent.key] = _Entry(
                 copy.deepcopy(sent.value),
@@ -441,7 +459,8 @@ class BackendStateMachine(RuleBasedStateMachine):
             assert isinstance(result, Conflict), f"{what} should raise Conflict, got {result!r}"
         else:
             assert result is (current is not None), f"{what} returned {result!r}"
-            self.model[name].pop(key, None)
+            if self.model[name].pop(key, None) is not None:
+                self.removed.add(name)
 
     @precondition(lambda self: sum(map(len, self.model.values())) >= 4)
     @rule(c=_COLLECTION)
@@ -450,6 +469,7 @@ class BackendStateMachine(RuleBasedStateMachine):
         result = self.outcome(self.backend.drop(name))
         assert result == len(self.model[name]), f"drop returned {result!r}"
         self.model[name].clear()
+        self.removed.add(name)
 
     @rule()
     def purge_expired(self) -> None:

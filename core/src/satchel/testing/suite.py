@@ -11,7 +11,9 @@ from satchel.testing.concurrency import ConcurrencyRules
 from satchel.testing.expiry import ExpiryRules
 from satchel.testing.fixtures import ConformanceFixtures, MakeBackend
 from satchel.testing.fuzz import FuzzRules
+from satchel.testing.incarnations import IncarnationRules
 from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
+from satchel.testing.loops import EventLoopRules
 from satchel.testing.queries import (
     CountRules,
     PagingRules,
@@ -70,7 +72,9 @@ class StatefulRules(ConformanceFixtures):
 
 class BackendConformance(
     VersionRules,
+    IncarnationRules,
     ConcurrencyRules,
+    EventLoopRules,
     ExpiryRules,
     QueryOperatorRules,
     QueryPathRules,

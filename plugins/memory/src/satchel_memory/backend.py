@@ -5,6 +5,10 @@ stateful test checks exactly that). It keeps records in dictionaries behind one
 ``threading.Lock`` that is never held across an ``await``, so it is safe under concurrent
 asyncio tasks and under threads. Values are kept as JSON text, so what goes in and what
 comes out are always fresh copies, and a value's size is known exactly.
+
+Versions never repeat for a key: each collection keeps a *version floor*, the highest version
+of any record removed from it (deleted, expired, dropped), and a record written where no live
+record exists starts at the floor + 1. The floor outlives :meth:`MemoryBackend.drop`.
 """
 
 from __future__ import annotations
@@ -92,6 +96,8 @@ class MemoryBackend(Backend):
         self._data: dict[str, dict[str, _Stored]] = {}
         # (collection, index name) -> index value -> keys
         self._index: dict[tuple[str, str], dict[str, set[str]]] = {}
+        # collection -> the highest version of a record removed from it
+        self._floor: dict[str, int] = {}
 
     # -- helpers (call with the lock held) -------------------------------------------------
 
@@ -107,7 +113,12 @@ class MemoryBackend(Backend):
             return None
         return stored
 
+    def _raise_floor(self, collection: str, version: int) -> None:
+        if version > self._floor.get(collection, 0):
+            self._floor[collection] = version
+
     def _remove(self, collection: str, stored: _Stored) -> None:
+        self._raise_floor(collection, stored.version)
         table = self._data[collection]
         del table[stored.key]
         if not table:
@@ -172,7 +183,7 @@ class MemoryBackend(Backend):
             record.key,
             text,
             parsed,
-            1 if current is None else current.version + 1,
+            self._floor.get(record.collection, 0) + 1 if current is None else current.version + 1,
             now if current is None else current.created_at,
             now,
             None if record.expires_at is None else truncate_ms(record.expires_at),
@@ -306,6 +317,8 @@ class MemoryBackend(Backend):
         now = utcnow()
         with self._lock:
             table = self._data.pop(collection, {})
+            if table:
+                self._raise_floor(collection, max(s.version for s in table.values()))
             for name in [k for k in self._index if k[0] == collection]:
                 del self._index[name]
             return sum(1 for s in table.values() if s.expires_at is None or s.expires_at > now)

@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, unquote
 import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from pymongo import AsyncMongoClient, InsertOne, ReplaceOne, WriteConcern
+from pymongo import AsyncMongoClient, InsertOne, ReplaceOne, UpdateOne, WriteConcern
 from pymongo import errors as perr
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.read_preferences import ReadPreference
@@ -74,6 +74,11 @@ VERSION_CACHE_SIZE: Final = 10_000
 #: Attempts of an unconditional write that keeps meeting other writers.
 ATTEMPTS: Final = 100
 _META: Final = {"ver": 1, "ca": 1, "exp": 1, "w": 1}
+#: The collection (after the prefix) that holds each collection's version floor.
+FLOORS: Final = "%floors"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: How long a claim on a key holds off other writers before they may take it over.
+CLAIM_SECONDS: Final = 0.5
 _CODEC: Final[CodecOptions[Any]] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
 _AUTH_CODES: Final = frozenset({13, 18, 8000})
 _ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -190,6 +195,43 @@ def _alive(current: Any, now: datetime) -> bool:
     )
 
 
+def _is_record(current: Any) -> bool:
+    """Whether the metadata ``current`` are a satchel record's (live or expired)."""
+    return (
+        current is not None
+        and _is_version(current.get("ver"))
+        and isinstance(current.get("ca"), datetime)
+    )
+
+
+def _claim_document(key: str, claim: str, now: datetime) -> dict[str, Any]:
+    """A claim on ``key``: not a record (version 0, expired since 1970), the place a new
+    record takes once its writer has read the floor."""
+    return {"_id": key, "ver": 0, "ca": now, "ua": now, "exp": _EPOCH, "w": claim}
+
+
+def _is_young_claim(current: Any) -> bool:
+    """Whether ``current`` is another writer's claim, made less than CLAIM_SECONDS ago."""
+    if current is None or current.get("ver") != 0 or not isinstance(current.get("w"), str):
+        return False
+    made = current.get("ca")
+    return isinstance(made, datetime) and (utcnow() - made).total_seconds() < CLAIM_SECONDS
+
+
+def _write_or_claim(
+    condition: dict[str, Any], doc: Any, key: str, claim: str, now: datetime
+) -> UpdateOne:
+    """An upsert that replaces the document ``condition`` names with ``doc``; when there is
+    no document under the key it leaves a claim instead (so a record is never created
+    without the floor being read), and when another document is there it fails with a
+    duplicate key at its own index."""
+    inserted = {"$eq": [{"$type": "$ua"}, "missing"]}  # the seed of an upsert has no "ua"
+    replacement = {
+        "$cond": [inserted, {"$literal": _claim_document(key, claim, now)}, {"$literal": doc}]
+    }
+    return UpdateOne(condition, [{"$replaceWith": replacement}], upsert=True)
+
+
 def _check_version(
     collection: str, key: str, if_version: int, current: Any, now: datetime, doing: str
 ) -> None:
@@ -273,6 +315,7 @@ class MongoBackend(Backend):
             write_concern=WriteConcern(w=w),
         )
         self._collections: dict[str, AsyncCollection[Any]] = {}
+        self._floors: AsyncCollection[Any] = self._db.get_collection(self._prefix + FLOORS)
         self._indexed: set[str] = set()
         #: (collection, key) -> (version, created_at, expires_at, write id) last seen
         self._versions: OrderedDict[
@@ -590,6 +633,7 @@ class MongoBackend(Backend):
             (name, mongo)
             for mongo in names
             if (name := _satchel_name(self._prefix, mongo)) is not None
+            and mongo != self._floors.name
         )
         now = utcnow()
 
@@ -617,7 +661,8 @@ class MongoBackend(Backend):
         if collection not in self._indexed:
             await self._prepare(collection, coll)
         now = utcnow()
-        # the version this process last saw: when it is still right, one conditional replace
+        # the version this process last saw saves the read; the filter of the replace still
+        # names that version, so the server decides
         cached = None if if_absent else self._versions.get((collection, key))
         if (
             cached is not None
@@ -631,7 +676,6 @@ class MongoBackend(Backend):
                 await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
             current = await self._current(coll, collection, key)
             version: Any = current.get("ver") if current is not None else None
-            created: Any = current.get("ca") if current is not None else None
             alive = _alive(current, now)
             if if_version is not None:
                 _check_version(collection, key, if_version, current, now, "update")
@@ -639,27 +683,37 @@ class MongoBackend(Backend):
                 raise AlreadyExists(
                     f"{collection!r}: a record already exists under {key!r} (version {version})"
                 )
-            if current is None:
-                write = self._write_id()
-                doc = self._document(record, 1, now, now, write)
-                try:
-                    await self._call(coll.insert_one(doc), "write to", collection)
-                except SatchelError as exc:
-                    if isinstance(exc.__cause__, perr.DuplicateKeyError):
-                        continue
-                    raise
-                return self._stored(record, 1, now, now, write)
             if alive:
-                assert isinstance(created, datetime)
+                created = current["ca"]
                 seen = (int(version), created, current.get("exp"), current.get("w"))
                 written = await self._replace(coll, record, seen, now)
                 if written is not None:
                     return self._stored(record, int(version) + 1, created, now, written)
                 continue
-            # expired, or not a satchel record: replaced by a new record (version 1)
-            written = await self._overwrite(coll, record, current, now)
-            if written is not None:
-                return self._stored(record, 1, now, now, written)
+            if _is_record(current):
+                # an expired record: the next version of its key, created now
+                write = self._write_id()
+                doc = self._document(record, int(version) + 1, now, now, write)
+                result = await self._call(
+                    coll.replace_one(_exactly(key, current), doc), "write to", collection
+                )
+                if result.matched_count == 1:
+                    return self._stored(record, int(version) + 1, now, now, write)
+                continue
+            if _is_young_claim(current):
+                continue  # another writer is creating the key: let it finish
+            # no record: claim the key, then read the floor, then write above it
+            claim = self._write_id()
+            if not await self._claim(coll, collection, key, current, claim, now):
+                continue
+            floor = await self._floor(collection)
+            write = self._write_id()
+            doc = self._document(record, floor + 1, now, now, write)
+            result = await self._call(
+                coll.replace_one({"_id": key, "w": claim}, doc), "write to", collection
+            )
+            if result.matched_count == 1:
+                return self._stored(record, floor + 1, now, now, write)
         raise BackendUnavailable(
             f"{collection!r}: could not write {key!r}: other writers changed it "
             f"{ATTEMPTS} times in a row"
@@ -672,10 +726,10 @@ class MongoBackend(Backend):
     @staticmethod
     def _written_by(key: str, seen: tuple[Any, ...] | Any) -> dict[str, Any]:
         """The filter of exactly the write ``seen`` (``(version, created, expires, write
-        id)``): its write id, or its version and creation time when it has none."""
+        id)``): its version and write id (or creation time, when it has no write id)."""
         version, created, _, write = seen
         if isinstance(write, str):
-            return {"_id": key, "w": write}
+            return {"_id": key, "ver": version, "w": write}
         return {"_id": key, "ver": version, "ca": created}
 
     async def _replace(
@@ -695,17 +749,56 @@ class MongoBackend(Backend):
         result = await self._call(coll.replace_one(condition, doc), "write to", record.collection)
         return write if result.matched_count == 1 else None
 
-    async def _overwrite(
-        self, coll: AsyncCollection[Any], record: Record, current: Any, now: datetime
-    ) -> str | None:
-        """Replace an expired (or foreign) document with version 1 of ``record``; the new
-        write id, or ``None`` when the document changed meanwhile."""
-        write = self._write_id()
-        doc = self._document(record, 1, now, now, write)
+    async def _claim(
+        self,
+        coll: AsyncCollection[Any],
+        collection: str,
+        key: str,
+        current: Any,
+        claim: str,
+        now: datetime,
+    ) -> bool:
+        """Put the claim ``claim`` where there is no record (``current``: nothing, a claim
+        or a foreign document); whether it is there."""
+        doc = _claim_document(key, claim, now)
+        if current is None:
+            try:
+                await self._call(coll.insert_one(doc), "write to", collection)
+            except SatchelError as exc:
+                if isinstance(exc.__cause__, perr.DuplicateKeyError):
+                    return False
+                raise
+            return True
         result = await self._call(
-            coll.replace_one(_exactly(record.key, current), doc), "write to", record.collection
+            coll.replace_one(_exactly(key, current), doc), "write to", collection
         )
-        return write if result.matched_count == 1 else None
+        return result.matched_count == 1
+
+    def _floor_key(self, collection: str) -> str:
+        return self._collection(collection).name
+
+    async def _floor(self, collection: str) -> int:
+        """The collection's version floor: no record it has held had a greater version."""
+        doc = await self._call(
+            self._floors.find_one({"_id": self._floor_key(collection)}),
+            "read the versions of",
+            collection,
+        )
+        floor = doc.get("f") if doc is not None else None
+        return int(floor) if _is_version(floor) else 0
+
+    async def _raise_floor(self, collection: str, version: Any) -> None:
+        """Raise the collection's floor to ``version``, before a record at that version is
+        removed."""
+        if not _is_version(version):
+            return
+        await self._call(
+            self._floors.update_one(
+                {"_id": self._floor_key(collection)}, {"$max": {"f": version}}, upsert=True
+            ),
+            "record the versions of",
+            collection,
+        )
 
     def _stored(
         self,
@@ -760,118 +853,184 @@ class MongoBackend(Backend):
         out: list[Record | None],
         now: datetime,
     ) -> None:
+        """Write the last record of each key in one bulk write, each operation's outcome
+        read from the bulk write's own answer (never from a later read, which another
+        writer may have overtaken):
+
+        * a key with a record: an upsert filtered on that record's version and write id; it
+          replaces the record, or meets another write (a duplicate key at its index: the key
+          is read and planned again), or finds no document (then it leaves a claim);
+        * a key without a record: a claim (an insert, or a replace of a foreign document);
+        * a claimed key: after the claims are in, one read of the floor, then an upsert
+          filtered on the claim writes the record above the floor.
+        """
         coll = self._collection(collection)
         if collection not in self._indexed:
             await self._prepare(collection, coll)
         chains: dict[str, list[int]] = {}
         for index, record in enumerate(records):
             chains.setdefault(record.key, []).append(index)
-        keys = list(chains)
-        known: dict[str, Any] = {}
-        unknown = [key for key in keys if (collection, key) not in self._versions]
-        if unknown:
-            cursor = coll.find({"_id": {"$in": unknown}}, _META)
-            for doc in await self._call(cursor.to_list(None), "read from", collection):
-                known[doc["_id"]] = doc
-        for key in keys:
-            if key not in known and (collection, key) in self._versions:
-                version, created, expires, write = self._versions[(collection, key)]
-                known[key] = {"ver": version, "ca": created, "exp": expires, "w": write}
-        operations: list[Any] = []
-        planned: dict[str, list[tuple[int, datetime]]] = {}
-        writes: dict[str, str] = {}
-        for key, chain in chains.items():
-            current = known.get(key)
-            final = records[chain[-1]]
-            alive = _alive(current, now)
-            if current is not None:
-                version, created = current.get("ver"), current.get("ca")
-            steps: list[tuple[int, datetime]] = []
-            step_version, step_created, step_alive = (
-                (int(version), created, True) if alive else (0, now, False)
-            )
-            for index in chain:
-                if step_alive:
-                    step_version += 1
+        plan: list[str] = list(chains)  # keys to read (or take from memory) and write
+        claimed: dict[str, str] = {}  # key -> the claim this batch holds on it
+        for attempt in range(ATTEMPTS):
+            if not plan and not claimed:
+                return
+            if attempt >= 3:
+                await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
+            known: dict[str, Any] = {}
+            if plan:
+                unknown = plan
+                if attempt == 0:
+                    unknown = [key for key in plan if (collection, key) not in self._versions]
+                    for key in plan:
+                        if (collection, key) in self._versions:
+                            version, created, expires, write = self._versions[(collection, key)]
+                            known[key] = {"ver": version, "ca": created, "exp": expires, "w": write}
+                if unknown:
+                    cursor = coll.find({"_id": {"$in": unknown}}, _META)
+                    for doc in await self._call(cursor.to_list(None), "read from", collection):
+                        known[doc["_id"]] = doc
+            floor = await self._floor(collection) if claimed else 0
+            operations: list[Any] = []
+            # per operation: (key, first version, created, write id, claim id or None)
+            meant: list[tuple[str, int, datetime, str, str | None]] = []
+            waiting: list[str] = []
+            for key in plan:
+                current = known.get(key)
+                chain = chains[key]
+                if _alive(current, now):
+                    base, created = int(current["ver"]), current["ca"]
+                    seen = (base, created, current.get("exp"), current.get("w"))
+                    condition = self._written_by(key, seen)
+                elif _is_record(current):
+                    base, created = int(current["ver"]), now
+                    condition = _exactly(key, current)
+                elif _is_young_claim(current):
+                    waiting.append(key)
+                    continue
                 else:
-                    step_version, step_created = 1, now
-                steps.append((step_version, step_created))
-                expires_at = records[index].expires_at
-                step_alive = expires_at is None or truncate_ms(expires_at) > now
-            top, first_created = steps[-1]
-            writes[key] = self._write_id()
-            doc = self._document(final, top, first_created, now, writes[key])
-            if current is None:
-                operations.append(InsertOne(doc))
-            elif alive:
-                seen = (int(version), created, current.get("exp"), current.get("w"))
-                operations.append(ReplaceOne(self._written_by(key, seen), doc))
-            else:
-                operations.append(ReplaceOne(_exactly(key, current), doc))
-            planned[key] = steps
-        failed: set[str] = set()
+                    claim = self._write_id()
+                    doc = _claim_document(key, claim, now)
+                    if current is None:
+                        operations.append(InsertOne(doc))
+                    else:
+                        operations.append(ReplaceOne(_exactly(key, current), doc, upsert=True))
+                    meant.append((key, 0, now, "", claim))
+                    continue
+                write, claim = self._write_id(), self._write_id()
+                doc = self._document(records[chain[-1]], base + len(chain), created, now, write)
+                operations.append(_write_or_claim(condition, doc, key, claim, now))
+                meant.append((key, base, created, write, claim))
+            for key, held in claimed.items():
+                chain = chains[key]
+                write, claim = self._write_id(), self._write_id()
+                doc = self._document(records[chain[-1]], floor + len(chain), now, now, write)
+                operations.append(_write_or_claim({"_id": key, "w": held}, doc, key, claim, now))
+                meant.append((key, floor, now, write, claim))
+            plan, claimed = waiting, {}
+            if not operations:
+                continue
+            failed, upserted = await self._bulk(coll, collection, operations)
+            for index, (key, base, created, write, claim) in enumerate(meant):
+                if index in failed:
+                    plan.append(key)  # another writer changed the key: read it again
+                elif not write:
+                    claimed[key] = claim or ""  # a claim is in place
+                elif index in upserted:
+                    claimed[key] = claim or ""  # the record was gone: a claim took its place
+                else:
+                    self._fill(records, chains[key], positions, out, base, created, now, write)
+        raise BackendUnavailable(
+            f"{collection!r}: could not write {len(plan) + len(claimed)} of the batch's keys: "
+            f"other writers changed them {ATTEMPTS} times in a row"
+        )
+
+    def _fill(
+        self,
+        records: list[Record],
+        chain: list[int],
+        positions: list[int],
+        out: list[Record | None],
+        base: int,
+        created: datetime,
+        now: datetime,
+        write: str,
+    ) -> None:
+        """The records of one key's chain as written: the last stored at ``base + len``, the
+        earlier ones at the versions below it (each overwritten in the same write)."""
+        version = base
+        for index in chain:
+            version += 1
+            record = records[index]
+            out[positions[index]] = self._stored(record, version, created, now, write)
+            expires = record.expires_at
+            if expires is not None and truncate_ms(expires) <= now:
+                created = now  # the next record of the chain finds this one expired
+
+    async def _bulk(
+        self, coll: AsyncCollection[Any], collection: str, operations: list[Any]
+    ) -> tuple[set[int], set[int]]:
+        """Run an unordered bulk write; the indexes of the operations that met a duplicate
+        key (another writer), and of those that inserted a document."""
         try:
             result = await self._call(
                 coll.bulk_write(operations, ordered=False), "write to", collection
             )
-            applied = result.matched_count + result.inserted_count
+            return set(), set(result.upserted_ids or {})
         except SatchelError as exc:
             if not isinstance(exc.__cause__, perr.BulkWriteError):
                 raise
             details = exc.__cause__.details
-            if any(e.get("code") != 11000 for e in details.get("writeErrors", ())):
+            errors = details.get("writeErrors", ())
+            if any(e.get("code") != 11000 for e in errors) or details.get("writeConcernErrors"):
                 raise
-            applied = details.get("nMatched", 0) + details.get("nInserted", 0)
-        if applied < len(operations):
-            cursor = coll.find(
-                {"_id": {"$in": keys}, "w": {"$in": list(writes.values())}}, {"_id": 1}
-            )
-            written = {
-                doc["_id"]
-                for doc in await self._call(cursor.to_list(None), "read from", collection)
-            }
-            failed = set(keys) - written
-        for key, chain in chains.items():
-            if key in failed:
-                # another writer got there between the read and the write: write this key's
-                # records again one by one, as single puts
-                self._versions.pop((collection, key), None)
-                for index in chain:
-                    out[positions[index]] = await self.put(records[index])
-                continue
-            for (version, created), index in zip(planned[key], chain, strict=True):
-                out[positions[index]] = self._stored(
-                    records[index], version, created, now, writes[key]
-                )
+            failed = {int(e["index"]) for e in errors}
+            upserted = {int(u["index"]) for u in details.get("upserted", ())}
+            return failed, upserted
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
         coll = self._collection(collection)
         now = utcnow()
-        self._versions.pop((collection, key), None)
-        if if_version is None:
+        cached = self._versions.pop((collection, key), None)
+        for attempt in range(ATTEMPTS):
+            if attempt >= 3:
+                await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
+            if attempt == 0 and cached is not None and if_version in (None, cached[0]):
+                version: Any = cached[0]
+            else:
+                current = await self._current(coll, collection, key)
+                if if_version is not None:
+                    _check_version(collection, key, if_version, current, now, "delete")
+                elif not _alive(current, now):
+                    return False
+                version = current["ver"] if current is not None else None
+            # the floor first: a record created after the removal starts above it
+            await self._raise_floor(collection, version)
             result = await self._call(
-                coll.delete_one({"_id": key, **translate.live(now)}), "delete from", collection
-            )
-            return result.deleted_count == 1
-        for _ in range(ATTEMPTS):
-            result = await self._call(
-                coll.delete_one({"_id": key, "ver": if_version, **translate.live(now)}),
+                coll.delete_one({"_id": key, "ver": version, **translate.live(now)}),
                 "delete from",
                 collection,
             )
             if result.deleted_count == 1:
                 return True
-            current = await self._current(coll, collection, key)
-            _check_version(collection, key, if_version, current, now, "delete")
         raise BackendUnavailable(f"{collection!r}: could not delete {key!r}: it kept changing")
+
+    async def _top_version(self, coll: AsyncCollection[Any], collection: str, where: Any) -> Any:
+        cursor = coll.find({**where, "ver": {"$gte": 1}}, {"ver": 1}).sort("ver", -1).limit(1)
+        docs = await self._call(cursor.to_list(None), "read the versions of", collection)
+        return docs[0]["ver"] if docs else None
 
     async def drop(self, collection: str) -> int:
         coll = self._collection(collection)
         count = await self._call(
             coll.count_documents(translate.live(utcnow())), "count in", collection
         )
-        await self._call(coll.drop(), "drop", collection)
-        self._indexed.discard(collection)
+        # the floor first, then every document at or below it (a record written meanwhile
+        # above the floor was written after the drop, and stays)
+        top = await self._top_version(coll, collection, {})
+        await self._raise_floor(collection, top)
+        floor = top if _is_version(top) else 0
+        await self._call(coll.delete_many({"$nor": [{"ver": {"$gt": floor}}]}), "drop", collection)
         for cached in [k for k in self._versions if k[0] == collection]:
             del self._versions[cached]
         return count
@@ -883,10 +1042,16 @@ class MongoBackend(Backend):
         now = utcnow()
         total = 0
         for mongo in names:
-            if _satchel_name(self._prefix, mongo) is None:
+            name = _satchel_name(self._prefix, mongo)
+            if name is None or mongo == self._floors.name:
                 continue
+            coll = self._db.get_collection(mongo)
+            expired = {"exp": {"$lte": now}}
+            top = await self._top_version(coll, mongo, expired)
+            await self._raise_floor(name, top)
+            floor = top if _is_version(top) else 0
             result = await self._call(
-                self._db.get_collection(mongo).delete_many({"exp": {"$lte": now}}),
+                coll.delete_many({**expired, "$nor": [{"ver": {"$gt": floor}}]}),
                 "purge",
                 mongo,
             )

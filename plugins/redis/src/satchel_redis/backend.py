@@ -12,12 +12,14 @@ collection and by :meth:`RedisBackend.purge_expired`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import json
 import os
 import random
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -82,6 +84,14 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
 )
 
 
+#: ``asyncio.timeout`` where there is one (3.11+); else ``asyncio.wait_for`` is used
+_timeout: Callable[[float], contextlib.AbstractAsyncContextManager[Any]] | None
+if sys.version_info >= (3, 11):
+    _timeout = asyncio.timeout
+else:
+    _timeout = None
+
+
 def _now_ms() -> int:
     """Now, in Unix milliseconds (the same instant :func:`satchel.backend.utcnow` gives)."""
     return time.time_ns() // 1_000_000
@@ -124,6 +134,10 @@ class RedisBackend(Backend):
         self._tls = settings.ssl or self._where.lower().startswith("rediss://")
         self._token_base = os.urandom(6).hex()
         self._tokens = itertools.count()
+        #: How long the server keeps a write's outcome for its retries, in ms (0: no retries)
+        self._keep_ms = _outcome_keep_ms(settings)
+        #: The bound of one attempt, in seconds
+        self._attempt_s = settings.connect_timeout + settings.socket_timeout
         self._closed = False
         self._initialised = self._mode != "cluster"
         self._init_lock: asyncio.Lock | None = None
@@ -138,15 +152,16 @@ class RedisBackend(Backend):
     # -- plumbing ---------------------------------------------------------------------------
 
     def _token(self) -> str:
+        """A fresh write id; empty when writes are never retried (nothing to recognise)."""
+        if not self._keep_ms:
+            return ""
         return f"{self._token_base}{next(self._tokens):x}"
 
-    def _script(
-        self, name: str, keys: list[str], args: list[Any]
-    ) -> Callable[[bool], Awaitable[Any]]:
+    def _script(self, name: str, keys: list[str], args: list[Any]) -> Callable[[], Awaitable[Any]]:
         """A call of the script ``name`` for :meth:`_run`."""
         script = SCRIPTS[name]
 
-        async def call(_: bool) -> Any:
+        async def call() -> Any:
             return await script(self._client, keys, args)
 
         return call
@@ -163,41 +178,81 @@ class RedisBackend(Backend):
                 await self._client.initialize()
                 self._initialised = True
 
-    async def _run(self, what_: str | Callable[[], str], call: Callable[[bool], Awaitable[T]]) -> T:
-        """Run ``call(maybe_applied)``; retry connection errors and timeouts with exponential
-        backoff and full jitter; translate every driver error into a satchel error.
+    async def _run(self, what_: str | Callable[[], str], call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call()``; retry connection errors and timeouts with exponential backoff and
+        full jitter; translate every driver error into a satchel error.
 
-        ``maybe_applied`` is true on a retry after a failure that may have reached the server
-        (an answer lost on the way back), false when no earlier attempt can have run."""
+        Each attempt is bounded by ``connect_timeout + socket_timeout`` as a whole (the
+        connection's set-up, a Cluster's slot map and the command together), so a call
+        returns or raises within :func:`call_bound`. A write is retried as it was first
+        sent, with the same write id and clock: its script finds the outcome of an attempt
+        that already ran and returns it (see :mod:`satchel_redis.scripts`)."""
         attempt = 0
-        maybe_applied = False
         while True:
             try:
-                if not self._initialised:
-                    await self._ready()
-                return await call(maybe_applied)
+                if _timeout is not None:
+                    async with _timeout(self._attempt_s):
+                        return await self._attempt(call)
+                return await asyncio.wait_for(self._attempt(call), self._attempt_s)
             except SatchelError:
                 raise
             except Exception as exc:
                 # the description is built only now: the hot path pays nothing for it
                 what = what_ if isinstance(what_, str) else what_()
-                attempt, maybe_applied = await self._failed(what, exc, attempt, maybe_applied)
+                attempt = await self._failed(what, exc, attempt)
 
-    async def _failed(
-        self, what: str, exc: Exception, attempt: int, maybe_applied: bool
-    ) -> tuple[int, bool]:
+    async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            if not self._initialised:
+                await self._ready()
+            return await call()
+        except (rex.TimeoutError, rex.ConnectionError) as exc:
+            if self._tls and self._mode == "standalone" and "connect" in str(exc).lower():
+                await self._check_plain(exc)
+            raise
+
+    async def _check_plain(self, exc: Exception) -> None:
+        """After a TLS connection failed: raise :class:`BackendUnavailable` if the server
+        answers a plain-text ``PING`` (it does not speak TLS, which no retry changes)."""
+        kwargs = self._client.connection_pool.connection_kwargs
+        host, port = kwargs.get("host"), kwargs.get("port")
+        if not isinstance(host, str) or not isinstance(port, int):
+            return
+        line = b""
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port), self.settings.connect_timeout
+            )
+            writer.write(b"PING\r\n")
+            line = await asyncio.wait_for(reader.readline(), self.settings.socket_timeout)
+        except (OSError, asyncio.TimeoutError):
+            return
+        finally:
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+        if line.startswith((b"+PONG", b"-NOAUTH", b"-ERR", b"-WRONGPASS", b"-DENIED")):
+            raise BackendUnavailable(
+                f"redis at {self._where} does not speak TLS: it answered in plain text, so "
+                "the TLS handshake can never complete; connect with redis:// instead of "
+                "rediss:// (or SATCHEL_REDIS_SSL=false), or turn TLS on in the server"
+            ) from None
+
+    async def _failed(self, what: str, exc: Exception, attempt: int) -> int:
         """Raise the satchel error for ``exc``, or wait before the next attempt and return
-        ``(attempt, maybe_applied)`` for it."""
+        its number."""
         s = self.settings
         if isinstance(exc, rex.AuthenticationError):
             raise ConfigError(
-                f"redis at {self._where} refused the credentials "
-                f"({self._credential_variables()}): {_clean(exc)}"
+                f"redis at {self._where} refused the credentials: satchel sent "
+                f"{self.settings.credentials_sent()}: {_clean(exc)}"
             ) from exc
         if isinstance(exc, rex.NoPermissionError):
             raise ConfigError(
                 f"redis at {self._where}: the user may not run what {what} needs "
-                f"({self._user_variable()}): {_clean(exc)}"
+                f"(satchel sent {self.settings.credentials_sent()}): {_clean(exc)}"
             ) from exc
         if isinstance(exc, UnicodeEncodeError):
             raise InvalidArgument(
@@ -209,32 +264,21 @@ class RedisBackend(Backend):
                 raise BackendUnavailable(f"{what}: the redis backend is closed") from exc
             if isinstance(exc, rex.RedisClusterException):
                 self._initialised = self._mode != "cluster"  # map the cluster again
-            maybe_applied = maybe_applied or _maybe_applied(exc)
             if attempt >= s.retries:
                 raise BackendUnavailable(self._unavailable(what, exc, attempt + 1)) from exc
             attempt += 1
             cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
             await asyncio.sleep(random.uniform(0, cap))  # full jitter
-            return attempt, maybe_applied
+            return attempt
         if isinstance(exc, rex.ResponseError):
             raise self._response_error(what, exc) from exc
         if isinstance(exc, rex.RedisError):
             raise SatchelError(f"{what}: redis at {self._where}: {_clean(exc)}") from exc
         raise exc  # anything else is a bug, which the handle's wrapper reports
 
-    def _user_variable(self) -> str:
-        if self.settings.url is not None:
-            return "the user in SATCHEL_REDIS_URL"
-        return "SATCHEL_REDIS_USERNAME"
-
-    def _credential_variables(self) -> str:
-        if self.settings.url is not None:
-            return "the password in SATCHEL_REDIS_URL"
-        return "SATCHEL_REDIS_USERNAME / SATCHEL_REDIS_PASSWORD"
-
     def _unavailable(self, what: str, exc: BaseException, attempts: int) -> str:
-        text = _clean(exc) or type(exc).__name__
-        hint = ""
+        s = self.settings
+        text = _clean(exc)
         lowered = text.lower()
         if isinstance(exc, (ssl.SSLError, rex.ConnectionError)) and (
             "ssl" in lowered or "tls" in lowered or "wrong version number" in lowered
@@ -243,23 +287,51 @@ class RedisBackend(Backend):
                 "; the TLS handshake failed: does the server speak TLS? "
                 "(rediss:// or SATCHEL_REDIS_SSL=true turn TLS on)"
             )
-        elif isinstance(exc, (rex.TimeoutError, asyncio.TimeoutError)):
+        elif isinstance(exc, rex.TimeoutError) and "connect" in lowered:
             hint = (
-                f"; no answer within {self.settings.socket_timeout:g} s "
-                "(SATCHEL_REDIS_SOCKET_TIMEOUT / SATCHEL_REDIS_CONNECT_TIMEOUT)"
+                f"; no answer within {s.connect_timeout:g} s while connecting "
+                "(SATCHEL_REDIS_CONNECT_TIMEOUT): is the host reachable?"
             )
-            if self._tls and "connect" in lowered:
+            if self._tls:
                 hint += (
                     "; TLS is on, and a server that does not speak TLS never completes the "
                     "handshake: check the rediss:// scheme or SATCHEL_REDIS_SSL"
                 )
+        elif isinstance(exc, rex.TimeoutError):
+            hint = (
+                f"; no answer within {s.socket_timeout:g} s (SATCHEL_REDIS_SOCKET_TIMEOUT): "
+                "the server is stopped, overloaded or unreachable"
+            )
+        elif isinstance(exc, asyncio.TimeoutError):  # the attempt's own bound
+            text = "timed out"
+            hint = (
+                f"; no answer within {self._attempt_s:g} s, the bound of one attempt "
+                "(SATCHEL_REDIS_CONNECT_TIMEOUT + SATCHEL_REDIS_SOCKET_TIMEOUT): the server "
+                "is stopped, overloaded or unreachable"
+            )
+        elif isinstance(exc, (rex.ConnectionError, ConnectionRefusedError)) and (
+            "refused" in lowered or "connect call failed" in lowered or "111" in lowered
+        ):
+            hint = "; the connection was refused: is the server running, on this host and port?"
+        else:
+            hint = ""
+        node = getattr(exc, "connection", None)
+        if isinstance(node, ClusterNode):
+            hint += f" (cluster node {node.name})"
         return (
             f"{what}: redis at {self._where} is unavailable after {attempts} "
-            f"attempt{'s' if attempts != 1 else ''}: {text}{hint}"
+            f"attempt{'s' if attempts != 1 else ''}: {text or type(exc).__name__}{hint}"
         )
 
     def _response_error(self, what: str, exc: rex.ResponseError) -> SatchelError:
         text = _clean(exc)
+        if "DB index is out of range" in text:
+            return ConfigError(
+                f"redis at {self._where} has no database {self.settings.database()} "
+                f"({self.settings.database_source()}): {text}; a server has databases "
+                "0 to `databases` - 1 (16 unless its configuration says otherwise), and a "
+                "Cluster only 0"
+            )
         if text.startswith("WRONGTYPE"):
             return CorruptRecord(
                 f"{what}: a key satchel uses holds another type of Redis value, written by "
@@ -367,7 +439,7 @@ class RedisBackend(Backend):
     async def get(self, collection: str, key: str) -> Record | None:
         rk = f"{self._layout.base(collection)}r:{key}"
         raw = await self._run(
-            lambda: f"get {key!r} in {collection!r}", lambda _: self._client.hgetall(rk)
+            lambda: f"get {key!r} in {collection!r}", lambda: self._client.hgetall(rk)
         )
         return self._decode(collection, key, raw, _now_ms())
 
@@ -519,7 +591,7 @@ class RedisBackend(Backend):
         """Every collection with a key sorted set, found by SCAN on every primary."""
         pattern = self._layout.keys_pattern()
 
-        async def scan(_: bool) -> set[str]:
+        async def scan() -> set[str]:
             names: set[str] = set()  # SCAN may return a key twice
             # on a Cluster, scan_iter walks every primary in turn
             async for key in self._client.scan_iter(match=pattern, count=1000, _type="zset"):
@@ -543,11 +615,11 @@ class RedisBackend(Backend):
         collection, key = record.collection, record.key
         base = self._layout.base(collection)
         mode = "a" if if_absent else ("" if if_version is None else str(if_version))
-        args = [base, now_ms, key, text, expires, index, mode, self._token()]
+        args = [base, now_ms, key, text, expires, index, mode, self._token(), self._keep_ms]
         rk = f"{base}r:{key}"
         result = await self._run(
             lambda: f"put {key!r} in {collection!r}",
-            lambda _: SCRIPTS["put"](self._client, [rk], args),
+            lambda: SCRIPTS["put"](self._client, [rk], args),
         )
         status = _text(result[0])
         if status == "ok":
@@ -575,13 +647,13 @@ class RedisBackend(Backend):
         calls = []
         for collection, positions in groups.items():
             base = self._layout.base(collection)
-            args: list[Any] = [base, now_ms, self._token()]
+            args: list[Any] = [base, now_ms, self._token(), self._keep_ms]
             for i in positions:
                 text, expires, index = prepared[i]
                 args += [records[i].key, text, expires, index]
             calls.append(([f"{base}k"], args))
 
-        async def call(_: bool) -> list[Any]:
+        async def call() -> list[Any]:
             script = SCRIPTS["put_many"]
             if len(calls) == 1 or self._mode == "cluster":
                 # a Cluster pipeline cannot carry scripts: the collections' slots are
@@ -611,22 +683,16 @@ class RedisBackend(Backend):
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
         base = self._layout.base(collection)
         rk = f"{base}r:{key}"
-        args = [base, _now_ms(), key, "" if if_version is None else str(if_version)]
-        retried = False
-
-        async def call(maybe_applied: bool) -> Any:
-            nonlocal retried
-            retried = maybe_applied
-            return await SCRIPTS["delete"](self._client, [rk], args)
-
-        result = await self._run(f"delete {key!r} in {collection!r}", call)
+        mode = "" if if_version is None else str(if_version)
+        args = [base, _now_ms(), key, mode, self._token(), self._keep_ms]
+        result = await self._run(
+            lambda: f"delete {key!r} in {collection!r}",
+            lambda: SCRIPTS["delete"](self._client, [rk], args),
+        )
         status = _text(result[0])
         if status == "ok":
-            # after a lost answer, an absent record is most likely the one this call deleted
-            return bool(int(result[1])) or retried
+            return bool(int(result[1]))
         if status == "missing":
-            if retried:
-                return True
             raise NotFound(f"{key!r} does not exist in {collection!r}")
         if status == "conflict":
             raise _conflict(collection, key, if_version, int(result[1]))
@@ -666,12 +732,12 @@ class RedisBackend(Backend):
     # -- life -----------------------------------------------------------------------------
 
     async def ping(self) -> None:
-        await self._run("ping", lambda _: self._client.ping())
+        await self._run("ping", lambda: self._client.ping())
 
     async def stats(self) -> dict[str, Any]:
         """The deployment's mode and the server's version, memory and clients."""
 
-        async def call(_: bool) -> Any:
+        async def call() -> Any:
             if self._mode == "cluster":
                 return await self._client.info("server", target_nodes=RedisCluster.PRIMARIES)
             return await self._client.info()
@@ -718,18 +784,25 @@ def _conflict(collection: str, key: str, expected: int | None, actual: int) -> C
     )
 
 
-def _maybe_applied(exc: BaseException) -> bool:
-    """Whether a failed command may still have run on the server: the connection broke or
-    timed out after it was sent (not while connecting)."""
-    if isinstance(exc, rex.RedisClusterException):
-        return False
-    text = str(exc).lower()
-    if "connecting" in text or "connection refused" in text:
-        return False
-    return isinstance(exc, (rex.TimeoutError, asyncio.TimeoutError)) or (
-        isinstance(exc, rex.ConnectionError)
-        and not isinstance(exc, (rex.BusyLoadingError, rex.AuthenticationError))
-    )
+def _outcome_keep_ms(settings: RedisSettings) -> int:
+    """How long a write's outcome is kept for its retries, in ms; 0 when there are none.
+
+    The last attempt of a call starts at most ``call_bound`` after the first (see
+    :func:`call_bound`); the outcome is kept twice that, and a minute more, so that an
+    attempt that reaches the server late (a server stopped and resumed) still finds it."""
+    if settings.retries == 0:
+        return 0
+    return int((2 * call_bound(settings) + 60) * 1000)
+
+
+def call_bound(settings: RedisSettings) -> float:
+    """The longest a call takes before it returns or raises, in seconds:
+    ``(retries + 1) * (connect_timeout + socket_timeout) + sum of the backoff caps``."""
+    s = settings
+    backoff = 0.0
+    for n in range(1, s.retries + 1):
+        backoff += min(s.retry_backoff_max, s.retry_backoff * 2.0 ** (n - 1))
+    return (s.retries + 1) * (s.connect_timeout + s.socket_timeout) + backoff
 
 
 def _clean(exc: BaseException) -> str:
@@ -762,7 +835,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
         "socket_connect_timeout": settings.connect_timeout,
         "decode_responses": False,
     }
-    no_retry = Retry(NoBackoff(), 0)  # satchel retries, knowing which writes are safe to
+    no_retry = Retry(NoBackoff(), 0)  # satchel retries, within its bound, and writes safely
     url = settings.url.get_secret_value() if settings.url is not None else None
     password = settings.password.get_secret_value() if settings.password is not None else None
     tls: dict[str, Any] = {}
@@ -799,6 +872,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
             scheme, username, url_password, hosts = parts
             client = RedisCluster(
                 startup_nodes=[ClusterNode(h, p) for h, p in hosts],
+                retry=no_retry,
                 username=username,
                 password=url_password,
                 ssl=scheme == "rediss",
@@ -812,7 +886,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
         if settings.cluster:
             try:
                 cluster = RedisCluster.from_url(
-                    url, max_connections=settings.max_connections, **tls, **common
+                    url, max_connections=settings.max_connections, retry=no_retry, **tls, **common
                 )
             except ValueError as exc:
                 raise ConfigError(f"SATCHEL_REDIS_URL={where!r}: {_clean(exc)}") from None
@@ -831,6 +905,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
         client = RedisCluster(
             host=settings.host,
             port=settings.port,
+            retry=no_retry,
             username=settings.username,
             password=password,
             ssl=settings.ssl,

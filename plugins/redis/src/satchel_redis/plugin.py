@@ -7,9 +7,19 @@ backend is built.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings
 
 from satchel import BackendSpec, hookimpl
@@ -169,6 +179,10 @@ class RedisSettings(BaseSettings):
         "512 MiB string limit; the default matches MongoDB's document limit).",
     )
 
+    #: Where each of username, password and db came from: the variable that set it, or
+    #: ``"<field>="`` when it was given in code (for error messages)
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -177,7 +191,77 @@ class RedisSettings(BaseSettings):
         text = value.get_secret_value().strip()
         if not text.lower().startswith(_SCHEMES):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        url_database(text)
         return SecretStr(text)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _note_sources(
+        cls, data: Any, handler: ModelWrapValidatorHandler[RedisSettings]
+    ) -> RedisSettings:
+        given = {str(k).upper() for k in data} if isinstance(data, dict) else set()
+        settings = handler(data)
+        for field in ("username", "password", "db"):
+            if field.upper() in given:  # given in code, by field name
+                settings._sources[field] = f"{field}="
+            elif f"SATCHEL_REDIS_{field.upper()}" in given:  # from the environment
+                settings._sources[field] = _variable(field)
+        return settings
+
+    def source_of(self, field: str) -> str:
+        """The variable that set ``field`` (``username``, ``password``, ``db``), or
+        ``"<field>="`` when it was given in code; the main variable when it was not set."""
+        return self._sources.get(field, f"SATCHEL_REDIS_{field.upper()}")
+
+    def database(self) -> int:
+        """The database number in use: the URL's (path or ``?db=``), else ``db``."""
+        if self.url is not None:
+            return url_database(self.url.get_secret_value())
+        return self.db
+
+    def database_source(self) -> str:
+        """Where the database number comes from: ``SATCHEL_REDIS_URL`` or its variable."""
+        return "SATCHEL_REDIS_URL" if self.url is not None else self.source_of("db")
+
+    def credentials_sent(self) -> str:
+        """Which credentials are sent to the server, and where they come from (never the
+        password itself): ``the user 'ann' and the password in SATCHEL_REDIS_URL``."""
+        if self.url is not None and not self.sentinels:
+            parts = urlsplit(self.url.get_secret_value())
+            try:
+                user = unquote(parts.username) if parts.username else None
+                has_password = bool(parts.password)
+            except ValueError:
+                user, has_password = None, False
+            if user and has_password:
+                return f"the user {user!r} and the password in SATCHEL_REDIS_URL"
+            if has_password:
+                return "the password in SATCHEL_REDIS_URL"
+            if user:
+                return f"the user {user!r} in SATCHEL_REDIS_URL and no password"
+            return "no password (SATCHEL_REDIS_URL holds none)"
+        if self.username:
+            source = self.source_of("username")
+            source = f"given as {source}" if source.endswith("=") else source
+            user = f"the user {self.username!r} ({source}) and "
+        else:
+            user = ""
+        if self.password is not None:
+            source = self.source_of("password")
+            source = f"given as {source}" if source.endswith("=") else f"in {source}"
+            sent = f"{user}the password {source}"
+        elif user:
+            sent = f"{user}no password"
+        else:
+            sent = "no password (neither SATCHEL_REDIS_PASSWORD nor TA_REDIS_PWD is set)"
+        if self.sentinels:
+            sentinel = (
+                "the password in SATCHEL_REDIS_SENTINEL_PASSWORD"
+                if self.sentinel_password is not None
+                else "no password"
+            )
+            sent += f" to the master, and {sentinel} to the sentinels"
+        return sent
 
     @field_validator("key_prefix")
     @classmethod
@@ -231,6 +315,36 @@ class RedisSettings(BaseSettings):
 #: Teal Agents' names of the fields that have one.
 _TEAL = {"host": "TA_REDIS_HOST", "port": "TA_REDIS_PORT", "db": "TA_REDIS_DB"}
 _TEAL |= {"password": "TA_REDIS_PWD", "ssl": "TA_REDIS_SSL", "ttl": "TA_REDIS_TTL"}
+
+
+_DB_PATH = re.compile(r"/?[0-9]*")
+
+
+def url_database(url: str) -> int:
+    """The database number a URL selects (its ``?db=``, else its path; 0 when neither),
+    read the way redis-py reads it; ``ValueError`` when it is not a number. A URL that holds
+    credentials is never quoted: an unescaped ``/`` in a password would put the password's
+    tail in the path."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    if "db" in query:
+        value, where = query["db"][-1], "?db="
+    elif parts.scheme.lower() == "unix":
+        return 0
+    else:
+        value, where = unquote(parts.path), "the path after host:port"
+        if _DB_PATH.fullmatch(value):
+            return int(value.strip("/") or 0)
+        value = value.lstrip("/")
+    if value.isascii() and value.isdigit():
+        return int(value)
+    shown = "" if "@" in url else f", not {value!r}"
+    hint = (
+        "; if the password holds '/', '?', '#' or '@', percent-encode it (%2F, %3F, %23, %40)"
+        if "@" in url
+        else ""
+    )
+    raise ValueError(f"the database ({where}) must be a whole number: 0, 1, 2 ...{shown}{hint}")
 
 
 def _variable(field: str) -> str:

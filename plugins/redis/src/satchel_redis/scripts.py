@@ -4,8 +4,18 @@ its index and ordering entries as one, is one script run atomically on the serve
 Each script receives the collection's key base (``<prefix>{<tag>}:``) as ``ARGV[1]`` and the
 client's clock, in Unix milliseconds, as ``ARGV[2]``; the keys it declares all carry the
 collection's hash tag, so on a Cluster the whole script runs on the node that owns the
-collection's slot. Scripts are sent once and then called by SHA1 (``EVALSHA``); a server
-that answers ``NOSCRIPT`` (restarted, failed over, ``SCRIPT FLUSH``) gets the source again.
+collection's slot.
+
+Every write script also receives a write id and how long to keep its outcome. Before it
+changes anything it looks the id up in the collection's outcome log (``<base>o:<bucket>``,
+a hash per ``OUTCOME_BUCKET_MS`` of the client's clock, so that a retry, which sends the same
+clock, looks in the same bucket); when it finds it, the write already ran (its answer was
+lost, or it reached the server after its own retry) and the script returns the recorded
+outcome, changing nothing. Otherwise it runs and records its outcome there, in the same
+atomic step. An empty write id (a client that never retries) records nothing.
+
+Scripts are sent once and then called by SHA1 (``EVALSHA``); a server that answers
+``NOSCRIPT`` (restarted, failed over, ``SCRIPT FLUSH``) gets the source again.
 """
 
 from __future__ import annotations
@@ -15,13 +25,17 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-__all__ = ["Script", "SCRIPTS"]
+__all__ = ["OUTCOME_BUCKET_MS", "SCRIPTS", "Script"]
+
+#: The span of client time whose write outcomes share one hash of the outcome log.
+OUTCOME_BUCKET_MS = 10_000
 
 # Helpers shared by every script. A record hash: v value, n version, c created, u updated,
-# e expires (absent: never), i index JSON (absent: none), w id of the write that stored it.
+# e expires (absent: never), i index JSON (absent: none).
 _PRELUDE = r"""
 local base = ARGV[1]
 local now = tonumber(ARGV[2])
+local OUTCOME_BUCKET_MS = @OUTCOME_BUCKET_MS@
 -- Redis drops an expired record's hash this long after expires_at (satchel hides it from
 -- expires_at on): a margin for a server clock ahead of the clients'
 local GRACE_MS = 60000
@@ -51,11 +65,11 @@ local function load(rk)
   local t = redis.call('TYPE', rk)['ok']
   if t == 'none' then return nil end
   if t ~= 'hash' then return false end
-  local h = redis.call('HMGET', rk, 'n', 'c', 'e', 'i', 'w')
+  local h = redis.call('HMGET', rk, 'n', 'c', 'e', 'i')
   local n = tonumber(h[1])
   if not n or not tonumber(h[2]) then return false end
   local e = tonumber(h[3])
-  return {n = n, c = h[2], e = e, i = h[4], w = h[5], live = (e == nil or e > now)}
+  return {n = n, c = h[2], e = e, i = h[4], live = (e == nil or e > now)}
 end
 
 -- the index JSON of a record, also when Redis has already expired its hash
@@ -93,8 +107,35 @@ local function guard()
   redis.call('ZADD', base .. 'k', 'XX', 0, '')
 end
 
+-- the outcome log's hash for this call's clock (a retry sends the same clock)
+local function outcome_key()
+  return base .. 'o:' .. string.format('%d', math.floor(now / OUTCOME_BUCKET_MS))
+end
+
+-- what the write `token` answered, if it already ran (nil: it did not)
+local function recall(token)
+  if token == '' then return nil end
+  local got = redis.call('HGET', outcome_key(), token)
+  if got then return cjson.decode(got) end
+  return nil
+end
+
+-- record the outcome of the write `token` for at least `keep` ms; returns the outcome
+local function remember(token, keep, outcome)
+  if token ~= '' then
+    local ok = outcome_key()
+    redis.call('HSET', ok, token, cjson.encode(outcome))
+    keep = tonumber(keep)
+    if redis.call('PTTL', ok) < keep then
+      -- renewed at most once per bucket span, and never shortened by a client that keeps less
+      redis.call('PEXPIRE', ok, keep + OUTCOME_BUCKET_MS)
+    end
+  end
+  return outcome
+end
+
 -- write a record over `cur` (nil when absent); its version and created time
-local function write(key, value, e, ij, token, cur)
+local function write(key, value, e, ij, cur)
   local rk = base .. 'r:' .. key
   local n, c = 1, ARGV[2]
   if cur and cur.live then n = cur.n + 1; c = cur.c end
@@ -108,13 +149,13 @@ local function write(key, value, e, ij, token, cur)
     return n, c
   end
   if e ~= '' and ij ~= '' then
-    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2], 'w', token, 'e', e, 'i', ij)
+    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2], 'e', e, 'i', ij)
   elseif e ~= '' then
-    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2], 'w', token, 'e', e)
+    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2], 'e', e)
   elseif ij ~= '' then
-    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2], 'w', token, 'i', ij)
+    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2], 'i', ij)
   else
-    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2], 'w', token)
+    redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2])
   end
   redis.call('ZADD', base .. 'k', 0, key)
   if e ~= '' then
@@ -132,69 +173,46 @@ local function write(key, value, e, ij, token, cur)
   for _, ik in ipairs(index_keys(ij)) do redis.call('SADD', ik, key) end
   return n, c
 end
-"""
+""".replace("@OUTCOME_BUCKET_MS@", str(OUTCOME_BUCKET_MS))
 
 #: How many expired records each write clears away as it goes (purge_expired does the rest).
 SWEEP_PER_WRITE = 16
 
 _BODIES = {
-    # KEYS: record. ARGV: base, now, key, value, expires, index, mode, token.
+    # KEYS: record. ARGV: base, now, key, value, expires, index, mode, token, keep.
     # mode: '' unconditional, 'a' if absent, else the version the record must have.
     "put": f"""
 guard()
-local rk, key, mode, token = KEYS[1], ARGV[3], ARGV[7], ARGV[8]
+local rk, key, mode, token, keep = KEYS[1], ARGV[3], ARGV[7], ARGV[8], ARGV[9]
+local done = recall(token)
+if done then return done end
 local cur = load(rk)
 if cur == false then
-  if mode ~= '' then return {{'corrupt'}} end
+  if mode ~= '' then return remember(token, keep, {{'corrupt'}}) end
   redis.call('DEL', rk)
   cur = nil
 end
-if cur and token ~= '' and cur.w == token then return {{'ok', cur.n, cur.c}} end
 local live = cur and cur.live
 if mode == 'a' then
-  if live then return {{'exists', cur.n}} end
+  if live then return remember(token, keep, {{'exists', cur.n}}) end
 elseif mode ~= '' then
-  if not live then return {{'missing'}} end
-  if cur.n ~= tonumber(mode) then return {{'conflict', cur.n}} end
+  if not live then return remember(token, keep, {{'missing'}}) end
+  if cur.n ~= tonumber(mode) then return remember(token, keep, {{'conflict', cur.n}}) end
 end
-local n, c = write(key, ARGV[4], ARGV[5], ARGV[6], token, cur)
+local n, c = write(key, ARGV[4], ARGV[5], ARGV[6], cur)
 sweep({SWEEP_PER_WRITE})
-return {{'ok', n, c}}
+return remember(token, keep, {{'ok', n, c}})
 """,
-    # KEYS: the key sorted set. ARGV: base, now, token, then (key, value, expires, index)...
-    # The batch is one write id: a retry of a batch that already ran (atomically) returns
-    # what is stored instead of writing again.
+    # KEYS: the key sorted set. ARGV: base, now, token, keep, then (key, value, expires,
+    # index)... The batch is one write: its outcome (every version and created time) is
+    # recorded whole.
     "put_many": f"""
 guard()
-local token = ARGV[3]
-local applied = false
-for j = 4, #ARGV, 4 do
-  if redis.pcall('HGET', base .. 'r:' .. ARGV[j], 'w') == token then
-    applied = true
-    break
-  end
-end
+local token, keep = ARGV[3], ARGV[4]
+local done = recall(token)
+if done then return done end
 local out = {{}}
-if applied then
-  local later = {{}}
-  local shift = {{}}
-  for j = #ARGV - 3, 4, -4 do
-    shift[j] = later[ARGV[j]] or 0
-    later[ARGV[j]] = shift[j] + 1
-  end
-  for j = 4, #ARGV, 4 do
-    local cur = load(base .. 'r:' .. ARGV[j])
-    if cur then
-      out[#out + 1] = cur.n - shift[j]
-      out[#out + 1] = cur.c
-    else
-      out[#out + 1] = 1
-      out[#out + 1] = ARGV[2]
-    end
-  end
-  return out
-end
-for j = 4, #ARGV, 4 do
+for j = 5, #ARGV, 4 do
   local key = ARGV[j]
   local rk = base .. 'r:' .. key
   local cur = load(rk)
@@ -202,31 +220,35 @@ for j = 4, #ARGV, 4 do
     redis.call('DEL', rk)
     cur = nil
   end
-  local n, c = write(key, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], token, cur)
+  local n, c = write(key, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], cur)
   out[#out + 1] = n
   out[#out + 1] = c
 end
 sweep({SWEEP_PER_WRITE})
-return out
+return remember(token, keep, out)
 """,
-    # KEYS: record. ARGV: base, now, key, mode ('' or the version the record must have).
+    # KEYS: record. ARGV: base, now, key, mode ('' or the version the record must have),
+    # token, keep. The outcome is recorded after the removal: a script's first write
+    # command is the one Redis refuses under maxmemory, and a removal must not be refused.
     "delete": f"""
-local rk, key, mode = KEYS[1], ARGV[3], ARGV[4]
+local rk, key, mode, token, keep = KEYS[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local done = recall(token)
+if done then return done end
 local cur = load(rk)
 if cur == false then
-  if mode ~= '' then return {{'corrupt'}} end
+  if mode ~= '' then return remember(token, keep, {{'corrupt'}}) end
   remove(key, redis.call('HGET', base .. 'xi', key))
-  return {{'ok', 1}}
+  return remember(token, keep, {{'ok', 1}})
 end
 local live = cur and cur.live
 if mode ~= '' then
-  if not live then return {{'missing'}} end
-  if cur.n ~= tonumber(mode) then return {{'conflict', cur.n}} end
+  if not live then return remember(token, keep, {{'missing'}}) end
+  if cur.n ~= tonumber(mode) then return remember(token, keep, {{'conflict', cur.n}}) end
 end
 remove(key, old_index(key, cur))
 sweep({SWEEP_PER_WRITE})
-if live then return {{'ok', 1}} end
-return {{'ok', 0}}
+if live then return remember(token, keep, {{'ok', 1}}) end
+return remember(token, keep, {{'ok', 0}})
 """,
     # KEYS: records. ARGV: base, 0. HGETALL of each ('corrupt' where the key holds another
     # type); expiry is checked by the caller.

@@ -1,0 +1,196 @@
+"""Versions on MongoDB: ``put_many`` learns each record's outcome from its own bulk write (a
+record is written once, however other writers interleave), a version read from one
+incarnation of a key never matches another, and the server, not the client's memory of
+versions, decides every conditional write."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, MongoClient, monitoring
+
+from satchel.backend import Record
+from satchel.errors import Conflict, NotFound
+from satchel_mongodb import MongoBackend
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"v{uuid.uuid4().hex[:10]}."
+
+
+def make(uri: str, prefix: str) -> MongoBackend:
+    return MongoBackend.from_uri(
+        uri, database="satchel_versions", collection_prefix=prefix, server_selection_timeout=5
+    )
+
+
+@pytest.fixture
+async def backend(mongodb_uri: str, prefix: str) -> AsyncIterator[MongoBackend]:
+    made = make(mongodb_uri, prefix)
+    try:
+        yield made
+    finally:
+        for name in await made.collections():
+            await made.drop(name)
+        await made.close()
+
+
+@pytest.fixture
+async def other(mongodb_uri: str, prefix: str) -> AsyncIterator[MongoBackend]:
+    """A second client of the same collections (another process, as far as versions go)."""
+    made = make(mongodb_uri, prefix)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+class AfterBulkWrite(monitoring.CommandListener):
+    """Once armed, runs ``action`` (blocking) right after the next ``update`` command
+    succeeds: another writer getting in between a batch's bulk write and anything the batch
+    does next."""
+
+    def __init__(self) -> None:
+        self.action: Any = None
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if event.command_name == "update" and self.action is not None:
+            action, self.action = self.action, None
+            action()
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+def after_bulk_write() -> Iterator[AfterBulkWrite]:
+    listener = AfterBulkWrite()
+    monitoring.register(listener)
+    yield listener
+    listener.action = None
+
+
+async def test_put_many_never_writes_a_record_twice(
+    mongodb_uri: str, prefix: str, after_bulk_write: AfterBulkWrite
+) -> None:
+    """``j`` is written by the batch, then overwritten by another writer before the batch
+    could look; ``k`` had been changed by another writer before the batch. The batch must
+    write ``j`` once (the other writer's version stays on top) and ``k`` once, on top of
+    what it finds."""
+    backend, other = make(mongodb_uri, prefix), make(mongodb_uri, prefix)
+    sync: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri)
+    try:
+        await backend.put(Record("raced", "j", "j1"))
+        await backend.put(Record("raced", "k", "k1"))  # both remembered at version 1
+        await other.put(Record("raced", "k", "k2"))  # k is at version 2 behind its back
+        coll = sync["satchel_versions"][backend._collection("raced").name]
+
+        def overwrite_j() -> None:  # what another satchel writer does: the next version
+            doc = coll.find_one({"_id": "j"})
+            assert doc is not None
+            coll.update_one(
+                {"_id": "j", "w": doc["w"]},
+                {"$set": {"v": "other", "w": "other-writer"}, "$inc": {"ver": 1}},
+            )
+
+        after_bulk_write.action = overwrite_j
+        stored = await backend.put_many([Record("raced", "j", "j2"), Record("raced", "k", "k3")])
+        assert after_bulk_write.action is None, "the bulk write was never seen"
+        assert [(r.key, r.version) for r in stored] == [("j", 2), ("k", 3)]
+        j, k = await other.get("raced", "j"), await other.get("raced", "k")
+        assert j is not None and (j.value, j.version) == ("other", 3)
+        assert k is not None and (k.value, k.version) == ("k3", 3)
+    finally:
+        sync.close()
+        for name in await backend.collections():
+            await backend.drop(name)
+        await backend.close()
+        await other.close()
+
+
+# -- incarnations ------------------------------------------------------------------------------
+
+
+async def test_a_fresh_collection_starts_at_version_one(backend: MongoBackend) -> None:
+    assert (await backend.put(Record("fresh", "a", 1))).version == 1
+    assert [r.version for r in await backend.put_many([Record("fresh", "b", 1)])] == [1]
+    assert (await backend.put(Record("fresh", "c", 1), if_absent=True)).version == 1
+
+
+async def test_a_version_of_a_deleted_record_never_matches_its_successor(
+    backend: MongoBackend, other: MongoBackend
+) -> None:
+    """The holder read version 1; another process deleted the key and created it again."""
+    assert (await backend.put(Record("inc", "k", "first"))).version == 1
+    assert await other.delete("inc", "k")
+    again = await other.put(Record("inc", "k", "second"), if_absent=True)
+    assert again.version > 1
+    with pytest.raises(Conflict):
+        await backend.put(Record("inc", "k", "stale"), if_version=1)
+    with pytest.raises(Conflict):
+        await backend.delete("inc", "k", if_version=1)
+    got = await other.get("inc", "k")
+    assert got is not None and (got.value, got.version) == ("second", again.version)
+
+
+async def test_each_way_of_removing_a_record_keeps_its_versions_from_coming_back(
+    backend: MongoBackend, other: MongoBackend
+) -> None:
+    await backend.put(Record("gone", "a", 1))
+    await backend.put(Record("gone", "a", 2))  # version 2
+    assert await other.delete("gone", "a", if_version=2)
+    assert (await other.put_many([Record("gone", "a", 3)]))[0].version == 3
+    await other.drop("gone")
+    assert (await backend.put(Record("gone", "a", 4))).version == 4
+    with pytest.raises(NotFound):
+        await backend.put(Record("gone", "b", 1), if_version=1)
+
+
+async def test_a_write_over_an_expired_record_continues_its_versions(
+    backend: MongoBackend, other: MongoBackend
+) -> None:
+    from datetime import timedelta
+
+    from satchel.backend import utcnow
+
+    await backend.put(Record("exp", "a", 1))
+    soon = utcnow() + timedelta(milliseconds=300)
+    assert (await backend.put(Record("exp", "a", 2, expires_at=soon))).version == 2
+    import asyncio
+
+    await asyncio.sleep(0.4)
+    assert await other.get("exp", "a") is None
+    assert (await other.put(Record("exp", "a", 3), if_absent=True)).version == 3
+    soon = utcnow() + timedelta(milliseconds=300)
+    assert (await other.put(Record("exp", "a", 4, expires_at=soon))).version == 4
+    await asyncio.sleep(0.4)
+    assert await other.purge_expired() == 1
+    stored = await backend.put_many([Record("exp", "a", 5)])
+    assert stored[0].version == 5
+
+
+async def test_the_server_decides_a_conditional_write_not_the_remembered_version(
+    backend: MongoBackend, mongodb_uri: str
+) -> None:
+    """Another client raised the stored version without changing the write id: a process
+    that remembers version 1 must not accept ``if_version=1``."""
+    await backend.put(Record("cache", "k", "one"))  # remembered: version 1
+    raw: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    try:
+        coll = raw["satchel_versions"][backend._collection("cache").name]
+        await coll.update_one({"_id": "k"}, {"$set": {"ver": 2}})
+    finally:
+        await raw.close()
+    with pytest.raises(Conflict):
+        await backend.put(Record("cache", "k", "stale"), if_version=1)
+    stored = await backend.put(Record("cache", "k", "fresh"), if_version=2)
+    assert stored.version == 3
+    stored = (await backend.put_many([Record("cache", "k", "batch")]))[0]
+    assert stored.version == 4

@@ -1,0 +1,154 @@
+"""Every call returns or raises within the documented bound,
+``(retries + 1) * (connect_timeout + socket_timeout) + the backoff caps``, and says why.
+
+The faults are real: a server (or one Cluster node) stopped with SIGSTOP keeps its port open
+(the kernel still accepts connections) and answers nothing, the worst case for a client;
+a TLS client talks to a plain server. The margin added to the bound is generous on purpose:
+the bound is the guarantee, the margin only absorbs a busy machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from redis.crc import key_slot
+from redis_servers import RedisClusterNodes, RedisServer, RedisServerFactory
+
+from satchel.backend import Record
+from satchel.errors import BackendUnavailable
+from satchel_redis import RedisBackend
+from satchel_redis.backend import call_bound
+from satchel_redis.layout import encode_tag
+
+MARGIN = 1.5  # seconds: scheduling slack on a loaded machine, not part of the guarantee
+FAST = {"connect_timeout": 0.5, "socket_timeout": 0.5, "retry_backoff": 0.05}
+
+
+async def timed(call: Callable[[], Awaitable[Any]]) -> tuple[float, str]:
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable) as info:
+        await call()
+    return time.monotonic() - started, str(info.value)
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+async def test_a_stopped_server_fails_every_call_within_the_bound(
+    redis_server_factory: RedisServerFactory, retries: int
+) -> None:
+    server = redis_server_factory()
+    backend = RedisBackend.from_url(server.url, retries=retries, **FAST)
+    bound = call_bound(backend.settings)
+    assert bound == pytest.approx((retries + 1) * 1.0 + 0.05 * retries)
+    try:
+        await backend.put(Record("c", "k", 1))  # a pooled connection exists
+        server.pause()
+        for call in (
+            lambda: backend.get("c", "k"),
+            lambda: backend.put(Record("c", "k", 2)),
+            lambda: backend.count("c"),
+        ):
+            elapsed, message = await timed(call)
+            assert elapsed <= bound + MARGIN, (elapsed, bound)
+            assert f"127.0.0.1:{server.port}" in message
+            assert "no answer within" in message, message
+    finally:
+        server.resume()
+        await backend.close()
+
+
+async def test_a_fresh_connection_to_a_stopped_server_fails_within_the_bound(
+    redis_server_factory: RedisServerFactory,
+) -> None:
+    """Connecting to a stopped server succeeds (the kernel accepts), then every command of
+    the connection's set-up waits: the bound holds for the whole attempt, not per command."""
+    server = redis_server_factory(password="pw")
+    server.pause()
+    backend = RedisBackend.from_url(f"redis://:pw@127.0.0.1:{server.port}/3", retries=1, **FAST)
+    try:
+        elapsed, message = await timed(lambda: backend.get("c", "k"))
+        assert elapsed <= call_bound(backend.settings) + MARGIN, elapsed
+        assert f"127.0.0.1:{server.port}" in message and "pw" not in message.split("/")[-1]
+    finally:
+        server.resume()
+        await backend.close()
+
+
+async def test_a_refused_connection_says_so(redis_server_factory: RedisServerFactory) -> None:
+    server = redis_server_factory()
+    server.stop()
+    backend = RedisBackend.from_url(server.url, retries=0, **FAST)
+    try:
+        elapsed, message = await timed(backend.ping)
+        assert elapsed <= call_bound(backend.settings) + MARGIN
+        assert "refused" in message and f"127.0.0.1:{server.port}" in message
+    finally:
+        await backend.close()
+
+
+async def test_tls_to_a_plain_server_fails_at_once_and_says_so(redis_url: str) -> None:
+    tls_url = redis_url.replace("redis://", "rediss://")
+    backend = RedisBackend.from_url(tls_url, retries=3, connect_timeout=2, socket_timeout=2)
+    try:
+        elapsed, message = await timed(backend.ping)
+        # the handshake times out once (connect_timeout); then the server is found to speak
+        # plain Redis, which no retry can change
+        assert elapsed <= 2 + 2 + MARGIN, elapsed
+        assert "does not speak TLS" in message and "rediss://" in message, message
+    finally:
+        await backend.close()
+
+
+# -- Cluster ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cluster(redis_binary: str) -> Iterator[RedisClusterNodes]:
+    """A Cluster of its own (one of its nodes gets stopped)."""
+    with RedisClusterNodes(redis_binary) as nodes:
+        yield nodes
+
+
+def collection_on(node: int) -> str:
+    """A collection whose slot belongs to the ``node``-th node (slot ranges as formed)."""
+    first, last = RedisClusterNodes.SLOT_RANGES[node]
+    for i in range(10_000):
+        name = f"bound-{i}"
+        if first <= key_slot(f"{{{encode_tag(name)}}}".encode()) <= last:
+            return name
+    raise AssertionError("no collection found")
+
+
+async def test_a_stopped_cluster_node_fails_calls_within_the_bound(
+    cluster: RedisClusterNodes,
+) -> None:
+    backend = RedisBackend.from_url(
+        cluster.url, cluster=True, retries=0, connect_timeout=1, socket_timeout=1
+    )
+    bound = call_bound(backend.settings)
+    assert bound == 2
+    stopped: RedisServer = cluster.nodes[1]
+    on_stopped, elsewhere = collection_on(1), collection_on(2)
+    try:
+        await backend.put(Record(on_stopped, "k", 1))
+        await backend.put(Record(elsewhere, "k", 1))
+        stopped.pause()
+        for _ in range(2):
+            elapsed, message = await timed(lambda: backend.put(Record(on_stopped, "k", 2)))
+            assert elapsed <= bound + MARGIN, (elapsed, bound)
+            assert "no answer within" in message, message
+            elapsed, message = await timed(lambda: backend.get(on_stopped, "k"))
+            assert elapsed <= bound + MARGIN, (elapsed, bound)
+        # a collection on a live node is still served, within the bound too
+        started = time.monotonic()
+        try:
+            got = await backend.get(elsewhere, "k")
+            assert got is not None and got.value == 1
+        except BackendUnavailable:
+            pass  # the slot map could not be read in time: allowed, but not slower
+        assert time.monotonic() - started <= bound + MARGIN
+    finally:
+        stopped.resume()
+        await backend.close()

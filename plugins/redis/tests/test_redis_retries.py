@@ -1,0 +1,156 @@
+"""A retried write is applied exactly once and returns what its first attempt did.
+
+Every test sends its writes through a loopback proxy (:mod:`fault_proxy`) to a real
+redis-server; the proxy loses the reply of one write (the write ran) and, before the client
+sees its connection cut and retries, a second writer that talks to the server directly
+writes the same key. Another test holds a write back and delivers it after its retry, as a
+server that was stopped and resumed would run it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+from fault_proxy import FaultProxy
+
+from satchel.backend import Record
+from satchel_redis import RedisBackend
+from satchel_redis.scripts import SCRIPTS
+
+PREFIX = "satchel-retry:"
+_names = itertools.count()
+
+
+@dataclass
+class Writers:
+    proxy: FaultProxy
+    mine: RedisBackend  # through the proxy
+    other: RedisBackend  # straight to the server
+    collection: str
+    acknowledged: list[Record]
+
+    def other_puts(self, key: str, value: object) -> None:
+        """Between the lost reply and the retry, the other writer writes ``key``."""
+
+        async def between() -> None:
+            self.acknowledged.append(await self.other.put(Record(self.collection, key, value)))
+
+        self.proxy.lose_next_reply(between)
+
+
+@pytest.fixture
+async def writers(redis_url: str) -> AsyncIterator[Writers]:
+    parts = urlsplit(redis_url)
+    assert parts.hostname is not None and parts.port is not None
+    async with FaultProxy(parts.port, parts.hostname) as proxy:
+        proxied = redis_url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+        timeouts = {"connect_timeout": 2.0, "socket_timeout": 2.0}
+        mine = RedisBackend.from_url(
+            proxied, key_prefix=PREFIX, retries=2, retry_backoff=0.01, **timeouts
+        )
+        other = RedisBackend.from_url(redis_url, key_prefix=PREFIX, **timeouts)
+        collection = f"retry-{next(_names)}"
+        try:
+            # the scripts are loaded and the connection is open: the next reply is the write's
+            for script in SCRIPTS.values():
+                await other._client.script_load(script.source)
+            await mine.ping()
+            yield Writers(proxy, mine, other, collection, [])
+        finally:
+            await other.drop(collection)
+            await mine.close()
+            await other.close()
+
+
+async def test_a_retried_put_returns_its_own_version_and_keeps_the_later_write(
+    writers: Writers,
+) -> None:
+    c = writers.collection
+    await writers.mine.put(Record(c, "k", "first"))
+    writers.other_puts("k", "other")
+    got = await writers.mine.put(Record(c, "k", "mine"))
+    assert writers.proxy.lost == 1
+    assert (got.version, got.value) == (2, "mine")
+    [theirs] = writers.acknowledged
+    assert theirs.version == 3
+    stored = await writers.other.get(c, "k")
+    assert stored is not None and (stored.version, stored.value) == (3, "other")
+
+
+async def test_a_retried_put_if_version_is_not_a_conflict_with_itself(writers: Writers) -> None:
+    c = writers.collection
+    await writers.mine.put(Record(c, "k", "first"))
+    writers.other_puts("k", "other")
+    got = await writers.mine.put(Record(c, "k", "mine"), if_version=1)
+    assert writers.proxy.lost == 1
+    assert (got.version, got.value) == (2, "mine")
+    stored = await writers.other.get(c, "k")
+    assert stored is not None and (stored.version, stored.value) == (3, "other")
+
+
+async def test_a_retried_create_does_not_collide_with_itself(writers: Writers) -> None:
+    c = writers.collection
+    writers.other_puts("k", "other")
+    got = await writers.mine.put(Record(c, "k", "mine"), if_absent=True)
+    assert writers.proxy.lost == 1
+    assert (got.version, got.value) == (1, "mine")
+    [theirs] = writers.acknowledged
+    stored = await writers.other.get(c, "k")
+    assert stored is not None and (stored.version, stored.value) == (theirs.version, "other")
+    assert theirs.version == 2
+
+
+async def test_a_retried_put_many_returns_the_versions_it_wrote(writers: Writers) -> None:
+    c = writers.collection
+    await writers.mine.put(Record(c, "a", "first"))
+    writers.other_puts("a", "other")
+    got = await writers.mine.put_many([Record(c, "a", "mine-a"), Record(c, "b", "mine-b")])
+    assert writers.proxy.lost == 1
+    assert [(r.key, r.version, r.value) for r in got] == [("a", 2, "mine-a"), ("b", 1, "mine-b")]
+    a, b = await writers.other.get_many(c, ["a", "b"])
+    assert a is not None and (a.version, a.value) == (3, "other")
+    assert b is not None and (b.version, b.value) == (1, "mine-b")
+
+
+@pytest.mark.parametrize("if_version", [None, 1])
+async def test_a_retried_delete_does_not_remove_a_later_create(
+    writers: Writers, if_version: int | None
+) -> None:
+    c = writers.collection
+    await writers.mine.put(Record(c, "k", "first"))
+    writers.other_puts("k", "other")
+    assert await writers.mine.delete(c, "k", if_version=if_version) is True
+    assert writers.proxy.lost == 1
+    [theirs] = writers.acknowledged
+    stored = await writers.other.get(c, "k")
+    assert stored is not None and stored.value == "other" and stored.version == theirs.version
+
+
+async def test_a_delete_of_nothing_retried_stays_nothing(writers: Writers) -> None:
+    """The first attempt found no record (False); the retry says the same, although the
+    other writer created the key in between, and leaves that record alone."""
+    c = writers.collection
+    writers.other_puts("k", "other")
+    assert await writers.mine.delete(c, "k") is False
+    stored = await writers.other.get(c, "k")
+    assert stored is not None and stored.value == "other"
+
+
+async def test_a_write_that_arrives_after_its_retry_is_not_applied_again(
+    writers: Writers,
+) -> None:
+    c = writers.collection
+    await writers.mine.put(Record(c, "k", "first"))
+    writers.proxy.delay_next_request()
+    got = await writers.mine.put(Record(c, "k", "mine"))  # the retry runs first
+    assert (got.version, got.value) == (2, "mine")
+    theirs = await writers.other.put(Record(c, "k", "other"))
+    assert theirs.version == 3
+    writers.proxy.release()  # now the first attempt reaches the server
+    await writers.proxy.late_reply.wait()
+    stored = await writers.other.get(c, "k")
+    assert stored is not None and (stored.version, stored.value) == (3, "other")
