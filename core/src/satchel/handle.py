@@ -10,7 +10,7 @@ from satchel.backend import Backend
 from satchel.errors import BackendNotFound, ConfigError, InvalidArgument, SatchelError
 from satchel.instrument import InstrumentedBackend
 from satchel.plugins import LoadedPlugins, load_plugins, scrub_secrets
-from satchel.settings import SatchelSettings, load_settings
+from satchel.settings import SatchelSettings, clean_error, load_settings, settings_secrets
 from satchel.stores.base import collection_name
 from satchel.stores.kv import KVStore
 from satchel.stores.sessions import SessionStore
@@ -53,20 +53,26 @@ def build_backend(
     plugin_settings = (
         load_settings(spec.settings_cls, environ) if spec.settings_cls is not None else None
     )
+    secrets = settings_secrets(plugin_settings)
+    error: SatchelError | None = None
     try:
         backend = spec.factory(plugin_settings, settings)
-    except SatchelError:
-        raise
+    except SatchelError as exc:
+        error = exc
     except ImportError as exc:
-        raise BackendNotFound(
+        error = BackendNotFound(
             f"backend {spec.name!r} (from {registered.distribution}) needs a package that is "
             f"not installed: {exc.name or exc}"
-        ) from exc
+        )
+        error.__cause__ = exc
     except Exception as exc:
-        raise ConfigError(
+        error = ConfigError(
             f"backend {spec.name!r} (SATCHEL_BACKEND) could not be built: "
             f"{type(exc).__name__}: {scrub_secrets(str(exc))}"
-        ) from exc
+        )
+        error.__cause__ = exc
+    if error is not None:  # raised here, with no secret anywhere in its chain
+        raise clean_error(error, secrets)
     if not isinstance(backend, Backend):
         raise ConfigError(
             f"backend {spec.name!r} (from {registered.distribution}): its factory returned "
@@ -119,6 +125,7 @@ class Satchel:
             plugins.codecs,
             distributions=plugins.distributions,
             codec_plugins=plugins.codec_plugins,
+            secrets=settings_secrets(getattr(backend, "settings", None)),
         )
         self.namespace = settings.namespace
         self._closed = False

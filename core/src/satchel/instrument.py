@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from satchel.backend import Backend, Page, Record
 from satchel.errors import CorruptRecord, InvalidArgument, PluginError, SatchelError
 from satchel.query import Condition, Query, project
-from satchel.settings import scrub_secrets
+from satchel.settings import clean_error, scrub_secrets
 from satchel.validation import check_json
 
 if TYPE_CHECKING:
@@ -169,6 +169,7 @@ class InstrumentedBackend(Backend):
         *,
         distributions: Mapping[str, str] | None = None,
         codec_plugins: Mapping[str, str] | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self.inner = inner
         self.name = inner.name  # type: ignore[misc]
@@ -178,6 +179,7 @@ class InstrumentedBackend(Backend):
         self._decoders = list(reversed(self._encoders))
         self._distributions = dict(distributions or {})
         self._codec_plugins = dict(codec_plugins or {})
+        self._secrets = secrets
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -201,6 +203,22 @@ class InstrumentedBackend(Backend):
         return f"backend {self.inner.name!r} ({type(self.inner).__name__})"
 
     async def _call(
+        self,
+        name: str,
+        collection: str | None,
+        key: str | None,
+        run: Callable[[], Awaitable[R]],
+        items: int = 1,
+    ) -> R:
+        """Run one operation through the hook; every error it raises is cleaned of secrets
+        (:func:`~satchel.settings.clean_error`), its whole chain included."""
+        try:
+            return await self._call_checked(name, collection, key, run, items)
+        except SatchelError as exc:
+            clean_error(exc, self._secrets)
+            raise
+
+    async def _call_checked(
         self,
         name: str,
         collection: str | None,

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, cast, get_args, get_origin
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     AliasChoices,
@@ -42,6 +41,8 @@ from satchel.validation import MAX_TTL_SECONDS
 
 __all__ = [
     "EnvVariable",
+    "clean_error",
+    "settings_secrets",
     "SatchelSettings",
     "TEAL_DEFAULT_PERSISTENCE_CLASS",
     "TEAL_DEFAULT_PERSISTENCE_MODULE",
@@ -49,14 +50,17 @@ __all__ = [
     "config_error",
     "env_names",
     "load_settings",
+    "mask_secrets",
     "plugin_settings_config",
     "redact_url",
     "scrub_secrets",
+    "secret_parts",
     "settings_summary",
     "variable_in_use",
 ]
 
 S = TypeVar("S", bound=BaseSettings)
+E = TypeVar("E", bound=BaseException)
 
 #: Teal Agents' defaults: when ``TA_PERSISTENCE_MODULE``/``TA_PERSISTENCE_CLASS`` hold these,
 #: Teal uses its in-memory manager, and so does satchel.
@@ -144,10 +148,13 @@ class SatchelSettings(BaseSettings):
         """Read the environment; ``values`` given in code win over it. A bad value is a
         :class:`ConfigError` naming its variable, whether it came from the environment or
         from code."""
+        error: ConfigError | None = None
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise config_error(type(self), exc) from None
+            error = config_error(type(self), exc)
+        if error is not None:  # raised here, so that pydantic's error (which quotes the
+            raise error  # input, secrets too) is neither its __cause__ nor its __context__
 
     @field_validator("backend")
     @classmethod
@@ -267,7 +274,11 @@ def load_settings(
 ) -> S:
     """Build ``settings_cls`` from the environment (or from ``environ`` instead of
     ``os.environ``), turning every validation problem into one :class:`ConfigError` line
-    per variable. ``environ`` is read in place: the process environment is left alone."""
+    per variable. ``environ`` is read in place: the process environment is left alone.
+
+    The error carries no other exception (no ``__cause__``, no ``__context__``): pydantic's
+    quotes the input, secrets included."""
+    error: ConfigError | None = None
     try:
         if environ is None:
             return settings_cls(**values)
@@ -278,7 +289,11 @@ def load_settings(
         finally:
             _ENVIRON.reset(token)
     except ValidationError as exc:
-        raise config_error(settings_cls, exc, environ) from None
+        error = config_error(settings_cls, exc, environ)
+    except ConfigError as exc:  # from a nested settings class: already clean, but its
+        error = exc  # __context__ may hold what it was built from
+        error.__context__ = None
+    raise error
 
 
 def config_error(
@@ -299,11 +314,27 @@ def config_error(
         names = env_names(settings_cls, name)
         variable = next((n for n in names if _env_get(env, n) is not None), names[0])
         raw = _env_get(env, variable)
-        if raw is None or _is_secret(settings_cls, name):
+        if raw is None:
             problems.append(f"{variable}: {scrub_secrets(message)}")
+        elif _is_secret(settings_cls, name):
+            problems.append(f"{variable}: {mask_secrets(message, secret_parts(raw))}")
         else:
-            problems.append(f"{variable}={scrub_secrets(raw)!r}: {scrub_secrets(message)}")
-    return ConfigError("; ".join(problems) or "invalid settings")
+            secrets = secret_parts(raw) if "://" in raw else ()
+            problems.append(f"{variable}={redact_url(raw)!r}: {mask_secrets(message, secrets)}")
+    # secret values given in code (not from the environment) are masked too
+    given = [v for e in exc.errors(include_url=False) for v in _strings(e.get("input"))]
+    secrets = tuple(p for v in given if "://" in v for p in secret_parts(v))
+    return ConfigError(mask_secrets("; ".join(problems), secrets) or "invalid settings")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
 
 
 def variable_in_use(primary: str, alias: str, environ: Mapping[str, str] | None = None) -> str:
@@ -358,36 +389,187 @@ def _reading_mapping(settings_cls: type[S]) -> type[S]:
 # listing, with secrets masked
 
 
-# scheme://user:password@host: the password runs to the last "@" before the path, so that
-# an "@" inside it (often left unencoded) is masked too
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^/\s]*@")
+# A URL's scheme. What follows "scheme://" up to the last "@" of the URL is its user
+# information (users type passwords unescaped, with "@", ":", "/", "#" or "?" in them, so no
+# other character can be trusted to end it); everything before the first ":" in it is the
+# user name, the rest the password.
+_SCHEME = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://")
 # ...?password=secret&... and its usual spellings
 _SECRET_PARAMS = re.compile(
-    r"(?P<name>[?&;](?:password|passwd|pwd|pass|secret|token|api_?key|access_?key)=)[^&;#\s]*",
+    r"(?P<name>[?&;](?:password|passwd|pwd|pass|secret|token|api_?key|access_?key|"
+    r"authmechanismproperties|tlscertificatekeyfilepassword)=)[^&;#\s]*",
     re.IGNORECASE,
 )
 
 
+def _mask_userinfo(userinfo: str) -> str:
+    """``user:***`` (the user name kept), or ``***`` when it is not ``user:password`` (a bare
+    token is as secret as a password) or the user name holds an ``@``."""
+    user, has_password, _ = userinfo.partition(":")
+    if has_password and user and "@" not in user:  # an "@" may be a password's, unescaped
+        return f"{user}:***"
+    return "***"
+
+
+def _redact_rest(rest: str) -> str:
+    """What follows ``scheme://`` in a URL, with the user information (up to the last
+    ``@``) masked, and everything after a secret parameter's ``=`` (its value may hold any
+    character, ``&`` and ``@`` too)."""
+    secret = _SECRET_PARAMS.search(rest)
+    tail = ""
+    if secret is not None:
+        rest, tail = rest[: secret.start() + len(secret.group("name"))], "***"
+    userinfo, at, hosts = rest.rpartition("@")
+    if at:
+        rest = f"{_mask_userinfo(userinfo)}@{hosts}"
+    return rest + tail
+
+
 def scrub_secrets(text: str) -> str:
-    """``text`` with the passwords of any URLs in it (and password-like query parameters)
-    replaced by ``***``."""
-    text = _URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
-    return _SECRET_PARAMS.sub(r"\g<name>***", text)
+    """``text`` with the credentials of any URL in it masked: everything after its
+    ``scheme://`` up to the last ``@`` before the end of the line or the next URL, but the
+    user name, becomes ``***`` (so a password holding ``@``, ``:``, ``/``, ``#``, ``?`` or
+    a space, escaped or not, is masked whole; an ``@`` later on the line, as in an e-mail
+    address, masks more than needed, never less), and password-like query parameters
+    (``password=``, ``token=``, ...) become ``***``."""
+    out: list[str] = []
+    position = 0
+    matches = list(_SCHEME.finditer(text))
+    for index, match in enumerate(matches):
+        end = match.end()
+        stop = text.find("\n", end)
+        stop = len(text) if stop < 0 else stop
+        if index + 1 < len(matches):
+            stop = min(stop, matches[index + 1].start())
+        out.append(text[position:end])
+        out.append(_redact_rest(text[end:stop]))
+        position = stop
+    out.append(text[position:])
+    return _SECRET_PARAMS.sub(r"\g<name>***", "".join(out))
+
+
+def secret_parts(secret: str) -> tuple[str, ...]:
+    """What to hide of a secret value: the password (or token) of a URL and its
+    password-like parameters, or the whole value when it is not a URL."""
+    text = secret.strip()
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        return (secret,) if secret else ()
+    parts: list[str] = []
+    userinfo, at, _ = text[scheme.end() :].rpartition("@")
+    param = _SECRET_PARAMS.search(text)
+    if param is not None:  # a secret parameter's value runs to the end (see _redact_rest)
+        parts.append(text[param.start() + len(param.group("name")) :])
+        userinfo, at, _ = text[scheme.end() : param.start()].rpartition("@")
+    if at:
+        _, has_password, password = userinfo.partition(":")
+        parts.append(password if has_password else userinfo)
+    return tuple(p for p in parts if p)
+
+
+_QUOTED = re.compile(r"'([^'\n]+)'|\"([^\"\n]+)\"")
+_URL_SPAN = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^\s'\"]*)")
+
+
+def _shares_a_pair(text: str, secret: str) -> bool:
+    """Whether ``text`` holds two consecutive characters of ``secret``."""
+    return any(secret[i : i + 2] in text for i in range(len(secret) - 1))
+
+
+def mask_secrets(text: str, secrets: tuple[str, ...] | list[str]) -> str:
+    """``text`` (URL credentials scrubbed, see :func:`scrub_secrets`) with every occurrence
+    of a secret replaced by ``***``, and every quoted fragment of one (as a driver quotes
+    the part of a URL it could not parse: ``port 'w'``) too."""
+    text = scrub_secrets(text)
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 3:
+            text = text.replace(secret, "***")
+
+    def quoted(match: re.Match[str]) -> str:
+        fragment = match.group(1) or match.group(2) or ""
+        if any(fragment in secret for secret in secrets):
+            return match.group(0).replace(fragment, "***")
+        return match.group(0)
+
+    def url(match: re.Match[str]) -> str:
+        # a driver may show a URL it parsed its own way (a password's piece as the host)
+        if any(_shares_a_pair(match.group(2), secret) for secret in secrets):
+            return match.group(1) + "***"
+        return match.group(0)
+
+    if not secrets:
+        return text
+    return _URL_SPAN.sub(url, _QUOTED.sub(quoted, text))
+
+
+def settings_secrets(settings: Any) -> tuple[str, ...]:
+    """The secret parts (:func:`secret_parts`) of every secret or URL field of a settings
+    object (a password, a URL's password, a token)."""
+    if not isinstance(settings, BaseSettings):
+        return ()
+    found: list[str] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name, None)
+        if isinstance(value, SecretStr):
+            found.extend(secret_parts(value.get_secret_value()))
+        elif value is not None and not isinstance(value, (bool, int, float)):
+            text = str(value)
+            if "://" in text:
+                found.extend(p for p in secret_parts(text) if p != text)
+    return tuple(found)
+
+
+def _leaks(error: BaseException, secrets: tuple[str, ...]) -> bool:
+    try:
+        text = f"{error}\n{error!r}"
+    except Exception:  # an exception whose __str__ fails shows nothing either
+        return False
+    return mask_secrets(text, secrets) != text
+
+
+def clean_error(error: E, secrets: tuple[str, ...] = ()) -> E:
+    """``error`` made safe to show, with its whole chain: the messages of satchel's errors
+    have their secrets masked (:func:`mask_secrets`), a context suppressed with ``raise ...
+    from None`` is dropped, and any other exception (a driver's, pydantic's) whose text
+    holds a secret is cut from the chain, as ``__cause__`` or ``__context__``."""
+    from satchel.errors import SatchelError
+
+    seen: set[int] = set()
+    stack: list[BaseException] = [error]
+    while stack:
+        link = stack.pop()
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        if isinstance(link, SatchelError):
+            masked = mask_secrets(link.message, secrets)
+            if masked != link.message:
+                link.message = masked
+                link.args = (masked,)
+        if link.__suppress_context__:
+            link.__context__ = None
+        for attribute in ("__cause__", "__context__"):
+            child = getattr(link, attribute)
+            if child is None:
+                continue
+            if not isinstance(child, SatchelError) and _leaks(child, secrets):
+                setattr(link, attribute, None)
+                link.__suppress_context__ = True
+            else:
+                stack.append(child)
+    return error
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (user names are kept)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    """``url`` with its credentials masked: everything between ``scheme://`` and the last
+    ``@`` of the URL, but the user name, becomes ``***``, and so do password-like query
+    parameters. Only the user name, the hosts, the path and the other parameters stay, so
+    that no character of a password survives, whatever it holds."""
+    scheme = _SCHEME.match(url.lstrip())
+    if scheme is None:
         return scrub_secrets(url)
-    query = _SECRET_PARAMS.sub(r"\g<name>***", "?" + parts.query)[1:] if parts.query else ""
-    if "@" not in parts.netloc:
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-    userinfo, _, hostinfo = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
-    netloc = f"{user}:***@{hostinfo}" if user else f"***@{hostinfo}"
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    text = url.lstrip()
+    return text[: scheme.end()] + _redact_rest(text[scheme.end() :])
 
 
 def _display(value: Any) -> Any:

@@ -1,0 +1,246 @@
+"""No part of a secret anywhere: not in an error's message, nor anywhere in its chain
+(``__cause__`` and ``__context__``, walked whole, ``str`` and ``repr`` of each link), nor in a
+log record (root logger at DEBUG, drivers included), nor in the CLI's output, plain or
+``--json``; for every shape of URL a user can type, escaped or not, and for password
+variables, on the redis and mongodb backends."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+import traceback
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+import satchel
+from satchel.cli import cli
+from satchel.settings import redact_url, scrub_secrets
+
+# Every password is made of two-letter segments no message holds by chance, joined by the
+# characters that break naive URL parsing. A test fails when any segment shows up.
+SECRETS = ["Zq@Xw:Vy/Ut#?Sr", "Qj%40Kx", "Wv Yz@Jq", "Pk:Fj@Hb#", "Gx?Dv/Bm@"]
+
+
+def segments(secret: str) -> list[str]:
+    return [s for s in re.split(r"[@:/#? %]|40", secret) if len(s) >= 2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+PORT = free_port()
+
+# A MongoDB client's socket that a failed open leaves to the garbage collector is not what
+# these tests are about: they look at what is shown.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
+
+def redis_cases() -> Iterator[tuple[str, dict[str, str]]]:
+    for pw in SECRETS:
+        yield pw, {"SATCHEL_REDIS_URL": f"redis://:{pw}@127.0.0.1:{PORT}/0"}
+        yield pw, {"SATCHEL_REDIS_URL": f"redis://ann:{pw}@127.0.0.1:{PORT}/0"}
+        yield pw, {"SATCHEL_REDIS_URL": f"rediss://ann:{pw}@127.0.0.1:{PORT}"}
+        yield pw, {"SATCHEL_REDIS_URL": f"redis://:{pw}@127.0.0.1:{PORT},127.0.0.1:{PORT}"}
+        yield pw, {"SATCHEL_REDIS_URL": f"http://:{pw}@127.0.0.1:{PORT}/0"}  # wrong scheme
+        yield pw, {"SATCHEL_REDIS_URL": f"redis://:{pw}@127.0.0.1:notaport/0"}
+        yield pw, {"SATCHEL_REDIS_URL": f"redis://127.0.0.1:{PORT}", "SATCHEL_REDIS_PASSWORD": pw}
+        yield pw, {"SATCHEL_REDIS_PORT": str(PORT), "SATCHEL_REDIS_PASSWORD": pw}
+        yield pw, {"SATCHEL_REDIS_PORT": "x", "SATCHEL_REDIS_PASSWORD": pw}
+        yield pw, {"TA_REDIS_PORT": str(PORT), "TA_REDIS_PWD": pw}
+
+
+def mongodb_cases() -> Iterator[tuple[str, dict[str, str]]]:
+    for pw in SECRETS:
+        yield pw, {"SATCHEL_MONGODB_URI": f"mongodb://ann:{pw}@127.0.0.1:{PORT}/"}
+        yield pw, {"SATCHEL_MONGODB_URI": f"mongodb://ann:{pw}@127.0.0.1:{PORT},127.0.0.1:1/db"}
+        yield pw, {"SATCHEL_MONGODB_URI": f"mongodb+srv://ann:{pw}@cluster.invalid/db"}
+        yield pw, {"SATCHEL_MONGODB_URI": f"mongodb://:{pw}@127.0.0.1:{PORT}/"}
+        yield pw, {"SATCHEL_MONGODB_URI": f"mongodb://127.0.0.1:{PORT}/?password={pw}"}
+        yield pw, {"SATCHEL_MONGODB_URI": f"mongodb://ann:{pw}@127.0.0.1:nope/"}
+        yield pw, {"SATCHEL_MONGODB_PASSWORD": pw}  # without a user name: refused
+        yield (
+            pw,
+            {
+                "SATCHEL_MONGODB_URI": f"mongodb://127.0.0.1:{PORT}/",
+                "SATCHEL_MONGODB_USERNAME": "ann",
+                "SATCHEL_MONGODB_PASSWORD": pw,
+            },
+        )
+
+
+CASES = [("redis", pw, env) for pw, env in redis_cases()] + [
+    ("mongodb", pw, env) for pw, env in mongodb_cases()
+]
+FAST = {
+    "redis": {
+        "SATCHEL_REDIS_RETRIES": "0",
+        "SATCHEL_REDIS_CONNECT_TIMEOUT": "0.5",
+        "SATCHEL_REDIS_SOCKET_TIMEOUT": "0.5",
+    },
+    "mongodb": {
+        "SATCHEL_MONGODB_SERVER_SELECTION_TIMEOUT": "0.3",
+        "SATCHEL_MONGODB_CONNECT_TIMEOUT": "0.3",
+    },
+}
+
+
+def chain(error: BaseException) -> list[BaseException]:
+    """Every exception reachable through __cause__ and __context__, recursively."""
+    seen: list[BaseException] = []
+    stack = [error]
+    while stack:
+        link = stack.pop()
+        if any(link is s for s in seen):
+            continue
+        seen.append(link)
+        stack.extend(e for e in (link.__cause__, link.__context__) if e is not None)
+    return seen
+
+
+def texts(error: BaseException) -> list[str]:
+    out = []
+    for link in chain(error):
+        out += [str(link), repr(link), repr(getattr(link, "args", ()))]
+    out.append("".join(traceback.format_exception(error)))
+    return out
+
+
+def assert_hidden(secret: str, text: str, where: str) -> None:
+    assert secret not in text, f"{where}: the secret {secret!r} is in {text!r}"
+    for part in segments(secret):
+        assert part not in text, f"{where}: {part!r} of the secret {secret!r} is in {text!r}"
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        if record.exc_info:
+            self.lines.append("".join(traceback.format_exception(*record.exc_info)))
+
+
+@pytest.fixture
+def debug_log() -> Iterator[Records]:
+    root = logging.getLogger()
+    handler = Records()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def use(monkeypatch: pytest.MonkeyPatch, backend: str, env: dict[str, str]) -> None:
+    monkeypatch.setenv("SATCHEL_BACKEND", backend)
+    for name, value in {**FAST[backend], **env}.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(("backend", "secret", "env"), CASES)
+def test_no_part_of_a_secret_in_errors_chains_or_logs(
+    monkeypatch: pytest.MonkeyPatch,
+    debug_log: Records,
+    backend: str,
+    secret: str,
+    env: dict[str, str],
+) -> None:
+    use(monkeypatch, backend, env)
+
+    async def attempt() -> BaseException | None:
+        try:
+            async with satchel.open() as store:
+                await asyncio.wait_for(store.kv("ns").set("k", 1), 10)
+        except satchel.SatchelError as exc:
+            return exc
+        return None
+
+    error = asyncio.run(attempt())
+    assert error is not None, "nothing listens on the port: the call must fail"
+    for text in texts(error):
+        assert_hidden(secret, text, f"error chain of {type(error).__name__}")
+    for line in debug_log.lines:
+        assert_hidden(secret, line, "log record")
+
+
+@pytest.mark.parametrize(("backend", "secret", "env"), CASES[::6])
+def test_no_part_of_a_secret_in_cli_output(
+    monkeypatch: pytest.MonkeyPatch, backend: str, secret: str, env: dict[str, str]
+) -> None:
+    use(monkeypatch, backend, env)
+    for args in (
+        ["doctor", "--timeout", "5"],
+        ["doctor", "--timeout", "5", "--json"],
+        ["kv", "get", "ns", "k"],
+        ["kv", "get", "ns", "k", "--json"],
+        ["backends"],
+        ["backends", "--json"],
+        ["backends", "--variables"],
+    ):
+        result = CliRunner().invoke(cli, args, prog_name="satchel")
+        assert "Traceback" not in result.output, (args, result.output)
+        assert_hidden(secret, result.output, f"satchel {' '.join(args)}")
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            for text in texts(result.exception):
+                assert_hidden(secret, text, f"satchel {' '.join(args)} exception")
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "redis://:{pw}@h:1/0",
+        "redis://ann:{pw}@h:1/0",
+        "mongodb://ann:{pw}@h1:1,h2:2/db?authSource=admin",
+        "mongodb://h/?password={pw}&w=1",
+        "https://h/x?a=1&token={pw}",
+        "mongodb+srv://ann:{pw}@h/db",
+        "https://ann:{pw}@h/x",
+        "https://me@corp.example:{pw}@h/x",
+        "'redis://:{pw}@h:1/0' and more text",
+        "{{'url': 'redis://:{pw}@h', 'other': 'mongodb://u:{pw}@h2'}}",
+    ],
+)
+def test_redaction_leaves_no_character_of_a_password(shape: str, secret: str) -> None:
+    text = shape.format(pw=secret)
+    for shown in (redact_url(text), scrub_secrets(text), scrub_secrets(f"error: {text}\nnext")):
+        assert_hidden(secret, shown, shape)
+    assert "h" in redact_url(text)
+
+
+def test_a_bare_token_is_masked_whole() -> None:
+    assert redact_url("https://Zq9Xw8Vy@h/x") == "https://***@h/x"
+    assert scrub_secrets("at https://Zq9Xw8Vy@h/x") == "at https://***@h/x"
+
+
+def test_a_config_error_has_no_pydantic_error_in_its_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Raised ``from None`` is not enough: ``__context__`` still held pydantic's error,
+    whose text quotes the input."""
+    use(monkeypatch, "redis", {"SATCHEL_REDIS_URL": "http://:hunter2@127.0.0.1:1/0"})
+    with pytest.raises(satchel.ConfigError) as info:
+        satchel.open()
+    assert chain(info.value) == [info.value]
+    monkeypatch.setenv("SATCHEL_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("SATCHEL_REDIS_PASSWORD", "hunter2")
+    with pytest.raises(satchel.ConfigError) as info:
+        satchel.open()
+    assert chain(info.value) == [info.value]
+    assert all("hunter2" not in text for text in texts(info.value))
