@@ -7,6 +7,12 @@ Expiry is decided with this process's clock (as every satchel backend does), and
 expires each record's hash by itself a minute later, so memory is given back without a
 sweep; index and ordering entries of expired records are cleared by the next writes of their
 collection and by :meth:`RedisBackend.purge_expired`.
+
+Versions never repeat for a key: each collection keeps a version floor (``<base>f``), raised
+by every removal to the removed record's version, and a new incarnation of a key starts
+above it (see :mod:`satchel_redis.scripts`). A write retried after a lost answer returns
+its first attempt's outcome, from the collection's outcome log. Each event loop that calls
+the backend gets clients of its own.
 """
 
 from __future__ import annotations
