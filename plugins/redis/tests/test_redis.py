@@ -298,10 +298,10 @@ async def test_expired_records_leave_nothing_behind(backend: RedisBackend, raw: 
     assert await backend.purge_expired() >= 5
     base = "satchel-unit:{exp}:"
     assert await keys_under(raw, base) == sorted(
-        [f"{base}r:stays", f"{base}k", Layout.index_key(base, "ix", "v0")]
+        [f"{base}r:stays", f"{base}k", f"{base}f", Layout.index_key(base, "ix", "v0")]
     )
     assert await backend.drop("exp") == 1
-    assert await keys_under(raw, base) == []
+    assert await keys_under(raw, base) == [f"{base}f"]  # the version floor stays
 
 
 async def test_a_write_clears_some_expired_records_of_its_collection(
@@ -312,7 +312,7 @@ async def test_a_write_clears_some_expired_records_of_its_collection(
     await asyncio.sleep(0.3)
     await backend.put(Record("sweep", "new", 1))
     base = "satchel-unit:{sweep}:"
-    assert await keys_under(raw, base) == sorted([f"{base}r:new", f"{base}k"])
+    assert await keys_under(raw, base) == sorted([f"{base}r:new", f"{base}k", f"{base}f"])
 
 
 # -- scripts ----------------------------------------------------------------------------------
@@ -358,6 +358,7 @@ async def test_without_retries_no_outcome_is_recorded(redis_url: str, raw: Redis
         await backend.put_many([Record("c", "j", 1)])
         assert await backend.delete("c", "k") is True
         assert await keys_under(raw, "satchel-noretry:") == [
+            "satchel-noretry:{c}:f",
             "satchel-noretry:{c}:k",
             "satchel-noretry:{c}:r:j",
         ]
@@ -831,5 +832,69 @@ async def test_refused_credentials_say_which_were_sent_and_from_where(
         assert f"sent {sent}" in message, message
         assert f"127.0.0.1:{server.port}" in message
         assert SECRET not in message and "wrong" not in message
+    finally:
+        await backend.close()
+
+
+# -- incarnations ---------------------------------------------------------------------------------
+
+
+async def test_a_key_expired_by_redis_itself_is_never_reborn_at_an_old_version(
+    backend: RedisBackend, raw: Redis, redis_url: str
+) -> None:
+    """Redis drops an expired record's hash by itself (no script sees it): the version kept
+    beside its expiry still raises the collection's floor, and a second backend instance
+    that recreates the key writes above it."""
+    soon = utcnow() + timedelta(milliseconds=200)
+    await backend.put(Record("inc", "k", 1))
+    await backend.put(Record("inc", "k", 2, expires_at=soon, index={"ix": ("a",)}))
+    await asyncio.sleep(0.3)
+    await raw.delete("satchel-unit:{inc}:r:k")  # what Redis's own expiry does, a minute later
+    other = RedisBackend.from_url(redis_url, key_prefix="satchel-unit:")
+    try:
+        again = await other.put(Record("inc", "k", "again"), if_absent=True)
+        assert again.version == 3
+        for stale in (1, 2):
+            with pytest.raises(Conflict):
+                await backend.put(Record("inc", "k", "stale"), if_version=stale)
+            with pytest.raises(Conflict):
+                await backend.delete("inc", "k", if_version=stale)
+        got = await other.get("inc", "k")
+        assert got is not None and (got.value, got.version) == ("again", 3)
+        assert await backend.find("inc", "ix", "a") == []
+    finally:
+        await other.close()
+
+
+async def test_the_version_floor_outlives_drop_and_sweeps(
+    backend: RedisBackend, raw: Redis
+) -> None:
+    for n in range(4):
+        await backend.put(Record("floor", "k", n))
+    assert await backend.drop("floor") == 1
+    assert await raw.get("satchel-unit:{floor}:f") == b"4"
+    assert (await backend.put(Record("floor", "j", 1))).version == 5  # any new key
+    soon = utcnow() + timedelta(milliseconds=100)
+    await backend.put(Record("floor", "j", 2, expires_at=soon))  # version 6
+    await asyncio.sleep(0.2)
+    assert await backend.purge_expired() == 1
+    assert await raw.get("satchel-unit:{floor}:f") == b"6"
+    assert (await backend.put(Record("floor", "j", 3))).version == 7
+
+
+async def test_with_persistence_the_floor_survives_a_restart(
+    redis_server_factory: RedisServerFactory,
+) -> None:
+    server = redis_server_factory(appendonly=True)  # appendfsync always
+    backend = RedisBackend.from_url(server.url, retries=3, retry_backoff=0.05)
+    try:
+        await backend.put(Record("aof", "k", 1))
+        await backend.put(Record("aof", "k", 2))
+        assert await backend.delete("aof", "k", if_version=2)
+        server.restart()
+        again = await backend.put(Record("aof", "k", 3), if_absent=True)
+        assert again.version == 3
+        with pytest.raises(Conflict):
+            await backend.put(Record("aof", "k", "stale"), if_version=2)
     finally:
         await backend.close()

@@ -7,6 +7,12 @@ Expiry is decided with this process's clock (as every satchel backend does), and
 expires each record's hash by itself a minute later, so memory is given back without a
 sweep; index and ordering entries of expired records are cleared by the next writes of their
 collection and by :meth:`RedisBackend.purge_expired`.
+
+Versions never repeat for a key: each collection keeps a version floor (``<base>f``), raised
+by every removal to the removed record's version, and a new incarnation of a key starts
+above it (see :mod:`satchel_redis.scripts`). A write retried after a lost answer returns
+its first attempt's outcome, from the collection's outcome log. Each event loop that calls
+the backend gets clients of its own.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import random
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -130,7 +137,14 @@ class RedisBackend(Backend):
             transactions=False,
             max_value_bytes=settings.max_value_bytes,
         )
-        self._mode, self._where, self._client, self._sentinel = _connect(settings)
+        self._mode, self._where, self._factory = _connect(settings)
+        #: The clients of each event loop that used the backend (made on first use there);
+        #: the first is made now, so that a bad setting fails here
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._spare: _LoopState | None = self._new_state()
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopState] | None = None
         self._tls = settings.ssl or self._where.lower().startswith("rediss://")
         self._token_base = os.urandom(6).hex()
         self._tokens = itertools.count()
@@ -139,8 +153,6 @@ class RedisBackend(Backend):
         #: The bound of one attempt, in seconds
         self._attempt_s = settings.connect_timeout + settings.socket_timeout
         self._closed = False
-        self._initialised = self._mode != "cluster"
-        self._init_lock: asyncio.Lock | None = None
 
     @classmethod
     def from_url(cls, url: str, **settings: Any) -> RedisBackend:
@@ -166,17 +178,79 @@ class RedisBackend(Backend):
 
         return call
 
+    # -- one client per event loop -----------------------------------------------------------
+
+    def _new_state(self) -> _LoopState:
+        client, sentinel = self._factory()
+        return _LoopState(client, sentinel, self._mode != "cluster")
+
+    @property
+    def _state(self) -> _LoopState:
+        """The clients of the running event loop, made on its first call. Outside a loop:
+        the clients the next loop will use."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            spare = self._spare
+            if spare is None:
+                spare = self._spare = self._new_state()
+            return spare
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]
+        state = self._states.get(loop)
+        if state is None:
+            state = self._adopt(loop)
+        self._last = (weakref.ref(loop), state)
+        return state
+
+    @property
+    def _client(self) -> Any:
+        return self._state.client
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> _LoopState:
+        """Clients for ``loop``: released when the loop shuts down (``asyncio.run`` and other
+        runners finalise a loop's async generators before closing it, and a generator of
+        ours closes the clients then); clients of loops closed without that are dropped."""
+        if self._closed:
+            raise BackendUnavailable(f"the redis backend {self.describe()} is closed")
+        for other, state in list(self._states.items()):
+            if other.is_closed():
+                self._states.pop(other, None)
+                _abandon(state)
+        state, self._spare = self._spare or self._new_state(), None
+        keeper = _keeper(self, state)
+        state.keeper = keeper
+        step = keeper.asend(None)  # the loop's first-iteration hook registers the generator
+        with contextlib.suppress(StopIteration):
+            step.send(None)  # runs to its `yield` without suspending
+        self._states[loop] = state
+        return state
+
+    async def _release(self, state: _LoopState) -> None:
+        """Close ``state``'s clients from its own loop."""
+        if state.released:
+            return
+        state.released = True
+        with contextlib.suppress(Exception):
+            await state.client.aclose()
+        if state.sentinel is not None:
+            for sentinel in state.sentinel.sentinels:
+                with contextlib.suppress(Exception):
+                    await sentinel.aclose()
+
     async def _ready(self) -> None:
         """Build a Cluster client's slot map once, under a lock: redis-py's Cluster client
         fails when several tasks make it initialise at the same time."""
-        if self._initialised:
+        state = self._state
+        if state.initialised:
             return
-        if self._init_lock is None:
-            self._init_lock = asyncio.Lock()
-        async with self._init_lock:
-            if not self._initialised:
-                await self._client.initialize()
-                self._initialised = True
+        if state.init_lock is None:
+            state.init_lock = asyncio.Lock()
+        async with state.init_lock:
+            if not state.initialised:
+                await state.client.initialize()
+                state.initialised = True
 
     async def _run(self, what_: str | Callable[[], str], call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call()``; retry connection errors and timeouts with exponential backoff and
@@ -203,7 +277,7 @@ class RedisBackend(Backend):
 
     async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
-            if not self._initialised:
+            if not self._state.initialised:
                 await self._ready()
             return await call()
         except (rex.TimeoutError, rex.ConnectionError) as exc:
@@ -262,8 +336,8 @@ class RedisBackend(Backend):
         if isinstance(exc, _RETRYABLE):
             if self._closed:
                 raise BackendUnavailable(f"{what}: the redis backend is closed") from exc
-            if isinstance(exc, rex.RedisClusterException):
-                self._initialised = self._mode != "cluster"  # map the cluster again
+            if isinstance(exc, rex.RedisClusterException) and self._mode == "cluster":
+                self._state.initialised = False  # map the cluster again
             if attempt >= s.retries:
                 raise BackendUnavailable(self._unavailable(what, exc, attempt + 1)) from exc
             attempt += 1
@@ -761,18 +835,111 @@ class RedisBackend(Backend):
         return out
 
     async def close(self) -> None:
+        """Close the clients of every loop that used the backend: this loop's here, a loop
+        running in another thread's there (waiting at most the attempt bound), and those of
+        loops that no longer run by dropping their connections."""
         if self._closed:
             return
         self._closed = True
-        try:
-            await self._client.aclose()
-        finally:
-            if self._sentinel is not None:
-                for sentinel in self._sentinel.sentinels:
-                    await sentinel.aclose()
+        current = asyncio.get_running_loop()
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            await self._release(spare)
+        for loop, state in list(self._states.items()):
+            self._states.pop(loop, None)
+            if loop is current:
+                await self._release(state)
+            elif loop.is_running() and not loop.is_closed():
+                future = asyncio.run_coroutine_threadsafe(self._release(state), loop)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.wrap_future(future), self._attempt_s)
+            else:
+                _abandon(state)
+        self._last = None
 
     def describe(self) -> str:
         return f"redis {self._mode} at {self._where} (key prefix {self.settings.key_prefix!r})"
+
+
+class _LoopState:
+    """The clients of one event loop."""
+
+    __slots__ = ("client", "init_lock", "initialised", "keeper", "released", "sentinel")
+
+    def __init__(self, client: Any, sentinel: Sentinel | None, initialised: bool) -> None:
+        self.client = client
+        self.sentinel = sentinel
+        self.initialised = initialised
+        self.init_lock: asyncio.Lock | None = None
+        self.keeper: AsyncGenerator[None, None] | None = None
+        self.released = False
+
+
+async def _keeper(backend: RedisBackend, state: _LoopState) -> AsyncGenerator[None, None]:
+    """Lives as long as the loop that started it: a loop's runner finalises it (``aclose``)
+    before closing the loop, which closes the loop's clients while the loop still runs."""
+    try:
+        yield
+    finally:
+        if not state.released:
+            with contextlib.suppress(RuntimeError):
+                backend._states.pop(asyncio.get_running_loop(), None)
+            await backend._release(state)
+
+
+def _abandon(state: _LoopState) -> None:
+    """Drop the connections of a loop that is closed (or will never run again) without
+    that loop: close their sockets, so that nothing is left open or warned about."""
+    if state.released:
+        return
+    state.released = True
+    if state.keeper is not None:
+        with contextlib.suppress(BaseException):
+            state.keeper.aclose().send(None)  # ends at once: `released` is set
+    clients = [state.client]
+    if state.sentinel is not None:
+        clients += state.sentinel.sentinels
+    for client in clients:
+        for connection in _connections_of(client):
+            _drop(connection)
+
+
+def _connections_of(client: Any) -> list[Any]:
+    pools = []
+    if isinstance(client, RedisCluster):
+        manager = client.nodes_manager
+        nodes = [*manager.nodes_cache.values(), *manager.startup_nodes.values()]
+        for node in nodes:
+            pools.append(list(getattr(node, "_connections", ())))
+        client._initialize = True  # no longer holds connections: nothing to warn about
+    else:
+        pool = client.connection_pool
+        pools.append(list(getattr(pool, "_available_connections", ())))
+        pools.append(list(getattr(pool, "_in_use_connections", ())))
+    return [c for conns in pools for c in conns]
+
+
+def _drop(connection: Any) -> None:
+    """Close a connection's socket without its (closed) event loop."""
+    writer = getattr(connection, "_writer", None)
+    if writer is None:
+        return
+    transport = writer.transport
+    while True:  # a TLS transport wraps the socket's transport
+        inner = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None)
+        with contextlib.suppress(Exception):
+            transport.close()  # marks it closing; its loop cannot schedule the rest
+        if inner is None:
+            break
+        transport = inner
+    sock = getattr(transport, "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()
+        with contextlib.suppress(Exception):
+            transport._sock = None
+    connection._reader = None
+    connection._writer = None
 
 
 def _conflict(collection: str, key: str, expected: int | None, actual: int) -> Conflict:
@@ -828,8 +995,13 @@ def _key_range(where: Sequence[Condition]) -> tuple[bytes, bytes]:
 # -- connections -------------------------------------------------------------------------------
 
 
-def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
-    """``(mode, where, client, sentinel)`` for the settings; nothing is connected yet."""
+Make = Callable[[], "tuple[Any, Sentinel | None]"]
+
+
+def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
+    """``(mode, where, make)`` for the settings, where ``make()`` builds a new
+    ``(client, sentinel)``: nothing is connected until it is used, and each event loop gets
+    its own. A bad setting raises at the first ``make()``."""
     common: dict[str, Any] = {
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.connect_timeout,
@@ -850,83 +1022,92 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Any, Sentinel | None]:
             if settings.sentinel_password is not None
             else None
         )
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            nodes,
-            sentinel_kwargs={**common, "password": sentinel_password, "retry": no_retry},
-            db=settings.db,
-            username=settings.username,
-            password=password,
-            ssl=settings.ssl,
-            retry=no_retry,
-            max_connections=settings.max_connections,
-            **tls,
-            **common,
-        )
-        client = sentinel.master_for(settings.sentinel_service)
+
+        def sentinel_client() -> tuple[Any, Sentinel | None]:
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                nodes,
+                sentinel_kwargs={**common, "password": sentinel_password, "retry": no_retry},
+                db=settings.db,
+                username=settings.username,
+                password=password,
+                ssl=settings.ssl,
+                retry=no_retry,
+                max_connections=settings.max_connections,
+                **tls,
+                **common,
+            )
+            return sentinel.master_for(settings.sentinel_service), sentinel
+
         where = f"sentinel service {settings.sentinel_service!r} via {settings.sentinels}"
-        return "sentinel", where, client, sentinel
+        return "sentinel", where, sentinel_client
 
     if url is not None:
         parts = _split_url(url)
         if parts is not None:  # several nodes: a Cluster
             scheme, username, url_password, hosts = parts
-            client = RedisCluster(
-                startup_nodes=[ClusterNode(h, p) for h, p in hosts],
-                retry=no_retry,
-                username=username,
-                password=url_password,
-                ssl=scheme == "rediss",
-                max_connections=settings.max_connections,
-                **tls,
-                **common,
-            )
+
+            def nodes_client() -> tuple[Any, Sentinel | None]:
+                client = RedisCluster(
+                    startup_nodes=[ClusterNode(h, p) for h, p in hosts],
+                    retry=no_retry,
+                    username=username,
+                    password=url_password,
+                    ssl=scheme == "rediss",
+                    max_connections=settings.max_connections,
+                    **tls,
+                    **common,
+                )
+                return client, None
+
             where = f"{scheme}://" + ",".join(f"{h}:{p}" for h, p in hosts)
-            return "cluster", where, client, None
+            return "cluster", where, nodes_client
         where = url if scrub_secrets(url) == url else redact_url(url)
-        if settings.cluster:
+        cluster = settings.cluster
+
+        def url_client() -> tuple[Any, Sentinel | None]:
+            kind: Any = RedisCluster if cluster else Redis
             try:
-                cluster = RedisCluster.from_url(
+                client = kind.from_url(
                     url, max_connections=settings.max_connections, retry=no_retry, **tls, **common
                 )
             except ValueError as exc:
                 raise ConfigError(f"SATCHEL_REDIS_URL={where!r}: {_clean(exc)}") from None
-            return "cluster", where, cluster, None
-        try:
-            client = Redis.from_url(
-                url, max_connections=settings.max_connections, retry=no_retry, **tls, **common
-            )
-        except ValueError as exc:
-            raise ConfigError(f"SATCHEL_REDIS_URL={where!r}: {_clean(exc)}") from None
-        return "standalone", where, client, None
+            return client, None
+
+        return ("cluster" if cluster else "standalone"), where, url_client
 
     scheme = "rediss" if settings.ssl else "redis"
     where = f"{scheme}://{settings.host}:{settings.port}/{settings.db}"
-    if settings.cluster:
-        client = RedisCluster(
+
+    def host_client() -> tuple[Any, Sentinel | None]:
+        if settings.cluster:
+            cluster = RedisCluster(
+                host=settings.host,
+                port=settings.port,
+                retry=no_retry,
+                username=settings.username,
+                password=password,
+                ssl=settings.ssl,
+                max_connections=settings.max_connections,
+                **tls,
+                **common,
+            )
+            return cluster, None
+        client = Redis(
             host=settings.host,
             port=settings.port,
-            retry=no_retry,
+            db=settings.db,
             username=settings.username,
             password=password,
             ssl=settings.ssl,
             max_connections=settings.max_connections,
+            retry=no_retry,
             **tls,
             **common,
         )
-        return "cluster", where, client, None
-    client = Redis(
-        host=settings.host,
-        port=settings.port,
-        db=settings.db,
-        username=settings.username,
-        password=password,
-        ssl=settings.ssl,
-        max_connections=settings.max_connections,
-        retry=no_retry,
-        **tls,
-        **common,
-    )
-    return "standalone", where, client, None
+        return client, None
+
+    return ("cluster" if settings.cluster else "standalone"), where, host_client
 
 
 def _host_port(node: str) -> tuple[str, int]:

@@ -6,15 +6,17 @@ collection lives in one Cluster slot and every Lua script touches keys of one sl
     <prefix>{<tag>}:r:<key>                     hash: the record (fields below)
     <prefix>{<tag>}:k                           sorted set: every key (score 0, by byte order)
     <prefix>{<tag>}:x                           sorted set: keys with an expiry, scored by it
-    <prefix>{<tag>}:xi                          hash: key -> index JSON, for keys with an expiry
+    <prefix>{<tag>}:xi                          hash: key -> '<version>:<index JSON>', for
+                                                keys with an expiry
+    <prefix>{<tag>}:f                           string: the version floor (see scripts.py)
+    <prefix>{<tag>}:o:<bucket>                  hash: write id -> outcome, for retries
     <prefix>{<tag>}:i:<len(name)>:<name><value> set: the keys whose index ``name`` holds ``value``
 
 ``<tag>`` is the collection name with ``%``, ``{`` and ``}`` percent-encoded, so that it can
 never close the hash tag early and the name can be read back from a key. A record hash has
 the fields ``v`` (the value as UTF-8 JSON), ``n`` (version), ``c``, ``u`` (created and
 updated, Unix milliseconds), ``e`` (expires at, Unix milliseconds; absent when it never
-expires), ``i`` (index entries as JSON ``{name: [value, ...]}``; absent when none) and ``w``
-(the id of the write that stored it, so that a retried write is recognised).
+expires) and ``i`` (index entries as JSON ``{name: [value, ...]}``; absent when none).
 """
 
 from __future__ import annotations

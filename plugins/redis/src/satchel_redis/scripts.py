@@ -72,18 +72,54 @@ local function load(rk)
   return {n = n, c = h[2], e = e, i = h[4], live = (e == nil or e > now)}
 end
 
+-- the version and index JSON kept beside an expiring record in `xi` ('<n>:<index JSON>'),
+-- which outlive its hash when Redis expires that by itself
+local function xinfo(key)
+  local v = redis.call('HGET', base .. 'xi', key)
+  if not v then return nil, nil end
+  local n, ij = string.match(v, '^(%d+):(.*)$')
+  if n then return tonumber(n), ij end
+  return nil, v  -- kept by an older satchel: the index JSON alone
+end
+
 -- the index JSON of a record, also when Redis has already expired its hash
 local function old_index(key, cur)
   if cur and cur.i then return cur.i end
-  return redis.call('HGET', base .. 'xi', key)
+  local _, ij = xinfo(key)
+  return ij
+end
+
+-- the collection's version floor: at least every version a removed record had
+local function raise_floor(n)
+  if not n then return end
+  local fk = base .. 'f'
+  local f = tonumber(redis.call('GET', fk))
+  if not f or n > f then redis.call('SET', fk, n) end
+end
+
+-- the version of a new incarnation of `key` (its earlier one, `cur`, not live or gone)
+local function new_version(key, cur)
+  local old
+  if cur then old = cur.n else old = xinfo(key) end
+  local fk = base .. 'f'
+  local f = tonumber(redis.call('GET', fk)) or 0
+  if old and old > f then
+    f = old
+    redis.call('SET', fk, f)
+  end
+  return f + 1
 end
 
 local function unindex(key, ij)
   for _, ik in ipairs(index_keys(ij)) do redis.call('SREM', ik, key) end
 end
 
--- delete a record and every entry that points at it
-local function remove(key, ij)
+-- delete a record (`cur`: its metadata, nil when its hash is gone or not a record) and
+-- every entry that points at it; the floor rises to its version
+local function remove(key, cur)
+  local n, ij
+  if cur then n, ij = cur.n, cur.i else n, ij = xinfo(key) end
+  raise_floor(n)
   unindex(key, ij)
   redis.call('DEL', base .. 'r:' .. key)
   redis.call('ZREM', base .. 'k', key)
@@ -95,7 +131,7 @@ end
 local function sweep(limit)
   local gone = redis.call('ZRANGEBYSCORE', base .. 'x', '-inf', now, 'LIMIT', 0, limit)
   for _, key in ipairs(gone) do
-    remove(key, redis.call('HGET', base .. 'xi', key))
+    remove(key, load(base .. 'r:' .. key) or nil)
   end
   return #gone
 end
@@ -137,12 +173,17 @@ end
 -- write a record over `cur` (nil when absent); its version and created time
 local function write(key, value, e, ij, cur)
   local rk = base .. 'r:' .. key
-  local n, c = 1, ARGV[2]
-  if cur and cur.live then n = cur.n + 1; c = cur.c end
+  local n, c
+  if cur and cur.live then
+    n, c = cur.n + 1, cur.c
+  else
+    n, c = new_version(key, cur), ARGV[2]
+  end
   unindex(key, old_index(key, cur))
   redis.call('DEL', rk)
   if e ~= '' and tonumber(e) <= now then
-    -- expired on arrival: nothing is kept
+    -- expired on arrival: nothing is kept, and the floor covers its version
+    raise_floor(n)
     redis.call('ZREM', base .. 'k', key)
     redis.call('ZREM', base .. 'x', key)
     redis.call('HDEL', base .. 'xi', key)
@@ -161,11 +202,7 @@ local function write(key, value, e, ij, cur)
   if e ~= '' then
     redis.call('PEXPIREAT', rk, tonumber(e) + GRACE_MS)
     redis.call('ZADD', base .. 'x', e, key)
-    if ij ~= '' then
-      redis.call('HSET', base .. 'xi', key, ij)
-    else
-      redis.call('HDEL', base .. 'xi', key)
-    end
+    redis.call('HSET', base .. 'xi', key, n .. ':' .. ij)
   else
     redis.call('ZREM', base .. 'x', key)
     redis.call('HDEL', base .. 'xi', key)
@@ -237,7 +274,7 @@ if done then return done end
 local cur = load(rk)
 if cur == false then
   if mode ~= '' then return remember(token, keep, {{'corrupt'}}) end
-  remove(key, redis.call('HGET', base .. 'xi', key))
+  remove(key, nil)
   return remember(token, keep, {{'ok', 1}})
 end
 local live = cur and cur.live
@@ -245,7 +282,7 @@ if mode ~= '' then
   if not live then return remember(token, keep, {{'missing'}}) end
   if cur.n ~= tonumber(mode) then return remember(token, keep, {{'conflict', cur.n}}) end
 end
-remove(key, old_index(key, cur))
+remove(key, cur)
 sweep({SWEEP_PER_WRITE})
 if live then return remember(token, keep, {{'ok', 1}}) end
 return remember(token, keep, {{'ok', 0}})
@@ -343,11 +380,7 @@ local live = 0
 for _, key in ipairs(keys) do
   local cur = load(base .. 'r:' .. key)
   if cur and cur.live then live = live + 1 end
-  if cur then
-    remove(key, old_index(key, cur))
-  else
-    remove(key, redis.call('HGET', base .. 'xi', key))
-  end
+  remove(key, cur or nil)
 end
 local left = redis.call('ZCARD', KEYS[1])
 if left == 0 then redis.call('DEL', base .. 'x', base .. 'xi') end
