@@ -154,3 +154,31 @@ async def test_a_write_that_arrives_after_its_retry_is_not_applied_again(
     await writers.proxy.late_reply.wait()
     stored = await writers.other.get(c, "k")
     assert stored is not None and (stored.version, stored.value) == (3, "other")
+
+
+@pytest.mark.parametrize("batch", [False, True])
+async def test_a_write_retried_when_the_server_is_out_of_memory_returns_its_first_result(
+    writers: Writers, redis_url: str, batch: bool
+) -> None:
+    """The first attempt ran; by the retry the server refuses writes (maxmemory reached).
+    The retry still answers what the first attempt did: recalling an outcome writes nothing."""
+    from redis.asyncio import Redis
+
+    c = writers.collection
+    admin = Redis.from_url(redis_url)
+    (before,) = (await admin.config_get("maxmemory")).values()
+
+    async def server_fills_up() -> None:
+        await admin.config_set("maxmemory", 1)
+
+    writers.proxy.lose_next_reply(server_fills_up)
+    try:
+        if batch:
+            got = (await writers.mine.put_many([Record(c, "k", "mine")]))[0]
+        else:
+            got = await writers.mine.put(Record(c, "k", "mine"))
+    finally:
+        await admin.config_set("maxmemory", before)
+        await admin.aclose()
+    assert writers.proxy.lost == 1
+    assert (got.version, got.value) == (1, "mine")

@@ -219,10 +219,11 @@ _BODIES = {
     # KEYS: record. ARGV: base, now, key, value, expires, index, mode, token, keep.
     # mode: '' unconditional, 'a' if absent, else the version the record must have.
     "put": f"""
-guard()
 local rk, key, mode, token, keep = KEYS[1], ARGV[3], ARGV[7], ARGV[8], ARGV[9]
+-- a recalled outcome writes nothing, so it is answered even by a server out of memory
 local done = recall(token)
 if done then return done end
+guard()
 local cur = load(rk)
 if cur == false then
   if mode ~= '' then return remember(token, keep, {{'corrupt'}}) end
@@ -244,10 +245,10 @@ return remember(token, keep, {{'ok', n, c}})
     # index)... The batch is one write: its outcome (every version and created time) is
     # recorded whole.
     "put_many": f"""
-guard()
 local token, keep = ARGV[3], ARGV[4]
 local done = recall(token)
 if done then return done end
+guard()
 local out = {{}}
 for j = 5, #ARGV, 4 do
   local key = ARGV[j]
