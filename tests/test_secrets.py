@@ -7,7 +7,9 @@ variables, on the redis and mongodb backends."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import pickle
 import re
 import socket
 import traceback
@@ -17,16 +19,31 @@ import pytest
 from click.testing import CliRunner
 
 import satchel
-from satchel.cli import cli
-from satchel.settings import redact_url, scrub_secrets
+from satchel.cli import CommandError, cli
+from satchel.settings import clean_error, redact_url, scrub_secrets, secret_parts
 
 # Every password is made of two-letter segments no message holds by chance, joined by the
 # characters that break naive URL parsing. A test fails when any segment shows up.
-SECRETS = ["Zq@Xw:Vy/Ut#?Sr", "Qj%40Kx", "Wv Yz@Jq", "Pk:Fj@Hb#", "Gx?Dv/Bm@"]
+# Some hold a secret parameter's name ("&token=", ";password="), which must not end the
+# password early, or a scheme ("://"), which must not start another URL.
+SECRETS = [
+    "Zq@Xw:Vy/Ut#?Sr",
+    "Qj%40Kx",
+    "Wv Yz@Jq",
+    "Pk:Fj@Hb#",
+    "Gx?Dv/Bm@",
+    "Mx&token=Pz",
+    "Yc;password=Ld",
+    "Kq://Jv",
+    "Nq=Rx&Sj #Tk%2FUz;Cv",
+]
+# the names of secret parameters that some of them hold: a message may name those
+NAMES = {"token", "password"}
 
 
 def segments(secret: str) -> list[str]:
-    return [s for s in re.split(r"[@:/#? %]|40", secret) if len(s) >= 2]
+    parts = re.split(r"[@:/#? %&=;]|40|2F", secret)
+    return [s for s in parts if len(s) >= 2 and s not in NAMES]
 
 
 def free_port() -> int:
@@ -244,3 +261,82 @@ def test_a_config_error_has_no_pydantic_error_in_its_chain(
         satchel.open()
     assert chain(info.value) == [info.value]
     assert all("hunter2" not in text for text in texts(info.value))
+
+
+def test_satchel_messages_keep_every_character_but_the_known_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Masking a satchel error touches only the configured secrets, in every spelling: a
+    key that is a URL, a collection named with an ``@``, versions and hints stay whole."""
+    monkeypatch.setenv("SATCHEL_BACKEND", "memory")
+    key = "https://cdn.example.com/@ann/avatar.png?token=v2"
+
+    async def conflict() -> satchel.Conflict:
+        async with satchel.open() as store:
+            await store.kv("cache").set(key, 1)
+            with pytest.raises(satchel.Conflict) as info:
+                await store.kv("cache").set(key, 2, if_version=7)
+            return info.value
+
+    error = asyncio.run(conflict())
+    assert str(error).startswith(f"{key!r} in ")
+    assert "is at version 1, not 7; reload it and try again" in str(error)
+    shown = CommandError.of(error, as_json=True).message
+    assert shown == str(error)
+
+    text = "mongodb at mongodb://127.0.0.1:1: could not read from 'orders@eu': timed out"
+    assert str(clean_error(satchel.BackendUnavailable(text), ("Zq@Xw",))) == text
+    url = "redis://ann:p%40ss w/rd@db:6379/0"
+    secrets = secret_parts(url)
+    for spelling in ("p%40ss w/rd", "p@ss w/rd", "p%40ss%20w%2Frd", "p%40ss%20w/rd"):
+        masked = str(clean_error(satchel.SatchelError(f"k 'a@b' v2, not {spelling}!"), secrets))
+        assert masked == "k 'a@b' v2, not ***!"
+
+
+def test_a_url_in_driver_text_ends_at_a_space_or_a_quote() -> None:
+    text = "mongodb at mongodb://127.0.0.1:1: could not read from 'orders@eu': timed out"
+    assert scrub_secrets(text) == text
+    assert scrub_secrets("'https://h/p?a=1' is at version 1") == "'https://h/p?a=1' is at version 1"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:Mx&token=Pz@h:1/0", "redis://***@h:1/0"),
+        ("redis://:Yc;password=Ld@h:1/0", "redis://***@h:1/0"),
+        ("redis://ann:Yc;password=Ld@h:1/0", "redis://ann:***@h:1/0"),
+        ("redis://:ab://cd@h", "redis://***@h"),
+        ("redis://:a=b&c #d%2Fe;f@h/0?db=1", "redis://***@h/0?db=1"),
+        ("mongodb://h:1/?password=Zq@Xw:Vy&w=1", "mongodb://h:1/?password=***"),
+    ],
+)
+def test_the_user_information_is_split_off_before_secret_parameters(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert scrub_secrets(f"at {url}\nnext") == f"at {shown}\nnext"
+    assert scrub_secrets(f"at '{url}' now") == f"at '{shown}' now"
+
+
+class KeyConflict(satchel.Conflict):
+    def __init__(self, key: str, *, expected: int, actual: int) -> None:
+        super().__init__(f"{key!r} is at {actual}, not {expected}", expected=expected)
+        self.actual = actual
+        self.key = key
+
+
+def test_a_cleaned_error_survives_copy_and_pickle() -> None:
+    """Masking keeps what an error is rebuilt from: its class, its message and its
+    attributes (a Conflict's versions), whatever its constructor takes."""
+
+    secrets = secret_parts("redis://:hunter2@h")
+    errors: list[satchel.SatchelError] = [
+        satchel.Conflict("'k' hunter2 is at 2, not 1", expected=1, actual=2),
+        KeyConflict("hunter2", expected=1, actual=2),
+    ]
+    for error in errors:
+        clean_error(error, secrets)
+        assert "hunter2" not in str(error) and "hunter2" not in repr(error.args)
+        for copied in (copy.copy(error), pickle.loads(pickle.dumps(error))):
+            assert type(copied) is type(error)
+            assert str(copied) == str(error) and copied.args == error.args
+            assert isinstance(copied, satchel.Conflict)
+            assert (copied.expected, copied.actual) == (1, 2)

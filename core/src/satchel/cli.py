@@ -96,9 +96,10 @@ def exit_code_for(error: BaseException) -> int:
 
 
 def _one_line(message: str) -> str:
-    from satchel.plugins import scrub_secrets
-
-    return " ".join(scrub_secrets(message).split())
+    """``message`` on one line. satchel's own messages are shown as they are (their known
+    secrets were masked where they were raised, and a key or a hint must stay whole); text
+    from elsewhere is scrubbed by :meth:`CommandError.of`."""
+    return " ".join(message.split())
 
 
 class CommandError(Exception):
@@ -127,9 +128,13 @@ class CommandError(Exception):
 
     @classmethod
     def of(cls, error: BaseException, *, as_json: bool, reported: bool = False) -> CommandError:
-        """The command error that reports ``error``."""
+        """The command error that reports ``error`` (URL credentials scrubbed from the text
+        of an error that is not satchel's)."""
+        from satchel.errors import SatchelError
+        from satchel.plugins import scrub_secrets
+
         return cls(
-            str(error),
+            str(error) if isinstance(error, SatchelError) else scrub_secrets(str(error)),
             exit_code=exit_code_for(error),
             kind=type(error).__name__,
             as_json=as_json,

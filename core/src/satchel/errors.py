@@ -8,6 +8,8 @@ never contain a password or a URI with credentials.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AlreadyExists",
     "BackendNotFound",
@@ -38,6 +40,20 @@ class SatchelError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its state, not by calling the constructor again: a subclass may take
+        # other arguments than its message, and a masked error (see
+        # satchel.settings.clean_error) keeps its attributes, so copy and pickle work alike.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[SatchelError], args: tuple[Any, ...], state: dict[str, Any]) -> SatchelError:
+    """A :class:`SatchelError` of class ``cls`` with ``args`` and attributes ``state``."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(SatchelError):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from satchel.backend import Backend, Page, Record
 from satchel.errors import CorruptRecord, InvalidArgument, PluginError, SatchelError
 from satchel.query import Condition, Query, project
-from satchel.settings import clean_error, scrub_secrets
+from satchel.settings import clean_error, mask_foreign
 from satchel.validation import check_json
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ class InstrumentedBackend(Backend):
         except SatchelError:
             raise
         except Exception as exc:  # a backend bug or a driver error (CancelledError is not one)
-            shown = f"{type(exc).__name__}: {scrub_secrets(str(exc))}"
+            shown = f"{type(exc).__name__}: {mask_foreign(str(exc), self._secrets)}"
             where = _where(name, collection, key)
             if attempt is not None and attempt.error is not exc:
                 raise PluginError(
@@ -292,7 +292,7 @@ class InstrumentedBackend(Backend):
         if attempt.error is not None:
             detail += (
                 f" where the operation raised {type(attempt.error).__name__}: "
-                f"{scrub_secrets(str(attempt.error))}"
+                f"{mask_foreign(str(attempt.error), self._secrets)}"
             )
         error = PluginError(
             f"{self._wrappers()}: its satchel_backend_operation wrapper {detail}, for {where}, "
@@ -350,7 +350,8 @@ class InstrumentedBackend(Backend):
             except Exception as exc:
                 raise PluginError(
                     f"{self._codec(codec)} failed to encode {record.key!r} in "
-                    f"{record.collection!r}: {type(exc).__name__}: {scrub_secrets(str(exc))}"
+                    f"{record.collection!r}: {type(exc).__name__}: "
+                    f"{mask_foreign(str(exc), self._secrets)}"
                 ) from exc
             self._checked(codec, "encode", value, record)
         return replace(record, value=value)
@@ -366,7 +367,7 @@ class InstrumentedBackend(Backend):
                 raise CorruptRecord(
                     f"{self._codec(codec)} cannot decode {record.key!r} in "
                     f"{record.collection!r} (written without it, or damaged): "
-                    f"{type(exc).__name__}: {scrub_secrets(str(exc))}"
+                    f"{type(exc).__name__}: {mask_foreign(str(exc), self._secrets)}"
                 ) from exc
             self._checked(codec, "decode", value, record)
         return replace(record, value=value)

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, cast, get_args, get_origin
+from urllib.parse import quote, unquote, unquote_plus
 
 from pydantic import (
     AliasChoices,
@@ -50,6 +51,7 @@ __all__ = [
     "config_error",
     "env_names",
     "load_settings",
+    "mask_foreign",
     "mask_secrets",
     "plugin_settings_config",
     "redact_url",
@@ -317,14 +319,14 @@ def config_error(
         if raw is None:
             problems.append(f"{variable}: {scrub_secrets(message)}")
         elif _is_secret(settings_cls, name):
-            problems.append(f"{variable}: {mask_secrets(message, secret_parts(raw))}")
+            problems.append(f"{variable}: {mask_foreign(message, secret_parts(raw))}")
         else:
             secrets = secret_parts(raw) if "://" in raw else ()
-            problems.append(f"{variable}={redact_url(raw)!r}: {mask_secrets(message, secrets)}")
+            problems.append(f"{variable}={redact_url(raw)!r}: {mask_foreign(message, secrets)}")
     # secret values given in code (not from the environment) are masked too
     given = [v for e in exc.errors(include_url=False) for v in _strings(e.get("input"))]
     secrets = tuple(p for v in given if "://" in v for p in secret_parts(v))
-    return ConfigError(mask_secrets("; ".join(problems), secrets) or "invalid settings")
+    return ConfigError(mask_foreign("; ".join(problems), secrets) or "invalid settings")
 
 
 def _strings(value: Any) -> list[str]:
@@ -392,14 +394,45 @@ def _reading_mapping(settings_cls: type[S]) -> type[S]:
 # A URL's scheme. What follows "scheme://" up to the last "@" of the URL is its user
 # information (users type passwords unescaped, with "@", ":", "/", "#" or "?" in them, so no
 # other character can be trusted to end it); everything before the first ":" in it is the
-# user name, the rest the password.
+# user name, the rest the password. Only then are the password-like parameters looked for,
+# in what follows the user information (a password may hold "&token=" itself).
 _SCHEME = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://")
-# ...?password=secret&... and its usual spellings
-_SECRET_PARAMS = re.compile(
-    r"(?P<name>[?&;](?:password|passwd|pwd|pass|secret|token|api_?key|access_?key|"
-    r"authmechanismproperties|tlscertificatekeyfilepassword)=)[^&;#\s]*",
-    re.IGNORECASE,
+_SECRET_NAMES = (
+    r"[?&;](?:password|passwd|pwd|pass|secret|token|api_?key|access_?key|"
+    r"authmechanismproperties|tlscertificatekeyfilepassword)="
 )
+# ...?password=secret&... and its usual spellings, in a URL
+_SECRET_PARAM = re.compile(_SECRET_NAMES, re.IGNORECASE)
+# the same in free text, where its value ends at a separator, a space or a quote
+_SECRET_PARAM_VALUE = re.compile(rf"(?P<name>{_SECRET_NAMES})[^&;#\s'\"]*", re.IGNORECASE)
+# a URL's host list: names or addresses, [IPv6], each with an optional numeric port
+_HOST = r"(?:\[[0-9A-Za-z:.%]*\]|[A-Za-z0-9._~%!$*+-]+)(?::[0-9]*)?"
+_HOSTS = re.compile(rf"(?:{_HOST}(?:,{_HOST})*)?")
+# where a URL in free text ends: a space or a quote (a URL quoted by repr ends at its quote)
+_URL_STOP = re.compile(r"[\s'\"]")
+
+
+def _is_hosts(text: str) -> bool:
+    """Whether ``text`` (what follows ``scheme://``, without user information) starts with a
+    well-formed host list: ``redis://:pass word@h`` cut at its space gives ``:pass``, which
+    is not one."""
+    authority = re.split(r"[/?#]", text.rstrip(".,;:)]}>"), maxsplit=1)[0]
+    return _HOSTS.fullmatch(authority) is not None
+
+
+def _userinfo_end(rest: str) -> int:
+    """Where the user information of ``rest`` (what follows ``scheme://``) ends: at its last
+    ``@`` (a password may hold ``@``, ``:``, ``/``, ``?``, ``#``, ``&``, ``=``, ``;`` or
+    ``://``, so only that one can end it); ``-1`` when it has no ``@``, or when a host list
+    and a query's secret parameter come before its first ``@`` (``h/?password=a@b``: the
+    ``@`` is the parameter's)."""
+    first = rest.find("@")
+    if first < 0:
+        return -1
+    param = _SECRET_PARAM.search(rest, 0, first)
+    if param is not None and "?" in rest[: param.end()] and _is_hosts(rest[: param.start()]):
+        return -1
+    return rest.rfind("@")
 
 
 def _mask_userinfo(userinfo: str) -> str:
@@ -411,41 +444,65 @@ def _mask_userinfo(userinfo: str) -> str:
     return "***"
 
 
-def _redact_rest(rest: str) -> str:
-    """What follows ``scheme://`` in a URL, with the user information (up to the last
-    ``@``) masked, and everything after a secret parameter's ``=`` (its value may hold any
-    character, ``&`` and ``@`` too)."""
-    secret = _SECRET_PARAMS.search(rest)
-    tail = ""
-    if secret is not None:
-        rest, tail = rest[: secret.start() + len(secret.group("name"))], "***"
-    userinfo, at, hosts = rest.rpartition("@")
-    if at:
-        rest = f"{_mask_userinfo(userinfo)}@{hosts}"
-    return rest + tail
+def _redact_rest(rest: str) -> tuple[str, bool]:
+    """What follows ``scheme://`` in a URL, with the user information (see
+    :func:`_userinfo_end`) masked, then everything after a secret parameter's ``=`` (its
+    value may hold any character, ``&`` and ``@`` too); and whether such a parameter was
+    found. Without user information, what is not a host list is masked whole."""
+    at = _userinfo_end(rest)
+    head = f"{_mask_userinfo(rest[:at])}@" if at >= 0 else ""
+    hosts = rest[at + 1 :]
+    if at < 0 and not _is_hosts(hosts):
+        return "***", False
+    param = _SECRET_PARAM.search(hosts)
+    if param is None:
+        return head + hosts, False
+    return f"{head}{hosts[: param.end()]}***", True
+
+
+def _url_end(text: str, start: int, end: int) -> tuple[int, int]:
+    """Where the URL whose scheme spans ``text[start:end]`` ends: at its closing quote when
+    it is quoted, else at the first space or quote (or, when what precedes that has no host
+    list after its user information, as in ``redis://:pass word@h``, at the end of the next
+    word holding an ``@``); and how far a secret parameter's value may run (the closing quote,
+    or the end of the line)."""
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    quote = text[start - 1] if start > 0 and text[start - 1] in "'\"" else ""
+    if quote:
+        close = text.find(quote, end, line_end)
+        if close >= 0:
+            return close, close
+    found = _URL_STOP.search(text, end, line_end)
+    stop = found.start() if found else line_end
+    span = text[end:stop]
+    if not _is_hosts(span[_userinfo_end(span) + 1 :]):
+        more = re.compile(r"@[^\s'\"]*").search(text, stop, line_end)
+        if more is not None:
+            stop = more.end()
+    return stop, line_end
 
 
 def scrub_secrets(text: str) -> str:
-    """``text`` with the credentials of any URL in it masked: everything after its
-    ``scheme://`` up to the last ``@`` before the end of the line or the next URL, but the
-    user name, becomes ``***`` (so a password holding ``@``, ``:``, ``/``, ``#``, ``?`` or
-    a space, escaped or not, is masked whole; an ``@`` later on the line, as in an e-mail
-    address, masks more than needed, never less), and password-like query parameters
-    (``password=``, ``token=``, ...) become ``***``."""
+    """``text`` from elsewhere (a driver's or pydantic's message) with the credentials of
+    any URL in it masked. A URL ends at a space or a quote (its closing quote if it is
+    quoted); everything after its ``scheme://`` up to its last ``@``, but the user name,
+    becomes ``***`` (so a password holding ``@``, ``:``, ``/``, ``#``, ``?``, ``&`` or
+    ``://``, escaped or not, is masked whole, and one holding a space too when the URL is
+    quoted or what precedes the space is no host), and so does everything after a
+    password-like parameter (``password=``, ``token=``, ...) up to the closing quote or the
+    end of the line. It masks more than needed rather than less: satchel's own messages are
+    not scrubbed but masked with the known secrets (:func:`mask_secrets`)."""
     out: list[str] = []
     position = 0
-    matches = list(_SCHEME.finditer(text))
-    for index, match in enumerate(matches):
-        end = match.end()
-        stop = text.find("\n", end)
-        stop = len(text) if stop < 0 else stop
-        if index + 1 < len(matches):
-            stop = min(stop, matches[index + 1].start())
-        out.append(text[position:end])
-        out.append(_redact_rest(text[end:stop]))
-        position = stop
+    while (match := _SCHEME.search(text, position)) is not None:
+        stop, limit = _url_end(text, match.start(), match.end())
+        shown, to_limit = _redact_rest(text[match.end() : stop])
+        out.append(text[position : match.end()])
+        out.append(shown)
+        position = limit if to_limit else stop
     out.append(text[position:])
-    return _SECRET_PARAMS.sub(r"\g<name>***", "".join(out))
+    return _SECRET_PARAM_VALUE.sub(r"\g<name>***", "".join(out))
 
 
 def secret_parts(secret: str) -> tuple[str, ...]:
@@ -456,50 +513,70 @@ def secret_parts(secret: str) -> tuple[str, ...]:
     if scheme is None:
         return (secret,) if secret else ()
     parts: list[str] = []
-    userinfo, at, _ = text[scheme.end() :].rpartition("@")
-    param = _SECRET_PARAMS.search(text)
-    if param is not None:  # a secret parameter's value runs to the end (see _redact_rest)
-        parts.append(text[param.start() + len(param.group("name")) :])
-        userinfo, at, _ = text[scheme.end() : param.start()].rpartition("@")
-    if at:
+    rest = text[scheme.end() :]
+    at = _userinfo_end(rest)
+    userinfo, hosts = rest[: max(at, 0)], rest[at + 1 :]
+    if at >= 0:
         _, has_password, password = userinfo.partition(":")
         parts.append(password if has_password else userinfo)
+    elif not _is_hosts(hosts):
+        parts.append(hosts)
+    param = _SECRET_PARAM.search(hosts)
+    if param is not None:  # a secret parameter's value runs to the end (see _redact_rest)
+        parts.append(hosts[param.end() :])
     return tuple(p for p in parts if p)
+
+
+def _spellings(secret: str) -> set[str]:
+    """``secret`` as typed, percent-encoded and percent-decoded (and that re-encoded)."""
+    found = {secret, unquote(secret), unquote_plus(secret)}
+    return found | {quote(s, safe=safe) for s in found for safe in ("", "/")}
 
 
 _QUOTED = re.compile(r"'([^'\n]+)'|\"([^\"\n]+)\"")
 _URL_SPAN = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^\s'\"]*)")
-
-
-def _shares_a_pair(text: str, secret: str) -> bool:
-    """Whether ``text`` holds two consecutive characters of ``secret``."""
-    return any(secret[i : i + 2] in text for i in range(len(secret) - 1))
+# the pieces of a quoted fragment between a URL's delimiters ("/Jv@127" holds "Jv")
+_DELIMITED = re.compile(r"[^@:/#?&;=,\s]+")
 
 
 def mask_secrets(text: str, secrets: tuple[str, ...] | list[str]) -> str:
-    """``text`` (URL credentials scrubbed, see :func:`scrub_secrets`) with every occurrence
-    of a secret replaced by ``***``, and every quoted fragment of one (as a driver quotes
-    the part of a URL it could not parse: ``port 'w'``) too."""
-    text = scrub_secrets(text)
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 3:
-            text = text.replace(secret, "***")
+    """``text`` (satchel's own message) with every known secret masked and nothing else
+    changed: each spelling of a secret (as typed, percent-encoded, percent-decoded) becomes
+    ``***``, and so does a piece of two characters or more of one that is quoted, alone or
+    between a URL's delimiters (as a driver quotes the part of a URL it could not parse:
+    ``port 'Vy'``, ``database name "/Jv@127"``), and a URL whose host or port is such a
+    piece (a driver may show a URL it parsed its own way). Keys, names, versions and hints
+    stay whole."""
+    variants = sorted({v for s in secrets for v in _spellings(s) if len(v) >= 3}, key=len)
+    for secret in reversed(variants):
+        text = text.replace(secret, "***")
+    pieces = [s for s in secrets if s]
+    if not pieces:
+        return text
+
+    def piece(fragment: str) -> bool:
+        return len(fragment) >= 2 and any(fragment in s for s in pieces)
 
     def quoted(match: re.Match[str]) -> str:
         fragment = match.group(1) or match.group(2) or ""
-        if any(fragment in secret for secret in secrets):
+        if piece(fragment):
             return match.group(0).replace(fragment, "***")
-        return match.group(0)
+        masked = _DELIMITED.sub(lambda m: "***" if piece(m.group(0)) else m.group(0), fragment)
+        return match.group(0).replace(fragment, masked)
 
     def url(match: re.Match[str]) -> str:
-        # a driver may show a URL it parsed its own way (a password's piece as the host)
-        if any(_shares_a_pair(match.group(2), secret) for secret in secrets):
+        authority = re.split(r"[/?#]", match.group(2), maxsplit=1)[0]
+        if any(piece(p) for p in re.split(r"[@:,\[\]]", authority)):
             return match.group(1) + "***"
         return match.group(0)
 
-    if not secrets:
-        return text
     return _URL_SPAN.sub(url, _QUOTED.sub(quoted, text))
+
+
+def mask_foreign(text: str, secrets: tuple[str, ...] | list[str]) -> str:
+    """``text`` from elsewhere (a driver's, pydantic's) made safe to show: the known secrets
+    masked (:func:`mask_secrets`), then the credentials of any URL (:func:`scrub_secrets`)."""
+    return scrub_secrets(mask_secrets(text, secrets))
 
 
 def settings_secrets(settings: Any) -> tuple[str, ...]:
@@ -524,14 +601,16 @@ def _leaks(error: BaseException, secrets: tuple[str, ...]) -> bool:
         text = f"{error}\n{error!r}"
     except Exception:  # an exception whose __str__ fails shows nothing either
         return False
-    return mask_secrets(text, secrets) != text
+    return mask_foreign(text, secrets) != text
 
 
 def clean_error(error: E, secrets: tuple[str, ...] = ()) -> E:
-    """``error`` made safe to show, with its whole chain: the messages of satchel's errors
-    have their secrets masked (:func:`mask_secrets`), a context suppressed with ``raise ...
+    """``error`` made safe to show, with its whole chain: the known secrets in the messages
+    of satchel's errors are masked (:func:`mask_secrets`; their other characters stay, and
+    so does what their arguments rebuild them from), a context suppressed with ``raise ...
     from None`` is dropped, and any other exception (a driver's, pydantic's) whose text
-    holds a secret is cut from the chain, as ``__cause__`` or ``__context__``."""
+    holds a secret or a URL's credentials is cut from the chain, as ``__cause__`` or
+    ``__context__``."""
     from satchel.errors import SatchelError
 
     seen: set[int] = set()
@@ -545,7 +624,9 @@ def clean_error(error: E, secrets: tuple[str, ...] = ()) -> E:
             masked = mask_secrets(link.message, secrets)
             if masked != link.message:
                 link.message = masked
-                link.args = (masked,)
+                link.args = tuple(
+                    mask_secrets(a, secrets) if isinstance(a, str) else a for a in link.args
+                )
         if link.__suppress_context__:
             link.__context__ = None
         for attribute in ("__cause__", "__context__"):
@@ -562,14 +643,14 @@ def clean_error(error: E, secrets: tuple[str, ...] = ()) -> E:
 
 def redact_url(url: str) -> str:
     """``url`` with its credentials masked: everything between ``scheme://`` and the last
-    ``@`` of the URL, but the user name, becomes ``***``, and so do password-like query
-    parameters. Only the user name, the hosts, the path and the other parameters stay, so
-    that no character of a password survives, whatever it holds."""
+    ``@`` of the URL, but the user name, becomes ``***``, and so does everything after a
+    password-like parameter. Only the user name, the hosts, the path and the other
+    parameters stay, so that no character of a password survives, whatever it holds."""
     scheme = _SCHEME.match(url.lstrip())
     if scheme is None:
         return scrub_secrets(url)
     text = url.lstrip()
-    return text[: scheme.end()] + _redact_rest(text[scheme.end() :])
+    return text[: scheme.end()] + _redact_rest(text[scheme.end() :])[0]
 
 
 def _display(value: Any) -> Any:

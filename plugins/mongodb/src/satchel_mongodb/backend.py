@@ -58,7 +58,7 @@ from satchel.errors import (
     ValueTooLarge,
 )
 from satchel.query import Query, compile_glob, make_cursor, project
-from satchel.settings import load_settings, scrub_secrets
+from satchel.settings import load_settings, mask_foreign
 from satchel_mongodb import translate
 from satchel_mongodb.codec import decode, encode, string_instant
 from satchel_mongodb.plugin import MongoSettings
@@ -416,9 +416,7 @@ class MongoBackend(Backend):
 
     def _scrub(self, text: str) -> str:
         """``text`` without any of the URI's secrets (however the URI spells them)."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return scrub_secrets(text)
+        return mask_foreign(text, self._secrets)
 
     def _remember(
         self,
