@@ -26,11 +26,14 @@ got there first).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
 import re
+import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import datetime, timezone
@@ -43,6 +46,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import AsyncMongoClient, InsertOne, ReplaceOne, UpdateOne, WriteConcern
 from pymongo import errors as perr
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.read_preferences import ReadPreference
 
 from satchel.backend import Backend, Capabilities, Page, Record, truncate_ms, utcnow
@@ -299,14 +303,41 @@ class MongoBackend(Backend):
                 options["password"] = settings.password.get_secret_value()
         if settings.auth_source is not None:
             options["authSource"] = settings.auth_source
+        self._options = options
+        # the first client checks the URI and the options; it serves the first event loop
+        # that uses the backend, and every other loop gets a client of its own
+        self._spare: AsyncMongoClient[Any] | None = self._new_client()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Connection] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+        self._floors_name = self._prefix + FLOORS
+        self._indexed: set[str] = set()
+        #: (collection, key) -> (version, created_at, expires_at, write id) last seen
+        self._versions: OrderedDict[
+            tuple[str, str], tuple[int, datetime, datetime | None, str | None]
+        ] = OrderedDict()
+        self._write_ids = f"{os.urandom(6).hex()}-"
+        self._writes = itertools.count(1)  # next() is atomic: threads share the backend
+
+    @classmethod
+    def from_uri(cls, uri: str, **settings: Any) -> MongoBackend:
+        """A backend for ``uri`` (``mongodb://`` or ``mongodb+srv://``); further settings by
+        field name (``database="app"``, ``collection_prefix="app."``,
+        ``server_selection_timeout=2``...). Nothing is read from the environment."""
+        return cls(load_settings(MongoSettings, environ={}, uri=uri, **settings))
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _new_client(self) -> AsyncMongoClient[Any]:
+        uri = self.settings.uri.get_secret_value()
         try:
             with warnings.catch_warnings():
                 # pymongo only warns about an option it ignores (tls=maybe, a misspelt name):
                 # a connection without the option asked for is a configuration error here
                 warnings.simplefilter("error", UserWarning)
-                self._client: AsyncMongoClient[Any] = AsyncMongoClient(
-                    uri, connect=False, **options
-                )
+                return AsyncMongoClient(uri, connect=False, **self._options)
         except (
             perr.ConfigurationError,
             perr.InvalidURI,
@@ -318,47 +349,74 @@ class MongoBackend(Backend):
                 f"SATCHEL_MONGODB_URI: {self._where} is not a usable MongoDB URI: "
                 f"{self._scrub(str(exc))}"
             ) from None
-        concern = settings.write_concern
-        w: int | str = int(concern) if concern.isdigit() else concern
-        self._db = self._client.get_database(
-            settings.database,
-            codec_options=_CODEC,
-            read_preference=ReadPreference.PRIMARY,
-            write_concern=WriteConcern(w=w),
-        )
-        self._collections: dict[str, AsyncCollection[Any]] = {}
-        self._floors: AsyncCollection[Any] = self._db.get_collection(self._prefix + FLOORS)
-        self._indexed: set[str] = set()
-        #: (collection, key) -> (version, created_at, expires_at, write id) last seen
-        self._versions: OrderedDict[
-            tuple[str, str], tuple[int, datetime, datetime | None, str | None]
-        ] = OrderedDict()
-        self._write_ids = f"{os.urandom(6).hex()}-"
-        self._writes = 0
 
-    @classmethod
-    def from_uri(cls, uri: str, **settings: Any) -> MongoBackend:
-        """A backend for ``uri`` (``mongodb://`` or ``mongodb+srv://``); further settings by
-        field name (``database="app"``, ``collection_prefix="app."``,
-        ``server_selection_timeout=2``...). Nothing is read from the environment."""
-        return cls(load_settings(MongoSettings, environ={}, uri=uri, **settings))
+    def _connection(self) -> _Connection:
+        """The connection of the running event loop: a client made on its first use in that
+        loop (a pymongo client is bound to the loop it first ran in), closed when the loop
+        shuts down (``asyncio.run`` cancels its tasks) or when the backend is closed."""
+        loop = asyncio.get_running_loop()
+        conn = self._loops.get(loop)
+        if conn is not None:
+            return conn
+        with self._lock:
+            conn = self._loops.get(loop)
+            if conn is not None:
+                return conn
+            if self._closed:
+                raise BackendUnavailable(f"mongodb at {self._where}: the backend is closed")
+            client, self._spare = self._spare, None
+            if client is None:
+                client = self._new_client()
+            concern = self.settings.write_concern
+            w: int | str = int(concern) if concern.isdigit() else concern
+            db = client.get_database(
+                self.settings.database,
+                codec_options=_CODEC,
+                read_preference=ReadPreference.PRIMARY,
+                write_concern=WriteConcern(w=w),
+            )
+            conn = _Connection(loop, client, db)
+            self._loops[loop] = conn
+        conn.keeper = loop.create_task(self._keep(conn))
+        return conn
 
-    # -- plumbing -----------------------------------------------------------------------------
+    async def _keep(self, conn: _Connection) -> None:
+        """Hold ``conn`` while its loop runs; close it when the loop shuts down."""
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            with self._lock:
+                if self._loops.get(conn.loop) is conn:
+                    del self._loops[conn.loop]
+            await conn.close()
+            raise
+
+    @property
+    def _db(self) -> AsyncDatabase[Any]:
+        return self._connection().db
+
+    @property
+    def _client(self) -> AsyncMongoClient[Any]:
+        return self._connection().client
+
+    @property
+    def _floors(self) -> AsyncCollection[Any]:
+        return self._connection().collection(self._floors_name)
 
     def describe(self) -> str:
         return f"mongodb {self._where} database={self.settings.database}"
 
     def _collection(self, name: str) -> AsyncCollection[Any]:
-        coll = self._collections.get(name)
-        if coll is None:
-            mongo_name = _collection_name(self._prefix, name)
-            if len(f"{self.settings.database}.{mongo_name}".encode()) > 255:
-                raise InvalidArgument(
-                    f"collection: {name[:40]!r}... is too long for a MongoDB collection name "
-                    "(database, prefix and name together at most 255 bytes)"
-                )
-            coll = self._collections[name] = self._db.get_collection(mongo_name)
-        return coll
+        return self._connection().collection(self._mongo_name(name))
+
+    def _mongo_name(self, name: str) -> str:
+        mongo_name = _collection_name(self._prefix, name)
+        if len(f"{self.settings.database}.{mongo_name}".encode()) > 255:
+            raise InvalidArgument(
+                f"collection: {name[:40]!r}... is too long for a MongoDB collection name "
+                "(database, prefix and name together at most 255 bytes)"
+            )
+        return mongo_name
 
     async def _prepare(self, name: str, coll: AsyncCollection[Any]) -> None:
         """Create the collection's index, once per process (creating an index that exists is
@@ -648,7 +706,7 @@ class MongoBackend(Backend):
             (name, mongo)
             for mongo in names
             if (name := _satchel_name(self._prefix, mongo)) is not None
-            and mongo != self._floors.name
+            and mongo != self._floors_name
         )
         now = utcnow()
 
@@ -735,8 +793,7 @@ class MongoBackend(Backend):
         )
 
     def _write_id(self) -> str:
-        self._writes += 1
-        return f"{self._write_ids}{self._writes:x}"
+        return f"{self._write_ids}{next(self._writes):x}"
 
     @staticmethod
     def _written_by(key: str, seen: tuple[Any, ...] | Any) -> dict[str, Any]:
@@ -790,7 +847,7 @@ class MongoBackend(Backend):
         return result.matched_count == 1
 
     def _floor_key(self, collection: str) -> str:
-        return self._collection(collection).name
+        return self._mongo_name(collection)
 
     async def _floor(self, collection: str) -> int:
         """The collection's version floor: no record it has held had a greater version."""
@@ -1065,7 +1122,7 @@ class MongoBackend(Backend):
         total = 0
         for mongo in names:
             name = _satchel_name(self._prefix, mongo)
-            if name is None or mongo == self._floors.name:
+            if name is None or mongo == self._floors_name:
                 continue
             coll = self._db.get_collection(mongo)
             expired = {"exp": {"$lte": now}}
@@ -1097,7 +1154,69 @@ class MongoBackend(Backend):
         }
 
     async def close(self) -> None:
-        await self._client.close()
+        """Close the client of every event loop that used the backend: at once for the
+        running loop, in its own loop for a loop running in another thread (or idle), and
+        nothing more for a loop already shut down (its client was closed then)."""
+        with self._lock:
+            self._closed = True
+            conns = list(self._loops.values())
+            self._loops.clear()
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            await spare.close()  # never used: nothing is open
+        here = asyncio.get_running_loop()
+        for conn in conns:
+            loop = conn.loop
+            if conn.keeper is not None and loop.is_closed():
+                continue
+            if loop is here:
+                if conn.keeper is not None:
+                    conn.keeper.cancel()
+                await conn.close()
+            elif loop.is_running():
+                done = asyncio.run_coroutine_threadsafe(conn.close_in_loop(), loop)
+                await asyncio.wrap_future(done)
+            elif not loop.is_closed():
+                await asyncio.to_thread(loop.run_until_complete, conn.close_in_loop())
+
+
+class _Connection:
+    """The client of one event loop, with its database and collection handles."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, client: AsyncMongoClient[Any], db: Any
+    ) -> None:
+        self.loop = loop
+        self.client = client
+        self.db: AsyncDatabase[Any] = db
+        self.keeper: asyncio.Task[None] | None = None
+        self._collections: dict[str, AsyncCollection[Any]] = {}
+        self._closing: asyncio.Future[None] | None = None
+
+    def collection(self, mongo_name: str) -> AsyncCollection[Any]:
+        coll = self._collections.get(mongo_name)
+        if coll is None:
+            coll = self._collections[mongo_name] = self.db.get_collection(mongo_name)
+        return coll
+
+    async def close_in_loop(self) -> None:
+        """Close from the connection's own loop (run there by another loop's ``close``)."""
+        if self.keeper is not None:
+            self.keeper.cancel()
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client once (without ending its server sessions: a server forgets them
+        by itself, and ending them would wait for a server that may be gone)."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        topology = getattr(self.client, "_topology", None)
+        if topology is not None:
+            topology.pop_all_sessions()
+        await self.client.close()
 
 
 def _copy(value: Any) -> Any:
