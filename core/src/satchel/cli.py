@@ -65,6 +65,10 @@ _EPILOG = "\b\nExit codes:\n" + "\n".join(
     f"  {code:<3} {meaning}" for code, meaning in EXIT_CODES.items()
 )
 
+#: Seconds each call of ``satchel doctor`` may take, unless the backend's bound is longer.
+DOCTOR_TIMEOUT = 10.0
+#: Added to a backend's ``call_timeout``: the backend's own error comes first.
+DOCTOR_GRACE = 1.0
 #: The KV namespace ``satchel doctor`` writes its probe key to.
 DOCTOR_NAMESPACE = "satchel-doctor"
 _TEXT_VALUE_WIDTH = 100
@@ -597,16 +601,19 @@ def _print_variables(plugins: LoadedPlugins, environ: Mapping[str, str], as_json
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
+    default=DOCTOR_TIMEOUT,
     show_default=True,
-    help="Seconds each check may take before it counts as a failure.",
+    help="Seconds each call may take before it counts as a failure; never less than the "
+    "backend's own bound (its call_timeout), so that the backend's error, which names the "
+    "cause, comes first.",
 )
 @_json_option
 def doctor(timeout: float, as_json: bool) -> None:
     """Open the configured backend, ping it, write, read and delete a probe key, and report
     the backend's figures and per-operation metrics.
 
-    Each check prints OK, FAIL or SKIP; the exit code is that of the first failure.
+    Each check prints OK, FAIL or SKIP; doctor stops at the first failing check (the later
+    ones print SKIP) and exits with its code.
     """
     _run(_doctor(timeout, as_json), as_json)
 
@@ -692,16 +699,22 @@ async def _doctor(timeout: float, as_json: bool) -> None:
         click.echo(_dumps(doc.report))
         raise CommandError.of(exc, as_json=True, reported=True) from exc
 
-    async def timed(name: str, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        try:
-            return await asyncio.wait_for(coroutine, timeout)
-        except asyncio.TimeoutError:
-            raise BackendUnavailable(
-                f"{name}: the backend did not answer within {timeout:g} s (--timeout)"
-            ) from None
-
     async with handle:
         backend = handle.raw_backend
+        # a backend that states its bound raises within it, naming the cause: wait that long
+        bound = getattr(backend, "call_timeout", None)
+        limit = timeout
+        if isinstance(bound, (int, float)) and not isinstance(bound, bool) and bound > 0:
+            limit = max(timeout, float(bound) + DOCTOR_GRACE)
+
+        async def timed(name: str, coroutine: Coroutine[Any, Any, Any]) -> Any:
+            try:
+                return await asyncio.wait_for(coroutine, limit)
+            except asyncio.TimeoutError:
+                raise BackendUnavailable(
+                    f"{name}: the backend did not answer within {limit:g} s (--timeout)"
+                ) from None
+
         registered = None
         if handle.settings.custom_backend() is None:
             registered = handle.plugins.backends.get(handle.settings.backend)
@@ -775,14 +788,18 @@ async def _doctor(timeout: float, as_json: bool) -> None:
             except SatchelError as exc:
                 doc.failed("round trip", exc)
 
-        try:
-            stats = await timed("stats", handle.stats())
-            doc.report["backend_stats"] = stats["backend_stats"]
-            doc.report["operations"] = stats["operations"]
-        except SatchelError as exc:
-            doc.warn(f"the backend's stats are unavailable: {_one_line(str(exc))}")
-            metrics = handle.plugins.metrics
+        metrics = handle.plugins.metrics
+        if doc.failure is not None:
+            # stop at the first failure: the stats would only wait for the same cause
             doc.report["operations"] = metrics.snapshot() if metrics else {}
+        else:
+            try:
+                stats = await timed("stats", handle.stats())
+                doc.report["backend_stats"] = stats["backend_stats"]
+                doc.report["operations"] = stats["operations"]
+            except SatchelError as exc:
+                doc.warn(f"the backend's stats are unavailable: {_one_line(str(exc))}")
+                doc.report["operations"] = metrics.snapshot() if metrics else {}
 
     if as_json:
         click.echo(_dumps(doc.report))

@@ -70,3 +70,67 @@ class SecantusServer:
         self.stop()
         if self._owned:
             shutil.rmtree(self.storage, ignore_errors=True)
+
+
+class SecantusProcess:
+    """A SecantusDB server in a process of its own, which a test can stop (SIGSTOP), resume
+    (SIGCONT) and kill; ``with`` starts it and kills it."""
+
+    def __init__(self, storage: Path, port: int | None = None) -> None:
+        self.storage = storage
+        self.port = port or free_port()
+        self._process: Any = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?{SECANTUS_OPTIONS}"
+
+    def start(self, timeout: float = 30) -> SecantusProcess:
+        import subprocess
+        import sys
+        import time
+
+        code = (
+            "import sys, threading\n"
+            "from secantus import SecantusDBServer\n"
+            "server = SecantusDBServer(host='127.0.0.1', port=int(sys.argv[1]), "
+            "storage_path=sys.argv[2], ttl_sweep_seconds=1)\n"
+            "server.start()\n"
+            "print('ready', flush=True)\n"
+            "threading.Event().wait()\n"
+        )
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", code, str(self.port), str(self.storage)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        line = self._process.stdout.readline()
+        if line.strip() != b"ready" or time.monotonic() > deadline:
+            self.kill()
+            raise RuntimeError("the SecantusDB process did not start")
+        return self
+
+    def pause(self) -> None:
+        import signal
+
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        import signal
+
+        self._process.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        if self._process is not None:
+            self.resume()
+            self._process.kill()
+            self._process.wait(10)
+            self._process.stdout.close()
+            self._process = None
+
+    def __enter__(self) -> SecantusProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()

@@ -26,13 +26,19 @@ got there first).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import itertools
 import json
 import os
 import random
 import re
+import sys
+import threading
 import warnings
+import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qsl, unquote
@@ -43,6 +49,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import AsyncMongoClient, InsertOne, ReplaceOne, UpdateOne, WriteConcern
 from pymongo import errors as perr
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.read_preferences import ReadPreference
 
 from satchel.backend import Backend, Capabilities, Page, Record, truncate_ms, utcnow
@@ -263,6 +270,115 @@ def _check_version(
         )
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
+
+
+async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
+    """``awaitable``, cancelled after ``seconds`` (``TimeoutError``)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)  # pragma: no cover - Python 3.10
+
+
+def _bounded(method: _Method) -> _Method:
+    """Bound a backend method by ``call_timeout``: pymongo bounds each operation (server
+    selection, connecting, the reply), and this bounds the call as a whole."""
+    doing = method.__name__.replace("_", " ")
+
+    @functools.wraps(method)
+    async def call(self: MongoBackend, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await _within(self.call_timeout, method(self, *args, **kwargs))
+        except (asyncio.TimeoutError, TimeoutError):
+            raise self._late(doing) from None
+
+    return call  # type: ignore[return-value]
+
+
+_REFUSED: Final = re.compile(r"refused|connect call failed|errno 111|errno 61\b", re.I)
+_UNRESOLVED: Final = re.compile(
+    r"name or service not known|nodename nor servname|getaddrinfo|no address associated|"
+    r"temporary failure in name resolution|dns",
+    re.I,
+)
+_TLS: Final = re.compile(r"ssl|tls|certificate|handshake", re.I)
+_TIMED_OUT: Final = re.compile(r"timed out|timeout", re.I)
+_CONFIGURED: Final = re.compile(r"\s*\(configured timeouts:[^)]*\)")
+
+
+def _reason(text: str) -> str:
+    """What went wrong, in the words satchel uses for it, from a driver error's text."""
+    if _TLS.search(text):
+        detail = _CONFIGURED.sub("", text).split(": ", 1)[-1][:160]
+        return (
+            "the TLS handshake failed (does the server use TLS as the URI's tls= option "
+            f"says?): {detail}"
+        )
+    if _REFUSED.search(text):
+        return "the connection was refused (is the server running, on that port?)"
+    if _UNRESOLVED.search(text):
+        return "the host name could not be resolved"
+    if _TIMED_OUT.search(text):
+        return "timed out (the server accepted no connection, or did not answer)"
+    return _CONFIGURED.sub("", text)[:200]
+
+
+def _server_errors(client: Any) -> list[tuple[str, Exception]]:
+    """The errors pymongo's monitors recorded for the servers of ``client`` (by address)."""
+    try:
+        descriptions = client.topology_description.server_descriptions().items()
+    except Exception:  # no client, or one not opened yet
+        return []
+    return [
+        (f"{host}:{port}", sd.error) for (host, port), sd in descriptions if sd.error is not None
+    ]
+
+
+def _failure_text(exc: Exception) -> str:
+    """A server's refusal as text: its message and code name, never its whole reply."""
+    if isinstance(exc, perr.OperationFailure):
+        details = exc.details if isinstance(exc.details, dict) else {}
+        message = details.get("errmsg") or str(exc).split(", full error:")[0]
+        name = details.get("codeName")
+        return f"{message} ({name})" if name else str(message)
+    return str(exc)
+
+
+async def _probe(host: str, port: int, tls: bool, timeout: float) -> str | None:
+    """Why a server that pymongo's monitor has not described yet cannot be used: a TCP
+    connection (and TLS handshake, when the URI asks for TLS) of at most ``timeout``."""
+    import ssl
+
+    context = None
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=context), timeout
+        )
+    except asyncio.TimeoutError:
+        if tls:
+            return (
+                "the TLS handshake did not complete (timed out): does the server use TLS "
+                "as the URI's tls= option says?"
+            )
+        return "timed out (the server accepted no connection)"
+    except ssl.SSLError as exc:
+        return (
+            "the TLS handshake failed (does the server use TLS as the URI's tls= option "
+            f"says?): {exc.reason or exc}"
+        )
+    except OSError as exc:
+        return _reason(str(exc))
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return None
+
+
 class MongoBackend(Backend):
     """Records in MongoDB (standalone, replica set or sharded behind mongos).
 
@@ -299,14 +415,46 @@ class MongoBackend(Backend):
                 options["password"] = settings.password.get_secret_value()
         if settings.auth_source is not None:
             options["authSource"] = settings.auth_source
+        self._options = options
+        #: The most a call takes before it returns or raises, in seconds: finding a server,
+        #: connecting to it and waiting for its answer, each with its own timeout.
+        self.call_timeout = (
+            settings.server_selection_timeout + settings.connect_timeout + settings.socket_timeout
+        )
+        # the first client checks the URI and the options; it serves the first event loop
+        # that uses the backend, and every other loop gets a client of its own
+        self._spare: AsyncMongoClient[Any] | None = self._new_client()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Connection] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+        self._floors_name = self._prefix + FLOORS
+        self._indexed: set[str] = set()
+        #: (collection, key) -> (version, created_at, expires_at, write id) last seen
+        self._versions: OrderedDict[
+            tuple[str, str], tuple[int, datetime, datetime | None, str | None]
+        ] = OrderedDict()
+        self._write_ids = f"{os.urandom(6).hex()}-"
+        self._writes = itertools.count(1)  # next() is atomic: threads share the backend
+
+    @classmethod
+    def from_uri(cls, uri: str, **settings: Any) -> MongoBackend:
+        """A backend for ``uri`` (``mongodb://`` or ``mongodb+srv://``); further settings by
+        field name (``database="app"``, ``collection_prefix="app."``,
+        ``server_selection_timeout=2``...). Nothing is read from the environment."""
+        return cls(load_settings(MongoSettings, environ={}, uri=uri, **settings))
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _new_client(self) -> AsyncMongoClient[Any]:
+        uri = self.settings.uri.get_secret_value()
         try:
             with warnings.catch_warnings():
                 # pymongo only warns about an option it ignores (tls=maybe, a misspelt name):
                 # a connection without the option asked for is a configuration error here
                 warnings.simplefilter("error", UserWarning)
-                self._client: AsyncMongoClient[Any] = AsyncMongoClient(
-                    uri, connect=False, **options
-                )
+                return AsyncMongoClient(uri, connect=False, **self._options)
         except (
             perr.ConfigurationError,
             perr.InvalidURI,
@@ -318,47 +466,74 @@ class MongoBackend(Backend):
                 f"SATCHEL_MONGODB_URI: {self._where} is not a usable MongoDB URI: "
                 f"{self._scrub(str(exc))}"
             ) from None
-        concern = settings.write_concern
-        w: int | str = int(concern) if concern.isdigit() else concern
-        self._db = self._client.get_database(
-            settings.database,
-            codec_options=_CODEC,
-            read_preference=ReadPreference.PRIMARY,
-            write_concern=WriteConcern(w=w),
-        )
-        self._collections: dict[str, AsyncCollection[Any]] = {}
-        self._floors: AsyncCollection[Any] = self._db.get_collection(self._prefix + FLOORS)
-        self._indexed: set[str] = set()
-        #: (collection, key) -> (version, created_at, expires_at, write id) last seen
-        self._versions: OrderedDict[
-            tuple[str, str], tuple[int, datetime, datetime | None, str | None]
-        ] = OrderedDict()
-        self._write_ids = f"{os.urandom(6).hex()}-"
-        self._writes = 0
 
-    @classmethod
-    def from_uri(cls, uri: str, **settings: Any) -> MongoBackend:
-        """A backend for ``uri`` (``mongodb://`` or ``mongodb+srv://``); further settings by
-        field name (``database="app"``, ``collection_prefix="app."``,
-        ``server_selection_timeout=2``...). Nothing is read from the environment."""
-        return cls(load_settings(MongoSettings, environ={}, uri=uri, **settings))
+    def _connection(self) -> _Connection:
+        """The connection of the running event loop: a client made on its first use in that
+        loop (a pymongo client is bound to the loop it first ran in), closed when the loop
+        shuts down (``asyncio.run`` cancels its tasks) or when the backend is closed."""
+        loop = asyncio.get_running_loop()
+        conn = self._loops.get(loop)
+        if conn is not None:
+            return conn
+        with self._lock:
+            conn = self._loops.get(loop)
+            if conn is not None:
+                return conn
+            if self._closed:
+                raise BackendUnavailable(f"mongodb at {self._where}: the backend is closed")
+            client, self._spare = self._spare, None
+            if client is None:
+                client = self._new_client()
+            concern = self.settings.write_concern
+            w: int | str = int(concern) if concern.isdigit() else concern
+            db = client.get_database(
+                self.settings.database,
+                codec_options=_CODEC,
+                read_preference=ReadPreference.PRIMARY,
+                write_concern=WriteConcern(w=w),
+            )
+            conn = _Connection(loop, client, db)
+            self._loops[loop] = conn
+        conn.keeper = loop.create_task(self._keep(conn))
+        return conn
 
-    # -- plumbing -----------------------------------------------------------------------------
+    async def _keep(self, conn: _Connection) -> None:
+        """Hold ``conn`` while its loop runs; close it when the loop shuts down."""
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            with self._lock:
+                if self._loops.get(conn.loop) is conn:
+                    del self._loops[conn.loop]
+            await conn.close()
+            raise
+
+    @property
+    def _db(self) -> AsyncDatabase[Any]:
+        return self._connection().db
+
+    @property
+    def _client(self) -> AsyncMongoClient[Any]:
+        return self._connection().client
+
+    @property
+    def _floors(self) -> AsyncCollection[Any]:
+        return self._connection().collection(self._floors_name)
 
     def describe(self) -> str:
         return f"mongodb {self._where} database={self.settings.database}"
 
     def _collection(self, name: str) -> AsyncCollection[Any]:
-        coll = self._collections.get(name)
-        if coll is None:
-            mongo_name = _collection_name(self._prefix, name)
-            if len(f"{self.settings.database}.{mongo_name}".encode()) > 255:
-                raise InvalidArgument(
-                    f"collection: {name[:40]!r}... is too long for a MongoDB collection name "
-                    "(database, prefix and name together at most 255 bytes)"
-                )
-            coll = self._collections[name] = self._db.get_collection(mongo_name)
-        return coll
+        return self._connection().collection(self._mongo_name(name))
+
+    def _mongo_name(self, name: str) -> str:
+        mongo_name = _collection_name(self._prefix, name)
+        if len(f"{self.settings.database}.{mongo_name}".encode()) > 255:
+            raise InvalidArgument(
+                f"collection: {name[:40]!r}... is too long for a MongoDB collection name "
+                "(database, prefix and name together at most 255 bytes)"
+            )
+        return mongo_name
 
     async def _prepare(self, name: str, coll: AsyncCollection[Any]) -> None:
         """Create the collection's index, once per process (creating an index that exists is
@@ -383,36 +558,106 @@ class MongoBackend(Backend):
         self._indexed.add(name)
 
     async def _call(self, awaitable: Awaitable[T], what: str, collection: str) -> T:
-        """Await a driver call, translating every driver error into a satchel error."""
+        """Await a driver call, translating every driver error into a satchel error that
+        names its cause."""
         try:
             return await awaitable
         except SatchelError:
             raise
         except Exception as exc:
-            raise self._error(exc, what, collection) from exc
+            cause = None
+            if isinstance(exc, perr.ServerSelectionTimeoutError):
+                cause = await self._diagnose()
+            raise self._error(exc, what, collection, cause) from exc
 
-    def _error(self, exc: Exception, what: str, collection: str) -> SatchelError:
-        message = self._scrub(str(exc)).split(", Timeout:")[0][:300]
+    def _client_here(self) -> Any:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        conn = self._loops.get(loop)
+        return None if conn is None else conn.client
+
+    async def _diagnose(self) -> str | None:
+        """Why no server could be selected, when pymongo's monitors recorded no error yet
+        (a server that accepts connections and never answers, or a TLS mismatch): a
+        connection of at most CONNECT_TIMEOUT to each server."""
+        client = self._client_here()
+        if client is None or _server_errors(client):
+            return None
+        try:
+            addresses = list(client.topology_description.server_descriptions())
+            tls = getattr(client.options.pool_options, "_ssl_context", None) is not None
+        except Exception:
+            return None
+        if not addresses:
+            return None
+        found = await asyncio.gather(
+            *(_probe(host, port, tls, self.settings.connect_timeout) for host, port in addresses)
+        )
+        causes = [
+            f"{host}:{port}: {why}"
+            for (host, port), why in zip(addresses, found, strict=True)
+            if why
+        ]
+        if not causes:
+            return "timed out (the server accepts connections but did not answer)"
+        return "; ".join(causes)
+
+    def _error(
+        self, exc: Exception, what: str, collection: str, cause: str | None = None
+    ) -> SatchelError:
         where = f"mongodb at {self._where}"
-        if isinstance(exc, perr.OperationFailure) and exc.code in _AUTH_CODES:
+        recorded: list[tuple[str, Exception]] = []
+        if isinstance(exc, (perr.ServerSelectionTimeoutError, perr.ConnectionFailure)):
+            recorded = _server_errors(self._client_here())
+        refusal = next(
+            (
+                e
+                for e in [exc, *(e for _, e in recorded)]
+                if isinstance(e, perr.OperationFailure) and e.code in _AUTH_CODES
+            ),
+            None,
+        )
+        if refusal is not None:
             return ConfigError(
                 f"{where} refused the credentials or the rights needed to {what} "
                 f"{collection!r} (SATCHEL_MONGODB_URI, SATCHEL_MONGODB_USERNAME/PASSWORD): "
-                f"{message}"
+                f"{self._scrub(_failure_text(refusal))[:200]}"
             )
+        message = self._scrub(_failure_text(exc)).split(", Timeout:")[0][:300]
         if isinstance(exc, perr.DocumentTooLarge):
             return ValueTooLarge(f"{collection!r}: {message}")
         if isinstance(exc, (bson.errors.InvalidDocument, OverflowError)):
             return InvalidArgument(f"{collection!r}: the value cannot be stored: {message}")
         if isinstance(exc, perr.ConfigurationError):
             return ConfigError(f"{where} (SATCHEL_MONGODB_URI): {message}")
+        if isinstance(exc, perr.OperationFailure) and not exc.timeout:
+            return BackendUnavailable(f"{where}: could not {what} {collection!r}: {message}")
         if isinstance(exc, (perr.PyMongoError, OSError, asyncio.TimeoutError)):
+            if cause is None and recorded:
+                cause = "; ".join(
+                    f"{address}: {_reason(self._scrub(str(e)))}" for address, e in recorded
+                )
+            if cause is None:
+                cause = _reason(message)
             return BackendUnavailable(
-                f"{where}: could not {what} {collection!r}: {message}; check that the server "
-                f"is running and reachable (waited up to "
-                f"{self.settings.server_selection_timeout:g}s for it)"
+                f"{where}: could not {what} {collection!r}: {self._scrub(cause)} "
+                f"(a call gives up after at most {self.call_timeout:g} s: "
+                "SERVER_SELECTION_TIMEOUT + CONNECT_TIMEOUT + SOCKET_TIMEOUT)"
             )
         return BackendUnavailable(f"{where}: could not {what} {collection!r}: {exc!r:.300}")
+
+    def _late(self, doing: str) -> BackendUnavailable:
+        """The error of a call that reached ``call_timeout``, naming what pymongo's monitors
+        recorded about the servers."""
+        recorded = _server_errors(self._client_here())
+        cause = "; ".join(f"{address}: {_reason(self._scrub(str(e)))}" for address, e in recorded)
+        return BackendUnavailable(
+            f"mongodb at {self._where}: {doing} did not complete within {self.call_timeout:g} s "
+            "(SERVER_SELECTION_TIMEOUT + CONNECT_TIMEOUT + SOCKET_TIMEOUT): "
+            f"{cause or 'timed out (the server did not answer)'}"
+        )
 
     def _scrub(self, text: str) -> str:
         """``text`` without any of the URI's secrets (however the URI spells them)."""
@@ -520,6 +765,7 @@ class MongoBackend(Backend):
 
     # -- reads --------------------------------------------------------------------------------
 
+    @_bounded
     async def get(self, collection: str, key: str) -> Record | None:
         coll = self._collection(collection)
         doc = await self._call(coll.find_one({"_id": key}), "read from", collection)
@@ -530,6 +776,7 @@ class MongoBackend(Backend):
             return None
         return self._record(collection, doc)
 
+    @_bounded
     async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
         if not keys:
             return []
@@ -544,6 +791,7 @@ class MongoBackend(Backend):
             found[record.key] = record
         return [found.get(key) for key in keys]
 
+    @_bounded
     async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
         coll = self._collection(collection)
         entry = f"{len(index_name)}:{index_name}{value}"
@@ -551,6 +799,7 @@ class MongoBackend(Backend):
         docs = await self._call(cursor.to_list(None), "look up an index of", collection)
         return [self._record(collection, doc) for doc in docs]
 
+    @_bounded
     async def count(self, collection: str, where: Sequence[Any] = ()) -> int:
         coll = self._collection(collection)
         condition = translate.where_filter(where)
@@ -559,6 +808,7 @@ class MongoBackend(Backend):
         query = translate.all_of([translate.live(utcnow()), condition])
         return await self._call(coll.count_documents(query), "count in", collection)
 
+    @_bounded
     async def query(self, collection: str, query: Query) -> Page[Record]:
         if query.limit == 0:
             return Page([], None)
@@ -625,7 +875,7 @@ class MongoBackend(Backend):
         while True:
             after: dict[str, Any] = {"$gte": prefix} if last is None else {"$gt": last}
             cursor = coll.find({"_id": after, **condition}, {"_id": 1}).sort("_id", 1).limit(1000)
-            docs = await self._call(cursor.to_list(None), "list the keys of", collection)
+            docs = await self._keys_page(cursor, collection)
             for doc in docs:
                 key = doc["_id"]
                 if not isinstance(key, str):
@@ -638,6 +888,12 @@ class MongoBackend(Backend):
                 return
             last = docs[-1]["_id"]
 
+    @_bounded
+    async def _keys_page(self, cursor: Any, collection: str) -> list[Any]:
+        """One page of ``iter_keys`` (each page bounded as a call)."""
+        return await self._call(cursor.to_list(None), "list the keys of", collection)
+
+    @_bounded
     async def collections(self) -> list[str]:
         names = await self._call(
             self._db.list_collection_names(), "list the collections of", self.settings.database
@@ -646,7 +902,7 @@ class MongoBackend(Backend):
             (name, mongo)
             for mongo in names
             if (name := _satchel_name(self._prefix, mongo)) is not None
-            and mongo != self._floors.name
+            and mongo != self._floors_name
         )
         now = utcnow()
 
@@ -666,6 +922,7 @@ class MongoBackend(Backend):
     async def _current(self, coll: AsyncCollection[Any], collection: str, key: str) -> Any:
         return await self._call(coll.find_one({"_id": key}, _META), "read from", collection)
 
+    @_bounded
     async def put(
         self, record: Record, *, if_absent: bool = False, if_version: int | None = None
     ) -> Record:
@@ -733,8 +990,7 @@ class MongoBackend(Backend):
         )
 
     def _write_id(self) -> str:
-        self._writes += 1
-        return f"{self._write_ids}{self._writes:x}"
+        return f"{self._write_ids}{next(self._writes):x}"
 
     @staticmethod
     def _written_by(key: str, seen: tuple[Any, ...] | Any) -> dict[str, Any]:
@@ -788,7 +1044,7 @@ class MongoBackend(Backend):
         return result.matched_count == 1
 
     def _floor_key(self, collection: str) -> str:
-        return self._collection(collection).name
+        return self._mongo_name(collection)
 
     async def _floor(self, collection: str) -> int:
         """The collection's version floor: no record it has held had a greater version."""
@@ -837,6 +1093,7 @@ class MongoBackend(Backend):
             {name: tuple(values) for name, values in record.index.items()},
         )
 
+    @_bounded
     async def put_many(self, records: Sequence[Record]) -> list[Record]:
         if not records:
             return []
@@ -1000,6 +1257,7 @@ class MongoBackend(Backend):
             upserted = {int(u["index"]) for u in details.get("upserted", ())}
             return failed, upserted
 
+    @_bounded
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
         coll = self._collection(collection)
         now = utcnow()
@@ -1040,6 +1298,7 @@ class MongoBackend(Backend):
         docs = await self._call(cursor.to_list(None), "read the versions of", collection)
         return docs[0]["ver"] if docs else None
 
+    @_bounded
     async def drop(self, collection: str) -> int:
         coll = self._collection(collection)
         count = await self._call(
@@ -1055,6 +1314,7 @@ class MongoBackend(Backend):
             del self._versions[cached]
         return count
 
+    @_bounded
     async def purge_expired(self) -> int:
         names = await self._call(
             self._db.list_collection_names(), "list the collections of", self.settings.database
@@ -1063,7 +1323,7 @@ class MongoBackend(Backend):
         total = 0
         for mongo in names:
             name = _satchel_name(self._prefix, mongo)
-            if name is None or mongo == self._floors.name:
+            if name is None or mongo == self._floors_name:
                 continue
             coll = self._db.get_collection(mongo)
             expired = {"exp": {"$lte": now}}
@@ -1080,9 +1340,11 @@ class MongoBackend(Backend):
 
     # -- life -----------------------------------------------------------------------------------
 
+    @_bounded
     async def ping(self) -> None:
         await self._call(self._client.admin.command("ping"), "ping", self.settings.database)
 
+    @_bounded
     async def stats(self) -> dict[str, Any]:
         info = await self._call(
             self._client.server_info(), "read the server info of", self.settings.database
@@ -1095,7 +1357,69 @@ class MongoBackend(Backend):
         }
 
     async def close(self) -> None:
-        await self._client.close()
+        """Close the client of every event loop that used the backend: at once for the
+        running loop, in its own loop for a loop running in another thread (or idle), and
+        nothing more for a loop already shut down (its client was closed then)."""
+        with self._lock:
+            self._closed = True
+            conns = list(self._loops.values())
+            self._loops.clear()
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            await spare.close()  # never used: nothing is open
+        here = asyncio.get_running_loop()
+        for conn in conns:
+            loop = conn.loop
+            if conn.keeper is not None and loop.is_closed():
+                continue
+            if loop is here:
+                if conn.keeper is not None:
+                    conn.keeper.cancel()
+                await conn.close()
+            elif loop.is_running():
+                done = asyncio.run_coroutine_threadsafe(conn.close_in_loop(), loop)
+                await asyncio.wrap_future(done)
+            elif not loop.is_closed():
+                await asyncio.to_thread(loop.run_until_complete, conn.close_in_loop())
+
+
+class _Connection:
+    """The client of one event loop, with its database and collection handles."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, client: AsyncMongoClient[Any], db: Any
+    ) -> None:
+        self.loop = loop
+        self.client = client
+        self.db: AsyncDatabase[Any] = db
+        self.keeper: asyncio.Task[None] | None = None
+        self._collections: dict[str, AsyncCollection[Any]] = {}
+        self._closing: asyncio.Future[None] | None = None
+
+    def collection(self, mongo_name: str) -> AsyncCollection[Any]:
+        coll = self._collections.get(mongo_name)
+        if coll is None:
+            coll = self._collections[mongo_name] = self.db.get_collection(mongo_name)
+        return coll
+
+    async def close_in_loop(self) -> None:
+        """Close from the connection's own loop (run there by another loop's ``close``)."""
+        if self.keeper is not None:
+            self.keeper.cancel()
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client once (without ending its server sessions: a server forgets them
+        by itself, and ending them would wait for a server that may be gone)."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        topology = getattr(self.client, "_topology", None)
+        if topology is not None:
+            topology.pop_all_sessions()
+        await self.client.close()
 
 
 def _copy(value: Any) -> Any:
