@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 
 from satchel import Codec, Operation, hookimpl
+from satchel.backend import Record, utcnow
 from satchel.errors import Conflict, NotFound, PluginError
 from satchel.handle import Satchel
 from satchel.plugins import load_plugins
 from satchel.settings import SatchelSettings
+from satchel.validation import MAX_DEPTH
 from satchel_memory import MemoryBackend
 
 
@@ -242,3 +244,18 @@ async def test_a_well_behaved_wrapper_changes_nothing() -> None:
     assert await kv.keys() == ["k"]
     await store.ping()
     assert _no_warning_left() == []
+
+
+async def test_a_codec_reads_back_a_record_nested_deeper_than_the_write_limit() -> None:
+    """The nesting limit is a rule of writes: a record stored under an earlier, higher limit
+    (65 levels were accepted) reads through a codec as it reads without one, and the codec
+    is not blamed for it."""
+    codec = Codec("identity", lambda v, c, k: v, lambda v, c, k: v)
+    store = open_with(("vault", CodecPlugin(codec)))
+    deep: Any = 1
+    for _ in range(MAX_DEPTH + 17):
+        deep = {"a": deep}
+    now = utcnow()
+    old = Record("default:kv:ns", "old", deep, 0, now, now, None, {})
+    await store.raw_backend.put(old)
+    assert (await store.kv("ns").get("old")) == deep

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -79,6 +80,9 @@ def _records(value: Any, optional: bool = False) -> bool:
 
 #: What each operation must return: a description, and a test of a result (given how many
 #: items the call carries).
+# the types a JSON value's top level may have, as a codec's decode returns it
+_JSON_TOP = frozenset({dict, list, str, int, float, bool, type(None)})
+
 _RESULTS: dict[str, tuple[str, Callable[[Any, int], bool]]] = {
     "get": ("a Record or None", lambda r, n: r is None or isinstance(r, Record)),
     "get_many": (
@@ -329,7 +333,16 @@ class InstrumentedBackend(Backend):
 
     def _checked(self, codec: Codec, step: str, value: Any, record: Record) -> Any:
         """``value``, which ``codec``'s ``step`` returned, if it is a JSON value; else a
-        :class:`PluginError` naming the codec (the caller's value is not to blame)."""
+        :class:`PluginError` naming the codec (the caller's value is not to blame).
+
+        What ``encode`` returns is about to be written: it is checked whole, with the
+        nesting limit of writes. What ``decode`` returns is only read: its top level's type
+        is checked (a codec that returns bytes or a set is named), not its depth (a record
+        stored under an earlier, higher limit still reads) nor its every item (a read costs
+        no second pass over the value)."""
+        finite = type(value) is not float or math.isfinite(value)
+        if step == "decode" and type(value) in _JSON_TOP and finite:
+            return value
         try:
             check_json(value, "result")
         except InvalidArgument as exc:
