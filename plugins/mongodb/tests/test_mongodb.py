@@ -474,7 +474,7 @@ async def test_indexes_are_created_once_and_idempotently(
     coll = raw[backend.settings.database][backend._collection("indexed").name]
     indexes = {i["name"]: i async for i in await coll.list_indexes()}
     assert dict(indexes["satchel_index"]["key"]) == {"ix": 1, "_id": 1}
-    assert "satchel_ttl" not in indexes  # expired records go through purge_expired only
+    assert indexes["satchel_ttl"]["expireAfterSeconds"] == 60
     assert [r.key for r in await backend.find("indexed", "tag", "x")] == ["a", "b"]
     doc = await raw_document(raw, backend, "indexed", "a")
     assert doc is not None and doc["ix"] == ["3:tagx", "3:tagy"]

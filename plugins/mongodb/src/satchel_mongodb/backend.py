@@ -84,6 +84,14 @@ _META: Final = {"ver": 1, "ca": 1, "exp": 1, "w": 1}
 #: The collection (after the prefix) that holds each collection's version floor.
 FLOORS: Final = "%floors"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: Seconds past a record's expiry before MongoDB's TTL monitor may remove it (the TTL
+#: index's expireAfterSeconds): room for clocks that differ by less than a minute.
+TTL_MARGIN: Final = 60
+#: Seconds per entry of a floor document's ``e`` (the versions of records with an expiry).
+_BUCKET: Final = 10
+#: The most this process's clock may lag the server's for the floor to count a record
+#: before the TTL monitor can remove it.
+CLOCK_SKEW: Final = 20
 #: How long a claim on a key holds off other writers before they may take it over.
 CLAIM_SECONDS: Final = 0.5
 _CODEC: Final[CodecOptions[Any]] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
@@ -388,6 +396,9 @@ class MongoBackend(Backend):
     """
 
     name = "mongodb"
+    #: Seconds past expiry before the TTL monitor removes a record (the ``satchel_ttl``
+    #: index's expireAfterSeconds, set when the index is first made).
+    ttl_margin: int = TTL_MARGIN
 
     def __init__(self, settings: MongoSettings) -> None:
         self.settings = settings
@@ -431,6 +442,8 @@ class MongoBackend(Backend):
         self._closed = False
         self._floors_name = self._prefix + FLOORS
         self._indexed: set[str] = set()
+        #: (floor key, minute of expiry) -> the version this process raised it to
+        self._covered: dict[tuple[str, int], int] = {}
         #: (collection, key) -> (version, created_at, expires_at, write id) last seen
         self._versions: OrderedDict[
             tuple[str, str], tuple[int, datetime, datetime | None, str | None]
@@ -536,25 +549,34 @@ class MongoBackend(Backend):
         return mongo_name
 
     async def _prepare(self, name: str, coll: AsyncCollection[Any]) -> None:
-        """Create the collection's index, once per process (creating an index that exists is
-        a no-op on the server). There is no TTL index: MongoDB's TTL monitor would remove
-        expired records without raising the version floor; ``purge_expired`` removes them
-        (an index ``satchel_ttl`` left by an earlier release is dropped)."""
+        """Create the collection's indexes, once per process (creating an index that exists
+        is a no-op on the server): ``satchel_index`` for index entries, and ``satchel_ttl``,
+        whose TTL monitor removes a record a minute (TTL_MARGIN) after it expires. The floor
+        already covers such a record: every write of a record with an expiry raises it
+        first (see :meth:`_cover`)."""
         if name in self._indexed:
             return
         from pymongo import IndexModel
 
-        await self._call(
-            coll.create_indexes([IndexModel([("ix", 1), ("_id", 1)], name="satchel_index")]),
-            "create the indexes of",
-            name,
-        )
+        indexes = [
+            IndexModel([("ix", 1), ("_id", 1)], name="satchel_index"),
+            # records only: a claim (version 0) stays until its writer replaces it
+            IndexModel(
+                [("exp", 1)],
+                name="satchel_ttl",
+                expireAfterSeconds=self.ttl_margin,
+                partialFilterExpression={"ver": {"$gte": 1}},
+            ),
+        ]
         try:
-            await coll.drop_index("satchel_ttl")
-        except perr.OperationFailure:
-            pass  # none there (the usual case)
-        except Exception as exc:
-            raise self._error(exc, "drop the old TTL index of", name) from exc
+            await self._call(coll.create_indexes(indexes), "create the indexes of", name)
+        except SatchelError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, perr.OperationFailure) and cause.code in (85, 86)):
+                raise
+            # a satchel_ttl of another shape (an earlier release's): made again
+            await self._call(coll.drop_index("satchel_ttl"), "create the indexes of", name)
+            await self._call(coll.create_indexes(indexes), "create the indexes of", name)
         self._indexed.add(name)
 
     async def _call(self, awaitable: Awaitable[T], what: str, collection: str) -> T:
@@ -964,6 +986,7 @@ class MongoBackend(Backend):
                 # an expired record: the next version of its key, created now
                 write = self._write_id()
                 doc = self._document(record, int(version) + 1, now, now, write)
+                await self._cover_record(record, int(version) + 1, now)
                 result = await self._call(
                     coll.replace_one(_exactly(key, current), doc), "write to", collection
                 )
@@ -979,6 +1002,7 @@ class MongoBackend(Backend):
             floor = await self._floor(collection)
             write = self._write_id()
             doc = self._document(record, floor + 1, now, now, write)
+            await self._cover_record(record, floor + 1, now)
             result = await self._call(
                 coll.replace_one({"_id": key, "w": claim}, doc), "write to", collection
             )
@@ -1015,6 +1039,7 @@ class MongoBackend(Backend):
         write = self._write_id()
         doc = self._document(record, seen[0] + 1, seen[1], now, write)
         condition = self._written_by(record.key, seen)
+        await self._cover_record(record, seen[0] + 1, now)
         result = await self._call(coll.replace_one(condition, doc), "write to", record.collection)
         return write if result.matched_count == 1 else None
 
@@ -1047,14 +1072,88 @@ class MongoBackend(Backend):
         return self._mongo_name(collection)
 
     async def _floor(self, collection: str) -> int:
-        """The collection's version floor: no record it has held had a greater version."""
+        """The collection's version floor: no record it has held and removed (or that the
+        TTL monitor may have removed) had a greater version.
+
+        The floor document holds ``f``, raised before every removal satchel makes, and
+        ``e``: per minute of expiry (``_BUCKET`` seconds since 1970), the highest version of a
+        record written with an expiry in that minute. Such a record can be removed by the
+        TTL monitor TTL_MARGIN seconds after its expiry at the earliest; its minute counts
+        from the start of that minute (by this process's clock), so a clock up to a minute
+        behind the server's still counts it before the monitor can remove the record. Minutes
+        that count are folded into ``f`` (only if no writer raised them meanwhile)."""
+        key = self._floor_key(collection)
         doc = await self._call(
-            self._floors.find_one({"_id": self._floor_key(collection)}),
-            "read the versions of",
+            self._floors.find_one({"_id": key}), "read the versions of", collection
+        )
+        if doc is None:
+            return 0
+        floor: Any = doc.get("f")
+        top = int(floor) if _is_version(floor) else 0
+        minutes = doc.get("e")
+        if not isinstance(minutes, dict) or not minutes:
+            return top
+        now = utcnow().timestamp() // _BUCKET
+        started = {
+            name: version
+            for name, version in minutes.items()
+            if name.isdigit() and int(name) <= now and _is_version(version)
+        }
+        if not started:
+            return top
+        top = max(top, *(int(v) for v in started.values()))
+        condition = {"_id": key, **{f"e.{name}": v for name, v in started.items()}}
+        await self._call(
+            self._floors.update_one(
+                condition,
+                {"$max": {"f": top}, "$unset": {f"e.{name}": "" for name in started}},
+            ),
+            "record the versions of",
             collection,
         )
-        floor: Any = doc.get("f") if doc is not None else None
-        return int(floor) if _is_version(floor) else 0
+        return top
+
+    async def _cover(self, collection: str, covers: dict[int, int]) -> None:
+        """Raise entries of the floor's ``e`` (``{entry: version}``, see :meth:`_floor`)
+        before records with an expiry are written at those versions, so that the TTL monitor
+        never removes a record the floor does not cover. Skipped for what this process has
+        raised already."""
+        key = self._floor_key(collection)
+        needed = {
+            minute: version
+            for minute, version in covers.items()
+            if self._covered.get((key, minute), 0) < version
+        }
+        if not needed:
+            return
+        await self._call(
+            self._floors.update_one(
+                {"_id": key},
+                {"$max": {f"e.{minute}": version for minute, version in needed.items()}},
+                upsert=True,
+            ),
+            "record the versions of",
+            collection,
+        )
+        for minute, version in needed.items():
+            if self._covered.get((key, minute), 0) < version:
+                self._covered[(key, minute)] = version
+        if len(self._covered) > VERSION_CACHE_SIZE:
+            self._covered.clear()
+
+    def _counts_from(self, expires: datetime, now: datetime) -> int:
+        """The entry of the floor's ``e`` for a record expiring at ``expires`` written at
+        ``now``: the TTL monitor removes it ``ttl_margin`` seconds after it expires, and not
+        before it is written, at the earliest; the entry counts from CLOCK_SKEW (to at most
+        CLOCK_SKEW + _BUCKET) seconds before that."""
+        removable = max(truncate_ms(expires).timestamp() + self.ttl_margin, now.timestamp())
+        return int((removable - CLOCK_SKEW) // _BUCKET)
+
+    async def _cover_record(self, record: Record, version: int, now: datetime) -> None:
+        """:meth:`_cover` for ``record``, to be written at ``version``."""
+        if record.expires_at is not None:
+            entry = self._counts_from(record.expires_at, now)
+            await self._cover(record.collection, {entry: version})
 
     async def _raise_floor(self, collection: str, version: Any) -> None:
         """Raise the collection's floor to ``version``, before a record at that version is
@@ -1139,8 +1238,11 @@ class MongoBackend(Backend):
             chains.setdefault(record.key, []).append(index)
         plan: list[str] = list(chains)  # keys to read (or take from memory) and write
         claimed: dict[str, str] = {}  # key -> the claim this batch holds on it
+        # writes of records with an expiry held back while this batch claims keys: the
+        # floor those keys get is read before they raise it (see below)
+        postponed: list[tuple[Any, tuple[str, int, datetime, str, str]]] = []
         for attempt in range(ATTEMPTS):
-            if not plan and not claimed:
+            if not plan and not claimed and not postponed:
                 return
             if attempt >= 3:
                 await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
@@ -1189,6 +1291,21 @@ class MongoBackend(Backend):
                 doc = self._document(records[chain[-1]], base + len(chain), last, now, write)
                 operations.append(_write_or_claim(condition, doc, key, claim, now))
                 meant.append((key, base, created, write, claim))
+            if any(not m[3] for m in meant):
+                # keys are claimed in this round, and read the floor in the next: the
+                # records with an expiry wait for that round, so that the floor those keys
+                # get does not count this batch's own records (it need not: they are other
+                # keys), as on every backend
+                later = {
+                    i
+                    for i, m in enumerate(meant)
+                    if m[3] and records[chains[m[0]][-1]].expires_at is not None
+                }
+                held_back = [(operations[i], meant[i]) for i in sorted(later)]
+                operations = [op for i, op in enumerate(operations) if i not in later]
+                meant = [m for i, m in enumerate(meant) if i not in later]
+            else:
+                held_back = []
             for key, held in claimed.items():
                 chain = chains[key]
                 write, claim = self._write_id(), self._write_id()
@@ -1196,9 +1313,21 @@ class MongoBackend(Backend):
                 doc = self._document(records[chain[-1]], floor + len(chain), last, now, write)
                 operations.append(_write_or_claim({"_id": key, "w": held}, doc, key, claim, now))
                 meant.append((key, floor, now, write, claim))
+            for op, m in postponed:
+                operations.append(op)
+                meant.append(m)
+            postponed = held_back
             plan, claimed = waiting, {}
             if not operations:
                 continue
+            covers: dict[int, int] = {}
+            for key, base, _, writes, _ in meant:
+                final = records[chains[key][-1]]
+                if writes and final.expires_at is not None:
+                    minute = self._counts_from(final.expires_at, now)
+                    covers[minute] = max(covers.get(minute, 0), base + len(chains[key]))
+            if covers:
+                await self._cover(collection, covers)
             failed, upserted = await self._bulk(coll, collection, operations)
             for index, (key, base, created, write, claim) in enumerate(meant):
                 if index in failed:

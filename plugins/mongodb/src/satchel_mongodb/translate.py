@@ -328,9 +328,15 @@ def _sort_field(order: Order, index: int) -> str:
 def sort_fields(order_by: Sequence[Order]) -> list[tuple[str, int]]:
     """The sort: each term's field in its direction, then the key (unless a term is the
     key, which decides alone)."""
-    out = [(_sort_field(o, i), -1 if o.descending else 1) for i, o in enumerate(order_by)]
-    if not any(name == "_id" for name, _ in out):
-        out.append(("_id", 1))
+    out: list[tuple[str, int]] = []
+    for i, o in enumerate(order_by):
+        name = _sort_field(o, i)
+        if any(name == seen for seen, _ in out):
+            continue  # a term repeated decides nothing more (and a sort document holds one)
+        out.append((name, -1 if o.descending else 1))
+        if name == "_id":
+            return out  # the key is unique: the terms after it decide nothing
+    out.append(("_id", 1))
     return out
 
 
