@@ -147,7 +147,7 @@ async def test_batches_racing_conditional_updates_write_each_record_once(
         for _, writes in outcomes:
             for key, version, value in writes:
                 acknowledged[key].append((version, value))
-        assert sum(len(w) for w in acknowledged.values()) > 200, "too few writes to race"
+        assert sum(len(w) for w in acknowledged.values()) > 50, "too few writes to race"
         for key, writes in acknowledged.items():
             final = await backend.get("race", key)
             assert final is not None

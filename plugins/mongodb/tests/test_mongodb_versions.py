@@ -242,3 +242,38 @@ async def test_the_deepest_value_satchel_accepts_is_a_document_mongodb_accepts(
         await raw.close()
     got = await backend.get("deep", "k")
     assert got is not None and got.value == value
+
+
+# -- claims ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ahead", [60.0, 3600.0])
+async def test_a_claim_dated_in_the_future_does_not_block_the_key(
+    backend: MongoBackend, mongodb_uri: str, ahead: float
+) -> None:
+    """A writer whose clock runs fast left a claim on a new key (and died, or is slow): the
+    claim holds the key for at most the claim window of this process's time, not until the
+    other clock's date."""
+    from datetime import timedelta
+
+    from satchel.backend import utcnow
+    from satchel_mongodb.backend import CLAIM_SECONDS, _claim_document
+
+    await backend.put(Record("claims", "other", 1))  # the collection and its indexes exist
+    raw: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    try:
+        coll = raw["satchel_versions"][backend._collection("claims").name]
+        future = utcnow() + timedelta(seconds=ahead)
+        await coll.insert_one(_claim_document("k", "a-fast-clock's-claim", future))
+        await coll.insert_one(_claim_document("b", "a-fast-clock's-claim", future))
+    finally:
+        await raw.close()
+    assert await backend.get("claims", "k") is None, "a claim is no record"
+    started = utcnow()
+    stored = await backend.put(Record("claims", "k", "mine"), if_absent=True)
+    [batch] = await backend.put_many([Record("claims", "b", "mine")])
+    took = (utcnow() - started).total_seconds()
+    assert (stored.version, batch.version) == (1, 1)
+    assert took < 10 * CLAIM_SECONDS, f"blocked for {took:.1f} s"
+    got = await backend.get("claims", "k")
+    assert got is not None and got.value == "mine"

@@ -226,11 +226,18 @@ def _claim_document(key: str, claim: str, now: datetime) -> dict[str, Any]:
 
 
 def _is_young_claim(current: Any) -> bool:
-    """Whether ``current`` is another writer's claim, made less than CLAIM_SECONDS ago."""
+    """Whether ``current`` is another writer's claim, made less than CLAIM_SECONDS ago.
+
+    The age is read with this process's clock against the claimer's: a claim dated more than
+    CLAIM_SECONDS ahead (a claimer whose clock runs fast) counts as old, so it can hold a key
+    for at most CLAIM_SECONDS of anyone's time. Taking over a claim is always safe: the
+    claimer's own write is filtered on its claim and then fails, and it tries again."""
     if current is None or current.get("ver") != 0 or not isinstance(current.get("w"), str):
         return False
     made = current.get("ca")
-    return isinstance(made, datetime) and (utcnow() - made).total_seconds() < CLAIM_SECONDS
+    if not isinstance(made, datetime):
+        return False
+    return -CLAIM_SECONDS < (utcnow() - made).total_seconds() < CLAIM_SECONDS
 
 
 def _write_or_claim(
