@@ -1345,9 +1345,12 @@ class MongoBackend(Backend):
                     claimed[key] = claim  # the record was gone: a claim took its place
                 else:
                     self._fill(records, chains[key], positions, out, base, created, now, write)
+        unwritten = sorted({*plan, *claimed})
+        shown = ", ".join(map(repr, unwritten[:10])) + (", ..." if len(unwritten) > 10 else "")
         raise BackendUnavailable(
-            f"{collection!r}: could not write {len(plan) + len(claimed)} of the batch's keys: "
-            f"other writers changed them {ATTEMPTS} times in a row"
+            f"{collection!r}: could not write {len(unwritten)} of the batch's "
+            f"{len(chains)} keys ({shown}): other writers changed them (or were creating them) "
+            f"{ATTEMPTS} times in a row; the batch's other keys were written"
         )
 
     def _fill(
