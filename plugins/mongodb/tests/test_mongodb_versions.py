@@ -277,3 +277,21 @@ async def test_a_claim_dated_in_the_future_does_not_block_the_key(
     assert took < 10 * CLAIM_SECONDS, f"blocked for {took:.1f} s"
     got = await backend.get("claims", "k")
     assert got is not None and got.value == "mine"
+
+
+async def test_drop_leaves_no_empty_collection_behind_and_keeps_the_floor(
+    backend: MongoBackend, mongodb_uri: str
+) -> None:
+    """Dropped collections do not pile up in the database (collections() and purge_expired()
+    visit every MongoDB collection), and the versions of what was dropped are not reused."""
+    await backend.put(Record("dropped", "k", 1))
+    await backend.put(Record("dropped", "k", 2))
+    mongo_name = backend._collection("dropped").name
+    assert await backend.drop("dropped") == 1
+    raw: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    try:
+        assert mongo_name not in await raw["satchel_versions"].list_collection_names()
+    finally:
+        await raw.close()
+    again = await backend.put(Record("dropped", "k", 3))
+    assert again.version > 2

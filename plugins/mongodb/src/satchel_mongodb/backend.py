@@ -1449,6 +1449,11 @@ class MongoBackend(Backend):
         await self._raise_floor(collection, top)
         floor = top if _is_version(top) else 0
         await self._call(coll.delete_many({"$nor": [{"ver": {"$gt": floor}}]}), "drop", collection)
+        # an empty collection goes too, so that the database does not fill up with empty
+        # collections (which collections() and purge_expired() would visit one by one)
+        if await self._call(coll.find_one({}, {"_id": 1}), "drop", collection) is None:
+            await self._call(coll.drop(), "drop", collection)
+            self._indexed.discard(collection)
         for cached in [k for k in self._versions if k[0] == collection]:
             del self._versions[cached]
         return count
