@@ -172,6 +172,10 @@ class Backend(abc.ABC):
     name: ClassVar[str] = "custom"
     #: What the backend can do; see :class:`Capabilities`. An instance may set its own.
     capabilities: Capabilities = Capabilities()
+    #: The longest one call takes before it returns or raises, in seconds, as the backend's
+    #: settings make it (``None``: the backend states no bound). ``satchel doctor`` waits at
+    #: least this long, so that the backend's own error, naming the cause, is reported.
+    call_timeout: float | None = None
 
     # -- reads -------------------------------------------------------------------------
 

@@ -152,3 +152,42 @@ async def test_a_stopped_cluster_node_fails_calls_within_the_bound(
     finally:
         stopped.resume()
         await backend.close()
+
+
+def test_doctor_waits_out_the_backend_bound_and_names_the_cause(
+    redis_server_factory: RedisServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``satchel doctor`` against a stopped server: its own --timeout (a tenth of a second)
+    never cuts the backend short, so the report names the host and the cause, within the
+    backend's bound (``RedisBackend.call_timeout``) and doctor's grace of one second."""
+    import json
+
+    from click.testing import CliRunner
+
+    from satchel.cli import cli
+
+    server = redis_server_factory()
+    for name, value in {
+        "SATCHEL_BACKEND": "redis",
+        "SATCHEL_REDIS_URL": server.url,
+        "SATCHEL_REDIS_RETRIES": "0",
+        "SATCHEL_REDIS_CONNECT_TIMEOUT": "0.5",
+        "SATCHEL_REDIS_SOCKET_TIMEOUT": "0.5",
+    }.items():
+        monkeypatch.setenv(name, value)
+    backend = RedisBackend.from_url(server.url, retries=0, **FAST)
+    assert backend.call_timeout == call_bound(backend.settings) == pytest.approx(1.0)
+    server.pause()
+    try:
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, ["doctor", "--json", "--timeout", "0.1"])
+        elapsed = time.monotonic() - started
+    finally:
+        server.resume()
+    assert result.exit_code == 4, result.output
+    assert elapsed <= 1.0 + 1 + MARGIN, elapsed
+    report = json.loads(result.stdout)
+    message = report["error"]["message"]
+    assert f"127.0.0.1:{server.port}" in message, message
+    assert "no answer within" in message, message
+    assert "--timeout" not in message, message

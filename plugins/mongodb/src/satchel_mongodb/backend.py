@@ -436,7 +436,7 @@ class MongoBackend(Backend):
         self._options = options
         #: The most a call takes before it returns or raises, in seconds: finding a server,
         #: connecting to it and waiting for its answer, each with its own timeout.
-        self.call_timeout = (
+        self.call_timeout: float = (
             settings.server_selection_timeout + settings.connect_timeout + settings.socket_timeout
         )
         # the first client checks the URI and the options; it serves the first event loop

@@ -129,6 +129,7 @@ class RedisBackend(Backend):
         self.settings = settings
         self._layout = Layout(settings.key_prefix)
         self._max = settings.max_value_bytes
+        self.call_timeout = call_bound(settings)
         self._default_ttl = None if settings.ttl is None else timedelta(seconds=float(settings.ttl))
         self.capabilities = Capabilities(
             query_pushdown=False,
