@@ -112,14 +112,15 @@ class SecantusProcess:
         return self
 
     def pause(self) -> None:
-        import signal
+        """SIGSTOP, returning once the process is stopped (not merely signalled)."""
+        from satchel.testing.faults import pause_process
 
-        self._process.send_signal(signal.SIGSTOP)
+        pause_process(self._process.pid)
 
     def resume(self) -> None:
-        import signal
+        from satchel.testing.faults import resume_process
 
-        self._process.send_signal(signal.SIGCONT)
+        resume_process(self._process.pid)
 
     def kill(self) -> None:
         if self._process is not None:

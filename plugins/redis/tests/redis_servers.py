@@ -24,6 +24,8 @@ from urllib.parse import quote
 
 import redis
 
+from satchel.testing.faults import pause_process, resume_process
+
 __all__ = [
     "RedisClusterNodes",
     "RedisSentinelSetup",
@@ -325,14 +327,14 @@ class RedisServer(_Managed):
 
     def pause(self) -> None:
         """SIGSTOP: the process keeps its port (the kernel still accepts connections) but
-        answers nothing until :meth:`resume`."""
+        answers nothing until :meth:`resume`; returns once the process is stopped."""
         assert self._process is not None and self._process.poll() is None, "not running"
-        self._process.send_signal(signal.SIGSTOP)
+        pause_process(self._process.pid)
 
     def resume(self) -> None:
         """SIGCONT after :meth:`pause`."""
         if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGCONT)
+            resume_process(self._process.pid)
 
     def restart(self) -> None:
         """Start again on the same port and directory (killing the process if still running)."""
