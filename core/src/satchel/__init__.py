@@ -1,7 +1,7 @@
 """satchel: pluggable persistence for AI agents.
 
-Tasks, session snapshots and namespaced key-value state behind one async API; the storage
-engine is a plugin chosen with ``SATCHEL_BACKEND`` (``memory`` by default)::
+Tasks, session snapshots, ordered logs and namespaced key-value state behind one async API;
+the storage engine is a plugin chosen with ``SATCHEL_BACKEND`` (``memory`` by default)::
 
     import satchel
 
@@ -25,6 +25,7 @@ _EXPORTS = {
     "Capabilities": "satchel.backend",
     "Page": "satchel.backend",
     "Record": "satchel.backend",
+    "LogEntry": "satchel.backend",
     "AlreadyExists": "satchel.errors",
     "BackendNotFound": "satchel.errors",
     "BackendUnavailable": "satchel.errors",
@@ -50,13 +51,15 @@ _EXPORTS = {
     "DEFAULT": "satchel.stores",
     "Entry": "satchel.stores",
     "KVStore": "satchel.stores",
+    "LogItem": "satchel.stores",
+    "LogStore": "satchel.stores",
     "SessionStore": "satchel.stores",
     "TaskStore": "satchel.stores",
     "Versioned": "satchel.stores",
 }
 
 if TYPE_CHECKING:
-    from satchel.backend import Backend, BackendSpec, Capabilities, Page, Record
+    from satchel.backend import Backend, BackendSpec, Capabilities, LogEntry, Page, Record
     from satchel.errors import (
         AlreadyExists,
         BackendNotFound,
@@ -76,7 +79,16 @@ if TYPE_CHECKING:
     from satchel.markers import hookimpl
     from satchel.query import Condition, Order, Query, escape_glob
     from satchel.settings import SatchelSettings
-    from satchel.stores import DEFAULT, Entry, KVStore, SessionStore, TaskStore, Versioned
+    from satchel.stores import (
+        DEFAULT,
+        Entry,
+        KVStore,
+        LogItem,
+        LogStore,
+        SessionStore,
+        TaskStore,
+        Versioned,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -111,6 +123,9 @@ __all__ = [
     "InvalidArgument",
     "InvalidQuery",
     "KVStore",
+    "LogEntry",
+    "LogItem",
+    "LogStore",
     "NotFound",
     "Operation",
     "Order",

@@ -29,6 +29,24 @@ Rules that hold for every method:
   ``None``); what a backend returns is the caller's own copy.
 * Driver exceptions never leak: a backend raises :class:`~satchel.errors.SatchelError`
   subclasses (:class:`~satchel.errors.BackendUnavailable` for connection trouble).
+
+A collection holds records, or *logs*: append-only, ordered lists of JSON entries, one per
+key (the ``log_*`` methods). The stores never put records and logs in one collection.
+Rules of logs:
+
+* Every entry gets a sequence number (``seq``, a positive int) when it is appended. Within a
+  log, sequence numbers are unique and strictly increasing in append order, and never
+  reused: not after :meth:`~Backend.log_pop`, :meth:`~Backend.log_trim`, nor after the log is
+  deleted, expires or is dropped and is then appended to again (numbers may have gaps).
+* One :meth:`~Backend.log_append` is atomic: its entries get contiguous sequence numbers, and
+  a reader sees all of them or none. Concurrent appends (from any number of processes) are
+  all kept, each in the order its caller made them.
+* :meth:`~Backend.log_pop` removes and returns entries atomically: two concurrent pops never
+  return the same entry.
+* A log exists while it holds at least one entry. Its expiry is set by each append (renewed,
+  or cleared with ``expires_at=None``); an expired log reads as empty and is gone from every
+  listing, as an expired record is. :meth:`~Backend.drop`, :meth:`~Backend.collections` and
+  :meth:`~Backend.purge_expired` cover logs as they cover records.
 """
 
 from __future__ import annotations
@@ -39,7 +57,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeAlias, TypeVar
 
 from satchel.errors import InvalidArgument
 from satchel.query import Condition, Query, compile_glob
@@ -50,11 +68,13 @@ if TYPE_CHECKING:
     from satchel.settings import SatchelSettings
 
 __all__ = [
+    "MAX_LOG_BATCH",
     "Backend",
     "BackendFactory",
     "BackendSpec",
     "Capabilities",
     "JSONValue",
+    "LogEntry",
     "Page",
     "Query",
     "Record",
@@ -119,6 +139,24 @@ class Record:
     def is_live(self, now: datetime) -> bool:
         """Whether the record still exists at ``now``."""
         return self.expires_at is None or self.expires_at > now
+
+
+#: The most entries one :meth:`Backend.log_append` carries.
+MAX_LOG_BATCH: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One entry of a log.
+
+    :param seq: its sequence number (see "Rules of logs" above).
+    :param value: its JSON value (the caller's own copy).
+    :param appended_at: when it was appended (UTC, milliseconds).
+    """
+
+    seq: int
+    value: JSONValue
+    appended_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +314,85 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def purge_expired(self) -> int:
         """Remove expired records (and their index entries) now; return how many."""
+
+    # -- logs --------------------------------------------------------------------------
+    #
+    # The defaults keep each log as one record (see :mod:`satchel.logrecords`), built on
+    # get/put(if_version=)/delete: correct on any backend that keeps the record rules, but
+    # every call reads the whole log, and a log is bounded by ``max_value_bytes``. A backend
+    # with a native list type overrides all of them together.
+
+    async def log_append(
+        self,
+        collection: str,
+        key: str,
+        values: Sequence[JSONValue],
+        *,
+        expires_at: datetime | None = None,
+    ) -> list[LogEntry]:
+        """Append ``values`` (1 to :data:`MAX_LOG_BATCH` of them) to the log ``key``, as one
+        atomic step, creating the log if it does not exist; set the log's expiry to
+        ``expires_at`` (``None``: never expires). Return the appended entries, in order,
+        with their sequence numbers."""
+        from satchel.logrecords import append
+
+        return await append(self, collection, key, values, expires_at)
+
+    async def log_range(
+        self,
+        collection: str,
+        key: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[LogEntry]:
+        """The entries of the log with ``after < seq < before`` (either bound may be
+        ``None``), in ascending order of ``seq`` (descending with ``reverse``), at most
+        ``limit`` of them (the first ones in that order). An absent or expired log has none."""
+        from satchel.logrecords import read_range
+
+        return await read_range(self, collection, key, after, before, limit, reverse)
+
+    async def log_length(self, collection: str, key: str) -> int:
+        """How many entries the log holds (0 when absent or expired)."""
+        from satchel.logrecords import length
+
+        return await length(self, collection, key)
+
+    async def log_pop(self, collection: str, key: str, count: int) -> list[LogEntry]:
+        """Remove the last ``count`` entries (``count`` >= 1; fewer if the log is shorter)
+        as one atomic step and return them in ascending order of ``seq``. Popping every
+        entry removes the log; popping does not change its expiry."""
+        from satchel.logrecords import pop
+
+        return await pop(self, collection, key, count)
+
+    async def log_trim(
+        self,
+        collection: str,
+        key: str,
+        *,
+        keep_last: int | None = None,
+        before: int | None = None,
+    ) -> int:
+        """Remove, as one atomic step, every entry but the last ``keep_last`` (0: all of
+        them), and every entry with ``seq < before``; at least one of the two is given.
+        Return how many were removed. Trimming does not change the log's expiry."""
+        from satchel.logrecords import trim
+
+        return await trim(self, collection, key, keep_last, before)
+
+    async def log_delete(self, collection: str, key: str) -> bool:
+        """Delete the whole log; ``True`` if it existed (held entries and had not expired)."""
+        return await self.delete(collection, key)
+
+    async def log_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
+        """The key of every live log of the collection matching the glob ``pattern`` (all
+        when ``None``), each exactly once, in any order."""
+        async for key in self.iter_keys(collection, pattern):
+            yield key
 
     # -- life --------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from satchel.backend import Backend
 from satchel.errors import BackendNotFound, ConfigError, InvalidArgument, SatchelError
@@ -13,6 +13,7 @@ from satchel.plugins import LoadedPlugins, load_plugins, scrub_secrets
 from satchel.settings import SatchelSettings, clean_error, load_settings, settings_secrets
 from satchel.stores.base import collection_name
 from satchel.stores.kv import KVStore
+from satchel.stores.logs import LogStore
 from satchel.stores.sessions import SessionStore
 from satchel.stores.tasks import IndexExtractor, TaskStore
 from satchel.validation import check_name, check_ttl
@@ -173,6 +174,23 @@ class Satchel:
         """The key-value namespace ``namespace`` (any non-empty string without NUL)."""
         check_name(namespace, "namespace")
         return KVStore(self.backend, self.namespace, namespace, self._ttl(ttl))
+
+    @overload
+    def logs(self, name: str, model: None = None, *, ttl: Any = _UNSET) -> LogStore[Any]: ...
+
+    @overload
+    def logs(self, name: str, model: type[M], *, ttl: Any = _UNSET) -> LogStore[M]: ...
+
+    def logs(self, name: str, model: type[M] | None = None, *, ttl: Any = _UNSET) -> LogStore[Any]:
+        """The log store ``name``: ordered, append-only logs, one per key (a chat history per
+        conversation, the events of a run).
+
+        :param model: a pydantic model every entry is an instance of (default: entries are
+            JSON values).
+        :param ttl: seconds each log lives after its last append (default
+            ``SATCHEL_DEFAULT_TTL``; ``None``: never expire).
+        """
+        return LogStore(self.backend, self.namespace, name, self._ttl(ttl), model)
 
     async def namespaces(self) -> list[str]:
         """The KV namespaces that hold at least one value, sorted."""

@@ -12,9 +12,10 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from satchel.backend import Backend, Page, Record
+from satchel.backend import Backend, JSONValue, LogEntry, Page, Record
 from satchel.errors import CorruptRecord, InvalidArgument, PluginError, SatchelError
 from satchel.query import Condition, Query, project
 from satchel.settings import clean_error, mask_foreign
@@ -35,7 +36,9 @@ class Operation:
 
     :param name: the backend method: ``get``, ``get_many``, ``put``, ``put_many``,
         ``delete``, ``find``, ``query``, ``count``, ``keys``, ``collections``, ``drop``,
-        ``purge_expired``, ``ping``, ``stats``.
+        ``purge_expired``, ``ping``, ``stats``, and the log operations ``log_append``,
+        ``log_range``, ``log_length``, ``log_pop``, ``log_trim``, ``log_delete``,
+        ``log_keys``.
     :param backend: the backend's name (``memory``, ``redis``, ...).
     :param collection: the collection it works on (``None`` for whole-backend operations).
     :param key: the key, for single-record operations.
@@ -78,6 +81,13 @@ def _records(value: Any, optional: bool = False) -> bool:
     )
 
 
+def _entries(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(e, LogEntry) and _is_int(e.seq) and isinstance(e.appended_at, datetime)
+        for e in value
+    )
+
+
 #: What each operation must return: a description, and a test of a result (given how many
 #: items the call carries).
 # the types a JSON value's top level may have, as a codec's decode returns it
@@ -113,6 +123,19 @@ _RESULTS: dict[str, tuple[str, Callable[[Any, int], bool]]] = {
     "drop": ("an int", lambda r, n: _is_int(r)),
     "purge_expired": ("an int", lambda r, n: _is_int(r)),
     "ping": ("None", lambda r, n: r is None),
+    "log_append": (
+        "a list of LogEntry, one per value",
+        lambda r, n: _entries(r) and len(r) == n,
+    ),
+    "log_range": ("a list of LogEntry", lambda r, n: _entries(r)),
+    "log_length": ("an int", lambda r, n: _is_int(r)),
+    "log_pop": ("a list of LogEntry", lambda r, n: _entries(r)),
+    "log_trim": ("an int", lambda r, n: _is_int(r)),
+    "log_delete": ("a bool", lambda r, n: isinstance(r, bool)),
+    "log_keys": (
+        "a list of str",
+        lambda r, n: isinstance(r, list) and all(type(k) is str for k in r),
+    ),
     "stats": ("a dict", lambda r, n: isinstance(r, dict)),
 }
 
@@ -475,6 +498,94 @@ class InstrumentedBackend(Backend):
 
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats", None, None, self.inner.stats)
+
+    # -- logs: each entry's value goes through the codecs, under the log's key ------------
+
+    def _encode_value(self, collection: str, key: str, value: JSONValue) -> JSONValue:
+        return self._encode(Record(collection, key, value)).value if self._encoders else value
+
+    def _decode_entries(self, collection: str, key: str, entries: list[LogEntry]) -> list[LogEntry]:
+        if not self._decoders:
+            return entries
+        return [
+            replace(e, value=self._decode(Record(collection, key, e.value)).value) for e in entries
+        ]
+
+    async def log_append(
+        self,
+        collection: str,
+        key: str,
+        values: Sequence[JSONValue],
+        *,
+        expires_at: datetime | None = None,
+    ) -> list[LogEntry]:
+        encoded = [self._encode_value(collection, key, v) for v in values]
+        entries = await self._call(
+            "log_append",
+            collection,
+            key,
+            lambda: self.inner.log_append(collection, key, encoded, expires_at=expires_at),
+            len(values),
+        )
+        return self._decode_entries(collection, key, entries)
+
+    async def log_range(
+        self,
+        collection: str,
+        key: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[LogEntry]:
+        entries = await self._call(
+            "log_range",
+            collection,
+            key,
+            lambda: self.inner.log_range(
+                collection, key, after=after, before=before, limit=limit, reverse=reverse
+            ),
+        )
+        return self._decode_entries(collection, key, entries)
+
+    async def log_length(self, collection: str, key: str) -> int:
+        return await self._call(
+            "log_length", collection, key, lambda: self.inner.log_length(collection, key)
+        )
+
+    async def log_pop(self, collection: str, key: str, count: int) -> list[LogEntry]:
+        entries = await self._call(
+            "log_pop", collection, key, lambda: self.inner.log_pop(collection, key, count)
+        )
+        return self._decode_entries(collection, key, entries)
+
+    async def log_trim(
+        self,
+        collection: str,
+        key: str,
+        *,
+        keep_last: int | None = None,
+        before: int | None = None,
+    ) -> int:
+        return await self._call(
+            "log_trim",
+            collection,
+            key,
+            lambda: self.inner.log_trim(collection, key, keep_last=keep_last, before=before),
+        )
+
+    async def log_delete(self, collection: str, key: str) -> bool:
+        return await self._call(
+            "log_delete", collection, key, lambda: self.inner.log_delete(collection, key)
+        )
+
+    async def log_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
+        async def collect() -> list[str]:
+            return [k async for k in self.inner.log_keys(collection, pattern)]
+
+        for key in await self._call("log_keys", collection, None, collect):
+            yield key
 
     async def close(self) -> None:
         await self.inner.close()

@@ -1,9 +1,10 @@
-"""The stores users call: tasks, sessions and key-value namespaces."""
+"""The stores users call: tasks, sessions, key-value namespaces and logs."""
 
 from __future__ import annotations
 
 from satchel.stores.base import DEFAULT, Versioned, collection_name
 from satchel.stores.kv import Entry, KVStore
+from satchel.stores.logs import LogItem, LogStore
 from satchel.stores.sessions import SessionStore
 from satchel.stores.tasks import FINISHED_STATUSES, TaskStore, request_ids
 
@@ -12,6 +13,8 @@ __all__ = [
     "FINISHED_STATUSES",
     "Entry",
     "KVStore",
+    "LogItem",
+    "LogStore",
     "SessionStore",
     "TaskStore",
     "Versioned",
