@@ -218,9 +218,9 @@ def with_plugins(monkeypatch: pytest.MonkeyPatch, *extra: tuple[str, object]) ->
     real = satchel.plugins.load_plugins
 
     def load_plugins(
-        disabled: Any = (), entry_points: Any = None, extra_plugins: Any = ()
+        disabled: Any = (), entry_points: Any = None, extra_plugins: Any = (), **more: Any
     ) -> satchel.plugins.LoadedPlugins:
-        return real(disabled, entry_points, [*extra_plugins, *extra])
+        return real(disabled, entry_points, [*extra_plugins, *extra], **more)
 
     monkeypatch.setattr(satchel.plugins, "load_plugins", load_plugins)
     monkeypatch.setattr(satchel.handle, "load_plugins", load_plugins)
