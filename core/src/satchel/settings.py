@@ -60,6 +60,7 @@ __all__ = [
     "secret_parts",
     "settings_from_code",
     "settings_summary",
+    "setting_label",
     "variable_in_use",
 ]
 
@@ -406,6 +407,18 @@ def variable_in_use(primary: str, alias: str, environ: Mapping[str, str] | None 
     if _env_get(env, primary) is None and _env_get(env, alias) is not None:
         return alias
     return primary
+
+
+def setting_label(field: str, variable: str) -> str:
+    """How a message names the setting ``field``: ``backend_settings['url']`` while
+    :func:`settings_from_code` validates values given in code (the settings are given
+    there), else ``variable`` (the environment variable that sets it). For a settings
+    class's own validators, whose messages name several settings."""
+    in_code = _IN_CODE.get()
+    if in_code is not None:
+        argument, _ = in_code
+        return f"{argument}[{field!r}]" if argument else field
+    return variable
 
 
 def _env_get(env: Mapping[str, str], name: str) -> str | None:

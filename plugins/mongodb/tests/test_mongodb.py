@@ -96,6 +96,36 @@ def test_a_malformed_uri_is_a_config_error_without_the_password() -> None:
     assert "hunter2" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("values", "from_code", "from_env"),
+    [
+        (
+            {"password": "hunter2"},
+            "backend_settings['password'] is set without backend_settings['username']",
+            "SATCHEL_MONGODB_PASSWORD is set without SATCHEL_MONGODB_USERNAME",
+        ),
+        (
+            {"uri": "mongodb://ann:hunter2@h/", "username": "bob"},
+            "backend_settings['uri'] carries credentials, and backend_settings['username']",
+            "SATCHEL_MONGODB_URI carries credentials, and SATCHEL_MONGODB_USERNAME",
+        ),
+    ],
+)
+def test_the_credential_checks_name_what_set_them(
+    values: dict[str, str], from_code: str, from_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings given in code are named as arguments, variables as variables."""
+    import satchel
+
+    with pytest.raises(ConfigError) as info:
+        satchel.open(backend="mongodb", backend_settings=values)
+    assert from_code in str(info.value) and "hunter2" not in str(info.value)
+    environ = {f"SATCHEL_MONGODB_{k.upper()}": v for k, v in values.items()}
+    with pytest.raises(ConfigError) as info:
+        satchel.open(environ={"SATCHEL_BACKEND": "mongodb", **environ})
+    assert from_env in str(info.value) and "hunter2" not in str(info.value)
+
+
 # -- a backend per test --------------------------------------------------------------------
 
 

@@ -108,10 +108,10 @@ async def test_a_password_given_in_code_is_sent_and_never_shown(
             {"key_prefix": "a{b}"},
             "backend_settings['key_prefix']='a{b}': must not contain '{' or '}'",
         ),
-        # the plugin's own check names its variables; TA_REDIS_PWD in os.environ is not one
+        # the plugin's own check names the arguments; TA_REDIS_PWD in os.environ is not one
         (
             {"url": f"redis://ann:{SECRET}@127.0.0.1:1/0", "password": SECRET},
-            "SATCHEL_REDIS_URL is set, and so is SATCHEL_REDIS_PASSWORD",
+            "backend_settings['url'] is set, and so is backend_settings['password']",
         ),
     ],
 )
