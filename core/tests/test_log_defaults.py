@@ -28,6 +28,7 @@ def test_every_log_operation_is_the_default() -> None:
     assert len(names) == 7
     for name in names:
         assert getattr(MemoryOnDefaultLogs, name) is getattr(Backend, name), name
+        assert getattr(MemoryBackend, name) is not getattr(Backend, name), name
 
 
 class TestDefaultLogOperations(LogRules, StatefulRules):
