@@ -41,12 +41,18 @@ Rules of logs:
 * One :meth:`~Backend.log_append` is atomic: its entries get contiguous sequence numbers, and
   a reader sees all of them or none. Concurrent appends (from any number of processes) are
   all kept, each in the order its caller made them.
+* Entries become visible in sequence order: once a reader has seen an entry with ``seq``
+  *s*, no entry with a lower ``seq`` appears later. (So a reader that polls
+  :meth:`~Backend.log_range` with ``after=`` the last ``seq`` it saw misses nothing; a
+  backend that hands out numbers before it stores the entries must not let a later append
+  become visible before an earlier one.)
 * :meth:`~Backend.log_pop` removes and returns entries atomically: two concurrent pops never
   return the same entry.
 * A log exists while it holds at least one entry. Its expiry is set by each append (renewed,
   or cleared with ``expires_at=None``); an expired log reads as empty and is gone from every
   listing, as an expired record is. :meth:`~Backend.drop`, :meth:`~Backend.collections` and
-  :meth:`~Backend.purge_expired` cover logs as they cover records.
+  :meth:`~Backend.purge_expired` cover logs as they cover records (a live log counts as one
+  in what ``drop`` and ``purge_expired`` return).
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ __all__ = [
     "Query",
     "Record",
     "REQUIRED_METHODS",
+    "check_log_call",
     "missing_methods",
     "utcnow",
 ]
@@ -143,6 +150,31 @@ class Record:
 
 #: The most entries one :meth:`Backend.log_append` carries.
 MAX_LOG_BATCH: Final = 10_000
+
+
+def check_log_call(
+    *,
+    values: Sequence[JSONValue] | None = None,
+    count: int | None = None,
+    keep_last: int | None = None,
+    before: int | None = None,
+    trim: bool = False,
+) -> None:
+    """Refuse, with :class:`~satchel.errors.InvalidArgument` naming the argument, what no
+    log operation accepts: an append of no values (or more than :data:`MAX_LOG_BATCH`), a
+    pop of fewer than one entry, a negative ``keep_last``, a trim with neither bound
+    (``trim=True``). The stores check their arguments before this; a backend calls it so
+    that a direct call cannot create an empty log or empty one by mistake."""
+    if values is not None and not 1 <= len(values) <= MAX_LOG_BATCH:
+        raise InvalidArgument(
+            f"values: an append takes 1 to {MAX_LOG_BATCH} values, not {len(values)}"
+        )
+    if count is not None and count < 1:
+        raise InvalidArgument(f"count: a pop takes at least 1 entry, not {count!r}")
+    if keep_last is not None and keep_last < 0:
+        raise InvalidArgument(f"keep_last: must be 0 or more, not {keep_last!r}")
+    if trim and keep_last is None and before is None:
+        raise InvalidArgument("keep_last and before: give at least one")
 
 
 @dataclass(frozen=True, slots=True)
