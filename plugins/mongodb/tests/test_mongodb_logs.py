@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from mongo_log_worker import append_batches
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient, MongoClient, monitoring
 
 from satchel.backend import LogEntry, utcnow
 from satchel.errors import BackendUnavailable, CorruptRecord, ValueTooLarge
@@ -52,6 +52,37 @@ class Replies(monitoring.CommandListener):
 
 REPLIES = Replies()
 monitoring.register(REPLIES)
+
+
+class Between(monitoring.CommandListener):
+    """Runs ``action`` (blocking) once, as soon as a read of the head of ``key`` has been
+    answered: what another client does between a reader's read of the head and its read
+    of the entries."""
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self.action: Callable[[], None] | None = None
+        self._heads: set[int] = set()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if (
+            self.action is not None
+            and event.command_name == "find"
+            and event.command.get("filter") == {"_id": self.key}
+        ):
+            self._heads.add(event.request_id)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if event.request_id in self._heads and self.action is not None:
+            action, self.action = self.action, None
+            action()
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+BETWEEN = Between()
+monitoring.register(BETWEEN)
 
 
 @pytest.fixture
@@ -495,6 +526,46 @@ async def test_reads_during_pops_and_trims_never_see_half_a_cut(
         cut(), read(readers[0], False), read(readers[1], True), read(readers[2], True)
     )
     assert all(c > 3 for c in counts[1:])
+
+
+@pytest.mark.parametrize("cut", ["pop", "trim"])
+async def test_a_read_that_meets_a_cut_half_done_reads_again(
+    make: Callable[..., MongoBackend], mongodb_uri: str, cut: str
+) -> None:
+    """Between a reader's read of the head and its read of the entries, another client cuts
+    the log (pops 8..10, or trims 1..4) and has deleted one of the entries it cut when the
+    reader reads them: the reader sees the cut head on its second read and reads again,
+    instead of returning a log with a hole (or a stray entry) that never existed."""
+    writer, reader = make(), make()
+    await writer.log_append("logs", "k", list(range(1, 11)))
+    await reader.log_length("logs", "other")  # connected, so the action below is all it does
+    name = writer._collection("logs").name
+    sync: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri)
+
+    def cut_halfway() -> None:
+        coll = sync[DATABASE][name]
+        head = coll.find_one({"_id": "k"})
+        assert head is not None
+        if cut == "pop":
+            changes, deleted = {"top": 7, "n": 7}, 9
+        else:
+            changes, deleted = {"lo": 5, "n": 6}, 2
+        changes.update(cut=head["cut"] + 1, w="another-client")
+        coll.update_one({"_id": "k", "w": head["w"]}, {"$set": changes})
+        coll.delete_one({"log": "k", "seq": deleted})
+
+    try:
+        BETWEEN.key, BETWEEN.action = "k", cut_halfway
+        if cut == "pop":
+            entries = await reader.log_range("logs", "k", reverse=True, limit=4)
+            assert [e.value for e in entries] == [7, 6, 5, 4]
+        else:
+            entries = await reader.log_range("logs", "k", limit=3)
+            assert [e.value for e in entries] == [5, 6, 7]
+        assert BETWEEN.action is None, "the other client never got in between"
+    finally:
+        BETWEEN.action = None
+        sync.close()
 
 
 async def test_concurrent_pops_from_many_clients_return_each_entry_once(
