@@ -22,7 +22,7 @@ from satchel.backend import LogEntry, utcnow
 from satchel.errors import BackendUnavailable, CorruptRecord, ValueTooLarge
 from satchel_mongodb import MongoBackend
 from satchel_mongodb.codec import MAX_DOCUMENT_BYTES
-from satchel_mongodb.logs import CHUNK_ENTRIES, CLAIM_SECONDS, ENTRY_SLACK_SECONDS
+from satchel_mongodb.logs import CHUNK_ENTRIES, ENTRY_SLACK_SECONDS, LOG_CLAIM_SECONDS
 
 DATABASE = "satchel_logs"
 
@@ -726,7 +726,7 @@ async def test_a_writer_killed_mid_append_leaves_no_trace(
     after = await backend.log_append("logs", "k", [{"w": "next", "b": 0, "i": 0}])
     waited = time.monotonic() - started
     assert after[0].seq == 3002
-    assert waited > CLAIM_SECONDS / 2, "the claim of a writer just killed was taken at once"
+    assert waited > LOG_CLAIM_SECONDS / 2, "the claim of a writer just killed was taken at once"
     entries = await backend.log_range("logs", "k")
     assert seqs(entries) == [1, 3002]
     _entries_are_batches(entries)

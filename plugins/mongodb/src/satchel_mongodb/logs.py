@@ -28,7 +28,7 @@ An append, from any process:
 
 1. reads the head; a live one is *claimed* by a compare-and-set on ``w`` that hands out the
    next ``ver + 1 .. ver + m`` and records the claim (``c``, ``cat``, ``rs``). While a claim
-   younger than :data:`CLAIM_SECONDS` is there, other writers wait; an older one is taken
+   younger than :data:`LOG_CLAIM_SECONDS` is there, other writers wait; an older one is taken
    over: its range becomes ``dead`` and its writer's commit (filtered on its claim) fails.
 2. inserts the entries, which nobody reads yet (they are above ``top``), in chunks,
    renewing the claim between chunks (so a long append keeps it);
@@ -37,7 +37,7 @@ An append, from any process:
    appends commit one after the other, each above the last.
 
 A writer that dies leaves its claim and its entries; the next writer takes the claim over
-after :data:`CLAIM_SECONDS` and deletes what lies above ``top``. An entry such a writer
+after :data:`LOG_CLAIM_SECONDS` and deletes what lies above ``top``. An entry such a writer
 inserts later (it was only stopped) lands in a dead range, where nobody reads; its writer,
 finding its claim gone, deletes what it inserted and tries again. Only an acknowledged
 commit makes an append happen, and a commit whose reply was lost is recognised as done by
@@ -91,8 +91,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CHUNK_BYTES",
     "CHUNK_ENTRIES",
-    "CLAIM_SECONDS",
     "ENTRY_SLACK_SECONDS",
+    "LOG_CLAIM_SECONDS",
     "LOG_INDEX",
     "LOG_LAYOUT",
     "MongoLogs",
@@ -102,7 +102,7 @@ __all__ = [
 LOG_LAYOUT: Final = "a head document per log, a document per entry (index satchel_log)"
 
 #: How long an append's claim on a log holds off other writers without being renewed.
-CLAIM_SECONDS: Final = 3.0
+LOG_CLAIM_SECONDS: Final = 3.0
 #: The most entries, and encoded bytes, one insert of an append carries; the claim is
 #: renewed between inserts.
 CHUNK_ENTRIES: Final = 1000
@@ -197,11 +197,11 @@ class _Creation:
 
 def _young(claimed_at: Any) -> bool:
     """Whether a claim made at ``claimed_at`` (by its writer's clock) still holds: made less
-    than CLAIM_SECONDS ago; a claim dated more than that ahead counts as old, so a writer
-    whose clock runs fast holds a log for at most CLAIM_SECONDS of anyone's time."""
+    than LOG_CLAIM_SECONDS ago; a claim dated more than that ahead counts as old, so a writer
+    whose clock runs fast holds a log for at most LOG_CLAIM_SECONDS of anyone's time."""
     if not isinstance(claimed_at, datetime):
         return False
-    return -CLAIM_SECONDS < (utcnow() - claimed_at).total_seconds() < CLAIM_SECONDS
+    return -LOG_CLAIM_SECONDS < (utcnow() - claimed_at).total_seconds() < LOG_CLAIM_SECONDS
 
 
 def _parse(collection: str, key: str, doc: Any) -> _Head | _Creation | None:
@@ -291,7 +291,7 @@ class _Claim:
 
     async def keep(self) -> None:
         """Renew the claim when a quarter of its time has passed; _ClaimLost when it is gone."""
-        if time.monotonic() - self.renewed < CLAIM_SECONDS / 4:
+        if time.monotonic() - self.renewed < LOG_CLAIM_SECONDS / 4:
             return
         self.renewed = time.monotonic()
         result = await self.logs._call(
