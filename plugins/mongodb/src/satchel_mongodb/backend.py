@@ -891,6 +891,7 @@ class MongoBackend(Backend):
             if fields is not None:
                 keep = dict(fields)
                 keep.update({name: 1 for name, _ in sort})
+                keep.update(dict.fromkeys(translate.atom_fields(query.order_by), 1))
                 stages.append({"$project": keep})
             docs = await self._call(self._aggregate(coll, stages), "query", collection)
         more = query.limit is not None and len(docs) > query.limit
