@@ -22,7 +22,8 @@ from satchel.backend import LogEntry, utcnow
 from satchel.errors import BackendUnavailable, CorruptRecord, ValueTooLarge
 from satchel_mongodb import MongoBackend
 from satchel_mongodb.codec import MAX_DOCUMENT_BYTES
-from satchel_mongodb.logs import CHUNK_ENTRIES, ENTRY_SLACK_SECONDS, LOG_CLAIM_SECONDS
+from satchel_mongodb.logappend import CHUNK_ENTRIES, ENTRY_SLACK_SECONDS
+from satchel_mongodb.loghead import LOG_CLAIM_SECONDS
 
 DATABASE = "satchel_logs"
 
