@@ -14,8 +14,8 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import errors as perr
 from pymongo.asynchronous.collection import AsyncCollection
 
-from satchel.backend import MAX_LOG_BATCH, JSONValue, LogEntry, truncate_ms, utcnow
-from satchel.errors import InvalidArgument, SatchelError
+from satchel.backend import JSONValue, LogEntry, check_log_call, truncate_ms, utcnow
+from satchel.errors import SatchelError
 from satchel_mongodb.codec import copy_value, document_bytes, encode
 from satchel_mongodb.loghead import (
     EPOCH,
@@ -106,11 +106,7 @@ class Appender:
         """Append ``values`` to the log ``key`` (see
         :meth:`satchel.backend.Backend.log_append`): claim, insert, commit, again from the
         start whenever another writer got in the way."""
-        m = len(values)
-        if not 1 <= m <= MAX_LOG_BATCH:
-            raise InvalidArgument(
-                f"values: an append takes 1 to {MAX_LOG_BATCH} values at a time, not {m}"
-            )
+        check_log_call(values=values)
         coll = self._backend._collection(collection)
         await self._logs.prepare(collection, coll)
         shadows = self._encode(key, values)

@@ -78,8 +78,8 @@ from typing import TYPE_CHECKING, Any, Final
 from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
-from satchel.backend import JSONValue, LogEntry, utcnow
-from satchel.errors import BackendUnavailable, CorruptRecord, InvalidArgument, SatchelError
+from satchel.backend import JSONValue, LogEntry, check_log_call, utcnow
+from satchel.errors import BackendUnavailable, CorruptRecord, SatchelError
 from satchel_mongodb import translate
 from satchel_mongodb.logappend import Appender
 from satchel_mongodb.loghead import (
@@ -340,8 +340,7 @@ class MongoLogs:
         )
 
     async def pop(self, collection: str, key: str, count: int) -> list[LogEntry]:
-        if not is_int(count) or count < 1:
-            raise InvalidArgument(f"count: must be a whole number of 1 or more, not {count!r}")
+        check_log_call(count=count)
         coll = self.backend._collection(collection)
         attempt = 0
         while True:
@@ -368,12 +367,7 @@ class MongoLogs:
     async def trim(
         self, collection: str, key: str, keep_last: int | None, before: int | None
     ) -> int:
-        if keep_last is None and before is None:
-            raise InvalidArgument("keep_last and before: give at least one")
-        if keep_last is not None and (not is_int(keep_last) or keep_last < 0):
-            raise InvalidArgument(f"keep_last: must be a whole number, not {keep_last!r}")
-        if before is not None and not is_int(before):
-            raise InvalidArgument(f"before: must be a whole number, not {before!r}")
+        check_log_call(keep_last=keep_last, before=before, trim=True)
         coll = self.backend._collection(collection)
         attempt = 0
         while True:
