@@ -560,3 +560,19 @@ async def test_put_many_writes_again_a_key_another_writer_changed(
         assert got is not None and (got.value, got.version) == ("4", 4)
     finally:
         await other.close()
+
+
+async def test_a_cursor_of_a_selection_ordered_by_the_key_then_the_value_pages_on(
+    backend: MongoBackend,
+) -> None:
+    """With ``select`` the aggregation keeps only some fields; the value's sort field of a
+    term after the key (which the sort itself skips) must still come back, or the cursor
+    places the page's last record at ``null`` and the next page repeats it."""
+    await backend.put(Record("sel", "a*", {}))
+    await backend.put(Record("sel", "a", False))
+    query = Query.build(order_by=["key", "value"], select=[], limit=1)
+    first = await backend.query("sel", query)
+    assert [r.key for r in first] == ["a"] and first.next_cursor is not None
+    query = Query.build(order_by=["key", "value"], select=[], limit=1, cursor=first.next_cursor)
+    second = await backend.query("sel", query)
+    assert [r.key for r in second] == ["a*"] and second.next_cursor is None
