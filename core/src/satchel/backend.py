@@ -382,7 +382,8 @@ class Backend(abc.ABC):
     ) -> list[LogEntry]:
         """The entries of the log with ``after < seq < before`` (either bound may be
         ``None``), in ascending order of ``seq`` (descending with ``reverse``), at most
-        ``limit`` of them (the first ones in that order). An absent or expired log has none."""
+        ``limit`` of them (the first ones in that order; ``limit`` is ``None`` or 0 and
+        above, and 0 gives none). An absent or expired log has none."""
         from satchel.logrecords import read_range
 
         return await read_range(self, collection, key, after, before, limit, reverse)
