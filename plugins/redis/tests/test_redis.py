@@ -18,7 +18,6 @@ import pytest
 from contention_worker import Counter, increment
 from redis.asyncio import Redis
 from redis.crc import key_slot
-from redis_servers import RedisSentinelSetup, RedisServerFactory
 
 import satchel
 from satchel.backend import Record, utcnow
@@ -37,6 +36,7 @@ from satchel.settings import load_settings, settings_summary
 from satchel_redis import RedisBackend, RedisSettings
 from satchel_redis.layout import Layout, decode_tag, encode_tag, server_pattern
 from satchel_redis.scripts import SCRIPTS
+from satchel_redis.testing.servers import RedisSentinelSetup, RedisServerFactory
 
 SECRET = "s3cret-pa$$word"
 
@@ -492,7 +492,7 @@ async def test_a_wrong_password_is_a_config_error(redis_server_factory: RedisSer
 
 
 async def test_a_wrong_port_is_unavailable_naming_the_host() -> None:
-    from redis_servers import free_port
+    from satchel_redis.testing.servers import free_port
 
     port = free_port()
     backend = RedisBackend.from_url(

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 from redis.crc import key_slot
-from redis_servers import RedisClusterNodes, RedisServer, RedisServerFactory
 
 from satchel.backend import Record
 from satchel.errors import BackendUnavailable
 from satchel_redis import RedisBackend
 from satchel_redis.backend import call_bound
 from satchel_redis.layout import encode_tag
+from satchel_redis.testing.servers import RedisClusterNodes, RedisServer, RedisServerFactory
 
 MARGIN = 1.5  # seconds: scheduling slack on a loaded machine, not part of the guarantee
 FAST = {"connect_timeout": 0.5, "socket_timeout": 0.5, "retry_backoff": 0.05}

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis_servers import RedisServerFactory
 
 import satchel
 from satchel import Codec, hookimpl
 from satchel.errors import ConfigError
 from satchel_redis import RedisBackend
+from satchel_redis.testing.servers import RedisServerFactory
 
 SECRET = "s3cret-pa$$word"
 

@@ -18,7 +18,6 @@ from contention_worker import append_batches
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
-from redis_servers import RedisServerFactory
 
 import satchel
 from satchel.backend import MAX_LOG_BATCH, utcnow
@@ -33,6 +32,7 @@ from satchel_redis import RedisBackend
 from satchel_redis.layout import LOG_SLOTS, Layout, log_bucket
 from satchel_redis.logs import RANGE_PAGE
 from satchel_redis.stored import encode_json
+from satchel_redis.testing.servers import RedisServerFactory
 
 PREFIX = "satchel-logs:"
 

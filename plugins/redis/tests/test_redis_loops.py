@@ -11,11 +11,11 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from redis_servers import RedisSentinelSetup
 
 from satchel.backend import Record
 from satchel.settings import load_settings
 from satchel_redis import RedisBackend, RedisSettings
+from satchel_redis.testing.servers import RedisSentinelSetup
 
 
 def sentinel_backend(setup: RedisSentinelSetup) -> RedisBackend:

@@ -6,7 +6,8 @@ import pytest
 import redis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.sentinel import Sentinel
-from redis_servers import RedisSentinelSetup, RedisServerFactory
+
+from satchel_redis.testing.servers import RedisSentinelSetup, RedisServerFactory
 
 
 def test_standalone_answers_ping_set_get(redis_url: str) -> None:

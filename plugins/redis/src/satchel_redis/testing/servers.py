@@ -328,7 +328,8 @@ class RedisServer(_Managed):
     def pause(self) -> None:
         """SIGSTOP: the process keeps its port (the kernel still accepts connections) but
         answers nothing until :meth:`resume`; returns once the process is stopped."""
-        assert self._process is not None and self._process.poll() is None, "not running"
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError("the server is not running")
         pause_process(self._process.pid)
 
     def resume(self) -> None:
@@ -454,7 +455,8 @@ class RedisClusterNodes(_Managed):
         return [f"{HOST}:{node.port}" for node in self._nodes]
 
     def start(self) -> None:
-        """Start the nodes, assign the slots, MEET them, and wait (≤ 20 s) for ``cluster_state:ok``."""
+        """Start the nodes, assign the slots, MEET them, and wait (up to 20 s) for
+        ``cluster_state:ok``."""
         try:
             for node in self._nodes:
                 node.start()
