@@ -230,8 +230,9 @@ class Appender:
         hold = Claim(self._logs, coll, collection, key, claim)
         at = utcnow()
         try:
-            if created:
-                # what earlier incarnations of the key left (all below the floor)
+            if created or base.n == 0:
+                # what earlier incarnations of the key left (all below the floor), or what
+                # a log emptied by a pop, trim or delete left (nothing of it is visible)
                 await self._logs.delete_range(coll, collection, key, 1, base.ver)
             elif base.top < rs - 1:
                 # entries popped but not deleted yet, and what a writer that died left

@@ -21,8 +21,8 @@ The head decides what is visible. ``ver`` is the highest sequence number ever ha
 the log (also to an append still under way), ``top`` the highest one committed, ``lo`` the
 lowest one still in the log; the entries are those with ``lo <= seq <= top`` outside the
 ``dead`` ranges, ``n`` of them. ``inc`` names the log's incarnation, ``cut`` counts its
-pops and trims, ``w`` is the id of the last write to the head and ``cw`` the ids of the last
-pops and trims (so a pop whose reply was lost can tell whether it happened).
+pops, trims and deletes, ``w`` is the id of the last write to the head and ``cw`` the ids of
+the last pops, trims and deletes (so one whose reply was lost can tell whether it happened).
 
 An append, from any process:
 
@@ -57,6 +57,24 @@ Pop and trim are one compare-and-set of the head on ``w`` (lowering ``top``, or 
 ``lo``), after which the entries that left are deleted. A reader that read the head before
 such a cut reads the head again after its entries, and starts over when ``cut`` moved.
 
+A pop or trim that empties the log, and a delete, are such a cut too: the head becomes a
+*tombstone* (``n`` 0, ``lo`` above ``ver``: no entry is visible, so the log reads as
+absent everywhere), whose ``cw`` still holds the write's id, and whose ``exp`` keeps it for
+:func:`satchel.backend.outcome_retention` of the call bound (the backend's
+``tombstone_seconds``), after which ``purge_expired`` or the TTL monitor removes it. Why not
+delete the head: a delete whose reply is lost, sent again, finds nothing to delete and
+cannot tell whether its first attempt ran, and the entries it popped would be lost to
+every caller. An append to a tombstone goes on from its ``ver`` (keeping ``cw``), so even a
+pop whose write is sent again after another writer appended finds its id. The entries a
+cut removes are deleted after it; a failure there does not undo the cut (the pop returns
+its entries), and what stays is never read and goes when the log is next emptied,
+deleted, purged or dropped (or, above ``top``, at the next append).
+
+A cut's write is the same write when it is sent again (by pymongo, or once more by the
+backend itself when a reply is lost with retryable writes off, as on a standalone
+``mongod``): it is filtered on the write id it replaces, so at most one copy applies, and
+the write id in ``cw`` says whether one did.
+
 Expiry: the head's ``exp`` is the log's; entries carry ``exp`` too, kept at or after the
 head's (``ee``), so that MongoDB's TTL monitor (the ``satchel_ttl`` index, shared with the
 records) removes the entries of an expired log and never those of a live one. Renewing
@@ -70,15 +88,17 @@ at once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from pymongo import IndexModel
+from pymongo import errors as perr
 from pymongo.asynchronous.collection import AsyncCollection
 
-from satchel.backend import JSONValue, LogEntry, check_log_call, utcnow
+from satchel.backend import JSONValue, LogEntry, check_log_call, truncate_ms, utcnow
 from satchel.errors import BackendUnavailable, CorruptRecord, SatchelError
 from satchel_mongodb import translate
 from satchel_mongodb.logappend import Appender
@@ -101,10 +121,22 @@ __all__ = ["LOG_INDEX", "LOG_LAYOUT", "MongoLogs"]
 LOG_LAYOUT: Final = "a head document per log, a document per entry (index satchel_log)"
 #: The unique index over the heads and entries of every log.
 LOG_INDEX: Final = "satchel_log"
-#: Pops and trims a head remembers, for a pop whose reply was lost.
+#: Pops, trims and deletes a head remembers, for one whose reply was lost.
 _RECENT_CUTS: Final = 8
 #: Attempts of a read that keeps meeting pops and trims.
 _READ_ATTEMPTS: Final = 100
+
+
+def unanswered(exc: SatchelError) -> bool:
+    """Whether the driver error behind ``exc`` leaves open whether the write ran: the
+    connection failed or timed out after it was sent, or the server ran it and reported a
+    write concern error (not: no server could be selected, so nothing was sent)."""
+    cause = exc.__cause__
+    if isinstance(cause, perr.ServerSelectionTimeoutError):
+        return False
+    if isinstance(cause, (perr.ConnectionFailure, perr.WriteConcernError)):
+        return True
+    return isinstance(cause, perr.PyMongoError) and cause.has_error_label("RetryableWriteError")
 
 
 class MongoLogs:
@@ -302,9 +334,17 @@ class MongoLogs:
             return None, True
         return (head if head.n > 0 or head.claim is not None else None), False
 
+    async def tidy(
+        self, coll: AsyncCollection[Any], collection: str, key: str, low: int, high: int
+    ) -> None:
+        """:meth:`delete_range` after a cut, which is done whatever happens here: documents
+        left by a failure are never read, and go later (see the module's docs)."""
+        with contextlib.suppress(BackendUnavailable):
+            await self.delete_range(coll, collection, key, low, high)
+
     async def _remove(self, coll: AsyncCollection[Any], collection: str, head: Head) -> bool:
-        """Remove the log of ``head`` (if it is still as read): the floor first, then the
-        head, then the entries."""
+        """Remove the expired log of ``head`` (if it is still as read): the floor first,
+        then the head, then the entries."""
         await self.backend._raise_floor(collection, head.ver)
         result = await self.call(
             coll.delete_one({"_id": head.key, "w": head.w}), "delete from", collection
@@ -317,17 +357,38 @@ class MongoLogs:
     async def _cut(
         self, coll: AsyncCollection[Any], collection: str, head: Head, cut: Head
     ) -> bool:
-        """Write ``cut`` over ``head`` (if it is still as read); whether it is written."""
-        result = await self.call(
-            coll.replace_one({"_id": head.key, "w": head.w}, cut.document()),
-            "write to",
-            collection,
-        )
+        """Write ``cut`` over ``head`` (if it is still as read); whether it is written.
+
+        A write whose reply is lost is sent again once, the same write: filtered on the
+        write id it replaces, it applies at most once whichever copy arrives, and the head
+        remembers the ids of its last cuts (``cw``)."""
+        condition, doc = {"_id": head.key, "w": head.w}, cut.document()
+        try:
+            result = await self.call(coll.replace_one(condition, doc), "write to", collection)
+        except SatchelError as exc:
+            if not unanswered(exc):
+                raise
+            result = await self.call(coll.replace_one(condition, doc), "write to", collection)
         if result.matched_count == 1:
             return True
-        # a reply lost and the write retried: the head remembers the last cuts
         again = await self.head(coll, collection, head.key)
         return isinstance(again, Head) and cut.w in again.cw
+
+    async def _empty(self, coll: AsyncCollection[Any], collection: str, head: Head) -> bool:
+        """Empty the log of ``head`` (if it is still as read): the floor raised to its
+        ``ver``, the head made a tombstone (see the module's docs), the entries deleted;
+        whether it is done."""
+        await self.backend._raise_floor(collection, head.ver)
+        kept = timedelta(seconds=self.backend.tombstone_seconds)
+        tombstone = replace(
+            self._cut_head(head, lo=head.ver + 1, top=head.ver, n=0),
+            dead=(),
+            exp=truncate_ms(utcnow() + kept),
+        )
+        if not await self._cut(coll, collection, head, tombstone):
+            return False
+        await self.tidy(coll, collection, head.key, 1, head.ver)
+        return True
 
     def _cut_head(self, head: Head, **changes: Any) -> Head:
         w = self.backend._write_id()
@@ -355,13 +416,13 @@ class MongoLogs:
             popped = [parse_entry(collection, key, d) for d in docs[:count]]
             popped.reverse()
             if len(docs) <= count:
-                if await self._remove(coll, collection, head):
+                if await self._empty(coll, collection, head):
                     return popped
                 continue
             top = int(docs[count]["seq"])
             cut = self._cut_head(head, top=top, n=head.n - len(popped))
             if await self._cut(coll, collection, head, cut):
-                await self.delete_range(coll, collection, key, top + 1, head.top)
+                await self.tidy(coll, collection, key, top + 1, head.top)
                 return popped
 
     async def trim(
@@ -382,14 +443,14 @@ class MongoLogs:
             if removed == 0:
                 return 0
             if removed >= head.n:
-                if await self._remove(coll, collection, head):
+                if await self._empty(coll, collection, head):
                     return head.n
                 continue
             dead = tuple(r for r in head.unclaimed().dead if r[1] >= lo)
             cut = self._cut_head(head, lo=lo, n=head.n - removed)
             cut = replace(cut, dead=dead)
             if await self._cut(coll, collection, head, cut):
-                await self.delete_range(coll, collection, key, 1, lo - 1)
+                await self.tidy(coll, collection, key, 1, lo - 1)
                 return removed
 
     async def _new_low(
@@ -462,9 +523,14 @@ class MongoLogs:
                     return False
                 continue
             assert head is not None
-            existed = head.n > 0 and head.live(utcnow())
-            if await self._remove(coll, collection, head):
-                return existed
+            if not head.live(utcnow()):
+                if await self._remove(coll, collection, head):
+                    return False
+                continue
+            if head.n == 0 and head.claim is None:
+                return False  # a tombstone: no log
+            if await self._empty(coll, collection, head):
+                return head.n > 0
 
     # -- whole collections ----------------------------------------------------------------------
 
