@@ -20,7 +20,7 @@ from satchel_redis.testing.fixtures import (  # noqa: F401
 )
 
 # --import-mode=importlib does not put this folder on sys.path: do it for the helper
-# modules beside the tests (fault_proxy, contention_worker).
+# modules beside the tests (contention_worker).
 _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
