@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
-from mongo_servers import SecantusProcess, free_port
 
 from satchel.backend import Record
 from satchel.cli import cli
 from satchel.errors import BackendUnavailable, ConfigError
 from satchel.query import Query
 from satchel_mongodb import MongoBackend
+from satchel_mongodb.testing.servers import SecantusProcess, free_port
 
 SECRET = "hunter2-s3cret"
 SELECTION, CONNECT, SOCKET = 1.0, 0.5, 1.0

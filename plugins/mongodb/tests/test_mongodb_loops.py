@@ -135,9 +135,8 @@ def test_threads_with_loops_of_their_own_share_one_backend(mongodb_uri: str) -> 
 def test_a_backend_that_failed_and_was_never_closed_leaves_no_client_open() -> None:
     """A failed first call (nothing listens on the port) and no close(): the loop's client
     is closed when the loop ends, so nothing is left for the garbage collector to warn of."""
-    from mongo_servers import free_port
-
     from satchel.errors import BackendUnavailable
+    from satchel_mongodb.testing.servers import free_port
 
     async def fail() -> Any:
         backend = MongoBackend.from_uri(

@@ -17,12 +17,12 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 from mongo_contention_worker import Counter, increment, race_batches
-from mongo_servers import SecantusServer, free_port
 
 import satchel
 from satchel.backend import Record
 from satchel.errors import BackendUnavailable, ConfigError
 from satchel_mongodb import MongoBackend
+from satchel_mongodb.testing.servers import SecantusServer, free_port
 
 SECRET = "hunter2-s3cret"
 T = TypeVar("T", bound=Callable[..., Any])
