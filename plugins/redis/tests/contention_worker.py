@@ -44,3 +44,23 @@ def increment(url: str, namespace: str, times: int, conflicts: Any) -> None:
         return seen
 
     conflicts.put(asyncio.run(run()))
+
+
+def append_batches(url: str, namespace: str, worker: int, times: int, start: Any) -> None:
+    """Once ``start`` is set, append ``times`` batches of three entries, ``[worker, batch,
+    0..2]``, to the log ``shared`` of the log store ``events``."""
+
+    async def run() -> None:
+        environ = {
+            "SATCHEL_BACKEND": "redis",
+            "SATCHEL_REDIS_URL": url,
+            "SATCHEL_NAMESPACE": namespace,
+        }
+        async with satchel.open(environ=environ) as handle:
+            logs = handle.logs("events")
+            await logs.length("shared")  # connected and the scripts loaded before the start
+            start.wait(60)
+            for batch in range(times):
+                await logs.append("shared", *([worker, batch, j] for j in range(3)))
+
+    asyncio.run(run())

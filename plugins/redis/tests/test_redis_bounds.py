@@ -49,6 +49,8 @@ async def test_a_stopped_server_fails_every_call_within_the_bound(
             lambda: backend.get("c", "k"),
             lambda: backend.put(Record("c", "k", 2)),
             lambda: backend.count("c"),
+            lambda: backend.log_append("c", "log", [1]),
+            lambda: backend.log_range("c", "log"),
         ):
             elapsed, message = await timed(call)
             assert elapsed <= bound + MARGIN, (elapsed, bound)

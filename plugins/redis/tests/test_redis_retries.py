@@ -182,3 +182,118 @@ async def test_a_write_retried_when_the_server_is_out_of_memory_returns_its_firs
         await admin.aclose()
     assert writers.proxy.lost == 1
     assert (got.version, got.value) == (1, "mine")
+
+
+# -- logs: an append or a pop retried is applied once --------------------------------------------
+
+
+async def test_a_retried_log_append_returns_its_own_numbers_and_appends_once(
+    writers: Writers,
+) -> None:
+    c = writers.collection
+    await writers.mine.log_append(c, "log", ["first"])
+
+    async def other_appends() -> None:
+        await writers.other.log_append(c, "log", ["theirs"])
+
+    writers.proxy.lose_next_reply(other_appends)
+    got = await writers.mine.log_append(c, "log", ["m1", "m2"])
+    assert writers.proxy.lost == 1
+    assert [(e.seq, e.value) for e in got] == [(2, "m1"), (3, "m2")]
+    stored = await writers.other.log_range(c, "log")
+    assert [(e.seq, e.value) for e in stored] == [
+        (1, "first"),
+        (2, "m1"),
+        (3, "m2"),
+        (4, "theirs"),
+    ]
+
+
+async def test_a_retried_log_pop_returns_what_it_popped_and_pops_once(writers: Writers) -> None:
+    c = writers.collection
+    await writers.mine.log_append(c, "log", ["a", "b", "c"])
+
+    async def other_appends() -> None:
+        await writers.other.log_append(c, "log", ["theirs"])
+
+    writers.proxy.lose_next_reply(other_appends)
+    got = await writers.mine.log_pop(c, "log", 2)
+    assert writers.proxy.lost == 1
+    assert [(e.seq, e.value) for e in got] == [(2, "b"), (3, "c")]
+    stored = await writers.other.log_range(c, "log")
+    assert [(e.seq, e.value) for e in stored] == [(1, "a"), (4, "theirs")]
+
+
+async def test_a_retried_log_pop_of_nothing_stays_nothing(writers: Writers) -> None:
+    c = writers.collection
+
+    async def other_appends() -> None:
+        await writers.other.log_append(c, "log", ["theirs"])
+
+    writers.proxy.lose_next_reply(other_appends)
+    assert await writers.mine.log_pop(c, "log", 1) == []
+    assert [e.value for e in await writers.other.log_range(c, "log")] == ["theirs"]
+
+
+async def test_a_retried_log_trim_removes_once(writers: Writers) -> None:
+    c = writers.collection
+    await writers.mine.log_append(c, "log", [1, 2, 3])
+
+    async def other_appends() -> None:
+        await writers.other.log_append(c, "log", [4, 5])
+
+    writers.proxy.lose_next_reply(other_appends)
+    assert await writers.mine.log_trim(c, "log", keep_last=1) == 2
+    assert writers.proxy.lost == 1
+    assert [e.value for e in await writers.other.log_range(c, "log")] == [3, 4, 5]
+
+
+async def test_a_retried_log_delete_does_not_remove_a_later_log(writers: Writers) -> None:
+    c = writers.collection
+    await writers.mine.log_append(c, "log", ["old"])
+
+    async def other_appends() -> None:
+        await writers.other.log_append(c, "log", ["new"])
+
+    writers.proxy.lose_next_reply(other_appends)
+    assert await writers.mine.log_delete(c, "log") is True
+    assert writers.proxy.lost == 1
+    assert [(e.seq, e.value) for e in await writers.other.log_range(c, "log")] == [(2, "new")]
+
+
+async def test_a_log_append_that_arrives_after_its_retry_is_not_applied_again(
+    writers: Writers,
+) -> None:
+    c = writers.collection
+    await writers.mine.log_append(c, "log", ["first"])
+    writers.proxy.delay_next_request()
+    got = await writers.mine.log_append(c, "log", ["mine"])  # the retry runs first
+    assert [e.seq for e in got] == [2]
+    await writers.other.log_append(c, "log", ["theirs"])
+    writers.proxy.release()  # now the first attempt reaches the server
+    await writers.proxy.late_reply.wait()
+    stored = await writers.other.log_range(c, "log")
+    assert [(e.seq, e.value) for e in stored] == [(1, "first"), (2, "mine"), (3, "theirs")]
+
+
+async def test_a_log_append_retried_when_the_server_is_out_of_memory_returns_its_numbers(
+    writers: Writers, redis_url: str
+) -> None:
+    from redis.asyncio import Redis
+
+    c = writers.collection
+    admin = Redis.from_url(redis_url)
+    (before,) = (await admin.config_get("maxmemory")).values()
+
+    async def server_fills_up() -> None:
+        await admin.config_set("maxmemory", 1)
+
+    writers.proxy.lose_next_reply(server_fills_up)
+    try:
+        got = await writers.mine.log_append(c, "log", ["mine"])
+    finally:
+        await admin.config_set("maxmemory", before)
+        await admin.aclose()
+    assert writers.proxy.lost == 1
+    assert [(e.seq, e.value) for e in got] == [(1, "mine")]
+    assert await writers.other.log_length(c, "log") == 1

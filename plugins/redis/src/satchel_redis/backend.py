@@ -1,5 +1,6 @@
 """The Redis backend: records as hashes, with index sets and ordering sorted sets beside them
-under one hash tag per collection, and every conditional write one Lua script.
+under one hash tag per collection, and every conditional write one Lua script; logs as
+streams, spread over a few hash tags per collection (see :mod:`satchel_redis.logs`).
 
 See :mod:`satchel_redis.layout` for the keys and :mod:`satchel_redis.scripts` for the
 scripts. ``get`` is one ``HGETALL``; ``get_many`` one script that returns every hash.
@@ -26,10 +27,9 @@ import os
 import random
 import ssl
 import sys
-import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -40,7 +40,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
-from satchel.backend import Backend, Capabilities, Page, Record, truncate_ms
+from satchel.backend import Backend, Capabilities, JSONValue, LogEntry, Page, Record
 from satchel.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -62,17 +62,20 @@ from satchel.query import (
     sort_key,
 )
 from satchel.settings import load_settings, redact_url, scrub_secrets
-from satchel_redis.layout import Layout, server_pattern
+from satchel_redis.layout import LOG_SLOTS, Layout, server_pattern
+from satchel_redis.logs import RedisLogs
 from satchel_redis.plugin import RedisSettings
 from satchel_redis.scripts import SCRIPTS
+from satchel_redis.stored import encode_json as _encode
+from satchel_redis.stored import moment as _moment
+from satchel_redis.stored import now_ms as _now_ms
+from satchel_redis.stored import text as _text
+from satchel_redis.stored import unix_ms as _ms
 
 __all__ = ["RedisBackend"]
 
 T = TypeVar("T")
 
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MS = timedelta(milliseconds=1)
 #: Records fetched per round trip when a query walks a collection.
 PAGE = 256
 #: Records deleted per script call by drop() and purge_expired() (each call blocks the
@@ -97,23 +100,6 @@ if sys.version_info >= (3, 11):
     _timeout = asyncio.timeout
 else:
     _timeout = None
-
-
-def _now_ms() -> int:
-    """Now, in Unix milliseconds (the same instant :func:`satchel.backend.utcnow` gives)."""
-    return time.time_ns() // 1_000_000
-
-
-def _ms(moment: datetime) -> int:
-    return (truncate_ms(moment) - _EPOCH) // _MS
-
-
-def _moment(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
-
-
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 class RedisBackend(Backend):
@@ -154,6 +140,7 @@ class RedisBackend(Backend):
         #: The bound of one attempt, in seconds
         self._attempt_s = settings.connect_timeout + settings.socket_timeout
         self._closed = False
+        self._logs = RedisLogs(self)
 
     @classmethod
     def from_url(cls, url: str, **settings: Any) -> RedisBackend:
@@ -469,25 +456,37 @@ class RedisBackend(Backend):
 
     def _prepare(self, record: Record, now: datetime) -> tuple[str, str, str]:
         """The value's JSON, the expiry (ms or '') and the index JSON (or ''), checked."""
-        try:
-            text = _encode(record.value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgument(f"value of {record.key!r}: not JSON-serialisable: {exc}") from exc
-        if len(text) > self._max // 4:
-            size = len(text.encode())
-            if size > self._max:
-                raise ValueTooLarge(
-                    f"value of {record.key!r} in {record.collection!r} is {size} bytes of JSON; "
-                    f"the redis backend's maximum is {self._max} (SATCHEL_REDIS_MAX_VALUE_BYTES)"
-                )
-        expires_at = record.expires_at
-        if expires_at is None and self._default_ttl is not None:
-            expires_at = now + self._default_ttl
-        expires = "" if expires_at is None else str(_ms(expires_at))
+        text = self._value_text(
+            record.value, f"value of {record.key!r}", f" in {record.collection!r}"
+        )
+        expires = self._expiry(record.expires_at, now)
         index = ""
         if record.index:
             index = _encode({name: list(dict.fromkeys(v)) for name, v in record.index.items()})
         return text, expires, index
+
+    def _value_text(self, value: Any, what: str, where: str) -> str:
+        """``value`` as stored (UTF-8 JSON), checked: JSON can hold it, and it is within
+        ``SATCHEL_REDIS_MAX_VALUE_BYTES``. ``what`` names it, ``where`` says where it goes."""
+        try:
+            text = _encode(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"{what}: not JSON-serialisable: {exc}") from exc
+        if len(text) > self._max // 4:
+            size = len(text.encode())
+            if size > self._max:
+                raise ValueTooLarge(
+                    f"{what}{where} is {size} bytes of JSON; the redis backend's maximum "
+                    f"is {self._max} (SATCHEL_REDIS_MAX_VALUE_BYTES)"
+                )
+        return text
+
+    def _expiry(self, expires_at: datetime | None, now: datetime) -> str:
+        """The expiry to store, in Unix ms ('' for none): ``expires_at``, else the one the
+        TTL setting gives."""
+        if expires_at is None and self._default_ttl is not None:
+            expires_at = now + self._default_ttl
+        return "" if expires_at is None else str(_ms(expires_at))
 
     def _stored(
         self,
@@ -649,31 +648,42 @@ class RedisBackend(Backend):
                 return
 
     async def collections(self) -> list[str]:
-        found = await self._collections_stored()
+        records, logs = await self._collections_stored()
         now = _now_ms()
         live = []
-        for name in sorted(found):
-            base = self._layout.base(name)
-            count = await self._run(
-                "collections",
-                self._script("count", [f"{base}k"], [base, now]),
-            )
-            if int(count) > 0:
+        for name in sorted(records | logs.keys()):
+            if name in records:
+                base = self._layout.base(name)
+                count = await self._run(
+                    "collections",
+                    self._script("count", [f"{base}k"], [base, now]),
+                )
+                if int(count) > 0:
+                    live.append(name)
+                    continue
+            if name in logs and await self._logs.live(name, logs[name]):
                 live.append(name)
         return live
 
-    async def _collections_stored(self) -> set[str]:
-        """Every collection with a key sorted set, found by SCAN on every primary."""
+    async def _collections_stored(self) -> tuple[set[str], dict[str, set[int]]]:
+        """Every collection with a key sorted set of records, and every collection with a
+        log index, with the buckets that have one; found by one SCAN on every primary."""
         pattern = self._layout.keys_pattern()
 
-        async def scan() -> set[str]:
-            names: set[str] = set()  # SCAN may return a key twice
+        async def scan() -> tuple[set[str], dict[str, set[int]]]:
+            records: set[str] = set()  # SCAN may return a key twice
+            logs: dict[str, set[int]] = {}
             # on a Cluster, scan_iter walks every primary in turn
-            async for key in self._client.scan_iter(match=pattern, count=1000, _type="zset"):
-                name = self._layout.collection_of(_text(key))
+            async for raw in self._client.scan_iter(match=pattern, count=1000, _type="zset"):
+                key = _text(raw)
+                name = self._layout.collection_of(key)
                 if name is not None:
-                    names.add(name)
-            return names
+                    records.add(name)
+                    continue
+                bucket = self._layout.log_bucket_of(key)
+                if bucket is not None:
+                    logs.setdefault(bucket[0], set()).add(bucket[1])
+            return records, logs
 
         return await self._run("collections", scan)
 
@@ -774,6 +784,8 @@ class RedisBackend(Backend):
         raise self._corrupt(collection, key, "not a satchel record; a conditional delete needs one")
 
     async def drop(self, collection: str) -> int:
+        """Delete the collection's records, then its logs (in each of its log buckets);
+        how many live records and logs it held."""
         base = self._layout.base(collection)
         kz = f"{base}k"
         removed = 0
@@ -785,11 +797,15 @@ class RedisBackend(Backend):
             )
             removed += int(live)
             if int(left) == 0:
-                return removed
+                break
+        return removed + await self._logs.drop(collection)
 
     async def purge_expired(self) -> int:
         removed = 0
-        for collection in sorted(await self._collections_stored()):
+        records, logs = await self._collections_stored()
+        for collection, buckets in sorted(logs.items()):
+            removed += await self._logs.purge(collection, buckets)
+        for collection in sorted(records):
             base = self._layout.base(collection)
             while True:
                 now = _now_ms()
@@ -803,6 +819,53 @@ class RedisBackend(Backend):
                 if gone < BATCH:
                     break
         return removed
+
+    # -- logs: one stream per log (see satchel_redis.logs) ----------------------------------
+
+    async def log_append(
+        self,
+        collection: str,
+        key: str,
+        values: Sequence[JSONValue],
+        *,
+        expires_at: datetime | None = None,
+    ) -> list[LogEntry]:
+        return await self._logs.append(collection, key, values, expires_at)
+
+    async def log_range(
+        self,
+        collection: str,
+        key: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[LogEntry]:
+        return await self._logs.range(collection, key, after, before, limit, reverse)
+
+    async def log_length(self, collection: str, key: str) -> int:
+        return await self._logs.length(collection, key)
+
+    async def log_pop(self, collection: str, key: str, count: int) -> list[LogEntry]:
+        return await self._logs.pop(collection, key, count)
+
+    async def log_trim(
+        self,
+        collection: str,
+        key: str,
+        *,
+        keep_last: int | None = None,
+        before: int | None = None,
+    ) -> int:
+        return await self._logs.trim(collection, key, keep_last, before)
+
+    async def log_delete(self, collection: str, key: str) -> bool:
+        return await self._logs.delete(collection, key)
+
+    async def log_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
+        async for key in self._logs.keys(collection, pattern):
+            yield key
 
     # -- life -----------------------------------------------------------------------------
 
@@ -818,7 +881,11 @@ class RedisBackend(Backend):
             return await self._client.info()
 
         info = await self._run("stats", call)
-        out: dict[str, Any] = {"mode": self._mode, "key_prefix": self.settings.key_prefix}
+        out: dict[str, Any] = {
+            "mode": self._mode,
+            "key_prefix": self.settings.key_prefix,
+            "log_slots_per_collection": LOG_SLOTS,
+        }
         if self._mode == "cluster":
             out["primaries"] = len(info) if isinstance(info, dict) else None
             return out

@@ -1,7 +1,9 @@
-"""Where satchel-redis keeps things: the Redis key of every record, index set and sorted set.
+"""Where satchel-redis keeps things: the Redis key of every record, log, index set and sorted
+set.
 
-Every key of one satchel collection carries the same hash tag, ``{<collection>}``, so a
-collection lives in one Cluster slot and every Lua script touches keys of one slot only::
+Every record key of one satchel collection carries the same hash tag, ``{<collection>}``, so
+a collection's records live in one Cluster slot and every Lua script touches keys of one
+slot only::
 
     <prefix>{<tag>}:r:<key>                     hash: the record (fields below)
     <prefix>{<tag>}:k                           sorted set: every key (score 0, by byte order)
@@ -11,6 +13,26 @@ collection lives in one Cluster slot and every Lua script touches keys of one sl
     <prefix>{<tag>}:f                           string: the version floor (see scripts.py)
     <prefix>{<tag>}:o:<bucket>                  hash: write id -> outcome, for retries
     <prefix>{<tag>}:i:<len(name)>:<name><value> set: the keys whose index ``name`` holds ``value``
+
+The logs of a collection are spread over :data:`LOG_SLOTS` buckets, each with a hash tag
+of its own, ``{<tag>%L<bucket>}`` (the bucket is :func:`log_bucket` of the log's key), so
+that a collection's logs use up to :data:`LOG_SLOTS` slots, and nodes, of a Cluster while
+each log, with everything a script of it touches, stays in one slot::
+
+    <prefix>{<tag>%L<b>}:l:<key>                stream: the log's entries (see scripts.py)
+    <prefix>{<tag>%L<b>}:lk                     sorted set: every log of the bucket, scored
+                                                by the last sequence number it handed out
+    <prefix>{<tag>%L<b>}:lx                     sorted set: logs with an expiry, scored by it
+    <prefix>{<tag>%L<b>}:lf                     string: the bucket's sequence floor
+    <prefix>{<tag>%L<b>}:o:<bucket>             hash: write id -> outcome, for retries
+
+Why buckets rather than the collection's own slot: a collection of logs is typically one
+per application (every chat history, every agent's events), and it grows without bound; in
+one slot it would sit on one node of a Cluster, however many the Cluster has. Why not a
+slot per log: the sequence floor, which must outlive a log's deletion so that numbers are
+never reused, and the index that lists the logs would then need a key per log ever written,
+or updates across slots, which no script can make atomic. A bucket keeps both in the slot
+of the logs they describe, at a fixed cost of :data:`LOG_SLOTS` small keys per collection.
 
 ``<tag>`` is the collection name with ``%``, ``{`` and ``}`` percent-encoded, so that it can
 never close the hash tag early and the name can be read back from a key. A record hash has
@@ -22,11 +44,21 @@ expires) and ``i`` (index entries as JSON ``{name: [value, ...]}``; absent when 
 from __future__ import annotations
 
 import re
+import zlib
+from typing import Final
 
 from satchel.errors import ConfigError
 from satchel.query import escape_glob
 
-__all__ = ["Layout", "decode_tag", "encode_tag"]
+__all__ = ["LOG_SLOTS", "Layout", "decode_tag", "encode_tag", "log_bucket"]
+
+#: How many buckets (hash tags, so Cluster slots) the logs of one collection are spread over.
+#: Part of the stored layout: changing it would lose track of the logs already written.
+LOG_SLOTS: Final = 16
+
+#: ``{<tag>%L<b>}:lk``: ``%L`` never occurs in a record tag (every ``%`` there is ``%25``,
+#: ``%7B`` or ``%7D``), so the bucket's tag cannot be any collection's.
+_LOG_INDEX = re.compile(r"\{([^{}]*)%L(0|[1-9][0-9]?)\}:lk")
 
 _TAG_ESCAPES = {"%": "%25", "{": "%7B", "}": "%7D"}
 _TAG_UNESCAPE = re.compile(r"%(25|7B|7D)")
@@ -45,10 +77,15 @@ def decode_tag(tag: str) -> str:
     return _TAG_UNESCAPE.sub(lambda m: _UNESCAPES[m.group(1)], tag)
 
 
+def log_bucket(key: str) -> int:
+    """The bucket of the log ``key`` (0 to :data:`LOG_SLOTS` - 1): the same in every process."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % LOG_SLOTS
+
+
 class Layout:
     """The key names under one prefix (``SATCHEL_REDIS_KEY_PREFIX``)."""
 
-    __slots__ = ("_bases", "prefix")
+    __slots__ = ("_bases", "_log_bases", "prefix")
 
     def __init__(self, prefix: str) -> None:
         if "{" in prefix or "}" in prefix:
@@ -58,6 +95,7 @@ class Layout:
             )
         self.prefix = prefix
         self._bases: dict[str, str] = {}
+        self._log_bases: dict[str, tuple[str, ...]] = {}
 
     def base(self, collection: str) -> str:
         """``<prefix>{<tag>}:``, the start of every key of ``collection``."""
@@ -68,6 +106,20 @@ class Layout:
                 self._bases[collection] = base
         return base
 
+    def log_bases(self, collection: str) -> tuple[str, ...]:
+        """``<prefix>{<tag>%L<b>}:`` for every bucket ``b`` of ``collection``'s logs."""
+        bases = self._log_bases.get(collection)
+        if bases is None:
+            tag = encode_tag(collection)
+            bases = tuple(f"{self.prefix}{{{tag}%L{b}}}:" for b in range(LOG_SLOTS))
+            if len(self._log_bases) < 4096:
+                self._log_bases[collection] = bases
+        return bases
+
+    def log_base(self, collection: str, key: str) -> str:
+        """The start of every key of the bucket that holds the log ``key``."""
+        return self.log_bases(collection)[log_bucket(key)]
+
     @staticmethod
     def index_key(base: str, name: str, value: str) -> str:
         """The set of keys whose index ``name`` holds ``value`` (the Lua scripts build the
@@ -75,8 +127,9 @@ class Layout:
         return f"{base}i:{len(name.encode())}:{name}{value}"
 
     def keys_pattern(self) -> str:
-        """A SCAN ``MATCH`` pattern for the key sorted sets of every collection."""
-        return f"{escape_glob(self.prefix)}{{*}}:k"
+        """A SCAN ``MATCH`` pattern for the key sorted sets of every collection: the records'
+        (``...}:k``) and every log bucket's (``...}:lk``)."""
+        return f"{escape_glob(self.prefix)}{{*}}:*k"
 
     def collection_of(self, redis_key: str) -> str | None:
         """The collection whose key sorted set is ``redis_key``, or ``None`` if it is not
@@ -89,7 +142,19 @@ class Layout:
         close = rest.find("}")
         if close != len(rest) - 3:
             return None
-        return decode_tag(rest[1:close])
+        tag = rest[1:close]
+        name = decode_tag(tag)
+        return name if encode_tag(name) == tag else None  # a log bucket's tag is none
+
+    def log_bucket_of(self, redis_key: str) -> tuple[str, int] | None:
+        """``(collection, bucket)`` whose log index is ``redis_key``, or ``None`` if it is
+        not one."""
+        if not redis_key.startswith(self.prefix):
+            return None
+        found = _LOG_INDEX.fullmatch(redis_key, len(self.prefix))
+        if found is None or int(found.group(2)) >= LOG_SLOTS:
+            return None
+        return decode_tag(found.group(1)), int(found.group(2))
 
 
 def server_pattern(pattern: str) -> str:

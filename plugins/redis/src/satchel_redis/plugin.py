@@ -105,8 +105,9 @@ class RedisSettings(BaseSettings):
     ttl: float | None = Field(
         None,
         validation_alias=_alias("TTL", "TA_REDIS_TTL"),
-        description="Seconds a record lives when it is written without a TTL (unset: such "
-        "records never expire; Teal Agents: `TA_REDIS_TTL`).",
+        description="Seconds a record lives when it is written without a TTL, and a log "
+        "after an append without one (unset: such records and logs never expire; Teal "
+        "Agents: `TA_REDIS_TTL`).",
     )
     max_connections: int = Field(
         50,

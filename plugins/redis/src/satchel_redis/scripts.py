@@ -1,13 +1,13 @@
 """The Lua scripts of satchel-redis: every write, and every read that must see a record with
 its index and ordering entries as one, is one script run atomically on the server.
 
-Each script receives the collection's key base (``<prefix>{<tag>}:``) as ``ARGV[1]`` and the
-client's clock, in Unix milliseconds, as ``ARGV[2]``; the keys it declares all carry the
-collection's hash tag, so on a Cluster the whole script runs on the node that owns the
-collection's slot.
+Each script receives the collection's key base (``<prefix>{<tag>}:``; for a log, the base of
+its bucket, ``<prefix>{<tag>%L<b>}:``) as ``ARGV[1]`` and the client's clock, in Unix
+milliseconds, as ``ARGV[2]``; the keys it touches all carry that base's hash tag, so on a
+Cluster the whole script runs on the node that owns its slot.
 
 Every write script also receives a write id and how long to keep its outcome. Before it
-changes anything it looks the id up in the collection's outcome log (``<base>o:<bucket>``,
+changes anything it looks the id up in the base's outcome log (``<base>o:<bucket>``,
 a hash per ``OUTCOME_BUCKET_MS`` of the client's clock, so that a retry, which sends the same
 clock, looks in the same bucket); when it finds it, the write already ran (its answer was
 lost, or it reached the server after its own retry) and the script returns the recorded
@@ -394,14 +394,257 @@ return sweep(tonumber(ARGV[3]))
 }
 
 
+# Logs. A bucket of a collection's logs (base '<prefix>{<tag>%L<b>}:') holds, for each log
+# `key`: the stream l:<key>, whose entries have the ids '<seq>-0' and the fields t (appended
+# at, Unix ms) and v (the value's JSON); its member in lk, scored by the last sequence number
+# the log handed out (kept after Redis expires the stream by itself); its member in lx,
+# scored by its expiry, when it has one. lf, the bucket's floor, is at least every sequence
+# number a removed log of the bucket had: a new log starts above it, and above its own
+# earlier numbers, which its removal adds to the floor.
+_LOG_PRELUDE = r"""
+local function lkey(key) return base .. 'l:' .. key end
+
+-- a sequence number as Redis and cjson must get it (Lua's own conversion keeps 14 digits)
+local function seqstr(n) return string.format('%d', n) end
+
+-- the last sequence number the log `key` handed out (nil: none known)
+local function log_last(key)
+  local last = tonumber(redis.call('ZSCORE', base .. 'lk', key))
+  if last then return last end
+  if redis.call('TYPE', lkey(key))['ok'] == 'stream' then  -- lk lost to another client
+    local info = redis.call('XINFO', 'STREAM', lkey(key))
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then
+        return tonumber(string.match(info[i + 1], '^(%d+)'))
+      end
+    end
+  end
+  return nil
+end
+
+-- 'none', 'live', 'expired' (still held, past its expiry) or 'corrupt' (another type)
+local function log_status(key)
+  local t = redis.call('TYPE', lkey(key))['ok']
+  if t == 'none' then return 'none' end
+  if t ~= 'stream' then return 'corrupt' end
+  local e = tonumber(redis.call('ZSCORE', base .. 'lx', key))
+  if e == nil or e > now then return 'live' end
+  return 'expired'
+end
+
+-- remove the log `key` (whatever of it is left); the floor rises to its last number. The
+-- removals come first: under maxmemory Redis refuses only a script's first write, and
+-- only one that may allocate (as SET may), so a removal is never refused
+local function log_remove(key)
+  local last = log_last(key)
+  redis.call('UNLINK', lkey(key))  -- a long log is freed off the server's main thread
+  redis.call('ZREM', base .. 'lk', key)
+  redis.call('ZREM', base .. 'lx', key)
+  if last then
+    local fk = base .. 'lf'
+    local f = tonumber(redis.call('GET', fk))
+    if not f or last > f then redis.call('SET', fk, seqstr(last)) end
+  end
+end
+
+-- remove up to `limit` expired logs of the bucket; how many
+local function log_sweep(limit)
+  local gone = redis.call('ZRANGEBYSCORE', base .. 'lx', '-inf', now, 'LIMIT', 0, limit)
+  for _, key in ipairs(gone) do log_remove(key) end
+  return #gone
+end
+
+-- append id, appended at, value of each of `entries` (XRANGE's answer) to `out`: a flat
+-- answer is parsed by the client in less than half the time a nested one takes
+local function flatten(entries, out, from, to, step)
+  for i = from, to, step do
+    local id, fields = entries[i][1], entries[i][2]
+    local t, v = '', ''
+    for j = 1, #fields, 2 do
+      if fields[j] == 't' then t = fields[j + 1] elseif fields[j] == 'v' then v = fields[j + 1] end
+    end
+    out[#out + 1] = id
+    out[#out + 1] = t
+    out[#out + 1] = v
+  end
+  return out
+end
+"""
+
+_LOG_BODIES = {
+    # KEYS: the log's stream. ARGV: base, now, key, expires ('' never), token, keep, then
+    # the values' JSON. Returns {'ok', first sequence number} or {'corrupt'}.
+    "log_append": f"""
+local lk, key, e, token, keep = KEYS[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local done = recall(token)
+if done then return done end
+guard()
+local status = log_status(key)
+if status == 'corrupt' then return remember(token, keep, {{'corrupt'}}) end
+local last
+if status == 'live' then
+  last = log_last(key) or 0
+else
+  -- a new incarnation starts above the floor, which the removal raised to the old numbers
+  log_remove(key)
+  last = tonumber(redis.call('GET', base .. 'lf')) or 0
+end
+local first = last + 1
+for j = 7, #ARGV do
+  last = last + 1
+  redis.call('XADD', lk, seqstr(last) .. '-0', 't', ARGV[2], 'v', ARGV[j])
+end
+redis.call('ZADD', base .. 'lk', seqstr(last), key)
+if e == '' then
+  redis.call('ZREM', base .. 'lx', key)
+  redis.call('PERSIST', lk)
+elseif tonumber(e) <= now then
+  log_remove(key)  -- expired on arrival: nothing is kept, and the floor covers its numbers
+else
+  redis.call('ZADD', base .. 'lx', e, key)
+  redis.call('PEXPIREAT', lk, tonumber(e) + GRACE_MS)
+end
+log_sweep({SWEEP_PER_WRITE})
+return remember(token, keep, {{'ok', seqstr(first)}})
+""",
+    # KEYS: the log's stream. ARGV: base, now, key, count, token, keep. Returns 'ok', then
+    # id, appended at, value of each entry popped, oldest first. The first write is a
+    # removal (never refused under maxmemory), so the outcome is recorded after it.
+    "log_pop": f"""
+local lk, key, token, keep = KEYS[1], ARGV[3], ARGV[5], ARGV[6]
+local done = recall(token)
+if done then return done end
+local status = log_status(key)
+if status == 'corrupt' then return remember(token, keep, {{'corrupt'}}) end
+local out = {{'ok'}}
+if status == 'live' then
+  local got = redis.call('XREVRANGE', lk, '+', '-', 'COUNT', ARGV[4])
+  if #got >= redis.call('XLEN', lk) then
+    log_remove(key)
+  else
+    for _, entry in ipairs(got) do redis.call('XDEL', lk, entry[1]) end
+  end
+  flatten(got, out, #got, 1, -1)
+elseif status == 'expired' then
+  log_remove(key)
+end
+log_sweep({SWEEP_PER_WRITE})
+return remember(token, keep, out)
+""",
+    # KEYS: the log's stream. ARGV: base, now, key, keep_last ('' none), before (an entry
+    # id: entries below it go; '' none), token, keep. Returns {'ok', removed}.
+    "log_trim": f"""
+local lk, key, token, keep = KEYS[1], ARGV[3], ARGV[6], ARGV[7]
+local done = recall(token)
+if done then return done end
+local status = log_status(key)
+if status == 'corrupt' then return remember(token, keep, {{'corrupt'}}) end
+local removed = 0
+if status == 'live' then
+  local held = redis.call('XLEN', lk)
+  if ARGV[5] ~= '' then redis.call('XTRIM', lk, 'MINID', '=', ARGV[5]) end
+  if ARGV[4] ~= '' then redis.call('XTRIM', lk, 'MAXLEN', '=', ARGV[4]) end
+  local left = redis.call('XLEN', lk)
+  removed = held - left
+  if left == 0 then log_remove(key) end
+elseif status == 'expired' then
+  log_remove(key)
+end
+log_sweep({SWEEP_PER_WRITE})
+return remember(token, keep, {{'ok', removed}})
+""",
+    # KEYS: the log's stream. ARGV: base, now, key, token, keep. Returns {'ok', 1 or 0}:
+    # whether a live log (or something another client wrote there) was deleted.
+    "log_delete": f"""
+local key, token, keep = ARGV[3], ARGV[4], ARGV[5]
+local done = recall(token)
+if done then return done end
+local status = log_status(key)
+local existed = 0
+if status == 'live' or status == 'corrupt' then existed = 1 end
+if status ~= 'none' or redis.call('ZSCORE', base .. 'lk', key) then log_remove(key) end
+log_sweep({SWEEP_PER_WRITE})
+return remember(token, keep, {{'ok', existed}})
+""",
+    # KEYS: the log's stream. ARGV: base, now, key. Returns {'ok', length} or {'corrupt'}.
+    "log_length": """
+local status = log_status(ARGV[3])
+if status == 'corrupt' then return {'corrupt'} end
+if status ~= 'live' then return {'ok', 0} end
+return {'ok', redis.call('XLEN', KEYS[1])}
+""",
+    # KEYS: the log's stream. ARGV: base, now, key, first id, last id (inclusive bounds),
+    # count ('' all), '1' for descending order. Returns 'ok', then id, appended at, value of
+    # each entry, in the order read; or {'corrupt'}.
+    "log_range": """
+local status = log_status(ARGV[3])
+if status == 'corrupt' then return {'corrupt'} end
+if status ~= 'live' then return {'ok'} end
+local args
+if ARGV[7] == '1' then
+  args = {'XREVRANGE', KEYS[1], ARGV[5], ARGV[4]}
+else
+  args = {'XRANGE', KEYS[1], ARGV[4], ARGV[5]}
+end
+if ARGV[6] ~= '' then
+  args[#args + 1] = 'COUNT'
+  args[#args + 1] = ARGV[6]
+end
+local got = redis.call(unpack(args))
+return flatten(got, {'ok'}, 1, #got, 1)
+""",
+    # KEYS: the bucket's lk. ARGV: base, now, cursor, pattern ('' for all), count. One ZSCAN
+    # step; returns {next cursor, {keys of live logs}}.
+    "log_keys_page": """
+local args = {'ZSCAN', KEYS[1], ARGV[3], 'COUNT', tonumber(ARGV[5])}
+if ARGV[4] ~= '' then
+  args[#args + 1] = 'MATCH'
+  args[#args + 1] = ARGV[4]
+end
+local res = redis.call(unpack(args))
+local out = {}
+local items = res[2]
+for j = 1, #items, 2 do
+  local key = items[j]
+  local e = tonumber(redis.call('ZSCORE', base .. 'lx', key))
+  if (e == nil or e > now) and redis.call('EXISTS', lkey(key)) == 1 then
+    out[#out + 1] = key
+  end
+end
+return {res[1], out}
+""",
+    # KEYS: the bucket's lk. ARGV: base, now. How many live logs.
+    "log_count": """
+return redis.call('ZCARD', KEYS[1]) - redis.call('ZCOUNT', base .. 'lx', '-inf', now)
+""",
+    # KEYS: the bucket's lk. ARGV: base, now, count. Deletes up to `count` logs; returns
+    # {live logs deleted, logs left}.
+    "log_drop_batch": """
+local keys = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+local live = 0
+for _, key in ipairs(keys) do
+  if log_status(key) == 'live' then live = live + 1 end
+  log_remove(key)
+end
+local left = redis.call('ZCARD', KEYS[1])
+if left == 0 then redis.call('DEL', base .. 'lx') end
+return {live, left}
+""",
+    # KEYS: the bucket's lk. ARGV: base, now, count. Removes up to `count` expired logs.
+    "log_purge": """
+return log_sweep(tonumber(ARGV[3]))
+""",
+}
+
+
 class Script:
     """One Lua script: called by SHA1, sent again (``EVAL``) when the server lacks it."""
 
     __slots__ = ("name", "sha", "source")
 
-    def __init__(self, name: str, body: str) -> None:
+    def __init__(self, name: str, body: str, prelude: str = _PRELUDE) -> None:
         self.name = name
-        self.source = _PRELUDE + body
+        self.source = prelude + body
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()  # Redis names scripts by SHA1
 
     async def __call__(self, client: Any, keys: list[str], args: list[Any]) -> Any:
@@ -412,4 +655,7 @@ class Script:
 
 
 #: Every script, by name.
-SCRIPTS: dict[str, Script] = {name: Script(name, body) for name, body in _BODIES.items()}
+SCRIPTS: dict[str, Script] = {
+    **{name: Script(name, body) for name, body in _BODIES.items()},
+    **{name: Script(name, body, _PRELUDE + _LOG_PRELUDE) for name, body in _LOG_BODIES.items()},
+}
