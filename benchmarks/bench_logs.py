@@ -60,11 +60,13 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import itertools
 import json
 import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -92,7 +94,7 @@ OPERATIONS = ("append", "last")
 #: side's prefix has the same length, so that every side sends names of the same size.
 REDIS_PREFIX = "satchel-bench:"
 MONGO_PREFIX = "satchel-bench."
-SIDE_PREFIXES = {"store": "lgs", "backend": "lgb", "raw": "lgr", "stream": "lgx"}
+SIDE_PREFIXES = {"store": "lgs", "backend": "lgb", "raw": "lgr", "stream": "lgx", "script": "lgc"}
 
 STORE_NAME = "chat"
 
@@ -269,11 +271,14 @@ def _store_sides(sides: Sides, work: Workload, store: Any, backend: Any, collect
     sides.add("backend", backend_append, backend_last, backend_reset, backend_read)
 
 
-async def _fill_store_sides(work: Workload, store: Any, backend: Any, collection: str) -> None:
+async def _fill_store_sides(
+    work: Workload, store: Any | None, backend: Any, collection: str
+) -> None:
     initial = work.initial()
     for key in work.keys:
         for start in range(0, len(initial), 100):
-            await store.append(key, *initial[start : start + 100])
+            if store is not None:
+                await store.append(key, *initial[start : start + 100])
             await backend.log_append(collection, key, initial[start : start + 100])
 
 
@@ -331,6 +336,68 @@ async def _delete_redis_keys(client: Any) -> None:
         await client.unlink(*keys[start : start + 500])
 
 
+async def _script_side(
+    sides: Sides, work: Workload, raw: Any, scripted: Any, collection: str
+) -> None:
+    """The ``script`` side: the raw client calling satchel-redis's own ``log_append`` and
+    ``log_range`` scripts (``EVALSHA``) with the arguments ``satchel_redis.logs`` sends, on
+    logs laid out by ``scripted``, a backend of their own; the replies parsed as little as
+    the raw list's (sequence numbers as ints, values by ``json.loads``). The script's
+    server-side work and redis-py's packing and parsing, without satchel's Python."""
+    from satchel_redis.scripts import SCRIPTS
+
+    append, range_ = SCRIPTS["log_append"], SCRIPTS["log_range"]
+    await raw.script_load(append.source)
+    await raw.script_load(range_.source)
+    layout, keep = scripted._layout, scripted._keep_ms
+    tokens = itertools.count()
+    token_base = os.urandom(6).hex()
+    texts, last, loads = work.texts, work.last, json.loads
+    top = f"{2**64 - 1}-0"
+
+    def where(key: str) -> tuple[str, str]:
+        base = layout.log_base(collection, key)
+        return base, f"{base}l:{key}"
+
+    async def script_append(i: int) -> Any:
+        key = work.append_key(i)
+        base, stream = where(key)
+        token = f"{token_base}{next(tokens):x}"
+        # ARGV: base, now, key, expires ('' none), token, keep, value...
+        args = [base, _now_ms(), key, "", token, keep, texts[work.message(i)]]
+        reply = await raw.evalsha(append.sha, 1, stream, *args)
+        if reply[0] != b"ok":
+            raise RuntimeError(f"the log_append script answered {reply!r}")
+        return int(reply[1])
+
+    async def script_entries(key: str) -> list[tuple[int, Any]]:
+        base, stream = where(key)
+        # ARGV: base, now, key, low id, high id, count, reverse ('1')
+        args = [base, _now_ms(), key, "1-0", top, str(last), "1"]
+        reply = await raw.evalsha(range_.sha, 1, stream, *args)
+        out = [
+            (int(reply[j].partition(b"-")[0]), loads(reply[j + 2])) for j in range(1, len(reply), 3)
+        ]
+        out.reverse()
+        return out
+
+    async def script_last(i: int) -> Any:
+        return await script_entries(work.read_key(i))
+
+    async def script_reset() -> None:
+        for key in work.keys:
+            await scripted.log_trim(collection, key, keep_last=work.entries)
+
+    async def script_read(key: str) -> list[Any]:
+        return [value for _, value in await script_entries(key)]
+
+    sides.add("script", script_append, script_last, script_reset, script_read)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 async def measure_redis(
     url: str, work: Workload, iterations: int, repeats: int, warmup: int
 ) -> Any:
@@ -340,6 +407,7 @@ async def measure_redis(
 
     import satchel
     from satchel_redis.backend import RedisBackend
+    from satchel_redis.scripts import SCRIPTS
 
     def prefix(side: str) -> str:
         return f"{REDIS_PREFIX}{SIDE_PREFIXES[side]}:"
@@ -354,6 +422,9 @@ async def measure_redis(
     store = handle.logs(STORE_NAME)
     collection = store.collection
     backend = RedisBackend.from_url(url, key_prefix=prefix("backend"))
+    # the logs the raw client runs satchel's own scripts on (laid out, filled and trimmed by
+    # a backend of their own)
+    scripted = RedisBackend.from_url(url, key_prefix=prefix("script"))
     settings = backend.settings
     # the settings satchel gives its own client (see satchel_redis.backend._connect)
     raw = Redis.from_url(
@@ -412,6 +483,9 @@ async def measure_redis(
         sides.add("raw", list_append, list_last, list_reset, list_read)
         sides.add("stream", stream_append, stream_last, stream_reset, stream_read)
         await _fill_store_sides(work, store, backend, collection)
+        if "log_append" in SCRIPTS:  # satchel-redis keeps logs natively
+            await _script_side(sides, work, raw, scripted, collection)
+            await _fill_store_sides(work, None, scripted, collection)
         initial = [_encode(m) for m in work.initial()]
         async with raw.pipeline(transaction=False) as pipe:
             for key in work.keys:
@@ -426,6 +500,7 @@ async def measure_redis(
             await _delete_redis_keys(raw)
         await handle.close()
         await backend.close()
+        await scripted.close()
         await raw.aclose()
     return {"server": f"redis {info.get('redis_version', '?')}", "runs": runs}
 
@@ -546,14 +621,15 @@ SIDE_LABELS = {
         "backend": "RedisBackend",
         "raw": "raw list",
         "stream": "raw stream",
+        "script": "raw, satchel's script",
     },
     "mongodb": {"store": "LogStore", "backend": "MongoBackend", "raw": "raw pymongo"},
 }
 RAW_COMMANDS = {
     "memory": {"append": "list.append(deepcopy)", "last": "deepcopy(list[-20:])"},
     "redis": {
-        "append": "RPUSH (stream: XADD)",
-        "last": "LRANGE -20 -1 (stream: XREVRANGE COUNT 20)",
+        "append": "RPUSH (stream: XADD; script: EVALSHA log_append)",
+        "last": "LRANGE -20 -1 (stream: XREVRANGE COUNT 20; script: EVALSHA log_range)",
     },
     "mongodb": {"append": "insert_one", "last": "find(log).sort(seq,-1).limit(20)"},
 }
@@ -567,7 +643,7 @@ def summarise(backend: str, runs: dict[str, list[float]]) -> dict[str, Any]:
         raw = runs[f"{op} raw"]
         entry: dict[str, Any] = {"raw_us": round(med[f"{op} raw"], 2)}
         for side in SIDE_LABELS[backend]:
-            if side == "raw":
+            if side == "raw" or f"{op} {side}" not in runs:
                 continue
             ours = runs[f"{op} {side}"]
             entry[side] = {
@@ -721,20 +797,22 @@ def main(argv: list[str] | None = None) -> int:
         at = "" if r["where"] == r["server"] else f" at {r['where']}"
         print(f"{backend}: {r['server']}{at}; {r['iterations']} operations per repeat")
         labels = SIDE_LABELS[backend]
-        print(f"{'':<30}{'µs/op':>10}{'extra':>10}{'ratio':>8}  target")
+        print(f"{'':<36}{'µs/op':>10}{'extra':>10}{'ratio':>8}  target")
         for op in OPERATIONS:
             o = r["operations"][op]
             name = "append" if op == "append" else f"last {args.last}"
             for side, label in labels.items():
                 if side == "raw":
-                    print(f"{name + ' via ' + label:<30}{o['raw_us']:>10.1f}{'':>10}{'':>8}  -")
+                    print(f"{name + ' via ' + label:<36}{o['raw_us']:>10.1f}{'':>10}{'':>8}  -")
+                    continue
+                if side not in o:
                     continue
                 s = o[side]
                 target = "-"
                 if side == "store" and o["target_ratio"] is not None:
                     target = f"<= {o['target_ratio']:.2f}x {'met' if o['met'] else 'MISSED'}"
                 print(
-                    f"{name + ' via ' + label:<30}{s['us']:>10.1f}{s['extra_us']:>+10.1f}"
+                    f"{name + ' via ' + label:<36}{s['us']:>10.1f}{s['extra_us']:>+10.1f}"
                     f"{s['ratio']:>7.2f}x  {target}"
                 )
         print(
