@@ -41,12 +41,18 @@ Rules of logs:
 * One :meth:`~Backend.log_append` is atomic: its entries get contiguous sequence numbers, and
   a reader sees all of them or none. Concurrent appends (from any number of processes) are
   all kept, each in the order its caller made them.
+* Entries become visible in sequence order: once a reader has seen an entry with ``seq``
+  *s*, no entry with a lower ``seq`` appears later. (So a reader that polls
+  :meth:`~Backend.log_range` with ``after=`` the last ``seq`` it saw misses nothing; a
+  backend that hands out numbers before it stores the entries must not let a later append
+  become visible before an earlier one.)
 * :meth:`~Backend.log_pop` removes and returns entries atomically: two concurrent pops never
   return the same entry.
 * A log exists while it holds at least one entry. Its expiry is set by each append (renewed,
   or cleared with ``expires_at=None``); an expired log reads as empty and is gone from every
   listing, as an expired record is. :meth:`~Backend.drop`, :meth:`~Backend.collections` and
-  :meth:`~Backend.purge_expired` cover logs as they cover records.
+  :meth:`~Backend.purge_expired` cover logs as they cover records (a live log counts as one
+  in what ``drop`` and ``purge_expired`` return).
 """
 
 from __future__ import annotations

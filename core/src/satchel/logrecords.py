@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 from satchel.backend import MAX_LOG_BATCH, JSONValue, LogEntry, Record, utcnow
-from satchel.errors import AlreadyExists, Conflict, CorruptRecord, NotFound
+from satchel.errors import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from satchel.backend import Backend
@@ -111,6 +111,11 @@ async def append(
     values: Sequence[JSONValue],
     expires_at: datetime | None,
 ) -> list[LogEntry]:
+    # an empty batch would create a log with no entry, and return every entry it holds
+    if not 1 <= len(values) <= MAX_LOG_BATCH:
+        raise InvalidArgument(
+            f"values: an append takes 1 to {MAX_LOG_BATCH} values, not {len(values)}"
+        )
     attempt = 0
     while True:
         log = await _load(backend, collection, key)
@@ -191,6 +196,8 @@ async def trim(
     keep_last: int | None,
     before: int | None,
 ) -> int:
+    if keep_last is None and before is None:
+        raise InvalidArgument("keep_last and before: give at least one")
     attempt = 0
     while True:
         log = await _load(backend, collection, key)

@@ -12,7 +12,7 @@ then subclass :class:`BackendConformance` and override one fixture::
             return lambda: MyBackend(...)
 
 That runs every rule of "Semantics every backend shares" (versions, conflicts, expiry,
-queries, isolation, copies, ...) and a stateful property test that compares the backend
+queries, isolation, copies, logs, ...) and a stateful property test that compares the backend
 with the reference model (:class:`BackendStateMachine`). Optional features are read from
 ``backend.capabilities``; optional hooks (:meth:`ConformanceFixtures.plant_corrupt_record`)
 are overridden on the class. The opt-in pytest plugin :mod:`satchel.testing.plugin` adds
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from satchel.testing.fuzz import FuzzRules
     from satchel.testing.incarnations import IncarnationRules
     from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
+    from satchel.testing.logs import LogRules
     from satchel.testing.loops import EventLoopRules
     from satchel.testing.queries import (
         CountRules,
@@ -81,6 +82,7 @@ __all__ = [
     "IncarnationRules",
     "KeyIsolationRules",
     "LifeRules",
+    "LogRules",
     "MakeBackend",
     "PagingRules",
     "ProjectionRules",
@@ -111,6 +113,7 @@ _HOMES = {
     "FuzzRules": "fuzz",
     "IncarnationRules": "incarnations",
     "EventLoopRules": "loops",
+    "LogRules": "logs",
     "CollectionIsolationRules": "isolation",
     "CopyRules": "isolation",
     "KeyIsolationRules": "isolation",
@@ -139,6 +142,7 @@ _MODULES = (
     "fuzz",
     "incarnations",
     "isolation",
+    "logs",
     "loops",
     "queries",
     "records",

@@ -11,7 +11,7 @@ import pytest
 
 from satchel.backend import Backend
 from satchel.errors import AlreadyExists, Conflict, NotFound
-from satchel.testing.fixtures import ConformanceFixtures, MakeBackend, open_backend, rec
+from satchel.testing.fixtures import ConformanceFixtures, MakeBackend, open_clients, rec
 
 __all__ = ["ConcurrencyRules", "increment", "race_batches"]
 
@@ -150,10 +150,8 @@ class ConcurrencyRules(ConformanceFixtures):
     async def test_a_batch_racing_other_writers_writes_each_record_exactly_once(
         self, backend: Backend, collection: str, make_backend: MakeBackend
     ) -> None:
-        clients = [backend]
-        if backend.capabilities.shared_across_processes:
-            clients.append(await open_backend(make_backend))
-        try:
+        count = 2 if backend.capabilities.shared_across_processes else 1
+        async with open_clients(backend, make_backend, count) as clients:
             acked = await race_batches(clients, collection)
             for key, versions in sorted(acked.items()):
                 got = await backend.get(collection, key)
@@ -172,9 +170,6 @@ class ConcurrencyRules(ConformanceFixtures):
                     f"{key!r} at version {got.version} holds {got.value!r}, but the write "
                     f"acknowledged at that version was {versions[got.version]!r}"
                 )
-        finally:
-            for client in clients[1:]:
-                await client.close()
 
     @pytest.mark.asyncio
     async def test_two_clients_lose_no_update(
@@ -182,8 +177,7 @@ class ConcurrencyRules(ConformanceFixtures):
     ) -> None:
         if not backend.capabilities.shared_across_processes:
             pytest.skip("the backend is not shared across processes")
-        other = await open_backend(make_backend)
-        try:
+        async with open_clients(backend, make_backend, 2) as (_, other):
             await backend.put(rec(collection, "counter", {"n": 0}))
             seen = await other.get(collection, "counter")
             assert seen is not None, "the other client sees it"
@@ -198,5 +192,3 @@ class ConcurrencyRules(ConformanceFixtures):
                 assert got.value == {"n": len(clients) * INCREMENTS}
             with pytest.raises(AlreadyExists):
                 await other.put(rec(collection, "counter", {"n": -1}), if_absent=True)
-        finally:
-            await other.close()

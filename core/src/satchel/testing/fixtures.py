@@ -9,6 +9,7 @@ other's records, and no test assumes that the server is otherwise empty.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -29,6 +30,7 @@ __all__ = [
     "ConformanceFixtures",
     "MakeBackend",
     "open_backend",
+    "open_clients",
 ]
 
 #: What ``make_backend`` returns: a callable with no arguments that returns a fresh backend,
@@ -50,6 +52,23 @@ async def open_backend(make_backend: MakeBackend) -> Backend:
             f"not {type(made).__name__}"
         )
     return made
+
+
+@contextlib.asynccontextmanager
+async def open_clients(
+    backend: Backend, make_backend: MakeBackend, count: int
+) -> AsyncIterator[list[Backend]]:
+    """``backend`` and ``count - 1`` more backends from ``make_backend``: clients of one
+    store, as separate processes would hold (only meaningful with
+    ``capabilities.shared_across_processes``). The extra ones are closed afterwards."""
+    clients = [backend]
+    try:
+        for _ in range(count - 1):
+            clients.append(await open_backend(make_backend))
+        yield clients
+    finally:
+        for client in clients[1:]:
+            await client.close()
 
 
 @dataclass

@@ -4,13 +4,13 @@ operation.
 :class:`BackendStateMachine` drives a backend and a small in-memory model with the same
 random operations (writes with and without conditions, deletes, reads, index look-ups,
 queries with paging across other operations, counts, key listings with glob patterns,
-drops) and compares every answer: values (with their JSON types), versions, error types
-and, loosely, timestamps. The model answers queries with :func:`satchel.query.evaluate`,
-the reference semantics.
+drops, and the log operations on collections of logs) and compares every answer: values
+(with their JSON types), versions, sequence numbers, error types and, loosely, timestamps.
+The model answers queries with :func:`satchel.query.evaluate`, the reference semantics.
 
 Keys come from a small alphabet full of special characters, so that operations collide.
-Expiry is exercised only with ``expires_at`` already in the past, so nothing depends on
-timing.
+Expiry is exercised only with ``expires_at`` already in the past (or far in the future), so
+nothing depends on timing.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
-from satchel.backend import Page, Record
+from satchel.backend import LogEntry, Page, Record
 from satchel.errors import AlreadyExists, Conflict, NotFound, SatchelError
 from satchel.query import (
     OPERATORS,
@@ -169,6 +169,13 @@ _QUERIES = st.builds(
 
 #: ``expires_at`` of the records written already expired.
 _PAST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+#: ``expires_at`` of the logs appended to with an expiry that does not come in the test.
+_FUTURE = datetime(2100, 1, 1, tzinfo=timezone.utc)
+_LOG_VALUES = st.lists(_VALUES, min_size=1, max_size=3)
+_LOG_EXPIRY = st.sampled_from([None, None, None, _PAST, _FUTURE])
+#: A bound of a log operation: none, or (an integer) a pick among the numbers near the
+#: log's sequence numbers.
+_BOUNDS = st.one_of(st.none(), st.integers(0, 63))
 
 
 # --------------------------------------------------------------------------------------
@@ -233,6 +240,12 @@ class BackendStateMachine(RuleBasedStateMachine):
         run = f"{KIT_PREFIX}{uuid.uuid4().hex[:12]}"
         self.names = (f"{run}/stateful", f"{run}/state*ful")
         self.model: dict[str, dict[str, _Entry]] = {name: {} for name in self.names}
+        # logs live in collections of their own (the stores never mix them with records);
+        # the model keeps each live log's entries as append returned them, and the highest
+        # sequence number each key ever had
+        self.log_names = (f"{run}/logs", f"{run}/lo*gs")
+        self.logs: dict[str, dict[str, list[LogEntry]]] = {name: {} for name in self.log_names}
+        self.log_floor: dict[tuple[str, str], int] = {}
         # the highest version each key ever had, and the collections a record left
         # (deleted, expired, dropped): there a new key's first version may be above 1
         self.highest: dict[tuple[str, str], int] = {}
@@ -256,7 +269,7 @@ class BackendStateMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            for name in self.names:
+            for name in (*self.names, *self.log_names):
                 self.run(self.backend.drop(name))
             self.run(self.backend.close())
         finally:
@@ -577,8 +590,175 @@ class BackendStateMachine(RuleBasedStateMachine):
     def collections(self) -> None:
         got = self.outcome(self.backend.collections())
         assert isinstance(got, list), f"collections raised {got!r}"
-        ours = [name for name in got if name in self.names]
-        assert ours == sorted(name for name in self.names if self.model[name]), "collections"
+        names = (*self.names, *self.log_names)
+        ours = [name for name in got if name in names]
+        expected = [n for n in self.names if self.model[n]] + [
+            n for n in self.log_names if self.logs[n]
+        ]
+        assert ours == sorted(expected), "collections"
+
+    # -- logs ---------------------------------------------------------------------------
+
+    def _log_key(self, name: str, choice: str | int) -> str:
+        """``choice`` itself, or (an integer) one of the keys of the live logs."""
+        if isinstance(choice, str):
+            return choice
+        keys = sorted(self.logs[name])
+        return keys[choice % len(keys)] if keys else "a"
+
+    def _bound(self, name: str, key: str, choice: int | None) -> int | None:
+        """``None``, or a number at, just below or just above one of the log's entries."""
+        if choice is None:
+            return None
+        near = {0, self.log_floor.get((name, key), 0) + 1}
+        for entry in self.logs[name].get(key, []):
+            near.update((entry.seq - 1, entry.seq, entry.seq + 1))
+        numbers = sorted(near)
+        return numbers[choice % len(numbers)]
+
+    def _check_entries(self, got: Any, expected: list[LogEntry], what: str) -> None:
+        assert isinstance(got, list), f"{what} raised {got!r}"
+        want = [(e.seq, e.appended_at) for e in expected]
+        assert [(e.seq, e.appended_at) for e in got] == want, (
+            f"{what}: got seqs {[e.seq for e in got]}, expected {[e.seq for e in expected]}"
+        )
+        for entry, reference in zip(got, expected, strict=True):
+            assert_same_json(entry.value, reference.value, f"{what}: entry {entry.seq}")
+
+    def _shrink(self, name: str, key: str, kept: list[LogEntry]) -> None:
+        if kept:
+            self.logs[name][key] = kept
+        else:
+            self.logs[name].pop(key, None)
+
+    @initialize(logs=st.lists(st.tuples(_KEYS, _LOG_VALUES), max_size=3))
+    def seed_logs(self, logs: list[tuple[str, list[Any]]]) -> None:
+        """Start with some logs, so that the first log operations meet entries."""
+        for key, values in logs:
+            self.log_append(0, key, values, None)
+
+    @rule(c=_COLLECTION, key=_KEY_CHOICES, values=_LOG_VALUES, expires_at=_LOG_EXPIRY)
+    def log_append(
+        self, c: int, key: str | int, values: list[Any], expires_at: datetime | None
+    ) -> None:
+        name = self.log_names[c]
+        key = self._log_key(name, key)
+        what = f"log_append({key!r}, expires_at={expires_at})"
+        got = self.outcome(
+            self.backend.log_append(name, key, copy.deepcopy(values), expires_at=expires_at)
+        )
+        assert isinstance(got, list), f"{what} raised {got!r}"
+        assert len(got) == len(values), f"{what} returned {len(got)} entries"
+        first, floor = got[0].seq, self.log_floor.get((name, key), 0)
+        assert first > floor, f"{what}: seq {first} repeats one the log had (up to {floor})"
+        assert [e.seq for e in got] == list(range(first, first + len(values))), (
+            f"{what}: seqs {[e.seq for e in got]} are not contiguous"
+        )
+        for entry, value in zip(got, values, strict=True):
+            assert_same_json(entry.value, value, f"{what}: entry {entry.seq}")
+            assert_utc_ms(entry.appended_at, f"{what}: appended_at")
+        self.log_floor[(name, key)] = got[-1].seq
+        if expires_at == _PAST:  # the whole log expired, its earlier entries too
+            self.logs[name].pop(key, None)
+        else:
+            self.logs[name].setdefault(key, []).extend(
+                LogEntry(e.seq, copy.deepcopy(v), e.appended_at)
+                for e, v in zip(got, values, strict=True)
+            )
+
+    @rule(
+        c=_COLLECTION,
+        key=_KEY_CHOICES,
+        after=_BOUNDS,
+        before=_BOUNDS,
+        limit=st.one_of(st.none(), st.integers(0, 4)),
+        reverse=st.booleans(),
+    )
+    def log_range(
+        self,
+        c: int,
+        key: str | int,
+        after: int | None,
+        before: int | None,
+        limit: int | None,
+        reverse: bool,
+    ) -> None:
+        name = self.log_names[c]
+        key = self._log_key(name, key)
+        low, high = self._bound(name, key, after), self._bound(name, key, before)
+        entries = self.logs[name].get(key, [])
+        expected = [
+            e for e in entries if (low is None or e.seq > low) and (high is None or e.seq < high)
+        ]
+        if reverse:
+            expected.reverse()
+        expected = expected if limit is None else expected[:limit]
+        got = self.outcome(
+            self.backend.log_range(name, key, after=low, before=high, limit=limit, reverse=reverse)
+        )
+        what = f"log_range({key!r}, after={low}, before={high}, {limit=}, {reverse=})"
+        self._check_entries(got, expected, what)
+        length = self.outcome(self.backend.log_length(name, key))
+        assert length == len(entries), f"log_length({key!r}) returned {length!r}"
+
+    @rule(c=_COLLECTION, key=_KEY_CHOICES, count=st.integers(1, 4))
+    def log_pop(self, c: int, key: str | int, count: int) -> None:
+        name = self.log_names[c]
+        key = self._log_key(name, key)
+        entries = self.logs[name].get(key, [])
+        got = self.outcome(self.backend.log_pop(name, key, count))
+        cut = max(0, len(entries) - count)
+        self._check_entries(got, entries[cut:], f"log_pop({key!r}, {count})")
+        self._shrink(name, key, entries[:cut])
+
+    @rule(
+        c=_COLLECTION,
+        key=_KEY_CHOICES,
+        keep_last=st.one_of(st.none(), st.integers(0, 4)),
+        before=_BOUNDS,
+    )
+    def log_trim(self, c: int, key: str | int, keep_last: int | None, before: int | None) -> None:
+        name = self.log_names[c]
+        key = self._log_key(name, key)
+        bound = self._bound(name, key, before)
+        if keep_last is None and bound is None:
+            keep_last = 0
+        entries = self.logs[name].get(key, [])
+        kept = entries[max(0, len(entries) - keep_last) :] if keep_last is not None else entries
+        kept = [e for e in kept if bound is None or e.seq >= bound]
+        got = self.outcome(self.backend.log_trim(name, key, keep_last=keep_last, before=bound))
+        what = f"log_trim({key!r}, {keep_last=}, before={bound})"
+        assert got == len(entries) - len(kept), f"{what} returned {got!r}"
+        self._shrink(name, key, kept)
+
+    @rule(c=_COLLECTION, key=_KEY_CHOICES)
+    def log_delete(self, c: int, key: str | int) -> None:
+        name = self.log_names[c]
+        key = self._log_key(name, key)
+        got = self.outcome(self.backend.log_delete(name, key))
+        assert got is (key in self.logs[name]), f"log_delete({key!r}) returned {got!r}"
+        self.logs[name].pop(key, None)
+
+    @rule(c=_COLLECTION, pattern=_PATTERNS)
+    def log_keys(self, c: int, pattern: str) -> None:
+        name = self.log_names[c]
+
+        async def collect() -> list[str]:
+            return [key async for key in self.backend.log_keys(name, pattern)]
+
+        got = self.outcome(collect())
+        assert isinstance(got, list), f"log_keys({pattern!r}) raised {got!r}"
+        expected = sorted(k for k in self.logs[name] if glob_match(pattern, k))
+        assert sorted(got) == expected, f"log_keys({pattern!r})"
+        assert len(got) == len(set(got)), f"log_keys({pattern!r}) repeated a key"
+
+    @precondition(lambda self: any(self.logs.values()))
+    @rule(c=_COLLECTION)
+    def drop_logs(self, c: int) -> None:
+        name = self.log_names[c]
+        result = self.outcome(self.backend.drop(name))
+        assert result == len(self.logs[name]), f"drop of logs returned {result!r}"
+        self.logs[name].clear()
 
 
 def stateful_settings(

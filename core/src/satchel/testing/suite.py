@@ -13,6 +13,7 @@ from satchel.testing.fixtures import ConformanceFixtures, MakeBackend
 from satchel.testing.fuzz import FuzzRules
 from satchel.testing.incarnations import IncarnationRules
 from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
+from satchel.testing.logs import LogRules
 from satchel.testing.loops import EventLoopRules
 from satchel.testing.queries import (
     CountRules,
@@ -92,6 +93,7 @@ class BackendConformance(
     LifeRules,
     ValueSizeRules,
     CorruptRecordRules,
+    LogRules,
     StoreRules,
     FuzzRules,
     StatefulRules,

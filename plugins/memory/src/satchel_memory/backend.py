@@ -9,6 +9,9 @@ comes out are always fresh copies, and a value's size is known exactly.
 Versions never repeat for a key: each collection keeps a *version floor*, the highest version
 of any record removed from it (deleted, expired, dropped), and a record written where no live
 record exists starts at the floor + 1. The floor outlives :meth:`MemoryBackend.drop`.
+
+Logs are native (:mod:`satchel_memory.logs`): lists of entries kept apart from the records,
+behind the same lock, with sequence numbers that never repeat in the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +23,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from satchel.backend import Backend, Capabilities, Page, Record, truncate_ms, utcnow
+from satchel.backend import (
+    MAX_LOG_BATCH,
+    Backend,
+    Capabilities,
+    JSONValue,
+    LogEntry,
+    Page,
+    Record,
+    truncate_ms,
+    utcnow,
+)
 from satchel.errors import (
     AlreadyExists,
     Conflict,
@@ -29,6 +42,7 @@ from satchel.errors import (
     ValueTooLarge,
 )
 from satchel.query import Condition, Query, compile_glob, evaluate, predicate
+from satchel_memory.logs import LogTable, Row
 
 __all__ = ["MemoryBackend"]
 
@@ -98,6 +112,7 @@ class MemoryBackend(Backend):
         self._index: dict[tuple[str, str], dict[str, set[str]]] = {}
         # collection -> the highest version of a record removed from it
         self._floor: dict[str, int] = {}
+        self._logs = LogTable()
 
     # -- helpers (call with the lock held) -------------------------------------------------
 
@@ -139,18 +154,22 @@ class MemoryBackend(Backend):
             if not entries:
                 del self._index[(collection, name)]
 
-    def _prepare(self, record: Record) -> tuple[str, Any]:
-        """Encode a value outside the lock: the size check and the private copy."""
+    def _encode(self, value: Any, what: str) -> str:
+        """``value`` as JSON text, checked against the size limit (outside the lock)."""
         try:
-            text = _encode(record.value)
+            text = _encode(value)
         except (TypeError, ValueError) as exc:
-            raise InvalidArgument(f"value of {record.key!r}: not JSON-serialisable: {exc}") from exc
+            raise InvalidArgument(f"{what}: not JSON-serialisable: {exc}") from exc
         if self._max is not None and len(text) > self._max // 4 and len(text.encode()) > self._max:
             raise ValueTooLarge(
-                f"value of {record.key!r} in {record.collection!r} is "
-                f"{len(text.encode())} bytes of JSON; the memory backend's maximum is "
-                f"{self._max} (SATCHEL_MEMORY_MAX_VALUE_BYTES)"
+                f"{what} is {len(text.encode())} bytes of JSON; the memory backend's maximum "
+                f"is {self._max} (SATCHEL_MEMORY_MAX_VALUE_BYTES)"
             )
+        return text
+
+    def _prepare(self, record: Record) -> tuple[str, Any]:
+        """Encode a value outside the lock: the size check and the private copy."""
+        text = self._encode(record.value, f"value of {record.key!r} in {record.collection!r}")
         return text, _decode(text)
 
     def _write(
@@ -268,11 +287,13 @@ class MemoryBackend(Backend):
     async def collections(self) -> list[str]:
         now = utcnow()
         with self._lock:
-            return sorted(
+            names = self._logs.collections(now)
+            names.update(
                 name
                 for name, table in self._data.items()
                 if any(s.expires_at is None or s.expires_at > now for s in table.values())
             )
+        return sorted(names)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -321,12 +342,15 @@ class MemoryBackend(Backend):
                 self._raise_floor(collection, max(s.version for s in table.values()))
             for name in [k for k in self._index if k[0] == collection]:
                 del self._index[name]
-            return sum(1 for s in table.values() if s.expires_at is None or s.expires_at > now)
+            logs = self._logs.drop(collection, now)
+            return logs + sum(
+                1 for s in table.values() if s.expires_at is None or s.expires_at > now
+            )
 
     async def purge_expired(self) -> int:
         now = utcnow()
-        removed = 0
         with self._lock:
+            removed = self._logs.purge_expired(now)
             for collection in list(self._data):
                 for stored in list(self._data[collection].values()):
                     if stored.expires_at is not None and stored.expires_at <= now:
@@ -334,34 +358,120 @@ class MemoryBackend(Backend):
                         removed += 1
         return removed
 
+    # -- logs -----------------------------------------------------------------------------
+
+    async def log_append(
+        self,
+        collection: str,
+        key: str,
+        values: Sequence[JSONValue],
+        *,
+        expires_at: datetime | None = None,
+    ) -> list[LogEntry]:
+        if not 1 <= len(values) <= MAX_LOG_BATCH:
+            raise InvalidArgument(
+                f"values: an append takes 1 to {MAX_LOG_BATCH} values, not {len(values)}"
+            )
+        texts = [
+            self._encode(v, f"values[{i}] of log {key!r} in {collection!r}")
+            for i, v in enumerate(values)
+        ]
+        expires = None if expires_at is None else truncate_ms(expires_at)
+        now = utcnow()
+        with self._lock:
+            numbers = self._logs.append(collection, key, texts, now, expires)
+        return [LogEntry(n, _decode(t), now) for n, t in zip(numbers, texts, strict=True)]
+
+    async def log_range(
+        self,
+        collection: str,
+        key: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[LogEntry]:
+        now = utcnow()
+        with self._lock:
+            rows = self._logs.range(collection, key, now, after, before, limit, reverse)
+        return _entries(rows)
+
+    async def log_length(self, collection: str, key: str) -> int:
+        now = utcnow()
+        with self._lock:
+            return self._logs.length(collection, key, now)
+
+    async def log_pop(self, collection: str, key: str, count: int) -> list[LogEntry]:
+        now = utcnow()
+        with self._lock:
+            rows = self._logs.pop(collection, key, now, count)
+        return _entries(rows)
+
+    async def log_trim(
+        self,
+        collection: str,
+        key: str,
+        *,
+        keep_last: int | None = None,
+        before: int | None = None,
+    ) -> int:
+        if keep_last is None and before is None:
+            raise InvalidArgument("keep_last and before: give at least one")
+        now = utcnow()
+        with self._lock:
+            return self._logs.trim(collection, key, now, keep_last, before)
+
+    async def log_delete(self, collection: str, key: str) -> bool:
+        now = utcnow()
+        with self._lock:
+            return self._logs.delete(collection, key, now)
+
+    async def log_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
+        regex = compile_glob(pattern) if pattern is not None else None
+        now = utcnow()
+        with self._lock:
+            keys = self._logs.keys(collection, now)
+        for key in keys:
+            if regex is None or regex.fullmatch(key):
+                yield key
+
     # -- life -----------------------------------------------------------------------------
 
     async def stats(self) -> dict[str, Any]:
-        """Live collections and records; expired records still held (until a read or
-        :meth:`purge_expired` removes them) are counted apart, as is the memory they hold."""
+        """Live collections, records and logs; expired records and logs still held (until a
+        read or :meth:`purge_expired` removes them) are counted apart, as is the memory they
+        hold."""
         now = utcnow()
         with self._lock:
             live = expired = size = 0
-            live_collections = 0
-            for table in self._data.values():
-                before = live
+            live_collections = self._logs.collections(now)
+            for name, table in self._data.items():
                 for stored in table.values():
                     size += len(stored.text)
                     if stored.expires_at is None or stored.expires_at > now:
                         live += 1
+                        live_collections.add(name)
                     else:
                         expired += 1
-                live_collections += live > before
+            logs = self._logs.stats(now)
             return {
-                "collections": live_collections,
+                "collections": len(live_collections),
                 "records": live,
-                "expired_not_purged": expired,
-                "json_chars_held": size,
+                "logs": logs["logs"],
+                "log_entries": logs["log_entries"],
+                "expired_not_purged": expired + logs["expired"],
+                "json_chars_held": size + logs["json_chars"],
                 "index_entries": sum(len(e) for e in self._index.values()),
             }
 
     def describe(self) -> str:
         return "memory (this process only)"
+
+
+def _entries(rows: list[Row]) -> list[LogEntry]:
+    """Log entries with fresh copies of their values."""
+    return [LogEntry(seq, _decode(text), at) for seq, text, at in rows]
 
 
 def _copy_record(record: Record) -> Record:

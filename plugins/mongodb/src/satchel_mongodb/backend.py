@@ -21,6 +21,10 @@ the write it replaces by its write id (``w``). An unconditional ``put`` needs th
 version: the backend remembers the versions (and write ids) it has read and written, tries
 the conditional replace at once, and reads first only when it has none (or another writer
 got there first).
+
+Logs (the ``log_*`` methods) live in :mod:`satchel_mongodb.logs`: a head document per log
+and a document per entry, in the same MongoDB collection; ``drop``, ``collections``,
+``purge_expired`` and ``stats`` here cover them.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ import asyncio
 import contextlib
 import functools
 import itertools
-import json
 import os
 import random
 import re
@@ -52,7 +55,16 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.read_preferences import ReadPreference
 
-from satchel.backend import Backend, Capabilities, Page, Record, truncate_ms, utcnow
+from satchel.backend import (
+    Backend,
+    Capabilities,
+    JSONValue,
+    LogEntry,
+    Page,
+    Record,
+    truncate_ms,
+    utcnow,
+)
 from satchel.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -67,15 +79,21 @@ from satchel.errors import (
 from satchel.query import Query, compile_glob, make_cursor, project
 from satchel.settings import load_settings, mask_foreign
 from satchel_mongodb import translate
-from satchel_mongodb.codec import decode, encode, string_instant
+from satchel_mongodb.codec import (
+    MAX_DOCUMENT_BYTES,
+    copy_value,
+    decode,
+    document_bytes,
+    encode,
+    string_instant,
+)
+from satchel_mongodb.logs import LOG_LAYOUT, MongoLogs
 from satchel_mongodb.plugin import MongoSettings
 
 __all__ = ["MongoBackend", "MAX_DOCUMENT_BYTES"]
 
 T = TypeVar("T")
 
-#: MongoDB's largest document.
-MAX_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
 #: Versions remembered for unconditional puts.
 VERSION_CACHE_SIZE: Final = 10_000
 #: Attempts of an unconditional write that keeps meeting other writers.
@@ -96,10 +114,12 @@ CLOCK_SKEW: Final = 20
 CLAIM_SECONDS: Final = 0.5
 _CODEC: Final[CodecOptions[Any]] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
 _AUTH_CODES: Final = frozenset({13, 18, 8000})
-_ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 _NAME_ESCAPE: Final = re.compile(r"[%$\x00]")
 _NAME_UNESCAPE: Final = re.compile(r"%([0-9A-F]{2})")
 _DOTS: Final = re.compile(r"^\.|(?<=\.)\.|\.$")
+#: A record (no ``seq``), or the head of a log that holds entries (the records' and the
+#: logs' documents that make a collection non-empty).
+_RECORD_OR_LOG: Final = [{"seq": {"$exists": False}}, {"seq": 0, "n": {"$gt": 0}}]
 
 
 def _collection_name(prefix: str, name: str) -> str:
@@ -457,6 +477,7 @@ class MongoBackend(Backend):
         ] = OrderedDict()
         self._write_ids = f"{os.urandom(6).hex()}-"
         self._writes = itertools.count(1)  # next() is atomic: threads share the backend
+        self._logs = MongoLogs(self)
 
     @classmethod
     def from_uri(cls, uri: str, **settings: Any) -> MongoBackend:
@@ -565,9 +586,20 @@ class MongoBackend(Backend):
             return
         from pymongo import IndexModel
 
+        index = IndexModel([("ix", 1), ("_id", 1)], name="satchel_index")
+        await self._create_indexes(name, coll, [index])
+        self._indexed.add(name)
+
+    async def _create_indexes(
+        self, name: str, coll: AsyncCollection[Any], indexes: list[Any]
+    ) -> None:
+        """Create ``indexes`` and ``satchel_ttl`` (records and logs share it)."""
+        from pymongo import IndexModel
+
         indexes = [
-            IndexModel([("ix", 1), ("_id", 1)], name="satchel_index"),
-            # records only: a claim (version 0) stays until its writer replaces it
+            *indexes,
+            # records and log documents only: a claim (version 0) stays until its writer
+            # replaces it
             IndexModel(
                 [("exp", 1)],
                 name="satchel_ttl",
@@ -584,7 +616,6 @@ class MongoBackend(Backend):
             # a satchel_ttl of another shape (an earlier release's): made again
             await self._call(coll.drop_index("satchel_ttl"), "create the indexes of", name)
             await self._call(coll.create_indexes(indexes), "create the indexes of", name)
-        self._indexed.add(name)
 
     async def _call(self, awaitable: Awaitable[T], what: str, collection: str) -> T:
         """Await a driver call, translating every driver error into a satchel error that
@@ -773,23 +804,7 @@ class MongoBackend(Backend):
             doc["kd"] = key_instant
         if write is not None:
             doc["w"] = write
-        try:
-            data = bson.encode(doc)
-        except (bson.errors.InvalidDocument, OverflowError) as exc:
-            raise InvalidArgument(f"value of {key!r}: cannot be stored in MongoDB: {exc}") from None
-        size = len(data)
-        if size > MAX_DOCUMENT_BYTES:
-            raise ValueTooLarge(
-                f"value of {key!r}: its MongoDB document would be {size} bytes; MongoDB's "
-                f"limit is {MAX_DOCUMENT_BYTES} bytes (16 MiB)"
-            )
-        if size * 6 > MAX_DOCUMENT_BYTES:  # only then can its JSON be over the limit
-            text = len(_ENCODE_JSON(record.value).encode("utf-8"))
-            if text > MAX_DOCUMENT_BYTES:
-                raise ValueTooLarge(
-                    f"value of {key!r}: {text} bytes of JSON; the mongodb backend's maximum "
-                    f"is {MAX_DOCUMENT_BYTES} bytes"
-                )
+        data = document_bytes(doc, record.value, f"value of {key!r}")
         return RawBSONDocument(data)
 
     # -- reads --------------------------------------------------------------------------------
@@ -935,8 +950,11 @@ class MongoBackend(Backend):
         )
         now = utcnow()
 
+        # a live record, or the head of a live log that holds entries
+        alive = {**translate.live(now), "$or": _RECORD_OR_LOG}
+
         async def has_live(mongo: str) -> bool:
-            doc = await self._db.get_collection(mongo).find_one(translate.live(now), {"_id": 1})
+            doc = await self._db.get_collection(mongo).find_one(alive, {"_id": 1})
             return doc is not None
 
         checks = await self._call(
@@ -1191,7 +1209,7 @@ class MongoBackend(Backend):
         return Record(
             record.collection,
             record.key,
-            _copy(record.value),
+            copy_value(record.value),
             version,
             created,
             now,
@@ -1440,20 +1458,23 @@ class MongoBackend(Backend):
     @_bounded
     async def drop(self, collection: str) -> int:
         coll = self._collection(collection)
-        count = await self._call(
-            coll.count_documents(translate.live(utcnow())), "count in", collection
-        )
+        live = {**translate.live(utcnow()), "$or": _RECORD_OR_LOG}
+        count = await self._call(coll.count_documents(live), "count in", collection)
         # the floor first, then every document at or below it (a record written meanwhile
-        # above the floor was written after the drop, and stays)
+        # above the floor was written after the drop, and stays; so does a log appended to)
         top = await self._top_version(coll, collection, {})
         await self._raise_floor(collection, top)
         floor = top if _is_version(top) else 0
-        await self._call(coll.delete_many({"$nor": [{"ver": {"$gt": floor}}]}), "drop", collection)
+        below: dict[str, Any] = {"$nor": [{"ver": {"$gt": floor}}]}
+        if await self._logs.drop(coll, collection, floor):
+            below["seq"] = {"$exists": False}  # the logs' documents are gone (or stay)
+        await self._call(coll.delete_many(below), "drop", collection)
         # an empty collection goes too, so that the database does not fill up with empty
         # collections (which collections() and purge_expired() would visit one by one)
         if await self._call(coll.find_one({}, {"_id": 1}), "drop", collection) is None:
             await self._call(coll.drop(), "drop", collection)
             self._indexed.discard(collection)
+            self._logs.forget(collection)
         for cached in [k for k in self._versions if k[0] == collection]:
             del self._versions[cached]
         return count
@@ -1470,10 +1491,14 @@ class MongoBackend(Backend):
             if name is None or mongo == self._floors_name:
                 continue
             coll = self._db.get_collection(mongo)
-            expired = {"exp": {"$lte": now}}
+            expired: dict[str, Any] = {"exp": {"$lte": now}}
             top = await self._top_version(coll, mongo, expired)
             await self._raise_floor(name, top)
             floor = top if _is_version(top) else 0
+            logs = await self._logs.purge(coll, name, floor, now)
+            if logs is not None:
+                total += logs
+                expired["seq"] = {"$exists": False}  # the logs' documents are done
             result = await self._call(
                 coll.delete_many({**expired, "$nor": [{"ver": {"$gt": floor}}]}),
                 "purge",
@@ -1481,6 +1506,75 @@ class MongoBackend(Backend):
             )
             total += result.deleted_count
         return total
+
+    # -- logs (see satchel_mongodb.logs) ---------------------------------------------------------
+
+    @_bounded
+    async def log_append(
+        self,
+        collection: str,
+        key: str,
+        values: Sequence[JSONValue],
+        *,
+        expires_at: datetime | None = None,
+    ) -> list[LogEntry]:
+        return await self._logs.append(collection, key, values, expires_at)
+
+    @_bounded
+    async def log_range(
+        self,
+        collection: str,
+        key: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[LogEntry]:
+        return await self._logs.read(collection, key, after, before, limit, reverse)
+
+    @_bounded
+    async def log_length(self, collection: str, key: str) -> int:
+        return await self._logs.length(collection, key)
+
+    @_bounded
+    async def log_pop(self, collection: str, key: str, count: int) -> list[LogEntry]:
+        return await self._logs.pop(collection, key, count)
+
+    @_bounded
+    async def log_trim(
+        self,
+        collection: str,
+        key: str,
+        *,
+        keep_last: int | None = None,
+        before: int | None = None,
+    ) -> int:
+        return await self._logs.trim(collection, key, keep_last, before)
+
+    @_bounded
+    async def log_delete(self, collection: str, key: str) -> bool:
+        return await self._logs.delete(collection, key)
+
+    async def log_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
+        regex = compile_glob(pattern) if pattern is not None else None
+        prefix = _literal_prefix(pattern) if pattern is not None else ""
+        last: str | None = None
+        while True:
+            keys = await self._log_keys_page(collection, prefix, last)
+            for key in keys:
+                if not key.startswith(prefix):
+                    return
+                if regex is None or regex.fullmatch(key):
+                    yield key
+            if len(keys) < 1000:
+                return
+            last = keys[-1]
+
+    @_bounded
+    async def _log_keys_page(self, collection: str, prefix: str, last: str | None) -> list[str]:
+        """One page of ``log_keys`` (each page bounded as a call)."""
+        return await self._logs.keys_page(collection, prefix, last, 1000)
 
     # -- life -----------------------------------------------------------------------------------
 
@@ -1498,6 +1592,7 @@ class MongoBackend(Backend):
             "database": self.settings.database,
             "collection_prefix": self._prefix,
             "write_concern": self.settings.write_concern,
+            "log_layout": LOG_LAYOUT,
         }
 
     async def close(self) -> None:
@@ -1564,15 +1659,6 @@ class _Connection:
         if topology is not None:
             topology.pop_all_sessions()
         await self.client.close()
-
-
-def _copy(value: Any) -> Any:
-    kind = type(value)
-    if kind is dict:
-        return {k: _copy(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [_copy(v) for v in value]
-    return value
 
 
 def _literal_prefix(pattern: str) -> str:

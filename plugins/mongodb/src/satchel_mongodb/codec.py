@@ -25,20 +25,25 @@ which holds nothing else: a datetime in a query is compared with that tree.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final
 
+import bson
 from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 
-from satchel.errors import InvalidArgument
+from satchel.errors import InvalidArgument, ValueTooLarge
 from satchel.query import parse_datetime
 
 __all__ = [
     "DIGITS",
+    "MAX_DOCUMENT_BYTES",
+    "copy_value",
     "decode",
+    "document_bytes",
     "encode",
     "escape",
     "instant",
@@ -46,6 +51,10 @@ __all__ = [
     "string_instant",
     "unescape",
 ]
+
+#: MongoDB's largest document.
+MAX_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
+_ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
@@ -214,3 +223,38 @@ def shadow_paths(root: str, segments: Sequence[str]) -> list[str]:
             name = escape(segment)
             paths = [f"{p}.o.{name}" for p in paths]
     return paths
+
+
+def document_bytes(doc: Mapping[str, Any], value: Any, what: str) -> bytes:
+    """``doc`` (which holds ``value`` in shadow form) as BSON, checked for size: a document
+    over MongoDB's 16 MiB, or a value whose JSON is over that, raises ``ValueTooLarge``;
+    a document BSON cannot hold raises ``InvalidArgument``. ``what`` names the value in
+    those messages (``"value of 'k'"``)."""
+    try:
+        data = bson.encode(doc)
+    except (bson.errors.InvalidDocument, OverflowError) as exc:
+        raise InvalidArgument(f"{what}: cannot be stored in MongoDB: {exc}") from None
+    size = len(data)
+    if size > MAX_DOCUMENT_BYTES:
+        raise ValueTooLarge(
+            f"{what}: its MongoDB document would be {size} bytes; MongoDB's "
+            f"limit is {MAX_DOCUMENT_BYTES} bytes (16 MiB)"
+        )
+    if size * 6 > MAX_DOCUMENT_BYTES:  # only then can its JSON be over the limit
+        text = len(_ENCODE_JSON(value).encode("utf-8"))
+        if text > MAX_DOCUMENT_BYTES:
+            raise ValueTooLarge(
+                f"{what}: {text} bytes of JSON; the mongodb backend's maximum "
+                f"is {MAX_DOCUMENT_BYTES} bytes"
+            )
+    return data
+
+
+def copy_value(value: Any) -> Any:
+    """A deep copy of a JSON value (lists and tuples become lists)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_value(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [copy_value(v) for v in value]
+    return value

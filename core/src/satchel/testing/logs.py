@@ -1,0 +1,691 @@
+"""Rules about logs: sequence numbers, ranges, pops and trims, expiry, isolation, copies and
+concurrent appenders, pollers and poppers ("Rules of logs" in :mod:`satchel.backend`)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from satchel.backend import Backend, JSONValue, LogEntry, utcnow
+from satchel.query import escape_glob, glob_match
+from satchel.testing.fixtures import (
+    ConformanceFixtures,
+    MakeBackend,
+    ago,
+    assert_same_json,
+    assert_utc_ms,
+    later,
+    open_clients,
+)
+from satchel.testing.isolation import PATTERNS, SPECIAL_KEYS
+
+__all__ = [
+    "LogRules",
+    "append_batches",
+    "check_appended",
+    "check_batches",
+    "log_keys",
+    "pop_all",
+    "room_for",
+    "seqs",
+]
+
+#: Values of every JSON type, ``1``, ``1.0`` and ``True`` among them (which must stay apart).
+_VALUES: tuple[JSONValue, ...] = (
+    {"role": "user", "text": "hi", "n": 1, "f": 1.0, "ok": True, "none": None},
+    1,
+    1.0,
+    True,
+    None,
+    "naïve 🎒",
+    [1, 2.5, "x", False, {"$k": {"a.b": []}}],
+)
+#: Concurrent tasks on one backend, and the entries each appends (in batches of 1 to 4).
+TASKS = 12
+TASK_ENTRIES = 24
+#: Clients (as separate processes would hold) appending to one log, and entries each.
+CLIENTS = 8
+CLIENT_ENTRIES = 200
+#: Entries of the log that clients pop concurrently.
+POPPED_LOG = 1000
+#: Bytes an entry of the concurrency tests may take in a log kept as one record.
+_ENTRY_BYTES = 64
+
+
+async def log_keys(backend: Backend, collection: str, pattern: str | None = None) -> list[str]:
+    """``log_keys`` as a sorted list."""
+    return sorted([key async for key in backend.log_keys(collection, pattern)])
+
+
+def seqs(entries: Sequence[LogEntry]) -> list[int]:
+    """The sequence numbers of ``entries``, in order."""
+    return [e.seq for e in entries]
+
+
+def check_appended(entries: Sequence[LogEntry], values: Sequence[JSONValue], what: str) -> None:
+    """What ``log_append`` returned: one entry per value, in order, with contiguous
+    sequence numbers (positive ints) and UTC millisecond append times."""
+    assert len(entries) == len(values), f"{what}: {len(entries)} entries for {len(values)} values"
+    numbers = seqs(entries)
+    for seq in numbers:
+        assert type(seq) is int, f"{what}: seq {seq!r} is not an int"
+        assert seq > 0, f"{what}: seq {seq} is not positive"
+    expected = list(range(numbers[0], numbers[0] + len(numbers)))
+    assert numbers == expected, f"{what}: the batch got seqs {numbers}, not contiguous ones"
+    for entry, value in zip(entries, values, strict=True):
+        assert_same_json(entry.value, value, f"{what}: entry {entry.seq}")
+        assert_utc_ms(entry.appended_at, f"{what}: appended_at of entry {entry.seq}")
+
+
+def check_batches(
+    log: Sequence[LogEntry], batches: Sequence[tuple[int, list[LogEntry]]], what: str
+) -> None:
+    """The log holds exactly the acknowledged ``batches`` (``(writer, entries)``), each
+    contiguous, in increasing sequence order, and each writer's entries (``{"w": writer,
+    "i": n}``, ``n`` counting up) in the order it appended them."""
+    numbers = seqs(log)
+    assert all(a < b for a, b in itertools.pairwise(numbers)), (
+        f"{what}: sequence numbers not strictly increasing"
+    )
+    expected = sum(len(entries) for _, entries in batches)
+    assert len(log) == expected, f"{what}: the log holds {len(log)} entries, {expected} appended"
+    stored = {e.seq: e.value for e in log}
+    for writer, entries in batches:
+        check_appended(entries, [e.value for e in entries], f"{what}: a batch of writer {writer}")
+        for entry in entries:
+            assert entry.seq in stored, f"{what}: acknowledged entry {entry.seq} is not in the log"
+            assert_same_json(stored[entry.seq], entry.value, f"{what}: entry {entry.seq}")
+    by_writer: dict[int, list[int]] = {}
+    for entry in log:
+        by_writer.setdefault(entry.value["w"], []).append(entry.value["i"])
+    for writer, order in sorted(by_writer.items()):
+        assert order == sorted(order), f"{what}: writer {writer}'s entries out of order"
+
+
+async def append_batches(
+    backend: Backend, collection: str, key: str, writer: int, total: int
+) -> list[tuple[int, list[LogEntry]]]:
+    """Append ``total`` entries ``{"w": writer, "i": n}`` to one log in batches of 1 to 4,
+    yielding to the other tasks between them; return ``(writer, entries)`` per batch."""
+    batches: list[tuple[int, list[LogEntry]]] = []
+    n = 0
+    while n < total:
+        size = min(1 + (writer + len(batches)) % 4, total - n)
+        values = [{"w": writer, "i": i} for i in range(n, n + size)]
+        batches.append((writer, await backend.log_append(collection, key, values)))
+        n += size
+        await asyncio.sleep(0)
+    return batches
+
+
+async def pop_all(backend: Backend, collection: str, key: str, popper: int) -> list[LogEntry]:
+    """Pop 1 to 3 entries at a time until the log is empty; check that each pop returned
+    adjacent entries, oldest first; return every entry popped."""
+    popped: list[LogEntry] = []
+    for turn in range(10 * POPPED_LOG):
+        got = await backend.log_pop(collection, key, 1 + (popper + turn) % 3)
+        if not got:
+            return popped
+        numbers = seqs(got)
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), (
+            f"one pop returned {numbers}: not the last entries of the log, oldest first"
+        )
+        popped.extend(got)
+        await asyncio.sleep(0)
+    raise AssertionError("the log never became empty")
+
+
+def room_for(backend: Backend, entries: int) -> None:
+    """Skip when ``backend`` keeps each log in one record (the default log operations) and
+    its ``max_value_bytes`` is too small for a log of ``entries`` small entries."""
+    limit = backend.capabilities.max_value_bytes
+    on_defaults = type(backend).log_append is Backend.log_append
+    if on_defaults and limit is not None and limit < entries * _ENTRY_BYTES:
+        pytest.skip(
+            f"a log of {entries} entries may not fit in max_value_bytes={limit} (the default "
+            "log operations keep each log in one record)"
+        )
+
+
+def _only_once(popped: Sequence[LogEntry], appended: Sequence[LogEntry]) -> None:
+    numbers = sorted(seqs(popped))
+    twice = sorted({s for s in numbers if numbers.count(s) > 1})
+    assert not twice, f"entries {twice[:10]} were returned by two pops"
+    assert numbers == seqs(appended), "every entry is popped exactly once"
+
+
+class LogRules(ConformanceFixtures):
+    """Logs: ``log_append`` gives contiguous, strictly increasing sequence numbers that are
+    never reused (after a pop, a trim, a delete, an expiry or a drop); ``log_range`` with
+    exclusive bounds, ``limit`` and ``reverse``; ``log_length``; ``log_pop`` of the last
+    entries; ``log_trim`` by count and by sequence number; ``log_delete``; ``log_keys`` with
+    glob patterns over hostile keys; expiry set by appends and kept by pops and trims;
+    ``drop``, ``collections`` and ``purge_expired`` over logs; copies in and out; and under
+    concurrency, appends all kept in contiguous batches, pops that never return an entry
+    twice, and entries visible in sequence order. With
+    ``capabilities.shared_across_processes`` the same holds across clients."""
+
+    # -- appends and reads ------------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_append_returns_contiguous_increasing_seqs(
+        self, backend: Backend, collection: str
+    ) -> None:
+        start = utcnow() - timedelta(minutes=5)  # allow for the server's clock
+        first = await backend.log_append(collection, "log", list(_VALUES))
+        check_appended(first, _VALUES, "the first append")
+        second = await backend.log_append(collection, "log", ["one"])
+        third = await backend.log_append(collection, "log", [{"a": 1}, {"a": 2}])
+        check_appended(second, ["one"], "the second append")
+        check_appended(third, [{"a": 1}, {"a": 2}], "the third append")
+        assert first[-1].seq < second[0].seq < third[0].seq, "seqs increase in append order"
+        for entry in (*first, *second, *third):
+            assert start < entry.appended_at < utcnow() + timedelta(minutes=5)
+        stored = await backend.log_range(collection, "log")
+        assert [(e.seq, e.appended_at) for e in stored] == [
+            (e.seq, e.appended_at) for e in (*first, *second, *third)
+        ], "range returns the entries as append numbered and dated them"
+        for entry, value in zip(stored, [*_VALUES, "one", {"a": 1}, {"a": 2}], strict=True):
+            assert_same_json(entry.value, value, f"entry {entry.seq}")
+        assert await backend.log_length(collection, "log") == len(_VALUES) + 3
+
+    @pytest.mark.asyncio
+    async def test_range_bounds_limit_and_reverse(self, backend: Backend, collection: str) -> None:
+        await backend.log_append(collection, "log", list(range(6)))
+        await backend.log_pop(collection, "log", 2)  # a gap: 4 and 5's numbers are not reused
+        await backend.log_append(collection, "log", list(range(6, 12)))
+        log = await backend.log_range(collection, "log")
+        assert [e.value for e in log] == [0, 1, 2, 3, *range(6, 12)]
+        s = seqs(log)
+        gap = s[3] + 1  # the number of popped entry 4: held by no entry now
+        afters = (None, 0, s[0] - 1, s[0], s[3], gap, s[6], s[-1], s[-1] + 5)
+        befores = (None, s[0], s[1], gap, s[4], s[-1], s[-1] + 1)
+        for after in afters:
+            for before in befores:
+                for limit in (None, 0, 1, 3, 100):
+                    for reverse in (False, True):
+                        want = [
+                            e
+                            for e in log
+                            if (after is None or e.seq > after)
+                            and (before is None or e.seq < before)
+                        ]
+                        if reverse:
+                            want.reverse()
+                        if limit is not None:
+                            want = want[:limit]
+                        got = await backend.log_range(
+                            collection,
+                            "log",
+                            after=after,
+                            before=before,
+                            limit=limit,
+                            reverse=reverse,
+                        )
+                        asked = f"range(after={after}, before={before}, {limit=}, {reverse=})"
+                        assert [(e.seq, e.value) for e in got] == [
+                            (e.seq, e.value) for e in want
+                        ], asked
+        assert await backend.log_range(collection, "absent") == []
+        assert await backend.log_range(collection, "absent", reverse=True, limit=3) == []
+
+    @pytest.mark.asyncio
+    async def test_length(self, backend: Backend, collection: str) -> None:
+        assert await backend.log_length(collection, "log") == 0
+        await backend.log_append(collection, "log", list(range(5)))
+        await backend.log_append(collection, "other", [1])
+        assert await backend.log_length(collection, "log") == 5
+        await backend.log_pop(collection, "log", 2)
+        assert await backend.log_length(collection, "log") == 3
+        await backend.log_trim(collection, "log", keep_last=1)
+        assert await backend.log_length(collection, "log") == 1
+        assert await backend.log_length(collection, "other") == 1
+
+    # -- pops, trims, deletes ---------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_pop_returns_the_last_entries_oldest_first(
+        self, backend: Backend, collection: str
+    ) -> None:
+        appended = await backend.log_append(collection, "log", ["a", "b", "c", "d", "e"])
+        await backend.log_append(collection, "other", ["x"])
+        popped = await backend.log_pop(collection, "log", 2)
+        assert [(e.seq, e.value) for e in popped] == [(e.seq, e.value) for e in appended[3:]]
+        assert [e.appended_at for e in popped] == [e.appended_at for e in appended[3:]]
+        assert [e.value for e in await backend.log_pop(collection, "log", 1)] == ["c"]
+        assert [e.value for e in await backend.log_range(collection, "log")] == ["a", "b"]
+        assert [e.value for e in await backend.log_pop(collection, "log", 10)] == ["a", "b"]
+        # popping every entry removed the log
+        assert await backend.log_length(collection, "log") == 0
+        assert await backend.log_range(collection, "log") == []
+        assert await log_keys(backend, collection) == ["other"]
+        assert await backend.log_delete(collection, "log") is False
+        assert await backend.log_pop(collection, "log", 1) == []
+        assert await backend.log_pop(collection, "absent", 3) == []
+        assert [e.value for e in await backend.log_range(collection, "other")] == ["x"]
+
+    @pytest.mark.asyncio
+    async def test_trim_by_count_by_seq_and_both(self, backend: Backend, collection: str) -> None:
+        appended = await backend.log_append(collection, "log", list(range(12)))
+        s = seqs(appended)
+
+        async def values() -> list[Any]:
+            return [e.value for e in await backend.log_range(collection, "log")]
+
+        assert await backend.log_trim(collection, "log", keep_last=10) == 2
+        assert await values() == list(range(2, 12))
+        assert await backend.log_trim(collection, "log", keep_last=10) == 0
+        assert await backend.log_trim(collection, "log", keep_last=50) == 0
+        assert await backend.log_trim(collection, "log", before=s[4]) == 2, "seq < before"
+        assert await values() == list(range(4, 12))
+        assert await backend.log_trim(collection, "log", before=s[4]) == 0
+        assert await backend.log_trim(collection, "log", before=s[0]) == 0
+        # both: every entry but the last keep_last, and every entry below before
+        assert await backend.log_trim(collection, "log", keep_last=7, before=s[6]) == 2
+        assert await values() == list(range(6, 12))
+        assert await backend.log_trim(collection, "log", keep_last=2, before=s[7]) == 4
+        assert await values() == [10, 11]
+        assert await backend.log_length(collection, "log") == 2
+        # trimming every entry removes the log
+        assert await backend.log_trim(collection, "log", keep_last=0) == 2
+        assert await backend.log_range(collection, "log") == []
+        assert await log_keys(backend, collection) == []
+        again = await backend.log_append(collection, "log", list(range(3)))
+        assert await backend.log_trim(collection, "log", before=again[-1].seq + 1) == 3
+        assert await backend.log_length(collection, "log") == 0
+        assert await backend.log_trim(collection, "absent", keep_last=0) == 0
+        assert await backend.log_trim(collection, "absent", before=10) == 0
+
+    @pytest.mark.asyncio
+    async def test_delete_says_whether_it_deleted(self, backend: Backend, collection: str) -> None:
+        await backend.log_append(collection, "log", [1, 2])
+        await backend.log_append(collection, "other", [3])
+        assert await backend.log_delete(collection, "log") is True
+        assert await backend.log_range(collection, "log") == []
+        assert await backend.log_length(collection, "log") == 0
+        assert await backend.log_delete(collection, "log") is False
+        assert await backend.log_delete(collection, "never") is False
+        assert await log_keys(backend, collection) == ["other"]
+        assert [e.value for e in await backend.log_range(collection, "other")] == [3]
+
+    # -- sequence numbers are never reused --------------------------------------------------
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize("removal", ["pop", "trim", "delete", "expiry", "drop"])
+    async def test_seqs_are_never_reused(
+        self, backend: Backend, collection: str, removal: str
+    ) -> None:
+        appended = await backend.log_append(collection, "log", [1, 2, 3])
+        highest = appended[-1].seq
+        if removal == "pop":
+            assert len(await backend.log_pop(collection, "log", 2)) == 2
+            again = await backend.log_append(collection, "log", ["again"])
+            assert again[0].seq > highest, f"a popped entry's seq {again[0].seq} came back"
+            await backend.log_pop(collection, "log", 5)
+            highest = again[0].seq
+        elif removal == "trim":
+            assert await backend.log_trim(collection, "log", keep_last=1) == 2
+            again = await backend.log_append(collection, "log", ["again"])
+            assert again[0].seq > highest, f"after a trim, seq {again[0].seq} came back"
+            highest = again[0].seq
+            assert await backend.log_trim(collection, "log", keep_last=0) == 2
+        elif removal == "delete":
+            assert await backend.log_delete(collection, "log") is True
+        elif removal == "expiry":
+            expired = await backend.log_append(collection, "log", [4], expires_at=ago())
+            assert expired[0].seq > highest
+            highest = expired[0].seq
+            assert await backend.log_length(collection, "log") == 0
+        else:
+            assert await backend.drop(collection) == 1
+        assert await backend.log_length(collection, "log") == 0, f"the log is gone ({removal})"
+        again = await backend.log_append(collection, "log", ["a", "b"])
+        assert again[0].seq > highest, (
+            f"after {removal}, the log starts again at seq {again[0].seq}, a number its "
+            f"earlier entries had (up to {highest})"
+        )
+        check_appended(again, ["a", "b"], f"the append after {removal}")
+        assert seqs(await backend.log_range(collection, "log")) == seqs(again)
+
+    # -- keys and collections ---------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_log_keys_lists_logs_with_entries(
+        self, backend: Backend, collection: str
+    ) -> None:
+        for key in ("kept", "popped", "trimmed", "deleted", "expired", "later"):
+            await backend.log_append(collection, key, [key, 2])
+        await backend.log_pop(collection, "popped", 2)
+        await backend.log_trim(collection, "trimmed", keep_last=0)
+        await backend.log_delete(collection, "deleted")
+        await backend.log_append(collection, "expired", [3], expires_at=ago())
+        await backend.log_append(collection, "later", [3], expires_at=later())
+        assert await log_keys(backend, collection) == ["kept", "later"]
+        assert await log_keys(backend, collection, "*") == ["kept", "later"]
+        assert await log_keys(backend, collection, "k*") == ["kept"]
+        listed = [key async for key in backend.log_keys(collection)]
+        assert len(listed) == len(set(listed)), "each key exactly once"
+
+    @pytest.mark.asyncio
+    async def test_hostile_keys_reach_only_their_own_log(
+        self, backend: Backend, collection: str
+    ) -> None:
+        sizes = {key: 1 + i % 3 for i, key in enumerate(SPECIAL_KEYS)}
+        for key, size in sizes.items():
+            await backend.log_append(collection, key, [{"key": key, "n": n} for n in range(size)])
+
+        def original(key: str) -> list[Any]:
+            return [{"key": key, "n": n} for n in range(sizes[key])]
+
+        for key in SPECIAL_KEYS:
+            got = await backend.log_range(collection, key)
+            assert [e.value for e in got] == original(key), f"log {key!r}"
+            assert await backend.log_length(collection, key) == sizes[key], f"log {key!r}"
+        for absent in ("a\x00c", "A", "a.", "*b", "🎒🎒", "a\\b"):
+            assert await backend.log_range(collection, absent) == [], f"log {absent!r}"
+            assert await backend.log_pop(collection, absent, 1) == [], f"log {absent!r}"
+            assert await backend.log_length(collection, absent) == 0, f"log {absent!r}"
+        assert await log_keys(backend, collection) == sorted(SPECIAL_KEYS)
+        changed = ("*", "a*", "a\x00", "a[b]", "a.b")
+        for key in changed:
+            await backend.log_append(collection, key, ["more"])
+            assert await backend.log_delete(collection, key + "x") is False
+            assert await backend.log_trim(collection, key + "x", keep_last=0) == 0
+        removed = ("?", "a:", "a")
+        assert await backend.log_delete(collection, "?") is True
+        assert len(await backend.log_pop(collection, "a:", 5)) == sizes["a:"]
+        assert await backend.log_trim(collection, "a", keep_last=0) == sizes["a"]
+        for key in SPECIAL_KEYS:
+            values = [e.value for e in await backend.log_range(collection, key)]
+            if key in removed:
+                assert values == [], f"{key!r} was removed"
+            else:
+                extra = ["more"] if key in changed else []
+                assert values == original(key) + extra, f"log {key!r}"
+        remaining = sorted(set(SPECIAL_KEYS) - set(removed))
+        assert await log_keys(backend, collection) == remaining
+
+    @pytest.mark.asyncio
+    async def test_log_keys_glob_patterns(self, backend: Backend, collection: str) -> None:
+        for key in SPECIAL_KEYS:
+            await backend.log_append(collection, key, [key])
+        for pattern in PATTERNS:
+            expected = sorted(k for k in SPECIAL_KEYS if glob_match(pattern, k))
+            assert await log_keys(backend, collection, pattern) == expected, repr(pattern)
+        for key in SPECIAL_KEYS:
+            assert await log_keys(backend, collection, escape_glob(key)) == [key], repr(key)
+
+    @pytest.mark.asyncio
+    async def test_each_collection_holds_its_own_logs(
+        self, backend: Backend, new_collection: Callable[[str], str]
+    ) -> None:
+        # a pattern character, a prefix, and a separator that could join collection and key
+        one, star, longer = new_collection("x"), new_collection("x*"), new_collection("xy")
+        outer, inner = new_collection("p"), new_collection("p:q")
+        for name in (one, star, longer):
+            await backend.log_append(name, "k", [name])
+        await backend.log_append(outer, "q:r", ["outer"])
+        await backend.log_append(inner, "r", ["inner"])
+        for name in (one, star, longer):
+            assert [e.value for e in await backend.log_range(name, "k")] == [name]
+            assert await log_keys(backend, name) == ["k"]
+        assert await backend.log_range(outer, "r") == []
+        assert await backend.log_range(inner, "q:r") == []
+        assert await log_keys(backend, outer) == ["q:r"]
+        assert await log_keys(backend, inner) == ["r"]
+        assert [e.value for e in await backend.log_pop(star, "k", 5)] == [star]
+        assert await backend.log_delete(one, "k") is True
+        assert [e.value for e in await backend.log_range(longer, "k")] == [longer]
+        assert await backend.drop(outer) == 1
+        assert [e.value for e in await backend.log_range(inner, "r")] == ["inner"]
+
+    @pytest.mark.asyncio
+    async def test_drop_and_collections_cover_logs(
+        self, backend: Backend, new_collection: Callable[[str], str]
+    ) -> None:
+        full, other = new_collection("full"), new_collection("other")
+        emptied, deleted = new_collection("emptied"), new_collection("deleted")
+        expired = new_collection("expired")
+        for key in ("a", "b", "c"):
+            await backend.log_append(full, key, [key, key])
+        await backend.log_append(full, "gone", [1], expires_at=ago())
+        await backend.log_append(other, "a", ["other"])
+        await backend.log_append(emptied, "a", [1])
+        await backend.log_pop(emptied, "a", 1)
+        await backend.log_append(deleted, "a", [1])
+        await backend.log_delete(deleted, "a")
+        await backend.log_append(expired, "a", [1], expires_at=ago())
+        listed = await backend.collections()
+        assert listed == sorted(listed), "collections() is sorted"
+        names = (full, other, emptied, deleted, expired)
+        assert [c for c in listed if c in names] == sorted([full, other])
+        assert await backend.drop(full) == 3, "drop counts the live logs"
+        assert await log_keys(backend, full) == []
+        assert await backend.log_range(full, "a") == []
+        assert await backend.log_length(full, "b") == 0
+        assert full not in await backend.collections()
+        assert await backend.drop(full) == 0
+        assert await backend.drop(expired) == 0, "an expired log is not counted"
+        assert [e.value for e in await backend.log_range(other, "a")] == ["other"]
+
+    # -- expiry -----------------------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_an_expired_log_reads_as_empty(
+        self, backend: Backend, collection: str, new_collection: Callable[[str], str]
+    ) -> None:
+        lone = new_collection("only-expired")
+        await backend.log_append(collection, "live", [1])
+        await backend.log_append(collection, "gone", [1, 2, 3])
+        # an append with a past expiry expires the whole log, earlier entries too
+        await backend.log_append(collection, "gone", [4], expires_at=ago())
+        await backend.log_append(lone, "gone", [1], expires_at=ago())
+        assert await log_keys(backend, collection) == ["live"], "listings first (see expiry.py)"
+        assert await log_keys(backend, collection, "g*") == []
+        assert lone not in await backend.collections()
+        assert await backend.log_range(collection, "gone") == []
+        assert await backend.log_range(collection, "gone", reverse=True, limit=1) == []
+        assert await backend.log_length(collection, "gone") == 0
+        assert await backend.log_pop(collection, "gone", 1) == []
+        assert await backend.log_trim(collection, "gone", keep_last=0) == 0
+        assert await backend.log_delete(collection, "gone") is False
+        assert await backend.log_length(collection, "live") == 1
+
+    @pytest.mark.asyncio
+    async def test_appends_set_expiry_and_pops_and_trims_keep_it(
+        self, backend: Backend, collection: str
+    ) -> None:
+        soon = utcnow() + timedelta(seconds=0.5)  # room for a slow server or machine
+        far = later()
+        plan: dict[str, tuple[datetime | None, ...]] = {
+            "set": (soon,),
+            "renewed": (soon, far),
+            "cleared": (soon, None),
+            "shortened": (far, soon),
+            "set later": (None, soon),
+            "popped": (soon,),
+            "trimmed": (soon,),
+        }
+        for key, expiries in plan.items():
+            for expires_at in expiries:
+                await backend.log_append(collection, key, [key, 1, 2], expires_at=expires_at)
+        assert len(await backend.log_pop(collection, "popped", 1)) == 1
+        assert await backend.log_trim(collection, "trimmed", keep_last=1) == 2
+        assert await log_keys(backend, collection) == sorted(plan), "alive before their time"
+        await asyncio.sleep(max(0.0, (soon - utcnow()).total_seconds()) + 0.1)
+        staying = ["cleared", "renewed"]
+        assert await log_keys(backend, collection) == staying
+        for key in plan:
+            length = await backend.log_length(collection, key)
+            entries = await backend.log_range(collection, key)
+            if key in staying:
+                assert (length, len(entries)) == (6, 6), f"log {key!r} is kept whole"
+            else:
+                assert (length, entries) == (0, []), f"log {key!r} expired"
+
+    @pytest.mark.asyncio
+    async def test_purge_expired_removes_expired_logs(
+        self, backend: Backend, collection: str
+    ) -> None:
+        old = await backend.log_append(collection, "gone", [1], expires_at=ago())
+        await backend.log_append(collection, "live", [1])
+        await backend.log_append(collection, "later", [1], expires_at=later())
+        purged = await backend.purge_expired()
+        # other tests' records count too, and a server may have removed ours already
+        assert isinstance(purged, int)
+        assert purged >= 0
+        assert await log_keys(backend, collection) == ["later", "live"]
+        assert await backend.log_length(collection, "gone") == 0
+        assert [e.value for e in await backend.log_range(collection, "live")] == [1]
+        again = await backend.log_append(collection, "gone", [2])
+        assert again[0].seq > old[0].seq, "a purged log's numbers are not reused"
+
+    # -- copies -----------------------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_entries_are_the_callers_copies(self, backend: Backend, collection: str) -> None:
+        doc = {"list": [1, {"x": 2}], "o": {"y": [3]}}
+        given: list[Any] = [copy.deepcopy(doc), copy.deepcopy(doc)]
+        returned = await backend.log_append(collection, "log", given)
+
+        def mutate(value: Any) -> None:
+            value["list"][1]["x"] = "mutated"
+            value["o"]["y"].append(4)
+            value["new"] = True
+
+        async def unchanged(what: str) -> None:
+            got = await backend.log_range(collection, "log")
+            assert [e.value for e in got] == [doc, doc], f"mutating {what} changed the log"
+
+        for value in given:
+            mutate(value)
+        given.append("more")
+        await unchanged("the values appended")
+        for entry in returned:
+            mutate(entry.value)
+        await unchanged("the entries append returned")
+        for entry in await backend.log_range(collection, "log"):
+            mutate(entry.value)
+        await unchanged("the entries range returned")
+        for entry in await backend.log_range(collection, "log", reverse=True, limit=1):
+            mutate(entry.value)
+        await unchanged("the entries a reverse range returned")
+
+    # -- concurrency ------------------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_concurrent_appends_are_all_kept_in_contiguous_batches(
+        self, backend: Backend, collection: str
+    ) -> None:
+        room_for(backend, TASKS * TASK_ENTRIES)
+        results = await asyncio.gather(
+            *(append_batches(backend, collection, "log", t, TASK_ENTRIES) for t in range(TASKS))
+        )
+        log = await backend.log_range(collection, "log")
+        check_batches(log, [b for batches in results for b in batches], "concurrent appends")
+        assert await backend.log_length(collection, "log") == TASKS * TASK_ENTRIES
+
+    @pytest.mark.asyncio
+    async def test_concurrent_pops_never_return_one_entry_twice(
+        self, backend: Backend, collection: str
+    ) -> None:
+        room_for(backend, 300)
+        appended = await backend.log_append(collection, "log", list(range(300)))
+        results = await asyncio.gather(
+            *(pop_all(backend, collection, "log", p) for p in range(TASKS))
+        )
+        _only_once([e for popped in results for e in popped], appended)
+        assert await backend.log_length(collection, "log") == 0
+        assert await log_keys(backend, collection) == []
+
+    @pytest.mark.asyncio
+    async def test_entries_become_visible_in_sequence_order(
+        self, backend: Backend, collection: str, make_backend: MakeBackend
+    ) -> None:
+        """A reader polling ``log_range(after=<last seq seen>)`` while others append sees
+        each batch whole, in one poll, and misses no entry: an entry that became visible
+        after one with a higher seq would be skipped."""
+        room_for(backend, TASKS // 2 * TASK_ENTRIES)
+        count = 2 if backend.capabilities.shared_across_processes else 1
+        async with open_clients(backend, make_backend, count) as clients:
+            reader = clients[-1]
+            writing = True
+            polls: list[list[LogEntry]] = []
+
+            async def write() -> list[tuple[int, list[LogEntry]]]:
+                nonlocal writing
+                try:
+                    results = await asyncio.gather(
+                        *(
+                            append_batches(clients[t % count], collection, "log", t, TASK_ENTRIES)
+                            for t in range(TASKS // 2)
+                        )
+                    )
+                finally:
+                    writing = False
+                return [b for batches in results for b in batches]
+
+            async def read() -> None:
+                last: int | None = None
+                while True:
+                    more = writing  # read before the poll: a poll after the last write is final
+                    got = await reader.log_range(collection, "log", after=last)
+                    polls.append(got)
+                    if got:
+                        assert last is None or got[0].seq > last, f"seq {got[0].seq} <= {last}"
+                        last = got[-1].seq
+                    if not more:
+                        return
+                    await asyncio.sleep(0)
+
+            batches, _ = await asyncio.gather(write(), read())
+        poll_of = {e.seq: n for n, got in enumerate(polls) for e in got}
+        for writer, entries in batches:
+            seen = {poll_of.get(e.seq) for e in entries}
+            assert None not in seen, (
+                f"the reader never saw entries {seqs(entries)} of writer {writer}: an entry "
+                "became visible after one with a higher seq, which the reader had read"
+            )
+            assert len(seen) == 1, f"the reader saw the batch {seqs(entries)} in parts"
+        check_batches([e for got in polls for e in got], batches, "what the reader saw")
+
+    @pytest.mark.asyncio
+    async def test_many_clients_appending_to_one_log_keep_every_entry(
+        self, backend: Backend, collection: str, make_backend: MakeBackend
+    ) -> None:
+        if not backend.capabilities.shared_across_processes:
+            pytest.skip("the backend is not shared across processes")
+        room_for(backend, CLIENTS * CLIENT_ENTRIES)
+        async with open_clients(backend, make_backend, CLIENTS) as clients:
+            results = await asyncio.gather(
+                *(
+                    append_batches(client, collection, "log", c, CLIENT_ENTRIES)
+                    for c, client in enumerate(clients)
+                )
+            )
+            for client in (clients[0], clients[-1]):
+                log = await client.log_range(collection, "log")
+                check_batches(log, [b for batches in results for b in batches], "clients")
+                assert len(log) == CLIENTS * CLIENT_ENTRIES
+
+    @pytest.mark.asyncio
+    async def test_two_clients_popping_one_log_return_each_entry_once(
+        self, backend: Backend, collection: str, make_backend: MakeBackend
+    ) -> None:
+        if not backend.capabilities.shared_across_processes:
+            pytest.skip("the backend is not shared across processes")
+        room_for(backend, POPPED_LOG)
+        async with open_clients(backend, make_backend, 2) as clients:
+            appended = await backend.log_append(collection, "log", list(range(POPPED_LOG)))
+            results = await asyncio.gather(
+                *(pop_all(client, collection, "log", p) for p, client in enumerate(clients))
+            )
+            _only_once([e for popped in results for e in popped], appended)
+            for client in clients:
+                assert await client.log_length(collection, "log") == 0
