@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from satchel.backend import Backend
-from satchel.errors import InvalidArgument
+from satchel.backend import Backend, Record
+from satchel.errors import CorruptRecord, InvalidArgument
 from satchel.testing import LogRules, MakeBackend, StatefulRules
 from satchel_memory import MemoryBackend
 
@@ -61,3 +61,39 @@ async def test_a_trim_with_neither_bound_is_refused(backend: Backend) -> None:
     with pytest.raises(InvalidArgument, match="keep_last and before"):
         await backend.log_trim("c", "log")
     assert await backend.log_length("c", "log") == 2
+
+
+@pytest.mark.parametrize(
+    "backend", [MemoryOnDefaultLogs(), MemoryBackend()], ids=["defaults", "memory"]
+)
+async def test_a_pop_of_none_and_a_negative_keep_last_are_refused(backend: Backend) -> None:
+    await backend.log_append("c", "log", [1, 2])
+    with pytest.raises(InvalidArgument, match="count"):
+        await backend.log_pop("c", "log", 0)
+    with pytest.raises(InvalidArgument, match="keep_last"):
+        await backend.log_trim("c", "log", keep_last=-1)
+    assert [e.value for e in await backend.log_range("c", "log")] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [1, 2],
+        {"k": 0, "n": 1},
+        {"k": 0, "n": 1, "e": "entries"},
+        {"k": 0, "n": 1, "e": [[1, 2]]},
+        {"k": 0, "n": 1, "e": [["1", 0, "x"]]},
+        {"k": 0, "n": 1, "e": [[1, 0.5, "x"]]},
+    ],
+)
+async def test_a_record_that_is_not_a_log_is_corrupt(value: object) -> None:
+    backend = MemoryOnDefaultLogs()
+    await backend.put(Record("c", "log", value))
+    for call in (
+        lambda: backend.log_range("c", "log"),
+        lambda: backend.log_append("c", "log", [1]),
+        lambda: backend.log_pop("c", "log", 1),
+        lambda: backend.log_trim("c", "log", keep_last=0),
+    ):
+        with pytest.raises(CorruptRecord, match="log 'log' in 'c'"):
+            await call()

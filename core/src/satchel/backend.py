@@ -85,6 +85,7 @@ __all__ = [
     "Query",
     "Record",
     "REQUIRED_METHODS",
+    "check_log_call",
     "missing_methods",
     "utcnow",
 ]
@@ -149,6 +150,31 @@ class Record:
 
 #: The most entries one :meth:`Backend.log_append` carries.
 MAX_LOG_BATCH: Final = 10_000
+
+
+def check_log_call(
+    *,
+    values: Sequence[JSONValue] | None = None,
+    count: int | None = None,
+    keep_last: int | None = None,
+    before: int | None = None,
+    trim: bool = False,
+) -> None:
+    """Refuse, with :class:`~satchel.errors.InvalidArgument` naming the argument, what no
+    log operation accepts: an append of no values (or more than :data:`MAX_LOG_BATCH`), a
+    pop of fewer than one entry, a negative ``keep_last``, a trim with neither bound
+    (``trim=True``). The stores check their arguments before this; a backend calls it so
+    that a direct call cannot create an empty log or empty one by mistake."""
+    if values is not None and not 1 <= len(values) <= MAX_LOG_BATCH:
+        raise InvalidArgument(
+            f"values: an append takes 1 to {MAX_LOG_BATCH} values, not {len(values)}"
+        )
+    if count is not None and count < 1:
+        raise InvalidArgument(f"count: a pop takes at least 1 entry, not {count!r}")
+    if keep_last is not None and keep_last < 0:
+        raise InvalidArgument(f"keep_last: must be 0 or more, not {keep_last!r}")
+    if trim and keep_last is None and before is None:
+        raise InvalidArgument("keep_last and before: give at least one")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
-from satchel.backend import MAX_LOG_BATCH, JSONValue, LogEntry, Record, utcnow
-from satchel.errors import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound
+from satchel.backend import MAX_LOG_BATCH, JSONValue, LogEntry, Record, check_log_call, utcnow
+from satchel.errors import AlreadyExists, Conflict, CorruptRecord, NotFound
 
 if TYPE_CHECKING:
     from satchel.backend import Backend
@@ -47,7 +47,10 @@ class _Log:
         try:
             writes, last, entries = value["k"], value["n"], value["e"]
             if not (
-                isinstance(writes, int) and isinstance(last, int) and isinstance(entries, list)
+                isinstance(writes, int)
+                and isinstance(last, int)
+                and isinstance(entries, list)
+                and all(_is_item(item) for item in entries)
             ):
                 raise TypeError
         except (TypeError, KeyError):
@@ -68,6 +71,11 @@ class _Log:
         return LogEntry(self.seq(rel), value, _time(at))
 
 
+def _is_item(item: Any) -> bool:
+    """Whether ``item`` is ``[rel, at, value]`` with whole numbers where they belong."""
+    return isinstance(item, list) and len(item) == 3 and type(item[0]) is type(item[1]) is int
+
+
 def _time(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, timezone.utc)
 
@@ -83,7 +91,7 @@ async def _load(backend: Backend, collection: str, key: str) -> _Log | None:
 
 async def _backoff(attempt: int) -> None:
     """A short random pause after a lost race, so that racing writers spread out."""
-    await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+    await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
 
 
 async def _rewrite(backend: Backend, log: _Log, entries: list[list[Any]]) -> bool:
@@ -112,10 +120,7 @@ async def append(
     expires_at: datetime | None,
 ) -> list[LogEntry]:
     # an empty batch would create a log with no entry, and return every entry it holds
-    if not 1 <= len(values) <= MAX_LOG_BATCH:
-        raise InvalidArgument(
-            f"values: an append takes 1 to {MAX_LOG_BATCH} values, not {len(values)}"
-        )
+    check_log_call(values=values)
     attempt = 0
     while True:
         log = await _load(backend, collection, key)
@@ -177,6 +182,7 @@ async def length(backend: Backend, collection: str, key: str) -> int:
 
 
 async def pop(backend: Backend, collection: str, key: str, count: int) -> list[LogEntry]:
+    check_log_call(count=count)  # a pop of none would write the log again for nothing
     attempt = 0
     while True:
         log = await _load(backend, collection, key)
@@ -196,8 +202,8 @@ async def trim(
     keep_last: int | None,
     before: int | None,
 ) -> int:
-    if keep_last is None and before is None:
-        raise InvalidArgument("keep_last and before: give at least one")
+    # a negative keep_last would remove every entry
+    check_log_call(keep_last=keep_last, before=before, trim=True)
     attempt = 0
     while True:
         log = await _load(backend, collection, key)

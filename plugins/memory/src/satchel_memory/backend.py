@@ -24,13 +24,13 @@ from datetime import datetime
 from typing import Any
 
 from satchel.backend import (
-    MAX_LOG_BATCH,
     Backend,
     Capabilities,
     JSONValue,
     LogEntry,
     Page,
     Record,
+    check_log_call,
     truncate_ms,
     utcnow,
 )
@@ -368,10 +368,7 @@ class MemoryBackend(Backend):
         *,
         expires_at: datetime | None = None,
     ) -> list[LogEntry]:
-        if not 1 <= len(values) <= MAX_LOG_BATCH:
-            raise InvalidArgument(
-                f"values: an append takes 1 to {MAX_LOG_BATCH} values, not {len(values)}"
-            )
+        check_log_call(values=values)
         texts = [
             self._encode(v, f"values[{i}] of log {key!r} in {collection!r}")
             for i, v in enumerate(values)
@@ -403,6 +400,7 @@ class MemoryBackend(Backend):
             return self._logs.length(collection, key, now)
 
     async def log_pop(self, collection: str, key: str, count: int) -> list[LogEntry]:
+        check_log_call(count=count)
         now = utcnow()
         with self._lock:
             rows = self._logs.pop(collection, key, now, count)
@@ -416,8 +414,7 @@ class MemoryBackend(Backend):
         keep_last: int | None = None,
         before: int | None = None,
     ) -> int:
-        if keep_last is None and before is None:
-            raise InvalidArgument("keep_last and before: give at least one")
+        check_log_call(keep_last=keep_last, before=before, trim=True)
         now = utcnow()
         with self._lock:
             return self._logs.trim(collection, key, now, keep_last, before)
