@@ -467,7 +467,7 @@ async def measure_redis(
             return await raw.xadd(stream_keys[work.append_key(i)], {"v": texts[work.message(i)]})
 
         async def stream_entries(key: str) -> list[Any]:
-            entries = await raw.xrevrange(stream_keys[key], "+", "-", count=last)
+            entries: Any = await raw.xrevrange(stream_keys[key], "+", "-", count=last)
             entries.reverse()
             return [(entry_id, loads(fields[b"v"])) for entry_id, fields in entries]
 
@@ -576,7 +576,7 @@ async def measure_mongodb(
 
         async def raw_entries(key: str) -> list[Any]:
             cursor = raw.find({"log": key}).sort("seq", DESCENDING).limit(last)
-            documents = await cursor.to_list(None)
+            documents: list[Any] = await cursor.to_list(None)
             documents.reverse()
             return documents
 
@@ -596,7 +596,7 @@ async def measure_mongodb(
         async def range_entries(key: str) -> list[Any]:
             low = counters[key] - last + 1
             cursor = raw.find({"log": key, "seq": {"$gte": low}}).sort("seq", DESCENDING)
-            documents = await cursor.to_list(None)
+            documents: list[Any] = await cursor.to_list(None)
             documents.reverse()
             return documents
 
