@@ -23,7 +23,7 @@ from satchel.testing.fixtures import (
     later,
     open_clients,
 )
-from satchel.testing.isolation import PATTERNS, SPECIAL_KEYS
+from satchel.testing.isolation import PATTERNS, SPECIAL_KEYS, SPECIAL_LABELS
 
 __all__ = [
     "LogRules",
@@ -425,23 +425,30 @@ class LogRules(ConformanceFixtures):
     async def test_each_collection_holds_its_own_logs(
         self, backend: Backend, new_collection: Callable[[str], str]
     ) -> None:
-        # a pattern character, a prefix, and a separator that could join collection and key
-        one, star, longer = new_collection("x"), new_collection("x*"), new_collection("xy")
+        names = {label: new_collection(label) for label in SPECIAL_LABELS}
+        for label, name in names.items():
+            await backend.log_append(name, "k", [label])
+            await backend.log_append(name, label, [label, label])
+        for label, name in names.items():
+            assert [e.value for e in await backend.log_range(name, "k")] == [label], label
+            assert await backend.log_length(name, label) == 2, label
+            assert await log_keys(backend, name) == sorted({"k", label}), label
+        listed = await backend.collections()
+        assert [c for c in listed if c in names.values()] == sorted(names.values())
+        assert [e.value for e in await backend.log_pop(names["c*"], "k", 5)] == ["c*"]
+        assert await backend.log_delete(names["c?"], "k") is True
+        assert await backend.drop(names["c."]) == 2
+        for label, name in names.items():
+            want = [] if label in ("c*", "c?", "c.") else [label]
+            assert [e.value for e in await backend.log_range(name, "k")] == want, label
+        # "p" + "q:r" and "p:q" + "r" stay two logs, whatever joins them in storage
         outer, inner = new_collection("p"), new_collection("p:q")
-        for name in (one, star, longer):
-            await backend.log_append(name, "k", [name])
         await backend.log_append(outer, "q:r", ["outer"])
         await backend.log_append(inner, "r", ["inner"])
-        for name in (one, star, longer):
-            assert [e.value for e in await backend.log_range(name, "k")] == [name]
-            assert await log_keys(backend, name) == ["k"]
         assert await backend.log_range(outer, "r") == []
         assert await backend.log_range(inner, "q:r") == []
         assert await log_keys(backend, outer) == ["q:r"]
         assert await log_keys(backend, inner) == ["r"]
-        assert [e.value for e in await backend.log_pop(star, "k", 5)] == [star]
-        assert await backend.log_delete(one, "k") is True
-        assert [e.value for e in await backend.log_range(longer, "k")] == [longer]
         assert await backend.drop(outer) == 1
         assert [e.value for e in await backend.log_range(inner, "r")] == ["inner"]
 

@@ -21,8 +21,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from satchel.backend import MAX_LOG_BATCH, JSONValue, LogEntry
-from satchel.errors import CorruptRecord, InvalidArgument
+from satchel.backend import JSONValue, LogEntry, check_log_call
+from satchel.errors import CorruptRecord
 from satchel.query import compile_glob
 from satchel_redis.layout import server_pattern
 from satchel_redis.stored import moment, now_ms, text
@@ -97,11 +97,8 @@ class RedisLogs:
         values: Sequence[JSONValue],
         expires_at: datetime | None,
     ) -> list[LogEntry]:
+        check_log_call(values=values)
         backend = self._backend
-        if not 1 <= len(values) <= MAX_LOG_BATCH:
-            raise InvalidArgument(
-                f"values: an append takes 1 to {MAX_LOG_BATCH} values, not {len(values)}"
-            )
         now = now_ms()
         at = moment(now)
         where = f" in {collection!r}"
@@ -122,8 +119,7 @@ class RedisLogs:
         return [LogEntry(first + i, json.loads(t), at) for i, t in enumerate(texts)]
 
     async def pop(self, collection: str, key: str, count: int) -> list[LogEntry]:
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise InvalidArgument(f"count: must be a whole number of at least 1, not {count!r}")
+        check_log_call(count=count)
         backend = self._backend
         base, stream = self._where(collection, key)
         args = [base, now_ms(), key, str(count), backend._token(), backend._keep_ms]
@@ -136,14 +132,7 @@ class RedisLogs:
     async def trim(
         self, collection: str, key: str, keep_last: int | None, before: int | None
     ) -> int:
-        if keep_last is None and before is None:
-            raise InvalidArgument("keep_last and before: give at least one")
-        if keep_last is not None and (
-            isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0
-        ):
-            raise InvalidArgument(f"keep_last: must be a whole number from 0, not {keep_last!r}")
-        if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
-            raise InvalidArgument(f"before: must be a whole number, not {before!r}")
+        check_log_call(keep_last=keep_last, before=before, trim=True)
         backend = self._backend
         base, stream = self._where(collection, key)
         keep = "" if keep_last is None else str(keep_last)
@@ -188,11 +177,9 @@ class RedisLogs:
         limit: int | None,
         reverse: bool,
     ) -> list[LogEntry]:
-        if limit is not None and (isinstance(limit, bool) or limit < 0):
-            raise InvalidArgument(f"limit: must be None or a whole number from 0, not {limit!r}")
         low = 1 if after is None else max(1, after + 1)
         high = _MAX_ID if before is None else min(_MAX_ID, before - 1)
-        if low > high or limit == 0:
+        if low > high or (limit is not None and limit <= 0):
             return []
         base, stream = self._where(collection, key)
         what = f"log_range of {key!r} in {collection!r}"
