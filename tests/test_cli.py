@@ -128,6 +128,19 @@ class CorruptBackend(MemoryBackend):
 
     async def get(self, collection, key):
         raise CorruptRecord(f"{key!r} in {collection!r} is not a satchel record")
+
+
+class LosingPopBackend(MemoryBackend):
+    """A backend whose pop removes the last entry of a log but does not return it."""
+
+    name = "losing"
+
+    def __init__(self, settings=None):
+        super().__init__()
+
+    async def log_pop(self, collection, key, count):
+        await super().log_pop(collection, key, count)
+        return []
 '''
 
 SECRET = "hunter2"
@@ -205,9 +218,9 @@ def with_plugins(monkeypatch: pytest.MonkeyPatch, *extra: tuple[str, object]) ->
     real = satchel.plugins.load_plugins
 
     def load_plugins(
-        disabled: Any = (), entry_points: Any = None, extra_plugins: Any = ()
+        disabled: Any = (), entry_points: Any = None, extra_plugins: Any = (), **more: Any
     ) -> satchel.plugins.LoadedPlugins:
-        return real(disabled, entry_points, [*extra_plugins, *extra])
+        return real(disabled, entry_points, [*extra_plugins, *extra], **more)
 
     monkeypatch.setattr(satchel.plugins, "load_plugins", load_plugins)
     monkeypatch.setattr(satchel.handle, "load_plugins", load_plugins)
@@ -507,6 +520,17 @@ def test_doctor_json() -> None:
 def test_doctor_leaves_no_probe_behind(shared: None) -> None:
     assert run("doctor").exit_code == 0
     assert run_json("kv", "keys", "satchel-doctor")["keys"] == []
+    assert run_json("doctor")["operations"]["log_append"]["calls"] == 1
+
+
+def test_doctor_checks_logs_and_exits_5_when_a_pop_loses_its_entry(
+    custom_backend: Callable[[str], None],
+) -> None:
+    custom_backend("LosingPopBackend")
+    result = run("doctor")
+    assert result.exit_code == 5, result.output
+    assert "FAIL  round trip" in result.stdout and "did not read back" in result.stdout
+    assert "popped []" in result.stdout
 
 
 def test_doctor_backend_unavailable_exits_4(custom_backend: Callable[[str], None]) -> None:

@@ -4,7 +4,7 @@
 - every hook in ``satchel.hookspecs`` has a docstring with a ``:param NAME:`` line per
   parameter, and is on ``docs/hooks.md``;
 - every page under ``docs/`` is in the ``mkdocs.yml`` nav, and every nav entry exists;
-- the complete programs on the quickstart page and the hook examples run;
+- the complete programs on the quickstart and logs pages and the hook examples run;
 - the example backend of ``docs/writing-a-backend.md`` registers, builds from its variables,
   and passes the conformance kit;
 - ``mkdocs build --strict`` succeeds.
@@ -263,6 +263,7 @@ def test_the_nav_has_the_expected_pages() -> None:
     for page in (
         "index.md",
         "quickstart.md",
+        "logs.md",
         "configuration.md",
         "queries.md",
         "writing-a-backend.md",
@@ -277,11 +278,16 @@ def test_the_nav_has_the_expected_pages() -> None:
         assert page in _nav_pages(), page
 
 
+#: The pages whose complete programs (the blocks that call ``asyncio.run``) must run.
+RUNNABLE_PAGES = ("quickstart.md", "logs.md")
+
+
 @pytest.mark.parametrize(
     "block",
     [
         b
-        for b in _python_blocks((DOCS / "quickstart.md").read_text(encoding="utf-8"))
+        for page in RUNNABLE_PAGES
+        for b in _python_blocks((DOCS / page).read_text(encoding="utf-8"))
         if "asyncio.run(" in b
     ],
 )

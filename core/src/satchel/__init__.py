@@ -10,6 +10,15 @@ the storage engine is a plugin chosen with ``SATCHEL_BACKEND`` (``memory`` by de
         await tasks.create(task)
         kv = store.kv("agent-state")
         await kv.set("agent-1", {"step": 5}, ttl=3600)
+
+or in code, with no environment variable read and plugins for this handle only::
+
+    store = satchel.open(
+        backend="redis",
+        backend_settings={"url": "redis://localhost:6379/0"},
+        namespace="tenant-1",
+        plugins=[MyCodecPlugin()],
+    )
 """
 
 from __future__ import annotations

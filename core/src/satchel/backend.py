@@ -87,6 +87,7 @@ __all__ = [
     "REQUIRED_METHODS",
     "check_log_call",
     "missing_methods",
+    "outcome_retention",
     "utcnow",
 ]
 
@@ -109,6 +110,15 @@ def truncate_ms(value: datetime) -> datetime:
         value = value.replace(tzinfo=timezone.utc)
     value = value.astimezone(timezone.utc)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def outcome_retention(call_bound: float) -> float:
+    """How long, in seconds, a backend keeps what recognises a write it may be sent again
+    (its outcome, or its write id), for calls that take at most ``call_bound`` seconds: the
+    last attempt of a call starts at most ``call_bound`` after the first; twice that, and a
+    minute more, so that an attempt that reaches the server late (a server stopped and
+    resumed) still finds it."""
+    return 2 * call_bound + 60
 
 
 def expiry_after(ttl: float | timedelta | None, now: datetime | None = None) -> datetime | None:
@@ -382,7 +392,8 @@ class Backend(abc.ABC):
     ) -> list[LogEntry]:
         """The entries of the log with ``after < seq < before`` (either bound may be
         ``None``), in ascending order of ``seq`` (descending with ``reverse``), at most
-        ``limit`` of them (the first ones in that order). An absent or expired log has none."""
+        ``limit`` of them (the first ones in that order; ``limit`` is ``None`` or 0 and
+        above, and 0 gives none). An absent or expired log has none."""
         from satchel.logrecords import read_range
 
         return await read_range(self, collection, key, after, before, limit, reverse)

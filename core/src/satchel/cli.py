@@ -609,8 +609,8 @@ def _print_variables(plugins: LoadedPlugins, environ: Mapping[str, str], as_json
 )
 @_json_option
 def doctor(timeout: float, as_json: bool) -> None:
-    """Open the configured backend, ping it, write, read and delete a probe key, and report
-    the backend's figures and per-operation metrics.
+    """Open the configured backend, ping it, write, read and delete a probe key and a probe
+    log, and report the backend's figures and per-operation metrics.
 
     Each check prints OK, FAIL or SKIP; doctor stops at the first failing check (the later
     ones print SKIP) and exits with its code.
@@ -779,10 +779,29 @@ async def _doctor(timeout: float, as_json: bool) -> None:
                         f"round trip: deleting key {key!r} in KV namespace {DOCTOR_NAMESPACE!r} "
                         f"did not remove it (delete returned {deleted}, exists after: {left})"
                     )
+                logs = handle.logs(DOCTOR_NAMESPACE, ttl=60)
+                seqs = await timed("round trip", logs.append(key, value, "second"))
+                last = await timed("round trip", logs.last(key, 2))
+                popped = await timed("round trip", logs.pop(key))
+                deleted = await timed("round trip", logs.delete(key))
+                length = await timed("round trip", logs.length(key))
+                expected = [(seqs[0], value), (seqs[1], "second")]
+                if (
+                    [(i.seq, i.value) for i in last] != expected
+                    or [(i.seq, i.value) for i in popped] != expected[1:]
+                    or not deleted
+                    or length != 0
+                ):
+                    raise SatchelError(
+                        f"round trip: the probe log {key!r} in log store {DOCTOR_NAMESPACE!r} "
+                        f"did not read back what was appended (appended at {seqs}, read "
+                        f"{[i.seq for i in last]}, popped {[i.seq for i in popped]}, deleted: "
+                        f"{deleted}, length after: {length})"
+                    )
                 doc.passed(
                     "round trip",
-                    f"set, get, delete of a probe key in KV namespace {DOCTOR_NAMESPACE!r}: "
-                    "the value came back equal",
+                    f"set, get, delete of a probe key in KV namespace {DOCTOR_NAMESPACE!r}, and "
+                    "append, read, pop, delete of a probe log: the values came back equal",
                     (time.perf_counter() - start) * 1000,
                 )
             except SatchelError as exc:

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from pydantic_settings import BaseSettings
 
 from satchel.backend import Backend
 from satchel.errors import BackendNotFound, ConfigError, InvalidArgument, SatchelError
 from satchel.instrument import InstrumentedBackend
-from satchel.plugins import LoadedPlugins, load_plugins, scrub_secrets
-from satchel.settings import SatchelSettings, clean_error, load_settings, settings_secrets
+from satchel.plugins import (
+    LoadedPlugins,
+    RegisteredBackend,
+    load_plugins,
+    plugins_from_code,
+    scrub_secrets,
+)
+from satchel.settings import (
+    SatchelSettings,
+    clean_error,
+    load_settings,
+    settings_from_code,
+    settings_secrets,
+)
 from satchel.stores.base import collection_name
 from satchel.stores.kv import KVStore
 from satchel.stores.logs import LogStore
@@ -31,9 +46,22 @@ def build_backend(
     settings: SatchelSettings,
     plugins: LoadedPlugins,
     environ: Mapping[str, str] | None = None,
+    *,
+    backend_settings: Mapping[str, Any] | BaseSettings | None = None,
 ) -> Backend:
-    """The backend ``settings`` select (not instrumented), or a :class:`ConfigError`."""
-    custom = settings.custom_backend(environ)
+    """The backend ``settings`` select (not instrumented), or a :class:`ConfigError`.
+
+    :param environ: read the backend's variables from this mapping instead of
+        ``os.environ``.
+    :param backend_settings: the backend was named in code (``satchel.open(backend=...)``)
+        and these are its settings: a mapping by field name, validated by the backend's
+        settings class over ``environ`` (nothing when ``environ`` is ``None``; never
+        ``os.environ``), or an instance of that class, used as it is. Errors then name the
+        arguments instead of variables.
+    """
+    in_code = backend_settings is not None
+    source = "the backend argument" if in_code else "SATCHEL_BACKEND"
+    custom = None if in_code else settings.custom_backend(environ)
     if custom is not None:
         from satchel.loader import build_custom_backend
 
@@ -42,18 +70,22 @@ def build_backend(
     if registered is None:
         failed = [f for f in plugins.failures if f.name == settings.backend]
         if failed:
-            raise BackendNotFound(f"backend {settings.backend!r} (SATCHEL_BACKEND): {failed[0]}")
+            raise BackendNotFound(f"backend {settings.backend!r} ({source}): {failed[0]}")
         installed = ", ".join(plugins.names()) or "none"
         hint = ""
         if settings.backend in plugins.disabled:
-            hint = " (it is disabled by SATCHEL_DISABLE_PLUGINS)"
+            by = "disable_plugins" if in_code else "SATCHEL_DISABLE_PLUGINS"
+            hint = f" (it is disabled by {by})"
         raise BackendNotFound(
-            f"unknown backend {settings.backend!r} (SATCHEL_BACKEND){hint}; installed: {installed}"
+            f"unknown backend {settings.backend!r} ({source}){hint}; installed: {installed}"
         )
     spec = registered.spec
-    plugin_settings = (
-        load_settings(spec.settings_cls, environ) if spec.settings_cls is not None else None
-    )
+    if backend_settings is not None:
+        plugin_settings = _settings_in_code(registered, backend_settings, environ)
+    elif spec.settings_cls is not None:
+        plugin_settings = load_settings(spec.settings_cls, environ)
+    else:
+        plugin_settings = None
     secrets = settings_secrets(plugin_settings)
     error: SatchelError | None = None
     try:
@@ -68,7 +100,7 @@ def build_backend(
         error.__cause__ = exc
     except Exception as exc:
         error = ConfigError(
-            f"backend {spec.name!r} (SATCHEL_BACKEND) could not be built: "
+            f"backend {spec.name!r} ({source}) could not be built: "
             f"{type(exc).__name__}: {scrub_secrets(str(exc))}"
         )
         error.__cause__ = exc
@@ -82,34 +114,158 @@ def build_backend(
     return backend
 
 
+def _settings_in_code(
+    registered: RegisteredBackend,
+    given: Mapping[str, Any] | BaseSettings,
+    environ: Mapping[str, str] | None,
+) -> BaseSettings | None:
+    """The settings of the backend ``registered``, given in code as ``backend_settings``."""
+    spec = registered.spec
+    cls = spec.settings_cls
+    if cls is None:
+        if isinstance(given, BaseSettings) or given:
+            raise InvalidArgument(f"backend_settings: backend {spec.name!r} has no settings")
+        return None
+    if isinstance(given, cls):
+        return given
+    if isinstance(given, BaseSettings):
+        raise InvalidArgument(
+            f"backend_settings: backend {spec.name!r} takes a {cls.__name__} (or a mapping "
+            f"of its fields), not a {type(given).__name__}"
+        )
+    return settings_from_code(cls, given, argument="backend_settings", environ=environ)
+
+
+def _check_backend_arguments(backend: Any, backend_settings: Any) -> None:
+    """Refuse a ``backend`` or ``backend_settings`` of the wrong kind, naming it."""
+    if backend is not None and not isinstance(backend, (Backend, str)):
+        raise InvalidArgument(
+            f"backend: must be a backend name or a satchel.backend.Backend, not {backend!r}"
+        )
+    if backend_settings is None:
+        return
+    if not isinstance(backend, str):
+        raise InvalidArgument(
+            "backend_settings: only with a backend name (backend='redis'), "
+            + ("not alone" if backend is None else "not a backend object, which is built already")
+        )
+    if not isinstance(backend_settings, (Mapping, BaseSettings)):
+        raise InvalidArgument(
+            "backend_settings: must be a mapping of the backend's settings by field name "
+            f"or its settings object, not {type(backend_settings).__name__}"
+        )
+
+
+def _core_settings(
+    settings: Any,
+    backend: Backend | str | None,
+    given: dict[str, Any],
+    environ: Mapping[str, str] | None,
+) -> tuple[SatchelSettings, Mapping[str, str] | None]:
+    """The core settings of :func:`open`, and the mapping the backend's settings are then
+    read from (``None``: ``os.environ``; empty when the handle is configured in code)."""
+    named = isinstance(backend, str)
+    if settings is not None:
+        if not isinstance(settings, SatchelSettings):
+            raise InvalidArgument(
+                f"settings: must be SatchelSettings, not {type(settings).__name__} (give core "
+                "settings in code as namespace=, default_ttl=, disable_plugins=)"
+            )
+        clash = [*given, *(["a backend name"] if named else [])]
+        if clash:
+            raise InvalidArgument(
+                f"settings: give either a SatchelSettings object or {', '.join(clash)}, not both"
+            )
+        return settings, environ
+    if backend is None and not given:
+        return load_settings(SatchelSettings, environ), environ
+    # configured in code: os.environ is left out, and a backend name wins over any custom
+    # backend class a mapping names
+    if named:
+        given = {**given, "backend": backend, "backend_module": None, "backend_class": None}
+    settings = settings_from_code(SatchelSettings, given, argument="", environ=environ)
+    return settings, {} if environ is None else environ
+
+
 def open(
     settings: SatchelSettings | None = None,
     *,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
+    backend_settings: Mapping[str, Any] | BaseSettings | None = None,
+    namespace: str | None = None,
+    default_ttl: float | timedelta | None = _UNSET,
+    disable_plugins: str | Iterable[str] | None = None,
+    plugins: Iterable[object] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Satchel:
-    """Open satchel as the environment (or ``settings``) says.
+    """Open satchel as the environment, or the arguments, say.
 
-    Reads ``SATCHEL_*`` settings, loads the plugins, builds the selected backend and returns
-    the handle. Nothing connects yet: network backends connect on first use (``await
+    Reads the settings, loads the plugins, builds the selected backend and returns the
+    handle. Nothing connects yet: network backends connect on first use (``await
     handle.ping()`` to check early). Use it as an async context manager, or call
-    :meth:`Satchel.close` when done.
+    :meth:`Satchel.close` when done. Each handle has its own settings, plugins, codecs and
+    metrics: several handles, on different backends, live side by side in one process.
 
-    :param settings: core settings (default: read from the environment).
-    :param backend: use this backend object instead of the one the settings select.
+    Where the settings come from:
+
+    * ``satchel.open()`` (or with ``plugins`` only): the ``SATCHEL_*`` variables of
+      ``os.environ``, or of ``environ`` when it is given;
+    * ``settings=SatchelSettings(...)``: that object (which reads the environment for the
+      fields it is not given) and the backend's variables;
+    * configured in code, that is given a backend (a name or an object),
+      ``backend_settings``, ``namespace``, ``default_ttl`` or ``disable_plugins``: those
+      arguments, and the defaults for the rest. ``os.environ`` is not read at all, so no
+      ``SATCHEL_*`` variable reaches the handle; pass ``environ`` (``environ=os.environ``
+      too) to fill what the arguments leave out from a mapping: the arguments win over it.
+
+    ::
+
+        store = satchel.open(backend="redis", backend_settings={"url": url}, namespace="t1")
+        store = satchel.open(backend=MyBackend(), plugins=[ZlibCodec(), ("audit", audit)])
+
+    :param settings: core settings as one object; not with ``namespace``,
+        ``default_ttl``, ``disable_plugins``, a backend name or ``backend_settings``.
+    :param backend: the name of a registered backend (``"redis"``; one an installed plugin
+        or a plugin in ``plugins`` registers), or a backend object to use as it is.
+    :param backend_settings: the named backend's settings, by field name
+        (``{"url": ..., "key_prefix": "app:"}``, the fields of ``SATCHEL_REDIS_*``),
+        validated by its settings class, or an instance of that class; only with a backend
+        name.
+    :param namespace: the tenant prefix of every collection (``SATCHEL_NAMESPACE``).
+    :param default_ttl: seconds (or a ``timedelta``) a record lives when neither its store
+        nor the call gives a TTL; ``None``: never expire (``SATCHEL_DEFAULT_TTL``).
+    :param disable_plugins: plugin names not to load, a list or a comma-separated string
+        (``SATCHEL_DISABLE_PLUGINS``); they apply to ``plugins`` too.
+    :param plugins: plugins for this handle only, registered after the installed ones and
+        checked as they are: modules or objects with ``@satchel.hookimpl`` methods, each
+        named after its module (``__name__``) or its class, or ``(name, plugin)`` pairs.
     :param environ: read variables from this mapping instead of ``os.environ``.
-    :raises ConfigError: a variable is wrong; the message names it.
+    :raises ConfigError: a setting is wrong; the message names its variable, or its
+        argument when it was given in code (``backend_settings['port']=0: ...``).
+    :raises BackendNotFound: no plugin registers the backend named.
+    :raises PluginError: a plugin is broken (a hook that does not exist, a name or a codec
+        name used twice, a registration hook of a plugin in ``plugins`` that raises).
+    :raises InvalidArgument: an argument has the wrong type or shape; the message names it.
     """
-    if settings is None:
-        settings = load_settings(SatchelSettings, environ)
-    elif not isinstance(settings, SatchelSettings):
-        raise InvalidArgument(f"settings: must be SatchelSettings, not {type(settings).__name__}")
-    plugins = load_plugins(disabled=settings.disable_plugins)
-    if backend is None:
-        backend = build_backend(settings, plugins, environ)
-    elif not isinstance(backend, Backend):
-        raise InvalidArgument(f"backend: must be a satchel.backend.Backend, not {backend!r}")
-    return Satchel(backend, settings, plugins)
+    code_plugins = plugins_from_code(plugins)
+    _check_backend_arguments(backend, backend_settings)
+    given: dict[str, Any] = {}
+    if namespace is not None:
+        given["namespace"] = namespace
+    if default_ttl is not _UNSET:
+        given["default_ttl"] = (
+            default_ttl.total_seconds() if isinstance(default_ttl, timedelta) else default_ttl
+        )
+    if disable_plugins is not None:
+        given["disable_plugins"] = disable_plugins
+    settings, environ = _core_settings(settings, backend, given, environ)
+    loaded = load_plugins(disabled=settings.disable_plugins, code_plugins=code_plugins)
+    if not isinstance(backend, Backend):
+        in_code = None
+        if isinstance(backend, str):
+            in_code = {} if backend_settings is None else backend_settings
+        backend = build_backend(settings, loaded, environ, backend_settings=in_code)
+    return Satchel(backend, settings, loaded)
 
 
 class Satchel:

@@ -3,26 +3,30 @@
 :func:`load_plugins` builds a fresh plugin manager each time it is called (nothing happens
 at import time): it reads the entry-point group ``satchel`` itself, registers each plugin
 under its entry-point name, reports plugins that fail to import and goes on without them,
-runs ``check_pending()``, then collects the backends and codecs the plugins register.
+registers the plugins a program passed to ``satchel.open(plugins=...)`` (named by
+:func:`plugins_from_code`), runs ``check_pending()``, then collects the backends and codecs
+the plugins register. Each handle has its own manager, so what one handle's plugins do
+(codecs, metrics, wrappers) never reaches another handle.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import pluggy
 
 from satchel import hookspecs
 from satchel.backend import BackendSpec
-from satchel.errors import PluginError
+from satchel.errors import InvalidArgument, PluginError
 from satchel.instrument import Codec, Operation
 from satchel.markers import hookimpl
 from satchel.metrics import OperationMetrics
-from satchel.settings import scrub_secrets
+from satchel.settings import clean_error, scrub_secrets
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -30,6 +34,7 @@ __all__ = [
     "PluginFailure",
     "RegisteredBackend",
     "load_plugins",
+    "plugins_from_code",
     "scrub_secrets",
 ]
 
@@ -39,6 +44,10 @@ ENTRY_POINT_GROUP = "satchel"
 #: The plugin name core registers itself under (not an entry point, cannot be disabled).
 CORE_PLUGIN = "core"
 METRICS_PLUGIN = "metrics"
+#: Where a plugin passed to ``satchel.open(plugins=...)`` comes from, in messages.
+FROM_CODE = "satchel.open(plugins=...)"
+#: Where a plugin passed to ``load_plugins(extra_plugins=...)`` comes from, in messages.
+FROM_EXTRA = "(registered in code)"
 
 
 @dataclass(frozen=True)
@@ -96,19 +105,78 @@ def _distribution(ep: importlib.metadata.EntryPoint) -> str:
     return f"{dist.metadata['Name']} {dist.version}"
 
 
+def plugins_from_code(plugins: Iterable[object]) -> list[tuple[str, object]]:
+    """The plugins given to ``satchel.open(plugins=...)`` as ``(name, plugin)`` pairs.
+
+    Each item is a plugin (a module, or an object whose methods are marked
+    ``@satchel.hookimpl``) or a ``(name, plugin)`` pair. A plugin without a pair is named
+    after the module (its ``__name__``, ``"myapp.audit"``) or, for any other object, its
+    class (``"ZlibCodec"``); give a pair to name it otherwise, for instance to register two
+    objects of one class, or to use a name that ``SATCHEL_DISABLE_PLUGINS`` can match (it
+    takes lower-case names).
+
+    :raises InvalidArgument: ``plugins`` is not a list of plugins, an item is a string, a
+        malformed pair, or an object that implements no satchel hook; the message names it
+        (``plugins[1]``).
+    """
+    if isinstance(plugins, (str, bytes, Mapping)) or not isinstance(plugins, Iterable):
+        raise InvalidArgument(
+            f"plugins: must be a list of plugin objects or (name, plugin) pairs, "
+            f"not {type(plugins).__name__}"
+        )
+    probe = pluggy.PluginManager("satchel")  # only to read the @hookimpl marks
+    named: list[tuple[str, object]] = []
+    for position, item in enumerate(plugins):
+        where = f"plugins[{position}]"
+        if isinstance(item, tuple):
+            if len(item) != 2 or not isinstance(item[0], str) or not item[0]:
+                raise InvalidArgument(
+                    f"{where}: a pair must be (name, plugin) with a non-empty name, not {item!r}"
+                )
+            name, plugin = item
+        else:
+            plugin = item
+            owner = plugin if isinstance(plugin, (ModuleType, type)) else type(plugin)
+            name = owner.__name__
+        if plugin is None or isinstance(plugin, (str, bytes, int, float, tuple)):
+            raise InvalidArgument(
+                f"{where}: {plugin!r} is a {type(plugin).__name__}, not a plugin (a module "
+                "or an object with @satchel.hookimpl methods)"
+            )
+        if all(probe.parse_hookimpl_opts(plugin, attr) is None for attr in dir(plugin)):
+            raise InvalidArgument(
+                f"{where}: {name!r} implements no satchel hook (mark its hook functions "
+                "with @satchel.hookimpl)"
+            )
+        named.append((name, plugin))
+    return named
+
+
 def load_plugins(
     disabled: Iterable[str] = (),
     entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
     extra_plugins: Iterable[tuple[str, object]] = (),
+    code_plugins: Iterable[tuple[str, object]] = (),
 ) -> LoadedPlugins:
     """Build a plugin manager with every installed plugin and collect what they register.
 
-    :param disabled: plugin names not to load (``SATCHEL_DISABLE_PLUGINS``).
+    Plugins are registered in this order: core's, the installed ones (entry-point order),
+    ``extra_plugins``, then ``code_plugins`` in the order given; as pluggy calls the
+    implementations of a hook latest-registered first (``tryfirst``/``trylast`` aside), a
+    plugin given in code wraps the installed ones. Every plugin passes the same checks:
+    unique names, ``check_pending()``, unique backend and codec names.
+
+    :param disabled: plugin names not to load (``SATCHEL_DISABLE_PLUGINS``); they apply to
+        plugins given in code too.
     :param entry_points: the entry points to load (default: the installed ones in the
         group ``satchel``); for tests.
     :param extra_plugins: ``(name, plugin)`` pairs to register as well, as if installed.
-    :raises PluginError: a plugin implements a hook that does not exist, or two plugins
-        register the same backend or codec name.
+    :param code_plugins: ``(name, plugin)`` pairs a program passed to
+        ``satchel.open(plugins=...)`` (see :func:`plugins_from_code`). Unlike an installed
+        plugin, one whose registration hook raises is a :class:`PluginError`, not a
+        reported failure: the program asked for it, so there is nothing to go on without.
+    :raises PluginError: a plugin implements a hook that does not exist, two plugins have
+        one name, or two plugins register the same backend or codec name.
     """
     disabled = tuple(disabled)
     pm = pluggy.PluginManager("satchel")
@@ -134,21 +202,20 @@ def load_plugins(
         if ep.name in disabled:
             log.debug("satchel: plugin %r (from %s) is disabled", ep.name, dist)
             continue
-        if ep.name in loaded.distributions:
-            raise PluginError(
-                f"plugin name {ep.name!r} is used by both {loaded.distributions[ep.name]} "
-                f"and {dist}; uninstall one, or disable it with SATCHEL_DISABLE_PLUGINS"
-            )
-        loaded.distributions[ep.name] = dist
+        _claim_name(loaded, ep.name, dist)
         try:
             candidates.append((ep.name, dist, ep.load()))
         except Exception as exc:
             failure = PluginFailure(ep.name, dist, scrub_secrets(f"{type(exc).__name__}: {exc}"))
             loaded.failures.append(failure)
             log.warning("satchel: %s; the other plugins are loaded", failure)
-    for name, plugin in extra_plugins:
-        loaded.distributions.setdefault(name, "(registered in code)")
-        candidates.append((name, loaded.distributions[name], plugin))
+    for source, given in ((FROM_EXTRA, extra_plugins), (FROM_CODE, code_plugins)):
+        for name, plugin in given:
+            if name in disabled:
+                log.debug("satchel: plugin %r (from %s) is disabled", name, source)
+                continue
+            _claim_name(loaded, name, source)
+            candidates.append((name, source, plugin))
 
     for name, dist, plugin in candidates:
         try:
@@ -169,6 +236,20 @@ def load_plugins(
     _collect_backends(loaded)
     _collect_codecs(loaded)
     return loaded
+
+
+def _claim_name(loaded: LoadedPlugins, name: str, source: str) -> None:
+    """Record that plugin ``name`` comes from ``source``, or raise if it is taken."""
+    other = loaded.distributions.get(name)
+    if other is None:
+        loaded.distributions[name] = source
+        return
+    hint = (
+        "give the plugin in code another name with a (name, plugin) pair"
+        if source in (FROM_CODE, FROM_EXTRA)
+        else "uninstall one, or disable it with SATCHEL_DISABLE_PLUGINS"
+    )
+    raise PluginError(f"plugin name {name!r} is used by both {other} and {source}; {hint}")
 
 
 def _collect_backends(loaded: LoadedPlugins) -> None:
@@ -195,7 +276,7 @@ def _collect_backends(loaded: LoadedPlugins) -> None:
 
 
 def _collect_codecs(loaded: LoadedPlugins) -> None:
-    names: dict[str, str] = {}
+    names: dict[str, str] = {}  # codec name: "plugin 'x' (from y)"
     for impl in loaded.manager.hook.satchel_register_codecs.get_hookimpls():
         dist = loaded.distributions.get(impl.plugin_name, "an unknown distribution")
 
@@ -204,11 +285,12 @@ def _collect_codecs(loaded: LoadedPlugins) -> None:
                 raise PluginError(
                     f"plugin {_plugin!r} (from {_dist}) registered {codec!r}, not a Codec"
                 )
+            this = f"plugin {_plugin!r} (from {_dist})"
             if codec.name in names:
                 raise PluginError(
-                    f"codec {codec.name!r} is registered by both {names[codec.name]} and {_dist}"
+                    f"codec {codec.name!r} is registered by both {names[codec.name]} and {this}"
                 )
-            names[codec.name] = _dist
+            names[codec.name] = this
             loaded.codecs.append(codec)
             loaded.codec_plugins[codec.name] = _plugin
 
@@ -217,7 +299,9 @@ def _collect_codecs(loaded: LoadedPlugins) -> None:
 
 
 def _run_registration(loaded: LoadedPlugins, impl: Any, register: Any) -> None:
-    """Call one plugin's registration hook; a plugin that raises is reported and skipped."""
+    """Call one plugin's registration hook; an installed plugin that raises is reported and
+    skipped, one given in code is a :class:`PluginError`."""
+    error: PluginError | None = None
     try:
         impl.function(register=register)
     except PluginError:
@@ -227,5 +311,14 @@ def _run_registration(loaded: LoadedPlugins, impl: Any, register: Any) -> None:
         failure = PluginFailure(
             impl.plugin_name, dist, scrub_secrets(f"{type(exc).__name__}: {exc}")
         )
-        loaded.failures.append(failure)
-        log.warning("satchel: %s; the other plugins are loaded", failure)
+        if dist == FROM_CODE:
+            error = PluginError(
+                f"plugin {impl.plugin_name!r} (from {dist}): its {impl.function.__name__} "
+                f"raised {failure.error}"
+            )
+            error.__cause__ = exc
+        else:
+            loaded.failures.append(failure)
+            log.warning("satchel: %s; the other plugins are loaded", failure)
+    if error is not None:  # raised here, with no secret anywhere in its chain
+        raise clean_error(error)

@@ -6,7 +6,8 @@ so that every plugin names its variables the same way and core can list them all
 (:func:`describe_variables`, ``satchel backends``, ``docs/configuration.md``).
 
 A bad value becomes a one-line :class:`~satchel.errors.ConfigError` naming the variable
-(:func:`load_settings`); secrets (``SecretStr`` fields, passwords inside URLs) are never
+(:func:`load_settings`), or the argument when the value was given in code
+(:func:`settings_from_code`); secrets (``SecretStr`` fields, passwords inside URLs) are never
 shown.
 """
 
@@ -37,7 +38,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from satchel.errors import ConfigError
+from satchel.errors import ConfigError, InvalidArgument
 from satchel.validation import MAX_TTL_SECONDS
 
 __all__ = [
@@ -57,7 +58,9 @@ __all__ = [
     "redact_url",
     "scrub_secrets",
     "secret_parts",
+    "settings_from_code",
     "settings_summary",
+    "setting_label",
     "variable_in_use",
 ]
 
@@ -298,6 +301,59 @@ def load_settings(
     raise error
 
 
+def settings_from_code(
+    settings_cls: type[S],
+    values: Mapping[str, Any],
+    *,
+    argument: str,
+    environ: Mapping[str, str] | None = None,
+) -> S:
+    """Build ``settings_cls`` from ``values`` given in code, by field name (``url``, not
+    ``SATCHEL_REDIS_URL``), validated by the class as the environment is. Nothing is read
+    from ``os.environ``: what ``values`` leave out takes its default, or its value in
+    ``environ`` when a mapping is given (``values`` win over it).
+
+    A bad value is a :class:`ConfigError` naming it after ``argument``:
+    ``backend_settings['port']=0: ...`` (or ``port=0: ...`` when ``argument`` is empty), with
+    secrets masked as for a variable. A key that is not a field name (a settings class
+    would ignore it) is an :class:`~satchel.errors.InvalidArgument` naming ``argument``."""
+    fields = settings_cls.model_fields
+    unknown = sorted(repr(k) for k in values if not isinstance(k, str) or k not in fields)
+    if unknown:
+        what = "is not a setting" if len(unknown) == 1 else "are not settings"
+        raise InvalidArgument(
+            f"{argument or 'settings'}: {', '.join(unknown)} {what} of "
+            f"{settings_cls.__name__}; its settings: {', '.join(sorted(fields))}"
+        )
+    by_name = bool(
+        settings_cls.model_config.get("populate_by_name")
+        or settings_cls.model_config.get("validate_by_name")
+    )
+    given: dict[str, Any] = {}
+    for name, value in values.items():
+        alias = settings_cls.model_fields[name].validation_alias
+        # a class that takes its fields only by their variables gets them so
+        given[name if by_name or alias is None else env_names(settings_cls, name)[0]] = value
+    token = _IN_CODE.set((argument, dict(values)))
+    try:
+        return load_settings(settings_cls, {} if environ is None else environ, **given)
+    finally:
+        _IN_CODE.reset(token)
+
+
+def _code_problem(
+    settings_cls: type[BaseSettings], name: str, argument: str, value: Any, message: str
+) -> str:
+    """One problem of a value given in code, named ``argument['name']`` (or ``name``)."""
+    label = f"{argument}[{name!r}]" if argument else name
+    raw = _strings(value)
+    if _is_secret(settings_cls, name):
+        return f"{label}: {mask_foreign(message, [p for r in raw for p in secret_parts(r)])}"
+    shown = redact_url(value) if isinstance(value, str) else value
+    secrets = [p for r in raw if "://" in r for p in secret_parts(r)]
+    return f"{label}={shown!r}: {mask_foreign(message, secrets)}"
+
+
 def config_error(
     settings_cls: type[BaseSettings],
     exc: ValidationError,
@@ -305,13 +361,18 @@ def config_error(
 ) -> ConfigError:
     """One :class:`ConfigError` naming each variable ``exc`` complains about (values shown
     only when they are not secret, and with URL passwords masked)."""
-    env = (_ENVIRON.get() or os.environ) if environ is None else environ
+    env = _environment() if environ is None else environ
+    in_code = _IN_CODE.get()
     problems: list[str] = []
     for error in exc.errors(include_url=False):
         name = _field_for_error(settings_cls, tuple(error.get("loc", ())))
         message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
         if name is None:
             problems.append(scrub_secrets(message))
+            continue
+        if in_code is not None and name in in_code[1]:
+            argument, values = in_code
+            problems.append(_code_problem(settings_cls, name, argument, values[name], message))
             continue
         names = env_names(settings_cls, name)
         variable = next((n for n in names if _env_get(env, n) is not None), names[0])
@@ -342,10 +403,22 @@ def _strings(value: Any) -> list[str]:
 def variable_in_use(primary: str, alias: str, environ: Mapping[str, str] | None = None) -> str:
     """``alias`` when only it is set (so that an error names what the user wrote), else
     ``primary``."""
-    env = (_ENVIRON.get() or os.environ) if environ is None else environ
+    env = _environment() if environ is None else environ
     if _env_get(env, primary) is None and _env_get(env, alias) is not None:
         return alias
     return primary
+
+
+def setting_label(field: str, variable: str) -> str:
+    """How a message names the setting ``field``: ``backend_settings['url']`` while
+    :func:`settings_from_code` validates values given in code (the settings are given
+    there), else ``variable`` (the environment variable that sets it). For a settings
+    class's own validators, whose messages name several settings."""
+    in_code = _IN_CODE.get()
+    if in_code is not None:
+        argument, _ = in_code
+        return f"{argument}[{field!r}]" if argument else field
+    return variable
 
 
 def _env_get(env: Mapping[str, str], name: str) -> str | None:
@@ -358,6 +431,19 @@ def _env_get(env: Mapping[str, str], name: str) -> str | None:
 
 #: The mapping :func:`load_settings` reads instead of ``os.environ`` (per task and thread).
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("satchel_environ", default=None)
+
+#: While :func:`settings_from_code` validates: the argument the values were given as, and
+#: the values by field name (so that an error names them, not a variable).
+_IN_CODE: ContextVar[tuple[str, dict[str, Any]] | None] = ContextVar(
+    "satchel_in_code", default=None
+)
+
+
+def _environment() -> Mapping[str, str]:
+    """What settings are being read from: :data:`_ENVIRON` while :func:`load_settings` reads
+    a mapping (an empty one too: then nothing), else ``os.environ``."""
+    mapping = _ENVIRON.get()
+    return os.environ if mapping is None else mapping
 
 
 class _MappingEnvSource(EnvSettingsSource):

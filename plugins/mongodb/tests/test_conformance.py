@@ -4,6 +4,8 @@ is set."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pymongo import AsyncMongoClient
 
@@ -38,6 +40,10 @@ class TestSecantus(BackendConformance):
             mongodb_uri, database="satchel_kit", server_selection_timeout=5
         )
 
+    @pytest.fixture
+    def process_backend(self, mongodb_uri: str) -> tuple[str, dict[str, Any]]:
+        return ("mongodb", {"uri": mongodb_uri, "database": "satchel_kit"})
+
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         await plant_foreign_document(backend, collection, key)
 
@@ -48,6 +54,10 @@ class TestRealMongo(BackendConformance):
     @pytest.fixture
     def make_backend(self, real_mongodb_uri: str) -> MakeBackend:
         return lambda: MongoBackend.from_uri(real_mongodb_uri, database="satchel_kit")
+
+    @pytest.fixture
+    def process_backend(self, real_mongodb_uri: str) -> tuple[str, dict[str, Any]]:
+        return ("mongodb", {"uri": real_mongodb_uri, "database": "satchel_kit"})
 
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         await plant_foreign_document(backend, collection, key)

@@ -96,6 +96,36 @@ def test_a_malformed_uri_is_a_config_error_without_the_password() -> None:
     assert "hunter2" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("values", "from_code", "from_env"),
+    [
+        (
+            {"password": "hunter2"},
+            "backend_settings['password'] is set without backend_settings['username']",
+            "SATCHEL_MONGODB_PASSWORD is set without SATCHEL_MONGODB_USERNAME",
+        ),
+        (
+            {"uri": "mongodb://ann:hunter2@h/", "username": "bob"},
+            "backend_settings['uri'] carries credentials, and backend_settings['username']",
+            "SATCHEL_MONGODB_URI carries credentials, and SATCHEL_MONGODB_USERNAME",
+        ),
+    ],
+)
+def test_the_credential_checks_name_what_set_them(
+    values: dict[str, str], from_code: str, from_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings given in code are named as arguments, variables as variables."""
+    import satchel
+
+    with pytest.raises(ConfigError) as info:
+        satchel.open(backend="mongodb", backend_settings=values)
+    assert from_code in str(info.value) and "hunter2" not in str(info.value)
+    environ = {f"SATCHEL_MONGODB_{k.upper()}": v for k, v in values.items()}
+    with pytest.raises(ConfigError) as info:
+        satchel.open(environ={"SATCHEL_BACKEND": "mongodb", **environ})
+    assert from_env in str(info.value) and "hunter2" not in str(info.value)
+
+
 # -- a backend per test --------------------------------------------------------------------
 
 
@@ -530,3 +560,19 @@ async def test_put_many_writes_again_a_key_another_writer_changed(
         assert got is not None and (got.value, got.version) == ("4", 4)
     finally:
         await other.close()
+
+
+async def test_a_cursor_of_a_selection_ordered_by_the_key_then_the_value_pages_on(
+    backend: MongoBackend,
+) -> None:
+    """With ``select`` the aggregation keeps only some fields; the value's sort field of a
+    term after the key (which the sort itself skips) must still come back, or the cursor
+    places the page's last record at ``null`` and the next page repeats it."""
+    await backend.put(Record("sel", "a*", {}))
+    await backend.put(Record("sel", "a", False))
+    query = Query.build(order_by=["key", "value"], select=[], limit=1)
+    first = await backend.query("sel", query)
+    assert [r.key for r in first] == ["a"] and first.next_cursor is not None
+    query = Query.build(order_by=["key", "value"], select=[], limit=1, cursor=first.next_cursor)
+    second = await backend.query("sel", query)
+    assert [r.key for r in second] == ["a*"] and second.next_cursor is None

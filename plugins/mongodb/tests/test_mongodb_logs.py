@@ -13,16 +13,20 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from mongo_log_worker import append_batches
+from mongo_wire import command_of, read_message
 from pymongo import AsyncMongoClient, MongoClient, monitoring
 
 from satchel.backend import LogEntry, utcnow
 from satchel.errors import BackendUnavailable, CorruptRecord, ValueTooLarge
+from satchel.testing.proxy import FaultProxy
 from satchel_mongodb import MongoBackend
 from satchel_mongodb.codec import MAX_DOCUMENT_BYTES
-from satchel_mongodb.logs import CHUNK_ENTRIES, ENTRY_SLACK_SECONDS, LOG_CLAIM_SECONDS
+from satchel_mongodb.logappend import CHUNK_ENTRIES, ENTRY_SLACK_SECONDS
+from satchel_mongodb.loghead import LOG_CLAIM_SECONDS
 
 DATABASE = "satchel_logs"
 
@@ -286,11 +290,16 @@ async def test_numbers_are_never_reused_and_nothing_is_left_behind(
     make: Callable[..., MongoBackend], raw: Any
 ) -> None:
     """Delete, pop and trim to nothing, drop, expiry with purge_expired: every removal leaves
-    no document of the log, and the next log of the key (created by another process, which
-    remembers nothing) starts above every number the key had."""
+    no entry of the log (a delete, pop or trim only its tombstone), and the next log of the
+    key (created by another process, which remembers nothing) starts above every number the
+    key had."""
     backend, other = make(), make()
     coll = documents(raw, backend)
     top = 0
+
+    async def only_tombstone() -> None:
+        docs = await coll.find({"log": "k"}).to_list(None)
+        assert [(d["seq"], d["n"]) for d in docs] == [(0, 0)]
 
     async def fresh(values: list[Any]) -> list[int]:
         nonlocal top
@@ -302,16 +311,16 @@ async def test_numbers_are_never_reused_and_nothing_is_left_behind(
 
     await fresh([1, 2, 3])
     assert await backend.log_delete("logs", "k") is True
-    assert await coll.count_documents({"log": "k"}) == 0
+    await only_tombstone()
     assert await backend.log_delete("logs", "k") is False
 
     await fresh([1, 2])
     assert len(await backend.log_pop("logs", "k", 5)) == 2
-    assert await coll.count_documents({"log": "k"}) == 0
+    await only_tombstone()
 
     await fresh([1, 2, 3])
     assert await backend.log_trim("logs", "k", keep_last=0) == 3
-    assert await coll.count_documents({"log": "k"}) == 0
+    await only_tombstone()
 
     await fresh([1])
     assert await backend.drop("logs") == 1
@@ -327,6 +336,67 @@ async def test_numbers_are_never_reused_and_nothing_is_left_behind(
     await fresh([1])
     await backend.log_pop("logs", "k", 1)
     await fresh([2])
+
+
+async def test_an_emptied_log_is_a_tombstone_that_reads_as_no_log_and_goes(
+    make: Callable[..., MongoBackend], raw: Any
+) -> None:
+    """A pop, trim or delete that empties a log leaves its head as a tombstone (no entries,
+    its write id in cw, an expiry tombstone_seconds away): no read, listing or count sees
+    it, an append goes on above its numbers, and purge_expired, the TTL monitor and drop
+    remove it."""
+    backend, other = make(margin=0), make(margin=0)
+    coll = documents(raw, backend)
+    await backend.log_append("logs", "k", [1, 2])
+    await backend.log_append("other", "live", [1])
+    before = utcnow()
+    assert len(await backend.log_pop("logs", "k", 2)) == 2
+    head = await coll.find_one({"_id": "k"})
+    assert head is not None and head["n"] == 0 and head["w"] in head["cw"]
+    assert head["lo"] == head["top"] + 1 == head["ver"] + 1 == 3
+    kept = timedelta(seconds=backend.tombstone_seconds)
+    assert backend.tombstone_seconds >= 2 * backend.call_timeout
+    assert before + kept <= head["exp"] <= utcnow() + kept
+    assert await coll.count_documents({"log": "k"}) == 1
+
+    assert await backend.log_length("logs", "k") == 0
+    assert await backend.log_range("logs", "k") == []
+    assert await backend.log_pop("logs", "k", 1) == []
+    assert await backend.log_trim("logs", "k", keep_last=0) == 0
+    assert await backend.log_delete("logs", "k") is False
+    assert [k async for k in backend.log_keys("logs")] == []
+    assert await backend.collections() == ["other"]
+    assert await backend.purge_expired() == 0  # not expired yet: kept
+    assert await coll.count_documents({"log": "k"}) == 1
+
+    # an append goes on from the tombstone, above its numbers
+    assert seqs(await other.log_append("logs", "k", ["a", "b"])) == [3, 4]
+    assert [e.value for e in await backend.log_range("logs", "k")] == ["a", "b"]
+
+    # expired, purge_expired removes it (and counts no log)
+    backend.tombstone_seconds = 0.2
+    assert await backend.log_trim("logs", "k", keep_last=0) == 2
+    await asyncio.sleep(0.3)
+    assert await backend.purge_expired() == 0
+    assert await coll.count_documents({"log": "k"}) == 0
+    assert seqs(await other.log_append("logs", "k", ["c"])) == [5]
+
+    # the TTL monitor removes it (this test's server runs it every second, with no margin)
+    assert await backend.log_delete("logs", "k") is True
+    deadline = time.monotonic() + 15
+    while await coll.count_documents({"log": "k"}):
+        assert time.monotonic() < deadline, "the TTL monitor left the tombstone"
+        await asyncio.sleep(0.3)
+    assert seqs(await other.log_append("logs", "k", ["d"])) == [6]
+
+    # drop removes it with everything else
+    backend.tombstone_seconds = 3600
+    assert len(await backend.log_pop("logs", "k", 1)) == 1
+    assert await coll.count_documents({}) == 1
+    assert await backend.drop("logs") == 0
+    assert await coll.count_documents({}) == 0
+    assert await backend.collections() == ["other"]
+    assert seqs(await other.log_append("logs", "k", ["e"])) == [7]
 
 
 async def test_pop_and_trim_delete_the_entries_they_remove(
@@ -651,6 +721,65 @@ async def test_a_commit_whose_reply_is_an_error_is_not_made_twice(
         await _off(raw)
     assert [e.value for e in await backend.log_range("logs", "k")] == [1, 2]
     assert seqs(await backend.log_append("logs", "k", [3])) == [3]
+
+
+@pytest.fixture(params=["retryWrites=false", "retryWrites=true"])
+async def lossy(
+    request: pytest.FixtureRequest, mongodb_uri: str, make: Callable[..., MongoBackend]
+) -> AsyncIterator[tuple[FaultProxy, MongoBackend, MongoBackend]]:
+    """A proxy in front of the test server that can lose a reply, a backend that talks
+    through it (without retryable writes, as on a standalone mongod, which has none: the
+    backend sends again by itself; and with them: pymongo sends again), and one that talks
+    to the server directly."""
+    direct = make()  # the first made: it drops the test's collections, after the proxy
+    parts = urlsplit(mongodb_uri)
+    assert parts.hostname is not None and parts.port is not None
+    async with FaultProxy(parts.port, parts.hostname, framing=read_message) as proxy:
+        where = f"127.0.0.1:{proxy.port}"
+        uri = mongodb_uri.replace(f"{parts.hostname}:{parts.port}", where)
+        uri = uri.replace("retryWrites=false", request.param) + "&directConnection=true"
+        yield proxy, make(uri), direct
+
+
+def _writes_head(key: str) -> Callable[[bytes], bool]:
+    """Whether a message is a write (or a delete) of the head of the log ``key``."""
+
+    def match(message: bytes) -> bool:
+        command = command_of(message)
+        writes = command.get("updates") or command.get("deletes") or [{}]
+        return writes[0].get("q", {}).get("_id") == key
+
+    return match
+
+
+@pytest.mark.parametrize("removal", ["pop", "pop part", "trim", "delete"])
+async def test_a_pop_trim_or_delete_whose_reply_is_lost_is_done_once(
+    lossy: tuple[FaultProxy, MongoBackend, MongoBackend], removal: str
+) -> None:
+    """The reply to the write of the head is lost (the write ran) and, before the client sees
+    its connection cut, another writer appends to the log: the write sent again finds it
+    done and returns what it removed, once; the other writer's entry stays."""
+    proxy, backend, other = lossy
+    await backend.log_append("logs", "k", [1, 2, 3])
+
+    async def between() -> None:
+        await other.log_append("logs", "k", ["other"])
+
+    proxy.lose_next_reply(between, to=_writes_head("k"))
+    if removal == "pop":
+        assert [e.value for e in await backend.log_pop("logs", "k", 5)] == [1, 2, 3]
+    elif removal == "pop part":
+        assert [e.value for e in await backend.log_pop("logs", "k", 2)] == [2, 3]
+    elif removal == "trim":
+        assert await backend.log_trim("logs", "k", keep_last=0) == 3
+    else:
+        assert await backend.log_delete("logs", "k") is True
+    assert proxy.lost == 1
+    kept = [1] if removal == "pop part" else []
+    entries = await backend.log_range("logs", "k")
+    assert [e.value for e in entries] == [*kept, "other"]
+    assert entries[-1].seq == 4
+    assert seqs(await backend.log_append("logs", "k", ["next"])) == [5]
 
 
 # -- a writer killed or stopped in the middle of an append ------------------------------------

@@ -4,6 +4,7 @@ redis-server and a throwaway three-node Redis Cluster (both started by conftest.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -38,6 +39,10 @@ class TestStandalone(BackendConformance):
     def make_backend(self, redis_url: str) -> MakeBackend:
         return lambda: RedisBackend.from_url(redis_url, key_prefix="satchel-kit:")
 
+    @pytest.fixture
+    def process_backend(self, redis_url: str) -> tuple[str, dict[str, Any]]:
+        return ("redis", {"url": redis_url, "key_prefix": "satchel-kit:"})
+
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         await plant_string(backend, collection, key, b"not a hash")
 
@@ -52,6 +57,10 @@ class TestCluster(BackendConformance):
         return lambda: RedisBackend.from_url(
             redis_cluster_url, cluster=True, key_prefix="satchel-kit:"
         )
+
+    @pytest.fixture
+    def process_backend(self, redis_cluster_url: str) -> tuple[str, dict[str, Any]]:
+        return ("redis", {"url": redis_cluster_url, "cluster": True, "key_prefix": "satchel-kit:"})
 
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         await plant_string(backend, collection, key, json.dumps([1, 2]).encode())

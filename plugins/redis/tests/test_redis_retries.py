@@ -1,6 +1,6 @@
 """A retried write is applied exactly once and returns what its first attempt did.
 
-Every test sends its writes through a loopback proxy (:mod:`fault_proxy`) to a real
+Every test sends its writes through a loopback proxy (:mod:`satchel.testing.proxy`) to a real
 redis-server; the proxy loses the reply of one write (the write ran) and, before the client
 sees its connection cut and retries, a second writer that talks to the server directly
 writes the same key. Another test holds a write back and delivers it after its retry, as a
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
-from fault_proxy import FaultProxy
 
 from satchel.backend import Record
+from satchel.testing.proxy import FaultProxy
 from satchel_redis import RedisBackend
 from satchel_redis.scripts import SCRIPTS
 

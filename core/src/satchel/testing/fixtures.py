@@ -116,6 +116,16 @@ class ConformanceFixtures:
             "return a callable with no arguments that builds your backend"
         )
 
+    @pytest.fixture
+    def process_backend(self) -> tuple[str, dict[str, Any]] | None:
+        """Optional: how another operating-system process opens the same store as
+        :meth:`make_backend`, as ``(name, backend_settings)`` for ``satchel.open(backend=name,
+        backend_settings=backend_settings)`` (the backend installed as a plugin, the settings
+        JSON values): ``("redis", {"url": url, "key_prefix": "kit:"})``. When given, the
+        kit's multi-process rules run worker processes against it (see
+        :mod:`satchel.testing.processes`); by default (``None``) they skip."""
+        return None
+
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         """Optional hook: store something under ``(collection, key)`` that is not a satchel
         record, as another client of the same server could (a hand-written document, a

@@ -24,6 +24,7 @@ from satchel.testing.fixtures import (
     open_clients,
 )
 from satchel.testing.isolation import PATTERNS, SPECIAL_KEYS, SPECIAL_LABELS
+from satchel.testing.processes import entry_from, run_workers
 
 __all__ = [
     "LogRules",
@@ -696,3 +697,58 @@ class LogRules(ConformanceFixtures):
             _only_once([e for popped in results for e in popped], appended)
             for client in clients:
                 assert await client.log_length(collection, "log") == 0
+
+    # -- separate operating-system processes (with the process_backend fixture) --------------
+
+    @pytest.mark.asyncio
+    async def test_processes_appending_to_one_log_keep_every_entry(
+        self,
+        backend: Backend,
+        collection: str,
+        process_backend: tuple[str, dict[str, Any]] | None,
+    ) -> None:
+        """8 processes, 200 appends each (in batches of 1 to 4) to one log: exactly 1,600
+        entries, unique seqs, each batch contiguous, each process's entries in its order."""
+        if process_backend is None:
+            pytest.skip("no process_backend fixture: the kit cannot start other processes")
+        room_for(backend, CLIENTS * CLIENT_ENTRIES)
+        tasks = [
+            {
+                "op": "append",
+                "collection": collection,
+                "key": "log",
+                "worker": w,
+                "entries": CLIENT_ENTRIES,
+            }
+            for w in range(CLIENTS)
+        ]
+        results = await asyncio.to_thread(run_workers, process_backend, tasks)
+        batches = [
+            (writer, [entry_from(row) for row in rows])
+            for result in results
+            for writer, rows in result
+        ]
+        log = await backend.log_range(collection, "log")
+        check_batches(log, batches, "processes")
+        assert len(log) == CLIENTS * CLIENT_ENTRIES == 1600
+
+    @pytest.mark.asyncio
+    async def test_two_processes_popping_one_log_return_each_entry_once(
+        self,
+        backend: Backend,
+        collection: str,
+        process_backend: tuple[str, dict[str, Any]] | None,
+    ) -> None:
+        """Two processes pop a 1,000-entry log until it is empty: each entry is returned by
+        exactly one of them."""
+        if process_backend is None:
+            pytest.skip("no process_backend fixture: the kit cannot start other processes")
+        room_for(backend, POPPED_LOG)
+        appended = await backend.log_append(collection, "log", list(range(POPPED_LOG)))
+        tasks = [
+            {"op": "pop", "collection": collection, "key": "log", "worker": p} for p in range(2)
+        ]
+        results = await asyncio.to_thread(run_workers, process_backend, tasks)
+        popped = [entry_from(row) for result in results for row in result]
+        _only_once(popped, appended)
+        assert await backend.log_length(collection, "log") == 0

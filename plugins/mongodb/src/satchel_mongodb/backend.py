@@ -62,6 +62,7 @@ from satchel.backend import (
     LogEntry,
     Page,
     Record,
+    outcome_retention,
     truncate_ms,
     utcnow,
 )
@@ -459,6 +460,9 @@ class MongoBackend(Backend):
         self.call_timeout: float = (
             settings.server_selection_timeout + settings.connect_timeout + settings.socket_timeout
         )
+        #: Seconds the tombstone of a log emptied by a pop, trim or delete is kept, so that a
+        #: retry of that write finds its id (see :mod:`satchel_mongodb.logs`).
+        self.tombstone_seconds: float = outcome_retention(self.call_timeout)
         # the first client checks the URI and the options; it serves the first event loop
         # that uses the backend, and every other loop gets a client of its own
         self._spare: AsyncMongoClient[Any] | None = self._new_client()
@@ -891,6 +895,7 @@ class MongoBackend(Backend):
             if fields is not None:
                 keep = dict(fields)
                 keep.update({name: 1 for name, _ in sort})
+                keep.update(dict.fromkeys(translate.atom_fields(query.order_by), 1))
                 stages.append({"$project": keep})
             docs = await self._call(self._aggregate(coll, stages), "query", collection)
         more = query.limit is not None and len(docs) > query.limit

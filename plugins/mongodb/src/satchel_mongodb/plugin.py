@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
 from satchel import BackendSpec, hookimpl
-from satchel.settings import plugin_settings_config
+from satchel.settings import plugin_settings_config, setting_label
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -137,17 +137,22 @@ class MongoSettings(BaseSettings):
         given = self.model_fields_set
         if self.password is not None and self.username is None:
             raise ValueError(
-                "SATCHEL_MONGODB_PASSWORD is set without SATCHEL_MONGODB_USERNAME: "
-                "give both, or put the credentials in SATCHEL_MONGODB_URI"
+                f"{_name('password')} is set without {_name('username')}: "
+                f"give both, or put the credentials in {_name('uri')}"
             )
         if {"username", "password"} & given and self.username is not None:
             netloc = urlsplit(self.uri.get_secret_value()).netloc
             if "@" in netloc:
                 raise ValueError(
-                    "SATCHEL_MONGODB_URI carries credentials, and SATCHEL_MONGODB_USERNAME is "
+                    f"{_name('uri')} carries credentials, and {_name('username')} is "
                     "set too: give the credentials in one place"
                 )
         return self
+
+
+def _name(field: str) -> str:
+    """How a message names the setting ``field``: its argument in code, or its variable."""
+    return setting_label(field, f"SATCHEL_MONGODB_{field.upper()}")
 
 
 def build(settings: MongoSettings, core: SatchelSettings) -> Backend:

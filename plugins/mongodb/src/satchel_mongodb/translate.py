@@ -325,6 +325,12 @@ def _sort_field(order: Order, index: int) -> str:
     return _STORED.get(name, f"s{index}")
 
 
+def atom_fields(order_by: Sequence[Order]) -> list[str]:
+    """The fields :func:`atoms` reads: one per term, also for terms the sort skips (a term
+    after the key still places a cursor)."""
+    return [_sort_field(o, i) for i, o in enumerate(order_by)]
+
+
 def sort_fields(order_by: Sequence[Order]) -> list[tuple[str, int]]:
     """The sort: each term's field in its direction, then the key (unless a term is the
     key, which decides alone)."""

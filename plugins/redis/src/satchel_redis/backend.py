@@ -40,7 +40,15 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
-from satchel.backend import Backend, Capabilities, JSONValue, LogEntry, Page, Record
+from satchel.backend import (
+    Backend,
+    Capabilities,
+    JSONValue,
+    LogEntry,
+    Page,
+    Record,
+    outcome_retention,
+)
 from satchel.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -1023,11 +1031,11 @@ def _outcome_keep_ms(settings: RedisSettings) -> int:
     """How long a write's outcome is kept for its retries, in ms; 0 when there are none.
 
     The last attempt of a call starts at most ``call_bound`` after the first (see
-    :func:`call_bound`); the outcome is kept twice that, and a minute more, so that an
-    attempt that reaches the server late (a server stopped and resumed) still finds it."""
+    :func:`call_bound`); the outcome is kept for :func:`satchel.backend.outcome_retention` of
+    that (twice it, and a minute more)."""
     if settings.retries == 0:
         return 0
-    return int((2 * call_bound(settings) + 60) * 1000)
+    return int(outcome_retention(call_bound(settings)) * 1000)
 
 
 def call_bound(settings: RedisSettings) -> float:

@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings
 
 from satchel import BackendSpec, hookimpl
-from satchel.settings import plugin_settings_config, variable_in_use
+from satchel.settings import plugin_settings_config, setting_label, variable_in_use
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -301,9 +301,9 @@ class RedisSettings(BaseSettings):
             )
             if clash:
                 raise ValueError(
-                    "SATCHEL_REDIS_URL is set, and so is "
+                    f"{_variable('url')} is set, and so is "
                     + ", ".join(_variable(name) for name in clash)
-                    + ": give the server either as a URL or as separate variables"
+                    + ": give the server either as a URL or as separate settings"
                 )
         if self.sentinels and self.cluster:
             raise ValueError(
@@ -349,10 +349,11 @@ def url_database(url: str) -> int:
 
 
 def _variable(field: str) -> str:
-    """The variable that set ``field``: the Teal Agents alias when only it is set."""
+    """What set ``field``: the argument given in code, else its variable (the Teal Agents
+    alias when only it is set)."""
     primary = f"SATCHEL_REDIS_{field.upper()}"
     teal = _TEAL.get(field)
-    return primary if teal is None else variable_in_use(primary, teal)
+    return setting_label(field, primary if teal is None else variable_in_use(primary, teal))
 
 
 def build(settings: RedisSettings, core: SatchelSettings) -> Backend:
