@@ -239,5 +239,5 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The benchmarks (not run by CI): satchel against the raw baseline, same run."""
     install(session, "hiredis", MONGO_TEST_SERVER, editable=ALL)
-    for script in ("bench_memory.py", "bench_redis.py", "bench_mongodb.py"):
+    for script in ("bench_memory.py", "bench_redis.py", "bench_mongodb.py", "bench_logs.py"):
         session.run("python", f"benchmarks/{script}", *session.posargs, env=dict(os.environ))
