@@ -22,6 +22,7 @@ nox.options.sessions = [
     "tests_redis",
     "tests_mongodb",
     "tests_integration",
+    "tests_openai_agents",
     "compat",
     "coverage",
     "lint",
@@ -42,6 +43,8 @@ DISTRIBUTIONS = {
 }
 #: Everything, for the sessions that see the whole project (integration, docs, typecheck).
 ALL = ("core", "plugins/memory", "plugins/redis", "plugins/mongodb")
+#: The framework integrations (not in ALL: the compat sessions leave them out).
+OPENAI_AGENTS = (*ALL, "integrations/openai-agents")
 #: The MongoDB tests' server (a MongoDB wire-protocol server started in-process).
 MONGO_TEST_SERVER = "SecantusDB>=0.7.0b3"
 
@@ -181,6 +184,17 @@ def tests_integration(session: nox.Session) -> None:
     tests_impl(session, ("tests",), ALL, "integration")
 
 
+@nox.session(tags=["tests"])
+def tests_openai_agents(session: nox.Session) -> None:
+    """satchel-openai-agents against the SDK's real release: differential against its
+    SQLiteSession, several processes on one session, and its Runner with a scripted model,
+    on memory, a throwaway redis-server and a SecantusDB server."""
+    extras = [f"{ROOT / path}[testing]" for path in ("core", "plugins/redis", "plugins/mongodb")]
+    install(session, *(arg for extra in extras for arg in ("-e", extra)))
+    install_redis_server(session)
+    tests_impl(session, ("integrations/openai-agents/tests",), OPENAI_AGENTS, "openai_agents")
+
+
 @nox.session(python=COMPAT_PYTHONS or False, tags=["tests"])
 def compat(session: nox.Session) -> None:
     """Core, memory, redis and mongodb tests on the oldest and newest supported Pythons,
@@ -224,7 +238,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over core and every plugin."""
-    install(session, "mypy", *TEST_DEPS, MONGO_TEST_SERVER, editable=ALL)
+    install(session, "mypy", *TEST_DEPS, MONGO_TEST_SERVER, editable=OPENAI_AGENTS)
     session.run("mypy")
 
 

@@ -274,6 +274,7 @@ def test_the_nav_has_the_expected_pages() -> None:
         "cli.md",
         "redis.md",
         "mongodb.md",
+        "openai-agents.md",
     ):
         assert page in _nav_pages(), page
 
