@@ -3,10 +3,12 @@
 A log's entries are the entries of a stream whose ids are ``<seq>-0``, so a range read by
 sequence number is one ``XRANGE`` (or ``XREVRANGE``), a pop is ``XREVRANGE`` + ``XDEL`` and a
 trim is ``XTRIM MINID``/``MAXLEN``; each entry holds its append time (``t``) and its value's
-JSON (``v``), written as records' values are. Every operation is one Lua script in the slot
-of the log's bucket (see :mod:`satchel_redis.layout` for the buckets and why, and
+JSON (``v``), written as records' values are. Every write is one Lua script in the slot of
+the log's bucket (see :mod:`satchel_redis.layout` for the buckets and why, and
 :mod:`satchel_redis.scripts` for the scripts); the writes recall and record their outcome in
-the bucket's outcome log, so a retried append or pop is applied once.
+the bucket's outcome log, so a retried append or pop is applied once. A range read is one
+``MULTI``/``EXEC`` of the log's expiry and ``XRANGE`` (the entries are not copied through
+Lua), or the ``log_range`` script on a Cluster and on a server out of memory.
 
 Sequence numbers: a log's next number is one above the last it handed out (kept as its score
 in the bucket's log index, which outlives a stream that Redis expired by itself); a log that
