@@ -407,7 +407,7 @@ class RedisBackend(Backend):
                 f"{what}: a key satchel uses holds another type of Redis value, written by "
                 f"another client ({text}); delete or overwrite the record"
             )
-        if isinstance(exc, rex.OutOfMemoryError) or text.startswith("OOM"):
+        if isinstance(exc, rex.OutOfMemoryError) or text.startswith("OOM") or "-OOM " in text:
             return BackendUnavailable(
                 f"{what}: redis at {self._where} is out of memory and refuses writes "
                 f"(maxmemory reached; nothing was written): {text}"

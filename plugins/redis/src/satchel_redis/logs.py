@@ -3,10 +3,12 @@
 A log's entries are the entries of a stream whose ids are ``<seq>-0``, so a range read by
 sequence number is one ``XRANGE`` (or ``XREVRANGE``), a pop is ``XREVRANGE`` + ``XDEL`` and a
 trim is ``XTRIM MINID``/``MAXLEN``; each entry holds its append time (``t``) and its value's
-JSON (``v``), written as records' values are. Every operation is one Lua script in the slot
-of the log's bucket (see :mod:`satchel_redis.layout` for the buckets and why, and
+JSON (``v``), written as records' values are. Every write is one Lua script in the slot of
+the log's bucket (see :mod:`satchel_redis.layout` for the buckets and why, and
 :mod:`satchel_redis.scripts` for the scripts); the writes recall and record their outcome in
-the bucket's outcome log, so a retried append or pop is applied once.
+the bucket's outcome log, so a retried append or pop is applied once. A range read is one
+``MULTI``/``EXEC`` of the log's expiry and ``XRANGE`` (the entries are not copied through
+Lua), or the ``log_range`` script on a Cluster and on a server out of memory.
 
 Sequence numbers: a log's next number is one above the last it handed out (kept as its score
 in the bucket's log index, which outlives a stream that Redis expired by itself); a log that
@@ -21,10 +23,13 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+import redis.exceptions as rex
+
 from satchel.backend import JSONValue, LogEntry, check_log_call
 from satchel.errors import CorruptRecord
 from satchel.query import compile_glob
 from satchel_redis.layout import server_pattern
+from satchel_redis.scripts import SCRIPTS
 from satchel_redis.stored import moment, now_ms, text
 
 if TYPE_CHECKING:
@@ -41,6 +46,19 @@ RANGE_PAGE: Final = 10_001
 #: Logs removed per script call by drop() and purge_expired() (each log's stream is freed
 #: off the main thread, ``UNLINK``, but its index entries are not).
 LOG_BATCH: Final = 100
+
+
+def _decode(ids: Sequence[Any], ats: Sequence[Any], values: Sequence[Any]) -> list[LogEntry]:
+    """Entries from their ids (``b'<seq>-0'``), append times and values' JSON (bytes); the
+    hot path of every read, so without a call per entry beyond what each one needs."""
+    times: dict[Any, datetime] = {}  # the entries of one append share their time
+    out: list[LogEntry] = []
+    for raw_id, at, value in zip(ids, ats, values, strict=True):
+        when = times.get(at)
+        if when is None:
+            when = times[at] = moment(int(at))
+        out.append(LogEntry(int(raw_id.partition(b"-")[0]), json.loads(value), when))
+    return out
 
 
 class RedisLogs:
@@ -62,7 +80,8 @@ class RedisLogs:
 
     async def _call(self, what: str, name: str, keys: list[str], args: list[Any]) -> Any:
         backend = self._backend
-        return await backend._run(what, backend._script(name, keys, args))
+        script = SCRIPTS[name]
+        return await backend._run(what, lambda: script(backend._client, keys, args))
 
     def _corrupt(self, collection: str, key: str, problem: str) -> CorruptRecord:
         _, stream = self._where(collection, key)
@@ -79,14 +98,16 @@ class RedisLogs:
             problem = f"entry {text(raw_id)!r}: {type(exc).__name__}: {exc}"
             raise self._corrupt(collection, key, problem) from None
 
-    def _entries(self, collection: str, key: str, result: Any) -> list[LogEntry]:
-        """The entries of a script's flat answer: ``'ok'``, then id, appended at and value of
-        each entry."""
-        entry = self._entry
-        return [
-            entry(collection, key, result[i], result[i + 1], result[i + 2])
-            for i in range(1, len(result), 3)
-        ]
+    def _entries(
+        self, collection: str, key: str, ids: Sequence[Any], ats: Sequence[Any], values: Any
+    ) -> list[LogEntry]:
+        """The entries with these ids, append times and values' JSON, as Redis sent them."""
+        try:
+            return _decode(ids, ats, values)
+        except (ValueError, TypeError, OverflowError, AttributeError):
+            # the entry at fault raises, with what is wrong with it
+            entry = self._entry
+            return [entry(collection, key, *parts) for parts in zip(ids, ats, values, strict=True)]
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -127,7 +148,7 @@ class RedisLogs:
         result = await self._call(what, "log_pop", [stream], args)
         if text(result[0]) != "ok":
             raise self._corrupt(collection, key, "not a stream")
-        return self._entries(collection, key, result)
+        return self._entries(collection, key, result[1::3], result[2::3], result[3::3])
 
     async def trim(
         self, collection: str, key: str, keep_last: int | None, before: int | None
@@ -186,12 +207,14 @@ class RedisLogs:
         out: list[LogEntry] = []
         while True:
             wanted = RANGE_PAGE if limit is None else min(RANGE_PAGE, limit - len(out))
-            order = "1" if reverse else ""
-            args = [base, now_ms(), key, f"{low}-0", f"{high}-0", str(wanted), order]
-            result = await self._call(what, "log_range", [stream], args)
-            if text(result[0]) != "ok":
-                raise self._corrupt(collection, key, "not a stream")
-            page = self._entries(collection, key, result)
+            if self._backend._mode == "cluster":
+                page = await self._scripted_page(
+                    what, collection, key, base, stream, low, high, wanted, reverse
+                )
+            else:
+                page = await self._page(
+                    what, collection, key, base, stream, low, high, wanted, reverse
+                )
             out.extend(page)
             if len(page) < wanted or (limit is not None and len(out) >= limit):
                 return out
@@ -203,6 +226,83 @@ class RedisLogs:
                 low = page[-1].seq + 1
             if low > high:
                 return out
+
+    async def _page(
+        self,
+        what: str,
+        collection: str,
+        key: str,
+        base: str,
+        stream: str,
+        low: int,
+        high: int,
+        wanted: int,
+        reverse: bool,
+    ) -> list[LogEntry]:
+        """One page of a range read, without a script: ``MULTI``, the log's expiry
+        (``ZSCORE lx``) and ``XRANGE``/``XREVRANGE``, ``EXEC``, so one atomic view of both in
+        one round trip, and the entries are not copied through Lua. A key that is not a
+        stream answers ``WRONGTYPE``, as ``TYPE`` would say; an absent one, no entries. A
+        server out of memory refuses every command of a ``MULTI`` (even reads): then the
+        script reads the page."""
+        backend = self._backend
+        first, last = f"{low}-0", f"{high}-0"
+
+        async def call() -> Any:
+            async with backend._client.pipeline(transaction=True) as pipe:
+                pipe.zscore(f"{base}lx", key)
+                if reverse:
+                    pipe.xrevrange(stream, last, first, wanted)
+                else:
+                    pipe.xrange(stream, first, last, wanted)
+                try:
+                    return await pipe.execute(raise_on_error=False)
+                except rex.ResponseError as exc:
+                    if "command not allowed when used memory" in str(exc):
+                        return None  # a server out of memory refuses to queue any command
+                    raise
+
+        answers = await backend._run(what, call)
+        if answers is None:  # a script it still runs
+            return await self._scripted_page(
+                what, collection, key, base, stream, low, high, wanted, reverse
+            )
+        expires, got = answers
+        for answer in (expires, got):
+            if isinstance(answer, rex.ResponseError):
+                if str(answer).startswith("WRONGTYPE") and answer is got:
+                    raise self._corrupt(collection, key, "not a stream")
+                raise backend._response_error(what, answer)
+        if not got or (expires is not None and expires <= now_ms()):
+            return []  # absent, or expired (and not yet removed)
+        ids = [entry[0] for entry in got]
+        try:
+            ats = [entry[1][b"t"] for entry in got]
+            values = [entry[1][b"v"] for entry in got]
+        except (KeyError, TypeError):
+            raise self._corrupt(collection, key, "an entry lacks its fields t and v") from None
+        return self._entries(collection, key, ids, ats, values)
+
+    async def _scripted_page(
+        self,
+        what: str,
+        collection: str,
+        key: str,
+        base: str,
+        stream: str,
+        low: int,
+        high: int,
+        wanted: int,
+        reverse: bool,
+    ) -> list[LogEntry]:
+        """One page of a range read, by the ``log_range`` script: on a Cluster, whose
+        client may not carry a ``MULTI`` (redis-py before 6.1)."""
+        order = "1" if reverse else ""
+        args = [base, now_ms(), key, f"{low}-0", f"{high}-0", str(wanted), order]
+        result = await self._call(what, "log_range", [stream], args)
+        if text(result[0]) != "ok":
+            raise self._corrupt(collection, key, "not a stream")
+        return self._entries(collection, key, result[1::3], result[2::3], result[3::3])
 
     async def keys(self, collection: str, pattern: str | None) -> AsyncIterator[str]:
         """``ZSCAN ... MATCH`` over each bucket's log index in turn, as records' keys are

@@ -422,14 +422,15 @@ local function log_last(key)
   return nil
 end
 
--- 'none', 'live', 'expired' (still held, past its expiry) or 'corrupt' (another type)
+-- 'none', 'live', 'expired' (still held, past its expiry) or 'corrupt' (another type); and,
+-- for a stream, its expiry (nil: none)
 local function log_status(key)
   local t = redis.call('TYPE', lkey(key))['ok']
   if t == 'none' then return 'none' end
   if t ~= 'stream' then return 'corrupt' end
   local e = tonumber(redis.call('ZSCORE', base .. 'lx', key))
-  if e == nil or e > now then return 'live' end
-  return 'expired'
+  if e == nil or e > now then return 'live', e end
+  return 'expired', e
 end
 
 -- remove the log `key` (whatever of it is left); the floor rises to its last number. The
@@ -476,12 +477,28 @@ _LOG_BODIES = {
     # the values' JSON. Returns {'ok', first sequence number} or {'corrupt'}.
     "log_append": f"""
 local lk, key, e, token, keep = KEYS[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+-- add the values after `last`, index the log by its new last number; the first number
+local function add(last)
+  for j = 7, #ARGV do
+    redis.call('XADD', lk, seqstr(last + j - 6) .. '-0', 't', ARGV[2], 'v', ARGV[j])
+  end
+  redis.call('ZADD', base .. 'lk', seqstr(last + #ARGV - 6), key)
+  return last + 1
+end
 local done = recall(token)
 if done then return done end
-guard()
-local status = log_status(key)
-if status == 'corrupt' then return remember(token, keep, {{'corrupt'}}) end
+local status, had = log_status(key)
 local last
+if status == 'live' and had == nil and e == '' then
+  -- the steady path: a live log without an expiry that keeps none. XADD is the first write
+  -- (so the one Redis refuses under maxmemory, before anything changed), and there is no
+  -- expiry to clear
+  local first = add(log_last(key) or 0)
+  log_sweep({SWEEP_PER_WRITE})
+  return remember(token, keep, {{'ok', seqstr(first)}})
+end
+guard()
+if status == 'corrupt' then return remember(token, keep, {{'corrupt'}}) end
 if status == 'live' then
   last = log_last(key) or 0
 else
@@ -489,12 +506,7 @@ else
   log_remove(key)
   last = tonumber(redis.call('GET', base .. 'lf')) or 0
 end
-local first = last + 1
-for j = 7, #ARGV do
-  last = last + 1
-  redis.call('XADD', lk, seqstr(last) .. '-0', 't', ARGV[2], 'v', ARGV[j])
-end
-redis.call('ZADD', base .. 'lk', seqstr(last), key)
+local first = add(last)
 if e == '' then
   redis.call('ZREM', base .. 'lx', key)
   redis.call('PERSIST', lk)
