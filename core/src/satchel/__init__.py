@@ -10,6 +10,9 @@ the storage engine is a plugin chosen with ``SATCHEL_BACKEND`` (``memory`` by de
         await tasks.create(task)
         kv = store.kv("agent-state")
         await kv.set("agent-1", {"step": 5}, ttl=3600)
+
+Synchronous programs use the blocking twin, :mod:`satchel.sync`, with the same stores:
+``with satchel.sync.open() as store: store.kv("agent-state").get("agent-1")``.
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ _EXPORTS = {
     "AlreadyExists": "satchel.errors",
     "BackendNotFound": "satchel.errors",
     "BackendUnavailable": "satchel.errors",
+    "BlockingCallInEventLoop": "satchel.errors",
     "ConfigError": "satchel.errors",
     "Conflict": "satchel.errors",
     "CorruptRecord": "satchel.errors",
+    "HandleClosed": "satchel.errors",
     "InvalidArgument": "satchel.errors",
     "InvalidQuery": "satchel.errors",
     "NotFound": "satchel.errors",
@@ -58,15 +63,21 @@ _EXPORTS = {
     "Versioned": "satchel.stores",
 }
 
+#: Submodules that ``satchel.NAME`` imports on first use.
+_SUBMODULES = ("sync",)
+
 if TYPE_CHECKING:
+    from satchel import sync
     from satchel.backend import Backend, BackendSpec, Capabilities, LogEntry, Page, Record
     from satchel.errors import (
         AlreadyExists,
         BackendNotFound,
         BackendUnavailable,
+        BlockingCallInEventLoop,
         ConfigError,
         Conflict,
         CorruptRecord,
+        HandleClosed,
         InvalidArgument,
         InvalidQuery,
         NotFound,
@@ -92,6 +103,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"satchel.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'satchel' has no attribute {name!r}")
@@ -101,7 +114,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*globals(), *_EXPORTS, *_SUBMODULES])
 
 
 __version__ = "0.1.0"
@@ -113,6 +126,7 @@ __all__ = [
     "BackendNotFound",
     "BackendSpec",
     "BackendUnavailable",
+    "BlockingCallInEventLoop",
     "Capabilities",
     "Codec",
     "Condition",
@@ -120,6 +134,7 @@ __all__ = [
     "Conflict",
     "CorruptRecord",
     "Entry",
+    "HandleClosed",
     "InvalidArgument",
     "InvalidQuery",
     "KVStore",
@@ -143,4 +158,5 @@ __all__ = [
     "escape_glob",
     "hookimpl",
     "open",
+    "sync",
 ]

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     )
     from satchel.testing.stores import StoreRules
     from satchel.testing.suite import BackendConformance, StatefulRules
+    from satchel.testing.threads import SyncRules, threads_share_one_handle
 
 __all__ = [
     "BackendConformance",
@@ -90,10 +91,12 @@ __all__ = [
     "QueryPathRules",
     "StatefulRules",
     "StoreRules",
+    "SyncRules",
     "ValueSizeRules",
     "VersionRules",
     "backend_state_machine",
     "stateful_settings",
+    "threads_share_one_handle",
 ]
 
 #: Where each public name lives.
@@ -129,6 +132,8 @@ _HOMES = {
     "ValueSizeRules": "records",
     "VersionRules": "records",
     "StoreRules": "stores",
+    "SyncRules": "threads",
+    "threads_share_one_handle": "threads",
 }
 
 
@@ -145,6 +150,7 @@ _MODULES = (
     "stateful",
     "stores",
     "suite",
+    "threads",
 )
 
 

@@ -39,6 +39,7 @@ from satchel.testing.stateful import (
     stateful_settings,
 )
 from satchel.testing.stores import StoreRules
+from satchel.testing.threads import SyncRules
 
 __all__ = ["BackendConformance", "StatefulRules"]
 
@@ -93,6 +94,7 @@ class BackendConformance(
     ValueSizeRules,
     CorruptRecordRules,
     StoreRules,
+    SyncRules,
     FuzzRules,
     StatefulRules,
 ):
