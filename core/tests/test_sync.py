@@ -606,7 +606,7 @@ class Slow(MemoryBackend):
         if key == "slow":
             self.started.set()
             try:
-                await asyncio.sleep(3600)
+                await asyncio.sleep(60)  # bounded: a broken cancellation fails, not hangs
             except asyncio.CancelledError:
                 self.cancelled.set()
                 raise
@@ -628,9 +628,9 @@ def test_close_cancels_calls_in_flight_and_they_raise_handle_closed() -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    thread = threading.Thread(target=waiting)
+    thread = threading.Thread(target=waiting, daemon=True)
     thread.start()
-    assert backend.started.wait(10)
+    assert backend.started.wait(30)
     handle.close()
     thread.join(10)
     assert not thread.is_alive()
@@ -638,6 +638,7 @@ def test_close_cancels_calls_in_flight_and_they_raise_handle_closed() -> None:
     assert backend.released
     assert len(errors) == 1
     assert isinstance(errors[0], HandleClosed), errors
+    assert "KVStore.get (cancelled by close())" in str(errors[0])
 
 
 def test_close_raises_what_closing_the_backend_raised() -> None:
@@ -652,18 +653,24 @@ def test_close_raises_what_closing_the_backend_raised() -> None:
     handle.close()  # reported once
 
 
-def test_ctrl_c_cancels_the_call_it_interrupts() -> None:
+@pytest.mark.parametrize("receiver", ["main thread", "another thread"])
+def test_ctrl_c_cancels_the_call_it_interrupts(receiver: str) -> None:
+    """SIGINT raises KeyboardInterrupt in the waiting caller (the main thread) also when the
+    kernel gives the signal to another thread, and the operation is cancelled."""
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals reach the main thread only")
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         pytest.skip("SIGINT does not raise KeyboardInterrupt here")
     backend = Slow()
+    main = threading.main_thread().ident
+    assert main is not None
     with satchel.sync.open(backend=backend) as handle:
         kv = handle.kv("k")
 
         def interrupt() -> None:
-            if backend.started.wait(10):
-                os.kill(os.getpid(), signal.SIGINT)
+            backend.started.wait(30)
+            target = main if receiver == "main thread" else threading.get_ident()
+            signal.pthread_kill(target, signal.SIGINT)  # in any case: the test must not hang
 
         thread = threading.Thread(target=interrupt)
         thread.start()
@@ -671,6 +678,7 @@ def test_ctrl_c_cancels_the_call_it_interrupts() -> None:
         with pytest.raises(KeyboardInterrupt):
             kv.get("slow")
         thread.join()
+        assert backend.started.is_set()
         # the operation was cancelled, and the caller waited for that, not for CANCEL_WAIT
         assert backend.cancelled.is_set()
         assert time.monotonic() - started < CANCEL_WAIT
@@ -678,6 +686,58 @@ def test_ctrl_c_cancels_the_call_it_interrupts() -> None:
         kv.set("after", 1)
         assert kv.get("after") == 1
     assert backend.released
+
+
+def test_ctrl_c_at_any_moment_leaves_the_handle_working(tmp_path: Any) -> None:
+    """Hundreds of Ctrl-Cs, each at a random moment of a call (before it is sent, while it
+    runs, as it returns): the handle never hangs and goes on working. In a process of its
+    own, so that a hang fails the test instead of stopping it."""
+    program = textwrap.dedent(
+        """
+        import asyncio, os, random, signal, threading, time
+        import satchel.sync
+        from satchel_memory import MemoryBackend
+
+        class Jittery(MemoryBackend):
+            async def get(self, collection, key):
+                await asyncio.sleep(random.random() * 0.002)
+                return await super().get(collection, key)
+
+        handle = satchel.sync.open(backend=Jittery())
+        kv = handle.kv("k")
+        kv.set("a", 1)
+        interrupted = returned = 0
+        for _ in range(300):
+            timer = threading.Timer(random.random() * 0.004, os.kill, (os.getpid(), signal.SIGINT))
+            try:
+                timer.start()
+                if kv.get("a") == 1:
+                    returned += 1
+                timer.join()
+                time.sleep(0.002)  # a signal sent as the call returned lands here
+            except KeyboardInterrupt:
+                interrupted += 1
+                timer.join()
+        assert kv.get("a") == 1
+        kv.set("b", 2)
+        assert kv.get_many(["a", "b"]) == {"a": 1, "b": 2}
+        handle.close()
+        print(interrupted, returned)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("SATCHEL_", "TA_"))},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    interrupted, returned = map(int, result.stdout.split())
+    assert interrupted + returned >= 300
+    assert interrupted > 0
 
 
 def test_a_forgotten_handle_is_closed_when_collected() -> None:
@@ -797,7 +857,7 @@ def test_the_blocking_api_is_typed_for_its_users(tmp_path: Any) -> None:
 
 
 def test_a_plain_satchel_handle_is_required() -> None:
-    with pytest.raises(TypeError, match=r"satchel\.Satchel"):
+    with pytest.raises(satchel.InvalidArgument, match=r"handle: must be a satchel\.Satchel"):
         SyncSatchel("memory")  # type: ignore[arg-type]
 
 

@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from pydantic import BaseModel
 
 from satchel import handle as _handle
+from satchel.errors import InvalidArgument
 from satchel.handle import _UNSET, Satchel
 from satchel.settings import SatchelSettings
 from satchel.stores.tasks import IndexExtractor
@@ -45,7 +46,9 @@ class SyncSatchel:
 
     def __init__(self, handle: Satchel) -> None:
         if not isinstance(handle, Satchel):
-            raise TypeError(f"handle: must be a satchel.Satchel, not {type(handle).__name__}")
+            raise InvalidArgument(
+                f"handle: must be a satchel.Satchel (from satchel.open()), not {handle!r}"
+            )
         self._handle = handle
         self._loop = LoopThread(handle.close)
 

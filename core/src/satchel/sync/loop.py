@@ -10,7 +10,6 @@ interpreter exit, whichever comes first.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import itertools
 import os
@@ -28,12 +27,13 @@ R = TypeVar("R")
 
 #: Seconds a call interrupted by Ctrl-C waits for its cancelled operation to end.
 CANCEL_WAIT = 5.0
+#: Seconds between two looks of a waiting caller for a Ctrl-C received by another thread.
+SIGNAL_CHECK = 0.2
 #: Seconds the loop is given to close the backend when nothing closed it before (garbage
 #: collection, interpreter exit).
 EXIT_WAIT = 10.0
 
 _numbers = itertools.count(1)
-_Future = concurrent.futures.Future[Any]
 
 
 def refuse_in_event_loop(what: str) -> None:
@@ -51,14 +51,35 @@ def refuse_in_event_loop(what: str) -> None:
 
 
 class _Call:
-    """One submitted call: the caller waits on ``future``; ``task`` runs it in the loop."""
+    """One submitted call: ``task`` runs it in the loop, and the caller waits for ``done``.
 
-    __slots__ = ("future", "interrupted", "task")
+    ``done`` is a plain lock, held from the start and released once ``result`` or ``error``
+    is set: the loop's thread never waits for a lock the caller may hold, so a Ctrl-C at any
+    instruction of the caller cannot block the loop (``concurrent.futures.Future`` would:
+    its condition can stay held by an interrupted ``result()``).
+    """
 
-    def __init__(self) -> None:
-        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    __slots__ = ("abandoned", "done", "error", "finished", "result", "task", "what")
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.done = threading.Lock()
+        self.done.acquire()
         self.task: asyncio.Task[Any] | None = None
-        self.interrupted = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.finished = False  # result or error is set (under the state's lock)
+        self.abandoned = False  # interrupted before it started: never start it
+
+    def outcome(self) -> Any:
+        """The result, or raise the error (the very object the call raised)."""
+        error, self.error = self.error, None  # the traceback will hold the caller's frame
+        if error is None:
+            return self.result
+        try:
+            raise error
+        finally:
+            del error
 
 
 class _State:
@@ -104,13 +125,14 @@ class _State:
             self.loop.call_soon_threadsafe(_start_shutdown, self)
         return True
 
-    def settle(self, call: _Call, outcome: Callable[[_Future], None]) -> None:
-        """Forget ``call`` and give its caller ``outcome`` (once)."""
+    def settle(self, call: _Call, result: Any = None, error: BaseException | None = None) -> None:
+        """Forget ``call`` and give its caller ``result`` or ``error`` (the first time)."""
         with self.lock:
             self.calls.discard(call)
-        if not call.future.done():
-            with contextlib.suppress(concurrent.futures.InvalidStateError):
-                outcome(call.future)
+            if call.finished:
+                return
+            call.result, call.error, call.finished = result, error, True
+        call.done.release()
 
 
 class LoopThread:
@@ -154,7 +176,7 @@ class LoopThread:
         state = self._state
         if state.forked:
             raise state.closed_error(what)
-        call = _Call()
+        call = _Call(what)
         try:  # from here on, Ctrl-C (at whichever instruction) cancels the call
             with state.lock:
                 if state.closing:
@@ -162,10 +184,14 @@ class LoopThread:
                 state.calls.add(call)
                 # under the lock: a close() requested later is queued after this start
                 state.loop.call_soon_threadsafe(_start, state, call, func, args, kwargs)
-            result: R = call.future.result()
+            # in slices: a signal that another thread received reaches this one only when it
+            # runs Python code again
+            while not call.done.acquire(timeout=SIGNAL_CHECK):
+                pass
         except KeyboardInterrupt:
             _interrupt(state, call)
             raise
+        result: R = call.outcome()
         return result
 
     def schedule(self, func: Callable[[], Awaitable[object]]) -> None:
@@ -187,7 +213,8 @@ class LoopThread:
         first = state.request_close()
         self._finalizer.detach()
         if threading.current_thread() is not state.thread:
-            state.thread.join()
+            while state.thread.is_alive():  # in slices, as in run()
+                state.thread.join(SIGNAL_CHECK)
         if first and state.close_error is not None:
             error, state.close_error = state.close_error, None
             raise error
@@ -216,9 +243,7 @@ def _serve(state: _State) -> None:
                 state.closing = True
                 left = list(state.calls)
             for call in left:  # nothing will run them now
-                state.settle(
-                    call, lambda f: f.set_exception(state.closed_error("a call in progress"))
-                )
+                state.settle(call, error=state.closed_error(call.what))
 
 
 def _finish(loop: asyncio.AbstractEventLoop) -> None:
@@ -240,32 +265,26 @@ async def _await(func: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) ->
 def _start(
     state: _State, call: _Call, func: Callable[..., Awaitable[Any]], args: Any, kwargs: Any
 ) -> None:
-    if not call.future.set_running_or_notify_cancel():  # interrupted before it started
-        state.settle(call, lambda f: None)
-        return
-    call.task = state.loop.create_task(_await(func, args, kwargs))
+    with state.lock:
+        if call.abandoned:  # interrupted before it started
+            return
+        call.task = state.loop.create_task(_await(func, args, kwargs))
     call.task.add_done_callback(lambda task: _settle(state, call, task))
 
 
 def _settle(state: _State, call: _Call, task: asyncio.Task[Any]) -> None:
-    def outcome(future: concurrent.futures.Future[Any]) -> None:
-        if task.cancelled():
-            if call.interrupted:  # the caller has raised KeyboardInterrupt already
-                future.set_exception(concurrent.futures.CancelledError())
-            elif state.closing:
-                future.set_exception(
-                    state.closed_error("a call in progress (cancelled by close())")
-                )
-            else:
-                future.set_exception(asyncio.CancelledError())
-            return
-        error = task.exception()
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(task.result())
-
-    state.settle(call, outcome)
+    if task.cancelled():
+        if state.closing:
+            error: BaseException = state.closed_error(f"{call.what} (cancelled by close())")
+        else:  # interrupted (the caller raised already), or cancelled by the operation itself
+            error = asyncio.CancelledError()
+        state.settle(call, error=error)
+        return
+    error_or_none = task.exception()
+    if error_or_none is not None:
+        state.settle(call, error=error_or_none)
+    else:
+        state.settle(call, result=task.result())
 
 
 def _spawn(state: _State, func: Callable[[], Awaitable[object]]) -> None:
@@ -311,16 +330,19 @@ async def _shutdown(state: _State) -> None:
 
 def _interrupt(state: _State, call: _Call) -> None:
     """Ctrl-C while waiting: cancel the call and give it :data:`CANCEL_WAIT` seconds to end."""
-    if call.future.cancel():  # it had not started: nothing ran
-        with state.lock:
+    with state.lock:
+        if call.finished:
+            return
+        if call.task is None:  # it had not started: it never will
+            call.abandoned = True
             state.calls.discard(call)
-        return
-    call.interrupted = True
+            return
     try:
         state.loop.call_soon_threadsafe(_cancel, call)
     except RuntimeError:  # the loop is closed: nothing runs any more
         return
-    concurrent.futures.wait([call.future], timeout=CANCEL_WAIT)
+    if call.done.acquire(timeout=CANCEL_WAIT):
+        call.done.release()
 
 
 def _finalize(state: _State) -> None:
