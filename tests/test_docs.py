@@ -4,7 +4,8 @@
 - every hook in ``satchel.hookspecs`` has a docstring with a ``:param NAME:`` line per
   parameter, and is on ``docs/hooks.md``;
 - every page under ``docs/`` is in the ``mkdocs.yml`` nav, and every nav entry exists;
-- the complete programs on the quickstart and logs pages and the hook examples run;
+- the complete programs on the quickstart, logs and blocking API pages and the hook
+  examples run;
 - the example backend of ``docs/writing-a-backend.md`` registers, builds from its variables,
   and passes the conformance kit;
 - ``mkdocs build --strict`` succeeds.
@@ -275,6 +276,7 @@ def test_the_nav_has_the_expected_pages() -> None:
         "redis.md",
         "mongodb.md",
         "openai-agents.md",
+        "sync.md",
     ):
         assert page in _nav_pages(), page
 
@@ -302,6 +304,29 @@ def test_quickstart_programs_run(block: str, tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, f"this quickstart program failed:\n{block}\n{result.stderr}"
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b
+        for b in _python_blocks((DOCS / "sync.md").read_text(encoding="utf-8"))
+        if "satchel.sync.open(" in b
+    ],
+)
+def test_blocking_api_programs_run(block: str, tmp_path: Path) -> None:
+    """The programs of sync.md run with warnings as errors (an unclosed socket would show)
+    and print nothing on stderr."""
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", block],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 0, f"this program of sync.md failed:\n{block}\n{result.stderr}"
+    assert result.stderr == ""
 
 
 def test_mkdocs_build_strict(tmp_path: Path) -> None:

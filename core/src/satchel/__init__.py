@@ -19,6 +19,9 @@ or in code, with no environment variable read and plugins for this handle only::
         namespace="tenant-1",
         plugins=[MyCodecPlugin()],
     )
+
+Synchronous programs use the blocking twin, :mod:`satchel.sync`, with the same stores:
+``with satchel.sync.open() as store: store.kv("agent-state").get("agent-1")``.
 """
 
 from __future__ import annotations
@@ -38,9 +41,11 @@ _EXPORTS = {
     "AlreadyExists": "satchel.errors",
     "BackendNotFound": "satchel.errors",
     "BackendUnavailable": "satchel.errors",
+    "BlockingCallInEventLoop": "satchel.errors",
     "ConfigError": "satchel.errors",
     "Conflict": "satchel.errors",
     "CorruptRecord": "satchel.errors",
+    "HandleClosed": "satchel.errors",
     "InvalidArgument": "satchel.errors",
     "InvalidQuery": "satchel.errors",
     "NotFound": "satchel.errors",
@@ -67,15 +72,21 @@ _EXPORTS = {
     "Versioned": "satchel.stores",
 }
 
+#: Submodules that ``satchel.NAME`` imports on first use.
+_SUBMODULES = ("sync",)
+
 if TYPE_CHECKING:
+    from satchel import sync
     from satchel.backend import Backend, BackendSpec, Capabilities, LogEntry, Page, Record
     from satchel.errors import (
         AlreadyExists,
         BackendNotFound,
         BackendUnavailable,
+        BlockingCallInEventLoop,
         ConfigError,
         Conflict,
         CorruptRecord,
+        HandleClosed,
         InvalidArgument,
         InvalidQuery,
         NotFound,
@@ -101,6 +112,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"satchel.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'satchel' has no attribute {name!r}")
@@ -110,7 +123,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*globals(), *_EXPORTS, *_SUBMODULES])
 
 
 __version__ = "0.1.0"
@@ -122,6 +135,7 @@ __all__ = [
     "BackendNotFound",
     "BackendSpec",
     "BackendUnavailable",
+    "BlockingCallInEventLoop",
     "Capabilities",
     "Codec",
     "Condition",
@@ -129,6 +143,7 @@ __all__ = [
     "Conflict",
     "CorruptRecord",
     "Entry",
+    "HandleClosed",
     "InvalidArgument",
     "InvalidQuery",
     "KVStore",
@@ -152,4 +167,5 @@ __all__ = [
     "escape_glob",
     "hookimpl",
     "open",
+    "sync",
 ]

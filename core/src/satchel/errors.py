@@ -14,9 +14,11 @@ __all__ = [
     "AlreadyExists",
     "BackendNotFound",
     "BackendUnavailable",
+    "BlockingCallInEventLoop",
     "ConfigError",
     "Conflict",
     "CorruptRecord",
+    "HandleClosed",
     "InvalidArgument",
     "InvalidQuery",
     "NotFound",
@@ -112,3 +114,14 @@ class BackendUnavailable(SatchelError, ConnectionError):
 
 class CorruptRecord(SatchelError):
     """Something stored under a satchel key is not a satchel record (or cannot be decoded)."""
+
+
+class HandleClosed(SatchelError, RuntimeError):
+    """A call on a blocking handle (:mod:`satchel.sync`) that was closed, or that was closed
+    while the call waited. Open a new handle."""
+
+
+class BlockingCallInEventLoop(SatchelError, RuntimeError):
+    """A blocking call (:mod:`satchel.sync`) was made inside a running event loop, where
+    waiting would stall the loop (or deadlock it). Use the async API there, or run the
+    blocking call in a worker thread (``await asyncio.to_thread(...)``)."""

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     )
     from satchel.testing.stores import StoreRules
     from satchel.testing.suite import BackendConformance, StatefulRules
+    from satchel.testing.threads import SyncRules, threads_share_one_handle
 
 __all__ = [
     "BackendConformance",
@@ -92,10 +93,12 @@ __all__ = [
     "QueryPathRules",
     "StatefulRules",
     "StoreRules",
+    "SyncRules",
     "ValueSizeRules",
     "VersionRules",
     "backend_state_machine",
     "stateful_settings",
+    "threads_share_one_handle",
 ]
 
 #: Where each public name lives.
@@ -132,6 +135,8 @@ _HOMES = {
     "ValueSizeRules": "records",
     "VersionRules": "records",
     "StoreRules": "stores",
+    "SyncRules": "threads",
+    "threads_share_one_handle": "threads",
 }
 
 
@@ -149,6 +154,7 @@ _MODULES = (
     "stateful",
     "stores",
     "suite",
+    "threads",
 )
 
 

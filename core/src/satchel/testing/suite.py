@@ -40,6 +40,7 @@ from satchel.testing.stateful import (
     stateful_settings,
 )
 from satchel.testing.stores import StoreRules
+from satchel.testing.threads import SyncRules
 
 __all__ = ["BackendConformance", "StatefulRules"]
 
@@ -95,6 +96,7 @@ class BackendConformance(
     CorruptRecordRules,
     LogRules,
     StoreRules,
+    SyncRules,
     FuzzRules,
     StatefulRules,
 ):
