@@ -154,8 +154,10 @@ def test_open_forwards_every_argument() -> None:
         assert h.namespace == "env"
     with pytest.raises(satchel.ConfigError, match="SATCHEL_NAMESPACE"):
         satchel.sync.open(environ={"SATCHEL_NAMESPACE": "a:b"})
+    with satchel.sync.open(backend="memory", namespace="code", default_ttl=None) as h:
+        assert h.namespace == "code" and h.kv("ns").default_ttl is None
     with pytest.raises(satchel.InvalidArgument, match="backend"):
-        satchel.sync.open(backend="memory")  # type: ignore[arg-type]
+        satchel.sync.open(backend=42)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
