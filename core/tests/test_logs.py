@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 import satchel
-from satchel import CorruptRecord, InvalidArgument, LogStore
+from satchel import Codec, CorruptRecord, InvalidArgument, LogStore
 from satchel.backend import MAX_LOG_BATCH
 from satchel.handle import Satchel
 from satchel.plugins import load_plugins
@@ -206,3 +206,29 @@ async def test_a_backend_returning_the_wrong_thing_from_a_log_operation_is_named
     store = Satchel(Broken(), SatchelSettings(), load_plugins())
     with pytest.raises(satchel.PluginError, match="returned str from log_length, not an int"):
         await store.logs("x").length("k")
+
+
+async def test_a_pop_whose_entry_does_not_decode_hands_over_what_it_removed(
+    store: satchel.Satchel,
+) -> None:
+    await store.logs("history").append("s", {"role": "user", "text": "hi"}, {"role": 5})
+    history = store.logs("history", Message)
+    with pytest.raises(CorruptRecord) as info:
+        await history.pop("s", 2)
+    assert info.value.popped is not None
+    assert [e.value for e in info.value.popped] == [{"role": "user", "text": "hi"}, {"role": 5}]
+    assert await history.length("s") == 0  # removed, and handed over on the error
+
+
+async def test_a_pop_a_codec_cannot_decode_hands_over_the_stored_entries() -> None:
+    wrapping = Codec("wrapping", lambda v, c, k: {"$b": v}, lambda v, c, k: v["$b"], 1)
+    loaded = load_plugins(extra_plugins=(("codecs", CodecPlugin(wrapping)),))
+    store = Satchel(MemoryBackend(), SatchelSettings(), loaded)
+    chat = store.logs("chat")
+    await chat.append("k", 1)
+    await store.raw_backend.log_append(chat.collection, "k", [2])  # written without it
+    with pytest.raises(CorruptRecord, match="cannot decode") as info:
+        await chat.pop("k")
+    assert info.value.popped is not None
+    assert [e.value for e in info.value.popped] == [2]
+    assert [i.value for i in await chat.last("k", 5)] == [1]

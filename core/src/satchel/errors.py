@@ -113,7 +113,15 @@ class BackendUnavailable(SatchelError, ConnectionError):
 
 
 class CorruptRecord(SatchelError):
-    """Something stored under a satchel key is not a satchel record (or cannot be decoded)."""
+    """Something stored under a satchel key is not a satchel record (or cannot be decoded).
+
+    Raised by a log's ``pop`` after the entries were removed (an entry a codec cannot decode,
+    or that is not the store's model), it carries them in :attr:`popped`, as the backend
+    returned them, so that nothing popped is lost."""
+
+    #: The entries (:class:`~satchel.backend.LogEntry`) a pop removed before one of them
+    #: failed to decode; ``None`` for every other error.
+    popped: list[Any] | None = None
 
 
 class HandleClosed(SatchelError, RuntimeError):

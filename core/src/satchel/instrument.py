@@ -558,7 +558,11 @@ class InstrumentedBackend(Backend):
         entries = await self._call(
             "log_pop", collection, key, lambda: self.inner.log_pop(collection, key, count)
         )
-        return self._decode_entries(collection, key, entries)
+        try:
+            return self._decode_entries(collection, key, entries)
+        except CorruptRecord as exc:  # removed already: hand them over, as stored
+            exc.popped = entries
+            raise
 
     async def log_trim(
         self,

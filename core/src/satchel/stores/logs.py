@@ -125,10 +125,20 @@ class LogStore(StoreBase, Generic[T]):
     async def pop(self, key: str, count: int = 1) -> list[LogItem[T]]:
         """Remove the last ``count`` entries and return them, oldest first, as one atomic
         step: two concurrent pops never return the same entry. Fewer (or none) come back
-        when the log is shorter."""
+        when the log is shorter.
+
+        An entry that is not the store's model (or that a codec cannot decode) raises
+        :class:`~satchel.errors.CorruptRecord` after the pop removed it; the error's
+        ``popped`` holds every removed entry, as stored, so nothing is lost."""
         check_key(key)
         _whole(count, "count", 1, MAX_VERSION)
-        return self._items(key, await self._backend.log_pop(self.collection, key, count))
+        entries = await self._backend.log_pop(self.collection, key, count)
+        try:
+            return self._items(key, entries)
+        except CorruptRecord as exc:
+            if exc.popped is None:
+                exc.popped = entries
+            raise
 
     async def trim(
         self, key: str, *, keep_last: int | None = None, before: int | None = None
