@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from mongo_servers import free_port
 
 import satchel.sync
 from satchel.errors import BackendUnavailable
 from satchel.sync import SyncSatchel
 from satchel.testing import threads_share_one_handle
 from satchel.testing.threads import eventually, open_sockets
+from satchel_mongodb.testing.servers import free_port
 
 SECRET = "s3cr3t-Pa55"
 SELECTION = 1.0

@@ -12,13 +12,13 @@ import uuid
 
 import pytest
 import redis
-from redis_servers import RedisServerFactory, free_port
 
 import satchel.sync
 from satchel.errors import BackendUnavailable, ConfigError, SatchelError
 from satchel.sync import SyncSatchel
 from satchel.testing import threads_share_one_handle
 from satchel.testing.threads import eventually
+from satchel_redis.testing.servers import RedisServerFactory, free_port
 
 SECRET = "s3cr3t-Pa55"
 
