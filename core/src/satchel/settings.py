@@ -341,13 +341,19 @@ def settings_from_code(
         _IN_CODE.reset(token)
 
 
+def _holds_credentials(raw: str) -> bool:
+    """Whether a value that is not a URL reads as ``user:password@host`` (a host or node
+    list given with its credentials): then it is never shown, as a secret is not."""
+    return "://" not in raw and "@" in raw
+
+
 def _code_problem(
     settings_cls: type[BaseSettings], name: str, argument: str, value: Any, message: str
 ) -> str:
     """One problem of a value given in code, named ``argument['name']`` (or ``name``)."""
     label = f"{argument}[{name!r}]" if argument else name
     raw = _strings(value)
-    if _is_secret(settings_cls, name):
+    if _is_secret(settings_cls, name) or any(_holds_credentials(r) for r in raw):
         return f"{label}: {mask_foreign(message, [p for r in raw for p in secret_parts(r)])}"
     shown = redact_url(value) if isinstance(value, str) else value
     secrets = [p for r in raw if "://" in r for p in secret_parts(r)]
@@ -379,7 +385,7 @@ def config_error(
         raw = _env_get(env, variable)
         if raw is None:
             problems.append(f"{variable}: {scrub_secrets(message)}")
-        elif _is_secret(settings_cls, name):
+        elif _is_secret(settings_cls, name) or _holds_credentials(raw):
             problems.append(f"{variable}: {mask_foreign(message, secret_parts(raw))}")
         else:
             secrets = secret_parts(raw) if "://" in raw else ()

@@ -898,3 +898,29 @@ async def test_with_persistence_the_floor_survives_a_restart(
             await backend.put(Record("aof", "k", "stale"), if_version=2)
     finally:
         await backend.close()
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [
+        ({"host": "ann:hunter2SECRET@127.0.0.1"}, "host"),
+        ({"host": "redis://ann:hunter2SECRET@127.0.0.1"}, "host"),
+        ({"sentinels": "127.0.0.1:26379,ann:hunter2SECRET@127.0.0.1:26380"}, "sentinels"),
+    ],
+)
+def test_credentials_in_a_host_or_sentinel_are_refused_and_never_shown(
+    values: dict[str, str], shown: str
+) -> None:
+    """A host or sentinel list given with user:password@ would reach every repr and error
+    (they are built from the parts): it is refused, naming the setting, not its value."""
+    with pytest.raises(ConfigError) as info:
+        satchel.open(backend="redis", backend_settings=values)
+    assert f"backend_settings[{shown!r}]" in str(info.value)
+    assert "hunter2SECRET" not in str(info.value)
+    environ = {"SATCHEL_BACKEND": "redis"} | {
+        f"SATCHEL_REDIS_{k.upper()}": v for k, v in values.items()
+    }
+    with pytest.raises(ConfigError) as info:
+        satchel.open(environ=environ)
+    assert f"SATCHEL_REDIS_{shown.upper()}" in str(info.value)
+    assert "hunter2SECRET" not in str(info.value)

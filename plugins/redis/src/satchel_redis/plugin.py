@@ -284,9 +284,24 @@ class RedisSettings(BaseSettings):
         if value is None:
             return None
         for node in value.split(","):
+            if "@" in node:  # never echoed: what precedes the @ may be a password
+                raise ValueError(
+                    "a sentinel is given with credentials (user:password@): give the "
+                    f"sentinels' password in {_variable('sentinel_password')} instead"
+                )
             host, _, port = node.strip().rpartition(":")
             if not host or not port.isdigit():
                 raise ValueError(f"{node.strip()!r} is not host:port")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        if "@" in value or "/" in value:  # never echoed: it may hold a password
+            raise ValueError(
+                "must be a host name or address, not a URL or credentials: give those in "
+                f"{_variable('url')}, or {_variable('username')} and {_variable('password')}"
+            )
         return value
 
     @model_validator(mode="after")
