@@ -698,6 +698,69 @@ class LogRules(ConformanceFixtures):
             for client in clients:
                 assert await client.log_length(collection, "log") == 0
 
+    @pytest.mark.asyncio
+    async def test_appends_pops_trims_deletes_and_expiry_racing_never_reuse_a_seq(
+        self, backend: Backend, collection: str, make_backend: MakeBackend
+    ) -> None:
+        """Appenders (some with an expiry a few tens of milliseconds ahead, so the log
+        expires and starts again mid-race), poppers, a trimmer and a deleter on one log, over
+        two clients where the backend is shared: every acknowledged seq is unique across
+        every incarnation, every popped entry was appended and is popped once, and what is
+        left is in ascending order and was appended and not popped."""
+        shared = backend.capabilities.shared_across_processes
+        room_for(backend, 200)
+        async with open_clients(backend, make_backend, 2 if shared else 1) as clients:
+            appended: list[LogEntry] = []
+            popped: list[LogEntry] = []
+
+            async def append(writer: int) -> None:
+                client = clients[writer % len(clients)]
+                for turn in range(25):
+                    expires = later(0.05) if (writer + turn) % 5 == 0 else None
+                    size = 1 + (writer + turn) % 3
+                    values = [{"w": writer, "i": turn, "n": n} for n in range(size)]
+                    got = await client.log_append(collection, "log", values, expires_at=expires)
+                    check_appended(got, values, f"writer {writer}")
+                    appended.extend(got)
+                    await asyncio.sleep(0.002 * (turn % 3))
+
+            async def pop(popper: int) -> None:
+                client = clients[popper % len(clients)]
+                for turn in range(30):
+                    popped.extend(await client.log_pop(collection, "log", 1 + turn % 2))
+                    await asyncio.sleep(0.003)
+
+            async def trim() -> None:
+                for turn in range(15):
+                    await clients[-1].log_trim(collection, "log", keep_last=3 + turn % 4)
+                    await asyncio.sleep(0.007)
+
+            async def delete() -> None:
+                for _ in range(4):
+                    await asyncio.sleep(0.03)
+                    await clients[0].log_delete(collection, "log")
+
+            await asyncio.gather(
+                *(append(w) for w in range(4)), *(pop(p) for p in range(2)), trim(), delete()
+            )
+            numbers = seqs(appended)
+            assert len(numbers) == len(set(numbers)), (
+                "a sequence number was handed out twice: "
+                f"{sorted(n for n in set(numbers) if numbers.count(n) > 1)[:10]}"
+            )
+            by_seq = {e.seq: e for e in appended}
+            popped_numbers = seqs(popped)
+            assert len(popped_numbers) == len(set(popped_numbers)), "an entry was popped twice"
+            for entry in popped:
+                assert entry.seq in by_seq, f"pop returned {entry.seq}, which was never appended"
+                assert_same_json(entry.value, by_seq[entry.seq].value, f"popped {entry.seq}")
+            left = await backend.log_range(collection, "log")
+            assert seqs(left) == sorted(seqs(left)), "what is left is not in ascending order"
+            gone = set(popped_numbers)
+            for entry in left:
+                assert entry.seq in by_seq, f"entry {entry.seq} is left but was never appended"
+                assert entry.seq not in gone, f"entry {entry.seq} is left but was popped"
+
     # -- separate operating-system processes (with the process_backend fixture) --------------
 
     @pytest.mark.asyncio
