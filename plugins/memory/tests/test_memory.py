@@ -73,8 +73,9 @@ def test_without_its_lock_the_backend_would_lose_updates(monkeypatch: pytest.Mon
     monkeypatch.setattr(backend, "_lock", contextlib.nullcontext())
     lost = False
     for _ in range(5):
-        value, _conflicts = race_increments(backend, threads=8, each=200)
-        if value != 1600:
+        # long enough that the threads overlap even when they start one by one
+        value, _conflicts = race_increments(backend, threads=8, each=2000)
+        if value != 16000:
             lost = True
             break
         backend = MemoryBackend()
