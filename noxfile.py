@@ -23,6 +23,7 @@ nox.options.sessions = [
     "tests_mongodb",
     "tests_integration",
     "tests_openai_agents",
+    "tests_langgraph",
     "compat",
     "coverage",
     "lint",
@@ -45,6 +46,7 @@ DISTRIBUTIONS = {
 ALL = ("core", "plugins/memory", "plugins/redis", "plugins/mongodb")
 #: The framework integrations (not in ALL: the compat sessions leave them out).
 OPENAI_AGENTS = (*ALL, "integrations/openai-agents")
+LANGGRAPH = (*ALL, "integrations/langgraph")
 #: The MongoDB tests' server (a MongoDB wire-protocol server started in-process).
 MONGO_TEST_SERVER = "SecantusDB>=0.7.0b3"
 
@@ -195,6 +197,18 @@ def tests_openai_agents(session: nox.Session) -> None:
     tests_impl(session, ("integrations/openai-agents/tests",), OPENAI_AGENTS, "openai_agents")
 
 
+@nox.session(tags=["tests"])
+def tests_langgraph(session: nox.Session) -> None:
+    """satchel-langgraph against LangGraph's real release: its checkpointer conformance
+    suite (every base capability) and a StateGraph that resumes from its checkpoint, on
+    memory, a throwaway redis-server and three-node Cluster, and a SecantusDB server."""
+    extras = [f"{ROOT / path}[testing]" for path in ("core", "plugins/redis", "plugins/mongodb")]
+    install(session, *(arg for extra in extras for arg in ("-e", extra)))
+    install(session, "langgraph", "langgraph-checkpoint-conformance")
+    install_redis_server(session)
+    tests_impl(session, ("integrations/langgraph/tests",), LANGGRAPH, "langgraph")
+
+
 @nox.session(python=COMPAT_PYTHONS or False, tags=["tests"])
 def compat(session: nox.Session) -> None:
     """Core, memory, redis and mongodb tests on the oldest and newest supported Pythons,
@@ -238,7 +252,13 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over core and every plugin."""
-    install(session, "mypy", *TEST_DEPS, MONGO_TEST_SERVER, editable=OPENAI_AGENTS)
+    install(
+        session,
+        "mypy",
+        *TEST_DEPS,
+        MONGO_TEST_SERVER,
+        editable=(*OPENAI_AGENTS, "integrations/langgraph"),
+    )
     session.run("mypy")
 
 

@@ -276,6 +276,7 @@ def test_the_nav_has_the_expected_pages() -> None:
         "redis.md",
         "mongodb.md",
         "openai-agents.md",
+        "langgraph.md",
         "sync.md",
     ):
         assert page in _nav_pages(), page

@@ -1,0 +1,60 @@
+"""Fixtures of the LangGraph integration's tests: satchel handles on memory, on a throwaway
+Redis (standalone and a three-node Cluster) and on a throwaway MongoDB wire-protocol server
+(the servers of :mod:`satchel_redis.testing.fixtures` and
+:mod:`satchel_mongodb.testing.fixtures`).
+
+Without a ``redis-server`` or SecantusDB the tests that need them are skipped, or fail
+when ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import satchel
+from satchel import Satchel
+from satchel_mongodb.testing.fixtures import mongodb_uri  # noqa: F401
+from satchel_redis.testing.fixtures import (  # noqa: F401
+    redis_binary,
+    redis_cluster_url,
+    redis_url,
+)
+
+BACKENDS = ["memory", "redis", "redis-cluster", "mongodb"]
+
+
+def open_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
+    """``satchel.open`` arguments selecting ``backend`` (a server started for the test
+    session), in a namespace of the test's own."""
+    arguments: dict[str, Any] = {"namespace": f"t{uuid.uuid4().hex[:12]}"}
+    if backend == "memory":
+        arguments["backend"] = "memory"
+    elif backend == "redis":
+        arguments["backend"] = "redis"
+        arguments["backend_settings"] = {"url": request.getfixturevalue("redis_url")}
+    elif backend == "redis-cluster":
+        arguments["backend"] = "redis"
+        arguments["backend_settings"] = {
+            "url": request.getfixturevalue("redis_cluster_url"),
+            "cluster": True,
+        }
+    else:
+        arguments["backend"] = "mongodb"
+        arguments["backend_settings"] = {"uri": request.getfixturevalue("mongodb_uri")}
+    return arguments
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+async def store(request: pytest.FixtureRequest, backend: str) -> AsyncIterator[Satchel]:
+    async with satchel.open(**open_arguments(request, backend)) as handle:
+        yield handle
