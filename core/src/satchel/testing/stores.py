@@ -3,6 +3,7 @@ refused with a typed error naming the argument before anything is written."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -88,6 +89,49 @@ class StoreRules(ConformanceFixtures):
         assert await kv.delete("b") is True
         assert await kv.clear() == 2
         assert "agent state: ä*" not in await satchel_handle.namespaces()
+
+    @pytest.mark.asyncio
+    async def test_key_value_indexes(self, satchel_handle: satchel.Satchel) -> None:
+        """``kv(indexes=...)``: ``set`` and ``set_many`` write each value's index entries
+        with it, ``find`` returns the live entries holding a value in key order, an
+        overwrite replaces the entries, a delete or an expiry removes them, and a bad
+        extractor result or an undeclared index is refused naming it, with nothing
+        written."""
+
+        def threads(value: Any) -> list[str]:
+            return list(value.get("threads", []))
+
+        kv = satchel_handle.kv("indexed", indexes={"thread": threads})
+        assert await kv.set("c", {"threads": ["t1"], "n": 3}) == 1
+        assert await kv.set_many(
+            {"b": {"threads": ["t1", "t2", "t1"], "n": 2}, "a": {"threads": ["t2"], "n": 1}}
+        ) == [1, 1]
+        found = await kv.find("thread", "t1")
+        assert [(e.key, e.value["n"], e.version) for e in found] == [("b", 2, 1), ("c", 3, 1)]
+        assert [e.key for e in await kv.find("thread", "t2")] == ["a", "b"]
+        assert [e.key for e in await kv.find("thread", "t2", limit=1)] == ["a"]
+        assert await kv.find("thread", "t3") == []
+        assert await kv.set("b", {"threads": ["t3"], "n": 4}) == 2
+        assert [e.key for e in await kv.find("thread", "t1")] == ["c"]
+        assert [(e.key, e.version) for e in await kv.find("thread", "t3")] == [("b", 2)]
+        assert await kv.delete("c") is True
+        assert await kv.find("thread", "t1") == []
+        await kv.set("gone", {"threads": ["t2"]}, ttl=0.05)
+        assert [e.key for e in await kv.find("thread", "t2")] == ["a", "gone"]
+        await asyncio.sleep(0.2)
+        assert [e.key for e in await kv.find("thread", "t2")] == ["a"]
+        # the same namespace without the declaration: nothing to look up by
+        with pytest.raises(InvalidArgument, match="index: 'thread' is not declared"):
+            await satchel_handle.kv("indexed").find("thread", "t2")
+        with pytest.raises(InvalidArgument, match=r"indexes\['thread'\]"):
+            await kv.set("d", {"threads": [""]})
+        with pytest.raises(InvalidArgument, match=r"indexes\['thread'\]"):
+            await kv.set_many({"e": {"threads": ["ok"]}, "f": {"threads": [7]}})
+        assert await kv.get_many(["d", "e", "f"]) == {}
+        with pytest.raises(InvalidArgument, match="indexes"):
+            satchel_handle.kv("indexed", indexes={"thread": "not callable"})  # type: ignore[dict-item]
+        with pytest.raises(InvalidArgument, match="value"):
+            await kv.find("thread", "")
 
     @pytest.mark.asyncio
     async def test_task_store(self, satchel_handle: satchel.Satchel) -> None:
