@@ -76,4 +76,5 @@ async def test_delete_thread_forgets_the_graph(store: Satchel) -> None:
     await saver.adelete_thread(cfg["configurable"]["thread_id"])
     assert await saver.aget_tuple(cfg) is None
     assert await saver.checkpoints.count() == 0
+    assert await saver.blobs.count() == 0
     assert await saver.writes.count() == 0
