@@ -19,7 +19,7 @@ import satchel
 from satchel import InvalidArgument, Satchel
 from satchel.backend import Page, Query, Record
 from satchel_langgraph import SatchelSaver
-from satchel_langgraph.records import key_prefix
+from satchel_langgraph.records import checkpoint_key, key_prefix
 from satchel_memory.backend import MemoryBackend
 
 # -- graphs -----------------------------------------------------------------------------------
@@ -184,10 +184,21 @@ async def test_a_copied_thread_resumes_on_its_own(store: Satchel) -> None:
     await graph.ainvoke({"draft": "text", "verdict": ""}, source)
     source_history = await history(saver, source)
 
+    await graph.ainvoke({"draft": "own", "verdict": ""}, target)
+    own = await history(saver, target)
+
     await saver.acopy_thread(
         source["configurable"]["thread_id"], target["configurable"]["thread_id"]
     )
 
+    # the target's own checkpoints are kept beside the copies (newest first)
+    assert await history(saver, target) == sorted(
+        own + source_history, key=lambda h: h[0], reverse=True
+    )
+    for checkpoint_id, _ in own:
+        await saver.checkpoints.delete(
+            checkpoint_key(target["configurable"]["thread_id"], "", checkpoint_id)
+        )
     assert await history(saver, target) == source_history
     state = await graph.aget_state(target)
     assert state.next == ("review",)
