@@ -9,9 +9,10 @@ MongoDB), without reading other threads.
 * A checkpoint: key ``[thread_id, checkpoint_ns, descending(checkpoint_id)]``. The id is
   kept in a form that sorts newest first (:func:`descending`), so a thread's latest
   checkpoint is the first key of its range. The value holds the ids (thread, namespace,
-  checkpoint, parent) as plain fields, ``versions`` (the channel versions it reads), the
-  checkpoint without its channel values and its metadata as blobs, and under ``filter``
-  the metadata's JSON-representable top-level items (what ``list(filter=...)`` queries).
+  checkpoint, parent) as plain fields, ``blobs`` (the version of each channel value it
+  reads), the checkpoint without its channel values and its metadata as blobs, and under
+  ``filter`` the metadata's JSON-representable top-level items (what ``list(filter=...)``
+  queries).
   A checkpoint of a run carries the run id in the record index ``run_id``.
 * A channel value: key ``[thread_id, checkpoint_ns, channel, version]``, written when a
   checkpoint brings a new version of the channel; checkpoints that share the version share
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from typing import Any, Final
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -38,6 +40,7 @@ __all__ = [
     "blob_key",
     "channel_record",
     "checkpoint_key",
+    "checkpoint_record",
     "descending",
     "dump_blob",
     "filterable",
@@ -47,6 +50,7 @@ __all__ = [
     "retarget",
     "run_index",
     "write_key",
+    "write_record",
 ]
 
 #: The record index of checkpoints by the run that made them.
@@ -137,6 +141,54 @@ def run_index(filters: dict[str, JSONValue]) -> dict[str, tuple[str, ...]]:
     run id, when it has one."""
     run_id = filters.get("run_id")
     return {RUN_INDEX: (run_id,)} if isinstance(run_id, str) and run_id else {}
+
+
+def write_record(
+    serde: SerializerProtocol,
+    thread_id: str,
+    checkpoint_ns: str,
+    checkpoint_id: str,
+    task_id: str,
+    task_path: str,
+    idx: int,
+    channel: str,
+    value: Any,
+) -> dict[str, JSONValue]:
+    """The value of a pending write's record."""
+    return {
+        "thread_id": thread_id,
+        "checkpoint_ns": checkpoint_ns,
+        "checkpoint_id": checkpoint_id,
+        "task_id": task_id,
+        "task_path": task_path,
+        "idx": idx,
+        "channel": channel,
+        **dump_blob(serde, value),
+    }
+
+
+def checkpoint_record(
+    serde: SerializerProtocol,
+    thread_id: str,
+    checkpoint_ns: str,
+    checkpoint: Mapping[str, Any],
+    metadata: dict[str, Any],
+    parent_id: str | None,
+    blobs: Mapping[str, JSONValue],
+) -> dict[str, JSONValue]:
+    """The value of a checkpoint's record: the checkpoint without its channel values, which
+    ``blobs`` (channel: version) points to."""
+    kept = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+    return {
+        "thread_id": thread_id,
+        "checkpoint_ns": checkpoint_ns,
+        "checkpoint_id": checkpoint["id"],
+        "parent_checkpoint_id": parent_id,
+        "blobs": dict(blobs),
+        "checkpoint": dump_blob(serde, kept),
+        "metadata": dump_blob(serde, metadata),
+        "filter": filterable(metadata),
+    }
 
 
 def filterable(metadata: dict[str, Any]) -> dict[str, JSONValue]:

@@ -32,17 +32,19 @@ from satchel.stores.kv import KVStore
 from satchel.sync.loop import LoopThread
 from satchel.validation import check_name, check_ttl
 from satchel_langgraph import maintenance
+from satchel_langgraph.arguments import id_list, namespace_of, thread_id_of, thread_of
 from satchel_langgraph.maintenance import PAGE, walk
 from satchel_langgraph.records import (
     blob_key,
     channel_record,
     checkpoint_key,
-    dump_blob,
+    checkpoint_record,
     filterable,
     key_prefix,
     load_blob,
     run_index,
     write_key,
+    write_record,
 )
 
 __all__ = ["NAMESPACE", "SatchelSaver"]
@@ -140,7 +142,7 @@ class SatchelSaver(BaseCheckpointSaver[str]):
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint of ``config`` (its ``checkpoint_id``, or the thread's latest in
         its ``checkpoint_ns``) with its channel values and pending writes, or ``None``."""
-        thread_id, checkpoint_ns = _thread(config), _ns(config)
+        thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
         checkpoint_id = get_checkpoint_id(config)
         if checkpoint_id:
             value = await self.checkpoints.get(
@@ -179,9 +181,9 @@ class SatchelSaver(BaseCheckpointSaver[str]):
             configurable = config.get("configurable", {})
             checkpoint_id = get_checkpoint_id(config)
             if "thread_id" in configurable:
-                thread_id = _thread(config)
+                thread_id = thread_of(config)
                 if "checkpoint_ns" in configurable:
-                    checkpoint_ns = _ns(config)
+                    checkpoint_ns = namespace_of(config)
                     where.append(("key", "startswith", key_prefix(thread_id, checkpoint_ns)))
                     order_by = None  # the range's key order is newest first
                     if checkpoint_id:
@@ -190,7 +192,7 @@ class SatchelSaver(BaseCheckpointSaver[str]):
                 else:
                     where.append(("key", "startswith", key_prefix(thread_id)))
             elif "checkpoint_ns" in configurable:
-                where.append(("checkpoint_ns", "eq", _ns(config)))
+                where.append(("checkpoint_ns", "eq", namespace_of(config)))
             if checkpoint_id:
                 where.append(("checkpoint_id", "eq", checkpoint_id))
         if before is not None and (before_id := get_checkpoint_id(before)):
@@ -238,7 +240,7 @@ class SatchelSaver(BaseCheckpointSaver[str]):
         as long as it). The values are written first, in one batch, then the checkpoint:
         a value larger than the backend takes raises :class:`~satchel.ValueTooLarge` and
         nothing is stored."""
-        thread_id, checkpoint_ns = _thread(config), _ns(config)
+        thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
         expires = expiry_after(self._ttl)
         values = checkpoint["channel_values"]
         versions = checkpoint["channel_versions"]
@@ -256,24 +258,21 @@ class SatchelSaver(BaseCheckpointSaver[str]):
             )
             for ch, version in written.items()
         ]
-        full_metadata = dict(get_checkpoint_metadata(config, metadata))
-        kept = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-        filters = filterable(full_metadata)
+        value = checkpoint_record(
+            self.serde,
+            thread_id,
+            checkpoint_ns,
+            checkpoint,
+            dict(get_checkpoint_metadata(config, metadata)),
+            config.get("configurable", {}).get("checkpoint_id"),
+            blobs,
+        )
         record = Record(
             self.checkpoints.collection,
             checkpoint_key(thread_id, checkpoint_ns, checkpoint["id"]),
-            {
-                "thread_id": thread_id,
-                "checkpoint_ns": checkpoint_ns,
-                "checkpoint_id": checkpoint["id"],
-                "parent_checkpoint_id": config.get("configurable", {}).get("checkpoint_id"),
-                "blobs": blobs,
-                "checkpoint": dump_blob(self.serde, kept),
-                "metadata": dump_blob(self.serde, full_metadata),
-                "filter": filters,
-            },
+            value,
             expires_at=expires,
-            index=run_index(filters),
+            index=run_index(value["filter"]),
         )
         backend = self.store.backend
         if blob_records:
@@ -308,37 +307,35 @@ class SatchelSaver(BaseCheckpointSaver[str]):
         batch. A write already stored (same task and index) is kept as it is, except the
         special channels' (errors, interrupts, ...), which are replaced. With a ``ttl``, the
         writes expire with their checkpoint."""
-        thread_id, checkpoint_ns = _thread(config), _ns(config)
+        thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
         checkpoint_id = get_checkpoint_id(config)
         if not checkpoint_id:
             raise InvalidArgument("config: configurable.checkpoint_id is required for writes")
-        records: dict[str, tuple[int, str, dict[str, JSONValue]]] = {}
+        records: dict[str, dict[str, JSONValue]] = {}
         for position, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, position)
-            records[write_key(thread_id, checkpoint_ns, checkpoint_id, task_id, idx)] = (
+            key = write_key(thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+            records[key] = write_record(
+                self.serde,
+                thread_id,
+                checkpoint_ns,
+                checkpoint_id,
+                task_id,
+                task_path,
                 idx,
                 channel,
-                {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": checkpoint_ns,
-                    "checkpoint_id": checkpoint_id,
-                    "task_id": task_id,
-                    "task_path": task_path,
-                    "idx": idx,
-                    "channel": channel,
-                    **dump_blob(self.serde, value),
-                },
+                value,
             )
         if not records:
             return
-        kept = [key for key, (idx, _, _) in records.items() if idx >= 0]
+        kept = [key for key, record in records.items() if record["idx"] >= 0]
         expires, stored = await asyncio.gather(
             self._writes_expiry(thread_id, checkpoint_ns, checkpoint_id),
             self.writes.get_many(kept) if kept else _no_keys(),
         )
         batch = [
-            Record(self.writes.collection, key, value, expires_at=expires)
-            for key, (_, _, value) in records.items()
+            Record(self.writes.collection, key, record, expires_at=expires)
+            for key, record in records.items()
             if key not in stored
         ]
         if batch:
@@ -350,21 +347,21 @@ class SatchelSaver(BaseCheckpointSaver[str]):
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, channel value and write of ``thread_id``, in every
         namespace."""
-        await maintenance.delete_thread(self, _thread_id(thread_id, "thread_id"))
+        await maintenance.delete_thread(self, thread_id_of(thread_id, "thread_id"))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints made by the runs ``run_ids`` (their metadata's
         ``run_id``), with their pending writes and the channel values no other checkpoint
         reads. The checkpoints are found by the record index ``run_id``."""
-        await maintenance.delete_for_runs(self, _ids(run_ids, "run_ids"))
+        await maintenance.delete_for_runs(self, id_list(run_ids, "run_ids"))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint of ``source_thread_id`` (in every namespace) with its
         channel values and pending writes to ``target_thread_id``; records the target
         holds under the same ids are replaced. The copies take this saver's ``ttl`` from
         now."""
-        source = _thread_id(source_thread_id, "source_thread_id")
-        target = _thread_id(target_thread_id, "target_thread_id")
+        source = thread_id_of(source_thread_id, "source_thread_id")
+        target = thread_id_of(target_thread_id, "target_thread_id")
         if source == target:
             raise InvalidArgument("target_thread_id: must differ from source_thread_id")
         await maintenance.copy_thread(self, source, target)
@@ -376,7 +373,7 @@ class SatchelSaver(BaseCheckpointSaver[str]):
         values they read; ``"delete"`` deletes the threads."""
         if strategy not in ("keep_latest", "delete"):
             raise InvalidArgument(f"strategy: must be 'keep_latest' or 'delete', not {strategy!r}")
-        for thread_id in _ids(thread_ids, "thread_ids"):
+        for thread_id in id_list(thread_ids, "thread_ids"):
             if strategy == "delete":
                 await maintenance.delete_thread(self, thread_id)
             else:
@@ -565,37 +562,6 @@ def _too_large(
         f"written. Keep large data out of the graph state (store a reference to it). "
         f"The backend said: {exc}"
     )
-
-
-def _thread(config: RunnableConfig) -> str:
-    thread_id = config.get("configurable", {}).get("thread_id")
-    if thread_id is None or thread_id == "":
-        raise InvalidArgument("config: configurable.thread_id is required")
-    return str(thread_id)
-
-
-def _ns(config: RunnableConfig) -> str:
-    checkpoint_ns = config.get("configurable", {}).get("checkpoint_ns", "")
-    if not isinstance(checkpoint_ns, str):
-        raise InvalidArgument(
-            f"config: configurable.checkpoint_ns must be a string, not {checkpoint_ns!r}"
-        )
-    return checkpoint_ns
-
-
-def _thread_id(thread_id: Any, argument: str) -> str:
-    if not isinstance(thread_id, str) or not thread_id:
-        raise InvalidArgument(f"{argument}: must be a non-empty string, not {thread_id!r}")
-    return thread_id
-
-
-def _ids(ids: Any, argument: str) -> builtins.list[str]:
-    """Distinct non-empty strings from a sequence of them (a lone string is refused)."""
-    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
-        raise InvalidArgument(f"{argument}: must be a list of strings, not {ids!r}")
-    for one in ids:
-        _thread_id(one, f"{argument} item")
-    return builtins.list(dict.fromkeys(ids))
 
 
 def _int(write: dict[str, JSONValue]) -> int:
