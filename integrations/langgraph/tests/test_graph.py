@@ -9,6 +9,7 @@ import operator
 import uuid
 from typing import Annotated, Any, TypedDict
 
+import pytest
 from langgraph.graph import END, START, StateGraph
 
 from satchel import Satchel
@@ -80,6 +81,7 @@ async def test_delete_thread_forgets_the_graph(store: Satchel) -> None:
     assert await saver.writes.count() == 0
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"], indirect=True)
 async def test_a_fork_leaves_the_branch_it_forks_from_unchanged(store: Satchel) -> None:
     cfg = config()
     graph = build(SatchelSaver(store=store))
