@@ -86,6 +86,11 @@ async def test_a_channel_over_the_limit_is_refused_and_nothing_is_written(
 
     checkpoint["channel_values"] = {"small": "fits"}
     checkpoint["channel_versions"] = {"small": "1"}
+    # the checkpoint's own record refused (its metadata is too large): its values go too
+    with pytest.raises(ValueTooLarge):
+        await saver.aput(config, checkpoint, {"step": 0, "log": "x" * 17 * MIB}, {"small": "1"})
+    assert (await saver.checkpoints.count(), await saver.blobs.count()) == (0, 0)
+
     stored = await saver.aput(config, checkpoint, {"step": 0}, {"small": "1"})
     with pytest.raises(ValueTooLarge, match="pending write of channel 'huge' of task 'task'"):
         await saver.aput_writes(stored, [("small", 1), ("huge", os.urandom(13 * MIB))], "task")
