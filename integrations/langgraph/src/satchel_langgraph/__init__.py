@@ -1,5 +1,6 @@
-"""satchel-langgraph: a LangGraph checkpointer that keeps checkpoints and pending writes in
-satchel, on whichever backend it is configured with (memory, Redis, MongoDB)::
+"""satchel-langgraph: a LangGraph checkpointer that keeps checkpoints, channel values and
+pending writes in satchel, on whichever backend it is configured with (memory, Redis,
+MongoDB)::
 
     from langgraph.graph import StateGraph
     from satchel_langgraph import SatchelSaver
