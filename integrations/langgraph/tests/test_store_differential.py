@@ -68,6 +68,7 @@ def catalogue() -> list[dict[str, Any]]:
     filters += [{"list": []}, {"list": [1]}, {"list": [1, "a"]}, {"list": ({"$gt": 0},)}]
     filters += [{"a.b": 1}, {"missing": None}, {"missing": {"$ne": 1}}, {"n": 1, "s": "a"}]
     filters += [{"n": {"$gte": 0, "$lt": 2}, "flag": True}, {"s": {"$ne": None}}]
+    filters += [{"": 1}, {"nested": {"": {"$gt": 0}}}, {"\ud800": None}]
     return filters
 
 
@@ -85,7 +86,7 @@ def matrix() -> list[tuple[tuple[str, ...], str, dict[str, Any]]]:
             "list": [scalar, "a"][: n % 3],
         }
         if n % 4 == 0:
-            value["a.b"] = 1
+            value["a.b"] = value[""] = 1
         items.append((("m", str(n % 2)), f"v{n}", value))
     items.append((("m",), "empty", {}))
     return items

@@ -187,6 +187,9 @@ def plan(filter: Mapping[str, Any] | None, base: tuple[str, ...], *, split: bool
 def _compare_at(found: _Conditions, path: tuple[str, ...], wanted: Any) -> bool:
     """Add the conditions of ``_compare(<value at path>, wanted)``; return whether they
     imply that the path resolves (through objects, for nested keys)."""
+    if not _pushable(path):  # a name no satchel field path can hold: decided in Python
+        found.exact = False
+        return False
     if isinstance(wanted, dict):
         if any(name.startswith("$") for name in wanted):
             present = False
@@ -291,6 +294,14 @@ def _number_condition(path: tuple[str, ...], op: str, bound: float) -> Condition
     if math.isinf(bound):  # every number (those float() overflows on never match)
         return (path, "gte", -sys.float_info.max)
     return (path, _RANGE[op], bound)
+
+
+def _pushable(path: tuple[str, ...]) -> bool:
+    """Whether satchel queries can address ``path``: no empty name, valid Unicode."""
+    try:
+        return all(name and name.encode("utf-8") for name in path)
+    except UnicodeEncodeError:
+        return False
 
 
 def _is_index(name: str) -> bool:

@@ -3,6 +3,8 @@ blocking methods."""
 
 from __future__ import annotations
 
+import asyncio
+
 from satchel import InvalidArgument, Satchel
 from satchel.sync.loop import LoopThread
 
@@ -54,13 +56,16 @@ class HandleOwner:
     async def aclose(self) -> None:
         """Stop the blocking methods' loop thread, and close the handle if it was opened
         here (a handle passed in stays open)."""
-        self.close_loop()
+        loop, self._loop = self._loop, None
+        if loop is not None:  # LoopThread.close blocks: wait for it in a worker thread
+            await asyncio.to_thread(loop.close)
         if self._owned and self._store is not None:
             store, self._store = self._store, None
             await store.close()
 
     def close_loop(self) -> None:
-        """Stop the blocking methods' loop thread (started again by the next blocking call)."""
+        """Stop the blocking methods' loop thread (started again by the next blocking call).
+        It blocks: call it where no event loop runs (in async code, ``await aclose()``)."""
         loop, self._loop = self._loop, None
         if loop is not None:
             loop.close()
