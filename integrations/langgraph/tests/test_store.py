@@ -123,6 +123,8 @@ async def test_the_record_layout(store: Satchel) -> None:
     await kv.set("junk", [1, 2])
     with pytest.raises(CorruptRecord, match="junk"):
         await memory.asearch(())
+    with pytest.raises(CorruptRecord, match="junk"):
+        await memory.alist_namespaces()
 
 
 async def test_created_at_stays_and_updated_at_moves_with_each_put(store: Satchel) -> None:

@@ -42,10 +42,18 @@ def prefix_key(namespace_prefix: Sequence[str]) -> str:
     return "".join(label + _END for label in namespace_prefix)
 
 
-def namespace_of_key(record_key: str) -> tuple[str, ...]:
-    """The namespace of the item stored under ``record_key``."""
-    labels, _, _ = record_key.partition(_END + _END)
-    return tuple(labels.split(_END)) if labels else ()
+def namespace_of_key(record_key: str, namespace_label: str) -> tuple[str, ...]:
+    """The namespace of the item stored under ``record_key``.
+
+    :raises CorruptRecord: the key is not an item's.
+    """
+    labels, separator, _ = record_key.partition(_END + _END)
+    if not separator or not labels:
+        raise CorruptRecord(
+            f"record {record_key!r} of the KV namespace {namespace_label!r} is not a "
+            "SatchelStore item; only SatchelStore should write to that namespace"
+        )
+    return tuple(labels.split(_END))
 
 
 def to_item(entry: Entry, namespace_label: str) -> SearchItem:

@@ -214,7 +214,7 @@ class SatchelStore(BaseStore, HandleOwner):
         seen: set[tuple[str, ...]] = set()
         async with contextlib.aclosing(_pages(kv, where, 2 * _PAGE, select=[])) as entries:
             async for entry in entries:
-                namespace = namespace_of_key(entry.key)
+                namespace = namespace_of_key(entry.key, kv.namespace)
                 if all(_matches_path(c, namespace) for c in conditions):
                     seen.add(namespace[: op.max_depth] if op.max_depth else namespace)
         return sorted(seen)[op.offset : op.offset + op.limit]
