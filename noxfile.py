@@ -200,8 +200,9 @@ def tests_openai_agents(session: nox.Session) -> None:
 @nox.session(tags=["tests"])
 def tests_langgraph(session: nox.Session) -> None:
     """satchel-langgraph against LangGraph's real release: its checkpointer conformance
-    suite (every base capability) and a StateGraph that resumes from its checkpoint, on
-    memory, a throwaway redis-server and three-node Cluster, and a SecantusDB server."""
+    suite (every base capability), a StateGraph that resumes from its checkpoint, and the
+    store against LangGraph's InMemoryStore, on memory, a throwaway redis-server and
+    three-node Cluster, and a SecantusDB server."""
     extras = [f"{ROOT / path}[testing]" for path in ("core", "plugins/redis", "plugins/mongodb")]
     install(session, *(arg for extra in extras for arg in ("-e", extra)))
     install(session, "langgraph", "langgraph-checkpoint-conformance")

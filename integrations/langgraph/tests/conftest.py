@@ -56,6 +56,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def handle_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
+    """``satchel.open`` arguments for a handle of the test's own on ``backend`` (each call
+    of ``satchel.open`` with them opens another handle on the same records)."""
+    return open_arguments(request, backend)
+
+
+@pytest.fixture
 async def store(request: pytest.FixtureRequest, backend: str) -> AsyncIterator[Satchel]:
     async with satchel.open(**open_arguments(request, backend)) as handle:
         yield handle

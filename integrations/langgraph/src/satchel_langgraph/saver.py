@@ -29,10 +29,10 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from satchel import InvalidArgument, Satchel, ValueTooLarge
 from satchel.backend import JSONValue, Record, expiry_after
 from satchel.stores.kv import KVStore
-from satchel.sync.loop import LoopThread
 from satchel.validation import check_name, check_ttl
 from satchel_langgraph import maintenance
 from satchel_langgraph.arguments import id_list, namespace_of, thread_id_of, thread_of
+from satchel_langgraph.handle import HandleOwner
 from satchel_langgraph.maintenance import PAGE, walk
 from satchel_langgraph.records import (
     blob_key,
@@ -59,11 +59,7 @@ _AHEAD = 4
 T = TypeVar("T")
 
 
-async def _nothing() -> None:
-    return None
-
-
-class SatchelSaver(BaseCheckpointSaver[str]):
+class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
     """A LangGraph checkpointer keeping checkpoints, channel values and pending writes in
     satchel, on whichever backend it is configured with. Pass it to
     ``builder.compile(checkpointer=...)``.
@@ -96,26 +92,11 @@ class SatchelSaver(BaseCheckpointSaver[str]):
         ttl: float | timedelta | None = None,
     ) -> None:
         super().__init__(serde=serde)
-        if store is not None and not isinstance(store, Satchel):
-            raise InvalidArgument(
-                f"store: must be a handle from satchel.open(), not {type(store).__name__}"
-            )
+        self._init_handle(store)
         self._namespace = check_name(namespace, "namespace")
         self._ttl = check_ttl(ttl, "ttl")
-        self._store = store
-        self._owned = store is None
-        self._loop: LoopThread | None = None
 
     # -- the stores ---------------------------------------------------------------------------
-
-    @property
-    def store(self) -> Satchel:
-        """The satchel handle (opened from the environment on first use if none was given)."""
-        if self._store is None:
-            import satchel
-
-            self._store = satchel.open()
-        return self._store
 
     @property
     def ttl(self) -> float | None:
@@ -448,31 +429,12 @@ class SatchelSaver(BaseCheckpointSaver[str]):
         """:meth:`aprune`, blocking."""
         self._run().run(self.aprune, thread_ids, strategy=strategy)
 
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    async def aclose(self) -> None:
-        """Stop the blocking methods' loop thread, and close the handle if the saver opened
-        it (a handle passed in stays open)."""
-        self.close_loop()
-        if self._owned and self._store is not None:
-            store, self._store = self._store, None
-            await store.close()
-
-    def close_loop(self) -> None:
-        """Stop the blocking methods' loop thread (started again by the next blocking call)."""
-        loop, self._loop = self._loop, None
-        if loop is not None:
-            loop.close()
+    # -- lifecycle (aclose, close_loop: HandleOwner) -----------------------------------------
 
     def __repr__(self) -> str:
         return f"<SatchelSaver in KV namespaces {self._namespace!r}.*>"
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _run(self) -> LoopThread:
-        if self._loop is None or self._loop.closed:
-            self._loop = LoopThread(_nothing, name="satchel-langgraph")
-        return self._loop
 
     async def _writes_expiry(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str
