@@ -559,17 +559,20 @@ class RedisBackend(Backend):
         return records
 
     async def _walk(
-        self, collection: str, low: bytes = b"-", high: bytes = b"+"
+        self, collection: str, low: bytes = b"-", high: bytes = b"+", first: int = PAGE
     ) -> AsyncIterator[list[Record]]:
         """The live records of ``collection`` between two ZRANGEBYLEX bounds, in key order,
-        a page at a time (so a walk over a large collection holds one page)."""
+        a page at a time (so a walk over a large collection holds one page). The first page
+        walks ``first`` keys (fewer than :data:`PAGE` when the caller knows it needs no
+        more), the next ones :data:`PAGE`."""
         base = self._layout.base(collection)
         kz = f"{base}k"
+        size = first
         while True:
             now = _now_ms()
             walked, last, raw = await self._run(
                 f"query {collection!r}",
-                self._script("scan_page", [kz], [base, now, low, high, PAGE]),
+                self._script("scan_page", [kz], [base, now, low, high, size]),
             )
             page = []
             for i in range(0, len(raw), 2):
@@ -578,9 +581,10 @@ class RedisBackend(Backend):
                     page.append(record)
             if page:
                 yield page
-            if walked < PAGE:
+            if walked < size:
                 return
             low = b"(" + (last if isinstance(last, bytes) else str(last).encode())
+            size = PAGE
 
     async def query(self, collection: str, query: Query) -> Page[Record]:
         position = decode_cursor(query) if query.cursor is not None else None
@@ -594,7 +598,11 @@ class RedisBackend(Backend):
                 after = position[-1].encode()
                 if low == b"-" or after >= low[1:]:
                     low = b"(" + after
-            async for page in self._walk(collection, low, high):
+            # when the key range answers every condition, the first live keys are the page
+            first = PAGE
+            if wanted is not None and all(_answered_by_range(c) for c in query.where):
+                first = max(1, min(PAGE, wanted))
+            async for page in self._walk(collection, low, high, first):
                 hits.extend(r for r in page if all(t(r) for t in tests))
                 if wanted is not None and len(hits) >= wanted:
                     break
@@ -1050,6 +1058,16 @@ def call_bound(settings: RedisSettings) -> float:
 
 def _clean(exc: BaseException) -> str:
     return scrub_secrets(str(exc)).strip()
+
+
+def _answered_by_range(condition: Condition) -> bool:
+    """Whether :func:`_key_range` alone selects exactly the keys ``condition`` allows."""
+    return (
+        condition.field == ("key",)
+        and condition.op in ("eq", "startswith")
+        and isinstance(condition.value, str)
+        and bool(condition.value)
+    )
 
 
 def _key_range(where: Sequence[Condition]) -> tuple[bytes, bytes]:
