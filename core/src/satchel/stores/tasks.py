@@ -13,7 +13,7 @@ from satchel.backend import Backend, Page, Record, utcnow
 from satchel.errors import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound
 from satchel.query import Condition, Order, Query
 from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
-from satchel.validation import check_key, check_limit, check_name, check_version
+from satchel.validation import check_key, check_limit, check_model, check_name, check_version
 
 __all__ = ["FINISHED_STATUSES", "IndexExtractor", "TaskStore", "request_ids"]
 
@@ -118,7 +118,7 @@ class TaskStore(StoreBase, Generic[M]):
         return Record(
             self.collection,
             key,
-            task.model_dump(mode="json"),
+            check_model(task, "task"),
             expires_at=self._expiry(ttl),
             index=index,
         )
