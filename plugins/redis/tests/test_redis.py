@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import multiprocessing
+import re
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -846,6 +849,82 @@ async def test_refused_credentials_say_which_were_sent_and_from_where(
         assert SECRET not in message and "wrong" not in message
     finally:
         await backend.close()
+
+
+def _debug_records() -> tuple[list[str], logging.Handler]:
+    """Every log record of the root logger at DEBUG (drivers included), and the handler
+    to remove."""
+    lines: list[str] = []
+
+    class Records(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+            if record.exc_info:
+                lines.append("".join(traceback.format_exception(*record.exc_info)))
+
+    handler = Records(logging.DEBUG)
+    return lines, handler
+
+
+@pytest.mark.parametrize("right", [True, False], ids=["right-password", "wrong-password"])
+def test_no_part_of_a_password_against_a_live_server(
+    redis_server_factory: RedisServerFactory, monkeypatch: pytest.MonkeyPatch, right: bool
+) -> None:
+    """Against a server that needs a password (the tests elsewhere use a port where nothing
+    listens): with the right password and with a wrong one, nothing of either shows up in
+    the error chain, the CLI's output (plain and --json) or a DEBUG log record."""
+    from click.testing import CliRunner
+
+    from satchel.cli import cli
+
+    password = "Pq@Sv:Wk/Rd#?Xz"
+    server = redis_server_factory(password=password)
+    sent = password if right else "Jq@Hv:Bn/Gm#?Cy"
+    escaped = "".join(f"%{ord(c):02X}" if c in "@:/#?" else c for c in sent)
+    url = f"redis://:{escaped}@127.0.0.1:{server.port}/0"
+    monkeypatch.setenv("SATCHEL_BACKEND", "redis")
+    monkeypatch.setenv("SATCHEL_REDIS_URL", url)
+    lines, handler = _debug_records()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    shown: list[str] = []
+    try:
+
+        async def use() -> None:
+            async with satchel.open() as store:
+                kv = store.kv("ns")
+                await kv.set("k", {"a": 1})
+                assert await kv.get("k") == {"a": 1}
+                await store.stats()
+
+        error: ConfigError | None = None
+        try:
+            asyncio.run(use())
+        except ConfigError as exc:
+            error = exc
+        assert (error is None) == right, error
+        if error is not None:
+            assert "refused the credentials" in str(error)
+            link: BaseException | None = error
+            while link is not None:
+                shown += [str(link), repr(link)]
+                link = link.__cause__ or link.__context__
+            shown.append("".join(traceback.format_exception(error)))
+        for args in (["doctor"], ["doctor", "--json"], ["kv", "get", "ns", "k", "--json"]):
+            result = CliRunner().invoke(cli, args, prog_name="satchel")
+            assert result.exit_code == (0 if right else 3), result.output
+            shown.append(result.output)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert lines, "the drivers logged nothing at DEBUG: the test would see nothing"
+    for text in shown + lines:
+        for secret in (password, sent, escaped):
+            for part in filter(None, re.split(r"[@:/#?%]", secret)):
+                if len(part) >= 2 and not part.isdigit():
+                    assert part not in text, f"{part!r} of a password in {text!r}"
 
 
 REFUSED_USERINFO = (
