@@ -796,6 +796,24 @@ async def test_a_database_the_server_does_not_have_is_a_config_error(
         await backend.close()
 
 
+@pytest.mark.parametrize("path", ["99", "abc"])
+def test_a_bad_database_exits_3_in_the_cli(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """A configuration error (exit 3), plain and --json, not 'any other error' (exit 5)."""
+    from click.testing import CliRunner
+
+    from satchel.cli import cli
+
+    base = redis_url.rsplit("/", 1)[0]
+    monkeypatch.setenv("SATCHEL_BACKEND", "redis")
+    monkeypatch.setenv("SATCHEL_REDIS_URL", f"{base}/{path}")
+    for args in (["doctor"], ["doctor", "--json"], ["kv", "set", "ns", "k", "1"]):
+        result = CliRunner().invoke(cli, args, prog_name="satchel")
+        assert result.exit_code == 3, (args, result.output)
+        assert "SATCHEL_REDIS_URL" in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize(
     ("environ", "sent"),
     [
