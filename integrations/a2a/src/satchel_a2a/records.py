@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from a2a.server.context import ServerCallContext
-from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
+from google.protobuf.json_format import Error as JSONFormatError
+from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -70,7 +71,7 @@ def encode_message(message: Message, argument: str) -> dict[str, Any]:
     """``message`` in the A2A JSON form (camelCase field names, defaults left out)."""
     try:
         body: dict[str, Any] = MessageToDict(message)
-    except (ValueError, TypeError) as exc:  # NaN in a Struct, a bad timestamp
+    except (JSONFormatError, ValueError, TypeError) as exc:  # NaN in a Struct, a bad time
         raise InvalidArgument(f"{argument}: cannot be written as JSON: {exc}") from None
     return body
 
@@ -79,7 +80,7 @@ def decode_message(value: Any, message: M, what: str) -> M:
     """``message`` filled from its JSON form (read back from the store)."""
     try:
         ParseDict(value, message)
-    except (ParseError, TypeError, ValueError) as exc:
+    except (JSONFormatError, TypeError, ValueError) as exc:
         raise CorruptRecord(f"{what}: the stored value is not one: {exc}") from None
     return message
 
