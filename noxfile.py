@@ -220,7 +220,7 @@ def tests_a2a(session: nox.Session) -> None:
     extras = [f"{ROOT / path}[testing]" for path in ("core", "plugins/redis", "plugins/mongodb")]
     extras.append(f"{ROOT / 'integrations/a2a'}[encryption]")
     install(session, *(arg for extra in extras for arg in ("-e", extra)))
-    install(session, "a2a-sdk[http-server]")
+    install(session, "a2a-sdk[http-server,sqlite]")  # sqlite: the SDK's database stores, compared
     install_redis_server(session)
     tests_impl(session, ("integrations/a2a/tests",), A2A, "a2a")
 

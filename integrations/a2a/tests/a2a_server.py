@@ -5,6 +5,7 @@ middleware, as a real deployment's authentication would."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +14,7 @@ import httpx
 from a2a.client import Client, ClientConfig, ClientFactory
 from a2a.helpers import get_message_text, new_task_from_user_message, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.cluster import VersionedTaskStore
 from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
@@ -55,8 +57,11 @@ CARD = AgentCard(
 
 
 class ScriptedExecutor(AgentExecutor):
-    """'wait': the task asks for input; anything else: an artifact echoing it, then
-    completed. Cancel: canceled."""
+    """'wait': the task asks for input; 'slow': the task works until ``gate`` is set, then
+    completes; anything else: an artifact echoing it, then completed. Cancel: canceled."""
+
+    def __init__(self, gate: asyncio.Event | None = None) -> None:
+        self.gate = gate or asyncio.Event()
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         assert context.message is not None
@@ -69,6 +74,9 @@ class ScriptedExecutor(AgentExecutor):
         if text == "wait":
             await updater.requires_input()
             return
+        if text == "slow":
+            await updater.start_work()
+            await self.gate.wait()
         await updater.add_artifact([new_text_part(f"echo: {text}")], name="echo")
         await updater.complete()
 
@@ -87,12 +95,15 @@ class HeaderUser(AuthenticationBackend):
 
 @contextlib.asynccontextmanager
 async def serve(
-    task_store: TaskStore, push_config_store: PushNotificationConfigStore | None = None
-) -> AsyncIterator[Callable[[str], Client]]:
-    """An A2A server over these stores; yields ``client(user)``, the SDK's client as
-    ``user``."""
+    task_store: TaskStore | VersionedTaskStore,
+    push_config_store: PushNotificationConfigStore | None = None,
+    executor: ScriptedExecutor | None = None,
+) -> AsyncIterator[Callable[..., Client]]:
+    """An A2A server over these stores; yields ``client(user, polling=False)``, the SDK's
+    client as ``user`` (``polling``: a message returns at once, without waiting for the
+    task to finish). Leaving it waits for the tasks it runs."""
     handler = DefaultRequestHandler(
-        agent_executor=ScriptedExecutor(),
+        agent_executor=executor or ScriptedExecutor(),
         task_store=task_store,
         agent_card=CARD,
         push_config_store=push_config_store,
@@ -103,12 +114,13 @@ async def serve(
     )
     async with contextlib.AsyncExitStack() as stack:
 
-        def client(user: str) -> Client:
+        def client(user: str, *, polling: bool = False) -> Client:
             http = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url=URL, headers={"x-user": user}
             )
             stack.push_async_callback(http.aclose)
-            return ClientFactory(ClientConfig(httpx_client=http, streaming=False)).create(CARD)
+            config = ClientConfig(httpx_client=http, streaming=False, polling=polling)
+            return ClientFactory(config).create(CARD)
 
         try:
             yield client

@@ -17,10 +17,11 @@ See ``docs/a2a.md``.
 
 from __future__ import annotations
 
-from satchel_a2a.errors import InvalidListRequest, PushConfigUnreadable
+from satchel_a2a.errors import InvalidListRequest, PushConfigUnreadable, TaskModified
 from satchel_a2a.push import PUSH_CONFIGS_NAMESPACE, SatchelPushNotificationConfigStore
 from satchel_a2a.shared import close_shared_store, shared_store
 from satchel_a2a.tasks import TASKS_NAMESPACE, SatchelTaskStore
+from satchel_a2a.versioned import SatchelVersionedTaskStore
 
 __all__ = [
     "PUSH_CONFIGS_NAMESPACE",
@@ -29,6 +30,8 @@ __all__ = [
     "PushConfigUnreadable",
     "SatchelPushNotificationConfigStore",
     "SatchelTaskStore",
+    "SatchelVersionedTaskStore",
+    "TaskModified",
     "close_shared_store",
     "shared_store",
 ]

@@ -16,7 +16,7 @@ from satchel import AlreadyExists, Conflict, InvalidArgument, InvalidQuery, NotF
 from satchel.stores import DEFAULT, KVStore, Versioned
 from satchel.stores.base import Default
 from satchel.validation import check_name, check_ttl
-from satchel_a2a.errors import InvalidListRequest
+from satchel_a2a.errors import InvalidListRequest, TaskModified
 from satchel_a2a.records import (
     check_id,
     decode_message,
@@ -105,7 +105,8 @@ class SatchelTaskStore(TaskStore):
 
         :param expected_version: only if the stored task has this version (from
             :meth:`get_versioned`), or ``0``: only if there is none; else
-            :class:`~satchel.Conflict` and nothing is written. Default: no check, as the
+            :class:`~satchel_a2a.TaskModified` (a :class:`~satchel.Conflict`) and nothing is
+            written. Default: no check, as the
             SDK's stores save.
         """
         await self.save_versioned(task, context, expected_version=expected_version)
@@ -178,9 +179,9 @@ class SatchelTaskStore(TaskStore):
     ) -> int:
         """:meth:`save`, returning the task's new version.
 
-        :raises Conflict: ``expected_version`` is given and the stored task has another
-            version (``.actual``: ``0`` when there is none, or ``None`` when unknown);
-            nothing was written.
+        :raises TaskModified: (a :class:`~satchel.Conflict`) ``expected_version`` is given and
+            the stored task has another version (``.actual``: ``0`` when there is none, or
+            ``None`` when unknown); nothing was written.
         """
         owner = owner_of(context, self.owner_resolver)
         if not isinstance(task, Task):
@@ -204,21 +205,24 @@ class SatchelTaskStore(TaskStore):
                 return await self.kv.set(key, value, if_absent=True)
             return await self.kv.set(key, value, if_version=expected_version)
         except AlreadyExists:
-            raise Conflict(
+            raise TaskModified(
                 f"task {task.id!r}: it exists, and expected_version=0 saves only a new task; "
                 "load it and try again",
+                task_id=task.id,
                 expected=0,
             ) from None
         except NotFound:
-            raise Conflict(
+            raise TaskModified(
                 f"task {task.id!r}: it no longer exists (expected version {expected_version})",
+                task_id=task.id,
                 expected=expected_version,
                 actual=0,
             ) from None
         except Conflict as exc:
-            raise Conflict(
+            raise TaskModified(
                 f"task {task.id!r}: another write changed it since version {expected_version}; "
                 "load it and try again",
+                task_id=task.id,
                 expected=expected_version,
                 actual=exc.actual,
             ) from None
