@@ -146,3 +146,20 @@ async def test_bad_arguments_name_themselves_and_never_the_key(store: Satchel) -
             await call()
         assert str(raised.value).startswith(f"{argument}:"), str(raised.value)
     assert await configs.kv.count() == 0
+
+
+async def test_the_sdks_database_store_drops_configs_it_cannot_decrypt(tmp_path: Any) -> None:
+    """What docs/a2a.md says of the SDK's own store: with another key, a config it cannot
+    decrypt is logged and left out, so its notifications stop without an error."""
+    from a2a.server.tasks import DatabasePushNotificationConfigStore
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'configs.db'}")
+    try:
+        writer = DatabasePushNotificationConfigStore(engine, encryption_key=Fernet.generate_key())
+        await writer.set_info("task-1", make_config("c-1"), ctx("ann"))
+        reader = DatabasePushNotificationConfigStore(engine, encryption_key=Fernet.generate_key())
+        assert await reader.get_info("task-1", ctx("ann")) == []
+        assert await reader.get_info_for_dispatch("task-1") == []
+    finally:
+        await engine.dispose()
