@@ -47,7 +47,7 @@ async def every_page(
     raise AssertionError("listing did not end")
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 async def test_task_store_agrees_with_the_sdks_in_memory_store(store: Satchel, seed: int) -> None:
     rng = random.Random(seed)
     ours, theirs = SatchelTaskStore(store=store), InMemoryTaskStore()
