@@ -17,9 +17,9 @@ See ``docs/a2a.md``.
 
 from __future__ import annotations
 
+from satchel.shared import close_shared_store, shared_store
 from satchel_a2a.errors import InvalidListRequest, PushConfigUnreadable, TaskModified
 from satchel_a2a.push import PUSH_CONFIGS_NAMESPACE, SatchelPushNotificationConfigStore
-from satchel_a2a.shared import close_shared_store, shared_store
 from satchel_a2a.tasks import TASKS_NAMESPACE, SatchelTaskStore
 from satchel_a2a.versioned import SatchelVersionedTaskStore
 

@@ -17,6 +17,7 @@ from a2a.server.tasks.push_notification_config_store import (
 from a2a.types.a2a_pb2 import TaskPushNotificationConfig
 
 from satchel import ConfigError, InvalidArgument, Satchel
+from satchel.shared import shared_store
 from satchel.stores import DEFAULT, Entry, KVStore
 from satchel.stores.base import Default
 from satchel.validation import check_name, check_ttl
@@ -28,7 +29,6 @@ from satchel_a2a.records import (
     owner_of,
     scoped_key,
 )
-from satchel_a2a.shared import shared_store
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet

@@ -13,6 +13,7 @@ from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskSta
 from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 
 from satchel import AlreadyExists, Conflict, InvalidArgument, InvalidQuery, NotFound, Satchel
+from satchel.shared import shared_store
 from satchel.stores import DEFAULT, KVStore, Versioned
 from satchel.stores.base import Default
 from satchel.validation import check_name, check_ttl
@@ -26,7 +27,6 @@ from satchel_a2a.records import (
     owner_prefix,
     scoped_key,
 )
-from satchel_a2a.shared import shared_store
 
 __all__ = ["TASKS_NAMESPACE", "SatchelTaskStore"]
 
