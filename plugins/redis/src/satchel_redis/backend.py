@@ -248,7 +248,12 @@ class RedisBackend(Backend):
                 await state.client.initialize()
                 state.initialised = True
 
-    async def _run(self, what_: str | Callable[[], str], call: Callable[[], Awaitable[T]]) -> T:
+    async def _run(
+        self,
+        what_: str | Callable[[], str],
+        call: Callable[[], Awaitable[T]],
+        route: str | None = None,
+    ) -> T:
         """Run ``call()``; retry connection errors and timeouts with exponential backoff and
         full jitter; translate every driver error into a satchel error.
 
@@ -256,7 +261,8 @@ class RedisBackend(Backend):
         connection's set-up, a Cluster's slot map and the command together), so a call
         returns or raises within :func:`call_bound`. A write is retried as it was first
         sent, with the same write id and clock: its script finds the outcome of an attempt
-        that already ran and returns it (see :mod:`satchel_redis.scripts`)."""
+        that already ran and returns it (see :mod:`satchel_redis.scripts`). ``route`` is a
+        Redis key the call is sent by: on a Cluster, an error names the node of its slot."""
         attempt = 0
         while True:
             try:
@@ -269,7 +275,7 @@ class RedisBackend(Backend):
             except Exception as exc:
                 # the description is built only now: the hot path pays nothing for it
                 what = what_ if isinstance(what_, str) else what_()
-                attempt = await self._failed(what, exc, attempt)
+                attempt = await self._failed(what, exc, attempt, route)
 
     async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -310,7 +316,7 @@ class RedisBackend(Backend):
                 "rediss:// (or SATCHEL_REDIS_SSL=false), or turn TLS on in the server"
             ) from None
 
-    async def _failed(self, what: str, exc: Exception, attempt: int) -> int:
+    async def _failed(self, what: str, exc: Exception, attempt: int, route: str | None) -> int:
         """Raise the satchel error for ``exc``, or wait before the next attempt and return
         its number."""
         s = self.settings
@@ -335,7 +341,7 @@ class RedisBackend(Backend):
             if isinstance(exc, rex.RedisClusterException) and self._mode == "cluster":
                 self._state.initialised = False  # map the cluster again
             if attempt >= s.retries:
-                raise BackendUnavailable(self._unavailable(what, exc, attempt + 1)) from exc
+                raise BackendUnavailable(self._unavailable(what, exc, attempt + 1, route)) from exc
             attempt += 1
             cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
             await asyncio.sleep(random.uniform(0, cap))  # full jitter
@@ -346,7 +352,9 @@ class RedisBackend(Backend):
             raise SatchelError(f"{what}: redis at {self._where}: {_clean(exc)}") from exc
         raise exc  # anything else is a bug, which the handle's wrapper reports
 
-    def _unavailable(self, what: str, exc: BaseException, attempts: int) -> str:
+    def _unavailable(
+        self, what: str, exc: BaseException, attempts: int, route: str | None = None
+    ) -> str:
         s = self.settings
         text = _clean(exc)
         lowered = text.lower()
@@ -388,10 +396,25 @@ class RedisBackend(Backend):
         node = getattr(exc, "connection", None)
         if isinstance(node, ClusterNode):
             hint += f" (cluster node {node.name})"
+        elif self._mode == "cluster" and route is not None:
+            # the attempt's bound cut the call short, wherever it was waiting: name the node
+            # that serves its slot, which is where the call was going
+            name = self._slot_node(route)
+            if name is not None:
+                hint += f" (its slot is served by cluster node {name})"
         return (
             f"{what}: redis at {self._where} is unavailable after {attempts} "
             f"attempt{'s' if attempts != 1 else ''}: {text or type(exc).__name__}{hint}"
         )
+
+    def _slot_node(self, route: str) -> str | None:
+        """The ``host:port`` of the Cluster node that serves ``route``'s slot, as the slot
+        map last read says; ``None`` when it is not known."""
+        try:
+            node = self._client.get_node_from_key(route)
+        except Exception:  # no slot map yet, or the slot is not covered
+            return None
+        return node.name if isinstance(node, ClusterNode) else None
 
     def _response_error(self, what: str, exc: rex.ResponseError) -> SatchelError:
         text = _clean(exc)
@@ -521,7 +544,7 @@ class RedisBackend(Backend):
     async def get(self, collection: str, key: str) -> Record | None:
         rk = f"{self._layout.base(collection)}r:{key}"
         raw = await self._run(
-            lambda: f"get {key!r} in {collection!r}", lambda: self._client.hgetall(rk)
+            lambda: f"get {key!r} in {collection!r}", lambda: self._client.hgetall(rk), rk
         )
         return self._decode(collection, key, raw, _now_ms())
 
@@ -534,6 +557,7 @@ class RedisBackend(Backend):
         results = await self._run(
             lambda: f"get_many in {collection!r}",
             self._script("get_many", [f"{base}r:{key}" for key in keys], [base, 0]),
+            f"{base}k",
         )
         now_ms = _now_ms()
         return [
@@ -548,6 +572,7 @@ class RedisBackend(Backend):
         raw = await self._run(
             f"find {index_name}={value!r} in {collection!r}",
             self._script("find", [ikey], [base, now]),
+            ikey,
         )
         records = []
         for i in range(0, len(raw), 2):
@@ -570,6 +595,7 @@ class RedisBackend(Backend):
             walked, last, raw = await self._run(
                 f"query {collection!r}",
                 self._script("scan_page", [kz], [base, now, low, high, PAGE]),
+                kz,
             )
             page = []
             for i in range(0, len(raw), 2):
@@ -626,6 +652,7 @@ class RedisBackend(Backend):
         found = await self._run(
             f"count {collection!r}",
             self._script("count", [f"{base}k"], [base, now]),
+            f"{base}k",
         )
         return max(0, int(found))
 
@@ -645,6 +672,7 @@ class RedisBackend(Backend):
             cursor, keys = await self._run(
                 f"keys of {collection!r}",
                 self._script("keys_page", [kz], [base, now, cursor, match, 500]),
+                kz,
             )
             for raw in keys:
                 if raw not in seen:
@@ -665,6 +693,7 @@ class RedisBackend(Backend):
                 count = await self._run(
                     "collections",
                     self._script("count", [f"{base}k"], [base, now]),
+                    f"{base}k",
                 )
                 if int(count) > 0:
                     live.append(name)
@@ -713,6 +742,7 @@ class RedisBackend(Backend):
         result = await self._run(
             lambda: f"put {key!r} in {collection!r}",
             lambda: SCRIPTS["put"](self._client, [rk], args),
+            rk,
         )
         status = _text(result[0])
         if status == "ok":
@@ -764,7 +794,9 @@ class RedisBackend(Backend):
                     raise result
             return results
 
-        results = await self._run(lambda: f"put_many of {len(records)} records", call)
+        # a batch of one collection goes to one slot; several go to several nodes at once
+        route = calls[0][0][0] if len(calls) == 1 else None
+        results = await self._run(lambda: f"put_many of {len(records)} records", call, route)
         out: list[Record | None] = [None] * len(records)
         for (_, positions), result in zip(groups.items(), results, strict=True):
             for j, i in enumerate(positions):
@@ -781,6 +813,7 @@ class RedisBackend(Backend):
         result = await self._run(
             lambda: f"delete {key!r} in {collection!r}",
             lambda: SCRIPTS["delete"](self._client, [rk], args),
+            rk,
         )
         status = _text(result[0])
         if status == "ok":
@@ -802,6 +835,7 @@ class RedisBackend(Backend):
             live, left = await self._run(
                 f"drop {collection!r}",
                 self._script("drop_batch", [kz], [base, now, BATCH]),
+                kz,
             )
             removed += int(live)
             if int(left) == 0:
@@ -821,6 +855,7 @@ class RedisBackend(Backend):
                     await self._run(
                         f"purge_expired in {collection!r}",
                         self._script("purge", [f"{base}k"], [base, now, BATCH]),
+                        f"{base}k",
                     )
                 )
                 removed += gone
