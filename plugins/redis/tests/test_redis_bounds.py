@@ -18,10 +18,16 @@ from redis.crc import key_slot
 
 from satchel.backend import Record
 from satchel.errors import BackendUnavailable
-from satchel_redis import RedisBackend
+from satchel.settings import load_settings
+from satchel_redis import RedisBackend, RedisSettings
 from satchel_redis.backend import call_bound
 from satchel_redis.layout import encode_tag
-from satchel_redis.testing.servers import RedisClusterNodes, RedisServer, RedisServerFactory
+from satchel_redis.testing.servers import (
+    RedisClusterNodes,
+    RedisSentinelSetup,
+    RedisServer,
+    RedisServerFactory,
+)
 
 MARGIN = 1.5  # seconds: scheduling slack on a loaded machine, not part of the guarantee
 FAST = {"connect_timeout": 0.5, "socket_timeout": 0.5, "retry_backoff": 0.05}
@@ -181,6 +187,79 @@ async def test_a_stopped_cluster_node_fails_calls_within_the_bound(
         assert time.monotonic() - started <= bound + MARGIN
     finally:
         stopped.resume()
+        await backend.close()
+
+
+# -- Sentinel ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sentinel_setup(redis_binary: str) -> Iterator[RedisSentinelSetup]:
+    """A master and a sentinel of their own (one of them gets stopped)."""
+    with RedisSentinelSetup(redis_binary) as setup:
+        yield setup
+
+
+def through_sentinel(setup: RedisSentinelSetup, service: str | None = None) -> RedisBackend:
+    environ = {
+        "SATCHEL_REDIS_SENTINELS": setup.sentinels,
+        "SATCHEL_REDIS_SENTINEL_SERVICE": service or setup.service_name,
+        "SATCHEL_REDIS_RETRIES": "0",
+        "SATCHEL_REDIS_CONNECT_TIMEOUT": "0.5",
+        "SATCHEL_REDIS_SOCKET_TIMEOUT": "0.5",
+    }
+    return RedisBackend(load_settings(RedisSettings, environ=environ))
+
+
+async def test_a_stopped_or_absent_sentinel_is_named_with_its_cause(
+    sentinel_setup: RedisSentinelSetup,
+) -> None:
+    """No master can be found: the error names each sentinel and what it did (no answer,
+    refused), within the bound, and never quotes the driver's client objects."""
+    sentinel = f"sentinel 127.0.0.1:{sentinel_setup.sentinel_port}"
+    unknown = through_sentinel(sentinel_setup, service="no-such-service")
+    try:
+        elapsed, message = await timed(lambda: unknown.get("c", "k"))
+        assert "'no-such-service'" in message and "SATCHEL_REDIS_SENTINEL_SERVICE" in message
+    finally:
+        await unknown.close()
+
+    sentinel_setup.sentinel.pause()
+    backend = through_sentinel(sentinel_setup)
+    try:
+        elapsed, message = await timed(lambda: backend.get("c", "k"))
+        assert elapsed <= call_bound(backend.settings) + MARGIN, elapsed
+        assert f"{sentinel}: no answer within 0.5 s" in message, message
+        assert "<redis" not in message and "network:" not in message, message
+    finally:
+        sentinel_setup.sentinel.resume()
+        await backend.close()
+
+    sentinel_setup.sentinel.stop()
+    backend = through_sentinel(sentinel_setup)
+    try:
+        elapsed, message = await timed(lambda: backend.put(Record("c", "k", 1)))
+        assert elapsed <= call_bound(backend.settings) + MARGIN, elapsed
+        assert f"{sentinel}: the connection was refused" in message, message
+        assert "<redis" not in message and "network:" not in message, message
+    finally:
+        await backend.close()
+
+
+async def test_a_stopped_master_behind_a_sentinel_is_named_within_the_bound(
+    sentinel_setup: RedisSentinelSetup,
+) -> None:
+    backend = through_sentinel(sentinel_setup)
+    try:
+        await backend.put(Record("c", "k", 1))
+        sentinel_setup.master.pause()
+        for call in (lambda: backend.get("c", "k"), lambda: backend.put(Record("c", "k", 2))):
+            elapsed, message = await timed(call)
+            assert elapsed <= call_bound(backend.settings) + MARGIN, elapsed
+            assert f"127.0.0.1:{sentinel_setup.master.port}" in message, message
+            assert "no answer within" in message, message
+    finally:
+        sentinel_setup.master.resume()
         await backend.close()
 
 

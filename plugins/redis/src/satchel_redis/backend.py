@@ -37,7 +37,7 @@ from redis import exceptions as rex
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
 from satchel.backend import (
@@ -358,7 +358,9 @@ class RedisBackend(Backend):
         s = self.settings
         text = _clean(exc)
         lowered = text.lower()
-        if isinstance(exc, (ssl.SSLError, rex.ConnectionError)) and (
+        if isinstance(exc, _NoMaster):
+            text, hint = self._no_master(exc), ""
+        elif isinstance(exc, (ssl.SSLError, rex.ConnectionError)) and (
             "ssl" in lowered or "tls" in lowered or "wrong version number" in lowered
         ):
             hint = (
@@ -406,6 +408,34 @@ class RedisBackend(Backend):
             f"{what}: redis at {self._where} is unavailable after {attempts} "
             f"attempt{'s' if attempts != 1 else ''}: {text or type(exc).__name__}{hint}"
         )
+
+    def _no_master(self, exc: _NoMaster) -> str:
+        """What the sentinels did when none named a master, one cause per sentinel."""
+        s = self.settings
+        if not exc.failures:
+            return (
+                f"no sentinel knows a master for the service {exc.service!r} "
+                "(SATCHEL_REDIS_SENTINEL_SERVICE), or they hold it down"
+            )
+        causes = []
+        for address, failure in exc.failures:
+            lowered = _clean(failure).lower()
+            if isinstance(failure, rex.TimeoutError) and "connect" in lowered:
+                cause = (
+                    f"no answer within {s.connect_timeout:g} s while connecting "
+                    "(SATCHEL_REDIS_CONNECT_TIMEOUT)"
+                )
+            elif isinstance(failure, rex.TimeoutError):
+                cause = (
+                    f"no answer within {s.socket_timeout:g} s (SATCHEL_REDIS_SOCKET_TIMEOUT): "
+                    "stopped, overloaded or unreachable"
+                )
+            elif "refused" in lowered or "connect call failed" in lowered or "111" in lowered:
+                cause = "the connection was refused"
+            else:
+                cause = _clean(failure) or type(failure).__name__
+            causes.append(f"sentinel {address}: {cause}")
+        return f"no sentinel named a master for {exc.service!r}: " + "; ".join(causes)
 
     def _slot_node(self, route: str) -> str | None:
         """The ``host:port`` of the Cluster node that serves ``route``'s slot, as the slot
@@ -1135,7 +1165,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
         )
 
         def sentinel_client() -> tuple[Any, Sentinel | None]:
-            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            sentinel = _Sentinel(
                 nodes,
                 sentinel_kwargs={**common, "password": sentinel_password, "retry": no_retry},
                 db=settings.db,
@@ -1219,6 +1249,41 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
         return client, None
 
     return ("cluster" if settings.cluster else "standalone"), where, host_client
+
+
+class _NoMaster(MasterNotFoundError):
+    """No sentinel named a master for ``service``; ``failures`` holds, per sentinel that
+    failed, its ``host:port`` and the error it raised."""
+
+    def __init__(self, service: str, failures: list[tuple[str, BaseException]]) -> None:
+        super().__init__(f"No master found for {service!r}")
+        self.service = service
+        self.failures = failures
+
+
+class _Sentinel(Sentinel):
+    """redis-py's Sentinel, whose failure to find a master keeps each sentinel's error
+    (redis-py's own message quotes each sentinel client's repr and the error's kind only,
+    so refused and timed out read the same)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        failures: list[tuple[str, BaseException]] = []
+        for n, sentinel in enumerate(self.sentinels):
+            try:
+                masters: Any = await sentinel.sentinel_masters()
+            except (rex.ConnectionError, rex.TimeoutError) as exc:
+                kwargs = sentinel.connection_pool.connection_kwargs
+                failures.append((f"{kwargs.get('host')}:{kwargs.get('port')}", exc))
+                continue
+            state = masters.get(service_name)
+            if state and self.check_master_state(state, service_name):
+                # the sentinel that answered is asked first next time, as redis-py does
+                self.sentinels[0], self.sentinels[n] = sentinel, self.sentinels[0]
+                return state["ip"], state["port"]
+        raise _NoMaster(service_name, failures)
 
 
 def _host_port(node: str) -> tuple[str, int]:
