@@ -116,6 +116,35 @@ async def test_a_retried_put_many_returns_the_versions_it_wrote(writers: Writers
     assert b is not None and (b.version, b.value) == (1, "mine-b")
 
 
+async def test_a_retried_put_many_over_several_collections_writes_each_once(
+    writers: Writers,
+) -> None:
+    """A batch over two collections is one pipeline of two scripts, each with its own write
+    id: the retry recalls both outcomes, and the other writer's version stays on top."""
+    c, d = writers.collection, f"{writers.collection}-2"
+    try:
+        await writers.mine.put_many([Record(c, "a", "first"), Record(d, "a", "first")])
+        writers.other_puts("a", "other")  # in collection c
+        got = await writers.mine.put_many(
+            [Record(c, "a", "mine-c"), Record(d, "a", "mine-d"), Record(d, "b", "mine-d")]
+        )
+        assert writers.proxy.lost == 1
+        assert [(r.collection, r.key, r.version) for r in got] == [
+            (c, "a", 2),
+            (d, "a", 2),
+            (d, "b", 1),
+        ]
+        stored_c = await writers.other.get(c, "a")
+        assert stored_c is not None and (stored_c.version, stored_c.value) == (3, "other")
+        stored_d = await writers.other.get_many(d, ["a", "b"])
+        assert [(r.version, r.value) for r in stored_d if r is not None] == [
+            (2, "mine-d"),
+            (1, "mine-d"),
+        ]
+    finally:
+        await writers.other.drop(d)
+
+
 @pytest.mark.parametrize("if_version", [None, 1])
 async def test_a_retried_delete_does_not_remove_a_later_create(
     writers: Writers, if_version: int | None
