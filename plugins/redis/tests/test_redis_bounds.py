@@ -191,6 +191,38 @@ async def test_a_stopped_cluster_node_fails_calls_within_the_bound(
         await backend.close()
 
 
+def test_a_backend_closed_after_a_cluster_node_stopped_leaves_nothing_open(
+    cluster: RedisClusterNodes,
+) -> None:
+    """After calls that timed out on a stopped node (redis-py then marks its Cluster client
+    for a new slot map, and its own ``aclose()`` does nothing until it has one),
+    ``close()`` still closes every node's connections: no ResourceWarning at a collection."""
+    import asyncio
+    import gc
+    import warnings
+
+    on_stopped = collection_on(1)
+
+    async def outage() -> None:
+        backend = RedisBackend.from_url(
+            cluster.url, cluster=True, retries=0, connect_timeout=0.5, socket_timeout=0.5
+        )
+        try:
+            await backend.put(Record(on_stopped, "k", 1))
+            cluster.nodes[1].pause()
+            await timed(lambda: backend.put(Record(on_stopped, "k", 2)))
+        finally:
+            cluster.nodes[1].resume()
+            await backend.close()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(outage())
+        gc.collect()
+    leaks = [str(w.message)[:120] for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not leaks, leaks
+
+
 # -- Sentinel ---------------------------------------------------------------------------------
 
 

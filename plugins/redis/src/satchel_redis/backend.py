@@ -230,6 +230,13 @@ class RedisBackend(Backend):
         state.released = True
         with contextlib.suppress(Exception):
             await state.client.aclose()
+        if isinstance(state.client, RedisCluster):
+            # redis-py's aclose() does nothing while the client waits for a new slot map (as
+            # after a node failed to answer): close every node's connections all the same
+            manager = state.client.nodes_manager
+            for nodes in ("nodes_cache", "startup_nodes"):
+                with contextlib.suppress(Exception):
+                    await manager.aclose(nodes)
         if state.sentinel is not None:
             for sentinel in state.sentinel.sentinels:
                 with contextlib.suppress(Exception):
