@@ -200,8 +200,9 @@ def tests_openai_agents(session: nox.Session) -> None:
 @nox.session(tags=["tests"])
 def tests_langgraph(session: nox.Session) -> None:
     """satchel-langgraph against LangGraph's real release: its checkpointer conformance
-    suite (every base capability) and a StateGraph that resumes from its checkpoint, on
-    memory, a throwaway redis-server and three-node Cluster, and a SecantusDB server."""
+    suite (every base capability), a StateGraph that resumes from its checkpoint, and the
+    store against LangGraph's InMemoryStore, on memory, a throwaway redis-server and
+    three-node Cluster, and a SecantusDB server."""
     extras = [f"{ROOT / path}[testing]" for path in ("core", "plugins/redis", "plugins/mongodb")]
     install(session, *(arg for extra in extras for arg in ("-e", extra)))
     install(session, "langgraph", "langgraph-checkpoint-conformance")
@@ -269,9 +270,28 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / ".nox" / "site"))
 
 
+#: The benchmarks, in the order ``nox -s bench`` runs them.
+BENCHMARKS = (
+    "bench_memory.py",
+    "bench_redis.py",
+    "bench_mongodb.py",
+    "bench_logs.py",
+    "bench_integrations.py",
+)
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmarks (not run by CI): satchel against the raw baseline, same run."""
-    install(session, "hiredis", MONGO_TEST_SERVER, editable=ALL)
-    for script in ("bench_memory.py", "bench_redis.py", "bench_mongodb.py", "bench_logs.py"):
+    """The benchmarks (not run by CI): satchel against the raw baseline, and the framework
+    integrations against the frameworks' own backends (the ``bench`` dependency group), in
+    the same run."""
+    peers = nox.project.dependency_groups(nox.project.load_toml(ROOT / "pyproject.toml"), "bench")
+    install(
+        session,
+        "hiredis",
+        MONGO_TEST_SERVER,
+        *peers,
+        editable=(*OPENAI_AGENTS, "integrations/langgraph"),
+    )
+    for script in BENCHMARKS:
         session.run("python", f"benchmarks/{script}", *session.posargs, env=dict(os.environ))

@@ -210,6 +210,9 @@ SCRIPT: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = [
     ("kv", "set_many", ({"c": 1, "d": [1, 2]},), {"ttl": None}),
     ("kv", "get_many", (["a", "b", "c", "nope"],), {}),
     ("kv", "count", ({"value": 1},), {}),
+    ("kv", "find", ("x", "2"), {}),
+    ("kv", "find", ("x", "2"), {"limit": 0}),
+    ("kv", "find", ("nope", "2"), {}),
     ("kv", "query", ([("x", "eq", 2)],), {"order_by": "-key", "select": ["x"], "limit": 5}),
     ("kv", "query", (), {"offset": 1, "limit": 2}),
     ("kv", "query", (), {"cursor": "bogus"}),
@@ -266,9 +269,13 @@ SCRIPT: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = [
 ]
 
 
+def _x_index(value: Any) -> list[str]:
+    return [str(value["x"])] if isinstance(value, dict) and "x" in value else []
+
+
 def _stores(handle: Any) -> dict[str, Any]:
     return {
-        "kv": handle.kv("script"),
+        "kv": handle.kv("script", indexes={"x": _x_index}),
         "tasks": handle.tasks(Task),
         "sessions": handle.sessions(Snapshot),
         "logs": handle.logs("script"),

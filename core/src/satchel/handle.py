@@ -26,11 +26,11 @@ from satchel.settings import (
     settings_from_code,
     settings_secrets,
 )
-from satchel.stores.base import collection_name
+from satchel.stores.base import IndexExtractor, collection_name
 from satchel.stores.kv import KVStore
 from satchel.stores.logs import LogStore
 from satchel.stores.sessions import SessionStore
-from satchel.stores.tasks import IndexExtractor, TaskStore
+from satchel.stores.tasks import TaskStore
 from satchel.validation import check_name, check_ttl
 
 if TYPE_CHECKING:
@@ -326,10 +326,22 @@ class Satchel:
         """The session store ``name`` for snapshots of ``model``."""
         return SessionStore(self.backend, self.namespace, model, name=name, ttl=self._ttl(ttl))
 
-    def kv(self, namespace: str, *, ttl: Any = _UNSET) -> KVStore:
-        """The key-value namespace ``namespace`` (any non-empty string without NUL)."""
+    def kv(
+        self,
+        namespace: str,
+        *,
+        ttl: Any = _UNSET,
+        indexes: Mapping[str, IndexExtractor] | None = None,
+    ) -> KVStore:
+        """The key-value namespace ``namespace`` (any non-empty string without NUL).
+
+        :param ttl: seconds each value lives (default ``SATCHEL_DEFAULT_TTL``; ``None``:
+            never expire).
+        :param indexes: ``{name: extractor}``: each extractor takes a value and returns the
+            strings under which :meth:`KVStore.find` looks it up.
+        """
         check_name(namespace, "namespace")
-        return KVStore(self.backend, self.namespace, namespace, self._ttl(ttl))
+        return KVStore(self.backend, self.namespace, namespace, self._ttl(ttl), indexes)
 
     @overload
     def logs(self, name: str, model: None = None, *, ttl: Any = _UNSET) -> LogStore[Any]: ...

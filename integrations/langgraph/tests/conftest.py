@@ -9,6 +9,7 @@ when ``CI=true``.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -55,6 +56,25 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def handle_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
+    """``satchel.open`` arguments for a handle of the test's own on ``backend`` (each call
+    of ``satchel.open`` with them opens another handle on the same records)."""
+    return open_arguments(request, backend)
+
+
+@pytest.fixture
 async def store(request: pytest.FixtureRequest, backend: str) -> AsyncIterator[Satchel]:
     async with satchel.open(**open_arguments(request, backend)) as handle:
         yield handle
+
+
+@pytest.fixture
+async def every_store(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Satchel]]:
+    """A handle on each backend, for a test that runs on all of them at once (one that
+    waits for time to pass)."""
+    async with contextlib.AsyncExitStack() as stack:
+        handles = {}
+        for name in BACKENDS:
+            opened = satchel.open(**open_arguments(request, name))
+            handles[name] = await stack.enter_async_context(opened)
+        yield handles

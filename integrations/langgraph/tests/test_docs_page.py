@@ -1,5 +1,6 @@
-"""The complete program of ``docs/langgraph.md`` (the block that calls ``asyncio.run``) runs,
-on memory and on Redis."""
+"""The complete programs of ``docs/langgraph.md`` (the blocks that call ``asyncio.run``: the
+checkpointer's and the store's) run, on memory and on Redis, one after the other in one
+interpreter."""
 
 from __future__ import annotations
 
@@ -19,18 +20,25 @@ BLOCKS = [
 ]
 
 
-def test_the_page_has_its_program() -> None:
-    assert len(BLOCKS) == 1
+def test_the_page_has_its_programs() -> None:
+    assert len(BLOCKS) == 2
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
-def test_the_program(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_the_programs(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     environ = {"SATCHEL_BACKEND": backend, "SATCHEL_NAMESPACE": f"docs-{tmp_path.name}"}
     if backend == "redis":
         environ["SATCHEL_REDIS_URL"] = request.getfixturevalue("redis_url")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SATCHEL_")} | environ
+    programs = []
+    for n, block in enumerate(BLOCKS):
+        programs.append(tmp_path / f"program{n}.py")
+        programs[-1].write_text(block, encoding="utf-8")
+    run_all = (
+        "import runpy, sys\nfor path in sys.argv[1:]: runpy.run_path(path, run_name='__main__')"
+    )
     result = subprocess.run(
-        [sys.executable, "-c", BLOCKS[0]],
+        [sys.executable, "-c", run_all, *map(str, programs)],
         capture_output=True,
         text=True,
         env=env,
@@ -38,4 +46,11 @@ def test_the_program(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["['draft']", "('publish',)", "['draft', 'publish']"]
+    assert result.stdout.splitlines() == [
+        "['draft']",
+        "('publish',)",
+        "['draft', 'publish']",
+        "['blues', 'jazz']",
+        "[('users', 'ann')]",
+        "None",
+    ]

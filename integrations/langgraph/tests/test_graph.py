@@ -9,6 +9,7 @@ import operator
 import uuid
 from typing import Annotated, Any, TypedDict
 
+import pytest
 from langgraph.graph import END, START, StateGraph
 
 from satchel import Satchel
@@ -76,4 +77,23 @@ async def test_delete_thread_forgets_the_graph(store: Satchel) -> None:
     await saver.adelete_thread(cfg["configurable"]["thread_id"])
     assert await saver.aget_tuple(cfg) is None
     assert await saver.checkpoints.count() == 0
+    assert await saver.blobs.count() == 0
     assert await saver.writes.count() == 0
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"], indirect=True)
+async def test_a_fork_leaves_the_branch_it_forks_from_unchanged(store: Satchel) -> None:
+    cfg = config()
+    graph = build(SatchelSaver(store=store))
+    await graph.ainvoke({"steps": ["start"]}, cfg)
+    paused = await graph.aget_state(cfg)
+    await graph.ainvoke(None, cfg)
+    done = await graph.aget_state(cfg)
+    assert done.values == {"steps": ["start", "first", "second"]}
+
+    # a new branch from the paused checkpoint writes `steps` again, at the version number
+    # the first branch wrote next: its value must not replace that branch's
+    forked = await graph.aupdate_state(paused.config, {"steps": ["fork"]})
+    assert (await graph.aget_state(forked)).values == {"steps": ["start", "first", "fork"]}
+    assert (await graph.aget_state(done.config)).values == done.values
+    assert (await graph.aget_state(cfg)).values == {"steps": ["start", "first", "fork"]}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from typing import Any
 
 import pytest
 from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.serde.types import ERROR, INTERRUPT
 
 from satchel import InvalidArgument, Satchel
 from satchel_langgraph import SatchelSaver
+from satchel_langgraph.records import load_blob
 
 
 async def test_without_a_store_the_environment_chooses(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,31 +36,92 @@ async def test_a_config_without_thread_id_is_refused(store: Satchel) -> None:
 
 
 @pytest.mark.parametrize("backend", ["memory"], indirect=True)
-async def test_blobs_are_base64_text_and_filters_run_as_queries(store: Satchel) -> None:
+async def test_the_layout_of_the_records(store: Satchel) -> None:
     saver = SatchelSaver(store=store, namespace="lg")
-    checkpoint = empty_checkpoint()
-    checkpoint["channel_values"] = {"blob": b"\x00\xff"}
-    config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
-    stored = await saver.aput(config, checkpoint, {"source": "input", "step": -1, "tag": {1}}, {})
+    config: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    first = empty_checkpoint()
+    first["channel_values"] = {"blob": b"\x00\xff", "text": "kept"}
+    first["channel_versions"] = {"blob": "1", "text": "1"}
+    stored = await saver.aput(
+        config,
+        first,
+        {"source": "input", "step": -1, "tag": {1}},
+        {
+            "blob": "1",
+            "text": "1",
+        },
+    )
+    second = empty_checkpoint()
+    second["channel_values"] = {"blob": b"\x01", "text": "kept"}
+    second["channel_versions"] = {"blob": "2", "text": "1"}
+    latest = await saver.aput(stored, second, {"source": "loop", "step": 0}, {"blob": "2"})
+
+    # a checkpoint record holds no channel value; it names the versions it reads
+    records = (await store.kv("lg.checkpoints").query()).items
+    assert [r.value["checkpoint_id"] for r in records] == [second["id"], first["id"]]
+    assert all(r.key.startswith('["t", "", ') for r in records), "newest first, by key"
+    value = records[0].value
+    assert value["blobs"] == {"blob": "2", "text": "1"}
+    assert value["parent_checkpoint_id"] == first["id"]
+    assert "channel_values" not in load_blob(saver.serde, value["checkpoint"])
+    assert records[1].value["filter"] == {"source": "input", "step": -1}  # a set is not JSON
+
+    # one record per channel and version: the second put wrote only the channel it changed
+    page = await store.kv("lg.blobs").query()
+    blobs = {(e.value["channel"], e.value["version"]): e.value for e in page.items}
+    assert sorted(blobs) == [("blob", "1"), ("blob", "2"), ("text", "1")]
+    kind, data = blobs["blob", "1"]["type"], blobs["blob", "1"]["data"]
+    assert saver.serde.loads_typed((kind, base64.b64decode(data))) == b"\x00\xff"
+
+    found = await saver.aget_tuple(latest)
+    assert found is not None
+    assert found.checkpoint["channel_values"] == {"blob": b"\x01", "text": "kept"}
+    older = await saver.aget_tuple(stored)
+    assert older is not None
+    assert older.checkpoint["channel_values"] == {"blob": b"\x00\xff", "text": "kept"}
+
+    # filters run as queries; a value queries cannot compare is compared on the metadata
+    assert [t.checkpoint["id"] async for t in saver.alist(None, filter={"step": -1})] == [
+        first["id"]
+    ]
+    assert [t async for t in saver.alist(None, filter={"step": 5})] == []
+    assert len([t async for t in saver.alist(None, filter={"tag": {1}})]) == 1
+    assert [t async for t in saver.alist(None, filter={"tag": {2}})] == []
+
+
+async def test_writes_are_stored_once_per_task_and_index(store: Satchel) -> None:
+    saver = SatchelSaver(store=store)
+    config: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    stored = await saver.aput(config, empty_checkpoint(), {}, {})
+
     await saver.aput_writes(stored, [("a", 1), ("a", 2)], "task")
     await saver.aput_writes(stored, [("a", 3)], "task")  # idx 0 is stored already: kept
-
-    (record,) = (await store.kv("lg.checkpoints").query()).items
-    assert isinstance(record.value, dict)
-    kind, data = record.value["checkpoint"]["type"], record.value["checkpoint"]["data"]
-    assert isinstance(kind, str)
-    assert saver.serde.loads_typed((kind, base64.b64decode(data)))["channel_values"] == {
-        "blob": b"\x00\xff"
-    }
-    assert record.value["filter"] == {"source": "input", "step": -1}  # the set is not JSON
+    await asyncio.gather(
+        *(saver.aput_writes(stored, [("a", 4), ("a", 5)], "task") for _ in range(5))
+    )
+    await saver.aput_writes(stored, [(ERROR, "first"), (INTERRUPT, "first")], "task")
+    # special channels are replaced, also in a batch that holds regular writes
+    await saver.aput_writes(stored, [("a", 6), (INTERRUPT, "second")], "task")
+    await saver.aput_writes(stored, [(ERROR, "second")], "task")
+    await saver.aput_writes(stored, [("a", 7)], "other")
 
     found = await saver.aget_tuple(stored)
     assert found is not None
-    assert found.pending_writes == [("task", "a", 1), ("task", "a", 2)]
-    assert [t.checkpoint["id"] async for t in saver.alist(None, filter={"step": -1})] == [
-        checkpoint["id"]
+    assert found.pending_writes == [  # in LangGraph's order: task path, task id, index
+        ("other", "a", 7),
+        ("task", INTERRUPT, "second"),  # index -3
+        ("task", ERROR, "second"),  # index -1
+        ("task", "a", 1),
+        ("task", "a", 2),
     ]
-    assert [t async for t in saver.alist(None, filter={"step": 0})] == []
-    # a value queries cannot compare is compared on the loaded metadata
-    assert len([t async for t in saver.alist(None, filter={"tag": {1}})]) == 1
-    assert [t async for t in saver.alist(None, filter={"tag": {2}})] == []
+    assert await saver.writes.count() == 5
+
+
+def test_versions_increase_with_a_random_tail() -> None:
+    saver = SatchelSaver()
+    first = saver.get_next_version(None, None)
+    second = saver.get_next_version(first, None)
+    assert first < second
+    assert second.split(".")[0] == f"{2:032}"
+    assert saver.get_next_version(first, None) != second, "a fork gets other versions"
+    assert saver.get_next_version(7, None).startswith(f"{8:032}.")

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 from satchel.backend import Backend, expiry_after, utcnow
+from satchel.errors import InvalidArgument
 from satchel.validation import check_name, check_ttl
 
-__all__ = ["DEFAULT", "Default", "TTL", "Versioned", "collection_name"]
+__all__ = [
+    "DEFAULT",
+    "Default",
+    "IndexExtractor",
+    "TTL",
+    "Versioned",
+    "check_indexes",
+    "collection_name",
+    "index_entries",
+]
+
+#: An index extractor: the index values of a stored value (several are allowed).
+IndexExtractor = Callable[[Any], Iterable[str]]
 
 T = TypeVar("T")
 
@@ -34,6 +48,45 @@ def collection_name(tenant: str, kind: str, name: str) -> str:
     """``tenant:kind:name``. The tenant and kind never contain ``:``, so the name may
     contain anything (but NUL) and two stores never share a collection."""
     return f"{tenant}:{kind}:{name}"
+
+
+def check_indexes(indexes: Mapping[str, IndexExtractor] | None) -> dict[str, IndexExtractor]:
+    """The declared indexes ``{name: extractor}``, checked: names as namespace names are,
+    extractors callable. :class:`~satchel.errors.InvalidArgument` names the entry at fault."""
+    if indexes is None:
+        return {}
+    if not isinstance(indexes, Mapping):
+        raise InvalidArgument(
+            f"indexes: must be a mapping of index name to extractor, not {indexes!r}"
+        )
+    checked: dict[str, IndexExtractor] = {}
+    for index_name, extractor in indexes.items():
+        check_name(index_name, "indexes key")
+        if not callable(extractor):
+            raise InvalidArgument(f"indexes[{index_name!r}]: must be callable, not {extractor!r}")
+        checked[index_name] = extractor
+    return checked
+
+
+def index_entries(
+    indexes: Mapping[str, IndexExtractor], subject: Any, key: str, what: str
+) -> dict[str, tuple[str, ...]]:
+    """The index entries of ``subject`` stored under ``key``: each extractor's values,
+    deduplicated in order; an index with no value is left out. A value that is not a
+    non-empty string is an :class:`~satchel.errors.InvalidArgument` naming the index and
+    ``what`` is stored (``"task"``, ``"value"``)."""
+    entries: dict[str, tuple[str, ...]] = {}
+    for index_name, extractor in indexes.items():
+        values = list(extractor(subject))
+        for value in values:
+            if not isinstance(value, str) or not value:
+                raise InvalidArgument(
+                    f"indexes[{index_name!r}]: the extractor returned {value!r} for {what} "
+                    f"{key!r}; index values are non-empty strings"
+                )
+        if values:
+            entries[index_name] = tuple(dict.fromkeys(values))
+    return entries
 
 
 @dataclass(frozen=True, slots=True)

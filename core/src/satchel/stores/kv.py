@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from satchel.backend import JSONValue, Page, Record
+from satchel.backend import Backend, JSONValue, Page, Record
 from satchel.errors import InvalidArgument
 from satchel.query import MAX_COUNT, OrderInput, Query, WhereInput, compile_glob, parse_where
-from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
-from satchel.validation import check_json, check_key, check_keys, check_version
+from satchel.stores.base import (
+    DEFAULT,
+    TTL,
+    IndexExtractor,
+    StoreBase,
+    Versioned,
+    check_indexes,
+    index_entries,
+)
+from satchel.validation import check_json, check_key, check_keys, check_limit, check_version
 
 __all__ = ["Entry", "KVStore"]
 
@@ -36,9 +44,30 @@ class KVStore(StoreBase):
 
     Keys are any non-empty strings; values are any JSON value. Every value returned is the
     caller's own copy.
+
+    Declared indexes (``indexes={name: extractor}``) are multi-valued: each extractor is
+    given the value being stored and returns every string under which :meth:`find` finds
+    it. They are written with the value, atomically, by :meth:`set` and :meth:`set_many`;
+    every store that writes a namespace should declare the same indexes, since a write
+    replaces the record's index entries with the ones it declares.
     """
 
     _kind = "kv"
+
+    def __init__(
+        self,
+        backend: Backend,
+        tenant: str,
+        name: str,
+        ttl: float | None,
+        indexes: Mapping[str, IndexExtractor] | None = None,
+    ) -> None:
+        super().__init__(backend, tenant, name, ttl)
+        self.indexes: dict[str, IndexExtractor] = check_indexes(indexes)
+
+    def _record(self, key: str, value: JSONValue, expires_at: Any) -> Record:
+        index = index_entries(self.indexes, value, key, "value") if self.indexes else {}
+        return Record(self.collection, key, value, expires_at=expires_at, index=index)
 
     @property
     def namespace(self) -> str:
@@ -79,7 +108,7 @@ class KVStore(StoreBase):
         if if_absent and if_version is not None:
             raise InvalidArgument("if_absent and if_version: give one or the other")
         check_version(if_version, "if_version")
-        record = Record(self.collection, key, value, expires_at=self._expiry(ttl))
+        record = self._record(key, value, self._expiry(ttl))
         stored = await self._backend.put(record, if_absent=if_absent, if_version=if_version)
         return stored.version
 
@@ -144,10 +173,27 @@ class KVStore(StoreBase):
         for key, value in items.items():
             check_key(key, "items key")
             check_json(value, f"items[{key!r}]")
-            records.append(Record(self.collection, key, value, expires_at=expires_at))
+            records.append(self._record(key, value, expires_at))
         if not records:
             return []
         return [r.version for r in await self._backend.put_many(records)]
+
+    async def find(self, index: str, value: str, *, limit: int | None = None) -> list[Entry]:
+        """The entries whose declared index ``index`` holds ``value``, in key order: one
+        lookup of the index on the backend, not a scan of the namespace.
+
+        :param limit: at most this many (the first ones in key order).
+        :raises InvalidArgument: ``index`` is not declared, ``value`` is not a non-empty
+            string, or ``limit`` is not a whole number.
+        """
+        if not isinstance(index, str) or index not in self.indexes:
+            declared = ", ".join(sorted(self.indexes)) or "none"
+            raise InvalidArgument(f"index: {index!r} is not declared; declared: {declared}")
+        check_key(value, "value")
+        check_limit(limit)
+        records = await self._backend.find(self.collection, index, value)
+        records.sort(key=lambda r: r.key)
+        return [_entry(r) for r in records[:limit]]
 
     async def count(self, where: WhereInput = None) -> int:
         """How many values there are (matching ``where``, see :meth:`query`)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
 
@@ -12,15 +12,20 @@ from pydantic import BaseModel, ValidationError
 from satchel.backend import Backend, Page, Record, utcnow
 from satchel.errors import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound
 from satchel.query import Condition, Order, Query
-from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
-from satchel.validation import check_key, check_limit, check_name, check_version
+from satchel.stores.base import (
+    DEFAULT,
+    TTL,
+    IndexExtractor,
+    StoreBase,
+    Versioned,
+    check_indexes,
+    index_entries,
+)
+from satchel.validation import check_key, check_limit, check_model, check_version
 
 __all__ = ["FINISHED_STATUSES", "IndexExtractor", "TaskStore", "request_ids"]
 
 M = TypeVar("M", bound=BaseModel)
-
-#: An index extractor: the index values of a task (several are allowed).
-IndexExtractor = Callable[[Any], Iterable[str]]
 
 #: Statuses :meth:`TaskStore.cleanup` removes by default.
 FINISHED_STATUSES: tuple[str, ...] = ("Completed", "Failed", "Canceled")
@@ -85,14 +90,10 @@ class TaskStore(StoreBase, Generic[M]):
         self.model = model
         self.id_field = id_field
         self.status_field = status_field if status_field in model.model_fields else None
-        self.indexes: dict[str, IndexExtractor] = {REQUEST_ID_INDEX: request_ids}
-        for index_name, extractor in (indexes or {}).items():
-            check_name(index_name, "indexes key")
-            if not callable(extractor):
-                raise InvalidArgument(
-                    f"indexes[{index_name!r}]: must be callable, not {extractor!r}"
-                )
-            self.indexes[index_name] = extractor
+        self.indexes: dict[str, IndexExtractor] = {
+            REQUEST_ID_INDEX: request_ids,
+            **check_indexes(indexes),
+        }
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -104,23 +105,12 @@ class TaskStore(StoreBase, Generic[M]):
         return check_key(getattr(task, self.id_field), f"{argument}.{self.id_field}")
 
     def _record(self, task: M, key: str, ttl: TTL) -> Record:
-        index: dict[str, tuple[str, ...]] = {}
-        for index_name, extractor in self.indexes.items():
-            values = list(extractor(task))
-            for value in values:
-                if not isinstance(value, str) or not value:
-                    raise InvalidArgument(
-                        f"indexes[{index_name!r}]: the extractor returned {value!r} for task "
-                        f"{key!r}; index values are non-empty strings"
-                    )
-            if values:
-                index[index_name] = tuple(dict.fromkeys(values))
         return Record(
             self.collection,
             key,
-            task.model_dump(mode="json"),
+            check_model(task, "task"),
             expires_at=self._expiry(ttl),
-            index=index,
+            index=index_entries(self.indexes, task, key, "task"),
         )
 
     def _task(self, record: Record) -> M:

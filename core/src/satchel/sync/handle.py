@@ -13,7 +13,7 @@ from satchel import handle as _handle
 from satchel.errors import InvalidArgument
 from satchel.handle import _UNSET, Satchel
 from satchel.settings import SatchelSettings
-from satchel.stores.tasks import IndexExtractor
+from satchel.stores.base import IndexExtractor
 from satchel.sync.loop import LoopThread
 from satchel.sync.stores import (
     SyncKVStore,
@@ -92,8 +92,14 @@ class SyncSatchel:
     ) -> SyncSessionStore[M]:
         return SyncSessionStore(self._handle.sessions(model, name=name, ttl=ttl), self._loop)
 
-    def kv(self, namespace: str, *, ttl: Any = _UNSET) -> SyncKVStore:
-        return SyncKVStore(self._handle.kv(namespace, ttl=ttl), self._loop)
+    def kv(
+        self,
+        namespace: str,
+        *,
+        ttl: Any = _UNSET,
+        indexes: Mapping[str, IndexExtractor] | None = None,
+    ) -> SyncKVStore:
+        return SyncKVStore(self._handle.kv(namespace, ttl=ttl, indexes=indexes), self._loop)
 
     @overload
     def logs(self, name: str, model: None = None, *, ttl: Any = _UNSET) -> SyncLogStore[Any]: ...

@@ -17,11 +17,11 @@ from pydantic import BaseModel
 
 from satchel.backend import JSONValue, Page
 from satchel.query import OrderInput, WhereInput
-from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
+from satchel.stores.base import DEFAULT, TTL, IndexExtractor, StoreBase, Versioned
 from satchel.stores.kv import Entry, KVStore
 from satchel.stores.logs import LogItem, LogStore
 from satchel.stores.sessions import SessionStore
-from satchel.stores.tasks import FINISHED_STATUSES, IndexExtractor, TaskStore
+from satchel.stores.tasks import FINISHED_STATUSES, TaskStore
 from satchel.sync.loop import LoopThread, refuse_in_event_loop
 
 __all__ = ["SyncKVStore", "SyncLogStore", "SyncSessionStore", "SyncTaskStore", "twin_of"]
@@ -124,6 +124,11 @@ class SyncKVStore(_SyncStore[KVStore]):
     def namespace(self) -> str:
         return self._store.namespace
 
+    @property
+    def indexes(self) -> dict[str, IndexExtractor]:
+        """The declared indexes, ``{name: extractor}``."""
+        return self._store.indexes
+
     def get(self, key: str, default: JSONValue = None) -> JSONValue:
         return self._loop.run(self._store.get, key, default)
 
@@ -160,6 +165,9 @@ class SyncKVStore(_SyncStore[KVStore]):
 
     def set_many(self, items: Mapping[str, JSONValue], *, ttl: TTL = DEFAULT) -> list[int]:
         return self._loop.run(self._store.set_many, items, ttl=ttl)
+
+    def find(self, index: str, value: str, *, limit: int | None = None) -> list[Entry]:
+        return self._loop.run(self._store.find, index, value, limit=limit)
 
     def count(self, where: WhereInput = None) -> int:
         return self._loop.run(self._store.count, where)

@@ -3,6 +3,7 @@ refused with a typed error naming the argument before anything is written."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -20,6 +21,7 @@ from satchel.errors import (
 )
 from satchel.query import Query, escape_glob, make_cursor
 from satchel.testing.fixtures import ConformanceFixtures
+from satchel.validation import MAX_DEPTH
 
 __all__ = ["KitTask", "StoreRules"]
 
@@ -55,6 +57,23 @@ class KitSession(BaseModel):
     turns: list[str] = Field(default_factory=list)
 
 
+class _Holder(BaseModel):
+    """A model holding anything, for the rules on what a model's JSON form may be."""
+
+    task_id: str = "held"
+    status: str = "Running"
+    data: Any = None
+
+
+def _nested(levels: int) -> Any:
+    """A value of exactly ``levels`` nested objects and lists, in turn, whose every level
+    also holds a string that reads as a datetime (stored forms may index those too)."""
+    value: Any = ["2024-01-01T00:00:00Z"]
+    for level in range(levels - 1):
+        value = ["2024-01-01T00:00:00Z", value] if level % 2 else {"t": "2024-01-01", "k": value}
+    return value
+
+
 class StoreRules(ConformanceFixtures):
     """Through ``satchel.open(backend=...)``: the key-value store sets, gets, queries and
     lists keys; the task store creates, updates with ``expected_version`` and finds tasks
@@ -88,6 +107,49 @@ class StoreRules(ConformanceFixtures):
         assert await kv.delete("b") is True
         assert await kv.clear() == 2
         assert "agent state: ä*" not in await satchel_handle.namespaces()
+
+    @pytest.mark.asyncio
+    async def test_key_value_indexes(self, satchel_handle: satchel.Satchel) -> None:
+        """``kv(indexes=...)``: ``set`` and ``set_many`` write each value's index entries
+        with it, ``find`` returns the live entries holding a value in key order, an
+        overwrite replaces the entries, a delete or an expiry removes them, and a bad
+        extractor result or an undeclared index is refused naming it, with nothing
+        written."""
+
+        def threads(value: Any) -> list[str]:
+            return list(value.get("threads", []))
+
+        kv = satchel_handle.kv("indexed", indexes={"thread": threads})
+        assert await kv.set("c", {"threads": ["t1"], "n": 3}) == 1
+        assert await kv.set_many(
+            {"b": {"threads": ["t1", "t2", "t1"], "n": 2}, "a": {"threads": ["t2"], "n": 1}}
+        ) == [1, 1]
+        found = await kv.find("thread", "t1")
+        assert [(e.key, e.value["n"], e.version) for e in found] == [("b", 2, 1), ("c", 3, 1)]
+        assert [e.key for e in await kv.find("thread", "t2")] == ["a", "b"]
+        assert [e.key for e in await kv.find("thread", "t2", limit=1)] == ["a"]
+        assert await kv.find("thread", "t3") == []
+        assert await kv.set("b", {"threads": ["t3"], "n": 4}) == 2
+        assert [e.key for e in await kv.find("thread", "t1")] == ["c"]
+        assert [(e.key, e.version) for e in await kv.find("thread", "t3")] == [("b", 2)]
+        assert await kv.delete("c") is True
+        assert await kv.find("thread", "t1") == []
+        await kv.set("gone", {"threads": ["t2"]}, ttl=0.05)
+        assert [e.key for e in await kv.find("thread", "t2")] == ["a", "gone"]
+        await asyncio.sleep(0.2)
+        assert [e.key for e in await kv.find("thread", "t2")] == ["a"]
+        # the same namespace without the declaration: nothing to look up by
+        with pytest.raises(InvalidArgument, match="index: 'thread' is not declared"):
+            await satchel_handle.kv("indexed").find("thread", "t2")
+        with pytest.raises(InvalidArgument, match=r"indexes\['thread'\]"):
+            await kv.set("d", {"threads": [""]})
+        with pytest.raises(InvalidArgument, match=r"indexes\['thread'\]"):
+            await kv.set_many({"e": {"threads": ["ok"]}, "f": {"threads": [7]}})
+        assert await kv.get_many(["d", "e", "f"]) == {}
+        with pytest.raises(InvalidArgument, match="indexes"):
+            satchel_handle.kv("indexed", indexes={"thread": "not callable"})  # type: ignore[dict-item]
+        with pytest.raises(InvalidArgument, match="value"):
+            await kv.find("thread", "")
 
     @pytest.mark.asyncio
     async def test_task_store(self, satchel_handle: satchel.Satchel) -> None:
@@ -231,6 +293,92 @@ class StoreRules(ConformanceFixtures):
         assert message.startswith(argument), f"{message!r} does not start with {argument!r}"
         assert await kv.keys() == [], "nothing written"
         assert await kv.count() == 0
+
+    @pytest.mark.asyncio
+    async def test_one_nesting_limit_on_every_store(self, satchel_handle: satchel.Satchel) -> None:
+        """A value nested :data:`~satchel.validation.MAX_DEPTH` levels deep is stored and
+        reads back equal, one level more is refused naming the argument, with nothing
+        written: a key-value value, a task's and a session's JSON form (the model's object
+        is a level), a log entry, plain or a model. So every value satchel accepts is one
+        every backend stores (MongoDB refuses documents nested past 100 levels)."""
+        handle = satchel_handle
+        kv = handle.kv("depth")
+        tasks = handle.tasks(_Holder, name="depth")
+        sessions = handle.sessions(_Holder, name="depth")
+        plain, typed = handle.logs("depth"), handle.logs("depth-typed", _Holder)
+        ok, deep = _nested(MAX_DEPTH), _nested(MAX_DEPTH + 1)
+        held_ok = _Holder(task_id="ok", data=_nested(MAX_DEPTH - 1))
+        held_deep = _Holder(task_id="deep", data=_nested(MAX_DEPTH))
+
+        assert await kv.set("ok", ok) == 1
+        assert await kv.set_many({"many": ok}) == [1]
+        assert await kv.get("ok") == ok
+        assert await kv.get("many") == ok
+        assert await tasks.create(held_ok) == 1
+        assert await tasks.update(held_ok, expected_version=1) == 2
+        assert await tasks.load("ok") == held_ok
+        assert await sessions.save("ok", held_ok) == 1
+        assert await sessions.load("ok") == held_ok
+        await plain.append("ok", ok)
+        await typed.append("ok", held_ok)
+        assert [i.value for i in await plain.last("ok", 1)] == [ok]
+        assert [i.value for i in await typed.last("ok", 1)] == [held_ok]
+
+        refused: list[tuple[str, Any]] = [
+            ("value", lambda: kv.set("deep", deep)),
+            ("items", lambda: kv.set_many({"deep": deep})),
+            ("value", lambda: kv.set("ok", deep, if_version=1)),
+            ("task", lambda: tasks.create(held_deep)),
+            ("task", lambda: tasks.update(_Holder(task_id="ok", data=deep), expected_version=2)),
+            ("session", lambda: sessions.save("deep", held_deep)),
+            ("session", lambda: sessions.save("ok", held_deep)),
+            ("items[0]", lambda: plain.append("deep", deep)),
+            ("items[0]", lambda: typed.append("deep", held_deep)),
+        ]
+        for argument, call in refused:
+            with pytest.raises(InvalidArgument) as info:
+                await call()
+            message = str(info.value)
+            assert message.startswith(argument), f"{message!r} does not name {argument!r}"
+            assert f"deeper than {MAX_DEPTH} levels" in message, message
+        assert sorted(await kv.keys()) == ["many", "ok"]
+        assert await kv.get("ok") == ok
+        assert await tasks.load("deep") is None
+        assert await tasks.load("ok") == held_ok
+        assert await sessions.load("deep") is None
+        assert await sessions.load("ok") == held_ok
+        assert await plain.length("deep") == 0
+        assert await typed.length("deep") == 0
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize(
+        "data",
+        ["a\ud800", {"\udc00": 1}, [b"\xff"], {"k": ["\udfff"]}],
+        ids=["surrogate", "surrogate-object-key", "bytes-not-utf8", "nested-surrogate"],
+    )
+    async def test_a_model_whose_json_form_is_not_storable_is_refused(
+        self, satchel_handle: satchel.Satchel, data: Any
+    ) -> None:
+        """A task, session or log entry whose JSON form holds what no backend stores (a lone
+        surrogate, bytes that are not UTF-8) is an InvalidArgument naming the argument on
+        every backend, with nothing written; not a driver's error, nor stored by one
+        backend and refused by another."""
+        tasks = satchel_handle.tasks(_Holder, name="bad model")
+        sessions = satchel_handle.sessions(_Holder, name="bad model")
+        typed = satchel_handle.logs("bad model", _Holder)
+        held = _Holder(task_id="t", data=data)
+        for argument, call in (
+            ("task", lambda: tasks.create(held)),
+            ("session", lambda: sessions.save("s", held)),
+            ("items[0]", lambda: typed.append("l", held)),
+        ):
+            with pytest.raises(InvalidArgument) as info:
+                await call()
+            message = str(info.value)
+            assert message.startswith(argument), f"{message!r} does not name {argument!r}"
+        assert await tasks.load("t") is None
+        assert await sessions.load("s") is None
+        assert await typed.length("l") == 0
 
     @pytest.mark.asyncio
     async def test_bad_store_names_are_refused(self, satchel_handle: satchel.Satchel) -> None:

@@ -1,11 +1,12 @@
-"""satchel-langgraph: a LangGraph checkpointer that keeps checkpoints and pending writes in
-satchel, on whichever backend it is configured with (memory, Redis, MongoDB)::
+"""satchel-langgraph: a LangGraph checkpointer that keeps checkpoints, channel values and
+pending writes in satchel, and a LangGraph store (long-term memory) that keeps items there,
+on whichever backend satchel is configured with (memory, Redis, MongoDB)::
 
     from langgraph.graph import StateGraph
-    from satchel_langgraph import SatchelSaver
+    from satchel_langgraph import SatchelSaver, SatchelStore
 
-    graph = builder.compile(checkpointer=SatchelSaver())  # SATCHEL_BACKEND=redis, ...
-    graph.invoke(inputs, {"configurable": {"thread_id": "1"}})
+    graph = builder.compile(checkpointer=SatchelSaver(), store=SatchelStore())
+    graph.invoke(inputs, {"configurable": {"thread_id": "1"}})  # SATCHEL_BACKEND=redis, ...
 
 See ``docs/langgraph.md``.
 """
@@ -13,5 +14,6 @@ See ``docs/langgraph.md``.
 from __future__ import annotations
 
 from satchel_langgraph.saver import NAMESPACE, SatchelSaver
+from satchel_langgraph.store import SatchelStore
 
-__all__ = ["NAMESPACE", "SatchelSaver"]
+__all__ = ["NAMESPACE", "SatchelSaver", "SatchelStore"]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+import contextlib
+import random
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -22,38 +26,46 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from satchel import InvalidArgument, Satchel
-from satchel.backend import JSONValue
-from satchel.stores.kv import Entry, KVStore
-from satchel.sync.loop import LoopThread
-from satchel.validation import check_name
+from satchel import InvalidArgument, Satchel, ValueTooLarge
+from satchel.backend import JSONValue, Record, expiry_after
+from satchel.stores.kv import KVStore
+from satchel.validation import check_name, check_ttl
+from satchel_langgraph import maintenance
+from satchel_langgraph.arguments import id_list, namespace_of, thread_id_of, thread_of
+from satchel_langgraph.handle import HandleOwner
+from satchel_langgraph.maintenance import PAGE, walk
 from satchel_langgraph.records import (
+    blob_key,
+    channel_record,
     checkpoint_key,
-    dump_blob,
+    checkpoint_record,
     filterable,
+    key_prefix,
     load_blob,
+    run_index,
     write_key,
+    write_record,
 )
 
 __all__ = ["NAMESPACE", "SatchelSaver"]
 
-#: The prefix of the KV namespaces the checkpoints (``<prefix>.checkpoints``) and the
-#: pending writes (``<prefix>.writes``) live in by default.
+#: The prefix of the KV namespaces the checkpoints (``<prefix>.checkpoints``), the channel
+#: values (``<prefix>.blobs``) and the pending writes (``<prefix>.writes``) live in by
+#: default.
 NAMESPACE = "langgraph"
-#: Records read per query page when listing or deleting.
-_PAGE = 500
+#: Checkpoints ``list`` loads at once (each with its values and writes).
+_AHEAD = 4
+
+T = TypeVar("T")
 
 
-async def _nothing() -> None:
-    return None
-
-
-class SatchelSaver(BaseCheckpointSaver[str]):
-    """A LangGraph checkpointer keeping checkpoints and pending writes in satchel, on
-    whichever backend it is configured with. Pass it to ``builder.compile(checkpointer=...)``.
+class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
+    """A LangGraph checkpointer keeping checkpoints, channel values and pending writes in
+    satchel, on whichever backend it is configured with. Pass it to
+    ``builder.compile(checkpointer=...)``.
 
     * ``SatchelSaver()``: a handle opened from the environment (``SATCHEL_BACKEND`` and the
-      rest, as :func:`satchel.open` reads them) on first use, closed by :meth:`close`;
+      rest, as :func:`satchel.open` reads them) on first use, closed by :meth:`aclose`;
     * ``SatchelSaver(store=handle)``: a handle the program opened itself (and closes itself).
 
     The async methods (``aput``, ``aget_tuple``, ``alist``, ...) run on the caller's loop;
@@ -61,9 +73,13 @@ class SatchelSaver(BaseCheckpointSaver[str]):
     event loop thread, so a graph can be run with ``invoke`` or ``ainvoke``.
 
     :param store: the satchel handle to keep the checkpoints in.
-    :param namespace: the prefix of the two KV namespaces used.
+    :param namespace: the prefix of the three KV namespaces used.
     :param serde: LangGraph's serializer of checkpoints and written values (default: its
         ``JsonPlusSerializer``).
+    :param ttl: seconds (or a ``timedelta``) a checkpoint lives after it is put, with its
+        pending writes and the channel values it reads; each put renews the values its
+        checkpoint reads, so a thread lives ``ttl`` after its last put. ``None`` (default):
+        nothing expires.
     :raises InvalidArgument: an argument has the wrong type or value; the message names it.
     """
 
@@ -73,32 +89,29 @@ class SatchelSaver(BaseCheckpointSaver[str]):
         store: Satchel | None = None,
         namespace: str = NAMESPACE,
         serde: SerializerProtocol | None = None,
+        ttl: float | timedelta | None = None,
     ) -> None:
         super().__init__(serde=serde)
-        if store is not None and not isinstance(store, Satchel):
-            raise InvalidArgument(
-                f"store: must be a handle from satchel.open(), not {type(store).__name__}"
-            )
+        self._init_handle(store)
         self._namespace = check_name(namespace, "namespace")
-        self._store = store
-        self._owned = store is None
-        self._loop: LoopThread | None = None
+        self._ttl = check_ttl(ttl, "ttl")
 
     # -- the stores ---------------------------------------------------------------------------
 
     @property
-    def store(self) -> Satchel:
-        """The satchel handle (opened from the environment on first use if none was given)."""
-        if self._store is None:
-            import satchel
-
-            self._store = satchel.open()
-        return self._store
+    def ttl(self) -> float | None:
+        """Seconds a checkpoint lives after it is put (``None``: forever)."""
+        return self._ttl
 
     @property
     def checkpoints(self) -> KVStore:
         """The KV namespace of the checkpoints."""
         return self.store.kv(f"{self._namespace}.checkpoints")
+
+    @property
+    def blobs(self) -> KVStore:
+        """The KV namespace of the channel values, one record per channel and version."""
+        return self.store.kv(f"{self._namespace}.blobs")
 
     @property
     def writes(self) -> KVStore:
@@ -109,8 +122,8 @@ class SatchelSaver(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint of ``config`` (its ``checkpoint_id``, or the thread's latest in
-        its ``checkpoint_ns``) with its pending writes, or ``None``."""
-        thread_id, checkpoint_ns = _thread(config), _ns(config)
+        its ``checkpoint_ns``) with its channel values and pending writes, or ``None``."""
+        thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
         checkpoint_id = get_checkpoint_id(config)
         if checkpoint_id:
             value = await self.checkpoints.get(
@@ -119,8 +132,9 @@ class SatchelSaver(BaseCheckpointSaver[str]):
             if value is None:
                 return None
         else:
+            # the keys of a namespace sort newest first: its first record is the latest
             page = await self.checkpoints.query(
-                _where(thread_id, checkpoint_ns), order_by="-checkpoint_id", limit=1
+                [("key", "startswith", key_prefix(thread_id, checkpoint_ns))], limit=1
             )
             if not page.items:
                 return None
@@ -139,15 +153,28 @@ class SatchelSaver(BaseCheckpointSaver[str]):
         first: of ``config``'s thread (all threads when ``None``), of its
         ``checkpoint_ns`` (all namespaces when it has none), older than ``before``, whose
         metadata has every item of ``filter``; at most ``limit``. The conditions run as a
-        satchel query on the backend."""
+        satchel query on the backend; a thread is read from its key range alone."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise InvalidArgument(f"limit: must be a whole number or None, not {limit!r}")
         where: list[tuple[Any, str, Any]] = []
+        order_by: str | None = "-checkpoint_id"
         if config is not None:
             configurable = config.get("configurable", {})
+            checkpoint_id = get_checkpoint_id(config)
             if "thread_id" in configurable:
-                where.append(("thread_id", "eq", _thread(config)))
-            if "checkpoint_ns" in configurable:
-                where.append(("checkpoint_ns", "eq", _ns(config)))
-            if checkpoint_id := get_checkpoint_id(config):
+                thread_id = thread_of(config)
+                if "checkpoint_ns" in configurable:
+                    checkpoint_ns = namespace_of(config)
+                    where.append(("key", "startswith", key_prefix(thread_id, checkpoint_ns)))
+                    order_by = None  # the range's key order is newest first
+                    if checkpoint_id:
+                        key = checkpoint_key(thread_id, checkpoint_ns, checkpoint_id)
+                        where.append(("key", "eq", key))
+                else:
+                    where.append(("key", "startswith", key_prefix(thread_id)))
+            elif "checkpoint_ns" in configurable:
+                where.append(("checkpoint_ns", "eq", namespace_of(config)))
+            if checkpoint_id:
                 where.append(("checkpoint_id", "eq", checkpoint_id))
         if before is not None and (before_id := get_checkpoint_id(before)):
             where.append(("checkpoint_id", "lt", before_id))
@@ -157,27 +184,24 @@ class SatchelSaver(BaseCheckpointSaver[str]):
                 where.append((("filter", name), "eq", wanted))
             else:
                 pushed = False  # compared below, on the loaded metadata
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise InvalidArgument(f"limit: must be a whole number or None, not {limit!r}")
         remaining = limit
         cursor: str | None = None
         while remaining is None or remaining > 0:
-            size = min(_PAGE, remaining) if remaining is not None and pushed else _PAGE
-            page = await self.checkpoints.query(
-                where, order_by="-checkpoint_id", limit=size, cursor=cursor
-            )
-            for entry in page.items:
-                found = await self._tuple(entry.value)
-                if not pushed and any(
-                    name not in found.metadata or found.metadata[name] != wanted  # type: ignore[literal-required]
-                    for name, wanted in (filter or {}).items()
-                ):
-                    continue
-                yield found
-                if remaining is not None:
-                    remaining -= 1
-                    if remaining <= 0:
-                        return
+            size = min(PAGE, remaining) if remaining is not None and pushed else PAGE
+            page = await self.checkpoints.query(where, order_by=order_by, limit=size, cursor=cursor)
+            loading = _ahead(self._tuple(entry.value) for entry in page.items)
+            async with contextlib.aclosing(loading) as loaded:
+                async for found in loaded:
+                    if not pushed and any(
+                        name not in found.metadata or found.metadata[name] != wanted  # type: ignore[literal-required]
+                        for name, wanted in (filter or {}).items()
+                    ):
+                        continue
+                    yield found
+                    if remaining is not None:
+                        remaining -= 1
+                        if remaining <= 0:
+                            return
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
@@ -189,22 +213,62 @@ class SatchelSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store ``checkpoint`` (all its channel values) and its metadata, as the child of
-        ``config``'s ``checkpoint_id``; return the config that addresses it."""
-        thread_id, checkpoint_ns = _thread(config), _ns(config)
-        full_metadata = dict(get_checkpoint_metadata(config, metadata))
-        record: dict[str, JSONValue] = {
-            "thread_id": thread_id,
-            "checkpoint_ns": checkpoint_ns,
-            "checkpoint_id": checkpoint["id"],
-            "parent_checkpoint_id": config.get("configurable", {}).get("checkpoint_id"),
-            "checkpoint": dump_blob(self.serde, checkpoint),
-            "metadata": dump_blob(self.serde, full_metadata),
-            "filter": filterable(full_metadata),
-        }
-        await self.checkpoints.set(
-            checkpoint_key(thread_id, checkpoint_ns, checkpoint["id"]), record
+        """Store ``checkpoint`` and its metadata as the child of ``config``'s
+        ``checkpoint_id``; return the config that addresses it.
+
+        Each channel value is a record of its own, written when ``new_versions`` names the
+        channel (with a ``ttl``, every value the checkpoint reads is written again, to live
+        as long as it). The values are written first, in one batch, then the checkpoint:
+        a value larger than the backend takes raises :class:`~satchel.ValueTooLarge` and
+        nothing is stored."""
+        thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
+        expires = expiry_after(self._ttl)
+        values = checkpoint["channel_values"]
+        versions = checkpoint["channel_versions"]
+        blobs = {ch: versions[ch] for ch in values if ch in versions}
+        written = {ch: v for ch, v in new_versions.items() if ch in values}
+        blobs.update(written)
+        if self._ttl is not None:
+            written = blobs  # renewed, so that they live as long as this checkpoint
+        blob_records = [
+            Record(
+                self.blobs.collection,
+                blob_key(thread_id, checkpoint_ns, ch, version),
+                channel_record(self.serde, thread_id, checkpoint_ns, ch, version, values[ch]),
+                expires_at=expires,
+            )
+            for ch, version in written.items()
+        ]
+        value = checkpoint_record(
+            self.serde,
+            thread_id,
+            checkpoint_ns,
+            checkpoint,
+            dict(get_checkpoint_metadata(config, metadata)),
+            config.get("configurable", {}).get("checkpoint_id"),
+            blobs,
         )
+        record = Record(
+            self.checkpoints.collection,
+            checkpoint_key(thread_id, checkpoint_ns, checkpoint["id"]),
+            value,
+            expires_at=expires,
+            index=run_index(value["filter"]),
+        )
+        backend = self.store.backend
+        if blob_records:
+            try:
+                await backend.put_many(blob_records)
+            except ValueTooLarge as exc:
+                raise _too_large(exc, thread_id, checkpoint["id"], blob_records) from None
+        try:
+            await backend.put(record)
+        except InvalidArgument:
+            # refused before it was written: the new versions are this put's own, and go
+            fresh = [r.key for r in blob_records if r.value["channel"] in new_versions]
+            with contextlib.suppress(Exception):
+                await maintenance.delete_keys(self.blobs, fresh)
+            raise
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -220,42 +284,93 @@ class SatchelSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Store the writes of task ``task_id`` against ``config``'s checkpoint. A write
-        already stored (same task and index) is kept as it is, except the special channels'
-        (errors, interrupts, ...), which are replaced."""
-        thread_id, checkpoint_ns = _thread(config), _ns(config)
+        """Store the writes of task ``task_id`` against ``config``'s checkpoint, in one
+        batch. A write already stored (same task and index) is kept as it is, except the
+        special channels' (errors, interrupts, ...), which are replaced. With a ``ttl``, the
+        writes expire with their checkpoint."""
+        thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
         checkpoint_id = get_checkpoint_id(config)
         if not checkpoint_id:
             raise InvalidArgument("config: configurable.checkpoint_id is required for writes")
-        records: dict[str, JSONValue] = {}
+        records: dict[str, dict[str, JSONValue]] = {}
         for position, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, position)
-            records[write_key(thread_id, checkpoint_ns, checkpoint_id, task_id, idx)] = {
-                "thread_id": thread_id,
-                "checkpoint_ns": checkpoint_ns,
-                "checkpoint_id": checkpoint_id,
-                "task_id": task_id,
-                "task_path": task_path,
-                "idx": idx,
-                "channel": channel,
-                "value": dump_blob(self.serde, value),
-            }
-        if not all(w[0] in WRITES_IDX_MAP for w in writes):
-            stored = await self.writes.get_many(list(records))
-            records = {k: v for k, v in records.items() if k not in stored}
-        if records:
-            await self.writes.set_many(records)
+            key = write_key(thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+            records[key] = write_record(
+                self.serde,
+                thread_id,
+                checkpoint_ns,
+                checkpoint_id,
+                task_id,
+                task_path,
+                idx,
+                channel,
+                value,
+            )
+        if not records:
+            return
+        kept = [key for key, record in records.items() if record["idx"] >= 0]
+        expires, stored = await asyncio.gather(
+            self._writes_expiry(thread_id, checkpoint_ns, checkpoint_id),
+            self.writes.get_many(kept) if kept else _no_keys(),
+        )
+        batch = [
+            Record(self.writes.collection, key, record, expires_at=expires)
+            for key, record in records.items()
+            if key not in stored
+        ]
+        if batch:
+            try:
+                await self.store.backend.put_many(batch)
+            except ValueTooLarge as exc:
+                raise _too_large(exc, thread_id, checkpoint_id, batch, task_id) from None
 
     async def adelete_thread(self, thread_id: str) -> None:
-        """Delete every checkpoint and write of ``thread_id``, in every namespace."""
-        if not isinstance(thread_id, str) or not thread_id:
-            raise InvalidArgument(f"thread_id: must be a non-empty string, not {thread_id!r}")
-        for kv in (self.writes, self.checkpoints):
-            while True:
-                page = await kv.query([("thread_id", "eq", thread_id)], select=[], limit=_PAGE)
-                if not page.items:
-                    break
-                await asyncio.gather(*(kv.delete(entry.key) for entry in page.items))
+        """Delete every checkpoint, channel value and write of ``thread_id``, in every
+        namespace."""
+        await maintenance.delete_thread(self, thread_id_of(thread_id, "thread_id"))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints made by the runs ``run_ids`` (their metadata's
+        ``run_id``), with their pending writes and the channel values no other checkpoint
+        reads. The checkpoints are found by the record index ``run_id``."""
+        await maintenance.delete_for_runs(self, id_list(run_ids, "run_ids"))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint of ``source_thread_id`` (in every namespace) with its
+        channel values and pending writes to ``target_thread_id``; records the target
+        holds under the same ids are replaced. The copies take this saver's ``ttl`` from
+        now."""
+        source = thread_id_of(source_thread_id, "source_thread_id")
+        target = thread_id_of(target_thread_id, "target_thread_id")
+        if source == target:
+            raise InvalidArgument("target_thread_id: must differ from source_thread_id")
+        await maintenance.copy_thread(self, source, target)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune the threads ``thread_ids``: ``"keep_latest"`` keeps the latest checkpoint
+        of each namespace (with the ancestors its ``DeltaChannel`` values are rebuilt from,
+        back to the nearest that holds each one's value), their writes and the channel
+        values they read; ``"delete"`` deletes the threads."""
+        if strategy not in ("keep_latest", "delete"):
+            raise InvalidArgument(f"strategy: must be 'keep_latest' or 'delete', not {strategy!r}")
+        for thread_id in id_list(thread_ids, "thread_ids"):
+            if strategy == "delete":
+                await maintenance.delete_thread(self, thread_id)
+            else:
+                await maintenance.keep_latest(self, thread_id)
+
+    def get_next_version(self, current: str | int | float | None, channel: None) -> str:
+        """A version above ``current`` with a random tail: a fork of a thread never reuses
+        a version another branch wrote with another value (channel values are keyed by
+        version)."""
+        if current is None:
+            number = 0
+        elif isinstance(current, (int, float)):
+            number = int(current)
+        else:
+            number = int(current.split(".")[0])
+        return f"{number + 1:032}.{random.random():016}"
 
     # -- blocking API -------------------------------------------------------------------------
 
@@ -273,7 +388,7 @@ class SatchelSaver(BaseCheckpointSaver[str]):
     ) -> Iterator[CheckpointTuple]:
         """:meth:`alist`, blocking (read in full before the first item is returned)."""
 
-        async def collect() -> list[CheckpointTuple]:
+        async def collect() -> builtins.list[CheckpointTuple]:
             return [t async for t in self.alist(config, filter=filter, before=before, limit=limit)]
 
         yield from self._run().run(collect)
@@ -302,103 +417,115 @@ class SatchelSaver(BaseCheckpointSaver[str]):
         """:meth:`adelete_thread`, blocking."""
         self._run().run(self.adelete_thread, thread_id)
 
-    # -- lifecycle ----------------------------------------------------------------------------
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """:meth:`adelete_for_runs`, blocking."""
+        self._run().run(self.adelete_for_runs, run_ids)
 
-    async def aclose(self) -> None:
-        """Stop the blocking methods' loop thread, and close the handle if the saver opened
-        it (a handle passed in stays open)."""
-        self.close_loop()
-        if self._owned and self._store is not None:
-            store, self._store = self._store, None
-            await store.close()
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """:meth:`acopy_thread`, blocking."""
+        self._run().run(self.acopy_thread, source_thread_id, target_thread_id)
 
-    def close_loop(self) -> None:
-        """Stop the blocking methods' loop thread (started again by the next blocking call)."""
-        loop, self._loop = self._loop, None
-        if loop is not None:
-            loop.close()
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """:meth:`aprune`, blocking."""
+        self._run().run(self.aprune, thread_ids, strategy=strategy)
+
+    # -- lifecycle (aclose, close_loop: HandleOwner) -----------------------------------------
 
     def __repr__(self) -> str:
         return f"<SatchelSaver in KV namespaces {self._namespace!r}.*>"
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _run(self) -> LoopThread:
-        if self._loop is None or self._loop.closed:
-            self._loop = LoopThread(_nothing, name="satchel-langgraph")
-        return self._loop
+    async def _writes_expiry(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str
+    ) -> datetime | None:
+        """When the writes against a checkpoint expire: with it (``None`` without a ttl)."""
+        if self._ttl is None:
+            return None
+        entry = await self.checkpoints.get_entry(
+            checkpoint_key(thread_id, checkpoint_ns, checkpoint_id)
+        )
+        if entry is not None and entry.expires_at is not None:
+            return entry.expires_at
+        return expiry_after(self._ttl)
 
     async def _tuple(self, value: JSONValue) -> CheckpointTuple:
         assert isinstance(value, dict)
-        thread_id, checkpoint_ns = value["thread_id"], value["checkpoint_ns"]
+        thread_id, checkpoint_ns = str(value["thread_id"]), str(value["checkpoint_ns"])
         checkpoint_id, parent_id = value["checkpoint_id"], value["parent_checkpoint_id"]
-        writes = await self._writes(str(thread_id), str(checkpoint_ns), str(checkpoint_id))
+        channels = {
+            blob_key(thread_id, checkpoint_ns, ch, version): ch
+            for ch, version in value["blobs"].items()
+        }
+        blobs, writes = await asyncio.gather(
+            self.blobs.get_many(builtins.list(channels)) if channels else _no_keys(),
+            self._writes(thread_id, checkpoint_ns, str(checkpoint_id)),
+        )
+        checkpoint = load_blob(self.serde, value["checkpoint"])
+        checkpoint["channel_values"] = {
+            channels[key]: load_blob(self.serde, blob) for key, blob in blobs.items()
+        }
+        configurable = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
         return CheckpointTuple(
-            config={
-                "configurable": {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": checkpoint_ns,
-                    "checkpoint_id": checkpoint_id,
-                }
-            },
-            checkpoint=load_blob(self.serde, value["checkpoint"]),
+            config={"configurable": {**configurable, "checkpoint_id": checkpoint_id}},
+            checkpoint=checkpoint,
             metadata=load_blob(self.serde, value["metadata"]),
             parent_config=None
             if parent_id is None
-            else {
-                "configurable": {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": checkpoint_ns,
-                    "checkpoint_id": parent_id,
-                }
-            },
+            else {"configurable": {**configurable, "checkpoint_id": parent_id}},
             pending_writes=writes,
         )
 
     async def _writes(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str
     ) -> builtins.list[PendingWrite]:
-        where = [
-            ("thread_id", "eq", thread_id),
-            ("checkpoint_ns", "eq", checkpoint_ns),
-            ("checkpoint_id", "eq", checkpoint_id),
-        ]
-        found: builtins.list[Entry] = []
-        cursor: str | None = None
-        while True:
-            page = await self.writes.query(where, limit=_PAGE, cursor=cursor)
-            found.extend(page.items)
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-        values = [e.value for e in found if isinstance(e.value, dict)]
+        prefix = key_prefix(thread_id, checkpoint_ns, checkpoint_id)
+        values = [e.value async for e in walk(self.writes, prefix) if isinstance(e.value, dict)]
         values.sort(key=lambda v: writes_sort_key(str(v["task_path"]), str(v["task_id"]), _int(v)))
-        return [
-            (str(v["task_id"]), str(v["channel"]), load_blob(self.serde, v["value"]))
-            for v in values
-        ]
+        return [(str(v["task_id"]), str(v["channel"]), load_blob(self.serde, v)) for v in values]
 
 
-def _thread(config: RunnableConfig) -> str:
-    thread_id = config.get("configurable", {}).get("thread_id")
-    if thread_id is None or thread_id == "":
-        raise InvalidArgument("config: configurable.thread_id is required")
-    return str(thread_id)
+async def _ahead(loads: Iterator[Awaitable[T]]) -> AsyncGenerator[T, None]:
+    """The results of ``loads``, in order, with up to :data:`_AHEAD` of them running at once
+    (those still running when the caller stops are cancelled)."""
+    running: deque[asyncio.Future[T]] = deque()
+    try:
+        for load in loads:
+            running.append(asyncio.ensure_future(load))
+            if len(running) >= _AHEAD:
+                yield await running.popleft()
+        while running:
+            yield await running.popleft()
+    finally:
+        for future in running:
+            future.cancel()
 
 
-def _ns(config: RunnableConfig) -> str:
-    checkpoint_ns = config.get("configurable", {}).get("checkpoint_ns", "")
-    if not isinstance(checkpoint_ns, str):
-        raise InvalidArgument(
-            f"config: configurable.checkpoint_ns must be a string, not {checkpoint_ns!r}"
-        )
-    return checkpoint_ns
+async def _no_keys() -> dict[str, JSONValue]:
+    return {}
+
+
+def _too_large(
+    exc: ValueTooLarge,
+    thread_id: str,
+    checkpoint_id: str,
+    records: Sequence[Record],
+    task_id: str | None = None,
+) -> ValueTooLarge:
+    """The backend's refusal, naming the largest value of the batch (nothing was written)."""
+    largest = max(records, key=lambda r: len(r.value["data"]))
+    size = len(largest.value["data"]) * 3 // 4
+    what = "a pending write" if task_id is not None else "the value"
+    where = f" of task {task_id!r}" if task_id is not None else ""
+    return ValueTooLarge(
+        f"{what} of channel {largest.value['channel']!r}{where} (checkpoint "
+        f"{checkpoint_id!r} of thread {thread_id!r}) is too large to store: about {size} "
+        f"bytes serialized, {len(largest.value['data'])} as base64 text; nothing was "
+        f"written. Keep large data out of the graph state (store a reference to it). "
+        f"The backend said: {exc}"
+    )
 
 
 def _int(write: dict[str, JSONValue]) -> int:
     idx = write["idx"]
     return idx if isinstance(idx, int) else 0
-
-
-def _where(thread_id: str, checkpoint_ns: str) -> list[tuple[Any, str, Any]]:
-    return [("thread_id", "eq", thread_id), ("checkpoint_ns", "eq", checkpoint_ns)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import inspect
 import itertools
 import json
 import os
@@ -31,7 +32,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis import exceptions as rex
 from redis.asyncio import Redis
@@ -69,7 +70,7 @@ from satchel.query import (
     predicate,
     sort_key,
 )
-from satchel.settings import load_settings, redact_url, scrub_secrets
+from satchel.settings import load_settings, redact_url, scrub_secrets, secret_parts
 from satchel_redis.layout import LOG_SLOTS, Layout, server_pattern
 from satchel_redis.logs import RedisLogs
 from satchel_redis.plugin import RedisSettings
@@ -621,17 +622,20 @@ class RedisBackend(Backend):
         return records
 
     async def _walk(
-        self, collection: str, low: bytes = b"-", high: bytes = b"+"
+        self, collection: str, low: bytes = b"-", high: bytes = b"+", first: int = PAGE
     ) -> AsyncIterator[list[Record]]:
         """The live records of ``collection`` between two ZRANGEBYLEX bounds, in key order,
-        a page at a time (so a walk over a large collection holds one page)."""
+        a page at a time (so a walk over a large collection holds one page). The first page
+        walks ``first`` keys (fewer than :data:`PAGE` when the caller knows it needs no
+        more), the next ones :data:`PAGE`."""
         base = self._layout.base(collection)
         kz = f"{base}k"
+        size = first
         while True:
             now = _now_ms()
             walked, last, raw = await self._run(
                 f"query {collection!r}",
-                self._script("scan_page", [kz], [base, now, low, high, PAGE]),
+                self._script("scan_page", [kz], [base, now, low, high, size]),
                 kz,
             )
             page = []
@@ -641,9 +645,10 @@ class RedisBackend(Backend):
                     page.append(record)
             if page:
                 yield page
-            if walked < PAGE:
+            if walked < size:
                 return
             low = b"(" + (last if isinstance(last, bytes) else str(last).encode())
+            size = PAGE
 
     async def query(self, collection: str, query: Query) -> Page[Record]:
         position = decode_cursor(query) if query.cursor is not None else None
@@ -657,7 +662,11 @@ class RedisBackend(Backend):
                 after = position[-1].encode()
                 if low == b"-" or after >= low[1:]:
                     low = b"(" + after
-            async for page in self._walk(collection, low, high):
+            # when the key range answers every condition, the first live keys are the page
+            first = PAGE
+            if wanted is not None and all(_answered_by_range(c) for c in query.where):
+                first = max(1, min(PAGE, wanted))
+            async for page in self._walk(collection, low, high, first):
                 hits.extend(r for r in page if all(t(r) for t in tests))
                 if wanted is not None and len(hits) >= wanted:
                     break
@@ -1124,6 +1133,16 @@ def _clean(exc: BaseException) -> str:
     return scrub_secrets(str(exc)).strip()
 
 
+def _answered_by_range(condition: Condition) -> bool:
+    """Whether :func:`_key_range` alone selects exactly the keys ``condition`` allows."""
+    return (
+        condition.field == ("key",)
+        and condition.op in ("eq", "startswith")
+        and isinstance(condition.value, str)
+        and bool(condition.value)
+    )
+
+
 def _key_range(where: Sequence[Condition]) -> tuple[bytes, bytes]:
     """ZRANGEBYLEX bounds that hold every key the conditions on ``key`` allow (the
     conditions are still applied to each record; this only narrows the walk)."""
@@ -1191,6 +1210,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
 
     if url is not None:
         parts = _split_url(url)
+        _check_url_options(url, several_nodes=parts is not None, cluster=settings.cluster)
         if parts is not None:  # several nodes: a Cluster
             scheme, username, url_password, hosts = parts
 
@@ -1291,6 +1311,110 @@ class _Sentinel(Sentinel):
                 self.sentinels[0], self.sentinels[n] = sentinel, self.sentinels[0]
                 return state["ip"], state["port"]
         raise _NoMaster(service_name, failures)
+
+
+#: URL options that satchel sets from its own settings: a URL may not change them behind the
+#: documented time bound or pool size
+_URL_OPTIONS_SET_BY_SATCHEL = {
+    "socket_timeout": "SATCHEL_REDIS_SOCKET_TIMEOUT",
+    "timeout": "SATCHEL_REDIS_SOCKET_TIMEOUT",
+    "socket_connect_timeout": "SATCHEL_REDIS_CONNECT_TIMEOUT",
+    "retry_on_timeout": "SATCHEL_REDIS_RETRIES",
+    "retry_on_error": "SATCHEL_REDIS_RETRIES",
+    "max_connections": "SATCHEL_REDIS_MAX_CONNECTIONS",
+}
+#: URL options that change how the bytes satchel writes and reads are encoded
+_URL_OPTIONS_ON_BYTES = {"decode_responses", "encoding", "encoding_errors"}
+#: URL options given as text that redis-py's connections take (beside the typed ones of
+#: redis-py's URL parser); other names would reach a connection as a string it cannot use
+_URL_TEXT_OPTIONS = {
+    "username",
+    "password",
+    "client_name",
+    "lib_name",
+    "lib_version",
+    "ssl_ca_certs",
+    "ssl_ca_path",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_password",
+    "ssl_ciphers",
+    "ssl_cert_reqs",
+}
+
+
+def _init_parameters(*classes: type) -> set[str]:
+    """The keyword parameters of the ``__init__`` of ``classes`` and their bases."""
+    names: set[str] = set()
+    for cls in classes:
+        for base in cls.__mro__:
+            init = base.__dict__.get("__init__")
+            if init is None:
+                continue
+            try:
+                parameters = inspect.signature(init).parameters.values()
+            except (TypeError, ValueError):
+                continue
+            names |= {
+                p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            }
+    return names
+
+
+def _check_url_options(url: str, *, several_nodes: bool, cluster: bool) -> None:
+    """Refuse a URL option that satchel would not honour as written: one redis-py does not
+    take (it failed at the first command, as a TypeError), one that satchel sets from its
+    own settings, one that changes how satchel's bytes are encoded, and any option of a URL
+    naming several Cluster nodes (redis-py reads none from it). An option's name is quoted
+    unless it follows a password parameter (then it may be part of the password)."""
+    from redis.asyncio.connection import (
+        URL_QUERY_ARGUMENT_PARSERS,
+        Connection,
+        ConnectionPool,
+        SSLConnection,
+        UnixDomainSocketConnection,
+    )
+
+    options = parse_qs(urlsplit(url).query)
+    names = [n for n in options if n != "db"]
+    if several_nodes and options.get("db", ["0"])[-1] != "0":
+        raise ConfigError(
+            f"SATCHEL_REDIS_URL: a Cluster has only database 0 (in {redact_url(url)!r})"
+        )
+    if not names:
+        return
+    secrets = secret_parts(url)
+    if several_nodes:
+        raise ConfigError(
+            f"SATCHEL_REDIS_URL: a URL naming several Cluster nodes carries no options ("
+            f"redis-py would ignore them); give them as SATCHEL_REDIS_* settings, or name "
+            f"one node and set SATCHEL_REDIS_CLUSTER=true (in {redact_url(url)!r})"
+        )
+    scheme = url.strip().partition("://")[0].lower()
+    connection = {"rediss": SSLConnection, "unix": UnixDomainSocketConnection}.get(
+        scheme, Connection
+    )
+    taken = (
+        _init_parameters(RedisCluster) if cluster else _init_parameters(connection, ConnectionPool)
+    )
+    readable = (set(URL_QUERY_ARGUMENT_PARSERS) | _URL_TEXT_OPTIONS) & taken
+    for name in names:
+        shown = (
+            "an option after a password parameter ('&' in a password is written %26)"
+            if any(name in secret for secret in secrets)
+            else f"the option {name}="
+        )
+        if name in _URL_OPTIONS_SET_BY_SATCHEL:
+            problem = f"satchel sets it from {_URL_OPTIONS_SET_BY_SATCHEL[name]}: use that"
+        elif name in _URL_OPTIONS_ON_BYTES:
+            problem = "satchel reads and writes the bytes of its records itself"
+        elif name not in readable:
+            problem = f"redis-py's {scheme}:// connections do not take it" + (
+                " (TLS options need rediss://)" if name.startswith("ssl") else ""
+            )
+        else:
+            continue
+        raise ConfigError(f"SATCHEL_REDIS_URL: {shown}: {problem} (in {redact_url(url)!r})")
 
 
 def _host_port(node: str) -> tuple[str, int]:

@@ -1,0 +1,820 @@
+"""Benchmark of satchel's framework integrations against the backends a user would otherwise pick.
+
+Two workloads, each run whole, on every side in the same run:
+
+- **LangGraph, a 20-step graph run**: a compiled ``StateGraph`` whose state is a list of
+  messages (``add_messages``), with two scripted nodes taking turns for 20 super-steps: an
+  ``agent`` node that adds an ``AIMessage`` with a tool call and one that adds the tool's
+  ``ToolMessage``, each about 1 KiB of text (see :func:`build_graph`); no model, no network.
+  One run is ``await graph.ainvoke(...)`` on a fresh thread, with LangGraph's default
+  durability (``"async"``: each checkpoint is written while the next step runs; the run ends
+  when all are written): 22 checkpoints (the input, then one per step) and the nodes'
+  pending writes. Reading the state back is timed too, on the threads the runs wrote:
+  ``await graph.aget_state(config)`` (the latest checkpoint and its pending writes) and the
+  whole ``graph.aget_state_history(config)`` (22 snapshots, newest first).
+
+  Sides: ``SatchelSaver`` (satchel-langgraph) on memory, Redis and MongoDB, each on a handle
+  from ``satchel.open()``; LangGraph's ``InMemorySaver``; ``AsyncSqliteSaver``
+  (langgraph-checkpoint-sqlite) on a file in a temporary directory; ``AsyncRedisSaver``
+  (langgraph-checkpoint-redis) on the same redis-server, which needs the RediSearch module
+  (``FT.*`` commands) and on a plain redis-server fails at setup: the benchmark reports the
+  error and leaves it out; ``MongoDBSaver`` (langgraph-checkpoint-mongodb, pymongo's blocking
+  client, run in a thread by its async methods) on the same MongoDB server.
+
+- **OpenAI Agents SDK, a 50-turn conversation**: per turn, ``await session.add_items([user
+  item, assistant item])`` (about 1 KiB together, shaped as the Responses API's input items,
+  see :func:`make_turn`), then ``await session.get_items(limit=20)``, the history ``Runner``
+  reads before the next model call when the session's ``SessionSettings(limit=20)`` is set.
+  One run builds a session for a fresh ``session_id`` and holds its 50 turns.
+
+  Sides: ``SatchelSession`` (satchel-openai-agents) on memory, Redis and MongoDB; the SDK's
+  ``SQLiteSession`` on a file in a temporary directory and on ``:memory:``; its
+  ``RedisSession`` (``agents.extensions.memory``) on the same redis-server; and its
+  ``MongoDBSession`` on the same MongoDB server, when the installed release ships it (else
+  reported as missing).
+
+Each satchel backend is compared with the peer a user would most naturally pick instead:
+memory with ``InMemorySaver`` / ``SQLiteSession(":memory:")``, Redis with
+langgraph-checkpoint-redis / ``RedisSession`` (with ``AsyncSqliteSaver`` on a file when
+langgraph-checkpoint-redis cannot run on the server), MongoDB with langgraph-checkpoint-mongodb
+/ ``MongoDBSession``. Before timing, every side runs the workload once and the benchmark
+checks that they all read back the same messages (and the same number of checkpoints).
+
+Each repeat times ``--graph-runs`` graph runs (then as many reads of each kind) or
+``--conversations`` conversations on every side with ``time.perf_counter_ns``, all in one
+event loop, after a warm-up of one run per side; the sides run back to back, in an order
+that rotates from repeat to repeat, so that a busy moment of the machine weighs on all
+alike. After every repeat (untimed) every side deletes the threads and sessions it wrote, so
+that every repeat starts from the same stores. Times are the medians of ``--repeats``
+repeats, in ms per run; the ratio of satchel over its peer is the median of each repeat's
+own ratio, which a noisy machine moves far less than a ratio of two medians.
+
+The benchmark starts its own servers as the other benchmarks do: a throwaway
+``redis-server`` (from PATH, see ``bench_redis.py``), and a throwaway SecantusDB in a process
+of its own (see ``bench_mongodb.py``). ``--url`` and ``--uri`` (or
+``SATCHEL_BENCH_MONGODB_URI``) name servers to use instead; there every side writes only
+keys under ``satchel-bench:`` and collections whose names start with ``satchel-bench.``
+(``SQLiteSession`` and ``AsyncSqliteSaver`` write to a temporary directory), and the
+benchmark deletes them before and after. This is a measurement, not a test: it prints the
+numbers (``--json``: as JSON). It sets no targets: ``--check`` makes it exit 1 when a
+satchel backend could not be compared with its most natural peer (a read-back check that
+fails always exits 1).
+
+    uv sync --all-groups --all-extras   # the peers are in the `bench` dependency group
+    uv run python benchmarks/bench_integrations.py
+    uv run python benchmarks/bench_integrations.py --workloads agents --repeats 31
+    uv run python benchmarks/bench_integrations.py --backends memory,redis --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.metadata
+import itertools
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypedDict
+
+from bench_logs import run_rounds  # the same rounds: warm-up, rotated order, reset
+from bench_mongodb import secantus_server  # the same server
+from bench_redis import Case, Operation, paired_ratio, redis_server
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+
+BACKENDS = ("memory", "redis", "mongodb")
+WORKLOADS = ("langgraph", "agents")
+
+#: Every key (Redis) and collection (MongoDB) this benchmark writes starts with these.
+REDIS_PREFIX = "satchel-bench:"
+MONGO_PREFIX = "satchel-bench."
+
+#: Super-steps of a graph run, and messages of about 1 KiB the state gains per step.
+STEPS = 20
+#: Turns of a conversation, and the ``limit`` of the history read after each.
+TURNS = 50
+LIMIT = 20
+#: Characters of text per graph message, and per conversation item (two items a turn).
+MESSAGE_TEXT = 900
+ITEM_TEXT = 400
+
+
+def _text(seed: str, size: int) -> str:
+    sentence = f"{seed}: the quick brown fox jumps over the lazy dog. "
+    return (sentence * (size // len(sentence) + 1))[:size]
+
+
+# --------------------------------------------------------------------------------------
+# the workloads
+
+
+class State(TypedDict):
+    """The graph's state: the conversation, as LangGraph's ``MessagesState`` keeps it."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+async def agent(state: State) -> dict[str, Any]:
+    """The scripted model: an ``AIMessage`` that calls a tool."""
+    n = len(state["messages"])
+    call = {
+        "id": f"call-{n:04d}",
+        "name": "search_documents",
+        "args": {"query": f"invoices of customer {n}", "limit": 5},
+    }
+    text = _text(f"Step {n}, thinking", MESSAGE_TEXT)
+    return {"messages": [AIMessage(id=f"msg-{n:04d}", content=text, tool_calls=[call])]}
+
+
+async def tools(state: State) -> dict[str, Any]:
+    """The scripted tool: its answer to the last call."""
+    n = len(state["messages"])
+    call = state["messages"][-1].tool_calls[0]
+    text = _text(f"Step {n}, found", MESSAGE_TEXT)
+    return {"messages": [ToolMessage(id=f"msg-{n:04d}", content=text, tool_call_id=call["id"])]}
+
+
+def after_tools(state: State) -> str:
+    return END if len(state["messages"]) >= 1 + STEPS else "agent"
+
+
+def build_graph() -> StateGraph[Any]:
+    """A ``StateGraph`` of two scripted nodes taking turns for :data:`STEPS` super-steps:
+    ``agent`` adds an ``AIMessage`` with a tool call, ``tools`` the tool's answer; each
+    message carries :data:`MESSAGE_TEXT` characters of text and a fixed id."""
+    builder: StateGraph[Any] = StateGraph(State)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", tools)
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "tools")
+    builder.add_conditional_edges("tools", after_tools, ["agent", END])
+    return builder
+
+
+def graph_input() -> dict[str, Any]:
+    return {"messages": [HumanMessage(id="msg-0000", content=_text("Question", MESSAGE_TEXT))]}
+
+
+def make_turn(turn: int) -> list[dict[str, Any]]:
+    """A turn's two input items, as the SDK keeps them: the user's message and the
+    assistant's output message, about 1 KiB together as JSON."""
+    return [
+        {"role": "user", "content": _text(f"Turn {turn}, user", ITEM_TEXT)},
+        {
+            "id": f"msg_{turn:06d}",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [
+                {
+                    "type": "output_text",
+                    "text": _text(f"Turn {turn}, assistant", ITEM_TEXT),
+                    "annotations": [],
+                }
+            ],
+        },
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# the sides
+
+
+@dataclass
+class Side:
+    """One side of a workload: ``run(i)`` is one whole workload on a fresh thread or
+    session, ``reads`` the timed reads of what the runs of this repeat wrote, ``reset``
+    deletes it all, ``digest`` what a run read back (compared across sides); ``keep`` takes
+    the runs so far out of what ``reset`` deletes (they stay until the end, when ``finish``
+    releases what they hold)."""
+
+    name: str
+    run: Operation
+    reads: dict[str, Operation]
+    reset: Callable[[], Awaitable[None]]
+    digest: Callable[[], Awaitable[Any]]
+    keep: Callable[[], None]
+    finish: Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Sides:
+    sides: list[Side] = field(default_factory=list)
+    #: Peers that could not run here: name -> the error.
+    unavailable: dict[str, str] = field(default_factory=dict)
+    servers: dict[str, str] = field(default_factory=dict)
+
+    async def reset(self) -> None:
+        for side in self.sides:
+            await side.reset()
+
+    async def check(self) -> None:
+        """Every side runs the workload once and reads back the same thing."""
+        digests: dict[str, Any] = {}
+        for side in self.sides:
+            await side.run(0)
+            digests[side.name] = await side.digest()
+        await self.reset()
+        first, want = next(iter(digests.items()))
+        for name, got in digests.items():
+            if got != want:
+                raise SystemExit(
+                    f"{name} read back other data than {first}; the benchmark is wrong:\n"
+                    f"  {str(got)[:300]}\n  {str(want)[:300]}"
+                )
+
+    async def fill(self, threads: int) -> None:
+        """Every side stores ``threads`` more runs, kept until the end."""
+        for side in self.sides:
+            for i in range(threads):
+                await side.run(i)
+            side.keep()
+
+    async def finish(self) -> None:
+        for side in self.sides:
+            await side.finish()
+
+    async def run(self, iterations: int, repeats: int, warmup: int) -> dict[str, list[float]]:
+        """ms per operation, per repeat, by ``"<operation> <side>"``."""
+        runs = {side.name: Case(side.run, iterations, []) for side in self.sides}
+        reads = {
+            op: {side.name: Case(side.reads[op], iterations, []) for side in self.sides}
+            for op in (self.sides[0].reads if self.sides else {})
+        }
+        groups = [list(runs.values())] + [list(cases.values()) for cases in reads.values()]
+        await run_rounds(groups, repeats, warmup, self.reset)
+        out = {
+            f"run {name}": [t / c.iterations / 1e6 for t in c.timings] for name, c in runs.items()
+        }
+        for op, cases in reads.items():
+            for name, c in cases.items():
+                out[f"{op} {name}"] = [t / c.iterations / 1e6 for t in c.timings]
+        return out
+
+
+def graph_side(name: str, checkpointer: Any) -> Side:
+    graph = build_graph().compile(checkpointer=checkpointer)
+    counter = itertools.count()
+    threads: list[str] = []
+    kept: list[str] = []
+    tag = name.replace(" ", "-")
+
+    def config(thread: str) -> Any:
+        return {"configurable": {"thread_id": thread}}
+
+    async def run(i: int) -> Any:
+        thread = f"{tag}-{next(counter)}"
+        threads.append(thread)
+        return await graph.ainvoke(graph_input(), config(thread))
+
+    async def state(i: int) -> Any:
+        return await graph.aget_state(config(threads[i % len(threads)]))
+
+    async def history(i: int) -> Any:
+        return [s async for s in graph.aget_state_history(config(threads[i % len(threads)]))]
+
+    async def reset() -> None:
+        for thread in threads:
+            await checkpointer.adelete_thread(thread)
+        threads.clear()
+
+    async def digest() -> Any:
+        snapshot = await graph.aget_state(config(threads[-1]))
+        messages = [(m.type, m.id, m.content) for m in snapshot.values["messages"]]
+        steps = [s.metadata["step"] async for s in graph.aget_state_history(config(threads[-1]))]
+        return {"messages": messages, "steps": steps, "next": snapshot.next}
+
+    def keep() -> None:
+        kept.extend(threads)
+        threads.clear()
+
+    async def finish() -> None:
+        return None  # the stores go with the servers, the temporary directory, the process
+
+    reads = {"state": state, "history": history}
+    return Side(name, run, reads, reset, digest, keep, finish)
+
+
+def session_side(name: str, make: Callable[[str], Any], close: bool = False) -> Side:
+    """``make(session_id)`` builds the side's session; ``close``: the session has a
+    ``close()`` to call when done (untimed)."""
+    counter = itertools.count()
+    sessions: list[Any] = []
+    kept: list[Any] = []
+    tag = name.replace(" ", "-").replace("(", "").replace(")", "").replace(":", "")
+    turns = [make_turn(t) for t in range(TURNS)]
+
+    async def run(i: int) -> Any:
+        session = make(f"{tag}-{next(counter)}")
+        sessions.append(session)
+        for items in turns:
+            await session.add_items(items)
+            await session.get_items(limit=LIMIT)
+        return session
+
+    async def release(session: Any) -> None:
+        if close:
+            result = session.close()
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def reset() -> None:
+        for session in sessions:
+            await session.clear_session()
+            await release(session)
+        sessions.clear()
+
+    def keep() -> None:
+        kept.extend(sessions)
+        sessions.clear()
+
+    async def finish() -> None:
+        for session in kept:
+            await release(session)
+        kept.clear()
+
+    async def digest() -> Any:
+        return {"all": await sessions[-1].get_items(), "last": await sessions[-1].get_items(LIMIT)}
+
+    return Side(name, run, {}, reset, digest, keep, finish)
+
+
+# --------------------------------------------------------------------------------------
+# the servers, and the satchel handles on them
+
+
+@dataclass
+class Servers:
+    redis_url: str | None
+    mongodb_uri: str | None
+    database: str
+    described: dict[str, str] = field(default_factory=dict)
+
+
+def _open(backend: str, servers: Servers, side: str) -> Any:
+    """A satchel handle on ``backend``, its keys or collections under the side's prefix."""
+    import satchel
+
+    if backend == "memory":
+        return satchel.open(backend="memory")
+    if backend == "redis":
+        return satchel.open(
+            backend="redis",
+            backend_settings={"url": servers.redis_url, "key_prefix": f"{REDIS_PREFIX}{side}:"},
+        )
+    return satchel.open(
+        backend="mongodb",
+        backend_settings={
+            "uri": servers.mongodb_uri,
+            "database": servers.database,
+            "collection_prefix": f"{MONGO_PREFIX}{side}.",
+        },
+    )
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+
+
+@contextlib.asynccontextmanager
+async def _cleanup(servers: Servers) -> AsyncIterator[None]:
+    """Deletes the benchmark's keys and collections before and after."""
+    from pymongo import AsyncMongoClient
+
+    async def clean() -> None:
+        if servers.redis_url is not None:
+            from redis.asyncio import Redis
+
+            client = Redis.from_url(servers.redis_url)
+            try:
+                keys = [k async for k in client.scan_iter(match=REDIS_PREFIX + "*", count=1000)]
+                for start in range(0, len(keys), 500):
+                    await client.unlink(*keys[start : start + 500])
+            finally:
+                await client.aclose()
+        if servers.mongodb_uri is not None:
+            mongo: AsyncMongoClient[Any] = AsyncMongoClient(servers.mongodb_uri)
+            try:
+                db = mongo.get_database(servers.database)
+                for name in await db.list_collection_names():
+                    if name.startswith(MONGO_PREFIX):
+                        await db.drop_collection(name)
+            finally:
+                await mongo.close()
+
+    await clean()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            await clean()
+
+
+async def langgraph_sides(
+    stack: contextlib.AsyncExitStack, servers: Servers, backends: list[str], directory: str
+) -> Sides:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from satchel_langgraph import SatchelSaver
+
+    out = Sides()
+    for backend in backends:
+        handle = _open(backend, servers, "lgs")
+        stack.push_async_callback(handle.close)
+        out.sides.append(graph_side(f"satchel {backend}", SatchelSaver(store=handle)))
+    if "memory" in backends:
+        out.sides.append(graph_side("InMemorySaver", InMemorySaver()))
+    sqlite = await stack.enter_async_context(
+        AsyncSqliteSaver.from_conn_string(os.path.join(directory, "checkpoints.sqlite"))
+    )
+    out.sides.append(graph_side("AsyncSqliteSaver (file)", sqlite))
+    if "redis" in backends:
+        try:
+            from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+
+            saver = await stack.enter_async_context(
+                AsyncRedisSaver.from_conn_string(
+                    servers.redis_url,
+                    checkpoint_prefix=f"{REDIS_PREFIX}lgr:checkpoint",
+                    checkpoint_write_prefix=f"{REDIS_PREFIX}lgr:checkpoint_write",
+                )
+            )
+            await saver.asetup()
+            out.sides.append(graph_side("AsyncRedisSaver", saver))
+        except Exception as exc:
+            out.unavailable["AsyncRedisSaver"] = _error(exc)
+    if "mongodb" in backends:
+        try:
+            from langgraph.checkpoint.mongodb import MongoDBSaver
+            from pymongo import MongoClient
+
+            client: Any = MongoClient(servers.mongodb_uri)
+            stack.callback(client.close)
+            out.sides.append(
+                graph_side(
+                    "MongoDBSaver",
+                    MongoDBSaver(
+                        client,
+                        db_name=servers.database,
+                        checkpoint_collection_name=f"{MONGO_PREFIX}lgm.checkpoints",
+                        writes_collection_name=f"{MONGO_PREFIX}lgm.writes",
+                    ),
+                )
+            )
+        except Exception as exc:
+            out.unavailable["MongoDBSaver"] = _error(exc)
+    return out
+
+
+async def agents_sides(
+    stack: contextlib.AsyncExitStack, servers: Servers, backends: list[str], directory: str
+) -> Sides:
+    from agents.memory import SQLiteSession
+
+    from satchel_openai_agents import SatchelSession
+
+    out = Sides()
+    for backend in backends:
+        handle = _open(backend, servers, "oas")
+        stack.push_async_callback(handle.close)
+        out.sides.append(
+            session_side(
+                f"satchel {backend}",
+                lambda sid, handle=handle: SatchelSession(sid, store=handle, ttl=None),
+            )
+        )
+    path = os.path.join(directory, "sessions.sqlite")
+    out.sides.append(
+        session_side("SQLiteSession (file)", lambda sid: SQLiteSession(sid, path), close=True)
+    )
+    if "memory" in backends:
+        out.sides.append(
+            session_side("SQLiteSession (:memory:)", lambda sid: SQLiteSession(sid), close=True)
+        )
+    if "redis" in backends:
+        try:
+            from agents.extensions.memory import RedisSession
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(servers.redis_url)
+            stack.push_async_callback(redis.aclose)
+            out.sides.append(
+                session_side(
+                    "RedisSession",
+                    lambda sid: RedisSession(
+                        sid, redis_client=redis, key_prefix=f"{REDIS_PREFIX}oar"
+                    ),
+                )
+            )
+        except Exception as exc:
+            out.unavailable["RedisSession"] = _error(exc)
+    if "mongodb" in backends:
+        try:
+            from agents.extensions.memory import MongoDBSession
+            from pymongo import AsyncMongoClient
+
+            mongo: AsyncMongoClient[Any] = AsyncMongoClient(servers.mongodb_uri)
+            stack.push_async_callback(mongo.close)
+            out.sides.append(
+                session_side(
+                    "MongoDBSession",
+                    lambda sid: MongoDBSession(
+                        sid,
+                        client=mongo,
+                        database=servers.database,
+                        sessions_collection=f"{MONGO_PREFIX}oam.sessions",
+                        messages_collection=f"{MONGO_PREFIX}oam.messages",
+                    ),
+                )
+            )
+        except Exception as exc:  # not shipped by this release, or cannot run here
+            out.unavailable["MongoDBSession"] = _error(exc)
+    return out
+
+
+#: Each satchel backend's most natural peer, by workload, in order of preference (the first
+#: that ran is the one compared with).
+PEERS = {
+    "langgraph": {
+        "memory": ["InMemorySaver"],
+        "redis": ["AsyncRedisSaver", "AsyncSqliteSaver (file)"],
+        "mongodb": ["MongoDBSaver", "AsyncSqliteSaver (file)"],
+    },
+    "agents": {
+        "memory": ["SQLiteSession (:memory:)"],
+        "redis": ["RedisSession", "SQLiteSession (file)"],
+        "mongodb": ["MongoDBSession", "SQLiteSession (file)"],
+    },
+}
+#: Every satchel side is also compared with this one, the peer that runs everywhere.
+COMMON = {"langgraph": "AsyncSqliteSaver (file)", "agents": "SQLiteSession (file)"}
+
+
+async def measure(
+    workload: str,
+    servers: Servers,
+    backends: list[str],
+    iterations: int,
+    repeats: int,
+    warmup: int,
+    stored: int,
+) -> dict[str, Any]:
+    directory = tempfile.mkdtemp(prefix="satchel-bench-integrations-")
+    try:
+        async with _cleanup(servers), contextlib.AsyncExitStack() as stack:
+            build = langgraph_sides if workload == "langgraph" else agents_sides
+            sides = await build(stack, servers, backends, directory)
+            await sides.check()
+            try:
+                await sides.fill(stored)
+                runs = await sides.run(iterations, repeats, warmup)
+            finally:
+                await sides.finish()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return {"runs": runs, "unavailable": sides.unavailable}
+
+
+def summarise(workload: str, backends: list[str], m: dict[str, Any]) -> dict[str, Any]:
+    runs: dict[str, list[float]] = m["runs"]
+    ops = sorted({name.split(" ", 1)[0] for name in runs}, key=["run", "state", "history"].index)
+    names = list(dict.fromkeys(name.split(" ", 1)[1] for name in runs))
+    sides = {
+        name: {f"{op}_ms": round(statistics.median(runs[f"{op} {name}"]), 3) for op in ops}
+        for name in names
+    }
+    comparisons: dict[str, Any] = {}
+    for backend in backends:
+        ours = f"satchel {backend}"
+        tried = PEERS[workload][backend]
+        peer = next((p for p in tried if p in names), None)
+        entry: dict[str, Any] = {
+            "peer": peer,
+            "not_run": {p: m["unavailable"][p] for p in tried if p in m["unavailable"]},
+        }
+        for label, other in (("ratio", peer), ("ratio_over_common", COMMON[workload])):
+            if other is None or other not in names:
+                continue
+            entry[label] = {
+                op: round(paired_ratio(runs[f"{op} {ours}"], runs[f"{op} {other}"]), 3)
+                for op in ops
+            }
+        comparisons[backend] = entry
+    return {"sides": sides, "comparisons": comparisons, "unavailable": m["unavailable"]}
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in (
+        "langgraph",
+        "langgraph-checkpoint",
+        "langgraph-checkpoint-sqlite",
+        "langgraph-checkpoint-redis",
+        "langgraph-checkpoint-mongodb",
+        "openai-agents",
+        "redis",
+        "hiredis",
+        "pymongo",
+        "aiosqlite",
+    ):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            out[name] = importlib.metadata.version(name)
+    return out
+
+
+#: Runs per repeat, by workload.
+ITERATIONS = {"langgraph": 2, "agents": 2}
+OP_LABELS = {"run": "run", "state": "get_state", "history": "history"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated, from {', '.join(WORKLOADS)} (default: both)",
+    )
+    parser.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        help=f"satchel's backends (and their peers), from {', '.join(BACKENDS)} (default: all)",
+    )
+    parser.add_argument(
+        "--graph-runs",
+        type=int,
+        default=ITERATIONS["langgraph"],
+        help="graph runs (and reads of each kind) per side and repeat",
+    )
+    parser.add_argument(
+        "--conversations",
+        type=int,
+        default=ITERATIONS["agents"],
+        help="conversations per side and repeat",
+    )
+    parser.add_argument("--repeats", type=int, default=15, help="timings per figure (median)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per side first")
+    parser.add_argument(
+        "--stored-threads",
+        type=int,
+        default=0,
+        help="runs (threads, sessions) every side stores before timing and keeps throughout "
+        "(default: 0, every repeat starts from empty stores)",
+    )
+    parser.add_argument("--url", help="use this Redis server instead of a throwaway one")
+    parser.add_argument(
+        "--uri",
+        default=os.environ.get("SATCHEL_BENCH_MONGODB_URI") or None,
+        help="use this MongoDB server (default: $SATCHEL_BENCH_MONGODB_URI) instead of "
+        "starting a throwaway SecantusDB",
+    )
+    parser.add_argument(
+        "--database", default="satchel_bench", help="the database of the benchmark's collections"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a satchel side has no peer to compare"
+    )
+    args = parser.parse_args(argv)
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not workloads or any(w not in WORKLOADS for w in workloads):
+        parser.error(f"--workloads: choose from {', '.join(WORKLOADS)}")
+    if not backends or any(b not in BACKENDS for b in backends):
+        parser.error(f"--backends: choose from {', '.join(BACKENDS)}")
+    if min(args.repeats, args.graph_runs, args.conversations) < 1:
+        parser.error("--repeats, --graph-runs and --conversations must be at least 1")
+    if args.warmup < 0 or args.stored_threads < 0:
+        parser.error("--warmup and --stored-threads must be at least 0")
+
+    with contextlib.ExitStack() as stack:
+        servers = Servers(None, None, args.database)
+        if "redis" in backends:
+            if args.url is None:
+                servers.redis_url = stack.enter_context(redis_server())
+                servers.described["redis"] = f"{servers.redis_url} (throwaway redis-server)"
+            else:
+                from satchel.settings import redact_url
+
+                servers.redis_url = args.url
+                servers.described["redis"] = redact_url(args.url)
+        if "mongodb" in backends:
+            if args.uri is None:
+                servers.mongodb_uri, version = stack.enter_context(secantus_server())
+                servers.described["mongodb"] = (
+                    f"{servers.mongodb_uri} (throwaway SecantusDB {version}, own process)"
+                )
+            else:
+                from satchel.settings import redact_url
+
+                servers.mongodb_uri = args.uri
+                servers.described["mongodb"] = redact_url(args.uri)
+        measured: dict[str, Any] = {}
+        for workload in workloads:
+            iterations = args.graph_runs if workload == "langgraph" else args.conversations
+            m = asyncio.run(
+                measure(
+                    workload,
+                    servers,
+                    backends,
+                    iterations,
+                    args.repeats,
+                    args.warmup,
+                    args.stored_threads,
+                )
+            )
+            measured[workload] = {
+                "runs_per_repeat": iterations,
+                **summarise(workload, backends, m),
+                # every repeat's figure, in the order taken: ms per run or read
+                "repeats_ms": {k: [round(v, 3) for v in vs] for k, vs in m["runs"].items()},
+            }
+
+    no_peer = [
+        f"{workload} {backend}"
+        for workload, r in measured.items()
+        for backend, c in r["comparisons"].items()
+        if c["peer"] is None or c["peer"] != PEERS[workload][backend][0]
+    ]
+    result = {
+        "machine": {
+            "nproc": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(),
+        },
+        "versions": _versions(),
+        "servers": servers.described,
+        "parameters": {
+            "repeats": args.repeats,
+            "warmup": args.warmup,
+            "stored_threads": args.stored_threads,
+            "steps": STEPS,
+            "turns": TURNS,
+            "limit": LIMIT,
+        },
+        "workloads": measured,
+    }
+    code = 1 if (args.check and no_peer) else 0
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return code
+
+    m = result["machine"]
+    print(
+        f"machine: nproc={m['nproc']}, load average {m['load_average']}, "
+        f"{m['implementation']} {m['python']}, {m['platform']}"
+    )
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()))
+    for backend, where in servers.described.items():
+        print(f"{backend}: {where}")
+    print(
+        f"ms per run: medians of {args.repeats} repeats; ratios: medians of each repeat's own "
+        "(every side timed back to back)"
+    )
+    titles = {
+        "langgraph": f"LangGraph: a {STEPS}-step graph run (and reading its state back)",
+        "agents": f"OpenAI Agents SDK: a {TURNS}-turn conversation (add_items, "
+        f"get_items(limit={LIMIT}) per turn)",
+    }
+    for workload, r in measured.items():
+        print()
+        stored = f", {args.stored_threads} more stored" if args.stored_threads else ""
+        print(f"{titles[workload]}; {r['runs_per_repeat']} per side and repeat{stored}")
+        ops = [k.removesuffix("_ms") for k in next(iter(r["sides"].values()))]
+        print(f"{'':<28}" + "".join(f"{OP_LABELS[op] + ' ms':>14}" for op in ops))
+        for name, s in r["sides"].items():
+            print(f"{name:<28}" + "".join(f"{s[op + '_ms']:>14.2f}" for op in ops))
+        for name, error in r["unavailable"].items():
+            print(f"{name:<28}  did not run: {error}")
+        print()
+        for backend, c in r["comparisons"].items():
+            if c["peer"] is None:
+                print(f"satchel {backend}: no peer ran")
+                continue
+            ratios = ", ".join(f"{OP_LABELS[op]} {v:.2f}x" for op, v in c["ratio"].items())
+            line = f"satchel {backend} / {c['peer']}: {ratios}"
+            if "ratio_over_common" in c and c["peer"] != COMMON[workload]:
+                common = ", ".join(
+                    f"{OP_LABELS[op]} {v:.2f}x" for op, v in c["ratio_over_common"].items()
+                )
+                line += f"  (/ {COMMON[workload]}: {common})"
+            print(line)
+    if no_peer:
+        print()
+        print("not compared with the most natural peer: " + ", ".join(no_peer))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The checks of :class:`~satchel_langgraph.SatchelSaver`'s arguments: each bad one is an
+:class:`~satchel.InvalidArgument` whose message names it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from satchel import InvalidArgument
+
+__all__ = ["id_list", "namespace_of", "thread_id_of", "thread_of"]
+
+
+def thread_of(config: RunnableConfig) -> str:
+    """The thread id of ``config`` (as text)."""
+    thread_id = config.get("configurable", {}).get("thread_id")
+    if thread_id is None or thread_id == "":
+        raise InvalidArgument("config: configurable.thread_id is required")
+    return str(thread_id)
+
+
+def namespace_of(config: RunnableConfig) -> str:
+    """The checkpoint namespace of ``config`` (``""``, the root, when it names none)."""
+    checkpoint_ns = config.get("configurable", {}).get("checkpoint_ns", "")
+    if not isinstance(checkpoint_ns, str):
+        raise InvalidArgument(
+            f"config: configurable.checkpoint_ns must be a string, not {checkpoint_ns!r}"
+        )
+    return checkpoint_ns
+
+
+def thread_id_of(thread_id: Any, argument: str) -> str:
+    """``thread_id``, a non-empty string, given as ``argument``."""
+    if not isinstance(thread_id, str) or not thread_id:
+        raise InvalidArgument(f"{argument}: must be a non-empty string, not {thread_id!r}")
+    return thread_id
+
+
+def id_list(ids: Any, argument: str) -> list[str]:
+    """The distinct ids of ``ids``, a sequence of non-empty strings (a lone string is
+    refused), given as ``argument``."""
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
+        raise InvalidArgument(f"{argument}: must be a list of strings, not {ids!r}")
+    for one in ids:
+        thread_id_of(one, f"{argument} item")
+    return list(dict.fromkeys(ids))
