@@ -190,6 +190,8 @@ async def test_the_server_decides_a_conditional_write_not_the_remembered_version
         await raw.close()
     with pytest.raises(Conflict):
         await backend.put(Record("cache", "k", "stale"), if_version=1)
+    with pytest.raises(Conflict):
+        await backend.delete("cache", "k", if_version=1)
     stored = await backend.put(Record("cache", "k", "fresh"), if_version=2)
     assert stored.version == 3
     stored = (await backend.put_many([Record("cache", "k", "batch")]))[0]

@@ -38,7 +38,7 @@ from redis import exceptions as rex
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
 from satchel.backend import (
@@ -231,6 +231,13 @@ class RedisBackend(Backend):
         state.released = True
         with contextlib.suppress(Exception):
             await state.client.aclose()
+        if isinstance(state.client, RedisCluster):
+            # redis-py's aclose() does nothing while the client waits for a new slot map (as
+            # after a node failed to answer): close every node's connections all the same
+            manager = state.client.nodes_manager
+            for nodes in ("nodes_cache", "startup_nodes"):
+                with contextlib.suppress(Exception):
+                    await manager.aclose(nodes)
         if state.sentinel is not None:
             for sentinel in state.sentinel.sentinels:
                 with contextlib.suppress(Exception):
@@ -249,7 +256,12 @@ class RedisBackend(Backend):
                 await state.client.initialize()
                 state.initialised = True
 
-    async def _run(self, what_: str | Callable[[], str], call: Callable[[], Awaitable[T]]) -> T:
+    async def _run(
+        self,
+        what_: str | Callable[[], str],
+        call: Callable[[], Awaitable[T]],
+        route: str | None = None,
+    ) -> T:
         """Run ``call()``; retry connection errors and timeouts with exponential backoff and
         full jitter; translate every driver error into a satchel error.
 
@@ -257,7 +269,8 @@ class RedisBackend(Backend):
         connection's set-up, a Cluster's slot map and the command together), so a call
         returns or raises within :func:`call_bound`. A write is retried as it was first
         sent, with the same write id and clock: its script finds the outcome of an attempt
-        that already ran and returns it (see :mod:`satchel_redis.scripts`)."""
+        that already ran and returns it (see :mod:`satchel_redis.scripts`). ``route`` is a
+        Redis key the call is sent by: on a Cluster, an error names the node of its slot."""
         attempt = 0
         while True:
             try:
@@ -270,7 +283,7 @@ class RedisBackend(Backend):
             except Exception as exc:
                 # the description is built only now: the hot path pays nothing for it
                 what = what_ if isinstance(what_, str) else what_()
-                attempt = await self._failed(what, exc, attempt)
+                attempt = await self._failed(what, exc, attempt, route)
 
     async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -311,7 +324,7 @@ class RedisBackend(Backend):
                 "rediss:// (or SATCHEL_REDIS_SSL=false), or turn TLS on in the server"
             ) from None
 
-    async def _failed(self, what: str, exc: Exception, attempt: int) -> int:
+    async def _failed(self, what: str, exc: Exception, attempt: int, route: str | None) -> int:
         """Raise the satchel error for ``exc``, or wait before the next attempt and return
         its number."""
         s = self.settings
@@ -336,7 +349,7 @@ class RedisBackend(Backend):
             if isinstance(exc, rex.RedisClusterException) and self._mode == "cluster":
                 self._state.initialised = False  # map the cluster again
             if attempt >= s.retries:
-                raise BackendUnavailable(self._unavailable(what, exc, attempt + 1)) from exc
+                raise BackendUnavailable(self._unavailable(what, exc, attempt + 1, route)) from exc
             attempt += 1
             cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
             await asyncio.sleep(random.uniform(0, cap))  # full jitter
@@ -347,11 +360,15 @@ class RedisBackend(Backend):
             raise SatchelError(f"{what}: redis at {self._where}: {_clean(exc)}") from exc
         raise exc  # anything else is a bug, which the handle's wrapper reports
 
-    def _unavailable(self, what: str, exc: BaseException, attempts: int) -> str:
+    def _unavailable(
+        self, what: str, exc: BaseException, attempts: int, route: str | None = None
+    ) -> str:
         s = self.settings
         text = _clean(exc)
         lowered = text.lower()
-        if isinstance(exc, (ssl.SSLError, rex.ConnectionError)) and (
+        if isinstance(exc, _NoMaster):
+            text, hint = self._no_master(exc), ""
+        elif isinstance(exc, (ssl.SSLError, rex.ConnectionError)) and (
             "ssl" in lowered or "tls" in lowered or "wrong version number" in lowered
         ):
             hint = (
@@ -389,10 +406,53 @@ class RedisBackend(Backend):
         node = getattr(exc, "connection", None)
         if isinstance(node, ClusterNode):
             hint += f" (cluster node {node.name})"
+        elif self._mode == "cluster" and route is not None:
+            # the attempt's bound cut the call short, wherever it was waiting: name the node
+            # that serves its slot, which is where the call was going
+            name = self._slot_node(route)
+            if name is not None:
+                hint += f" (its slot is served by cluster node {name})"
         return (
             f"{what}: redis at {self._where} is unavailable after {attempts} "
             f"attempt{'s' if attempts != 1 else ''}: {text or type(exc).__name__}{hint}"
         )
+
+    def _no_master(self, exc: _NoMaster) -> str:
+        """What the sentinels did when none named a master, one cause per sentinel."""
+        s = self.settings
+        if not exc.failures:
+            return (
+                f"no sentinel knows a master for the service {exc.service!r} "
+                "(SATCHEL_REDIS_SENTINEL_SERVICE), or they hold it down"
+            )
+        causes = []
+        for address, failure in exc.failures:
+            lowered = _clean(failure).lower()
+            if isinstance(failure, rex.TimeoutError) and "connect" in lowered:
+                cause = (
+                    f"no answer within {s.connect_timeout:g} s while connecting "
+                    "(SATCHEL_REDIS_CONNECT_TIMEOUT)"
+                )
+            elif isinstance(failure, rex.TimeoutError):
+                cause = (
+                    f"no answer within {s.socket_timeout:g} s (SATCHEL_REDIS_SOCKET_TIMEOUT): "
+                    "stopped, overloaded or unreachable"
+                )
+            elif "refused" in lowered or "connect call failed" in lowered or "111" in lowered:
+                cause = "the connection was refused"
+            else:
+                cause = _clean(failure) or type(failure).__name__
+            causes.append(f"sentinel {address}: {cause}")
+        return f"no sentinel named a master for {exc.service!r}: " + "; ".join(causes)
+
+    def _slot_node(self, route: str) -> str | None:
+        """The ``host:port`` of the Cluster node that serves ``route``'s slot, as the slot
+        map last read says; ``None`` when it is not known."""
+        try:
+            node = self._client.get_node_from_key(route)
+        except Exception:  # no slot map yet, or the slot is not covered
+            return None
+        return node.name if isinstance(node, ClusterNode) else None
 
     def _response_error(self, what: str, exc: rex.ResponseError) -> SatchelError:
         text = _clean(exc)
@@ -522,7 +582,7 @@ class RedisBackend(Backend):
     async def get(self, collection: str, key: str) -> Record | None:
         rk = f"{self._layout.base(collection)}r:{key}"
         raw = await self._run(
-            lambda: f"get {key!r} in {collection!r}", lambda: self._client.hgetall(rk)
+            lambda: f"get {key!r} in {collection!r}", lambda: self._client.hgetall(rk), rk
         )
         return self._decode(collection, key, raw, _now_ms())
 
@@ -535,6 +595,7 @@ class RedisBackend(Backend):
         results = await self._run(
             lambda: f"get_many in {collection!r}",
             self._script("get_many", [f"{base}r:{key}" for key in keys], [base, 0]),
+            f"{base}k",
         )
         now_ms = _now_ms()
         return [
@@ -549,6 +610,7 @@ class RedisBackend(Backend):
         raw = await self._run(
             f"find {index_name}={value!r} in {collection!r}",
             self._script("find", [ikey], [base, now]),
+            ikey,
         )
         records = []
         for i in range(0, len(raw), 2):
@@ -574,6 +636,7 @@ class RedisBackend(Backend):
             walked, last, raw = await self._run(
                 f"query {collection!r}",
                 self._script("scan_page", [kz], [base, now, low, high, size]),
+                kz,
             )
             page = []
             for i in range(0, len(raw), 2):
@@ -635,6 +698,7 @@ class RedisBackend(Backend):
         found = await self._run(
             f"count {collection!r}",
             self._script("count", [f"{base}k"], [base, now]),
+            f"{base}k",
         )
         return max(0, int(found))
 
@@ -654,6 +718,7 @@ class RedisBackend(Backend):
             cursor, keys = await self._run(
                 f"keys of {collection!r}",
                 self._script("keys_page", [kz], [base, now, cursor, match, 500]),
+                kz,
             )
             for raw in keys:
                 if raw not in seen:
@@ -674,6 +739,7 @@ class RedisBackend(Backend):
                 count = await self._run(
                     "collections",
                     self._script("count", [f"{base}k"], [base, now]),
+                    f"{base}k",
                 )
                 if int(count) > 0:
                     live.append(name)
@@ -722,6 +788,7 @@ class RedisBackend(Backend):
         result = await self._run(
             lambda: f"put {key!r} in {collection!r}",
             lambda: SCRIPTS["put"](self._client, [rk], args),
+            rk,
         )
         status = _text(result[0])
         if status == "ok":
@@ -773,7 +840,9 @@ class RedisBackend(Backend):
                     raise result
             return results
 
-        results = await self._run(lambda: f"put_many of {len(records)} records", call)
+        # a batch of one collection goes to one slot; several go to several nodes at once
+        route = calls[0][0][0] if len(calls) == 1 else None
+        results = await self._run(lambda: f"put_many of {len(records)} records", call, route)
         out: list[Record | None] = [None] * len(records)
         for (_, positions), result in zip(groups.items(), results, strict=True):
             for j, i in enumerate(positions):
@@ -790,6 +859,7 @@ class RedisBackend(Backend):
         result = await self._run(
             lambda: f"delete {key!r} in {collection!r}",
             lambda: SCRIPTS["delete"](self._client, [rk], args),
+            rk,
         )
         status = _text(result[0])
         if status == "ok":
@@ -811,6 +881,7 @@ class RedisBackend(Backend):
             live, left = await self._run(
                 f"drop {collection!r}",
                 self._script("drop_batch", [kz], [base, now, BATCH]),
+                kz,
             )
             removed += int(live)
             if int(left) == 0:
@@ -830,6 +901,7 @@ class RedisBackend(Backend):
                     await self._run(
                         f"purge_expired in {collection!r}",
                         self._script("purge", [f"{base}k"], [base, now, BATCH]),
+                        f"{base}k",
                     )
                 )
                 removed += gone
@@ -1119,7 +1191,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
         )
 
         def sentinel_client() -> tuple[Any, Sentinel | None]:
-            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            sentinel = _Sentinel(
                 nodes,
                 sentinel_kwargs={**common, "password": sentinel_password, "retry": no_retry},
                 db=settings.db,
@@ -1204,6 +1276,41 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
         return client, None
 
     return ("cluster" if settings.cluster else "standalone"), where, host_client
+
+
+class _NoMaster(MasterNotFoundError):
+    """No sentinel named a master for ``service``; ``failures`` holds, per sentinel that
+    failed, its ``host:port`` and the error it raised."""
+
+    def __init__(self, service: str, failures: list[tuple[str, BaseException]]) -> None:
+        super().__init__(f"No master found for {service!r}")
+        self.service = service
+        self.failures = failures
+
+
+class _Sentinel(Sentinel):
+    """redis-py's Sentinel, whose failure to find a master keeps each sentinel's error
+    (redis-py's own message quotes each sentinel client's repr and the error's kind only,
+    so refused and timed out read the same)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        failures: list[tuple[str, BaseException]] = []
+        for n, sentinel in enumerate(self.sentinels):
+            try:
+                masters: Any = await sentinel.sentinel_masters()
+            except (rex.ConnectionError, rex.TimeoutError) as exc:
+                kwargs = sentinel.connection_pool.connection_kwargs
+                failures.append((f"{kwargs.get('host')}:{kwargs.get('port')}", exc))
+                continue
+            state = masters.get(service_name)
+            if state and self.check_master_state(state, service_name):
+                # the sentinel that answered is asked first next time, as redis-py does
+                self.sentinels[0], self.sentinels[n] = sentinel, self.sentinels[0]
+                return state["ip"], state["port"]
+        raise _NoMaster(service_name, failures)
 
 
 #: URL options that satchel sets from its own settings: a URL may not change them behind the
