@@ -1,7 +1,7 @@
 """Fixtures of the LangGraph integration's tests: satchel handles on memory, on a throwaway
-Redis (standalone and a three-node Cluster) and on a throwaway MongoDB wire-protocol server
-(the servers of :mod:`satchel_redis.testing.fixtures` and
-:mod:`satchel_mongodb.testing.fixtures`).
+Redis (standalone, a three-node Cluster, and a master found through a Sentinel) and on a
+throwaway MongoDB wire-protocol server (the servers of :mod:`satchel_redis.testing.fixtures`
+and :mod:`satchel_mongodb.testing.fixtures`).
 
 Without a ``redis-server`` or SecantusDB the tests that need them are skipped, or fail
 when ``CI=true``.
@@ -10,8 +10,10 @@ when ``CI=true``.
 from __future__ import annotations
 
 import contextlib
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +24,17 @@ from satchel_mongodb.testing.fixtures import mongodb_uri  # noqa: F401
 from satchel_redis.testing.fixtures import (  # noqa: F401
     redis_binary,
     redis_cluster_url,
+    redis_sentinel,
     redis_url,
 )
+from satchel_redis.testing.servers import RedisSentinelSetup
 
-BACKENDS = ["memory", "redis", "redis-cluster", "mongodb"]
+# the scripts beside the tests (run in child processes) are imported from here too
+_HERE = str(Path(__file__).parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+BACKENDS = ["memory", "redis", "redis-cluster", "redis-sentinel", "mongodb"]
 
 
 def open_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
@@ -43,10 +52,38 @@ def open_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, An
             "url": request.getfixturevalue("redis_cluster_url"),
             "cluster": True,
         }
+    elif backend == "redis-sentinel":
+        setup: RedisSentinelSetup = request.getfixturevalue("redis_sentinel")
+        arguments["backend"] = "redis"
+        arguments["backend_settings"] = {
+            "sentinels": setup.sentinels,
+            "sentinel_service": setup.service_name,
+        }
     else:
         arguments["backend"] = "mongodb"
         arguments["backend_settings"] = {"uri": request.getfixturevalue("mongodb_uri")}
     return arguments
+
+
+def backend_environ(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    """The ``SATCHEL_*`` variables that select ``backend`` (a server started for the test
+    session), in a namespace of the test's own: what a deployed program is configured by."""
+    environ = {
+        "SATCHEL_BACKEND": "redis" if backend.startswith("redis") else backend,
+        "SATCHEL_NAMESPACE": f"t{uuid.uuid4().hex[:12]}",
+    }
+    if backend == "redis":
+        environ["SATCHEL_REDIS_URL"] = request.getfixturevalue("redis_url")
+    elif backend == "redis-cluster":
+        environ["SATCHEL_REDIS_URL"] = request.getfixturevalue("redis_cluster_url")
+        environ["SATCHEL_REDIS_CLUSTER"] = "true"
+    elif backend == "redis-sentinel":
+        setup: RedisSentinelSetup = request.getfixturevalue("redis_sentinel")
+        environ["SATCHEL_REDIS_SENTINELS"] = setup.sentinels
+        environ["SATCHEL_REDIS_SENTINEL_SERVICE"] = setup.service_name
+    elif backend == "mongodb":
+        environ["SATCHEL_MONGODB_URI"] = request.getfixturevalue("mongodb_uri")
+    return environ
 
 
 @pytest.fixture(params=BACKENDS)
@@ -65,6 +102,8 @@ def handle_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, 
 @pytest.fixture
 async def store(request: pytest.FixtureRequest, backend: str) -> AsyncIterator[Satchel]:
     async with satchel.open(**open_arguments(request, backend)) as handle:
+        if backend == "redis-sentinel":  # the master is found through the sentinel
+            assert (await handle.raw_backend.stats())["mode"] == "sentinel"
         yield handle
 
 
@@ -78,3 +117,8 @@ async def every_store(request: pytest.FixtureRequest) -> AsyncIterator[dict[str,
             opened = satchel.open(**open_arguments(request, name))
             handles[name] = await stack.enter_async_context(opened)
         yield handles
+
+
+@pytest.fixture
+def environ(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    return backend_environ(request, backend)
