@@ -1,5 +1,5 @@
 """Moving threads from another LangGraph checkpointer (``InMemorySaver``, ``SqliteSaver``,
-``MongoDBSaver``, ``PostgresSaver``, any ``BaseCheckpointSaver``) into a
+``MongoDBSaver``, any ``BaseCheckpointSaver``) into a
 :class:`~satchel_langgraph.SatchelSaver`, through the savers' public methods only: the
 source's ``list`` and ``get_tuple``, the target's ``put`` and ``put_writes``."""
 
@@ -44,6 +44,10 @@ def copy_checkpoints(
     duplicated, so an interrupted copy is finished by running it again. Each thread is
     copied oldest checkpoint first, each checkpoint after its pending writes.
 
+    Channel versions that are numbers (``MongoDBSaver``'s, the base class's) are copied as
+    the ``"<counter>.<tail>"`` strings the target makes, with the same counters, so that
+    the graph can go on from them; every other part of a checkpoint is copied as it is.
+
     Blocking (it calls the savers' blocking methods): for a saver that has only the async
     ones (``AsyncSqliteSaver``, ...) use :func:`acopy_checkpoints`.
 
@@ -61,7 +65,7 @@ def copy_checkpoints(
                 continue
             for writes in _writes(found):
                 target.put_writes(*writes)
-            target.put(*_put(found))
+            target.put(*_put(found, target))
             copied += 1
     return copied
 
@@ -73,7 +77,7 @@ async def acopy_checkpoints(
 ) -> int:
     """:func:`copy_checkpoints` through the savers' async methods (``alist``,
     ``aget_tuple``, ``aput``, ``aput_writes``), for a saver that has only those
-    (``AsyncSqliteSaver``, ``AsyncPostgresSaver``, ...)."""
+    (``AsyncSqliteSaver``, ...)."""
     scopes = _scopes(source, target, thread_ids)
     copied = 0
     for scope in scopes:
@@ -84,7 +88,7 @@ async def acopy_checkpoints(
                 continue
             for writes in _writes(found):
                 await target.aput_writes(*writes)
-            await target.aput(*_put(found))
+            await target.aput(*_put(found, target))
             copied += 1
     return copied
 
@@ -115,7 +119,7 @@ def _scopes(
     return [{"configurable": {"thread_id": thread_id}} for thread_id in wanted]
 
 
-def _put(found: CheckpointTuple) -> _Put:
+def _put(found: CheckpointTuple, target: SatchelSaver) -> _Put:
     """The arguments of ``put`` that store ``found`` as the child of its parent."""
     configurable = found.config["configurable"]
     config: dict[str, Any] = {
@@ -124,9 +128,39 @@ def _put(found: CheckpointTuple) -> _Put:
     }
     if found.parent_config is not None:
         config["checkpoint_id"] = found.parent_config["configurable"]["checkpoint_id"]
+    checkpoint = found.checkpoint
+    if isinstance(target.get_next_version(None, None), str):
+        checkpoint = _string_versions(checkpoint)
     # every channel is new to the target: all of the checkpoint's values are stored
-    versions = dict(found.checkpoint["channel_versions"])
-    return {"configurable": config}, found.checkpoint, found.metadata, versions
+    versions = dict(checkpoint["channel_versions"])
+    return {"configurable": config}, checkpoint, found.metadata, versions
+
+
+def _string_versions(checkpoint: Checkpoint) -> Checkpoint:
+    """``checkpoint`` with its channel versions as ``"<counter>.<tail>"`` strings, the form
+    of LangGraph's own savers and of the target's next versions: a version that is a number
+    (the base class's, kept by ``MongoDBSaver`` and others) becomes its counter with a tail
+    of zeros, the same on every copy. A graph compares a checkpoint's versions with the new
+    ones it makes, which it cannot do between a number and a string."""
+
+    def convert(version: Any) -> Any:
+        return f"{int(version):032}.{0:016}" if _is_number(version) else version
+
+    versions = checkpoint["channel_versions"]
+    seen = checkpoint["versions_seen"]
+    every = [*versions.values(), *(v for by_node in seen.values() for v in by_node.values())]
+    if not any(map(_is_number, every)):
+        return checkpoint
+    converted = checkpoint.copy()
+    converted["channel_versions"] = {ch: convert(v) for ch, v in versions.items()}
+    converted["versions_seen"] = {
+        node: {ch: convert(v) for ch, v in by_node.items()} for node, by_node in seen.items()
+    }
+    return converted
+
+
+def _is_number(version: Any) -> bool:
+    return isinstance(version, (int, float)) and not isinstance(version, bool)
 
 
 def _writes(found: CheckpointTuple) -> list[_Writes]:
