@@ -171,8 +171,16 @@ async def test_stop_resume_in_another_process_history_and_time_travel(
             *FIRST_RUN,
         ]
         assert [checkpoint_id(s.config) for s in everything[6:]] == ids
-        branch_roots = (everything[2], everything[5])
-        assert [checkpoint_id(s.parent_config) for s in branch_roots] == [ids[2], ids[2]]
+        # each branch is a chain that starts at the checkpoint that asked
+        new = [checkpoint_id(s.config) for s in everything[:6]]
+        assert [checkpoint_id(s.parent_config) for s in everything[:6]] == [
+            new[1],
+            new[2],
+            ids[2],
+            new[4],
+            new[5],
+            ids[2],
+        ]
         # each checkpoint still reads as it was: the first run's end, and the thread's latest
         original_end = await graph.aget_state(first[0].config)
         assert original_end.values == FIRST_RUN[0][3]
