@@ -34,7 +34,11 @@ _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-BACKENDS = ["memory", "redis", "redis-cluster", "redis-sentinel", "mongodb"]
+#: The backends of the tests that do not choose theirs.
+BACKENDS = ["memory", "redis", "redis-cluster", "mongodb"]
+#: The modules whose tests of :data:`BACKENDS` run on a Redis master found through a
+#: Sentinel too: the checkpointer's (each backend costs the session seconds).
+SENTINEL_MODULES = {"test_conformance", "test_graph", "test_saver", "test_copy"}
 
 
 def open_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
@@ -66,27 +70,40 @@ def open_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, An
 
 
 def backend_environ(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
-    """The ``SATCHEL_*`` variables that select ``backend`` (a server started for the test
-    session), in a namespace of the test's own: what a deployed program is configured by."""
-    environ = {
-        "SATCHEL_BACKEND": "redis" if backend.startswith("redis") else backend,
-        "SATCHEL_NAMESPACE": f"t{uuid.uuid4().hex[:12]}",
-    }
+    """The ``SATCHEL_*`` variables that select ``backend`` (memory, redis or mongodb: a
+    server started for the test session), in a namespace of the test's own: what a deployed
+    program is configured by."""
+    environ = {"SATCHEL_BACKEND": backend, "SATCHEL_NAMESPACE": f"t{uuid.uuid4().hex[:12]}"}
     if backend == "redis":
         environ["SATCHEL_REDIS_URL"] = request.getfixturevalue("redis_url")
-    elif backend == "redis-cluster":
-        environ["SATCHEL_REDIS_URL"] = request.getfixturevalue("redis_cluster_url")
-        environ["SATCHEL_REDIS_CLUSTER"] = "true"
-    elif backend == "redis-sentinel":
-        setup: RedisSentinelSetup = request.getfixturevalue("redis_sentinel")
-        environ["SATCHEL_REDIS_SENTINELS"] = setup.sentinels
-        environ["SATCHEL_REDIS_SENTINEL_SERVICE"] = setup.service_name
     elif backend == "mongodb":
         environ["SATCHEL_MONGODB_URI"] = request.getfixturevalue("mongodb_uri")
     return environ
 
 
-@pytest.fixture(params=BACKENDS)
+def _chooses_its_backends(metafunc: pytest.Metafunc) -> bool:
+    """Whether the test parametrizes ``backend`` itself."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if isinstance(names, str):
+            names = [name.strip() for name in names.split(",")]
+        if "backend" in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes ``backend`` and does not choose its own runs on :data:`BACKENDS`,
+    and, in the modules of :data:`SENTINEL_MODULES`, on ``redis-sentinel`` too."""
+    if "backend" not in metafunc.fixturenames or _chooses_its_backends(metafunc):
+        return
+    backends = list(BACKENDS)
+    if Path(str(metafunc.module.__file__)).stem in SENTINEL_MODULES:
+        backends.insert(backends.index("redis") + 1, "redis-sentinel")
+    metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name

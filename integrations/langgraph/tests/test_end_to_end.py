@@ -4,7 +4,7 @@ started by one process, which stops at the question; a second process answers it
 variables only and checkpoint with ``SatchelSaver()``. Then the history and time travel:
 every checkpoint in order with its values; a replay from the checkpoint that asked, and a
 fork of it by ``update_state``, each make a new branch with its own result, while the first
-history stays as it was. On Redis (standalone and through Sentinel) and MongoDB."""
+history stays as it was. On Redis and MongoDB."""
 
 from __future__ import annotations
 
@@ -85,9 +85,9 @@ FIRST_RUN = [
 ]
 
 
-@pytest.mark.parametrize("backend", ["redis", "redis-sentinel", "mongodb"], indirect=True)
+@pytest.mark.parametrize("backend", ["redis", "mongodb"], indirect=True)
 async def test_stop_resume_in_another_process_history_and_time_travel(
-    environ: dict[str, str], backend: str
+    environ: dict[str, str],
 ) -> None:
     thread_id = f"article-{uuid.uuid4().hex}"
     config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
@@ -97,8 +97,6 @@ async def test_stop_resume_in_another_process_history_and_time_travel(
     assert paused == {**TIDES, "steps": ["write"], "__interrupt__": [question("A note on tides")]}
 
     async with satchel.open(environ=environ) as store:
-        if backend == "redis-sentinel":  # the master is found through the sentinel
-            assert (await store.raw_backend.stats())["mode"] == "sentinel"
         graph = build(SatchelSaver(store=store))  # this process: only the store remembers
         waiting = await graph.aget_state(config)
         assert waiting.next == ("review",)

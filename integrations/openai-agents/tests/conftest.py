@@ -49,12 +49,36 @@ def backend_environ(request: pytest.FixtureRequest, backend: str) -> dict[str, s
     return environ
 
 
-#: The backends of the tests that do not choose theirs (the process tests choose Redis and
-#: MongoDB: each backend there costs seconds of child processes).
-BACKENDS = ["memory", "redis", "redis-sentinel", "mongodb"]
+#: The backends of the tests that do not choose theirs.
+BACKENDS = ["memory", "redis", "mongodb"]
+#: The modules whose tests of :data:`BACKENDS` run on a Redis master found through a
+#: Sentinel too: the session's own (each backend costs the session seconds).
+SENTINEL_MODULES = {"test_differential", "test_session"}
 
 
-@pytest.fixture(params=BACKENDS)
+def _chooses_its_backends(metafunc: pytest.Metafunc) -> bool:
+    """Whether the test parametrizes ``backend`` itself."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if isinstance(names, str):
+            names = [name.strip() for name in names.split(",")]
+        if "backend" in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes ``backend`` and does not choose its own runs on :data:`BACKENDS`,
+    and, in the modules of :data:`SENTINEL_MODULES`, on ``redis-sentinel`` too."""
+    if "backend" not in metafunc.fixturenames or _chooses_its_backends(metafunc):
+        return
+    backends = list(BACKENDS)
+    if Path(str(metafunc.module.__file__)).stem in SENTINEL_MODULES:
+        backends.insert(backends.index("redis") + 1, "redis-sentinel")
+    metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
