@@ -192,7 +192,8 @@ def tests_integration(session: nox.Session) -> None:
 def tests_openai_agents(session: nox.Session) -> None:
     """satchel-openai-agents against the SDK's real release: differential against its
     SQLiteSession, several processes on one session, and its Runner with a scripted model,
-    on memory, a throwaway redis-server and a SecantusDB server."""
+    on memory, a throwaway redis-server (standalone, and behind a Sentinel) and a SecantusDB
+    server."""
     extras = [f"{ROOT / path}[testing]" for path in ("core", "plugins/redis", "plugins/mongodb")]
     install(session, *(arg for extra in extras for arg in ("-e", extra)))
     install_redis_server(session)
@@ -202,12 +203,20 @@ def tests_openai_agents(session: nox.Session) -> None:
 @nox.session(tags=["tests"])
 def tests_langgraph(session: nox.Session) -> None:
     """satchel-langgraph against LangGraph's real release: its checkpointer conformance
-    suite (every base capability), a StateGraph that resumes from its checkpoint, and the
-    store against LangGraph's InMemoryStore, on memory, a throwaway redis-server and
-    three-node Cluster, and a SecantusDB server."""
+    suite (every capability, base and extended), a StateGraph that stops at a question in one
+    process and is resumed in another, with its history and time travel, copies from
+    LangGraph's SQLite and MongoDB checkpointers, and the store against LangGraph's
+    InMemoryStore; on memory, a throwaway redis-server (standalone, three-node Cluster,
+    behind a Sentinel) and a SecantusDB server."""
     extras = [f"{ROOT / path}[testing]" for path in ("core", "plugins/redis", "plugins/mongodb")]
     install(session, *(arg for extra in extras for arg in ("-e", extra)))
-    install(session, "langgraph", "langgraph-checkpoint-conformance")
+    install(
+        session,
+        "langgraph",
+        "langgraph-checkpoint-conformance",
+        "langgraph-checkpoint-sqlite",
+        "langgraph-checkpoint-mongodb",
+    )
     install_redis_server(session)
     tests_impl(session, ("integrations/langgraph/tests",), LANGGRAPH, "langgraph")
 

@@ -1,7 +1,7 @@
 """Fixtures of the LangGraph integration's tests: satchel handles on memory, on a throwaway
-Redis (standalone and a three-node Cluster) and on a throwaway MongoDB wire-protocol server
-(the servers of :mod:`satchel_redis.testing.fixtures` and
-:mod:`satchel_mongodb.testing.fixtures`).
+Redis (standalone, a three-node Cluster, and a master found through a Sentinel) and on a
+throwaway MongoDB wire-protocol server (the servers of :mod:`satchel_redis.testing.fixtures`
+and :mod:`satchel_mongodb.testing.fixtures`).
 
 Without a ``redis-server`` or SecantusDB the tests that need them are skipped, or fail
 when ``CI=true``.
@@ -10,8 +10,10 @@ when ``CI=true``.
 from __future__ import annotations
 
 import contextlib
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +24,21 @@ from satchel_mongodb.testing.fixtures import mongodb_uri  # noqa: F401
 from satchel_redis.testing.fixtures import (  # noqa: F401
     redis_binary,
     redis_cluster_url,
+    redis_sentinel,
     redis_url,
 )
+from satchel_redis.testing.servers import RedisSentinelSetup
 
+# the scripts beside the tests (run in child processes) are imported from here too
+_HERE = str(Path(__file__).parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+#: The backends of the tests that do not choose theirs.
 BACKENDS = ["memory", "redis", "redis-cluster", "mongodb"]
+#: The modules whose tests of :data:`BACKENDS` run on a Redis master found through a
+#: Sentinel too: the checkpointer's (each backend costs the session seconds).
+SENTINEL_MODULES = {"test_conformance", "test_graph", "test_saver", "test_copy"}
 
 
 def open_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
@@ -43,13 +56,54 @@ def open_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, An
             "url": request.getfixturevalue("redis_cluster_url"),
             "cluster": True,
         }
+    elif backend == "redis-sentinel":
+        setup: RedisSentinelSetup = request.getfixturevalue("redis_sentinel")
+        arguments["backend"] = "redis"
+        arguments["backend_settings"] = {
+            "sentinels": setup.sentinels,
+            "sentinel_service": setup.service_name,
+        }
     else:
         arguments["backend"] = "mongodb"
         arguments["backend_settings"] = {"uri": request.getfixturevalue("mongodb_uri")}
     return arguments
 
 
-@pytest.fixture(params=BACKENDS)
+def backend_environ(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    """The ``SATCHEL_*`` variables that select ``backend`` (memory, redis or mongodb: a
+    server started for the test session), in a namespace of the test's own: what a deployed
+    program is configured by."""
+    environ = {"SATCHEL_BACKEND": backend, "SATCHEL_NAMESPACE": f"t{uuid.uuid4().hex[:12]}"}
+    if backend == "redis":
+        environ["SATCHEL_REDIS_URL"] = request.getfixturevalue("redis_url")
+    elif backend == "mongodb":
+        environ["SATCHEL_MONGODB_URI"] = request.getfixturevalue("mongodb_uri")
+    return environ
+
+
+def _chooses_its_backends(metafunc: pytest.Metafunc) -> bool:
+    """Whether the test parametrizes ``backend`` itself."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if isinstance(names, str):
+            names = [name.strip() for name in names.split(",")]
+        if "backend" in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes ``backend`` and does not choose its own runs on :data:`BACKENDS`,
+    and, in the modules of :data:`SENTINEL_MODULES`, on ``redis-sentinel`` too."""
+    if "backend" not in metafunc.fixturenames or _chooses_its_backends(metafunc):
+        return
+    backends = list(BACKENDS)
+    if Path(str(metafunc.module.__file__)).stem in SENTINEL_MODULES:
+        backends.insert(backends.index("redis") + 1, "redis-sentinel")
+    metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
@@ -65,6 +119,8 @@ def handle_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, 
 @pytest.fixture
 async def store(request: pytest.FixtureRequest, backend: str) -> AsyncIterator[Satchel]:
     async with satchel.open(**open_arguments(request, backend)) as handle:
+        if backend == "redis-sentinel":  # the master is found through the sentinel
+            assert (await handle.raw_backend.stats())["mode"] == "sentinel"
         yield handle
 
 
@@ -78,3 +134,8 @@ async def every_store(request: pytest.FixtureRequest) -> AsyncIterator[dict[str,
             opened = satchel.open(**open_arguments(request, name))
             handles[name] = await stack.enter_async_context(opened)
         yield handles
+
+
+@pytest.fixture
+def environ(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    return backend_environ(request, backend)

@@ -8,12 +8,14 @@ on whichever backend satchel is configured with (memory, Redis, MongoDB)::
     graph = builder.compile(checkpointer=SatchelSaver(), store=SatchelStore())
     graph.invoke(inputs, {"configurable": {"thread_id": "1"}})  # SATCHEL_BACKEND=redis, ...
 
+Threads kept by another checkpointer are moved over with :func:`copy_checkpoints`.
 See ``docs/langgraph.md``.
 """
 
 from __future__ import annotations
 
+from satchel_langgraph.copy import acopy_checkpoints, copy_checkpoints
 from satchel_langgraph.saver import NAMESPACE, SatchelSaver
 from satchel_langgraph.store import SatchelStore
 
-__all__ = ["NAMESPACE", "SatchelSaver", "SatchelStore"]
+__all__ = ["NAMESPACE", "SatchelSaver", "SatchelStore", "acopy_checkpoints", "copy_checkpoints"]
