@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 
 import pytest
 
@@ -20,6 +21,8 @@ INCREMENTS = 5
 #: Keys, batch writers and conditional writers of the batch race, and rounds of each.
 RACE_KEYS = 6
 RACE_ROUNDS = 8
+#: Keys of the crowd test; it runs six calls per key at once.
+CROWD = 50
 
 
 async def race_batches(clients: list[Backend], collection: str) -> dict[str, dict[int, str]]:
@@ -108,6 +111,28 @@ class ConcurrencyRules(ConformanceFixtures):
         assert got.value == {"n": WRITERS * INCREMENTS}, f"lost updates ({sum(conflicts)} retries)"
         assert got.version == WRITERS * INCREMENTS + 1
         assert sum(conflicts) > 0, "the writers never raced; the test proved nothing"
+
+    @pytest.mark.asyncio
+    async def test_more_concurrent_calls_than_connections_all_succeed(
+        self, backend: Backend, collection: str, new_collection: Callable[[str], str]
+    ) -> None:
+        """Hundreds of calls at once on one backend (more than a connection pool holds by
+        default) wait their turn: every one succeeds, none fails for want of a connection."""
+        calls = 6 * CROWD
+        logs = new_collection("crowd-logs")
+
+        async def one(i: int) -> None:
+            key = f"k{i % CROWD}"
+            await backend.put(rec(collection, key, {"i": i}))
+            assert await backend.get(collection, key) is not None
+            await backend.log_append(logs, key, [i])
+
+        await asyncio.gather(*(one(i) for i in range(calls)))
+        assert await backend.count(collection) == CROWD
+        total = 0
+        for i in range(CROWD):
+            total += len(await backend.log_range(logs, f"k{i}"))
+        assert total == calls
 
     @pytest.mark.asyncio
     async def test_concurrent_if_absent_creates_exactly_one(

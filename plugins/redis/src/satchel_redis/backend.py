@@ -270,20 +270,28 @@ class RedisBackend(Backend):
         returns or raises within :func:`call_bound`. A write is retried as it was first
         sent, with the same write id and clock: its script finds the outcome of an attempt
         that already ran and returns it (see :mod:`satchel_redis.scripts`). ``route`` is a
-        Redis key the call is sent by: on a Cluster, an error names the node of its slot."""
+        Redis key the call is sent by: on a Cluster, an error names the node of its slot.
+        A call first waits for one of the loop's ``max_connections`` slots, so that more
+        calls at once than the pool holds queue instead of failing; the bound counts from
+        there."""
+        state = self._state
+        slots = state.slots
+        if slots is None:
+            slots = state.slots = asyncio.Semaphore(self.settings.max_connections)
         attempt = 0
-        while True:
-            try:
-                if _timeout is not None:
-                    async with _timeout(self._attempt_s):
-                        return await self._attempt(call)
-                return await asyncio.wait_for(self._attempt(call), self._attempt_s)
-            except SatchelError:
-                raise
-            except Exception as exc:
-                # the description is built only now: the hot path pays nothing for it
-                what = what_ if isinstance(what_, str) else what_()
-                attempt = await self._failed(what, exc, attempt, route)
+        async with slots:  # waiting for a free connection is not part of an attempt
+            while True:
+                try:
+                    if _timeout is not None:
+                        async with _timeout(self._attempt_s):
+                            return await self._attempt(call)
+                    return await asyncio.wait_for(self._attempt(call), self._attempt_s)
+                except SatchelError:
+                    raise
+                except Exception as exc:
+                    # the description is built only now: the hot path pays nothing for it
+                    what = what_ if isinstance(what_, str) else what_()
+                    attempt = await self._failed(what, exc, attempt, route)
 
     async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -1021,13 +1029,24 @@ class RedisBackend(Backend):
 class _LoopState:
     """The clients of one event loop."""
 
-    __slots__ = ("client", "init_lock", "initialised", "keeper", "released", "sentinel")
+    __slots__ = (
+        "client",
+        "init_lock",
+        "initialised",
+        "keeper",
+        "released",
+        "sentinel",
+        "slots",
+    )
 
     def __init__(self, client: Any, sentinel: Sentinel | None, initialised: bool) -> None:
         self.client = client
         self.sentinel = sentinel
         self.initialised = initialised
         self.init_lock: asyncio.Lock | None = None
+        #: One slot per pooled connection: a call holds one while it runs, so that more
+        #: calls at once than the pool holds wait for a connection instead of failing.
+        self.slots: asyncio.Semaphore | None = None
         self.keeper: AsyncGenerator[None, None] | None = None
         self.released = False
 

@@ -118,7 +118,8 @@ class RedisSettings(BaseSettings):
         50,
         gt=0,
         validation_alias=_alias("MAX_CONNECTIONS"),
-        description="The connection pool's size, per server.",
+        description="The connection pool's size, per server; more calls at once than this "
+        "wait for a free connection.",
     )
     connect_timeout: float = Field(
         5.0,
