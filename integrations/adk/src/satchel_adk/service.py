@@ -55,6 +55,8 @@ MAX_ATTEMPTS: Final = 64
 MAX_FOREIGN: Final = 1000
 #: Seconds an event log outlives its session's head (a log is renewed before its head).
 LOG_TTL_MARGIN: Final = 300.0
+#: The largest page of events read at once.
+MAX_PAGE_READ: Final = 1000
 #: The page size list_sessions reads with.
 LIST_BATCH: Final = 500
 _MARKER: Final = "satchel"
@@ -641,11 +643,14 @@ class SatchelSessionService(BaseSessionService):
         self, key: str, tip: int, page_size: int
     ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
         """The committed entries of the session's log, newest first: from ``tip`` back
-        along ``prev``, skipping entries whose head write lost (never committed)."""
+        along ``prev``, skipping entries whose head write lost (never committed). The first
+        page read holds ``page_size`` entries (one more, to tell whether there are more),
+        each next one four times as many, up to :data:`MAX_PAGE_READ`."""
         events = self.events_store
         expected = tip
         while expected > 0:
             page = await events.read(key, before=expected + 1, limit=page_size, reverse=True)
+            page_size = min(page_size * 4, MAX_PAGE_READ)  # a long walk reads bigger pages
             if not page.items:
                 raise CorruptRecord(f"event log {key!r}: entry {expected} is missing")
             for item in page.items:
@@ -667,7 +672,7 @@ class SatchelSessionService(BaseSessionService):
         does), oldest first."""
         if limit == 0 or tip == 0:
             return []
-        page_size = 1000 if limit is None else min(limit + 2, 10_000)
+        page_size = 32 if limit is None else min(limit, MAX_PAGE_READ)
         found: list[dict[str, Any]] = []
         async for _seq, entry in self._chain(key, tip, page_size):
             if after is not None and entry["event"].get("timestamp", 0.0) < after:
