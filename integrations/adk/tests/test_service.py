@@ -17,7 +17,7 @@ from google.adk.sessions import Session
 from google.adk.sessions.base_session_service import GetSessionConfig
 
 import satchel
-from satchel import AlreadyExists, Conflict, NotFound, Satchel, hookimpl
+from satchel import AlreadyExists, BackendUnavailable, Conflict, NotFound, Satchel, hookimpl
 from satchel.instrument import Operation
 from satchel_adk import SatchelSessionService, StaleSession
 
@@ -338,3 +338,48 @@ async def test_errors_are_both_satchels_and_adks(
     with pytest.raises(SessionNotFoundError) as missing:
         await service.append_event(session, event("x"))
     assert isinstance(missing.value, NotFound)
+
+
+class FailUserStateWrites:
+    """Makes the next write of the user scope fail, as an unreachable server would."""
+
+    armed = False
+
+    @hookimpl(wrapper=True)
+    def satchel_backend_operation(
+        self, operation: Operation
+    ) -> Generator[None, Awaitable[Any], Awaitable[Any]]:
+        inner = yield
+        fail = self.armed and operation.name == "put" and "user-state" in str(operation.collection)
+
+        async def run() -> Any:
+            if fail:
+                self.armed = False
+                close = getattr(inner, "close", None)
+                if close is not None:
+                    close()  # the write never runs
+                raise BackendUnavailable("injected: the server went away")
+            return await inner
+
+        return run()
+
+
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+async def test_a_retried_append_writes_the_user_keys_a_failed_one_did_not(
+    environ: dict[str, str],
+) -> None:
+    failing = FailUserStateWrites()
+    async with satchel.open(environ=environ, plugins=[("failing", failing)]) as store:
+        service = SatchelSessionService(store=store)
+        session = await service.create_session(app_name=APP, user_id=USER, session_id="s1")
+        before = copy.deepcopy(session)
+        sent = event("hi", delta={"user:k": 1, "own": 2})
+        failing.armed = True
+        with pytest.raises(BackendUnavailable):
+            await service.append_event(session, copy.deepcopy(sent))
+        stored = await reload(service, session)
+        assert texts(stored.events) == ["hi"] and stored.state["own"] == 2
+        assert "user:k" not in stored.state  # committed without its user: key
+        await service.append_event(before, copy.deepcopy(sent))
+        stored = await reload(service, session)
+        assert texts(stored.events) == ["hi"] and stored.state["user:k"] == 1

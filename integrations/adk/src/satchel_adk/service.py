@@ -540,8 +540,12 @@ class SatchelSessionService(BaseSessionService):
                     )
                 foreign = since
                 if any(f["event"] == payload for f in foreign):
+                    # committed already, by an earlier call whose reply was lost: its app:
+                    # and user: keys are written again, in case that call failed before
                     self._catch_up(session, foreign, head.version, value)
-                    return event  # committed already, by an earlier call whose reply was lost
+                    if scopes["app"] or scopes["user"]:
+                        await self._apply_scopes(session.app_name, session.user_id, scopes)
+                    return event
                 reason = _conflicts(foreign, payload)
                 if reason is not None:
                     raise StaleSession(
