@@ -16,7 +16,6 @@ Storage layout (``prefix`` is ``"adk"`` unless told otherwise):
 from __future__ import annotations
 
 import asyncio
-import copy
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,20 +26,19 @@ from typing import Any, Final
 from google.adk.events.event import Event
 from google.adk.platform import time as platform_time
 from google.adk.platform import uuid as platform_uuid
-from google.adk.sessions import _session_util
 from google.adk.sessions.base_session_service import (
     BaseSessionService,
     GetSessionConfig,
     ListSessionsResponse,
 )
 from google.adk.sessions.session import Session
-from google.adk.sessions.state import State
 
 from satchel import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound, Satchel
 from satchel.query import MAX_COUNT
 from satchel.stores.kv import KVStore
 from satchel.stores.logs import LogStore
-from satchel.validation import check_json, check_key, check_name, check_ttl
+from satchel.validation import check_key, check_name, check_ttl
+from satchel_adk import records
 from satchel_adk.errors import SessionAlreadyExists, SessionNotFound, StaleSession
 from satchel_adk.shared import shared_store
 
@@ -59,7 +57,6 @@ LOG_TTL_MARGIN: Final = 300.0
 MAX_PAGE_READ: Final = 1000
 #: The page size list_sessions reads with.
 LIST_BATCH: Final = 500
-_MARKER: Final = "satchel"
 _UNSET: Any = object()
 
 
@@ -70,143 +67,6 @@ class SessionPage:
 
     sessions: list[Session] = field(default_factory=list)
     next_cursor: str | None = None
-
-
-@dataclass(frozen=True)
-class _Mark:
-    """What a session object was read at: the head's version, its tip and incarnation."""
-
-    version: int
-    tip: int
-    incarnation: str
-
-
-def _part(text: str) -> str:
-    # no encoded part holds "/", so a prefix of parts selects exactly their sessions
-    return text.replace("%", "%25").replace("/", "%2F")
-
-
-def _session_key(app_name: str, user_id: str, session_id: str) -> str:
-    return f"{_part(app_name)}/{_part(user_id)}/{_part(session_id)}"
-
-
-def _user_key(app_name: str, user_id: str) -> str:
-    return f"{_part(app_name)}/{_part(user_id)}"
-
-
-def _marker(version: int, tip: int, incarnation: str) -> str:
-    return f"{_MARKER}:{version}:{tip}:{incarnation}"
-
-
-def _parse_marker(marker: Any) -> _Mark | None:
-    if not isinstance(marker, str):
-        return None
-    parts = marker.split(":")
-    if len(parts) != 4 or parts[0] != _MARKER or not (parts[1].isdigit() and parts[2].isdigit()):
-        return None
-    return _Mark(int(parts[1]), int(parts[2]), parts[3])
-
-
-def _name(value: Any, argument: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{argument}: must be a string, not {type(value).__name__}")
-    return check_key(value, argument)
-
-
-def _session_id(value: Any) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"session_id: must be a string, not {type(value).__name__}")
-    return value.strip()  # as ADK's InMemorySessionService
-
-
-def _json_state(state: Mapping[str, Any], argument: str) -> dict[str, Any]:
-    """``state`` as JSON (rich values converted as ADK's database service converts them),
-    checked: :class:`InvalidArgument` names the key at fault."""
-    for key in state:
-        if not isinstance(key, str):
-            raise InvalidArgument(f"{argument}: keys must be strings, not {key!r}")
-    converted = _session_util.make_json_safe_state(dict(state))
-    for key, value in converted.items():
-        check_json(value, f"{argument}[{key!r}]")
-    return converted
-
-
-def _scopes(delta: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return _session_util.extract_state_delta(dict(delta))
-
-
-def _payload(event: Event) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The event as stored (its ``temp:`` state left out) and its state delta, as JSON."""
-    delta = {
-        k: v
-        for k, v in (event.actions.state_delta or {}).items()
-        if not k.startswith(State.TEMP_PREFIX)
-    }
-    json_delta = _json_state(delta, "event.actions.state_delta")
-    try:
-        data = event.model_dump(
-            mode="json", exclude_none=True, exclude={"actions": {"state_delta"}}
-        )
-    except ValueError as exc:  # pydantic's serialization errors are ValueErrors
-        raise InvalidArgument(f"event: cannot be stored as JSON: {exc}") from None
-    data.setdefault("actions", {})["state_delta"] = json_delta
-    check_json(data, "event")
-    return data, json_delta
-
-
-_EMPTY: Final[tuple[Any, ...]] = ({}, [], None, False)
-
-
-def _state_only(event: Mapping[str, Any]) -> bool:
-    """Whether a stored event only changes state: no content, output or error, and no
-    action but its state delta. Such an event can follow or precede another writer's turn
-    without splitting a conversation."""
-    content = event.get("content")
-    if content and content.get("parts"):
-        return False
-    if event.get("output") is not None or event.get("error_code") or event.get("error_message"):
-        return False
-    actions = event.get("actions") or {}
-    return all(value in _EMPTY for name, value in actions.items() if name != "state_delta")
-
-
-def _conflicts(foreign: Sequence[Mapping[str, Any]], event: Mapping[str, Any]) -> str | None:
-    """Why appending ``event`` after the ``foreign`` events (committed by another writer
-    since the caller read the session) would be wrong, or ``None`` when it is not."""
-    keys = set(event["actions"]["state_delta"])
-    mine_state_only = _state_only(event)
-    for entry in foreign:
-        theirs = entry["event"]
-        both = keys & set((theirs.get("actions") or {}).get("state_delta") or {})
-        if both:
-            return f"both changed the state key {sorted(both)[0]!r}"
-        if not mine_state_only and not _state_only(theirs):
-            return (
-                f"event {theirs.get('id')!r} of invocation {theirs.get('invocation_id')!r} "
-                "was added to the history, and this event would follow it unseen"
-            )
-    return None
-
-
-def _merged(
-    value: Mapping[str, Any], app_state: Mapping[str, Any], user_state: Mapping[str, Any]
-) -> dict[str, Any]:
-    state = dict(value["state"])
-    for key, item in app_state.items():
-        state[State.APP_PREFIX + key] = copy.deepcopy(item)
-    for key, item in user_state.items():
-        state[State.USER_PREFIX + key] = copy.deepcopy(item)
-    return state
-
-
-def _check_entry(seq: int, value: Any, key: str) -> dict[str, Any]:
-    if (
-        not isinstance(value, dict)
-        or not isinstance(value.get("prev"), int)
-        or not isinstance(value.get("event"), dict)
-    ):
-        raise CorruptRecord(f"event log {key!r}: entry {seq} is not an event entry")
-    return value
 
 
 class SatchelSessionService(BaseSessionService):
@@ -338,13 +198,13 @@ class SatchelSessionService(BaseSessionService):
         :raises SessionAlreadyExists: ``session_id`` names an existing session (nothing
             is written).
         """
-        app_name = _name(app_name, "app_name")
-        user_id = _name(user_id, "user_id")
+        app_name = records.name(app_name, "app_name")
+        user_id = records.name(user_id, "user_id")
         if state is not None and not isinstance(state, Mapping):
             raise InvalidArgument(f"state: must be a dict or None, not {type(state).__name__}")
-        scopes = _scopes(_json_state(state or {}, "state"))
+        scopes = records.scopes(records.json_state(state or {}, "state"))
         if session_id is not None:
-            session_id = _session_id(session_id) or None
+            session_id = records.session_id(session_id) or None
         session_id = session_id or platform_uuid.new_uuid()
         check_key(session_id, "session_id")
         now = platform_time.get_time()
@@ -363,7 +223,7 @@ class SatchelSessionService(BaseSessionService):
         sessions = self.sessions_store
         try:
             version = await sessions.set(
-                _session_key(app_name, user_id, session_id), head, if_absent=True
+                records.session_key(app_name, user_id, session_id), head, if_absent=True
             )
         except AlreadyExists:
             raise SessionAlreadyExists(
@@ -375,10 +235,10 @@ class SatchelSessionService(BaseSessionService):
             id=session_id,
             app_name=app_name,
             user_id=user_id,
-            state=_merged(head, app_state, user_state),
+            state=records.merged(head, app_state, user_state),
             last_update_time=now,
         )
-        session._storage_update_marker = _marker(version, 0, incarnation)
+        session._storage_update_marker = records.marker(version, 0, incarnation)
         return session
 
     async def get_session(
@@ -392,9 +252,9 @@ class SatchelSessionService(BaseSessionService):
         """The session with its state (``app:`` and ``user:`` keys merged in) and the
         events ``config`` asks for, oldest first; ``None`` when it does not exist. Only
         those events are read: ``num_recent_events=10`` reads ten entries of the log."""
-        app_name = _name(app_name, "app_name")
-        user_id = _name(user_id, "user_id")
-        session_id = _session_id(session_id)
+        app_name = records.name(app_name, "app_name")
+        user_id = records.name(user_id, "user_id")
+        session_id = records.session_id(session_id)
         if config is not None and not isinstance(config, GetSessionConfig):
             raise InvalidArgument(
                 f"config: must be a GetSessionConfig or None, not {type(config).__name__}"
@@ -403,12 +263,12 @@ class SatchelSessionService(BaseSessionService):
             return None
         limit = config.num_recent_events if config is not None else None
         after = config.after_timestamp if config is not None else None
-        key = _session_key(app_name, user_id, session_id)
+        key = records.session_key(app_name, user_id, session_id)
         sessions, _, apps, users = self._open_stores()
         head, app_state, user_state = await asyncio.gather(
             sessions.get_entry(key),
             apps.get(app_name),
-            users.get(_user_key(app_name, user_id)),
+            users.get(records.user_key(app_name, user_id)),
         )
         if head is None:
             return None
@@ -424,7 +284,7 @@ class SatchelSessionService(BaseSessionService):
             id=value["id"],
             app_name=value["app_name"],
             user_id=value["user_id"],
-            state=_merged(
+            state=records.merged(
                 value,
                 (app_state or {}).get("state", {}),
                 (user_state or {}).get("state", {}),
@@ -432,7 +292,9 @@ class SatchelSessionService(BaseSessionService):
             events=[Event.model_validate(e["event"]) for e in entries],
             last_update_time=value["last_update_time"],
         )
-        session._storage_update_marker = _marker(head.version, value["tip"], value["incarnation"])
+        session._storage_update_marker = records.marker(
+            head.version, value["tip"], value["incarnation"]
+        )
         return session
 
     async def list_sessions(
@@ -441,9 +303,9 @@ class SatchelSessionService(BaseSessionService):
         """Every session of the app (of ``user_id`` only, when given), without events,
         least recently updated first, read from the server page by page (see
         :meth:`list_sessions_page` to read one page at a time)."""
-        app_name = _name(app_name, "app_name")
+        app_name = records.name(app_name, "app_name")
         if user_id is not None:
-            user_id = _name(user_id, "user_id")
+            user_id = records.name(user_id, "user_id")
         app_state = (await self.app_state_store.get(app_name) or {}).get("state", {})
         found: list[Session] = []
         cursor: str | None = None
@@ -465,9 +327,9 @@ class SatchelSessionService(BaseSessionService):
         """One page of :meth:`list_sessions`: at most ``limit`` sessions (without events),
         least recently updated first, and the cursor of the next page. The page is chosen,
         ordered and cut on the server; only its sessions are read."""
-        app_name = _name(app_name, "app_name")
+        app_name = records.name(app_name, "app_name")
         if user_id is not None:
-            user_id = _name(user_id, "user_id")
+            user_id = records.name(user_id, "user_id")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_COUNT:
             raise InvalidArgument(f"limit: must be a whole number from 1 to {MAX_COUNT}")
         if cursor is not None and not isinstance(cursor, str):
@@ -478,21 +340,21 @@ class SatchelSessionService(BaseSessionService):
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         """Delete the session and its events (nothing happens when it does not exist).
         The ``app:`` and ``user:`` scopes stay."""
-        app_name = _name(app_name, "app_name")
-        user_id = _name(user_id, "user_id")
-        session_id = _session_id(session_id)
+        app_name = records.name(app_name, "app_name")
+        user_id = records.name(user_id, "user_id")
+        session_id = records.session_id(session_id)
         if not session_id:
             return
-        key = _session_key(app_name, user_id, session_id)
+        key = records.session_key(app_name, user_id, session_id)
         sessions, events, _, _ = self._open_stores()
         await sessions.delete(key)  # the head first: the events are unreachable from here on
         await events.delete(key)
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         """The ``user:`` scope of ``user_id`` in the app, keys without the prefix."""
-        app_name = _name(app_name, "app_name")
-        user_id = _name(user_id, "user_id")
-        record = await self.user_state_store.get(_user_key(app_name, user_id))
+        app_name = records.name(app_name, "app_name")
+        user_id = records.name(user_id, "user_id")
+        record = await self.user_state_store.get(records.user_key(app_name, user_id))
         return dict((record or {}).get("state", {}))
 
     async def append_event(self, session: Session, event: Event) -> Event:
@@ -515,9 +377,9 @@ class SatchelSessionService(BaseSessionService):
             raise InvalidArgument(f"event: must be a google.adk Event, not {type(event).__name__}")
         if event.partial:
             return event
-        payload, delta = _payload(event)
-        scopes = _scopes(delta)
-        key = _session_key(session.app_name, session.user_id, session.id)
+        payload, delta = records.payload(event)
+        scopes = records.scopes(delta)
+        key = records.session_key(session.app_name, session.user_id, session.id)
         sessions, events, _, _ = self._open_stores()
         for _attempt in range(MAX_ATTEMPTS):
             head = await sessions.get_entry(key)
@@ -529,7 +391,7 @@ class SatchelSessionService(BaseSessionService):
             if any(e.id == event.id and e == event for e in session.events):
                 return event  # delivered again: applied once, as ADK's in-memory service does
             value = head.value
-            mark = _parse_marker(session._storage_update_marker)
+            mark = records.parse_marker(session._storage_update_marker)
             foreign: list[dict[str, Any]] = []
             if mark is None or mark.version != head.version:
                 since = await self._since(key, value, mark, session)
@@ -546,7 +408,7 @@ class SatchelSessionService(BaseSessionService):
                     if scopes["app"] or scopes["user"]:
                         await self._apply_scopes(session.app_name, session.user_id, scopes)
                     return event
-                reason = _conflicts(foreign, payload)
+                reason = records.conflicts(foreign, payload)
                 if reason is not None:
                     raise StaleSession(
                         f"session: {session.id!r} was changed by another writer since it "
@@ -614,9 +476,9 @@ class SatchelSessionService(BaseSessionService):
     ) -> SessionPage:
         where: list[tuple[str, str, Any]] = [("app_name", "eq", app_name)]
         if user_id is None:
-            where.insert(0, ("key", "startswith", f"{_part(app_name)}/"))
+            where.insert(0, ("key", "startswith", f"{records.part(app_name)}/"))
         else:
-            where.insert(0, ("key", "startswith", f"{_user_key(app_name, user_id)}/"))
+            where.insert(0, ("key", "startswith", f"{records.user_key(app_name, user_id)}/"))
             where.append(("user_id", "eq", user_id))
         page = await self.sessions_store.query(
             where,
@@ -625,19 +487,21 @@ class SatchelSessionService(BaseSessionService):
             cursor=cursor,
         )
         users = list(dict.fromkeys(entry.value["user_id"] for entry in page.items))
-        user_states = await self.user_state_store.get_many([_user_key(app_name, u) for u in users])
+        user_states = await self.user_state_store.get_many(
+            [records.user_key(app_name, u) for u in users]
+        )
         sessions = []
         for entry in page.items:
             value = entry.value
-            user_state = user_states.get(_user_key(app_name, value["user_id"])) or {}
+            user_state = user_states.get(records.user_key(app_name, value["user_id"])) or {}
             session = Session(
                 id=value["id"],
                 app_name=value["app_name"],
                 user_id=value["user_id"],
-                state=_merged(value, app_state, user_state.get("state", {})),
+                state=records.merged(value, app_state, user_state.get("state", {})),
                 last_update_time=value["last_update_time"],
             )
-            session._storage_update_marker = _marker(
+            session._storage_update_marker = records.marker(
                 entry.version, value["tip"], value["incarnation"]
             )
             sessions.append(session)
@@ -662,7 +526,7 @@ class SatchelSessionService(BaseSessionService):
                     continue
                 if item.seq < expected:
                     raise CorruptRecord(f"event log {key!r}: entry {expected} is missing")
-                entry = _check_entry(item.seq, item.value, key)
+                entry = records.check_entry(item.seq, item.value, key)
                 yield item.seq, entry
                 expected = entry["prev"]
                 if expected <= 0:
@@ -688,7 +552,7 @@ class SatchelSessionService(BaseSessionService):
         return found
 
     async def _since(
-        self, key: str, value: Mapping[str, Any], mark: _Mark | None, session: Session
+        self, key: str, value: Mapping[str, Any], mark: records.Mark | None, session: Session
     ) -> list[dict[str, Any]] | None:
         """The entries committed after what ``session`` was read at, oldest first; ``None``
         when that cannot be told (another incarnation of the session, a copy whose last
@@ -738,7 +602,7 @@ class SatchelSessionService(BaseSessionService):
             session.events.append(other)
             for key, item in (other.actions.state_delta or {}).items():
                 session.state[key] = item
-        session._storage_update_marker = _marker(version, value["tip"], value["incarnation"])
+        session._storage_update_marker = records.marker(version, value["tip"], value["incarnation"])
         session.last_update_time = value["last_update_time"]
 
     async def _apply_scopes(
@@ -748,36 +612,12 @@ class SatchelSessionService(BaseSessionService):
         on a lost race); return both scopes as they are after it."""
         _, _, apps, users = self._open_stores()
         app_state, user_state = await asyncio.gather(
-            _merge(apps, app_name, {"app_name": app_name}, scopes["app"]),
-            _merge(
+            records.merge(apps, app_name, {"app_name": app_name}, scopes["app"]),
+            records.merge(
                 users,
-                _user_key(app_name, user_id),
+                records.user_key(app_name, user_id),
                 {"app_name": app_name, "user_id": user_id},
                 scopes["user"],
             ),
         )
         return app_state, user_state
-
-
-async def _merge(
-    store: KVStore, key: str, ids: Mapping[str, Any], delta: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Set the keys of ``delta`` in the ``state`` of the record ``key`` (creating it), by
-    compare-and-set, retried until it lands; return the record's state after it. With an
-    empty delta, only read it."""
-    for _attempt in range(10 * MAX_ATTEMPTS):
-        entry = await store.get_entry(key)
-        if not delta:
-            return dict((entry.value if entry else {}).get("state", {}))
-        try:
-            if entry is None:
-                value = {**ids, "state": dict(delta)}
-                await store.set(key, value, if_absent=True)
-            else:
-                value = dict(entry.value)
-                value["state"] = {**value.get("state", {}), **delta}
-                await store.set(key, value, if_version=entry.version)
-        except (AlreadyExists, Conflict, NotFound):
-            continue
-        return dict(value["state"])
-    raise Conflict(f"state {key!r}: too many concurrent writers; try again")
