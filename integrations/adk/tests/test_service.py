@@ -383,3 +383,37 @@ async def test_a_retried_append_writes_the_user_keys_a_failed_one_did_not(
         await service.append_event(before, copy.deepcopy(sent))
         stored = await reload(service, session)
         assert texts(stored.events) == ["hi"] and stored.state["user:k"] == 1
+
+
+async def test_an_entry_whose_head_write_lost_is_never_read(
+    service: SatchelSessionService, session: Session
+) -> None:
+    # a writer appended its entry, then lost the race for the head (or died): the entry is
+    # in the log but not in the history
+    await service.append_event(session, event("one"))
+    key = "app/ann/s1"
+    lost = event("lost").model_dump(mode="json", exclude_none=True)
+    await service.events_store.append(key, {"prev": 1, "event": lost})
+    await service.append_event(session, event("two"))
+    assert await service.events_store.length(key) == 3
+    for config in (None, GetSessionConfig(num_recent_events=1)):
+        stored = await service.get_session(
+            app_name=APP, user_id=USER, session_id="s1", config=config
+        )
+        assert stored is not None
+        assert texts(stored.events) == (["one", "two"] if config is None else ["two"])
+    # and a copy from before "two" sees "two" as the only event it missed
+    behind = copy.deepcopy(session)
+    behind.events.pop()
+    behind._storage_update_marker = None
+    with pytest.raises(StaleSession):
+        await service.append_event(behind, event("three"))
+
+
+async def test_a_service_with_a_handle_of_its_own() -> None:
+    async with SatchelSessionService.open(backend="memory", prefix="own") as service:
+        created = await service.create_session(app_name=APP, user_id=USER, state={"k": 1})
+        fresh = await service.get_session(app_name=APP, user_id=USER, session_id=created.id)
+        assert fresh is not None and fresh.state == {"k": 1}
+        assert service.sessions_store.name == "own-sessions"
+        assert "own" in repr(service)
