@@ -25,6 +25,7 @@ nox.options.sessions = [
     "tests_openai_agents",
     "tests_langgraph",
     "tests_adk",
+    "tests_a2a",
     "compat",
     "coverage",
     "lint",
@@ -49,6 +50,7 @@ ALL = ("core", "plugins/memory", "plugins/redis", "plugins/mongodb")
 OPENAI_AGENTS = (*ALL, "integrations/openai-agents")
 LANGGRAPH = (*ALL, "integrations/langgraph")
 ADK = (*ALL, "integrations/adk")
+A2A = (*ALL, "integrations/a2a")
 #: The MongoDB tests' server (a MongoDB wire-protocol server started in-process).
 MONGO_TEST_SERVER = "SecantusDB>=0.7.0b3"
 
@@ -213,6 +215,19 @@ def tests_langgraph(session: nox.Session) -> None:
 
 
 @nox.session(tags=["tests"])
+def tests_a2a(session: nox.Session) -> None:
+    """satchel-a2a against the A2A SDK's real release: differential against its in-memory
+    stores, and its request handler serving its client (over ASGI), on memory, a throwaway
+    redis-server and three-node Cluster, and a SecantusDB server."""
+    extras = [f"{ROOT / path}[testing]" for path in ("core", "plugins/redis", "plugins/mongodb")]
+    extras.append(f"{ROOT / 'integrations/a2a'}[encryption]")
+    install(session, *(arg for extra in extras for arg in ("-e", extra)))
+    install(session, "a2a-sdk[http-server,sqlite]")  # sqlite: the SDK's database stores, compared
+    install_redis_server(session)
+    tests_impl(session, ("integrations/a2a/tests",), A2A, "a2a")
+
+
+@nox.session(tags=["tests"])
 def tests_adk(session: nox.Session) -> None:
     """satchel-adk against ADK's real release: differential against its
     InMemorySessionService, its Runner with a scripted model (a session continued in
@@ -268,13 +283,20 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over core and every plugin."""
+    """mypy --strict over core, every plugin and every integration."""
     install(
         session,
         "mypy",
         *TEST_DEPS,
         MONGO_TEST_SERVER,
-        editable=(*OPENAI_AGENTS, "integrations/langgraph", "integrations/adk"),
+        "types-protobuf",
+        "cryptography",
+        editable=(
+            *OPENAI_AGENTS,
+            "integrations/langgraph",
+            "integrations/a2a",
+            "integrations/adk",
+        ),
     )
     session.run("mypy")
 

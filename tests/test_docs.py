@@ -278,6 +278,7 @@ def test_the_nav_has_the_expected_pages() -> None:
         "openai-agents.md",
         "langgraph.md",
         "adk.md",
+        "a2a.md",
         "sync.md",
     ):
         assert page in _nav_pages(), page

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 import satchel
 from satchel.cli import CommandError, cli
@@ -225,6 +227,101 @@ def test_no_part_of_a_secret_in_cli_output(
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             for text in texts(result.exception):
                 assert_hidden(secret, text, f"satchel {' '.join(args)} exception")
+
+
+# Passwords made of three-letter tokens (checked in any case: a driver lowercases the option
+# names it quotes) joined by what ends a URL's parts early.
+TOKENS = ["Qzx", "Xjq", "Vkw", "Wqz", "Zyj", "Jxv", "Gfq", "Yqk"]
+DELIMITERS = [*"@:/#?&=;%+,[] ", "%2F", "%40", "://", "?a=", "&db=", "#?", "/?", "?x=1&"]
+SHAPES = {
+    "redis": [
+        "redis://:{pw}@{hp}/0",
+        "redis://ann:{pw}@{hp}/0",
+        "redis://:{pw}@{hp}",
+        "redis://:{pw}@{hp}/0?db=1",
+        "redis://:{pw}@{hp}?client_name=x",
+        "rediss://ann:{pw}@{hp}/0",
+        "redis://:{pw}@{hp},{hp}",
+        "unix://:{pw}@/tmp/satchel-no-such.sock",
+        "redis://{hp}/0?password={pw}",
+    ],
+    "mongodb": [
+        "mongodb://ann:{pw}@{hp}/",
+        "mongodb://ann:{pw}@{hp}/db?retryWrites=false",
+        "mongodb://ann:{pw}@{hp}/?authSource=admin",
+        "mongodb://ann:{pw}@{hp}",
+        "mongodb+srv://ann:{pw}@cluster.invalid/db",
+        "mongodb://{hp}/?password={pw}",
+        "mongodb://ann:{pw}@{hp},{hp}/db?w=1",
+        "mongodb://ann:{pw}@{hp}/?tls=true&retryWrites=false",
+    ],
+}
+
+
+@st.composite
+def passwords(draw: st.DrawFn) -> str:
+    tokens = draw(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=4, unique=True))
+    joints = st.sampled_from(DELIMITERS)
+    out = draw(st.one_of(st.just(""), joints))
+    for token in tokens:
+        out += token + draw(st.one_of(st.just(""), joints))
+    return out
+
+
+def _attempt_with_logs(
+    monkeypatch: pytest.MonkeyPatch, backend: str, variable: str, url: str
+) -> list[str]:
+    """The texts a failed open and set shows: the error chain, the CLI's line, and every
+    log record (root logger at DEBUG)."""
+    records = Records()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(records)
+    root.setLevel(logging.DEBUG)
+    try:
+        with monkeypatch.context() as m:
+            use(m, backend, {variable: url})
+
+            async def attempt() -> BaseException | None:
+                try:
+                    async with satchel.open() as store:
+                        await asyncio.wait_for(store.kv("ns").set("k", 1), 10)
+                except satchel.SatchelError as exc:
+                    return exc
+                return None
+
+            error = asyncio.run(attempt())
+    finally:
+        root.removeHandler(records)
+        root.setLevel(level)
+    assert error is not None, f"nothing listens on the port: {url!r} must fail"
+    return [*texts(error), CommandError.of(error, as_json=True).message, *records.lines]
+
+
+@pytest.mark.parametrize("backend", ["redis", "mongodb"])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(password=passwords(), shape=st.integers(0, 8))
+@example(password="Qzx/Xjq#?Vkw", shape=1)  # mongodb: "Unknown option: vkw@127..."
+@example(password="Qzx#?Xjq=1", shape=0)
+@example(password="Qzx#?Xjq", shape=0)  # redis: connected to the host "qzx"
+@example(password="Qzx/Xjq,Vkw", shape=7)  # redis: the socket path "/Xjq,Vkw@/tmp/..."
+def test_no_token_of_a_random_password_in_any_url_shape(
+    monkeypatch: pytest.MonkeyPatch, backend: str, password: str, shape: int
+) -> None:
+    """Random passwords, escaped or not, in every URL shape: whatever a driver makes of the
+    URL, no token of the password shows up, in any case, in the error chain, the CLI's line
+    or a log record."""
+    shapes = SHAPES[backend]
+    url = shapes[shape % len(shapes)].format(pw=password, hp=f"127.0.0.1:{PORT}")
+    variable = "SATCHEL_REDIS_URL" if backend == "redis" else "SATCHEL_MONGODB_URI"
+    for text in _attempt_with_logs(monkeypatch, backend, variable, url):
+        for token in TOKENS:
+            if token in password:
+                assert token.lower() not in text.lower(), f"{url!r}: {token!r} in {text!r}"
 
 
 @pytest.mark.parametrize("secret", SECRETS)

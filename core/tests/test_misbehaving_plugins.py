@@ -141,6 +141,41 @@ async def test_a_wrapper_that_swallows_an_error_is_named() -> None:
         await kv.set("missing", 1, if_version=1)
 
 
+class FalseOnError:
+    """Turns every error of the operation into ``False``: the right type for a delete."""
+
+    @hookimpl(wrapper=True)
+    def satchel_backend_operation(
+        self, operation: Operation
+    ) -> Generator[None, Awaitable[Any], Awaitable[Any]]:
+        inner = yield
+
+        async def swallowed() -> Any:
+            try:
+                return await inner
+            except Exception:
+                return False
+
+        return swallowed()
+
+
+async def test_a_wrapper_that_turns_a_conditional_delete_error_into_false_is_named() -> None:
+    """``False`` is a delete's answer, but never a conditional one's: that deletes or raises.
+    Taken as an answer, it told the caller there was nothing to delete, of a record that
+    is there at another version."""
+    store = open_with(("swallower", FalseOnError()))
+    kv = store.kv("ns")
+    await kv.set("k", 1)
+    for key, raised in (("k", "Conflict"), ("missing", "NotFound")):
+        with pytest.raises(PluginError) as info:
+            await kv.delete(key, if_version=99)
+        message = str(info.value)
+        assert "plugin 'swallower'" in message and "satchel_backend_operation" in message
+        assert f"returned bool where the operation raised {raised}" in message
+    assert await kv.get("k") == 1
+    assert await kv.delete("missing") is False  # unconditional: False is an answer
+
+
 @pytest.mark.parametrize(
     ("plugin", "shown"),
     [
@@ -217,6 +252,12 @@ async def test_a_backend_that_returns_the_wrong_type_is_named() -> None:
         async def count(self, collection: str, where: Any = ()) -> Any:
             return "3"
 
+        async def delete(self, collection: str, key: str, *, if_version: Any = None) -> Any:
+            try:
+                return await super().delete(collection, key, if_version=if_version)
+            except Conflict:
+                return False
+
     plain = Satchel(Sloppy(), SatchelSettings(), load_plugins())
     observed = open_with(("observer", PassThrough()), backend=Sloppy())
     bare = Satchel(Sloppy(), SatchelSettings(), load_plugins(disabled=["metrics"]))
@@ -228,6 +269,9 @@ async def test_a_backend_that_returns_the_wrong_type_is_named() -> None:
             await kv.set("k", 1)
         with pytest.raises(PluginError, match=r"returned str from count, not an int"):
             await kv.count()
+        await store.raw_backend.put(Record("default:kv:ns", "k", 1))
+        with pytest.raises(PluginError, match=r"\(Sloppy\) returned bool from delete, not True"):
+            await kv.delete("k", if_version=9)
 
 
 async def test_a_well_behaved_wrapper_changes_nothing() -> None:

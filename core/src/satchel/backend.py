@@ -25,6 +25,11 @@ Rules that hold for every method:
 * A write is applied at most once: a backend that retries a write after a lost reply
   returns what the first attempt did (its version, or its error) and never applies it twice
   or undoes a later write. ``put_many`` writes each record exactly once.
+* One backend instance serves whichever event loop calls it (successive ``asyncio.run()``
+  calls, a thread running a loop of its own); what it holds for a loop (a driver's client
+  bound to that loop) is released when the loop ends or by :meth:`Backend.close`.
+* Every call returns or raises within :attr:`Backend.call_timeout` when the backend states
+  one, with an error that names the host and the cause.
 * Values are JSON values (``dict``, ``list``, ``str``, ``int``, ``float``, ``bool``,
   ``None``); what a backend returns is the caller's own copy.
 * Driver exceptions never leak: a backend raises :class:`~satchel.errors.SatchelError`

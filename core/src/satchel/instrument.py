@@ -93,7 +93,10 @@ def _entries(value: Any) -> bool:
 # the types a JSON value's top level may have, as a codec's decode returns it
 _JSON_TOP = frozenset({dict, list, str, int, float, bool, type(None)})
 
-_RESULTS: dict[str, tuple[str, Callable[[Any, int], bool]]] = {
+#: What an operation's result must be: a description, and a check of (result, items).
+_Rule = tuple[str, Callable[[Any, int], bool]]
+
+_RESULTS: dict[str, _Rule] = {
     "get": ("a Record or None", lambda r, n: r is None or isinstance(r, Record)),
     "get_many": (
         "a list of Record or None, one per key",
@@ -138,6 +141,12 @@ _RESULTS: dict[str, tuple[str, Callable[[Any, int], bool]]] = {
     ),
     "stats": ("a dict", lambda r, n: isinstance(r, dict)),
 }
+#: A delete with ``if_version`` deletes (``True``) or raises NotFound or Conflict: ``False``
+#: is what a wrapper that swallowed one of those would give.
+_CONDITIONAL_DELETE: _Rule = (
+    "True (a delete with if_version deletes, or raises)",
+    lambda r, n: r is True,
+)
 
 #: Plugins of satchel itself, trusted not to misbehave (their code is tested here).
 _OWN_PLUGINS = frozenset({"core", "metrics"})
@@ -236,11 +245,13 @@ class InstrumentedBackend(Backend):
         key: str | None,
         run: Callable[[], Awaitable[R]],
         items: int = 1,
+        rule: _Rule | None = None,
     ) -> R:
         """Run one operation through the hook; every error it raises is cleaned of secrets
-        (:func:`~satchel.settings.clean_error`), its whole chain included."""
+        (:func:`~satchel.settings.clean_error`), its whole chain included. ``rule``: what
+        the result must be, when the call's arguments narrow it (default: by ``name``)."""
         try:
-            return await self._call_checked(name, collection, key, run, items)
+            return await self._call_checked(name, collection, key, run, items, rule)
         except SatchelError as exc:
             clean_error(exc, self._secrets)
             raise
@@ -252,6 +263,7 @@ class InstrumentedBackend(Backend):
         key: str | None,
         run: Callable[[], Awaitable[R]],
         items: int = 1,
+        rule: _Rule | None = None,
     ) -> R:
         attempt: _Attempt | None = None
         try:
@@ -288,7 +300,7 @@ class InstrumentedBackend(Backend):
         finally:
             if attempt is not None:
                 attempt.close_unstarted()
-        expected, valid = _RESULTS[name]
+        expected, valid = rule or _RESULTS[name]
         if not valid(result, items):
             raise self._wrong_result(name, collection, key, expected, result, attempt)
         return result
@@ -485,6 +497,7 @@ class InstrumentedBackend(Backend):
             collection,
             key,
             lambda: self.inner.delete(collection, key, if_version=if_version),
+            rule=None if if_version is None else _CONDITIONAL_DELETE,
         )
 
     async def drop(self, collection: str) -> int:

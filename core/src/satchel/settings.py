@@ -43,6 +43,7 @@ from satchel.validation import MAX_TTL_SECONDS
 
 __all__ = [
     "EnvVariable",
+    "check_url_userinfo",
     "clean_error",
     "settings_secrets",
     "SatchelSettings",
@@ -525,6 +526,26 @@ def _userinfo_end(rest: str) -> int:
     if param is not None and "?" in rest[: param.end()] and _is_hosts(rest[: param.start()]):
         return -1
     return rest.rfind("@")
+
+
+def check_url_userinfo(url: str) -> None:
+    """Raise ``ValueError`` when the user information of ``url`` (what follows
+    ``scheme://`` up to its last ``@``) holds an unescaped ``/``, ``?`` or ``#``. A driver
+    ends the host part at the first of them, so it would read the rest of the password as a
+    host, a path or options: connect to another server than the one shown and quote that
+    part of the password in its errors. The message never quotes the URL."""
+    text = url.strip()
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        return
+    rest = text[scheme.end() :]
+    at = _userinfo_end(rest)
+    if at >= 0 and any(c in rest[:at] for c in "/?#"):
+        raise ValueError(
+            "a '/', '?' or '#' comes before the last '@': a password (or user name) holding "
+            "'/', '?', '#' or '@' must be percent-encoded (%2F, %3F, %23, %40), and so must "
+            "an '@' in the path or an option"
+        )
 
 
 def _mask_userinfo(userinfo: str) -> str:

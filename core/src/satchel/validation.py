@@ -16,6 +16,7 @@ __all__ = [
     "MAX_TTL_SECONDS",
     "MAX_VERSION",
     "check_json",
+    "check_model",
     "check_key",
     "check_keys",
     "check_limit",
@@ -184,3 +185,18 @@ def check_json(value: Any, argument: str = "value") -> Any:
                 f"{_path(where)}: {type(item).__name__} is not JSON-serialisable: {item!r:.80}"
             )
     return value
+
+
+def check_model(instance: Any, argument: str) -> Any:
+    """The JSON form of a pydantic model instance (``model_dump(mode="json")``), checked as
+    :func:`check_json` checks a value: the same nesting limit, valid Unicode, on every
+    backend. A field pydantic cannot serialise (bytes that are not UTF-8, a dict key that is
+    not valid Unicode) is an :class:`~satchel.errors.InvalidArgument` too."""
+    try:
+        dumped = instance.model_dump(mode="json")
+    except ValueError as exc:  # PydanticSerializationError, UnicodeError
+        raise InvalidArgument(
+            f"{argument}: {type(instance).__name__} cannot be turned into JSON: "
+            f"{type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
+    return check_json(dumped, argument)

@@ -576,3 +576,71 @@ async def test_a_cursor_of_a_selection_ordered_by_the_key_then_the_value_pages_o
     query = Query.build(order_by=["key", "value"], select=[], limit=1, cursor=first.next_cursor)
     second = await backend.query("sel", query)
     assert [r.key for r in second] == ["a*"] and second.next_cursor is None
+
+
+def test_no_part_of_a_password_against_a_live_server(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against a live server that refuses the credentials (the tests elsewhere use a port
+    where nothing listens): nothing of the password shows up in the error chain, the CLI's
+    output (plain and --json) or a DEBUG log record, pymongo's included."""
+    import asyncio
+    import logging
+    import re
+    import traceback
+
+    from click.testing import CliRunner
+
+    import satchel
+    from satchel.cli import cli
+
+    password = "Pq@Sv:Wk/Rd#?Xz"
+    escaped = "".join(f"%{ord(c):02X}" if c in "@:/#?" else c for c in password)
+    host = mongodb_uri.split("//", 1)[1].split("/", 1)[0]
+    monkeypatch.setenv("SATCHEL_BACKEND", "mongodb")
+    monkeypatch.setenv("SATCHEL_MONGODB_URI", f"mongodb://ann:{escaped}@{host}/?retryWrites=false")
+    monkeypatch.setenv("SATCHEL_MONGODB_SERVER_SELECTION_TIMEOUT", "3")
+    lines: list[str] = []
+
+    class Records(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+            if record.exc_info:
+                lines.append("".join(traceback.format_exception(*record.exc_info)))
+
+    handler = Records(logging.DEBUG)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    shown: list[str] = []
+    try:
+
+        async def use() -> BaseException | None:
+            try:
+                async with satchel.open() as store:
+                    await store.kv("ns").set("k", 1)
+            except satchel.SatchelError as exc:
+                return exc
+            return None
+
+        error = asyncio.run(use())
+        assert isinstance(error, ConfigError), error
+        link: BaseException | None = error
+        while link is not None:
+            shown += [str(link), repr(link)]
+            link = link.__cause__ or link.__context__
+        shown.append("".join(traceback.format_exception(error)))
+        for args in (["doctor"], ["doctor", "--json"], ["kv", "get", "ns", "k", "--json"]):
+            result = CliRunner().invoke(cli, args, prog_name="satchel")
+            assert result.exit_code == 3, result.output
+            shown.append(result.output)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert lines, "pymongo logged nothing at DEBUG: the test would see nothing"
+    for text in shown + lines:
+        for secret in (password, escaped):
+            for part in filter(None, re.split(r"[@:/#?%]", secret)):
+                if len(part) >= 2 and not part.isdigit():
+                    assert part not in text, f"{part!r} of the password in {text!r}"

@@ -190,6 +190,8 @@ async def test_the_server_decides_a_conditional_write_not_the_remembered_version
         await raw.close()
     with pytest.raises(Conflict):
         await backend.put(Record("cache", "k", "stale"), if_version=1)
+    with pytest.raises(Conflict):
+        await backend.delete("cache", "k", if_version=1)
     stored = await backend.put(Record("cache", "k", "fresh"), if_version=2)
     assert stored.version == 3
     stored = (await backend.put_many([Record("cache", "k", "batch")]))[0]
@@ -231,6 +233,7 @@ async def test_the_deepest_value_satchel_accepts_is_a_document_mongodb_accepts(
     check_json(value)  # accepted
     await backend.put(Record("deep", "k", value))
     await backend.put_many([Record("deep", "k", value), Record("deep", "new", value)])
+    await backend.log_append("deep-log", "l", [value, value])
     raw: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
     try:
         coll = raw["satchel_versions"][backend._collection("deep").name]
@@ -238,6 +241,10 @@ async def test_the_deepest_value_satchel_accepts_is_a_document_mongodb_accepts(
             doc = await coll.find_one({"_id": key})
             assert doc is not None and "d" in doc
             assert bson_depth(doc) <= 100, f"{shape}: {bson_depth(doc)} levels"
+        # a log's head and entries: every document of its collection
+        log = raw["satchel_versions"][backend._collection("deep-log").name]
+        depths = [bson_depth(doc) async for doc in log.find({})]
+        assert len(depths) >= 2 and max(depths) <= 100, f"{shape}: log documents {depths}"
     finally:
         await raw.close()
     got = await backend.get("deep", "k")

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import multiprocessing
+import re
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -793,6 +796,24 @@ async def test_a_database_the_server_does_not_have_is_a_config_error(
         await backend.close()
 
 
+@pytest.mark.parametrize("path", ["99", "abc"])
+def test_a_bad_database_exits_3_in_the_cli(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """A configuration error (exit 3), plain and --json, not 'any other error' (exit 5)."""
+    from click.testing import CliRunner
+
+    from satchel.cli import cli
+
+    base = redis_url.rsplit("/", 1)[0]
+    monkeypatch.setenv("SATCHEL_BACKEND", "redis")
+    monkeypatch.setenv("SATCHEL_REDIS_URL", f"{base}/{path}")
+    for args in (["doctor"], ["doctor", "--json"], ["kv", "set", "ns", "k", "1"]):
+        result = CliRunner().invoke(cli, args, prog_name="satchel")
+        assert result.exit_code == 3, (args, result.output)
+        assert "SATCHEL_REDIS_URL" in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize(
     ("environ", "sent"),
     [
@@ -815,6 +836,18 @@ async def test_a_database_the_server_does_not_have_is_a_config_error(
             "the user 'bob' (SATCHEL_REDIS_USERNAME) and no password",
         ),
         ({"SATCHEL_REDIS_PORT": "{port}"}, "no password"),
+        (  # redis-py reads credentials from the URL's options too
+            {"SATCHEL_REDIS_URL": "redis://127.0.0.1:{port}/0?password=wrong"},
+            "the password in SATCHEL_REDIS_URL",
+        ),
+        (
+            {"SATCHEL_REDIS_URL": "redis://127.0.0.1:{port}/0?username=bob&password=wrong"},
+            "the user 'bob' and the password in SATCHEL_REDIS_URL",
+        ),
+        (
+            {"SATCHEL_REDIS_URL": "redis://127.0.0.1:{port}/0?username=bob"},
+            "the user 'bob' in SATCHEL_REDIS_URL and no password",
+        ),
     ],
 )
 async def test_refused_credentials_say_which_were_sent_and_from_where(
@@ -833,6 +866,170 @@ async def test_refused_credentials_say_which_were_sent_and_from_where(
         assert f"127.0.0.1:{server.port}" in message
         assert SECRET not in message and "wrong" not in message
     finally:
+        await backend.close()
+
+
+def _debug_records() -> tuple[list[str], logging.Handler]:
+    """Every log record of the root logger at DEBUG (drivers included), and the handler
+    to remove."""
+    lines: list[str] = []
+
+    class Records(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+            if record.exc_info:
+                lines.append("".join(traceback.format_exception(*record.exc_info)))
+
+    handler = Records(logging.DEBUG)
+    return lines, handler
+
+
+@pytest.mark.parametrize("right", [True, False], ids=["right-password", "wrong-password"])
+def test_no_part_of_a_password_against_a_live_server(
+    redis_server_factory: RedisServerFactory, monkeypatch: pytest.MonkeyPatch, right: bool
+) -> None:
+    """Against a server that needs a password (the tests elsewhere use a port where nothing
+    listens): with the right password and with a wrong one, nothing of either shows up in
+    the error chain, the CLI's output (plain and --json) or a DEBUG log record."""
+    from click.testing import CliRunner
+
+    from satchel.cli import cli
+
+    password = "Pq@Sv:Wk/Rd#?Xz"
+    server = redis_server_factory(password=password)
+    sent = password if right else "Jq@Hv:Bn/Gm#?Cy"
+    escaped = "".join(f"%{ord(c):02X}" if c in "@:/#?" else c for c in sent)
+    url = f"redis://:{escaped}@127.0.0.1:{server.port}/0"
+    monkeypatch.setenv("SATCHEL_BACKEND", "redis")
+    monkeypatch.setenv("SATCHEL_REDIS_URL", url)
+    lines, handler = _debug_records()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    shown: list[str] = []
+    try:
+
+        async def use() -> None:
+            async with satchel.open() as store:
+                kv = store.kv("ns")
+                await kv.set("k", {"a": 1})
+                assert await kv.get("k") == {"a": 1}
+                await store.stats()
+
+        error: ConfigError | None = None
+        try:
+            asyncio.run(use())
+        except ConfigError as exc:
+            error = exc
+        assert (error is None) == right, error
+        if error is not None:
+            assert "refused the credentials" in str(error)
+            link: BaseException | None = error
+            while link is not None:
+                shown += [str(link), repr(link)]
+                link = link.__cause__ or link.__context__
+            shown.append("".join(traceback.format_exception(error)))
+        for args in (["doctor"], ["doctor", "--json"], ["kv", "get", "ns", "k", "--json"]):
+            result = CliRunner().invoke(cli, args, prog_name="satchel")
+            assert result.exit_code == (0 if right else 3), result.output
+            shown.append(result.output)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert lines, "the drivers logged nothing at DEBUG: the test would see nothing"
+    for text in shown + lines:
+        for secret in (password, sent, escaped):
+            for part in filter(None, re.split(r"[@:/#?%]", secret)):
+                if len(part) >= 2 and not part.isdigit():
+                    assert part not in text, f"{part!r} of a password in {text!r}"
+
+
+REFUSED_USERINFO = (
+    "SATCHEL_REDIS_URL: a '/', '?' or '#' comes before the last '@': a password (or user "
+    "name) holding '/', '?', '#' or '@' must be percent-encoded (%2F, %3F, %23, %40), and so "
+    "must an '@' in the path or an option"
+)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["p@ss:w/rd#?x", "#Zy@Jx", "Qz?Wq", "a/b", ":#?Vk", "Yq#"],
+)
+async def test_a_password_with_an_unescaped_slash_question_mark_or_hash_is_refused(
+    redis_url: str, password: str
+) -> None:
+    """redis-py ends the host at the first '/', '?' or '#': such a password made it connect
+    to the password's tail as a host (or to localhost:6379), name that host in its errors,
+    or read the tail as options. The URL is refused, and its password never quoted."""
+    hostport = redis_url.split("//", 1)[1].split("/", 1)[0]
+    for url in (
+        f"redis://:{password}@{hostport}/0",
+        f"redis://ann:{password}@{hostport}",
+        f"unix://:{password}@/tmp/satchel-none.sock",
+    ):
+        with pytest.raises(ConfigError) as info:
+            RedisBackend.from_url(url)
+        assert str(info.value) == REFUSED_USERINFO, url  # nothing of the URL quoted
+    escaped = "".join(f"%{ord(c):02X}" if c in "@:/#?" else c for c in password)
+    backend = RedisBackend.from_url(f"redis://:{escaped}@{hostport}/0", key_prefix="pw:")
+    try:
+        await backend.put(Record("c", "k", 1))  # a server without a password takes any
+        assert (await backend.get("c", "k")) is not None
+    finally:
+        await backend.drop("c")
+        await backend.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ("foo=1", "the option foo=: redis-py's redis:// connections do not take it"),
+        ("connection_class=x", "the option connection_class=: redis-py's"),
+        ("ssl_cert_reqs=none", "(TLS options need rediss://)"),
+        ("socket_timeout=60", "satchel sets it from SATCHEL_REDIS_SOCKET_TIMEOUT"),
+        ("socket_connect_timeout=9", "satchel sets it from SATCHEL_REDIS_CONNECT_TIMEOUT"),
+        ("max_connections=3", "satchel sets it from SATCHEL_REDIS_MAX_CONNECTIONS"),
+        ("retry_on_timeout=true", "satchel sets it from SATCHEL_REDIS_RETRIES"),
+        ("decode_responses=true", "satchel reads and writes the bytes of its records itself"),
+        ("encoding=latin-1", "satchel reads and writes the bytes of its records itself"),
+        ("password=&Jx=Vk", "an option after a password parameter"),
+    ],
+)
+def test_a_url_option_satchel_would_not_honour_is_a_config_error(
+    redis_url: str, query: str, shown: str
+) -> None:
+    """Such options failed at the first command (a TypeError wrapped in a SatchelError),
+    silently moved the documented time bound, or made every record read as corrupt."""
+    with pytest.raises(ConfigError) as info:
+        RedisBackend.from_url(f"{redis_url}?{query}")
+    message = str(info.value)
+    assert message.startswith("SATCHEL_REDIS_URL: ") and shown in message, message
+    assert "Jx" not in message
+
+
+def test_a_url_naming_several_nodes_carries_no_options() -> None:
+    """redis-py reads nothing from the query of such a URL: it was silently ignored."""
+    with pytest.raises(ConfigError, match="carries no options"):
+        RedisBackend.from_url("redis://127.0.0.1:1,127.0.0.1:2?ssl_cert_reqs=none")
+    with pytest.raises(ConfigError, match="a Cluster has only database 0"):
+        RedisBackend.from_url("redis://127.0.0.1:1,127.0.0.1:2/?db=1")
+    RedisBackend.from_url("redis://127.0.0.1:1,127.0.0.1:2/?db=0")
+
+
+async def test_url_options_redis_py_takes_are_honoured(redis_url: str) -> None:
+    backend = RedisBackend.from_url(
+        f"{redis_url}?client_name=satchel-test&health_check_interval=5&protocol=3",
+        key_prefix="opts:",
+    )
+    try:
+        await backend.put(Record("c", "k", {"a": "é"}))
+        got = await backend.get("c", "k")
+        assert got is not None and got.value == {"a": "é"}
+        names = await backend._client.client_list()
+        assert any(entry.get("name") == "satchel-test" for entry in names)
+    finally:
+        await backend.drop("c")
         await backend.close()
 
 

@@ -2,24 +2,36 @@
 
 Every test sends its writes through a loopback proxy (:mod:`satchel.testing.proxy`) to a real
 redis-server; the proxy loses the reply of one write (the write ran) and, before the client
-sees its connection cut and retries, a second writer that talks to the server directly
-writes the same key. Another test holds a write back and delivers it after its retry, as a
-server that was stopped and resumed would run it.
+sees its connection cut and retries, a second writer writes the same key. Another test holds
+a write back and delivers it after its retry, as a server that was stopped and resumed would
+run it.
+
+Each test runs on a standalone server and on a three-node Cluster whose nodes announce the
+ports of proxies in front of them (``cluster-announce-port``), so that the Cluster client,
+which learns the nodes' addresses from the slot map, talks to every node through a proxy;
+the test arms the proxy of the node that holds the collection (and its log).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
+import redis
+from redis.asyncio import Redis
+from redis.crc import key_slot
 
 from satchel.backend import Record
 from satchel.testing.proxy import FaultProxy
 from satchel_redis import RedisBackend
+from satchel_redis.layout import Layout
 from satchel_redis.scripts import SCRIPTS
+from satchel_redis.testing.servers import RedisClusterNodes, free_port
 
 PREFIX = "satchel-retry:"
 _names = itertools.count()
@@ -42,28 +54,95 @@ class Writers:
         self.proxy.lose_next_reply(between)
 
 
-@pytest.fixture
-async def writers(redis_url: str) -> AsyncIterator[Writers]:
-    parts = urlsplit(redis_url)
-    assert parts.hostname is not None and parts.port is not None
-    async with FaultProxy(parts.port, parts.hostname) as proxy:
-        proxied = redis_url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
-        timeouts = {"connect_timeout": 2.0, "socket_timeout": 2.0}
-        mine = RedisBackend.from_url(
-            proxied, key_prefix=PREFIX, retries=2, retry_backoff=0.01, **timeouts
-        )
-        other = RedisBackend.from_url(redis_url, key_prefix=PREFIX, **timeouts)
-        collection = f"retry-{next(_names)}"
+@dataclass
+class ProxiedCluster:
+    """A Cluster whose nodes announce ``ports`` (one per node, in order) as their own."""
+
+    nodes: RedisClusterNodes
+    ports: list[int]
+
+
+@pytest.fixture(scope="module")
+def proxied_cluster(redis_binary: str) -> Iterator[ProxiedCluster]:
+    with RedisClusterNodes(redis_binary) as nodes:
+        ports = [free_port() for _ in nodes.nodes]
+        for node, port in zip(nodes.nodes, ports, strict=True):
+            with redis.Redis(port=node.port) as client:
+                client.config_set("cluster-announce-port", port)
+        deadline = time.monotonic() + 20
+        for node in nodes.nodes:  # every node tells the proxies' ports in its slot map
+            with redis.Redis(port=node.port) as client:
+                while {int(s[2][1]) for s in client.execute_command("CLUSTER SLOTS")} != set(ports):
+                    assert time.monotonic() < deadline, "the nodes never announced the ports"
+                    time.sleep(0.05)
+        yield ProxiedCluster(nodes, ports)
+
+
+def owner(nodes: RedisClusterNodes, redis_key: str) -> int:
+    """The index of the node whose slot range holds ``redis_key``."""
+    slot = key_slot(redis_key.encode())
+    return next(i for i, (a, b) in enumerate(nodes.SLOT_RANGES) if a <= slot <= b)
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+async def writers(request: pytest.FixtureRequest) -> AsyncIterator[Writers]:
+    timeouts = {"connect_timeout": 2.0, "socket_timeout": 2.0}
+    retrying = {"retries": 2, "retry_backoff": 0.01, **timeouts}
+    name = f"retry-{next(_names)}"
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "standalone":
+            redis_url: str = request.getfixturevalue("redis_url")
+            parts = urlsplit(redis_url)
+            assert parts.hostname is not None and parts.port is not None
+            proxy = await stack.enter_async_context(FaultProxy(parts.port, parts.hostname))
+            proxied = redis_url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+            mine = RedisBackend.from_url(proxied, key_prefix=PREFIX, **retrying)
+            other = RedisBackend.from_url(redis_url, key_prefix=PREFIX, **timeouts)
+            collection = name
+            upstream = [parts.port]
+        else:
+            cluster: ProxiedCluster = request.getfixturevalue("proxied_cluster")
+            nodes = cluster.nodes.nodes
+            proxies = [
+                await stack.enter_async_context(FaultProxy(node.port, port=port))
+                for node, port in zip(nodes, cluster.ports, strict=True)
+            ]
+            layout = Layout(PREFIX)
+            # a collection whose records and whose log "log" live on one node, whose proxy
+            # the test arms
+            collection = next(
+                c
+                for c in (f"{name}-{i}" for i in range(1000))
+                if owner(cluster.nodes, layout.base(c))
+                == owner(cluster.nodes, layout.log_base(c, "log"))
+            )
+            proxy = proxies[owner(cluster.nodes, layout.base(collection))]
+            mine = RedisBackend.from_url(
+                f"redis://127.0.0.1:{cluster.ports[0]}", cluster=True, key_prefix=PREFIX, **retrying
+            )
+            # the slot map names the proxies: the other writer's calls pass them too, unharmed
+            other = RedisBackend.from_url(
+                cluster.nodes.url, cluster=True, key_prefix=PREFIX, **timeouts
+            )
+            upstream = [node.port for node in nodes]
         try:
-            # the scripts are loaded and the connection is open: the next reply is the write's
-            for script in SCRIPTS.values():
-                await other._client.script_load(script.source)
+            # the scripts are loaded and the connections are open: the next reply is the write's
+            for port in upstream:
+                async with Redis(port=port) as admin:
+                    for script in SCRIPTS.values():
+                        await admin.script_load(script.source)
             await mine.ping()
+            await mine.count(collection)
+            await mine.log_length(collection, "log")
             yield Writers(proxy, mine, other, collection, [])
         finally:
             await other.drop(collection)
             await mine.close()
             await other.close()
+
+
+#: Runs a test on the standalone server only.
+standalone_only = pytest.mark.parametrize("writers", ["standalone"], indirect=True)
 
 
 async def test_a_retried_put_returns_its_own_version_and_keeps_the_later_write(
@@ -116,6 +195,36 @@ async def test_a_retried_put_many_returns_the_versions_it_wrote(writers: Writers
     assert b is not None and (b.version, b.value) == (1, "mine-b")
 
 
+@standalone_only  # a pipeline of several collections' scripts is the standalone path
+async def test_a_retried_put_many_over_several_collections_writes_each_once(
+    writers: Writers,
+) -> None:
+    """A batch over two collections is one pipeline of two scripts, each with its own write
+    id: the retry recalls both outcomes, and the other writer's version stays on top."""
+    c, d = writers.collection, f"{writers.collection}-2"
+    try:
+        await writers.mine.put_many([Record(c, "a", "first"), Record(d, "a", "first")])
+        writers.other_puts("a", "other")  # in collection c
+        got = await writers.mine.put_many(
+            [Record(c, "a", "mine-c"), Record(d, "a", "mine-d"), Record(d, "b", "mine-d")]
+        )
+        assert writers.proxy.lost == 1
+        assert [(r.collection, r.key, r.version) for r in got] == [
+            (c, "a", 2),
+            (d, "a", 2),
+            (d, "b", 1),
+        ]
+        stored_c = await writers.other.get(c, "a")
+        assert stored_c is not None and (stored_c.version, stored_c.value) == (3, "other")
+        stored_d = await writers.other.get_many(d, ["a", "b"])
+        assert [(r.version, r.value) for r in stored_d if r is not None] == [
+            (2, "mine-d"),
+            (1, "mine-d"),
+        ]
+    finally:
+        await writers.other.drop(d)
+
+
 @pytest.mark.parametrize("if_version", [None, 1])
 async def test_a_retried_delete_does_not_remove_a_later_create(
     writers: Writers, if_version: int | None
@@ -156,6 +265,7 @@ async def test_a_write_that_arrives_after_its_retry_is_not_applied_again(
     assert stored is not None and (stored.version, stored.value) == (3, "other")
 
 
+@standalone_only  # maxmemory is set on the standalone server
 @pytest.mark.parametrize("batch", [False, True])
 async def test_a_write_retried_when_the_server_is_out_of_memory_returns_its_first_result(
     writers: Writers, redis_url: str, batch: bool
@@ -276,6 +386,7 @@ async def test_a_log_append_that_arrives_after_its_retry_is_not_applied_again(
     assert [(e.seq, e.value) for e in stored] == [(1, "first"), (2, "mine"), (3, "theirs")]
 
 
+@standalone_only  # maxmemory is set on the standalone server
 async def test_a_log_append_retried_when_the_server_is_out_of_memory_returns_its_numbers(
     writers: Writers, redis_url: str
 ) -> None:

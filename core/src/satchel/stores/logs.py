@@ -13,7 +13,7 @@ from satchel.backend import MAX_LOG_BATCH, Backend, LogEntry, Page
 from satchel.errors import CorruptRecord, InvalidArgument
 from satchel.query import compile_glob
 from satchel.stores.base import DEFAULT, TTL, StoreBase
-from satchel.validation import MAX_VERSION, check_json, check_key
+from satchel.validation import MAX_VERSION, check_json, check_key, check_model
 
 __all__ = ["LogItem", "LogStore"]
 
@@ -84,7 +84,7 @@ class LogStore(StoreBase, Generic[T]):
             raise InvalidArgument(
                 f"{argument}: must be a {self.model.__name__}, not {type(item).__name__}"
             )
-        return item.model_dump(mode="json")
+        return check_model(item, argument)
 
     def _item(self, key: str, entry: LogEntry) -> LogItem[T]:
         value = entry.value

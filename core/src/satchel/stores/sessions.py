@@ -10,7 +10,7 @@ from satchel.backend import Backend, Page, Record
 from satchel.errors import CorruptRecord, InvalidArgument
 from satchel.query import Query
 from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
-from satchel.validation import check_key, check_limit, check_version
+from satchel.validation import check_key, check_limit, check_model, check_version
 
 __all__ = ["SessionStore"]
 
@@ -70,7 +70,7 @@ class SessionStore(StoreBase, Generic[M]):
         record = Record(
             self.collection,
             session_id,
-            session.model_dump(mode="json"),
+            check_model(session, "session"),
             expires_at=self._expiry(ttl),
         )
         stored = await self._backend.put(record, if_version=expected_version)

@@ -21,7 +21,7 @@ from satchel.stores.base import (
     check_indexes,
     index_entries,
 )
-from satchel.validation import check_key, check_limit, check_version
+from satchel.validation import check_key, check_limit, check_model, check_version
 
 __all__ = ["FINISHED_STATUSES", "IndexExtractor", "TaskStore", "request_ids"]
 
@@ -108,7 +108,7 @@ class TaskStore(StoreBase, Generic[M]):
         return Record(
             self.collection,
             key,
-            task.model_dump(mode="json"),
+            check_model(task, "task"),
             expires_at=self._expiry(ttl),
             index=index_entries(self.indexes, task, key, "task"),
         )

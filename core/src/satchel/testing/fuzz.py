@@ -383,12 +383,21 @@ def _as_stored(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+#: The calls that stamp records with the time, and the pause before each (seconds).
+_WRITES = frozenset({"set", "set_many", "delete"})
+_WRITE_GAP = 0.003
+
+
 async def _run(side: _Side, namespace: Any, call: _Call, timeout: float) -> Any:
     """The call's result, or the :class:`SatchelError` it raised; any other exception, or
     no answer within ``timeout`` seconds, fails the test."""
     kwargs = dict(call.kwargs)
     if "cursor" in kwargs:
         kwargs["cursor"] = _cursor_argument(side, call, kwargs["cursor"])
+    if call.method in _WRITES:
+        # timestamps are kept to the millisecond: two writes within one would tie, and an
+        # order by created_at would fall back to the keys on one side and not the other
+        await asyncio.sleep(_WRITE_GAP)
     try:
         kv: KVStore = side.handle.kv(namespace)
         method: Callable[..., Awaitable[Any]] = getattr(kv, call.method)

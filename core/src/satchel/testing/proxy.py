@@ -3,7 +3,8 @@ and can be told to lose a reply of the server's, or to hold a request of the cli
 and deliver it late.
 
 It runs in the test's own event loop (``async with FaultProxy(port) as proxy``) on a free port
-of 127.0.0.1; connect the client to ``proxy.port``. By default it forwards whatever it reads
+of 127.0.0.1 (or the ``port`` given, so that a server can announce it); connect the client
+to ``proxy.port``. By default it forwards whatever it reads
 (a protocol where the next bytes back answer the last request, as Redis's); give it a
 ``framing`` that reads one whole message, and :meth:`FaultProxy.lose_next_reply` can pick
 the request whose reply it loses (``to=``), among the other requests a driver sends on its
@@ -45,12 +46,17 @@ class FaultProxy:
     """
 
     def __init__(
-        self, upstream_port: int, upstream_host: str = HOST, *, framing: Framing = read_chunk
+        self,
+        upstream_port: int,
+        upstream_host: str = HOST,
+        *,
+        framing: Framing = read_chunk,
+        port: int = 0,
     ) -> None:
         self.upstream_port = upstream_port
         self.upstream_host = upstream_host
         self.framing = framing
-        self.port = 0
+        self.port = port
         self._server: asyncio.Server | None = None
         self._lose: Hook | None = None
         self._lose_to: Callable[[bytes], bool] | None = None
@@ -63,7 +69,7 @@ class FaultProxy:
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def __aenter__(self) -> FaultProxy:
-        self._server = await asyncio.start_server(self._handle, HOST, 0)
+        self._server = await asyncio.start_server(self._handle, HOST, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -21,6 +21,7 @@ from satchel.errors import (
 )
 from satchel.query import Query, escape_glob, make_cursor
 from satchel.testing.fixtures import ConformanceFixtures
+from satchel.validation import MAX_DEPTH
 
 __all__ = ["KitTask", "StoreRules"]
 
@@ -54,6 +55,23 @@ class KitSession(BaseModel):
     """A session snapshot."""
 
     turns: list[str] = Field(default_factory=list)
+
+
+class _Holder(BaseModel):
+    """A model holding anything, for the rules on what a model's JSON form may be."""
+
+    task_id: str = "held"
+    status: str = "Running"
+    data: Any = None
+
+
+def _nested(levels: int) -> Any:
+    """A value of exactly ``levels`` nested objects and lists, in turn, whose every level
+    also holds a string that reads as a datetime (stored forms may index those too)."""
+    value: Any = ["2024-01-01T00:00:00Z"]
+    for level in range(levels - 1):
+        value = ["2024-01-01T00:00:00Z", value] if level % 2 else {"t": "2024-01-01", "k": value}
+    return value
 
 
 class StoreRules(ConformanceFixtures):
@@ -275,6 +293,92 @@ class StoreRules(ConformanceFixtures):
         assert message.startswith(argument), f"{message!r} does not start with {argument!r}"
         assert await kv.keys() == [], "nothing written"
         assert await kv.count() == 0
+
+    @pytest.mark.asyncio
+    async def test_one_nesting_limit_on_every_store(self, satchel_handle: satchel.Satchel) -> None:
+        """A value nested :data:`~satchel.validation.MAX_DEPTH` levels deep is stored and
+        reads back equal, one level more is refused naming the argument, with nothing
+        written: a key-value value, a task's and a session's JSON form (the model's object
+        is a level), a log entry, plain or a model. So every value satchel accepts is one
+        every backend stores (MongoDB refuses documents nested past 100 levels)."""
+        handle = satchel_handle
+        kv = handle.kv("depth")
+        tasks = handle.tasks(_Holder, name="depth")
+        sessions = handle.sessions(_Holder, name="depth")
+        plain, typed = handle.logs("depth"), handle.logs("depth-typed", _Holder)
+        ok, deep = _nested(MAX_DEPTH), _nested(MAX_DEPTH + 1)
+        held_ok = _Holder(task_id="ok", data=_nested(MAX_DEPTH - 1))
+        held_deep = _Holder(task_id="deep", data=_nested(MAX_DEPTH))
+
+        assert await kv.set("ok", ok) == 1
+        assert await kv.set_many({"many": ok}) == [1]
+        assert await kv.get("ok") == ok
+        assert await kv.get("many") == ok
+        assert await tasks.create(held_ok) == 1
+        assert await tasks.update(held_ok, expected_version=1) == 2
+        assert await tasks.load("ok") == held_ok
+        assert await sessions.save("ok", held_ok) == 1
+        assert await sessions.load("ok") == held_ok
+        await plain.append("ok", ok)
+        await typed.append("ok", held_ok)
+        assert [i.value for i in await plain.last("ok", 1)] == [ok]
+        assert [i.value for i in await typed.last("ok", 1)] == [held_ok]
+
+        refused: list[tuple[str, Any]] = [
+            ("value", lambda: kv.set("deep", deep)),
+            ("items", lambda: kv.set_many({"deep": deep})),
+            ("value", lambda: kv.set("ok", deep, if_version=1)),
+            ("task", lambda: tasks.create(held_deep)),
+            ("task", lambda: tasks.update(_Holder(task_id="ok", data=deep), expected_version=2)),
+            ("session", lambda: sessions.save("deep", held_deep)),
+            ("session", lambda: sessions.save("ok", held_deep)),
+            ("items[0]", lambda: plain.append("deep", deep)),
+            ("items[0]", lambda: typed.append("deep", held_deep)),
+        ]
+        for argument, call in refused:
+            with pytest.raises(InvalidArgument) as info:
+                await call()
+            message = str(info.value)
+            assert message.startswith(argument), f"{message!r} does not name {argument!r}"
+            assert f"deeper than {MAX_DEPTH} levels" in message, message
+        assert sorted(await kv.keys()) == ["many", "ok"]
+        assert await kv.get("ok") == ok
+        assert await tasks.load("deep") is None
+        assert await tasks.load("ok") == held_ok
+        assert await sessions.load("deep") is None
+        assert await sessions.load("ok") == held_ok
+        assert await plain.length("deep") == 0
+        assert await typed.length("deep") == 0
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize(
+        "data",
+        ["a\ud800", {"\udc00": 1}, [b"\xff"], {"k": ["\udfff"]}],
+        ids=["surrogate", "surrogate-object-key", "bytes-not-utf8", "nested-surrogate"],
+    )
+    async def test_a_model_whose_json_form_is_not_storable_is_refused(
+        self, satchel_handle: satchel.Satchel, data: Any
+    ) -> None:
+        """A task, session or log entry whose JSON form holds what no backend stores (a lone
+        surrogate, bytes that are not UTF-8) is an InvalidArgument naming the argument on
+        every backend, with nothing written; not a driver's error, nor stored by one
+        backend and refused by another."""
+        tasks = satchel_handle.tasks(_Holder, name="bad model")
+        sessions = satchel_handle.sessions(_Holder, name="bad model")
+        typed = satchel_handle.logs("bad model", _Holder)
+        held = _Holder(task_id="t", data=data)
+        for argument, call in (
+            ("task", lambda: tasks.create(held)),
+            ("session", lambda: sessions.save("s", held)),
+            ("items[0]", lambda: typed.append("l", held)),
+        ):
+            with pytest.raises(InvalidArgument) as info:
+                await call()
+            message = str(info.value)
+            assert message.startswith(argument), f"{message!r} does not name {argument!r}"
+        assert await tasks.load("t") is None
+        assert await sessions.load("s") is None
+        assert await typed.length("l") == 0
 
     @pytest.mark.asyncio
     async def test_bad_store_names_are_refused(self, satchel_handle: satchel.Satchel) -> None:

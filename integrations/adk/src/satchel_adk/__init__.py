@@ -13,9 +13,9 @@ See ``docs/adk.md``.
 
 from __future__ import annotations
 
+from satchel.shared import close_shared_store, shared_store
 from satchel_adk.errors import SessionAlreadyExists, SessionNotFound, StaleSession
 from satchel_adk.service import DEFAULT_PREFIX, SatchelSessionService, SessionPage
-from satchel_adk.shared import close_shared_store, shared_store
 
 __all__ = [
     "DEFAULT_PREFIX",

@@ -35,12 +35,12 @@ from google.adk.sessions.session import Session
 
 from satchel import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound, Satchel
 from satchel.query import MAX_COUNT
+from satchel.shared import shared_store
 from satchel.stores.kv import KVStore
 from satchel.stores.logs import LogStore
 from satchel.validation import check_key, check_name, check_ttl
 from satchel_adk import records
 from satchel_adk.errors import SessionAlreadyExists, SessionNotFound, StaleSession
-from satchel_adk.shared import shared_store
 
 __all__ = ["DEFAULT_PREFIX", "SatchelSessionService", "SessionPage"]
 

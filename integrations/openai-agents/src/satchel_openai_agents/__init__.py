@@ -13,8 +13,8 @@ See ``docs/openai-agents.md``.
 
 from __future__ import annotations
 
+from satchel.shared import close_shared_store, shared_store
 from satchel_openai_agents.copy import copy_session
 from satchel_openai_agents.session import LOG_NAME, SatchelSession
-from satchel_openai_agents.shared import close_shared_store, shared_store
 
 __all__ = ["LOG_NAME", "SatchelSession", "close_shared_store", "copy_session", "shared_store"]

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from satchel import InvalidArgument, Satchel
 from satchel.backend import MAX_LOG_BATCH
+from satchel.shared import shared_store
 from satchel.stores.logs import MAX_PAGE, LogStore
 from satchel.validation import check_key, check_name, check_ttl
-from satchel_openai_agents.shared import shared_store
 
 if TYPE_CHECKING:
     from agents import TResponseInputItem

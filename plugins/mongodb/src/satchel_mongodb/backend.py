@@ -340,13 +340,20 @@ _UNRESOLVED: Final = re.compile(
 )
 _TLS: Final = re.compile(r"ssl|tls|certificate|handshake", re.I)
 _TIMED_OUT: Final = re.compile(r"timed out|timeout", re.I)
+_CLOSED: Final = re.compile(
+    r"connection closed|connection reset|broken pipe|connection aborted|eof occurred", re.I
+)
+#: pymongo's note of the configured timeouts, added to every network error's text (its
+#: "timeouts" says nothing about what happened)
 _CONFIGURED: Final = re.compile(r"\s*\(configured timeouts:[^)]*\)")
+_ADDRESS: Final = re.compile(r"^\[?[\w.:-]*\]?:\d+: ")
 
 
 def _reason(text: str) -> str:
     """What went wrong, in the words satchel uses for it, from a driver error's text."""
+    text = _CONFIGURED.sub("", text)
     if _TLS.search(text):
-        detail = _CONFIGURED.sub("", text).split(": ", 1)[-1][:160]
+        detail = text.split(": ", 1)[-1][:160]
         return (
             "the TLS handshake failed (does the server use TLS as the URI's tls= option "
             f"says?): {detail}"
@@ -357,7 +364,9 @@ def _reason(text: str) -> str:
         return "the host name could not be resolved"
     if _TIMED_OUT.search(text):
         return "timed out (the server accepted no connection, or did not answer)"
-    return _CONFIGURED.sub("", text)[:200]
+    if _CLOSED.search(text):
+        return "the connection was closed before the answer came (by the server, or on the way)"
+    return _ADDRESS.sub("", text)[:200]
 
 
 def _server_errors(client: Any) -> list[tuple[str, Exception]]:

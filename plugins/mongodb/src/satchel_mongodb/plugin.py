@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
 from satchel import BackendSpec, hookimpl
-from satchel.settings import plugin_settings_config, setting_label
+from satchel.settings import check_url_userinfo, plugin_settings_config, setting_label
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -96,6 +96,7 @@ class MongoSettings(BaseSettings):
         text = value.get_secret_value().strip()
         if not text.lower().startswith(_SCHEMES):
             raise ValueError("must start with mongodb:// or mongodb+srv://")
+        check_url_userinfo(text)
         return SecretStr(text)
 
     @field_validator("database")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import inspect
 import itertools
 import json
 import os
@@ -31,13 +32,13 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis import exceptions as rex
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
 from satchel.backend import (
@@ -69,7 +70,7 @@ from satchel.query import (
     predicate,
     sort_key,
 )
-from satchel.settings import load_settings, redact_url, scrub_secrets
+from satchel.settings import load_settings, redact_url, scrub_secrets, secret_parts
 from satchel_redis.layout import LOG_SLOTS, Layout, server_pattern
 from satchel_redis.logs import RedisLogs
 from satchel_redis.plugin import RedisSettings
@@ -230,6 +231,13 @@ class RedisBackend(Backend):
         state.released = True
         with contextlib.suppress(Exception):
             await state.client.aclose()
+        if isinstance(state.client, RedisCluster):
+            # redis-py's aclose() does nothing while the client waits for a new slot map (as
+            # after a node failed to answer): close every node's connections all the same
+            manager = state.client.nodes_manager
+            for nodes in ("nodes_cache", "startup_nodes"):
+                with contextlib.suppress(Exception):
+                    await manager.aclose(nodes)
         if state.sentinel is not None:
             for sentinel in state.sentinel.sentinels:
                 with contextlib.suppress(Exception):
@@ -248,7 +256,12 @@ class RedisBackend(Backend):
                 await state.client.initialize()
                 state.initialised = True
 
-    async def _run(self, what_: str | Callable[[], str], call: Callable[[], Awaitable[T]]) -> T:
+    async def _run(
+        self,
+        what_: str | Callable[[], str],
+        call: Callable[[], Awaitable[T]],
+        route: str | None = None,
+    ) -> T:
         """Run ``call()``; retry connection errors and timeouts with exponential backoff and
         full jitter; translate every driver error into a satchel error.
 
@@ -256,7 +269,8 @@ class RedisBackend(Backend):
         connection's set-up, a Cluster's slot map and the command together), so a call
         returns or raises within :func:`call_bound`. A write is retried as it was first
         sent, with the same write id and clock: its script finds the outcome of an attempt
-        that already ran and returns it (see :mod:`satchel_redis.scripts`)."""
+        that already ran and returns it (see :mod:`satchel_redis.scripts`). ``route`` is a
+        Redis key the call is sent by: on a Cluster, an error names the node of its slot."""
         attempt = 0
         while True:
             try:
@@ -269,7 +283,7 @@ class RedisBackend(Backend):
             except Exception as exc:
                 # the description is built only now: the hot path pays nothing for it
                 what = what_ if isinstance(what_, str) else what_()
-                attempt = await self._failed(what, exc, attempt)
+                attempt = await self._failed(what, exc, attempt, route)
 
     async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -310,7 +324,7 @@ class RedisBackend(Backend):
                 "rediss:// (or SATCHEL_REDIS_SSL=false), or turn TLS on in the server"
             ) from None
 
-    async def _failed(self, what: str, exc: Exception, attempt: int) -> int:
+    async def _failed(self, what: str, exc: Exception, attempt: int, route: str | None) -> int:
         """Raise the satchel error for ``exc``, or wait before the next attempt and return
         its number."""
         s = self.settings
@@ -335,7 +349,7 @@ class RedisBackend(Backend):
             if isinstance(exc, rex.RedisClusterException) and self._mode == "cluster":
                 self._state.initialised = False  # map the cluster again
             if attempt >= s.retries:
-                raise BackendUnavailable(self._unavailable(what, exc, attempt + 1)) from exc
+                raise BackendUnavailable(self._unavailable(what, exc, attempt + 1, route)) from exc
             attempt += 1
             cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
             await asyncio.sleep(random.uniform(0, cap))  # full jitter
@@ -346,11 +360,15 @@ class RedisBackend(Backend):
             raise SatchelError(f"{what}: redis at {self._where}: {_clean(exc)}") from exc
         raise exc  # anything else is a bug, which the handle's wrapper reports
 
-    def _unavailable(self, what: str, exc: BaseException, attempts: int) -> str:
+    def _unavailable(
+        self, what: str, exc: BaseException, attempts: int, route: str | None = None
+    ) -> str:
         s = self.settings
         text = _clean(exc)
         lowered = text.lower()
-        if isinstance(exc, (ssl.SSLError, rex.ConnectionError)) and (
+        if isinstance(exc, _NoMaster):
+            text, hint = self._no_master(exc), ""
+        elif isinstance(exc, (ssl.SSLError, rex.ConnectionError)) and (
             "ssl" in lowered or "tls" in lowered or "wrong version number" in lowered
         ):
             hint = (
@@ -388,10 +406,53 @@ class RedisBackend(Backend):
         node = getattr(exc, "connection", None)
         if isinstance(node, ClusterNode):
             hint += f" (cluster node {node.name})"
+        elif self._mode == "cluster" and route is not None:
+            # the attempt's bound cut the call short, wherever it was waiting: name the node
+            # that serves its slot, which is where the call was going
+            name = self._slot_node(route)
+            if name is not None:
+                hint += f" (its slot is served by cluster node {name})"
         return (
             f"{what}: redis at {self._where} is unavailable after {attempts} "
             f"attempt{'s' if attempts != 1 else ''}: {text or type(exc).__name__}{hint}"
         )
+
+    def _no_master(self, exc: _NoMaster) -> str:
+        """What the sentinels did when none named a master, one cause per sentinel."""
+        s = self.settings
+        if not exc.failures:
+            return (
+                f"no sentinel knows a master for the service {exc.service!r} "
+                "(SATCHEL_REDIS_SENTINEL_SERVICE), or they hold it down"
+            )
+        causes = []
+        for address, failure in exc.failures:
+            lowered = _clean(failure).lower()
+            if isinstance(failure, rex.TimeoutError) and "connect" in lowered:
+                cause = (
+                    f"no answer within {s.connect_timeout:g} s while connecting "
+                    "(SATCHEL_REDIS_CONNECT_TIMEOUT)"
+                )
+            elif isinstance(failure, rex.TimeoutError):
+                cause = (
+                    f"no answer within {s.socket_timeout:g} s (SATCHEL_REDIS_SOCKET_TIMEOUT): "
+                    "stopped, overloaded or unreachable"
+                )
+            elif "refused" in lowered or "connect call failed" in lowered or "111" in lowered:
+                cause = "the connection was refused"
+            else:
+                cause = _clean(failure) or type(failure).__name__
+            causes.append(f"sentinel {address}: {cause}")
+        return f"no sentinel named a master for {exc.service!r}: " + "; ".join(causes)
+
+    def _slot_node(self, route: str) -> str | None:
+        """The ``host:port`` of the Cluster node that serves ``route``'s slot, as the slot
+        map last read says; ``None`` when it is not known."""
+        try:
+            node = self._client.get_node_from_key(route)
+        except Exception:  # no slot map yet, or the slot is not covered
+            return None
+        return node.name if isinstance(node, ClusterNode) else None
 
     def _response_error(self, what: str, exc: rex.ResponseError) -> SatchelError:
         text = _clean(exc)
@@ -521,7 +582,7 @@ class RedisBackend(Backend):
     async def get(self, collection: str, key: str) -> Record | None:
         rk = f"{self._layout.base(collection)}r:{key}"
         raw = await self._run(
-            lambda: f"get {key!r} in {collection!r}", lambda: self._client.hgetall(rk)
+            lambda: f"get {key!r} in {collection!r}", lambda: self._client.hgetall(rk), rk
         )
         return self._decode(collection, key, raw, _now_ms())
 
@@ -534,6 +595,7 @@ class RedisBackend(Backend):
         results = await self._run(
             lambda: f"get_many in {collection!r}",
             self._script("get_many", [f"{base}r:{key}" for key in keys], [base, 0]),
+            f"{base}k",
         )
         now_ms = _now_ms()
         return [
@@ -548,6 +610,7 @@ class RedisBackend(Backend):
         raw = await self._run(
             f"find {index_name}={value!r} in {collection!r}",
             self._script("find", [ikey], [base, now]),
+            ikey,
         )
         records = []
         for i in range(0, len(raw), 2):
@@ -559,17 +622,21 @@ class RedisBackend(Backend):
         return records
 
     async def _walk(
-        self, collection: str, low: bytes = b"-", high: bytes = b"+"
+        self, collection: str, low: bytes = b"-", high: bytes = b"+", first: int = PAGE
     ) -> AsyncIterator[list[Record]]:
         """The live records of ``collection`` between two ZRANGEBYLEX bounds, in key order,
-        a page at a time (so a walk over a large collection holds one page)."""
+        a page at a time (so a walk over a large collection holds one page). The first page
+        walks ``first`` keys (fewer than :data:`PAGE` when the caller knows it needs no
+        more), the next ones :data:`PAGE`."""
         base = self._layout.base(collection)
         kz = f"{base}k"
+        size = first
         while True:
             now = _now_ms()
             walked, last, raw = await self._run(
                 f"query {collection!r}",
-                self._script("scan_page", [kz], [base, now, low, high, PAGE]),
+                self._script("scan_page", [kz], [base, now, low, high, size]),
+                kz,
             )
             page = []
             for i in range(0, len(raw), 2):
@@ -578,9 +645,10 @@ class RedisBackend(Backend):
                     page.append(record)
             if page:
                 yield page
-            if walked < PAGE:
+            if walked < size:
                 return
             low = b"(" + (last if isinstance(last, bytes) else str(last).encode())
+            size = PAGE
 
     async def query(self, collection: str, query: Query) -> Page[Record]:
         position = decode_cursor(query) if query.cursor is not None else None
@@ -594,7 +662,11 @@ class RedisBackend(Backend):
                 after = position[-1].encode()
                 if low == b"-" or after >= low[1:]:
                     low = b"(" + after
-            async for page in self._walk(collection, low, high):
+            # when the key range answers every condition, the first live keys are the page
+            first = PAGE
+            if wanted is not None and all(_answered_by_range(c) for c in query.where):
+                first = max(1, min(PAGE, wanted))
+            async for page in self._walk(collection, low, high, first):
                 hits.extend(r for r in page if all(t(r) for t in tests))
                 if wanted is not None and len(hits) >= wanted:
                     break
@@ -626,6 +698,7 @@ class RedisBackend(Backend):
         found = await self._run(
             f"count {collection!r}",
             self._script("count", [f"{base}k"], [base, now]),
+            f"{base}k",
         )
         return max(0, int(found))
 
@@ -645,6 +718,7 @@ class RedisBackend(Backend):
             cursor, keys = await self._run(
                 f"keys of {collection!r}",
                 self._script("keys_page", [kz], [base, now, cursor, match, 500]),
+                kz,
             )
             for raw in keys:
                 if raw not in seen:
@@ -665,6 +739,7 @@ class RedisBackend(Backend):
                 count = await self._run(
                     "collections",
                     self._script("count", [f"{base}k"], [base, now]),
+                    f"{base}k",
                 )
                 if int(count) > 0:
                     live.append(name)
@@ -713,6 +788,7 @@ class RedisBackend(Backend):
         result = await self._run(
             lambda: f"put {key!r} in {collection!r}",
             lambda: SCRIPTS["put"](self._client, [rk], args),
+            rk,
         )
         status = _text(result[0])
         if status == "ok":
@@ -764,7 +840,9 @@ class RedisBackend(Backend):
                     raise result
             return results
 
-        results = await self._run(lambda: f"put_many of {len(records)} records", call)
+        # a batch of one collection goes to one slot; several go to several nodes at once
+        route = calls[0][0][0] if len(calls) == 1 else None
+        results = await self._run(lambda: f"put_many of {len(records)} records", call, route)
         out: list[Record | None] = [None] * len(records)
         for (_, positions), result in zip(groups.items(), results, strict=True):
             for j, i in enumerate(positions):
@@ -781,6 +859,7 @@ class RedisBackend(Backend):
         result = await self._run(
             lambda: f"delete {key!r} in {collection!r}",
             lambda: SCRIPTS["delete"](self._client, [rk], args),
+            rk,
         )
         status = _text(result[0])
         if status == "ok":
@@ -802,6 +881,7 @@ class RedisBackend(Backend):
             live, left = await self._run(
                 f"drop {collection!r}",
                 self._script("drop_batch", [kz], [base, now, BATCH]),
+                kz,
             )
             removed += int(live)
             if int(left) == 0:
@@ -821,6 +901,7 @@ class RedisBackend(Backend):
                     await self._run(
                         f"purge_expired in {collection!r}",
                         self._script("purge", [f"{base}k"], [base, now, BATCH]),
+                        f"{base}k",
                     )
                 )
                 removed += gone
@@ -1052,6 +1133,16 @@ def _clean(exc: BaseException) -> str:
     return scrub_secrets(str(exc)).strip()
 
 
+def _answered_by_range(condition: Condition) -> bool:
+    """Whether :func:`_key_range` alone selects exactly the keys ``condition`` allows."""
+    return (
+        condition.field == ("key",)
+        and condition.op in ("eq", "startswith")
+        and isinstance(condition.value, str)
+        and bool(condition.value)
+    )
+
+
 def _key_range(where: Sequence[Condition]) -> tuple[bytes, bytes]:
     """ZRANGEBYLEX bounds that hold every key the conditions on ``key`` allow (the
     conditions are still applied to each record; this only narrows the walk)."""
@@ -1100,7 +1191,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
         )
 
         def sentinel_client() -> tuple[Any, Sentinel | None]:
-            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            sentinel = _Sentinel(
                 nodes,
                 sentinel_kwargs={**common, "password": sentinel_password, "retry": no_retry},
                 db=settings.db,
@@ -1119,6 +1210,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
 
     if url is not None:
         parts = _split_url(url)
+        _check_url_options(url, several_nodes=parts is not None, cluster=settings.cluster)
         if parts is not None:  # several nodes: a Cluster
             scheme, username, url_password, hosts = parts
 
@@ -1184,6 +1276,145 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
         return client, None
 
     return ("cluster" if settings.cluster else "standalone"), where, host_client
+
+
+class _NoMaster(MasterNotFoundError):
+    """No sentinel named a master for ``service``; ``failures`` holds, per sentinel that
+    failed, its ``host:port`` and the error it raised."""
+
+    def __init__(self, service: str, failures: list[tuple[str, BaseException]]) -> None:
+        super().__init__(f"No master found for {service!r}")
+        self.service = service
+        self.failures = failures
+
+
+class _Sentinel(Sentinel):
+    """redis-py's Sentinel, whose failure to find a master keeps each sentinel's error
+    (redis-py's own message quotes each sentinel client's repr and the error's kind only,
+    so refused and timed out read the same)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        failures: list[tuple[str, BaseException]] = []
+        for n, sentinel in enumerate(self.sentinels):
+            try:
+                masters: Any = await sentinel.sentinel_masters()
+            except (rex.ConnectionError, rex.TimeoutError) as exc:
+                kwargs = sentinel.connection_pool.connection_kwargs
+                failures.append((f"{kwargs.get('host')}:{kwargs.get('port')}", exc))
+                continue
+            state = masters.get(service_name)
+            if state and self.check_master_state(state, service_name):
+                # the sentinel that answered is asked first next time, as redis-py does
+                self.sentinels[0], self.sentinels[n] = sentinel, self.sentinels[0]
+                return state["ip"], state["port"]
+        raise _NoMaster(service_name, failures)
+
+
+#: URL options that satchel sets from its own settings: a URL may not change them behind the
+#: documented time bound or pool size
+_URL_OPTIONS_SET_BY_SATCHEL = {
+    "socket_timeout": "SATCHEL_REDIS_SOCKET_TIMEOUT",
+    "timeout": "SATCHEL_REDIS_SOCKET_TIMEOUT",
+    "socket_connect_timeout": "SATCHEL_REDIS_CONNECT_TIMEOUT",
+    "retry_on_timeout": "SATCHEL_REDIS_RETRIES",
+    "retry_on_error": "SATCHEL_REDIS_RETRIES",
+    "max_connections": "SATCHEL_REDIS_MAX_CONNECTIONS",
+}
+#: URL options that change how the bytes satchel writes and reads are encoded
+_URL_OPTIONS_ON_BYTES = {"decode_responses", "encoding", "encoding_errors"}
+#: URL options given as text that redis-py's connections take (beside the typed ones of
+#: redis-py's URL parser); other names would reach a connection as a string it cannot use
+_URL_TEXT_OPTIONS = {
+    "username",
+    "password",
+    "client_name",
+    "lib_name",
+    "lib_version",
+    "ssl_ca_certs",
+    "ssl_ca_path",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_password",
+    "ssl_ciphers",
+    "ssl_cert_reqs",
+}
+
+
+def _init_parameters(*classes: type) -> set[str]:
+    """The keyword parameters of the ``__init__`` of ``classes`` and their bases."""
+    names: set[str] = set()
+    for cls in classes:
+        for base in cls.__mro__:
+            init = base.__dict__.get("__init__")
+            if init is None:
+                continue
+            try:
+                parameters = inspect.signature(init).parameters.values()
+            except (TypeError, ValueError):
+                continue
+            names |= {
+                p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            }
+    return names
+
+
+def _check_url_options(url: str, *, several_nodes: bool, cluster: bool) -> None:
+    """Refuse a URL option that satchel would not honour as written: one redis-py does not
+    take (it failed at the first command, as a TypeError), one that satchel sets from its
+    own settings, one that changes how satchel's bytes are encoded, and any option of a URL
+    naming several Cluster nodes (redis-py reads none from it). An option's name is quoted
+    unless it follows a password parameter (then it may be part of the password)."""
+    from redis.asyncio.connection import (
+        URL_QUERY_ARGUMENT_PARSERS,
+        Connection,
+        ConnectionPool,
+        SSLConnection,
+        UnixDomainSocketConnection,
+    )
+
+    options = parse_qs(urlsplit(url).query)
+    names = [n for n in options if n != "db"]
+    if several_nodes and options.get("db", ["0"])[-1] != "0":
+        raise ConfigError(
+            f"SATCHEL_REDIS_URL: a Cluster has only database 0 (in {redact_url(url)!r})"
+        )
+    if not names:
+        return
+    secrets = secret_parts(url)
+    if several_nodes:
+        raise ConfigError(
+            f"SATCHEL_REDIS_URL: a URL naming several Cluster nodes carries no options ("
+            f"redis-py would ignore them); give them as SATCHEL_REDIS_* settings, or name "
+            f"one node and set SATCHEL_REDIS_CLUSTER=true (in {redact_url(url)!r})"
+        )
+    scheme = url.strip().partition("://")[0].lower()
+    connection = {"rediss": SSLConnection, "unix": UnixDomainSocketConnection}.get(
+        scheme, Connection
+    )
+    taken = (
+        _init_parameters(RedisCluster) if cluster else _init_parameters(connection, ConnectionPool)
+    )
+    readable = (set(URL_QUERY_ARGUMENT_PARSERS) | _URL_TEXT_OPTIONS) & taken
+    for name in names:
+        shown = (
+            "an option after a password parameter ('&' in a password is written %26)"
+            if any(name in secret for secret in secrets)
+            else f"the option {name}="
+        )
+        if name in _URL_OPTIONS_SET_BY_SATCHEL:
+            problem = f"satchel sets it from {_URL_OPTIONS_SET_BY_SATCHEL[name]}: use that"
+        elif name in _URL_OPTIONS_ON_BYTES:
+            problem = "satchel reads and writes the bytes of its records itself"
+        elif name not in readable:
+            problem = f"redis-py's {scheme}:// connections do not take it" + (
+                " (TLS options need rediss://)" if name.startswith("ssl") else ""
+            )
+        else:
+            continue
+        raise ConfigError(f"SATCHEL_REDIS_URL: {shown}: {problem} (in {redact_url(url)!r})")
 
 
 def _host_port(node: str) -> tuple[str, int]:

@@ -78,7 +78,7 @@ class RedisLogs:
     async def _call(self, what: str, name: str, keys: list[str], args: list[Any]) -> Any:
         backend = self._backend
         script = SCRIPTS[name]
-        return await backend._run(what, lambda: script(backend._client, keys, args))
+        return await backend._run(what, lambda: script(backend._client, keys, args), keys[0])
 
     def _corrupt(self, collection: str, key: str, problem: str) -> CorruptRecord:
         _, stream = self._where(collection, key)

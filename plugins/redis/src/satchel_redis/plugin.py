@@ -23,7 +23,12 @@ from pydantic import (
 from pydantic_settings import BaseSettings
 
 from satchel import BackendSpec, hookimpl
-from satchel.settings import plugin_settings_config, setting_label, variable_in_use
+from satchel.settings import (
+    check_url_userinfo,
+    plugin_settings_config,
+    setting_label,
+    variable_in_use,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -192,6 +197,7 @@ class RedisSettings(BaseSettings):
         text = value.get_secret_value().strip()
         if not text.lower().startswith(_SCHEMES):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        check_url_userinfo(text)
         url_database(text)
         return SecretStr(text)
 
@@ -229,11 +235,16 @@ class RedisSettings(BaseSettings):
         password itself): ``the user 'ann' and the password in SATCHEL_REDIS_URL``."""
         if self.url is not None and not self.sentinels:
             parts = urlsplit(self.url.get_secret_value())
+            # as redis-py reads them: the username=/password= options, then the user
+            # information before the host, which wins
+            options = parse_qs(parts.query)
+            user = options["username"][0] if "username" in options else None
+            has_password = "password" in options
             try:
-                user = unquote(parts.username) if parts.username else None
-                has_password = bool(parts.password)
+                user = unquote(parts.username) if parts.username else user
+                has_password = bool(parts.password) or has_password
             except ValueError:
-                user, has_password = None, False
+                pass
             if user and has_password:
                 return f"the user {user!r} and the password in SATCHEL_REDIS_URL"
             if has_password:

@@ -577,6 +577,11 @@ class RedisSentinelSetup(_Managed):
         return self._master
 
     @property
+    def sentinel(self) -> RedisServer:
+        """The sentinel's process (to stop or pause it)."""
+        return self._sentinel
+
+    @property
     def sentinel_port(self) -> int:
         return self._sentinel.port
 

@@ -1,6 +1,7 @@
-"""The process's satchel handle for sessions built without one, opened from the environment
-on first use (``SATCHEL_BACKEND`` and the other variables, exactly as :func:`satchel.open`
-reads them)."""
+"""The process's shared satchel handle, for adapters built without one (a framework's session
+or store class that a user constructs with no arguments): opened from the environment on
+first use (``SATCHEL_BACKEND`` and the other variables, exactly as :func:`satchel.open`
+reads them), and the same handle after that."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ _store: Satchel | None = None
 def shared_store() -> Satchel:
     """The process's handle: ``satchel.open()`` the first time, the same handle after (from
     any thread and any event loop; the backends keep a client per loop). Nothing connects
-    until a session first reads or writes."""
+    until it is first used."""
     global _store
     with _lock:
         if _store is None:
@@ -28,7 +29,7 @@ def shared_store() -> Satchel:
 
 
 async def close_shared_store() -> None:
-    """Close the process's handle (at shutdown); the next session to need one opens a new
+    """Close the process's handle (at shutdown); the next caller to need one opens a new
     handle, from the environment as it is then."""
     global _store
     with _lock:
