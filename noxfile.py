@@ -24,6 +24,7 @@ nox.options.sessions = [
     "tests_integration",
     "tests_openai_agents",
     "tests_langgraph",
+    "tests_adk",
     "tests_a2a",
     "compat",
     "coverage",
@@ -48,6 +49,7 @@ ALL = ("core", "plugins/memory", "plugins/redis", "plugins/mongodb")
 #: The framework integrations (not in ALL: the compat sessions leave them out).
 OPENAI_AGENTS = (*ALL, "integrations/openai-agents")
 LANGGRAPH = (*ALL, "integrations/langgraph")
+ADK = (*ALL, "integrations/adk")
 A2A = (*ALL, "integrations/a2a")
 #: The MongoDB tests' server (a MongoDB wire-protocol server started in-process).
 MONGO_TEST_SERVER = "SecantusDB>=0.7.0b3"
@@ -234,6 +236,20 @@ def tests_a2a(session: nox.Session) -> None:
     tests_impl(session, ("integrations/a2a/tests",), A2A, "a2a")
 
 
+@nox.session(tags=["tests"])
+def tests_adk(session: nox.Session) -> None:
+    """satchel-adk against ADK's real release: differential against its
+    InMemorySessionService, its Runner with a scripted model (a session continued in
+    another process, two runners in one session at once), and the same scenarios on its
+    DatabaseSessionService (SQLite), on memory, a throwaway redis-server and three-node
+    Cluster, and a SecantusDB server."""
+    extras = [f"{ROOT / path}[testing]" for path in ("core", "plugins/redis", "plugins/mongodb")]
+    install(session, *(arg for extra in extras for arg in ("-e", extra)))
+    install(session, "sqlalchemy[asyncio]")
+    install_redis_server(session)
+    tests_impl(session, ("integrations/adk/tests",), ADK, "adk")
+
+
 @nox.session(python=COMPAT_PYTHONS or False, tags=["tests"])
 def compat(session: nox.Session) -> None:
     """Core, memory, redis and mongodb tests on the oldest and newest supported Pythons,
@@ -284,7 +300,12 @@ def typecheck(session: nox.Session) -> None:
         MONGO_TEST_SERVER,
         "types-protobuf",
         "cryptography",
-        editable=(*OPENAI_AGENTS, "integrations/langgraph", "integrations/a2a"),
+        editable=(
+            *OPENAI_AGENTS,
+            "integrations/langgraph",
+            "integrations/a2a",
+            "integrations/adk",
+        ),
     )
     session.run("mypy")
 

@@ -277,6 +277,7 @@ def test_the_nav_has_the_expected_pages() -> None:
         "mongodb.md",
         "openai-agents.md",
         "langgraph.md",
+        "adk.md",
         "a2a.md",
         "sync.md",
     ):

@@ -1,0 +1,623 @@
+""":class:`SatchelSessionService`: Google ADK's ``BaseSessionService`` on satchel.
+
+Storage layout (``prefix`` is ``"adk"`` unless told otherwise):
+
+* ``{prefix}-sessions`` (KV): one record per session, its *head*: ids, session-scope
+  state, ``last_update_time``, and ``tip``, the sequence number of its newest event. The
+  head's satchel version is the session's revision; every committed event bumps it.
+* ``{prefix}-events`` (log store): one log per session; each entry is
+  ``{"prev": <seq of the event before>, "event": <the event as JSON>}``. An event is part
+  of the history once the head's ``tip`` reaches it, so an entry whose head write lost a
+  race is never read (the readers follow ``prev`` back from ``tip``).
+* ``{prefix}-app-state`` and ``{prefix}-user-state`` (KV): the ``app:`` and ``user:``
+  scopes, one record per app and per (app, user), changed key by key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Final
+
+from google.adk.events.event import Event
+from google.adk.platform import time as platform_time
+from google.adk.platform import uuid as platform_uuid
+from google.adk.sessions.base_session_service import (
+    BaseSessionService,
+    GetSessionConfig,
+    ListSessionsResponse,
+)
+from google.adk.sessions.session import Session
+
+from satchel import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound, Satchel
+from satchel.query import MAX_COUNT
+from satchel.shared import shared_store
+from satchel.stores.kv import KVStore
+from satchel.stores.logs import LogStore
+from satchel.validation import check_key, check_name, check_ttl
+from satchel_adk import records
+from satchel_adk.errors import SessionAlreadyExists, SessionNotFound, StaleSession
+
+__all__ = ["DEFAULT_PREFIX", "SatchelSessionService", "SessionPage"]
+
+#: The prefix of the store names the service uses by default.
+DEFAULT_PREFIX: Final = "adk"
+#: How many times an append re-reads the head after losing a race before it gives up.
+MAX_ATTEMPTS: Final = 64
+#: How many events another writer may have committed since the caller's copy was read for
+#: the service to still decide whether they conflict (beyond it: a conflict).
+MAX_FOREIGN: Final = 1000
+#: Seconds an event log outlives its session's head (a log is renewed before its head).
+LOG_TTL_MARGIN: Final = 300.0
+#: The largest page of events read at once.
+MAX_PAGE_READ: Final = 1000
+#: The page size list_sessions reads with.
+LIST_BATCH: Final = 500
+_UNSET: Any = object()
+
+
+@dataclass
+class SessionPage:
+    """One page of :meth:`SatchelSessionService.list_sessions_page`: sessions without
+    events, and the cursor of the next page (``None`` after the last)."""
+
+    sessions: list[Session] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+class SatchelSessionService(BaseSessionService):
+    """Google ADK's session service on satchel: sessions, their events and the ``app:``
+    and ``user:`` state scopes, on whichever backend satchel is configured with (memory,
+    Redis, MongoDB). Pass it to ``Runner(..., session_service=...)``.
+
+    * ``SatchelSessionService()``: the process's handle, opened from the environment
+      (``SATCHEL_BACKEND`` and the rest, as :func:`satchel.open` reads them) the first time
+      any service needs it, and shared by every service built this way;
+    * ``SatchelSessionService(store=handle)``: a handle the program opened itself (and
+      closes itself);
+    * ``SatchelSessionService.open(backend=..., ...)``: a handle of its own, closed by
+      :meth:`close` or at the end of ``async with``.
+
+    What it adds to ADK's own services:
+
+    * ``append_event`` decides conflicts exactly, from satchel versions: it raises
+      :class:`~satchel_adk.StaleSession` (ADK's ``StaleSessionError``) only when another
+      writer committed, since the caller's copy was read, an event that wrote one of the
+      same state keys, or a conversational event while this one is conversational too (so a
+      history is never interleaved). Events that only change other state keys are merged,
+      and the caller's copy is brought up to date with them.
+    * ``get_session`` reads only the events asked for (``num_recent_events``,
+      ``after_timestamp``), newest first from the end of the session's log.
+    * :meth:`list_sessions_page` pages on the server (``list_sessions`` reads through it).
+    * ``app:`` and ``user:`` keys are merged key by key: writers of different keys never
+      undo each other.
+
+    :param store: the satchel handle (default: the process's handle).
+    :param ttl: seconds (or a ``timedelta``) a session lives after its last event;
+        ``None``: forever; default: the handle's ``default_ttl``. The ``app:`` and
+        ``user:`` scopes never expire.
+    :param prefix: the prefix of the stores' names (``{prefix}-sessions`` and the rest).
+    :raises InvalidArgument: an argument has the wrong type or value; the message names it.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Satchel | None = None,
+        ttl: float | timedelta | None = _UNSET,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        if store is not None and not isinstance(store, Satchel):
+            raise InvalidArgument(
+                f"store: must be a handle from satchel.open(), not {type(store).__name__}"
+            )
+        if ttl is not _UNSET:
+            check_ttl(ttl)
+        self._prefix = check_name(prefix, "prefix")
+        self._store = store
+        self._ttl = ttl
+        self._owned: Satchel | None = None
+        self._stores: tuple[KVStore, LogStore[Any], KVStore, KVStore] | None = None
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        ttl: float | timedelta | None = _UNSET,
+        prefix: str = DEFAULT_PREFIX,
+        **open_arguments: Any,
+    ) -> SatchelSessionService:
+        """A service on a handle of its own, ``satchel.open(**open_arguments)``
+        (``backend="redis", backend_settings={"url": ...}``), which :meth:`close` closes."""
+        import satchel
+
+        if ttl is not _UNSET:
+            check_ttl(ttl)
+        check_name(prefix, "prefix")
+        store = satchel.open(**open_arguments)
+        service = cls(store=store, ttl=ttl, prefix=prefix)
+        service._owned = store
+        return service
+
+    # -- the stores ---------------------------------------------------------------------
+
+    def _open_stores(self) -> tuple[KVStore, LogStore[Any], KVStore, KVStore]:
+        if self._stores is None:
+            store = self._store if self._store is not None else shared_store()
+            p = self._prefix
+            if self._ttl is _UNSET:
+                sessions = store.kv(f"{p}-sessions")
+            else:
+                sessions = store.kv(f"{p}-sessions", ttl=self._ttl)
+            seconds = sessions.default_ttl
+            events = store.logs(
+                f"{p}-events", ttl=None if seconds is None else seconds + LOG_TTL_MARGIN
+            )
+            app = store.kv(f"{p}-app-state", ttl=None)
+            user = store.kv(f"{p}-user-state", ttl=None)
+            self._stores = (sessions, events, app, user)
+        return self._stores
+
+    @property
+    def sessions_store(self) -> KVStore:
+        """The KV namespace of the session heads."""
+        return self._open_stores()[0]
+
+    @property
+    def events_store(self) -> LogStore[Any]:
+        """The log store of the sessions' events (one log per session)."""
+        return self._open_stores()[1]
+
+    @property
+    def app_state_store(self) -> KVStore:
+        """The KV namespace of the ``app:`` scope (one record per app)."""
+        return self._open_stores()[2]
+
+    @property
+    def user_state_store(self) -> KVStore:
+        """The KV namespace of the ``user:`` scope (one record per app and user)."""
+        return self._open_stores()[3]
+
+    # -- BaseSessionService -------------------------------------------------------------
+
+    async def create_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        state: dict[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> Session:
+        """Create a session; ``state`` keys starting ``app:`` and ``user:`` go to those
+        scopes, ``temp:`` keys are dropped, the rest is the session's own state.
+
+        :raises SessionAlreadyExists: ``session_id`` names an existing session (nothing
+            is written).
+        """
+        app_name = records.name(app_name, "app_name")
+        user_id = records.name(user_id, "user_id")
+        if state is not None and not isinstance(state, Mapping):
+            raise InvalidArgument(f"state: must be a dict or None, not {type(state).__name__}")
+        scopes = records.scopes(records.json_state(state or {}, "state"))
+        if session_id is not None:
+            session_id = records.session_id(session_id) or None
+        session_id = session_id or platform_uuid.new_uuid()
+        check_key(session_id, "session_id")
+        now = platform_time.get_time()
+        incarnation = uuid.uuid4().hex
+        head: dict[str, Any] = {
+            "app_name": app_name,
+            "user_id": user_id,
+            "id": session_id,
+            "state": scopes["session"],
+            "last_update_time": now,
+            "create_time": now,
+            "tip": 0,
+            "events": 0,
+            "incarnation": incarnation,
+        }
+        sessions = self.sessions_store
+        try:
+            version = await sessions.set(
+                records.session_key(app_name, user_id, session_id), head, if_absent=True
+            )
+        except AlreadyExists:
+            raise SessionAlreadyExists(
+                f"session_id: a session {session_id!r} of user {user_id!r} in app "
+                f"{app_name!r} exists already"
+            ) from None
+        app_state, user_state = await self._apply_scopes(app_name, user_id, scopes)
+        session = Session(
+            id=session_id,
+            app_name=app_name,
+            user_id=user_id,
+            state=records.merged(head, app_state, user_state),
+            last_update_time=now,
+        )
+        session._storage_update_marker = records.marker(version, 0, incarnation)
+        return session
+
+    async def get_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        config: GetSessionConfig | None = None,
+    ) -> Session | None:
+        """The session with its state (``app:`` and ``user:`` keys merged in) and the
+        events ``config`` asks for, oldest first; ``None`` when it does not exist. Only
+        those events are read: ``num_recent_events=10`` reads ten entries of the log."""
+        app_name = records.name(app_name, "app_name")
+        user_id = records.name(user_id, "user_id")
+        session_id = records.session_id(session_id)
+        if config is not None and not isinstance(config, GetSessionConfig):
+            raise InvalidArgument(
+                f"config: must be a GetSessionConfig or None, not {type(config).__name__}"
+            )
+        if not session_id:
+            return None
+        limit = config.num_recent_events if config is not None else None
+        after = config.after_timestamp if config is not None else None
+        key = records.session_key(app_name, user_id, session_id)
+        sessions, _, apps, users = self._open_stores()
+        head, app_state, user_state = await asyncio.gather(
+            sessions.get_entry(key),
+            apps.get(app_name),
+            users.get(records.user_key(app_name, user_id)),
+        )
+        if head is None:
+            return None
+        value = head.value
+        try:
+            entries = await self._read_events(key, value["tip"], limit, after)
+        except CorruptRecord:
+            current = await sessions.get_entry(key)
+            if current is None or current.value.get("incarnation") != value["incarnation"]:
+                return None  # deleted while it was read
+            raise
+        session = Session(
+            id=value["id"],
+            app_name=value["app_name"],
+            user_id=value["user_id"],
+            state=records.merged(
+                value,
+                (app_state or {}).get("state", {}),
+                (user_state or {}).get("state", {}),
+            ),
+            events=[Event.model_validate(e["event"]) for e in entries],
+            last_update_time=value["last_update_time"],
+        )
+        session._storage_update_marker = records.marker(
+            head.version, value["tip"], value["incarnation"]
+        )
+        return session
+
+    async def list_sessions(
+        self, *, app_name: str, user_id: str | None = None
+    ) -> ListSessionsResponse:
+        """Every session of the app (of ``user_id`` only, when given), without events,
+        least recently updated first, read from the server page by page (see
+        :meth:`list_sessions_page` to read one page at a time)."""
+        app_name = records.name(app_name, "app_name")
+        if user_id is not None:
+            user_id = records.name(user_id, "user_id")
+        app_state = (await self.app_state_store.get(app_name) or {}).get("state", {})
+        found: list[Session] = []
+        cursor: str | None = None
+        while True:
+            page = await self._page(app_name, user_id, LIST_BATCH, cursor, app_state)
+            found += page.sessions
+            if page.next_cursor is None:
+                return ListSessionsResponse(sessions=found)
+            cursor = page.next_cursor
+
+    async def list_sessions_page(
+        self,
+        *,
+        app_name: str,
+        user_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> SessionPage:
+        """One page of :meth:`list_sessions`: at most ``limit`` sessions (without events),
+        least recently updated first, and the cursor of the next page. The page is chosen,
+        ordered and cut on the server; only its sessions are read."""
+        app_name = records.name(app_name, "app_name")
+        if user_id is not None:
+            user_id = records.name(user_id, "user_id")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_COUNT:
+            raise InvalidArgument(f"limit: must be a whole number from 1 to {MAX_COUNT}")
+        if cursor is not None and not isinstance(cursor, str):
+            raise InvalidArgument(f"cursor: must be a string or None, not {cursor!r}")
+        app_state = (await self.app_state_store.get(app_name) or {}).get("state", {})
+        return await self._page(app_name, user_id, limit, cursor, app_state)
+
+    async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        """Delete the session and its events (nothing happens when it does not exist).
+        The ``app:`` and ``user:`` scopes stay."""
+        app_name = records.name(app_name, "app_name")
+        user_id = records.name(user_id, "user_id")
+        session_id = records.session_id(session_id)
+        if not session_id:
+            return
+        key = records.session_key(app_name, user_id, session_id)
+        sessions, events, _, _ = self._open_stores()
+        await sessions.delete(key)  # the head first: the events are unreachable from here on
+        await events.delete(key)
+
+    async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        """The ``user:`` scope of ``user_id`` in the app, keys without the prefix."""
+        app_name = records.name(app_name, "app_name")
+        user_id = records.name(user_id, "user_id")
+        record = await self.user_state_store.get(records.user_key(app_name, user_id))
+        return dict((record or {}).get("state", {}))
+
+    async def append_event(self, session: Session, event: Event) -> Event:
+        """Add ``event`` to the session's history and apply its state delta (``app:`` and
+        ``user:`` keys to their scopes, ``temp:`` keys to the ``session`` object only), as
+        ADK's services do; a partial event is returned untouched.
+
+        The event is committed by one conditional write of the session's head, so it is
+        either in the history with its session-scope state or not at all.
+
+        :raises StaleSession: another writer committed a conflicting event since
+            ``session`` was read (see the class); nothing was written.
+        :raises SessionNotFound: the session does not exist; nothing was written.
+        """
+        if not isinstance(session, Session):
+            raise InvalidArgument(
+                f"session: must be a google.adk Session, not {type(session).__name__}"
+            )
+        if not isinstance(event, Event):
+            raise InvalidArgument(f"event: must be a google.adk Event, not {type(event).__name__}")
+        if event.partial:
+            return event
+        payload, delta = records.payload(event)
+        scopes = records.scopes(delta)
+        key = records.session_key(session.app_name, session.user_id, session.id)
+        sessions, events, _, _ = self._open_stores()
+        for _attempt in range(MAX_ATTEMPTS):
+            head = await sessions.get_entry(key)
+            if head is None:
+                raise SessionNotFound(
+                    f"session: {session.id!r} of user {session.user_id!r} in app "
+                    f"{session.app_name!r} does not exist (deleted, expired or never created)"
+                )
+            if any(e.id == event.id and e == event for e in session.events):
+                return event  # delivered again: applied once, as ADK's in-memory service does
+            value = head.value
+            mark = records.parse_marker(session._storage_update_marker)
+            foreign: list[dict[str, Any]] = []
+            if mark is None or mark.version != head.version:
+                since = await self._since(key, value, mark, session)
+                if since is None:
+                    raise StaleSession(
+                        f"session: {session.id!r} was changed by another writer beyond what "
+                        "can be merged since it was read; reload it with get_session"
+                    )
+                foreign = since
+                if any(f["event"] == payload for f in foreign):
+                    # committed already, by an earlier call whose reply was lost: its app:
+                    # and user: keys are written again, in case that call failed before
+                    self._catch_up(session, foreign, head.version, value)
+                    if scopes["app"] or scopes["user"]:
+                        await self._apply_scopes(session.app_name, session.user_id, scopes)
+                    return event
+                reason = records.conflicts(foreign, payload)
+                if reason is not None:
+                    raise StaleSession(
+                        f"session: {session.id!r} was changed by another writer since it "
+                        f"was read ({reason}); reload it with get_session and try again",
+                        expected=mark.version if mark else None,
+                        actual=head.version,
+                    )
+            [seq] = await events.append(key, {"prev": value["tip"], "event": payload})
+            new = dict(value)
+            new["state"] = {**value["state"], **scopes["session"]}
+            new["tip"] = seq
+            new["events"] = value.get("events", 0) + 1
+            new["last_update_time"] = event.timestamp
+            try:
+                version = await sessions.set(key, new, if_version=head.version)
+            except Conflict:
+                continue  # another writer committed first: decide again against its event
+            except NotFound:
+                continue  # deleted meanwhile: the next read says so
+            self._catch_up(session, foreign, version, new)
+            self._apply_temp_state(session, event)
+            event = self._trim_temp_delta_state(event)
+            self._commit_event_to_session(session, event)
+            session.last_update_time = event.timestamp
+            if scopes["app"] or scopes["user"]:
+                await self._apply_scopes(session.app_name, session.user_id, scopes)
+            return event
+        raise StaleSession(
+            f"session: {session.id!r}: {MAX_ATTEMPTS} other writers committed while this "
+            "event was being added; reload the session and try again"
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the handle of a service made by :meth:`open`; a handle that was passed
+        in, or the process's, stays open."""
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            await owned.close()
+
+    async def __aenter__(self) -> SatchelSessionService:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<SatchelSessionService prefix={self._prefix!r}>"
+
+    # -- internals ----------------------------------------------------------------------
+
+    async def _page(
+        self,
+        app_name: str,
+        user_id: str | None,
+        limit: int,
+        cursor: str | None,
+        app_state: Mapping[str, Any],
+    ) -> SessionPage:
+        where: list[tuple[str, str, Any]] = [("app_name", "eq", app_name)]
+        if user_id is None:
+            where.insert(0, ("key", "startswith", f"{records.part(app_name)}/"))
+        else:
+            where.insert(0, ("key", "startswith", f"{records.user_key(app_name, user_id)}/"))
+            where.append(("user_id", "eq", user_id))
+        page = await self.sessions_store.query(
+            where,
+            order_by=["last_update_time", "user_id", "id"],
+            limit=limit,
+            cursor=cursor,
+        )
+        users = list(dict.fromkeys(entry.value["user_id"] for entry in page.items))
+        user_states = await self.user_state_store.get_many(
+            [records.user_key(app_name, u) for u in users]
+        )
+        sessions = []
+        for entry in page.items:
+            value = entry.value
+            user_state = user_states.get(records.user_key(app_name, value["user_id"])) or {}
+            session = Session(
+                id=value["id"],
+                app_name=value["app_name"],
+                user_id=value["user_id"],
+                state=records.merged(value, app_state, user_state.get("state", {})),
+                last_update_time=value["last_update_time"],
+            )
+            session._storage_update_marker = records.marker(
+                entry.version, value["tip"], value["incarnation"]
+            )
+            sessions.append(session)
+        return SessionPage(sessions, page.next_cursor)
+
+    async def _chain(
+        self, key: str, tip: int, page_size: int
+    ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+        """The committed entries of the session's log, newest first: from ``tip`` back
+        along ``prev``, skipping entries whose head write lost (never committed). The first
+        page read holds ``page_size`` entries (one more, to tell whether there are more),
+        each next one four times as many, up to :data:`MAX_PAGE_READ`."""
+        events = self.events_store
+        expected = tip
+        while expected > 0:
+            page = await events.read(key, before=expected + 1, limit=page_size, reverse=True)
+            page_size = min(page_size * 4, MAX_PAGE_READ)  # a long walk reads bigger pages
+            if not page.items:
+                raise CorruptRecord(f"event log {key!r}: entry {expected} is missing")
+            for item in page.items:
+                if item.seq > expected:
+                    continue
+                if item.seq < expected:
+                    raise CorruptRecord(f"event log {key!r}: entry {expected} is missing")
+                entry = records.check_entry(item.seq, item.value, key)
+                yield item.seq, entry
+                expected = entry["prev"]
+                if expected <= 0:
+                    return
+
+    async def _read_events(
+        self, key: str, tip: int, limit: int | None, after: float | None
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` committed entries (all when ``None``) whose events are not
+        older than ``after`` (stopping at the first older one, as ADK's in-memory service
+        does), oldest first."""
+        if limit == 0 or tip == 0:
+            return []
+        page_size = 32 if limit is None else min(limit, MAX_PAGE_READ)
+        found: list[dict[str, Any]] = []
+        async for _seq, entry in self._chain(key, tip, page_size):
+            if after is not None and entry["event"].get("timestamp", 0.0) < after:
+                break
+            found.append(entry)
+            if limit is not None and len(found) >= limit:
+                break
+        found.reverse()
+        return found
+
+    async def _since(
+        self, key: str, value: Mapping[str, Any], mark: records.Mark | None, session: Session
+    ) -> list[dict[str, Any]] | None:
+        """The entries committed after what ``session`` was read at, oldest first; ``None``
+        when that cannot be told (another incarnation of the session, a copy whose last
+        event is no longer in the history, or more than :data:`MAX_FOREIGN` entries)."""
+        if mark is not None:
+            if mark.incarnation != value.get("incarnation"):
+                return None
+            stop: int | None = mark.tip
+            last_id = None
+        else:  # a copy that carries no marker: placed by its last event
+            stop = None if session.events else 0
+            last_id = session.events[-1].id if session.events else None
+        found: list[dict[str, Any]] = []
+        if value["tip"] == stop:
+            return found
+        try:
+            async for seq, entry in self._chain(key, value["tip"], 64):
+                if stop is None and entry["event"].get("id") == last_id:
+                    found.reverse()
+                    return found
+                if stop is not None and seq <= stop:
+                    if seq < stop:
+                        return None
+                    found.reverse()
+                    return found
+                found.append(entry)
+                if len(found) > MAX_FOREIGN:
+                    return None
+        except CorruptRecord:
+            return None
+        if stop == 0:
+            found.reverse()
+            return found
+        return None
+
+    def _catch_up(
+        self,
+        session: Session,
+        foreign: Sequence[Mapping[str, Any]],
+        version: int,
+        value: Mapping[str, Any],
+    ) -> None:
+        """Bring ``session`` to the head ``value`` (at ``version``): the other writers'
+        events it had not seen, and their state."""
+        for entry in foreign:
+            other = Event.model_validate(entry["event"])
+            session.events.append(other)
+            for key, item in (other.actions.state_delta or {}).items():
+                session.state[key] = item
+        session._storage_update_marker = records.marker(version, value["tip"], value["incarnation"])
+        session.last_update_time = value["last_update_time"]
+
+    async def _apply_scopes(
+        self, app_name: str, user_id: str, scopes: Mapping[str, Mapping[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Merge the ``app`` and ``user`` deltas into their records (key by key, retried
+        on a lost race); return both scopes as they are after it."""
+        _, _, apps, users = self._open_stores()
+        app_state, user_state = await asyncio.gather(
+            records.merge(apps, app_name, {"app_name": app_name}, scopes["app"]),
+            records.merge(
+                users,
+                records.user_key(app_name, user_id),
+                {"app_name": app_name, "user_id": user_id},
+                scopes["user"],
+            ),
+        )
+        return app_state, user_state
