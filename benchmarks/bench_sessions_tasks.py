@@ -487,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                 "repeats_ms": {k: [round(v, 3) for v in vs] for k, vs in runs.items()},
             }
 
-    result = {
+    result: dict[str, Any] = {
         "machine": {
             "nproc": os.cpu_count(),
             "load_average": [round(x, 2) for x in os.getloadavg()],
