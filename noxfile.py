@@ -324,6 +324,7 @@ BENCHMARKS = (
     "bench_mongodb.py",
     "bench_logs.py",
     "bench_integrations.py",
+    "bench_sessions_tasks.py",
 )
 
 
@@ -338,7 +339,7 @@ def bench(session: nox.Session) -> None:
         "hiredis",
         MONGO_TEST_SERVER,
         *peers,
-        editable=(*OPENAI_AGENTS, "integrations/langgraph"),
+        editable=(*OPENAI_AGENTS, "integrations/langgraph", "integrations/adk", "integrations/a2a"),
     )
     for script in BENCHMARKS:
         session.run("python", f"benchmarks/{script}", *session.posargs, env=dict(os.environ))

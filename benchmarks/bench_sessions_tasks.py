@@ -1,0 +1,548 @@
+"""Benchmark of satchel's ADK session service and A2A task store against the SDKs' own.
+
+Two workloads, each run whole, on every side in the same run:
+
+- **Google ADK, a session of 50 events**: ``create_session``, then ``append_event`` 50
+  times (alternately the user's and the model's event, each with about 200 characters of
+  text and a two-key ``state_delta``, see :func:`adk_event`). Read back: ``get_session``
+  with ``GetSessionConfig(num_recent_events=10)`` on a session the runs wrote, and the
+  listing of a user's 1,000 sessions (stored before timing, kept throughout): satchel's
+  ``list_sessions_page`` in pages of 50, ADK's own services a single ``list_sessions``
+  call (they cannot page).
+
+  Sides: ``SatchelSessionService`` (satchel-adk) on memory, Redis and MongoDB, each on a
+  handle from ``satchel.open()``; ADK's ``InMemorySessionService``; its
+  ``DatabaseSessionService`` on SQLite (``sqlite+aiosqlite``, a file in a temporary
+  directory). PostgreSQL is not measured.
+
+- **A2A, a task saved 51 times**: ``save`` of a new task, then 50 more ``save`` calls of
+  the same task, its history one message (about 200 characters of text) longer each time,
+  as a task's history grows while an agent works on it (see :func:`a2a_message`). Read
+  back: ``get`` of a task the runs wrote (51 messages), and the listing of an owner's 1,000
+  tasks (stored before timing, kept throughout) with ``list`` in pages of 50
+  (``ListTasksRequest(page_size=50, page_token=...)``), on every side.
+
+  Sides: ``SatchelTaskStore`` (satchel-a2a) on memory, Redis and MongoDB; the SDK's
+  ``InMemoryTaskStore``; its ``DatabaseTaskStore`` on SQLite (``sqlite+aiosqlite``, a file
+  in a temporary directory).
+
+Each satchel backend is compared with the SDK's in-memory side (memory) and with its
+database side on SQLite (every backend). Before timing, every side runs the workload once
+and the benchmark checks that they all read back the same events or messages, and list the
+same number of sessions or tasks.
+
+Rounds as in ``bench_integrations.py``: each repeat times ``--runs`` runs (then as many
+reads of each kind) on every side with ``time.perf_counter_ns``, all in one event loop,
+after a warm-up of one run per side; the sides run back to back in an order that rotates
+from repeat to repeat; after every repeat (untimed) every side deletes the sessions or
+tasks its runs wrote. Times are medians of ``--repeats`` repeats, in ms; the ratio of
+satchel over a peer is the median of each repeat's own ratio.
+
+The benchmark starts a throwaway ``redis-server`` (from PATH) and a throwaway SecantusDB in
+a process of its own, as the other benchmarks do; ``--url`` and ``--uri`` (or
+``SATCHEL_BENCH_MONGODB_URI``) name servers to use instead, where it writes only keys under
+``satchel-bench:`` and collections whose names start with ``satchel-bench.``, and deletes
+them before and after. This is a measurement, not a test: it prints the numbers
+(``--json``: as JSON) and sets no targets.
+
+    uv sync --all-groups --all-extras
+    uv run python benchmarks/bench_sessions_tasks.py
+    uv run python benchmarks/bench_sessions_tasks.py --workloads adk --repeats 5
+    uv run python benchmarks/bench_sessions_tasks.py --backends memory,redis --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.metadata
+import itertools
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench_integrations import Servers, _cleanup, _open, _text
+from bench_logs import run_rounds
+from bench_mongodb import secantus_server
+from bench_redis import Case, Operation, paired_ratio, redis_server
+
+BACKENDS = ("memory", "redis", "mongodb")
+WORKLOADS = ("adk", "a2a")
+
+#: Events appended to a session, and the events ``get_session`` reads back.
+EVENTS = 50
+RECENT = 10
+#: Saves of a task after the first (each with one more message in its history).
+SAVES = 50
+#: Sessions of the listed user, tasks of the listed owner, and the page size.
+LISTED = 1000
+PAGE = 50
+#: Characters of text per event or message.
+TEXT = 200
+
+APP = "bench-app"
+USER = "bench-user"
+LIST_USER = "bench-lister"
+OWNER = "bench-owner"
+LIST_OWNER = "bench-lister"
+
+
+# --------------------------------------------------------------------------------------
+# the sides
+
+
+@dataclass
+class Side:
+    """One side: ``run(i)`` one whole workload on a fresh session or task, ``reads`` the
+    timed reads, ``reset`` deletes what the runs wrote, ``digest`` what a run reads back
+    (compared across sides), ``fill`` stores the listed sessions or tasks (untimed)."""
+
+    name: str
+    run: Operation
+    reads: dict[str, Operation]
+    reset: Callable[[], Awaitable[None]]
+    digest: Callable[[], Awaitable[Any]]
+    fill: Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Sides:
+    sides: list[Side] = field(default_factory=list)
+
+    async def reset(self) -> None:
+        for side in self.sides:
+            await side.reset()
+
+    async def check(self) -> None:
+        digests: dict[str, Any] = {}
+        for side in self.sides:
+            await side.fill()
+            await side.run(0)
+            digests[side.name] = await side.digest()
+        await self.reset()
+        first, want = next(iter(digests.items()))
+        for name, got in digests.items():
+            if got != want:
+                raise SystemExit(
+                    f"{name} read back other data than {first}; the benchmark is wrong:\n"
+                    f"  {str(got)[:300]}\n  {str(want)[:300]}"
+                )
+
+    async def run(self, iterations: int, repeats: int, warmup: int) -> dict[str, list[float]]:
+        """ms per operation, per repeat, by ``"<operation> <side>"``."""
+        cases = {
+            op: {
+                s.name: Case(s.run if op == "run" else s.reads[op], iterations, [])
+                for s in self.sides
+            }
+            for op in ("run", "get", "list")
+        }
+        await run_rounds([list(c.values()) for c in cases.values()], repeats, warmup, self.reset)
+        return {
+            f"{op} {name}": [t / c.iterations / 1e6 for t in c.timings]
+            for op, by_side in cases.items()
+            for name, c in by_side.items()
+        }
+
+
+# -- ADK
+
+
+def adk_event(n: int) -> Any:
+    """The ``n``-th event of a session: the user's (even ``n``) or the model's, with text
+    and a state delta of two keys."""
+    from google.adk.events.event import Event
+    from google.adk.events.event_actions import EventActions
+    from google.genai import types
+
+    author = "user" if n % 2 == 0 else "bench_agent"
+    role = "user" if n % 2 == 0 else "model"
+    return Event(
+        invocation_id=f"inv-{n // 2}",
+        author=author,
+        content=types.Content(role=role, parts=[types.Part(text=_text(f"Event {n}", TEXT))]),
+        actions=EventActions(state_delta={"turn": n // 2, "last_author": author}),
+    )
+
+
+def adk_side(name: str, service: Any, pages: bool) -> Side:
+    from google.adk.sessions.base_session_service import GetSessionConfig
+
+    counter = itertools.count()
+    tag = name.replace(" ", "-").replace("(", "").replace(")", "")
+    sessions: list[str] = []
+    config = GetSessionConfig(num_recent_events=RECENT)
+
+    async def run(i: int) -> Any:
+        sid = f"{tag}-{next(counter)}"
+        sessions.append(sid)
+        session = await service.create_session(app_name=APP, user_id=USER, session_id=sid)
+        for n in range(EVENTS):
+            await service.append_event(session, adk_event(n))
+        return session
+
+    async def get(i: int) -> Any:
+        sid = sessions[i % len(sessions)]
+        return await service.get_session(app_name=APP, user_id=USER, session_id=sid, config=config)
+
+    async def listing(i: int) -> list[str]:
+        if not pages:
+            found = await service.list_sessions(app_name=APP, user_id=LIST_USER)
+            return [s.id for s in found.sessions]
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = await service.list_sessions_page(
+                app_name=APP, user_id=LIST_USER, limit=PAGE, cursor=cursor
+            )
+            ids += [s.id for s in page.sessions]
+            cursor = page.next_cursor
+            if cursor is None:
+                return ids
+
+    async def reset() -> None:
+        for sid in sessions:
+            await service.delete_session(app_name=APP, user_id=USER, session_id=sid)
+        sessions.clear()
+
+    async def fill() -> None:
+        for n in range(LISTED):
+            await service.create_session(app_name=APP, user_id=LIST_USER, session_id=f"s-{n:05d}")
+
+    async def digest() -> Any:
+        session = await get(len(sessions) - 1)
+        events = [(e.author, e.content.parts[0].text) for e in session.events]
+        return {"events": events, "state": dict(session.state), "listed": sorted(await listing(0))}
+
+    return Side(name, run, {"get": get, "list": listing}, reset, digest, fill)
+
+
+async def adk_sides(
+    stack: contextlib.AsyncExitStack, servers: Servers, backends: list[str], directory: str
+) -> Sides:
+    from google.adk.sessions import DatabaseSessionService, InMemorySessionService
+
+    from satchel_adk import SatchelSessionService
+
+    out = Sides()
+    for backend in backends:
+        handle = _open(backend, servers, "adk")
+        stack.push_async_callback(handle.close)
+        service = SatchelSessionService(store=handle, ttl=None)
+        out.sides.append(adk_side(f"satchel {backend}", service, pages=True))
+    if "memory" in backends:
+        out.sides.append(adk_side("InMemorySessionService", InMemorySessionService(), False))
+    database = DatabaseSessionService(
+        f"sqlite+aiosqlite:///{os.path.join(directory, 'sessions.db')}"
+    )
+    stack.push_async_callback(database.close)
+    out.sides.append(adk_side("DatabaseSessionService (SQLite)", database, False))
+    return out
+
+
+# -- A2A
+
+
+def a2a_message(task_id: str, n: int) -> Any:
+    from a2a.types.a2a_pb2 import Message, Part, Role
+
+    role = Role.ROLE_USER if n % 2 == 0 else Role.ROLE_AGENT
+    return Message(
+        message_id=f"{task_id}-m{n}",
+        context_id="ctx-bench",
+        task_id=task_id,
+        role=role,
+        parts=[Part(text=_text(f"Message {n}", TEXT))],
+    )
+
+
+def a2a_task(task_id: str, messages: int) -> Any:
+    from a2a.types.a2a_pb2 import Task, TaskState, TaskStatus
+
+    status = TaskStatus(state=TaskState.TASK_STATE_WORKING)
+    status.timestamp.FromSeconds(1_700_000_000)
+    return Task(
+        id=task_id,
+        context_id="ctx-bench",
+        status=status,
+        history=[a2a_message(task_id, n) for n in range(messages)],
+    )
+
+
+def a2a_side(name: str, store: Any) -> Side:
+    from a2a.auth.user import User
+    from a2a.server.context import ServerCallContext
+    from a2a.types.a2a_pb2 import ListTasksRequest
+
+    class Owner(User):
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        @property
+        def is_authenticated(self) -> bool:
+            return True
+
+        @property
+        def user_name(self) -> str:
+            return self._name
+
+    context = ServerCallContext(user=Owner(OWNER))
+    lister = ServerCallContext(user=Owner(LIST_OWNER))
+    counter = itertools.count()
+    tag = name.replace(" ", "-").replace("(", "").replace(")", "")
+    tasks: list[str] = []
+
+    async def run(i: int) -> Any:
+        task_id = f"{tag}-{next(counter)}"
+        tasks.append(task_id)
+        task = a2a_task(task_id, 1)
+        await store.save(task, context)
+        for n in range(1, SAVES + 1):
+            task.history.append(a2a_message(task_id, n))
+            await store.save(task, context)
+        return task
+
+    async def get(i: int) -> Any:
+        return await store.get(tasks[i % len(tasks)], context)
+
+    async def listing(i: int) -> list[str]:
+        ids: list[str] = []
+        token = ""
+        while True:
+            page = await store.list(ListTasksRequest(page_size=PAGE, page_token=token), lister)
+            ids += [t.id for t in page.tasks]
+            token = page.next_page_token
+            if not token:
+                return ids
+
+    async def reset() -> None:
+        for task_id in tasks:
+            await store.delete(task_id, context)
+        tasks.clear()
+
+    async def fill() -> None:
+        for n in range(LISTED):
+            await store.save(a2a_task(f"listed-{n:05d}", 1), lister)
+
+    async def digest() -> Any:
+        task = await get(len(tasks) - 1)
+        history = [(m.role, m.parts[0].text) for m in task.history]
+        return {"history": history, "listed": sorted(await listing(0))}
+
+    return Side(name, run, {"get": get, "list": listing}, reset, digest, fill)
+
+
+async def a2a_sides(
+    stack: contextlib.AsyncExitStack, servers: Servers, backends: list[str], directory: str
+) -> Sides:
+    from a2a.server.tasks import DatabaseTaskStore, InMemoryTaskStore
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from satchel_a2a import SatchelTaskStore
+
+    out = Sides()
+    for backend in backends:
+        handle = _open(backend, servers, "a2a")
+        stack.push_async_callback(handle.close)
+        out.sides.append(a2a_side(f"satchel {backend}", SatchelTaskStore(store=handle, ttl=None)))
+    if "memory" in backends:
+        out.sides.append(a2a_side("InMemoryTaskStore", InMemoryTaskStore()))
+    engine = create_async_engine(f"sqlite+aiosqlite:///{os.path.join(directory, 'tasks.db')}")
+    stack.push_async_callback(engine.dispose)
+    database = DatabaseTaskStore(engine)
+    await database.initialize()
+    out.sides.append(a2a_side("DatabaseTaskStore (SQLite)", database))
+    return out
+
+
+#: The peers every satchel backend is compared with, by workload (those that ran).
+PEERS = {
+    "adk": ["InMemorySessionService", "DatabaseSessionService (SQLite)"],
+    "a2a": ["InMemoryTaskStore", "DatabaseTaskStore (SQLite)"],
+}
+
+
+async def measure(
+    workload: str, servers: Servers, backends: list[str], runs: int, repeats: int, warmup: int
+) -> dict[str, list[float]]:
+    directory = tempfile.mkdtemp(prefix="satchel-bench-sessions-tasks-")
+    try:
+        async with _cleanup(servers), contextlib.AsyncExitStack() as stack:
+            build = adk_sides if workload == "adk" else a2a_sides
+            sides = await build(stack, servers, backends, directory)
+            await sides.check()
+            return await sides.run(runs, repeats, warmup)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def summarise(workload: str, backends: list[str], runs: dict[str, list[float]]) -> dict[str, Any]:
+    ops = ("run", "get", "list")
+    names = list(dict.fromkeys(name.split(" ", 1)[1] for name in runs))
+    sides = {
+        name: {f"{op}_ms": round(statistics.median(runs[f"{op} {name}"]), 3) for op in ops}
+        for name in names
+    }
+    comparisons: dict[str, Any] = {}
+    for backend in backends:
+        ours = f"satchel {backend}"
+        comparisons[backend] = {
+            peer: {
+                op: round(paired_ratio(runs[f"{op} {ours}"], runs[f"{op} {peer}"]), 3) for op in ops
+            }
+            for peer in PEERS[workload]
+            if peer in names and (backend == "memory" or "SQLite" in peer)
+        }
+    return {"sides": sides, "comparisons": comparisons}
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("google-adk", "a2a-sdk", "sqlalchemy", "aiosqlite", "redis", "hiredis", "pymongo"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            out[name] = importlib.metadata.version(name)
+    return out
+
+
+OP_LABELS = {"run": "run", "get": "get", "list": f"list {LISTED}"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated, from {', '.join(WORKLOADS)} (default: both)",
+    )
+    parser.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        help=f"satchel's backends, from {', '.join(BACKENDS)} (default: all)",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=2, help="runs (and reads of each kind) per side and repeat"
+    )
+    parser.add_argument("--repeats", type=int, default=15, help="timings per figure (median)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per side first")
+    parser.add_argument("--url", help="use this Redis server instead of a throwaway one")
+    parser.add_argument(
+        "--uri",
+        default=os.environ.get("SATCHEL_BENCH_MONGODB_URI") or None,
+        help="use this MongoDB server (default: $SATCHEL_BENCH_MONGODB_URI) instead of "
+        "starting a throwaway SecantusDB",
+    )
+    parser.add_argument(
+        "--database", default="satchel_bench", help="the database of the benchmark's collections"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not workloads or any(w not in WORKLOADS for w in workloads):
+        parser.error(f"--workloads: choose from {', '.join(WORKLOADS)}")
+    if not backends or any(b not in BACKENDS for b in backends):
+        parser.error(f"--backends: choose from {', '.join(BACKENDS)}")
+    if min(args.repeats, args.runs) < 1:
+        parser.error("--repeats and --runs must be at least 1")
+    if args.warmup < 0:
+        parser.error("--warmup must be at least 0")
+
+    with contextlib.ExitStack() as stack:
+        servers = Servers(None, None, args.database)
+        if "redis" in backends:
+            if args.url is None:
+                servers.redis_url = stack.enter_context(redis_server())
+                servers.described["redis"] = f"{servers.redis_url} (throwaway redis-server)"
+            else:
+                from satchel.settings import redact_url
+
+                servers.redis_url = args.url
+                servers.described["redis"] = redact_url(args.url)
+        if "mongodb" in backends:
+            if args.uri is None:
+                servers.mongodb_uri, version = stack.enter_context(secantus_server())
+                servers.described["mongodb"] = (
+                    f"{servers.mongodb_uri} (throwaway SecantusDB {version}, own process)"
+                )
+            else:
+                from satchel.settings import redact_url
+
+                servers.mongodb_uri = args.uri
+                servers.described["mongodb"] = redact_url(args.uri)
+        measured: dict[str, Any] = {}
+        for workload in workloads:
+            runs = asyncio.run(
+                measure(workload, servers, backends, args.runs, args.repeats, args.warmup)
+            )
+            measured[workload] = {
+                **summarise(workload, backends, runs),
+                "repeats_ms": {k: [round(v, 3) for v in vs] for k, vs in runs.items()},
+            }
+
+    result: dict[str, Any] = {
+        "machine": {
+            "nproc": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(),
+        },
+        "versions": _versions(),
+        "servers": servers.described,
+        "parameters": {
+            "repeats": args.repeats,
+            "runs": args.runs,
+            "warmup": args.warmup,
+            "events": EVENTS,
+            "recent_events": RECENT,
+            "saves": SAVES,
+            "listed": LISTED,
+            "page": PAGE,
+        },
+        "workloads": measured,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+
+    m = result["machine"]
+    print(
+        f"machine: nproc={m['nproc']}, load average {m['load_average']}, "
+        f"{m['implementation']} {m['python']}, {m['platform']}"
+    )
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()))
+    for backend, where in servers.described.items():
+        print(f"{backend}: {where}")
+    print(
+        f"ms: medians of {args.repeats} repeats; ratios: medians of each repeat's own "
+        "(every side timed back to back)"
+    )
+    titles = {
+        "adk": f"ADK: create + {EVENTS} append_event (run), get_session(num_recent_events="
+        f"{RECENT}) (get), {LISTED} sessions listed (satchel: pages of {PAGE}; ADK: one call)",
+        "a2a": f"A2A: {SAVES + 1} saves of a growing task (run), get, {LISTED} tasks listed "
+        f"in pages of {PAGE}",
+    }
+    for workload, r in measured.items():
+        print()
+        print(titles[workload])
+        print(f"{'':<34}" + "".join(f"{OP_LABELS[op] + ' ms':>14}" for op in OP_LABELS))
+        for name, s in r["sides"].items():
+            print(f"{name:<34}" + "".join(f"{s[op + '_ms']:>14.2f}" for op in OP_LABELS))
+        for backend, by_peer in r["comparisons"].items():
+            for peer, ratios in by_peer.items():
+                text = ", ".join(f"{OP_LABELS[op]} {v:.2f}x" for op, v in ratios.items())
+                print(f"satchel {backend} / {peer}: {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
