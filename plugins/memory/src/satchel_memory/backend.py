@@ -16,9 +16,10 @@ behind the same lock, with sequence numbers that never repeat in the same way.
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,7 +42,14 @@ from satchel.errors import (
     NotFound,
     ValueTooLarge,
 )
-from satchel.query import Condition, Query, compile_glob, evaluate, predicate
+from satchel.query import (
+    Condition,
+    Query,
+    compile_glob,
+    decode_cursor,
+    evaluate,
+    predicate,
+)
 from satchel_memory.logs import LogTable, Row
 
 __all__ = ["MemoryBackend"]
@@ -108,6 +116,9 @@ class MemoryBackend(Backend):
         self._max = max_value_bytes
         self._lock = threading.Lock()
         self._data: dict[str, dict[str, _Stored]] = {}
+        # collection -> its keys in order (the keys of _data[collection], sorted), so that a
+        # query with conditions on the key visits only the keys in their range
+        self._keys: dict[str, list[str]] = {}
         # (collection, index name) -> index value -> keys
         self._index: dict[tuple[str, str], dict[str, set[str]]] = {}
         # collection -> the highest version of a record removed from it
@@ -132,12 +143,18 @@ class MemoryBackend(Backend):
         if version > self._floor.get(collection, 0):
             self._floor[collection] = version
 
-    def _remove(self, collection: str, stored: _Stored) -> None:
+    def _remove(self, collection: str, stored: _Stored, *, keep_order: bool = True) -> None:
+        """Forget ``stored``; ``keep_order=False`` leaves the sorted key list to the caller
+        (which rebuilds it once after removing many)."""
         self._raise_floor(collection, stored.version)
         table = self._data[collection]
         del table[stored.key]
         if not table:
             del self._data[collection]
+            self._keys.pop(collection, None)
+        elif keep_order:
+            keys = self._keys[collection]
+            del keys[bisect.bisect_left(keys, stored.key)]
         self._unindex(collection, stored)
 
     def _unindex(self, collection: str, stored: _Stored) -> None:
@@ -210,6 +227,8 @@ class MemoryBackend(Backend):
         )
         if current is not None:
             self._unindex(record.collection, current)
+        else:  # _live() removed an expired record of this key: the key is new to the list
+            bisect.insort(self._keys.setdefault(record.collection, []), record.key)
         self._data.setdefault(record.collection, {})[record.key] = stored
         for name, values in index.items():
             entries = self._index.setdefault((record.collection, name), {})
@@ -227,6 +246,59 @@ class MemoryBackend(Backend):
             for s in table.values()
             if s.expires_at is None or s.expires_at > now
         ]
+
+    def _in_range(self, collection: str, bounds: _KeyRange) -> Iterator[_Stored]:
+        """The records of ``collection`` whose keys lie in ``bounds``, in key order (expired
+        ones too): a bisection of the sorted key list, then a walk that stops at the end of
+        the range."""
+        keys = self._keys.get(collection)
+        if not keys:
+            return
+        table = self._data[collection]
+        start, stop = 0, len(keys)
+        if bounds.low is not None:
+            cut = bisect.bisect_right if bounds.low_open else bisect.bisect_left
+            start = cut(keys, bounds.low)
+        if bounds.high is not None:
+            cut = bisect.bisect_left if bounds.high_open else bisect.bisect_right
+            stop = cut(keys, bounds.high)
+        for i in range(start, stop):
+            key = keys[i]
+            # the walk starts at or after every prefix, so the first key without one is past
+            # all the keys that have it
+            if bounds.prefixes and not all(key.startswith(p) for p in bounds.prefixes):
+                return
+            yield table[key]
+
+    def _candidates(self, collection: str, query: Query, now: datetime) -> list[Record]:
+        """Live records of a collection that may match ``query``, a superset of its page
+        (values are the private parsed copies): those in the range of its conditions on
+        the key and, in key order (no ``order_by``), after its cursor and only up to the
+        last record the page (and the check for a next one) needs."""
+        bounds = _key_range(query.where)
+        in_key_order = not query.order_by
+        if in_key_order and query.cursor is not None:
+            bounds = bounds.after(decode_cursor(query)[-1])
+        if bounds.empty:
+            return []
+        wanted = None
+        if in_key_order and query.limit is not None:
+            wanted = query.offset + query.limit + 1
+        if not bounds.narrows and wanted is None:
+            return self._snapshot(collection, now)
+        tests = [predicate(c) for c in query.where] if wanted is not None else []
+        found: list[Record] = []
+        matched = 0
+        for stored in self._in_range(collection, bounds):
+            if stored.expires_at is not None and stored.expires_at <= now:
+                continue
+            record = stored.private_view(collection)
+            found.append(record)
+            if wanted is not None and all(t(record) for t in tests):
+                matched += 1
+                if matched >= wanted:
+                    break
+        return found
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -255,7 +327,7 @@ class MemoryBackend(Backend):
     async def query(self, collection: str, query: Query) -> Page[Record]:
         now = utcnow()
         with self._lock:
-            records = self._snapshot(collection, now)
+            records = self._candidates(collection, query, now)
         items, cursor = evaluate(records, query)
         # evaluate() returns the private parsed values (or projections sharing their
         # leaves); hand out copies.
@@ -263,8 +335,18 @@ class MemoryBackend(Backend):
 
     async def count(self, collection: str, where: Sequence[Condition] = ()) -> int:
         now = utcnow()
+        bounds = _key_range(where)
         with self._lock:
-            records = self._snapshot(collection, now)
+            if bounds.empty:
+                records = []
+            elif bounds.narrows:
+                records = [
+                    stored.private_view(collection)
+                    for stored in self._in_range(collection, bounds)
+                    if stored.expires_at is None or stored.expires_at > now
+                ]
+            else:
+                records = self._snapshot(collection, now)
         if not where:
             return len(records)
         tests = [predicate(c) for c in where]
@@ -338,6 +420,7 @@ class MemoryBackend(Backend):
         now = utcnow()
         with self._lock:
             table = self._data.pop(collection, {})
+            self._keys.pop(collection, None)
             if table:
                 self._raise_floor(collection, max(s.version for s in table.values()))
             for name in [k for k in self._index if k[0] == collection]:
@@ -352,10 +435,13 @@ class MemoryBackend(Backend):
         with self._lock:
             removed = self._logs.purge_expired(now)
             for collection in list(self._data):
+                before = removed
                 for stored in list(self._data[collection].values()):
                     if stored.expires_at is not None and stored.expires_at <= now:
-                        self._remove(collection, stored)
+                        self._remove(collection, stored, keep_order=False)
                         removed += 1
+                if removed > before and collection in self._data:
+                    self._keys[collection] = sorted(self._data[collection])
         return removed
 
     # -- logs -----------------------------------------------------------------------------
@@ -464,6 +550,70 @@ class MemoryBackend(Backend):
 
     def describe(self) -> str:
         return "memory (this process only)"
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyRange:
+    """The keys that conditions on ``key`` allow: between two bounds (``None``: unbounded),
+    each open (excluded) or closed, and starting with every one of ``prefixes``. It holds
+    every key the conditions allow; the conditions are still applied to each record."""
+
+    low: str | None = None
+    low_open: bool = False
+    high: str | None = None
+    high_open: bool = False
+    prefixes: tuple[str, ...] = ()
+
+    @property
+    def narrows(self) -> bool:
+        return self.low is not None or self.high is not None
+
+    @property
+    def empty(self) -> bool:
+        if self.low is None or self.high is None:
+            return False
+        return self.low > self.high or (self.low == self.high and (self.low_open or self.high_open))
+
+    def above(self, key: str, open_: bool) -> _KeyRange:
+        """This range, also bounded below by ``key``."""
+        if self.low is not None and (key < self.low or (key == self.low and not open_)):
+            return self
+        return _KeyRange(key, open_, self.high, self.high_open, self.prefixes)
+
+    def below(self, key: str, open_: bool) -> _KeyRange:
+        """This range, also bounded above by ``key``."""
+        if self.high is not None and (key > self.high or (key == self.high and not open_)):
+            return self
+        return _KeyRange(self.low, self.low_open, key, open_, self.prefixes)
+
+    def after(self, key: str) -> _KeyRange:
+        """This range, past ``key`` (where a cursor in key order points)."""
+        return self.above(key, True)
+
+
+def _key_range(where: Sequence[Condition]) -> _KeyRange:
+    """The range of keys that the conditions on ``key`` with a string value allow (other
+    conditions, and those with other values, do not narrow it)."""
+    bounds = _KeyRange()
+    for condition in where:
+        value = condition.value
+        if condition.field != ("key",) or not isinstance(value, str):
+            continue
+        op = condition.op
+        if op in ("eq", "gt", "gte"):
+            bounds = bounds.above(value, op == "gt")
+        if op in ("eq", "lt", "lte"):
+            bounds = bounds.below(value, op == "lt")
+        if op == "startswith" and value:
+            bounds = bounds.above(value, False)
+            bounds = _KeyRange(
+                bounds.low,
+                bounds.low_open,
+                bounds.high,
+                bounds.high_open,
+                (*bounds.prefixes, value),
+            )
+    return bounds
 
 
 def _entries(rows: list[Row]) -> list[LogEntry]:

@@ -49,6 +49,7 @@ _METADATA: Final = {"key": "_id", "version": "ver", "created_at": "ca", "updated
 #: Where each metadata field is stored.
 _STORED: Final = {**_METADATA, "expires_at": "exp"}
 _OPS: Final = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
+_LAST_CHAR: Final = "\U0010ffff"
 
 
 def live(now: datetime) -> dict[str, Any]:
@@ -72,9 +73,25 @@ def all_of(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for clause in kept:
         for name, condition in clause.items():
             if name in merged:
-                return {"$and": kept}
+                joined = _join_key_bounds(name, merged[name], condition)
+                if joined is None:
+                    return {"$and": kept}
+                condition = joined
             merged[name] = condition
     return merged
+
+
+def _join_key_bounds(name: str, first: Any, second: Any) -> dict[str, Any] | None:
+    """Two range conditions on ``_id`` as one (``{"$gte": a, "$lt": b}`` and
+    ``{"$gt": c}``: one range, which a server reads from the ``_id`` index), or ``None``
+    when they are not two sets of distinct range operators. (``_id`` is never a list, so
+    the operators of one condition hold for one and the same value.)"""
+    if name != "_id" or not isinstance(first, Mapping) or not isinstance(second, Mapping):
+        return None
+    operators = (*first, *second)
+    if len(set(operators)) < len(operators) or not set(operators) <= set(_OPS.values()):
+        return None
+    return {**first, **second}
 
 
 def _or(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -290,7 +307,11 @@ def _metadata(condition: Condition) -> dict[str, Any]:
         if op in _OPS:
             return {"_id": {_OPS[op]: wanted}}
         if op == "startswith":
-            return {"_id": {"$gte": wanted, "$regex": "^" + _regex(wanted)}}
+            # a range of the _id index: exactly the strings that start with `wanted`
+            above = successor(wanted)
+            if above is None:
+                return {"_id": {"$gte": wanted, "$regex": "^" + _regex(wanted)}}
+            return {"_id": {"$gte": wanted, "$lt": above}}
         if op == "endswith":
             return {"_id": {"$regex": _regex(wanted) + _END}}
         return {"_id": {"$regex": _regex(wanted)}}  # contains
@@ -302,6 +323,20 @@ def _metadata(condition: Condition) -> dict[str, Any]:
     if op in _OPS:
         return {"ver": {_OPS[op]: _number(wanted)}}
     return FALSE
+
+
+def successor(prefix: str) -> str | None:
+    """The least string greater than every string that starts with ``prefix`` (strings
+    compared by code point, as MongoDB compares them: by their UTF-8 bytes), or ``None``
+    when there is none (``prefix`` is empty or only U+10FFFF). A string starts with
+    ``prefix`` exactly when it is ``>= prefix`` and ``< successor(prefix)``."""
+    kept = prefix.rstrip(_LAST_CHAR)
+    if not kept:
+        return None
+    following = ord(kept[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: no string holds one
+        following = 0xE000
+    return kept[:-1] + chr(following)
 
 
 def where_filter(where: Sequence[Condition]) -> dict[str, Any]:
