@@ -13,7 +13,7 @@ Two workloads, each run whole, on every side in the same run:
   Sides: ``SatchelSessionService`` (satchel-adk) on memory, Redis and MongoDB, each on a
   handle from ``satchel.open()``; ADK's ``InMemorySessionService``; its
   ``DatabaseSessionService`` on SQLite (``sqlite+aiosqlite``, a file in a temporary
-  directory). PostgreSQL is not measured.
+  directory), and on PostgreSQL (``postgresql+asyncpg``) when ``--postgres`` names a server.
 
 - **A2A, a task saved 51 times**: ``save`` of a new task, then 50 more ``save`` calls of
   the same task, its history one message (about 200 characters of text) longer each time,
@@ -24,12 +24,12 @@ Two workloads, each run whole, on every side in the same run:
 
   Sides: ``SatchelTaskStore`` (satchel-a2a) on memory, Redis and MongoDB; the SDK's
   ``InMemoryTaskStore``; its ``DatabaseTaskStore`` on SQLite (``sqlite+aiosqlite``, a file
-  in a temporary directory).
+  in a temporary directory), and on PostgreSQL when ``--postgres`` names a server.
 
 Each satchel backend is compared with the SDK's in-memory side (memory) and with its
-database side on SQLite (every backend). Before timing, every side runs the workload once
-and the benchmark checks that they all read back the same events or messages, and list the
-same number of sessions or tasks.
+database sides on SQLite and PostgreSQL (every backend). Before timing, every side runs the
+workload once and the benchmark checks that they all read back the same events or
+messages, and list the same number of sessions or tasks.
 
 Rounds as in ``bench_integrations.py``: each repeat times ``--runs`` runs (then as many
 reads of each kind) on every side with ``time.perf_counter_ns``, all in one event loop,
@@ -42,13 +42,17 @@ The benchmark starts a throwaway ``redis-server`` (from PATH) and a throwaway Se
 a process of its own, as the other benchmarks do; ``--url`` and ``--uri`` (or
 ``SATCHEL_BENCH_MONGODB_URI``) name servers to use instead, where it writes only keys under
 ``satchel-bench:`` and collections whose names start with ``satchel-bench.``, and deletes
-them before and after. This is a measurement, not a test: it prints the numbers
-(``--json``: as JSON) and sets no targets.
+them before and after. ``--postgres`` (or ``SATCHEL_BENCH_POSTGRES_URL``), a
+``postgresql://`` URL of a server on which the benchmark may create a database, adds the
+SDKs' database services on PostgreSQL: each workload runs in a throwaway database
+(``satchel_bench_<pid>_<workload>``) that the benchmark creates and drops. This is a
+measurement, not a test: it prints the numbers (``--json``: as JSON) and sets no targets.
 
     uv sync --all-groups --all-extras
     uv run python benchmarks/bench_sessions_tasks.py
     uv run python benchmarks/bench_sessions_tasks.py --workloads adk --repeats 5
     uv run python benchmarks/bench_sessions_tasks.py --backends memory,redis --json
+    uv run python benchmarks/bench_sessions_tasks.py --postgres postgresql://postgres@127.0.0.1/postgres
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -245,6 +250,10 @@ async def adk_sides(
     )
     stack.push_async_callback(database.close)
     out.sides.append(adk_side("DatabaseSessionService (SQLite)", database, False))
+    if POSTGRES.url is not None:
+        postgres = DatabaseSessionService(await _postgres_database(stack, "adk"))
+        stack.push_async_callback(postgres.close)
+        out.sides.append(adk_side("DatabaseSessionService (PostgreSQL)", postgres, False))
     return out
 
 
@@ -360,13 +369,63 @@ async def a2a_sides(
     database = DatabaseTaskStore(engine)
     await database.initialize()
     out.sides.append(a2a_side("DatabaseTaskStore (SQLite)", database))
+    if POSTGRES.url is not None:
+        pg_engine = create_async_engine(await _postgres_database(stack, "a2a"))
+        stack.push_async_callback(pg_engine.dispose)
+        postgres = DatabaseTaskStore(pg_engine)
+        await postgres.initialize()
+        out.sides.append(a2a_side("DatabaseTaskStore (PostgreSQL)", postgres))
     return out
+
+
+# -- PostgreSQL
+
+
+@dataclass
+class _Postgres:
+    url: str | None = None
+
+
+#: The server ``--postgres`` names (none: the PostgreSQL sides do not run).
+POSTGRES = _Postgres()
+
+
+async def _postgres_database(stack: contextlib.AsyncExitStack, workload: str) -> str:
+    """Create a throwaway database on the ``--postgres`` server, dropped when ``stack``
+    closes; return its SQLAlchemy URL (``postgresql+asyncpg``)."""
+    import asyncpg
+
+    assert POSTGRES.url is not None
+    parts = urllib.parse.urlsplit(POSTGRES.url)
+    name = f"satchel_bench_{os.getpid()}_{workload}"
+    admin = await asyncpg.connect(POSTGRES.url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(POSTGRES.url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    stack.push_async_callback(drop)
+    return urllib.parse.urlunsplit(
+        ("postgresql+asyncpg", parts.netloc, f"/{name}", parts.query, "")
+    )
 
 
 #: The peers every satchel backend is compared with, by workload (those that ran).
 PEERS = {
-    "adk": ["InMemorySessionService", "DatabaseSessionService (SQLite)"],
-    "a2a": ["InMemoryTaskStore", "DatabaseTaskStore (SQLite)"],
+    "adk": [
+        "InMemorySessionService",
+        "DatabaseSessionService (SQLite)",
+        "DatabaseSessionService (PostgreSQL)",
+    ],
+    "a2a": ["InMemoryTaskStore", "DatabaseTaskStore (SQLite)", "DatabaseTaskStore (PostgreSQL)"],
 }
 
 
@@ -399,14 +458,15 @@ def summarise(workload: str, backends: list[str], runs: dict[str, list[float]]) 
                 op: round(paired_ratio(runs[f"{op} {ours}"], runs[f"{op} {peer}"]), 3) for op in ops
             }
             for peer in PEERS[workload]
-            if peer in names and (backend == "memory" or "SQLite" in peer)
+            if peer in names and (backend == "memory" or peer.startswith("Database"))
         }
     return {"sides": sides, "comparisons": comparisons}
 
 
 def _versions() -> dict[str, str]:
     out = {}
-    for name in ("google-adk", "a2a-sdk", "sqlalchemy", "aiosqlite", "redis", "hiredis", "pymongo"):
+    names = ("google-adk", "a2a-sdk", "sqlalchemy", "aiosqlite", "asyncpg", "redis", "pymongo")
+    for name in names:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             out[name] = importlib.metadata.version(name)
     return out
@@ -442,8 +502,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--database", default="satchel_bench", help="the database of the benchmark's collections"
     )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("SATCHEL_BENCH_POSTGRES_URL") or None,
+        help="a postgresql:// URL (default: $SATCHEL_BENCH_POSTGRES_URL): also run the SDKs' "
+        "database services on PostgreSQL, in a throwaway database of that server",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
+    if args.postgres is not None:
+        if not args.postgres.startswith(("postgresql://", "postgres://")):
+            parser.error("--postgres: must be a postgresql:// URL")
+        POSTGRES.url = args.postgres
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not workloads or any(w not in WORKLOADS for w in workloads):
@@ -477,6 +547,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 servers.mongodb_uri = args.uri
                 servers.described["mongodb"] = redact_url(args.uri)
+        if POSTGRES.url is not None:
+            from satchel.settings import redact_url
+
+            servers.described["postgresql"] = redact_url(POSTGRES.url)
         measured: dict[str, Any] = {}
         for workload in workloads:
             runs = asyncio.run(
