@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 
 import satchel
 from satchel import Satchel
+from satchel.testing.matrix import backend_environ, open_arguments
 from satchel_mongodb.testing.fixtures import mongodb_uri  # noqa: F401
 from satchel_redis.testing.fixtures import (  # noqa: F401
     redis_binary,
@@ -32,38 +32,6 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 BACKENDS = ["memory", "redis", "redis-cluster", "mongodb"]
-
-
-def open_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
-    """``satchel.open`` arguments selecting ``backend`` (a server started for the test
-    session), in a namespace of the test's own."""
-    arguments: dict[str, Any] = {"namespace": f"t{uuid.uuid4().hex[:12]}"}
-    if backend == "memory":
-        arguments["backend"] = "memory"
-    elif backend == "redis":
-        arguments["backend"] = "redis"
-        arguments["backend_settings"] = {"url": request.getfixturevalue("redis_url")}
-    elif backend == "redis-cluster":
-        arguments["backend"] = "redis"
-        arguments["backend_settings"] = {
-            "url": request.getfixturevalue("redis_cluster_url"),
-            "cluster": True,
-        }
-    else:
-        arguments["backend"] = "mongodb"
-        arguments["backend_settings"] = {"uri": request.getfixturevalue("mongodb_uri")}
-    return arguments
-
-
-def backend_environ(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
-    """The ``SATCHEL_*`` variables that select ``backend`` (standalone servers only), in a
-    namespace of the test's own."""
-    environ = {"SATCHEL_BACKEND": backend, "SATCHEL_NAMESPACE": f"t{uuid.uuid4().hex[:12]}"}
-    if backend == "redis":
-        environ["SATCHEL_REDIS_URL"] = request.getfixturevalue("redis_url")
-    elif backend == "mongodb":
-        environ["SATCHEL_MONGODB_URI"] = request.getfixturevalue("mongodb_uri")
-    return environ
 
 
 @pytest.fixture(params=BACKENDS)

@@ -10,7 +10,6 @@ when ``CI=true``.
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 import satchel
 from satchel import Satchel
+from satchel.testing.matrix import backend_environ
 from satchel_adk import SatchelSessionService
 from satchel_mongodb.testing.fixtures import mongodb_uri  # noqa: F401
 from satchel_redis.testing.fixtures import (  # noqa: F401
@@ -34,25 +34,6 @@ SERVERS = ["redis", "redis-cluster", "mongodb"]
 _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
-
-
-def backend_environ(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
-    """The ``SATCHEL_*`` variables that select ``backend`` (a server started for the test
-    session), in a namespace of the test's own."""
-    environ = {"SATCHEL_NAMESPACE": f"t{uuid.uuid4().hex[:12]}"}
-    if backend == "memory":
-        environ["SATCHEL_BACKEND"] = "memory"
-    elif backend == "redis":
-        environ["SATCHEL_BACKEND"] = "redis"
-        environ["SATCHEL_REDIS_URL"] = request.getfixturevalue("redis_url")
-    elif backend == "redis-cluster":
-        environ["SATCHEL_BACKEND"] = "redis"
-        environ["SATCHEL_REDIS_URL"] = request.getfixturevalue("redis_cluster_url")
-        environ["SATCHEL_REDIS_CLUSTER"] = "true"
-    else:
-        environ["SATCHEL_BACKEND"] = "mongodb"
-        environ["SATCHEL_MONGODB_URI"] = request.getfixturevalue("mongodb_uri")
-    return environ
 
 
 @pytest.fixture(params=BACKENDS)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 import satchel
 from satchel import Satchel
+from satchel.testing.matrix import backend_environ, open_arguments, parametrize_backends
 from satchel_mongodb.testing.fixtures import mongodb_uri  # noqa: F401
 from satchel_redis.testing.fixtures import (  # noqa: F401
     redis_binary,
@@ -27,7 +27,6 @@ from satchel_redis.testing.fixtures import (  # noqa: F401
     redis_sentinel,
     redis_url,
 )
-from satchel_redis.testing.servers import RedisSentinelSetup
 
 # the scripts beside the tests (run in child processes) are imported from here too
 _HERE = str(Path(__file__).parent)
@@ -41,66 +40,8 @@ BACKENDS = ["memory", "redis", "redis-cluster", "mongodb"]
 SENTINEL_MODULES = {"test_conformance", "test_graph", "test_saver", "test_copy"}
 
 
-def open_arguments(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
-    """``satchel.open`` arguments selecting ``backend`` (a server started for the test
-    session), in a namespace of the test's own."""
-    arguments: dict[str, Any] = {"namespace": f"t{uuid.uuid4().hex[:12]}"}
-    if backend == "memory":
-        arguments["backend"] = "memory"
-    elif backend == "redis":
-        arguments["backend"] = "redis"
-        arguments["backend_settings"] = {"url": request.getfixturevalue("redis_url")}
-    elif backend == "redis-cluster":
-        arguments["backend"] = "redis"
-        arguments["backend_settings"] = {
-            "url": request.getfixturevalue("redis_cluster_url"),
-            "cluster": True,
-        }
-    elif backend == "redis-sentinel":
-        setup: RedisSentinelSetup = request.getfixturevalue("redis_sentinel")
-        arguments["backend"] = "redis"
-        arguments["backend_settings"] = {
-            "sentinels": setup.sentinels,
-            "sentinel_service": setup.service_name,
-        }
-    else:
-        arguments["backend"] = "mongodb"
-        arguments["backend_settings"] = {"uri": request.getfixturevalue("mongodb_uri")}
-    return arguments
-
-
-def backend_environ(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
-    """The ``SATCHEL_*`` variables that select ``backend`` (memory, redis or mongodb: a
-    server started for the test session), in a namespace of the test's own: what a deployed
-    program is configured by."""
-    environ = {"SATCHEL_BACKEND": backend, "SATCHEL_NAMESPACE": f"t{uuid.uuid4().hex[:12]}"}
-    if backend == "redis":
-        environ["SATCHEL_REDIS_URL"] = request.getfixturevalue("redis_url")
-    elif backend == "mongodb":
-        environ["SATCHEL_MONGODB_URI"] = request.getfixturevalue("mongodb_uri")
-    return environ
-
-
-def _chooses_its_backends(metafunc: pytest.Metafunc) -> bool:
-    """Whether the test parametrizes ``backend`` itself."""
-    for mark in metafunc.definition.iter_markers("parametrize"):
-        names = mark.args[0]
-        if isinstance(names, str):
-            names = [name.strip() for name in names.split(",")]
-        if "backend" in names:
-            return True
-    return False
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test that takes ``backend`` and does not choose its own runs on :data:`BACKENDS`,
-    and, in the modules of :data:`SENTINEL_MODULES`, on ``redis-sentinel`` too."""
-    if "backend" not in metafunc.fixturenames or _chooses_its_backends(metafunc):
-        return
-    backends = list(BACKENDS)
-    if Path(str(metafunc.module.__file__)).stem in SENTINEL_MODULES:
-        backends.insert(backends.index("redis") + 1, "redis-sentinel")
-    metafunc.parametrize("backend", backends, indirect=True)
+    parametrize_backends(metafunc, BACKENDS, sentinel_modules=SENTINEL_MODULES)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,9 +18,9 @@ import pytest
 
 import satchel
 from satchel import Satchel
+from satchel.testing.matrix import backend_environ, parametrize_backends
 from satchel_mongodb.testing.fixtures import mongodb_uri  # noqa: F401
 from satchel_redis.testing.fixtures import redis_binary, redis_sentinel, redis_url  # noqa: F401
-from satchel_redis.testing.servers import RedisSentinelSetup
 
 # the scripts beside the tests (run in child processes) import the package from here
 _HERE = str(Path(__file__).parent)
@@ -31,24 +30,6 @@ if _HERE not in sys.path:
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
 
-def backend_environ(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
-    """The ``SATCHEL_*`` variables that select ``backend`` (a server started for the test
-    session), in a namespace of the test's own."""
-    environ = {
-        "SATCHEL_BACKEND": "redis" if backend.startswith("redis") else backend,
-        "SATCHEL_NAMESPACE": f"t{uuid.uuid4().hex[:12]}",
-    }
-    if backend == "redis":
-        environ["SATCHEL_REDIS_URL"] = request.getfixturevalue("redis_url")
-    elif backend == "redis-sentinel":
-        setup: RedisSentinelSetup = request.getfixturevalue("redis_sentinel")
-        environ["SATCHEL_REDIS_SENTINELS"] = setup.sentinels
-        environ["SATCHEL_REDIS_SENTINEL_SERVICE"] = setup.service_name
-    elif backend == "mongodb":
-        environ["SATCHEL_MONGODB_URI"] = request.getfixturevalue("mongodb_uri")
-    return environ
-
-
 #: The backends of the tests that do not choose theirs.
 BACKENDS = ["memory", "redis", "mongodb"]
 #: The modules whose tests of :data:`BACKENDS` run on a Redis master found through a
@@ -56,26 +37,8 @@ BACKENDS = ["memory", "redis", "mongodb"]
 SENTINEL_MODULES = {"test_differential", "test_session"}
 
 
-def _chooses_its_backends(metafunc: pytest.Metafunc) -> bool:
-    """Whether the test parametrizes ``backend`` itself."""
-    for mark in metafunc.definition.iter_markers("parametrize"):
-        names = mark.args[0]
-        if isinstance(names, str):
-            names = [name.strip() for name in names.split(",")]
-        if "backend" in names:
-            return True
-    return False
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test that takes ``backend`` and does not choose its own runs on :data:`BACKENDS`,
-    and, in the modules of :data:`SENTINEL_MODULES`, on ``redis-sentinel`` too."""
-    if "backend" not in metafunc.fixturenames or _chooses_its_backends(metafunc):
-        return
-    backends = list(BACKENDS)
-    if Path(str(metafunc.module.__file__)).stem in SENTINEL_MODULES:
-        backends.insert(backends.index("redis") + 1, "redis-sentinel")
-    metafunc.parametrize("backend", backends, indirect=True)
+    parametrize_backends(metafunc, BACKENDS, sentinel_modules=SENTINEL_MODULES)
 
 
 @pytest.fixture
