@@ -135,7 +135,7 @@ async def test_the_key_order_follows_writes_deletes_and_expiry() -> None:
             await backend.get("c", key())  # removes the key when it has expired
         if step % 20:
             continue
-        assert backend._keys.get("c", []) == sorted(backend._data.get("c", {}))
+        assert list(backend._keys.get("c", [])) == sorted(backend._data.get("c", {}))
         keys = [k async for k in backend.iter_keys("c")]
         live = {r.key: r for r in await backend.get_many("c", keys) if r is not None}
         for _ in range(10):

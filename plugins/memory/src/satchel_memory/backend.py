@@ -16,7 +16,6 @@ behind the same lock, with sequence numbers that never repeat in the same way.
 
 from __future__ import annotations
 
-import bisect
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -50,6 +49,7 @@ from satchel.query import (
     evaluate,
     predicate,
 )
+from satchel_memory.keys import SortedKeys
 from satchel_memory.logs import LogTable, Row
 
 __all__ = ["MemoryBackend"]
@@ -118,7 +118,7 @@ class MemoryBackend(Backend):
         self._data: dict[str, dict[str, _Stored]] = {}
         # collection -> its keys in order (the keys of _data[collection], sorted), so that a
         # query with conditions on the key visits only the keys in their range
-        self._keys: dict[str, list[str]] = {}
+        self._keys: dict[str, SortedKeys] = {}
         # (collection, index name) -> index value -> keys
         self._index: dict[tuple[str, str], dict[str, set[str]]] = {}
         # collection -> the highest version of a record removed from it
@@ -153,8 +153,7 @@ class MemoryBackend(Backend):
             del self._data[collection]
             self._keys.pop(collection, None)
         elif keep_order:
-            keys = self._keys[collection]
-            del keys[bisect.bisect_left(keys, stored.key)]
+            self._keys[collection].remove(stored.key)
         self._unindex(collection, stored)
 
     def _unindex(self, collection: str, stored: _Stored) -> None:
@@ -228,7 +227,10 @@ class MemoryBackend(Backend):
         if current is not None:
             self._unindex(record.collection, current)
         else:  # _live() removed an expired record of this key: the key is new to the list
-            bisect.insort(self._keys.setdefault(record.collection, []), record.key)
+            keys = self._keys.get(record.collection)
+            if keys is None:
+                keys = self._keys[record.collection] = SortedKeys()
+            keys.add(record.key)
         self._data.setdefault(record.collection, {})[record.key] = stored
         for name, values in index.items():
             entries = self._index.setdefault((record.collection, name), {})
@@ -249,21 +251,16 @@ class MemoryBackend(Backend):
 
     def _in_range(self, collection: str, bounds: _KeyRange) -> Iterator[_Stored]:
         """The records of ``collection`` whose keys lie in ``bounds``, in key order (expired
-        ones too): a bisection of the sorted key list, then a walk that stops at the end of
-        the range."""
+        ones too): a bisection of the sorted keys, then a walk that stops at the end of the
+        range."""
         keys = self._keys.get(collection)
         if not keys:
             return
         table = self._data[collection]
-        start, stop = 0, len(keys)
-        if bounds.low is not None:
-            cut = bisect.bisect_right if bounds.low_open else bisect.bisect_left
-            start = cut(keys, bounds.low)
-        if bounds.high is not None:
-            cut = bisect.bisect_left if bounds.high_open else bisect.bisect_right
-            stop = cut(keys, bounds.high)
-        for i in range(start, stop):
-            key = keys[i]
+        walk = keys.between(
+            bounds.low, bounds.high, low_open=bounds.low_open, high_open=bounds.high_open
+        )
+        for key in walk:
             # the walk starts at or after every prefix, so the first key without one is past
             # all the keys that have it
             if bounds.prefixes and not all(key.startswith(p) for p in bounds.prefixes):
@@ -441,7 +438,7 @@ class MemoryBackend(Backend):
                         self._remove(collection, stored, keep_order=False)
                         removed += 1
                 if removed > before and collection in self._data:
-                    self._keys[collection] = sorted(self._data[collection])
+                    self._keys[collection] = SortedKeys(self._data[collection])
         return removed
 
     # -- logs -----------------------------------------------------------------------------
