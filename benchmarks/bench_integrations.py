@@ -50,15 +50,14 @@ repeats, in ms per run; the ratio of satchel over its peer is the median of each
 own ratio, which a noisy machine moves far less than a ratio of two medians.
 
 The benchmark starts its own servers as the other benchmarks do: a throwaway
-``redis-server`` (from PATH, see ``bench_redis.py``), and a throwaway SecantusDB in a process
-of its own (see ``bench_mongodb.py``). ``--url`` and ``--uri`` (or
-``SATCHEL_BENCH_MONGODB_URI``) name servers to use instead; there every side writes only
-keys under ``satchel-bench:`` and collections whose names start with ``satchel-bench.``
-(``SQLiteSession`` and ``AsyncSqliteSaver`` write to a temporary directory), and the
-benchmark deletes them before and after. This is a measurement, not a test: it prints the
-numbers (``--json``: as JSON). It sets no targets: ``--check`` makes it exit 1 when a
-satchel backend could not be compared with its most natural peer (a read-back check that
-fails always exits 1).
+``redis-server`` (from PATH) and a throwaway SecantusDB in a process of its own (see
+``servers.py``). ``--url`` and ``--uri`` (or ``SATCHEL_BENCH_MONGODB_URI``) name servers to
+use instead; there every side writes only keys under ``satchel-bench:`` and collections
+whose names start with ``satchel-bench.`` (``SQLiteSession`` and ``AsyncSqliteSaver`` write
+to a temporary directory), and the benchmark deletes them before and after. This is a
+measurement, not a test: it prints the numbers (``--json``: as JSON). It sets no targets:
+``--check`` makes it exit 1 when a satchel backend could not be compared with its most
+natural peer (a read-back check that fails always exits 1).
 
     uv sync --all-groups --all-extras   # the peers are in the `bench` dependency group
     uv run python benchmarks/bench_integrations.py
@@ -72,20 +71,17 @@ import asyncio
 import contextlib
 import itertools
 import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
 import cli
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from rounds import MS, Case, Operation, by_side, paired_ratio, rounded, side_names, time_cases
-from servers import MONGO_PREFIX, REDIS_PREFIX, Servers, cleanup, open_handle, start
-from workload import agree
+from rounds import by_side, paired_ratio, rounded, side_names
+from servers import MONGO_PREFIX, REDIS_PREFIX, Servers, open_handle, scratch, start
+from sides import Side, Sides
 from workload import text as _text
 
 BACKENDS = ("memory", "redis", "mongodb")
@@ -177,62 +173,6 @@ def make_turn(turn: int) -> list[dict[str, Any]]:
 # the sides
 
 
-@dataclass
-class Side:
-    """One side of a workload: ``run(i)`` is one whole workload on a fresh thread or
-    session, ``reads`` the timed reads of what the runs of this repeat wrote, ``reset``
-    deletes it all, ``digest`` what a run read back (compared across sides); ``keep`` takes
-    the runs so far out of what ``reset`` deletes (they stay until the end, when ``finish``
-    releases what they hold)."""
-
-    name: str
-    run: Operation
-    reads: dict[str, Operation]
-    reset: Callable[[], Awaitable[None]]
-    digest: Callable[[], Awaitable[Any]]
-    keep: Callable[[], None]
-    finish: Callable[[], Awaitable[None]]
-
-
-@dataclass
-class Sides:
-    sides: list[Side] = field(default_factory=list)
-    #: Peers that could not run here: name -> the error.
-    unavailable: dict[str, str] = field(default_factory=dict)
-    servers: dict[str, str] = field(default_factory=dict)
-
-    async def reset(self) -> None:
-        for side in self.sides:
-            await side.reset()
-
-    async def check(self) -> None:
-        """Every side runs the workload once and reads back the same thing."""
-        digests: dict[str, Any] = {}
-        for side in self.sides:
-            await side.run(0)
-            digests[side.name] = await side.digest()
-        await self.reset()
-        agree(digests)
-
-    async def fill(self, threads: int) -> None:
-        """Every side stores ``threads`` more runs, kept until the end."""
-        for side in self.sides:
-            for i in range(threads):
-                await side.run(i)
-            side.keep()
-
-    async def finish(self) -> None:
-        for side in self.sides:
-            await side.finish()
-
-    async def run(self, iterations: int, repeats: int, warmup: int) -> dict[str, list[float]]:
-        """ms per operation, per repeat, by ``"<operation> <side>"``."""
-        cases = {"run": {side.name: Case(side.run, iterations) for side in self.sides}}
-        for op in self.sides[0].reads if self.sides else {}:
-            cases[op] = {side.name: Case(side.reads[op], iterations) for side in self.sides}
-        return await time_cases(cases, repeats, warmup, MS, self.reset)
-
-
 def graph_side(name: str, checkpointer: Any) -> Side:
     graph = build_graph().compile(checkpointer=checkpointer)
     counter = itertools.count()
@@ -269,11 +209,9 @@ def graph_side(name: str, checkpointer: Any) -> Side:
         kept.extend(threads)
         threads.clear()
 
-    async def finish() -> None:
-        return None  # the stores go with the servers, the temporary directory, the process
-
+    # nothing to finish: the stores go with the servers, the temporary directory, the process
     reads = {"state": state, "history": history}
-    return Side(name, run, reads, reset, digest, keep, finish)
+    return Side(name, run, reads, reset, digest, keep=keep)
 
 
 def session_side(name: str, make: Callable[[str], Any], close: bool = False) -> Side:
@@ -317,15 +255,11 @@ def session_side(name: str, make: Callable[[str], Any], close: bool = False) -> 
     async def digest() -> Any:
         return {"all": await sessions[-1].get_items(), "last": await sessions[-1].get_items(LIMIT)}
 
-    return Side(name, run, {}, reset, digest, keep, finish)
+    return Side(name, run, {}, reset, digest, keep=keep, finish=finish)
 
 
 # --------------------------------------------------------------------------------------
 # the sides of each workload
-
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
 
 
 async def langgraph_sides(
@@ -361,7 +295,7 @@ async def langgraph_sides(
             await saver.asetup()
             out.sides.append(graph_side("AsyncRedisSaver", saver))
         except Exception as exc:
-            out.unavailable["AsyncRedisSaver"] = _error(exc)
+            out.unable("AsyncRedisSaver", exc)
     if "mongodb" in backends:
         try:
             from langgraph.checkpoint.mongodb import MongoDBSaver
@@ -381,7 +315,7 @@ async def langgraph_sides(
                 )
             )
         except Exception as exc:
-            out.unavailable["MongoDBSaver"] = _error(exc)
+            out.unable("MongoDBSaver", exc)
     return out
 
 
@@ -426,7 +360,7 @@ async def agents_sides(
                 )
             )
         except Exception as exc:
-            out.unavailable["RedisSession"] = _error(exc)
+            out.unable("RedisSession", exc)
     if "mongodb" in backends:
         try:
             from agents.extensions.memory import MongoDBSession
@@ -447,7 +381,7 @@ async def agents_sides(
                 )
             )
         except Exception as exc:  # not shipped by this release, or cannot run here
-            out.unavailable["MongoDBSession"] = _error(exc)
+            out.unable("MongoDBSession", exc)
     return out
 
 
@@ -478,19 +412,15 @@ async def measure(
     warmup: int,
     stored: int,
 ) -> dict[str, Any]:
-    directory = tempfile.mkdtemp(prefix="satchel-bench-integrations-")
-    try:
-        async with cleanup(servers), contextlib.AsyncExitStack() as stack:
-            build = langgraph_sides if workload == "langgraph" else agents_sides
-            sides = await build(stack, servers, backends, directory)
-            await sides.check()
-            try:
-                await sides.fill(stored)
-                runs = await sides.run(iterations, repeats, warmup)
-            finally:
-                await sides.finish()
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    async with scratch(servers, "satchel-bench-integrations-") as (stack, directory):
+        build = langgraph_sides if workload == "langgraph" else agents_sides
+        sides = await build(stack, servers, backends, directory)
+        await sides.check()
+        try:
+            await sides.store(stored)
+            runs = await sides.run(iterations, repeats, warmup)
+        finally:
+            await sides.finish()
     return {"runs": runs, "unavailable": sides.unavailable}
 
 

@@ -42,12 +42,12 @@ and the ratio of satchel over raw are the medians of each repeat's own, which a 
 moves far less than figures made of two medians taken apart.
 
 The benchmark starts its own servers as the other benchmarks do: a throwaway
-``redis-server`` (from PATH, see ``bench_redis.py``), and a throwaway SecantusDB in a process
-of its own (see ``bench_mongodb.py``). ``--url`` and ``--uri`` (or
-``SATCHEL_BENCH_MONGODB_URI``) name servers to use instead; there the benchmark writes only
-keys under ``satchel-bench:`` and collections whose names start with ``satchel-bench.``, and
-deletes them before and after. This is a measurement, not a test: it prints the numbers and
-whether each target is met (``--check`` makes a missed target exit 1).
+``redis-server`` (from PATH) and a throwaway SecantusDB in a process of its own (see
+``servers.py``). ``--url`` and ``--uri`` (or ``SATCHEL_BENCH_MONGODB_URI``) name servers to
+use instead; there the benchmark writes only keys under ``satchel-bench:`` and collections
+whose names start with ``satchel-bench.``, and deletes them before and after. This is a
+measurement, not a test: it prints the numbers and whether each target is met (``--check``
+makes a missed target exit 1).
 
     uv run python benchmarks/bench_logs.py
     uv run python benchmarks/bench_logs.py --backends redis,mongodb --repeats 31

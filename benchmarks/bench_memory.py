@@ -118,7 +118,7 @@ def measure_baseline(
 ) -> tuple[dict[str, float], list[str]]:
     keys, values = records.keys, records.values
     data = {k: copy.deepcopy(v) for k, v in zip(keys, values, strict=True)}
-    rows = [{"key": k, "value": v} for k, v in data.items()]
+    rows: list[dict[str, Any]] = [{"key": k, "value": v} for k, v in data.items()]
     baseline_get(data, keys, min(iterations, 200))
     baseline_set(data, keys, values, min(iterations, 200))
     baseline_query(rows, 5, limit)

@@ -61,18 +61,15 @@ import asyncio
 import contextlib
 import itertools
 import os
-import shutil
 import sys
-import tempfile
 import urllib.parse
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cli
-from rounds import MS, Case, Operation, by_side, paired_ratio, rounded, side_names, time_cases
-from servers import Servers, cleanup, open_handle, start
-from workload import agree
+from rounds import by_side, paired_ratio, rounded, side_names
+from servers import Servers, open_handle, scratch, start
+from sides import Side, Sides
 from workload import text as _text
 
 BACKENDS = ("memory", "redis", "mongodb")
@@ -98,48 +95,6 @@ LIST_OWNER = "bench-lister"
 
 # --------------------------------------------------------------------------------------
 # the sides
-
-
-@dataclass
-class Side:
-    """One side: ``run(i)`` one whole workload on a fresh session or task, ``reads`` the
-    timed reads, ``reset`` deletes what the runs wrote, ``digest`` what a run reads back
-    (compared across sides), ``fill`` stores the listed sessions or tasks (untimed)."""
-
-    name: str
-    run: Operation
-    reads: dict[str, Operation]
-    reset: Callable[[], Awaitable[None]]
-    digest: Callable[[], Awaitable[Any]]
-    fill: Callable[[], Awaitable[None]]
-
-
-@dataclass
-class Sides:
-    sides: list[Side] = field(default_factory=list)
-
-    async def reset(self) -> None:
-        for side in self.sides:
-            await side.reset()
-
-    async def check(self) -> None:
-        digests: dict[str, Any] = {}
-        for side in self.sides:
-            await side.fill()
-            await side.run(0)
-            digests[side.name] = await side.digest()
-        await self.reset()
-        agree(digests)
-
-    async def run(self, iterations: int, repeats: int, warmup: int) -> dict[str, list[float]]:
-        """ms per operation, per repeat, by ``"<operation> <side>"``."""
-        cases = {
-            op: {
-                s.name: Case(s.run if op == "run" else s.reads[op], iterations) for s in self.sides
-            }
-            for op in ("run", "get", "list")
-        }
-        return await time_cases(cases, repeats, warmup, MS, self.reset)
 
 
 # -- ADK
@@ -211,7 +166,7 @@ def adk_side(name: str, service: Any, pages: bool) -> Side:
         events = [(e.author, e.content.parts[0].text) for e in session.events]
         return {"events": events, "state": dict(session.state), "listed": sorted(await listing(0))}
 
-    return Side(name, run, {"get": get, "list": listing}, reset, digest, fill)
+    return Side(name, run, {"get": get, "list": listing}, reset, digest, fill=fill)
 
 
 async def adk_sides(
@@ -330,7 +285,7 @@ def a2a_side(name: str, store: Any) -> Side:
         history = [(m.role, m.parts[0].text) for m in task.history]
         return {"history": history, "listed": sorted(await listing(0))}
 
-    return Side(name, run, {"get": get, "list": listing}, reset, digest, fill)
+    return Side(name, run, {"get": get, "list": listing}, reset, digest, fill=fill)
 
 
 async def a2a_sides(
@@ -416,15 +371,11 @@ PEERS = {
 async def measure(
     workload: str, servers: Servers, backends: list[str], runs: int, repeats: int, warmup: int
 ) -> dict[str, list[float]]:
-    directory = tempfile.mkdtemp(prefix="satchel-bench-sessions-tasks-")
-    try:
-        async with cleanup(servers), contextlib.AsyncExitStack() as stack:
-            build = adk_sides if workload == "adk" else a2a_sides
-            sides = await build(stack, servers, backends, directory)
-            await sides.check()
-            return await sides.run(runs, repeats, warmup)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    async with scratch(servers, "satchel-bench-sessions-tasks-") as (stack, directory):
+        build = adk_sides if workload == "adk" else a2a_sides
+        sides = await build(stack, servers, backends, directory)
+        await sides.check()
+        return await sides.run(runs, repeats, warmup)
 
 
 def summarise(workload: str, backends: list[str], runs: dict[str, list[float]]) -> dict[str, Any]:

@@ -386,3 +386,18 @@ async def cleanup(servers: Servers) -> AsyncIterator[None]:
     finally:
         with contextlib.suppress(Exception):
             await clean()
+
+
+@contextlib.asynccontextmanager
+async def scratch(
+    servers: Servers, prefix: str
+) -> AsyncIterator[tuple[contextlib.AsyncExitStack, str]]:
+    """Where a workload writes: the servers (cleaned before and after, see :func:`cleanup`)
+    and a temporary directory named ``prefix...`` (removed after); yields an exit stack
+    for what the workload opens, closed before the clean-up, and the directory."""
+    directory = tempfile.mkdtemp(prefix=prefix)
+    try:
+        async with cleanup(servers), contextlib.AsyncExitStack() as stack:
+            yield stack, directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

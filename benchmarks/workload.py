@@ -146,14 +146,3 @@ def batch_cases(
         }
         for name in ("get", "set")
     }
-
-
-def agree(digests: dict[str, Any]) -> None:
-    """Exit when a side read back other data than the first (``digests``: by side)."""
-    first, want = next(iter(digests.items()))
-    for name, got in digests.items():
-        if got != want:
-            raise SystemExit(
-                f"{name} read back other data than {first}; the benchmark is wrong:\n"
-                f"  {str(got)[:300]}\n  {str(want)[:300]}"
-            )
