@@ -82,7 +82,7 @@ from langgraph.graph.message import add_messages
 from rounds import by_side, paired_ratio, rounded, side_names
 from servers import MONGO_PREFIX, REDIS_PREFIX, Servers, open_handle, scratch, start
 from sides import Side, Sides
-from workload import text as _text
+from workload import prose
 
 BACKENDS = ("memory", "redis", "mongodb")
 WORKLOADS = ("langgraph", "agents")
@@ -115,7 +115,7 @@ async def agent(state: State) -> dict[str, Any]:
         "name": "search_documents",
         "args": {"query": f"invoices of customer {n}", "limit": 5},
     }
-    text = _text(f"Step {n}, thinking", MESSAGE_TEXT)
+    text = prose(f"Step {n}, thinking", MESSAGE_TEXT)
     return {"messages": [AIMessage(id=f"msg-{n:04d}", content=text, tool_calls=[call])]}
 
 
@@ -123,7 +123,7 @@ async def tools(state: State) -> dict[str, Any]:
     """The scripted tool: its answer to the last call."""
     n = len(state["messages"])
     call = state["messages"][-1].tool_calls[0]
-    text = _text(f"Step {n}, found", MESSAGE_TEXT)
+    text = prose(f"Step {n}, found", MESSAGE_TEXT)
     return {"messages": [ToolMessage(id=f"msg-{n:04d}", content=text, tool_call_id=call["id"])]}
 
 
@@ -145,14 +145,14 @@ def build_graph() -> StateGraph[Any]:
 
 
 def graph_input() -> dict[str, Any]:
-    return {"messages": [HumanMessage(id="msg-0000", content=_text("Question", MESSAGE_TEXT))]}
+    return {"messages": [HumanMessage(id="msg-0000", content=prose("Question", MESSAGE_TEXT))]}
 
 
 def make_turn(turn: int) -> list[dict[str, Any]]:
     """A turn's two input items, as the SDK keeps them: the user's message and the
     assistant's output message, about 1 KiB together as JSON."""
     return [
-        {"role": "user", "content": _text(f"Turn {turn}, user", ITEM_TEXT)},
+        {"role": "user", "content": prose(f"Turn {turn}, user", ITEM_TEXT)},
         {
             "id": f"msg_{turn:06d}",
             "type": "message",
@@ -161,7 +161,7 @@ def make_turn(turn: int) -> list[dict[str, Any]]:
             "content": [
                 {
                     "type": "output_text",
-                    "text": _text(f"Turn {turn}, assistant", ITEM_TEXT),
+                    "text": prose(f"Turn {turn}, assistant", ITEM_TEXT),
                     "annotations": [],
                 }
             ],

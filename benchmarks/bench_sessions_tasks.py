@@ -70,7 +70,7 @@ import cli
 from rounds import by_side, paired_ratio, rounded, side_names
 from servers import Servers, open_handle, scratch, start
 from sides import Side, Sides
-from workload import text as _text
+from workload import prose
 
 BACKENDS = ("memory", "redis", "mongodb")
 WORKLOADS = ("adk", "a2a")
@@ -112,7 +112,7 @@ def adk_event(n: int) -> Any:
     return Event(
         invocation_id=f"inv-{n // 2}",
         author=author,
-        content=types.Content(role=role, parts=[types.Part(text=_text(f"Event {n}", TEXT))]),
+        content=types.Content(role=role, parts=[types.Part(text=prose(f"Event {n}", TEXT))]),
         actions=EventActions(state_delta={"turn": n // 2, "last_author": author}),
     )
 
@@ -208,7 +208,7 @@ def a2a_message(task_id: str, n: int) -> Any:
         context_id="ctx-bench",
         task_id=task_id,
         role=role,
-        parts=[Part(text=_text(f"Message {n}", TEXT))],
+        parts=[Part(text=prose(f"Message {n}", TEXT))],
     )
 
 

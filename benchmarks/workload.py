@@ -3,7 +3,7 @@
 :func:`make_value` is a ~1 KiB JSON object shaped like an agent's state; :class:`Records`
 holds ``records`` of them under keys, cut into batches; :func:`kv_operations` are the
 ``KVStore`` calls on them that every backend's benchmark times (single ``get``/``set``, and
-a batch call against as many single calls). :func:`text` is filler text of a given size.
+a batch call against as many single calls). :func:`prose` is filler text of a given size.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def make_value(i: int) -> dict[str, Any]:
     return value
 
 
-def text(seed: str, size: int) -> str:
+def prose(seed: str, size: int) -> str:
     """``size`` characters of prose, starting with ``seed``."""
     sentence = f"{seed}: the quick brown fox jumps over the lazy dog. "
     return (sentence * (size // len(sentence) + 1))[:size]
