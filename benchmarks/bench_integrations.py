@@ -50,15 +50,14 @@ repeats, in ms per run; the ratio of satchel over its peer is the median of each
 own ratio, which a noisy machine moves far less than a ratio of two medians.
 
 The benchmark starts its own servers as the other benchmarks do: a throwaway
-``redis-server`` (from PATH, see ``bench_redis.py``), and a throwaway SecantusDB in a process
-of its own (see ``bench_mongodb.py``). ``--url`` and ``--uri`` (or
-``SATCHEL_BENCH_MONGODB_URI``) name servers to use instead; there every side writes only
-keys under ``satchel-bench:`` and collections whose names start with ``satchel-bench.``
-(``SQLiteSession`` and ``AsyncSqliteSaver`` write to a temporary directory), and the
-benchmark deletes them before and after. This is a measurement, not a test: it prints the
-numbers (``--json``: as JSON). It sets no targets: ``--check`` makes it exit 1 when a
-satchel backend could not be compared with its most natural peer (a read-back check that
-fails always exits 1).
+``redis-server`` (from PATH) and a throwaway SecantusDB in a process of its own (see
+``servers.py``). ``--url`` and ``--uri`` (or ``SATCHEL_BENCH_MONGODB_URI``) name servers to
+use instead; there every side writes only keys under ``satchel-bench:`` and collections
+whose names start with ``satchel-bench.`` (``SQLiteSession`` and ``AsyncSqliteSaver`` write
+to a temporary directory), and the benchmark deletes them before and after. This is a
+measurement, not a test: it prints the numbers (``--json``: as JSON). It sets no targets:
+``--check`` makes it exit 1 when a satchel backend could not be compared with its most
+natural peer (a read-back check that fails always exits 1).
 
     uv sync --all-groups --all-extras   # the peers are in the `bench` dependency group
     uv run python benchmarks/bench_integrations.py
@@ -68,35 +67,25 @@ fails always exits 1).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import importlib.metadata
 import itertools
-import json
 import os
-import platform
-import shutil
-import statistics
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
-from bench_logs import run_rounds  # the same rounds: warm-up, rotated order, reset
-from bench_mongodb import secantus_server  # the same server
-from bench_redis import Case, Operation, paired_ratio, redis_server
+import cli
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from rounds import by_side, paired_ratio, rounded, side_names
+from servers import MONGO_PREFIX, REDIS_PREFIX, Servers, open_handle, scratch, start
+from sides import Side, Sides
+from workload import prose
 
 BACKENDS = ("memory", "redis", "mongodb")
 WORKLOADS = ("langgraph", "agents")
-
-#: Every key (Redis) and collection (MongoDB) this benchmark writes starts with these.
-REDIS_PREFIX = "satchel-bench:"
-MONGO_PREFIX = "satchel-bench."
 
 #: Super-steps of a graph run, and messages of about 1 KiB the state gains per step.
 STEPS = 20
@@ -106,11 +95,6 @@ LIMIT = 20
 #: Characters of text per graph message, and per conversation item (two items a turn).
 MESSAGE_TEXT = 900
 ITEM_TEXT = 400
-
-
-def _text(seed: str, size: int) -> str:
-    sentence = f"{seed}: the quick brown fox jumps over the lazy dog. "
-    return (sentence * (size // len(sentence) + 1))[:size]
 
 
 # --------------------------------------------------------------------------------------
@@ -131,7 +115,7 @@ async def agent(state: State) -> dict[str, Any]:
         "name": "search_documents",
         "args": {"query": f"invoices of customer {n}", "limit": 5},
     }
-    text = _text(f"Step {n}, thinking", MESSAGE_TEXT)
+    text = prose(f"Step {n}, thinking", MESSAGE_TEXT)
     return {"messages": [AIMessage(id=f"msg-{n:04d}", content=text, tool_calls=[call])]}
 
 
@@ -139,7 +123,7 @@ async def tools(state: State) -> dict[str, Any]:
     """The scripted tool: its answer to the last call."""
     n = len(state["messages"])
     call = state["messages"][-1].tool_calls[0]
-    text = _text(f"Step {n}, found", MESSAGE_TEXT)
+    text = prose(f"Step {n}, found", MESSAGE_TEXT)
     return {"messages": [ToolMessage(id=f"msg-{n:04d}", content=text, tool_call_id=call["id"])]}
 
 
@@ -161,14 +145,14 @@ def build_graph() -> StateGraph[Any]:
 
 
 def graph_input() -> dict[str, Any]:
-    return {"messages": [HumanMessage(id="msg-0000", content=_text("Question", MESSAGE_TEXT))]}
+    return {"messages": [HumanMessage(id="msg-0000", content=prose("Question", MESSAGE_TEXT))]}
 
 
 def make_turn(turn: int) -> list[dict[str, Any]]:
     """A turn's two input items, as the SDK keeps them: the user's message and the
     assistant's output message, about 1 KiB together as JSON."""
     return [
-        {"role": "user", "content": _text(f"Turn {turn}, user", ITEM_TEXT)},
+        {"role": "user", "content": prose(f"Turn {turn}, user", ITEM_TEXT)},
         {
             "id": f"msg_{turn:06d}",
             "type": "message",
@@ -177,7 +161,7 @@ def make_turn(turn: int) -> list[dict[str, Any]]:
             "content": [
                 {
                     "type": "output_text",
-                    "text": _text(f"Turn {turn}, assistant", ITEM_TEXT),
+                    "text": prose(f"Turn {turn}, assistant", ITEM_TEXT),
                     "annotations": [],
                 }
             ],
@@ -187,78 +171,6 @@ def make_turn(turn: int) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------------------
 # the sides
-
-
-@dataclass
-class Side:
-    """One side of a workload: ``run(i)`` is one whole workload on a fresh thread or
-    session, ``reads`` the timed reads of what the runs of this repeat wrote, ``reset``
-    deletes it all, ``digest`` what a run read back (compared across sides); ``keep`` takes
-    the runs so far out of what ``reset`` deletes (they stay until the end, when ``finish``
-    releases what they hold)."""
-
-    name: str
-    run: Operation
-    reads: dict[str, Operation]
-    reset: Callable[[], Awaitable[None]]
-    digest: Callable[[], Awaitable[Any]]
-    keep: Callable[[], None]
-    finish: Callable[[], Awaitable[None]]
-
-
-@dataclass
-class Sides:
-    sides: list[Side] = field(default_factory=list)
-    #: Peers that could not run here: name -> the error.
-    unavailable: dict[str, str] = field(default_factory=dict)
-    servers: dict[str, str] = field(default_factory=dict)
-
-    async def reset(self) -> None:
-        for side in self.sides:
-            await side.reset()
-
-    async def check(self) -> None:
-        """Every side runs the workload once and reads back the same thing."""
-        digests: dict[str, Any] = {}
-        for side in self.sides:
-            await side.run(0)
-            digests[side.name] = await side.digest()
-        await self.reset()
-        first, want = next(iter(digests.items()))
-        for name, got in digests.items():
-            if got != want:
-                raise SystemExit(
-                    f"{name} read back other data than {first}; the benchmark is wrong:\n"
-                    f"  {str(got)[:300]}\n  {str(want)[:300]}"
-                )
-
-    async def fill(self, threads: int) -> None:
-        """Every side stores ``threads`` more runs, kept until the end."""
-        for side in self.sides:
-            for i in range(threads):
-                await side.run(i)
-            side.keep()
-
-    async def finish(self) -> None:
-        for side in self.sides:
-            await side.finish()
-
-    async def run(self, iterations: int, repeats: int, warmup: int) -> dict[str, list[float]]:
-        """ms per operation, per repeat, by ``"<operation> <side>"``."""
-        runs = {side.name: Case(side.run, iterations, []) for side in self.sides}
-        reads = {
-            op: {side.name: Case(side.reads[op], iterations, []) for side in self.sides}
-            for op in (self.sides[0].reads if self.sides else {})
-        }
-        groups = [list(runs.values())] + [list(cases.values()) for cases in reads.values()]
-        await run_rounds(groups, repeats, warmup, self.reset)
-        out = {
-            f"run {name}": [t / c.iterations / 1e6 for t in c.timings] for name, c in runs.items()
-        }
-        for op, cases in reads.items():
-            for name, c in cases.items():
-                out[f"{op} {name}"] = [t / c.iterations / 1e6 for t in c.timings]
-        return out
 
 
 def graph_side(name: str, checkpointer: Any) -> Side:
@@ -297,11 +209,9 @@ def graph_side(name: str, checkpointer: Any) -> Side:
         kept.extend(threads)
         threads.clear()
 
-    async def finish() -> None:
-        return None  # the stores go with the servers, the temporary directory, the process
-
+    # nothing to finish: the stores go with the servers, the temporary directory, the process
     reads = {"state": state, "history": history}
-    return Side(name, run, reads, reset, digest, keep, finish)
+    return Side(name, run, reads, reset, digest, keep=keep)
 
 
 def session_side(name: str, make: Callable[[str], Any], close: bool = False) -> Side:
@@ -345,78 +255,11 @@ def session_side(name: str, make: Callable[[str], Any], close: bool = False) -> 
     async def digest() -> Any:
         return {"all": await sessions[-1].get_items(), "last": await sessions[-1].get_items(LIMIT)}
 
-    return Side(name, run, {}, reset, digest, keep, finish)
+    return Side(name, run, {}, reset, digest, keep=keep, finish=finish)
 
 
 # --------------------------------------------------------------------------------------
-# the servers, and the satchel handles on them
-
-
-@dataclass
-class Servers:
-    redis_url: str | None
-    mongodb_uri: str | None
-    database: str
-    described: dict[str, str] = field(default_factory=dict)
-
-
-def _open(backend: str, servers: Servers, side: str) -> Any:
-    """A satchel handle on ``backend``, its keys or collections under the side's prefix."""
-    import satchel
-
-    if backend == "memory":
-        return satchel.open(backend="memory")
-    if backend == "redis":
-        return satchel.open(
-            backend="redis",
-            backend_settings={"url": servers.redis_url, "key_prefix": f"{REDIS_PREFIX}{side}:"},
-        )
-    return satchel.open(
-        backend="mongodb",
-        backend_settings={
-            "uri": servers.mongodb_uri,
-            "database": servers.database,
-            "collection_prefix": f"{MONGO_PREFIX}{side}.",
-        },
-    )
-
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
-
-
-@contextlib.asynccontextmanager
-async def _cleanup(servers: Servers) -> AsyncIterator[None]:
-    """Deletes the benchmark's keys and collections before and after."""
-    from pymongo import AsyncMongoClient
-
-    async def clean() -> None:
-        if servers.redis_url is not None:
-            from redis.asyncio import Redis
-
-            client = Redis.from_url(servers.redis_url)
-            try:
-                keys = [k async for k in client.scan_iter(match=REDIS_PREFIX + "*", count=1000)]
-                for start in range(0, len(keys), 500):
-                    await client.unlink(*keys[start : start + 500])
-            finally:
-                await client.aclose()
-        if servers.mongodb_uri is not None:
-            mongo: AsyncMongoClient[Any] = AsyncMongoClient(servers.mongodb_uri)
-            try:
-                db = mongo.get_database(servers.database)
-                for name in await db.list_collection_names():
-                    if name.startswith(MONGO_PREFIX):
-                        await db.drop_collection(name)
-            finally:
-                await mongo.close()
-
-    await clean()
-    try:
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            await clean()
+# the sides of each workload
 
 
 async def langgraph_sides(
@@ -429,7 +272,7 @@ async def langgraph_sides(
 
     out = Sides()
     for backend in backends:
-        handle = _open(backend, servers, "lgs")
+        handle = open_handle(backend, servers, "lgs")
         stack.push_async_callback(handle.close)
         out.sides.append(graph_side(f"satchel {backend}", SatchelSaver(store=handle)))
     if "memory" in backends:
@@ -452,7 +295,7 @@ async def langgraph_sides(
             await saver.asetup()
             out.sides.append(graph_side("AsyncRedisSaver", saver))
         except Exception as exc:
-            out.unavailable["AsyncRedisSaver"] = _error(exc)
+            out.unable("AsyncRedisSaver", exc)
     if "mongodb" in backends:
         try:
             from langgraph.checkpoint.mongodb import MongoDBSaver
@@ -472,7 +315,7 @@ async def langgraph_sides(
                 )
             )
         except Exception as exc:
-            out.unavailable["MongoDBSaver"] = _error(exc)
+            out.unable("MongoDBSaver", exc)
     return out
 
 
@@ -485,7 +328,7 @@ async def agents_sides(
 
     out = Sides()
     for backend in backends:
-        handle = _open(backend, servers, "oas")
+        handle = open_handle(backend, servers, "oas")
         stack.push_async_callback(handle.close)
         out.sides.append(
             session_side(
@@ -517,7 +360,7 @@ async def agents_sides(
                 )
             )
         except Exception as exc:
-            out.unavailable["RedisSession"] = _error(exc)
+            out.unable("RedisSession", exc)
     if "mongodb" in backends:
         try:
             from agents.extensions.memory import MongoDBSession
@@ -538,7 +381,7 @@ async def agents_sides(
                 )
             )
         except Exception as exc:  # not shipped by this release, or cannot run here
-            out.unavailable["MongoDBSession"] = _error(exc)
+            out.unable("MongoDBSession", exc)
     return out
 
 
@@ -569,30 +412,23 @@ async def measure(
     warmup: int,
     stored: int,
 ) -> dict[str, Any]:
-    directory = tempfile.mkdtemp(prefix="satchel-bench-integrations-")
-    try:
-        async with _cleanup(servers), contextlib.AsyncExitStack() as stack:
-            build = langgraph_sides if workload == "langgraph" else agents_sides
-            sides = await build(stack, servers, backends, directory)
-            await sides.check()
-            try:
-                await sides.fill(stored)
-                runs = await sides.run(iterations, repeats, warmup)
-            finally:
-                await sides.finish()
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    async with scratch(servers, "satchel-bench-integrations-") as (stack, directory):
+        build = langgraph_sides if workload == "langgraph" else agents_sides
+        sides = await build(stack, servers, backends, directory)
+        await sides.check()
+        try:
+            await sides.store(stored)
+            runs = await sides.run(iterations, repeats, warmup)
+        finally:
+            await sides.finish()
     return {"runs": runs, "unavailable": sides.unavailable}
 
 
 def summarise(workload: str, backends: list[str], m: dict[str, Any]) -> dict[str, Any]:
     runs: dict[str, list[float]] = m["runs"]
     ops = sorted({name.split(" ", 1)[0] for name in runs}, key=["run", "state", "history"].index)
-    names = list(dict.fromkeys(name.split(" ", 1)[1] for name in runs))
-    sides = {
-        name: {f"{op}_ms": round(statistics.median(runs[f"{op} {name}"]), 3) for op in ops}
-        for name in names
-    }
+    names = side_names(runs)
+    sides = by_side(runs, ops)
     comparisons: dict[str, Any] = {}
     for backend in backends:
         ours = f"satchel {backend}"
@@ -613,24 +449,19 @@ def summarise(workload: str, backends: list[str], m: dict[str, Any]) -> dict[str
     return {"sides": sides, "comparisons": comparisons, "unavailable": m["unavailable"]}
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in (
-        "langgraph",
-        "langgraph-checkpoint",
-        "langgraph-checkpoint-sqlite",
-        "langgraph-checkpoint-redis",
-        "langgraph-checkpoint-mongodb",
-        "openai-agents",
-        "redis",
-        "hiredis",
-        "pymongo",
-        "aiosqlite",
-    ):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            out[name] = importlib.metadata.version(name)
-    return out
-
+#: The distributions whose versions the report gives.
+VERSIONS = (
+    "langgraph",
+    "langgraph-checkpoint",
+    "langgraph-checkpoint-sqlite",
+    "langgraph-checkpoint-redis",
+    "langgraph-checkpoint-mongodb",
+    "openai-agents",
+    "redis",
+    "hiredis",
+    "pymongo",
+    "aiosqlite",
+)
 
 #: Runs per repeat, by workload.
 ITERATIONS = {"langgraph": 2, "agents": 2}
@@ -638,17 +469,9 @@ OP_LABELS = {"run": "run", "state": "get_state", "history": "history"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--workloads",
-        default=",".join(WORKLOADS),
-        help=f"comma-separated, from {', '.join(WORKLOADS)} (default: both)",
-    )
-    parser.add_argument(
-        "--backends",
-        default=",".join(BACKENDS),
-        help=f"satchel's backends (and their peers), from {', '.join(BACKENDS)} (default: all)",
-    )
+    parser = cli.parser(__doc__)
+    cli.add_list(parser, "--workloads", WORKLOADS, "comma-separated", "both")
+    cli.add_list(parser, "--backends", BACKENDS, "satchel's backends (and their peers)", "all")
     parser.add_argument(
         "--graph-runs",
         type=int,
@@ -661,8 +484,8 @@ def main(argv: list[str] | None = None) -> int:
         default=ITERATIONS["agents"],
         help="conversations per side and repeat",
     )
-    parser.add_argument("--repeats", type=int, default=15, help="timings per figure (median)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per side first")
+    cli.add_repeats(parser, 15)
+    cli.add_warmup(parser, 1, "untimed runs per side first")
     parser.add_argument(
         "--stored-threads",
         type=int,
@@ -670,54 +493,18 @@ def main(argv: list[str] | None = None) -> int:
         help="runs (threads, sessions) every side stores before timing and keeps throughout "
         "(default: 0, every repeat starts from empty stores)",
     )
-    parser.add_argument("--url", help="use this Redis server instead of a throwaway one")
-    parser.add_argument(
-        "--uri",
-        default=os.environ.get("SATCHEL_BENCH_MONGODB_URI") or None,
-        help="use this MongoDB server (default: $SATCHEL_BENCH_MONGODB_URI) instead of "
-        "starting a throwaway SecantusDB",
-    )
-    parser.add_argument(
-        "--database", default="satchel_bench", help="the database of the benchmark's collections"
-    )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 when a satchel side has no peer to compare"
-    )
+    cli.add_servers(parser)
+    cli.add_output(parser, check="exit 1 when a satchel side has no peer to compare")
     args = parser.parse_args(argv)
-    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if not workloads or any(w not in WORKLOADS for w in workloads):
-        parser.error(f"--workloads: choose from {', '.join(WORKLOADS)}")
-    if not backends or any(b not in BACKENDS for b in backends):
-        parser.error(f"--backends: choose from {', '.join(BACKENDS)}")
+    workloads = cli.parse_list(parser, args.workloads, "--workloads", WORKLOADS)
+    backends = cli.parse_list(parser, args.backends, "--backends", BACKENDS)
     if min(args.repeats, args.graph_runs, args.conversations) < 1:
         parser.error("--repeats, --graph-runs and --conversations must be at least 1")
     if args.warmup < 0 or args.stored_threads < 0:
         parser.error("--warmup and --stored-threads must be at least 0")
 
     with contextlib.ExitStack() as stack:
-        servers = Servers(None, None, args.database)
-        if "redis" in backends:
-            if args.url is None:
-                servers.redis_url = stack.enter_context(redis_server())
-                servers.described["redis"] = f"{servers.redis_url} (throwaway redis-server)"
-            else:
-                from satchel.settings import redact_url
-
-                servers.redis_url = args.url
-                servers.described["redis"] = redact_url(args.url)
-        if "mongodb" in backends:
-            if args.uri is None:
-                servers.mongodb_uri, version = stack.enter_context(secantus_server())
-                servers.described["mongodb"] = (
-                    f"{servers.mongodb_uri} (throwaway SecantusDB {version}, own process)"
-                )
-            else:
-                from satchel.settings import redact_url
-
-                servers.mongodb_uri = args.uri
-                servers.described["mongodb"] = redact_url(args.uri)
+        servers = start(stack, backends, args.url, args.uri, args.database)
         measured: dict[str, Any] = {}
         for workload in workloads:
             iterations = args.graph_runs if workload == "langgraph" else args.conversations
@@ -736,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
                 "runs_per_repeat": iterations,
                 **summarise(workload, backends, m),
                 # every repeat's figure, in the order taken: ms per run or read
-                "repeats_ms": {k: [round(v, 3) for v in vs] for k, vs in m["runs"].items()},
+                "repeats_ms": rounded(m["runs"], 3),
             }
 
     no_peer = [
@@ -746,14 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         if c["peer"] is None or c["peer"] != PEERS[workload][backend][0]
     ]
     result = {
-        "machine": {
-            "nproc": os.cpu_count(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-        },
-        "versions": _versions(),
+        "machine": cli.machine(load_average=True),
+        "versions": cli.versions(VERSIONS),
         "servers": servers.described,
         "parameters": {
             "repeats": args.repeats,
@@ -767,21 +548,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     code = 1 if (args.check and no_peer) else 0
     if args.json:
-        print(json.dumps(result, indent=2))
+        cli.print_json(result)
         return code
 
     m = result["machine"]
-    print(
-        f"machine: nproc={m['nproc']}, load average {m['load_average']}, "
-        f"{m['implementation']} {m['python']}, {m['platform']}"
-    )
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()))
+    print(cli.machine_line(m))
+    print(cli.versions_line(result["versions"]))
     for backend, where in servers.described.items():
         print(f"{backend}: {where}")
-    print(
-        f"ms per run: medians of {args.repeats} repeats; ratios: medians of each repeat's own "
-        "(every side timed back to back)"
-    )
+    print(cli.method_line("ms per run", args.repeats, "ratios", "every side"))
     titles = {
         "langgraph": f"LangGraph: a {STEPS}-step graph run (and reading its state back)",
         "agents": f"OpenAI Agents SDK: a {TURNS}-turn conversation (add_items, "
@@ -792,9 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         stored = f", {args.stored_threads} more stored" if args.stored_threads else ""
         print(f"{titles[workload]}; {r['runs_per_repeat']} per side and repeat{stored}")
         ops = [k.removesuffix("_ms") for k in next(iter(r["sides"].values()))]
-        print(f"{'':<28}" + "".join(f"{OP_LABELS[op] + ' ms':>14}" for op in ops))
-        for name, s in r["sides"].items():
-            print(f"{name:<28}" + "".join(f"{s[op + '_ms']:>14.2f}" for op in ops))
+        cli.print_sides(r["sides"], OP_LABELS, ops, 28)
         for name, error in r["unavailable"].items():
             print(f"{name:<28}  did not run: {error}")
         print()

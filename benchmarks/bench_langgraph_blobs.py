@@ -21,7 +21,6 @@ This is a measurement, not a test.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import json
@@ -33,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import cli
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -112,13 +112,13 @@ async def measure(repeats: int) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=11)
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser = cli.parser(__doc__)
+    cli.add_repeats(parser, 11)
+    cli.add_output(parser, check=None, json="print the rows as JSON")
     args = parser.parse_args()
     rows = asyncio.run(measure(args.repeats))
     if args.json:
-        print(json.dumps(rows, indent=2))
+        cli.print_json(rows)
         return
     print(
         f"Python {sys.version.split()[0]}, {platform.system()} {platform.machine()}, "

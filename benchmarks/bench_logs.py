@@ -42,12 +42,12 @@ and the ratio of satchel over raw are the medians of each repeat's own, which a 
 moves far less than figures made of two medians taken apart.
 
 The benchmark starts its own servers as the other benchmarks do: a throwaway
-``redis-server`` (from PATH, see ``bench_redis.py``), and a throwaway SecantusDB in a process
-of its own (see ``bench_mongodb.py``). ``--url`` and ``--uri`` (or
-``SATCHEL_BENCH_MONGODB_URI``) name servers to use instead; there the benchmark writes only
-keys under ``satchel-bench:`` and collections whose names start with ``satchel-bench.``, and
-deletes them before and after. This is a measurement, not a test: it prints the numbers and
-whether each target is met (``--check`` makes a missed target exit 1).
+``redis-server`` (from PATH) and a throwaway SecantusDB in a process of its own (see
+``servers.py``). ``--url`` and ``--uri`` (or ``SATCHEL_BENCH_MONGODB_URI``) name servers to
+use instead; there the benchmark writes only keys under ``satchel-bench:`` and collections
+whose names start with ``satchel-bench.``, and deletes them before and after. This is a
+measurement, not a test: it prints the numbers and whether each target is met (``--check``
+makes a missed target exit 1).
 
     uv run python benchmarks/bench_logs.py
     uv run python benchmarks/bench_logs.py --backends redis,mongodb --repeats 31
@@ -56,14 +56,12 @@ whether each target is met (``--check`` makes a missed target exit 1).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import copy
 import itertools
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -71,15 +69,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from bench_mongodb import _drop_bench_collections, secantus_server  # the same server
-from bench_redis import (  # the same timing (paired repeats, rotated order) and server
-    Case,
-    Operation,
-    paired_extra,
-    paired_ratio,
-    redis_server,
-    timed,
-)
+import cli
+import servers
+from rounds import US, Case, Operation, medians, paired_extra, paired_ratio, rounded, time_cases
+from workload import encode
 
 #: Targets: satchel (through satchel.open() + LogStore) / the raw client's plainest
 #: equivalent, per backend and operation. Memory has none.
@@ -92,13 +85,11 @@ OPERATIONS = ("append", "last")
 
 #: Every key (Redis) and collection (MongoDB) this benchmark writes starts with these; each
 #: side's prefix has the same length, so that every side sends names of the same size.
-REDIS_PREFIX = "satchel-bench:"
-MONGO_PREFIX = "satchel-bench."
+REDIS_PREFIX = servers.REDIS_PREFIX
+MONGO_PREFIX = servers.MONGO_PREFIX
 SIDE_PREFIXES = {"store": "lgs", "backend": "lgb", "raw": "lgr", "stream": "lgx", "script": "lgc"}
 
 STORE_NAME = "chat"
-
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 def make_message(i: int) -> dict[str, Any]:
@@ -125,35 +116,10 @@ def make_message(i: int) -> dict[str, Any]:
         ),
         "content": "",
     }
-    room = 1024 - len(_encode(message))
+    room = 1024 - len(encode(message))
     sentence = f"Message {i}: the quick brown fox jumps over the lazy dog. "
     message["content"] = (sentence * (room // len(sentence) + 1))[:room]
     return message
-
-
-# --------------------------------------------------------------------------------------
-# timing
-
-
-async def run_rounds(
-    groups: list[list[Case]],
-    repeats: int,
-    warmup: int,
-    reset: Callable[[], Awaitable[None]],
-) -> None:
-    """Warm every case up, then time each group's cases back to back, ``repeats`` times,
-    rotating the order within each group from one repeat to the next; ``reset`` (untimed)
-    after the warm-up and after every repeat."""
-    for group in groups:
-        for case in group:
-            await timed(case.op, min(case.iterations, warmup))
-    await reset()
-    for r in range(repeats):
-        for group in groups:
-            shift = r % len(group)
-            for case in group[shift:] + group[:shift]:
-                case.timings.append(await timed(case.op, case.iterations))
-        await reset()
 
 
 class Sides:
@@ -199,15 +165,10 @@ class Sides:
 
     async def run(self, iterations: int, repeats: int, warmup: int) -> dict[str, list[float]]:
         cases = {
-            op: {side: Case(fn, iterations, []) for side, fn in sides.items()}
+            op: {side: Case(fn, iterations) for side, fn in sides.items()}
             for op, sides in self.ops.items()
         }
-        await run_rounds([list(c.values()) for c in cases.values()], repeats, warmup, self.reset)
-        return {
-            f"{op} {side}": [t / c.iterations / 1000 for t in c.timings]
-            for op, sides in cases.items()
-            for side, c in sides.items()
-        }
+        return await time_cases(cases, repeats, warmup, US, self.reset)
 
 
 class Workload:
@@ -220,7 +181,7 @@ class Workload:
         # a pool of messages larger than what any log holds; entry e of every log is
         # messages[e % len(messages)] at the start
         self.messages = [make_message(i) for i in range(max(4 * entries, 256))]
-        self.texts = [_encode(m) for m in self.messages]
+        self.texts = [encode(m) for m in self.messages]
 
     def append_key(self, i: int) -> str:
         return self.keys[i % len(self.keys)]
@@ -333,12 +294,6 @@ async def measure_memory(work: Workload, iterations: int, repeats: int, warmup: 
 # Redis: satchel against raw redis.asyncio (a list; a stream as context)
 
 
-async def _delete_redis_keys(client: Any) -> None:
-    keys = [key async for key in client.scan_iter(match=REDIS_PREFIX + "*", count=1000)]
-    for start in range(0, len(keys), 500):
-        await client.unlink(*keys[start : start + 500])
-
-
 async def _script_side(
     sides: Sides, work: Workload, raw: Any, scripted: Any, collection: str
 ) -> None:
@@ -404,10 +359,6 @@ def _now_ms() -> int:
 async def measure_redis(
     url: str, work: Workload, iterations: int, repeats: int, warmup: int
 ) -> Any:
-    from redis.asyncio import Redis
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
     import satchel
     from satchel_redis.backend import RedisBackend
     from satchel_redis.scripts import SCRIPTS
@@ -428,22 +379,13 @@ async def measure_redis(
     # the logs the raw client runs satchel's own scripts on (laid out, filled and trimmed by
     # a backend of their own)
     scripted = RedisBackend.from_url(url, key_prefix=prefix("script"))
-    settings = backend.settings
-    # the settings satchel gives its own client (see satchel_redis.backend._connect)
-    raw = Redis.from_url(
-        url,
-        socket_timeout=settings.socket_timeout,
-        socket_connect_timeout=settings.connect_timeout,
-        retry=Retry(NoBackoff(), 0),
-        max_connections=settings.max_connections,
-        decode_responses=False,
-    )
+    raw = servers.raw_redis(url, backend.settings)
     texts, last = work.texts, work.last
     list_keys = {key: f"{prefix('raw')}{collection}:{key}" for key in work.keys}
     stream_keys = {key: f"{prefix('stream')}{collection}:{key}" for key in work.keys}
     loads = json.loads
     try:
-        await _delete_redis_keys(raw)
+        await servers.delete_redis_keys(raw)
         info = await raw.info("server")
         sides = Sides()
         _store_sides(sides, work, store, backend, collection)
@@ -489,7 +431,7 @@ async def measure_redis(
         if "log_append" in SCRIPTS:  # satchel-redis keeps logs natively
             await _script_side(sides, work, raw, scripted, collection)
             await _fill_store_sides(work, None, scripted, collection)
-        initial = [_encode(m) for m in work.initial()]
+        initial = [encode(m) for m in work.initial()]
         async with raw.pipeline(transaction=False) as pipe:
             for key in work.keys:
                 pipe.rpush(list_keys[key], *initial)
@@ -500,7 +442,7 @@ async def measure_redis(
         runs = await sides.run(iterations, repeats, warmup)
     finally:
         with contextlib.suppress(Exception):
-            await _delete_redis_keys(raw)
+            await servers.delete_redis_keys(raw)
         await handle.close()
         await backend.close()
         await scripted.close()
@@ -515,9 +457,7 @@ async def measure_redis(
 async def measure_mongodb(
     uri: str, database: str, work: Workload, iterations: int, repeats: int, warmup: int
 ) -> Any:
-    from bson.codec_options import CodecOptions
-    from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, WriteConcern
-    from pymongo.read_preferences import ReadPreference
+    from pymongo import ASCENDING, DESCENDING, IndexModel
 
     import satchel
     from satchel_mongodb import MongoBackend
@@ -536,28 +476,12 @@ async def measure_mongodb(
     store = handle.logs(STORE_NAME)
     collection = store.collection
     backend = MongoBackend.from_uri(uri, database=database, collection_prefix=prefix("backend"))
-    settings = backend.settings
-    concern = settings.write_concern
-    # the settings satchel gives its own client (see MongoBackend.__init__)
-    client: AsyncMongoClient[Any] = AsyncMongoClient(
-        uri,
-        serverSelectionTimeoutMS=int(settings.server_selection_timeout * 1000),
-        connectTimeoutMS=int(settings.connect_timeout * 1000),
-        socketTimeoutMS=int(settings.socket_timeout * 1000),
-        maxPoolSize=settings.max_pool_size,
-        appname="satchel-bench",
-    )
-    db = client.get_database(
-        database,
-        codec_options=CodecOptions(tz_aware=True, tzinfo=timezone.utc),
-        read_preference=ReadPreference.PRIMARY,
-        write_concern=WriteConcern(w=int(concern) if concern.isdigit() else concern),
-    )
+    client, db = servers.raw_mongodb(uri, database, backend.settings)
     raw = db.get_collection(prefix("raw") + collection)
     messages, last = work.messages, work.last
     counters = dict.fromkeys(work.keys, 0)  # the raw side's last sequence number per log
     try:
-        await _drop_bench_collections(db)
+        await servers.drop_collections(db)
         info = await client.server_info()
         sides = Sides()
         _store_sides(sides, work, store, backend, collection)
@@ -623,7 +547,7 @@ async def measure_mongodb(
         runs = await sides.run(iterations, repeats, warmup)
     finally:
         with contextlib.suppress(Exception):
-            await _drop_bench_collections(db)
+            await servers.drop_collections(db)
         await handle.close()
         await backend.close()
         await client.close()
@@ -669,7 +593,7 @@ RAW_COMMANDS = {
 
 def summarise(backend: str, runs: dict[str, list[float]]) -> dict[str, Any]:
     """Medians, extras and ratios of one backend's runs (each side against ``raw``)."""
-    med = {name: statistics.median(values) for name, values in runs.items()}
+    med = medians(runs)
     out: dict[str, Any] = {}
     for op in OPERATIONS:
         raw = runs[f"{op} raw"]
@@ -699,12 +623,8 @@ def summarise(backend: str, runs: dict[str, list[float]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--backends",
-        default=",".join(BACKENDS),
-        help=f"comma-separated, from {', '.join(BACKENDS)} (default: all)",
-    )
+    parser = cli.parser(__doc__)
+    cli.add_list(parser, "--backends", BACKENDS, "comma-separated", "all")
     parser.add_argument(
         "--iterations",
         type=int,
@@ -713,31 +633,17 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {v}" for k, v in ITERATIONS.items())
         + ")",
     )
-    parser.add_argument("--repeats", type=int, default=21, help="timings per figure (median)")
-    parser.add_argument(
-        "--warmup", type=int, default=200, help="untimed operations per case before timing"
-    )
+    cli.add_repeats(parser, 21)
+    cli.add_warmup(parser, 200)
     parser.add_argument("--logs", type=int, default=100, help="logs on each side")
     parser.add_argument(
         "--entries", type=int, default=100, help="entries of each log (kept by trimming)"
     )
     parser.add_argument("--last", type=int, default=20, help="entries each read returns")
-    parser.add_argument("--url", help="use this Redis server instead of a throwaway one")
-    parser.add_argument(
-        "--uri",
-        default=os.environ.get("SATCHEL_BENCH_MONGODB_URI") or None,
-        help="use this MongoDB server (default: $SATCHEL_BENCH_MONGODB_URI) instead of "
-        "starting a throwaway SecantusDB",
-    )
-    parser.add_argument(
-        "--database", default="satchel_bench", help="the database of the benchmark's collections"
-    )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    cli.add_servers(parser)
+    cli.add_output(parser)
     args = parser.parse_args(argv)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if not backends or any(b not in BACKENDS for b in backends):
-        parser.error(f"--backends: choose from {', '.join(BACKENDS)}")
+    backends = cli.parse_list(parser, args.backends, "--backends", BACKENDS)
     if (
         args.repeats < 1
         or args.logs < 1
@@ -757,42 +663,27 @@ def main(argv: list[str] | None = None) -> int:
             m = asyncio.run(measure_memory(work, iterations, args.repeats, args.warmup))
             where = "in process"
         elif backend == "redis":
-            if args.url is None:
-                with redis_server() as url:
-                    m = asyncio.run(measure_redis(url, work, iterations, args.repeats, args.warmup))
-                where = f"{url} (throwaway)"
-            else:
-                from satchel.settings import redact_url
-
+            with servers.redis(args.url) as server:
                 m = asyncio.run(
-                    measure_redis(args.url, work, iterations, args.repeats, args.warmup)
+                    measure_redis(server.url, work, iterations, args.repeats, args.warmup)
                 )
-                where = redact_url(args.url)
+            where = server.where
         else:
-
-            def run(uri: str, iterations: int = iterations) -> Any:
-                return asyncio.run(
-                    measure_mongodb(uri, args.database, work, iterations, args.repeats, args.warmup)
+            with servers.mongodb(args.uri) as server:
+                m = asyncio.run(
+                    measure_mongodb(
+                        server.url, args.database, work, iterations, args.repeats, args.warmup
+                    )
                 )
-
-            if args.uri is None:
-                with secantus_server() as (uri, version):
-                    m = run(uri)
-                where = f"{uri} (throwaway, own process)"
-                m["server"] = f"SecantusDB {version} (reports MongoDB {m['server_version']})"
-            else:
-                from satchel.settings import redact_url
-
-                m = run(args.uri)
-                where = redact_url(args.uri)
-                m["server"] = f"MongoDB {m['server_version']}"
+            where = server.where
+            m["server"] = server.mongodb(m["server_version"])
         measured[backend] = {
             "server": m["server"],
             "where": where,
             "iterations": iterations,
             "operations": summarise(backend, m["runs"]),
             # every repeat's figure, in the order taken: µs per operation
-            "repeats_us": {k: [round(v, 2) for v in vs] for k, vs in m["runs"].items()},
+            "repeats_us": rounded(m["runs"], 2),
         }
 
     missed = [
@@ -802,12 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         if o["met"] is False
     ]
     result = {
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-        },
+        "machine": cli.machine(),
         "parameters": {
             "repeats": args.repeats,
             "warmup": args.warmup,
@@ -819,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         "backends": measured,
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        cli.print_json(result)
         return 1 if (args.check and missed) else 0
 
     m = result["machine"]
@@ -827,11 +713,8 @@ def main(argv: list[str] | None = None) -> int:
         f"satchel logs vs the raw client: {args.logs} logs of {args.entries} chat messages "
         f"({message_bytes:.0f} B JSON) per side; append one, read the last {args.last}"
     )
-    print(f"machine: nproc={m['nproc']}, {m['implementation']} {m['python']}, {m['platform']}")
-    print(
-        f"µs/op: medians of {args.repeats} repeats; extra and ratios: medians of each "
-        "repeat's own (both sides timed back to back)"
-    )
+    print(cli.machine_line(m))
+    print(cli.method_line("µs/op", args.repeats, "extra and ratios", "both sides"))
     for backend, r in measured.items():
         print()
         at = "" if r["where"] == r["server"] else f" at {r['where']}"
@@ -850,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
                 s = o[side]
                 target = "-"
                 if side == "store" and o["target_ratio"] is not None:
-                    target = f"<= {o['target_ratio']:.2f}x {'met' if o['met'] else 'MISSED'}"
+                    target = cli.verdict("<=", o["target_ratio"], 2, o["met"])
                 print(
                     f"{name + ' via ' + label:<36}{s['us']:>10.1f}{s['extra_us']:>+10.1f}"
                     f"{s['ratio']:>7.2f}x  {target}"
@@ -867,7 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         for op, command in RAW_COMMANDS[backend].items():
             print(f"  raw {op}: {command}")
     print()
-    print("targets: " + ("all met" if not missed else "MISSED: " + ", ".join(missed)))
+    print(cli.targets_line(missed))
     return 1 if (args.check and missed) else 0
 
 

@@ -20,112 +20,72 @@ is met (``--check`` makes a missed target exit 1).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import copy
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
+
+import cli
+from rounds import timed
+from workload import Records, kv_operations, median_bytes
 
 # Targets: satchel / baseline, per operation; and import + open in milliseconds.
 TARGETS = {"get": 3.0, "set": 3.0}
 IMPORT_OPEN_TARGET_MS = 150.0
 
-STATUSES = ("open", "paused", "done", "failed")
 
-
-def make_value(i: int) -> dict[str, Any]:
-    """A JSON object of about 1 KiB, shaped like an agent's state."""
-    value: dict[str, Any] = {
-        "id": f"agent-{i:06d}",
-        "status": STATUSES[i % len(STATUSES)],
-        "score": (i * 7919 % 1000) / 1000,
-        "step": i % 50,
-        "user": {"name": f"user-{i % 97}", "age": 18 + i % 60, "locale": "en-GB"},
-        "tags": ["alpha", "beta", "gamma"][: 1 + i % 3],
-        "history": [
-            {"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n} of {i}"}
-            for n in range(6)
-        ],
-    }
-    size = len(json.dumps(value, separators=(",", ":")))
-    value["notes"] = "x" * max(0, 1024 - size - len(',"notes":""'))
-    return value
-
-
-def median_per_op(timings: list[float], iterations: int) -> float:
-    """The median of the repeats, in µs per operation."""
-    return statistics.median(timings) / iterations * 1e6
+def median_per_op(timings: list[int], iterations: int) -> float:
+    """The median of the repeats (ns), in µs per operation."""
+    return statistics.median(timings) / iterations / 1000
 
 
 # --------------------------------------------------------------------------------------
 # the baseline: a plain dict with deepcopy
 
 
-def baseline_get(data: dict[str, Any], keys: list[str], iterations: int) -> float:
-    start = time.perf_counter()
+def baseline_get(data: dict[str, Any], keys: list[str], iterations: int) -> int:
+    start = time.perf_counter_ns()
     n = len(keys)
     for i in range(iterations):
         copy.deepcopy(data[keys[i % n]])
-    return time.perf_counter() - start
+    return time.perf_counter_ns() - start
 
 
-def baseline_set(
-    data: dict[str, Any], keys: list[str], values: list[Any], iterations: int
-) -> float:
-    start = time.perf_counter()
+def baseline_set(data: dict[str, Any], keys: list[str], values: list[Any], iterations: int) -> int:
+    start = time.perf_counter_ns()
     n = len(keys)
     for i in range(iterations):
         data[keys[i % n]] = copy.deepcopy(values[i % n])
-    return time.perf_counter() - start
+    return time.perf_counter_ns() - start
 
 
-def baseline_query(rows: list[dict[str, Any]], iterations: int, limit: int) -> float:
-    start = time.perf_counter()
+def baseline_query(rows: list[dict[str, Any]], iterations: int, limit: int) -> int:
+    start = time.perf_counter_ns()
     for _ in range(iterations):
         hits = [r for r in rows if r["value"]["status"] == "open" and r["value"]["score"] >= 0.25]
         hits.sort(key=lambda r: (-r["value"]["score"], r["key"]))
         copy.deepcopy(hits[:limit])
-    return time.perf_counter() - start
+    return time.perf_counter_ns() - start
 
 
 # --------------------------------------------------------------------------------------
 # satchel
 
 
-async def timed(operation: Callable[[int], Awaitable[Any]], iterations: int) -> float:
-    start = time.perf_counter()
-    for i in range(iterations):
-        await operation(i)
-    return time.perf_counter() - start
-
-
 async def measure_satchel(
-    keys: list[str],
-    values: list[Any],
-    iterations: int,
-    query_iterations: int,
-    repeats: int,
-    limit: int,
+    data: Records, iterations: int, query_iterations: int, repeats: int, limit: int
 ) -> tuple[dict[str, float], list[str]]:
     import satchel
 
-    n = len(keys)
     async with satchel.open(environ={"SATCHEL_BACKEND": "memory"}) as store:
         kv = store.kv("bench")
-        await kv.set_many(dict(zip(keys, values, strict=True)))
-
-        async def get(i: int) -> Any:
-            return await kv.get(keys[i % n])
-
-        async def set_(i: int) -> Any:
-            return await kv.set(keys[i % n], values[i % n])
+        await kv.set_many(data.items())
+        ops = kv_operations(kv, data)
+        get, set_ = ops["get"], ops["set"]
 
         async def query(i: int) -> Any:
             return await kv.query(
@@ -137,7 +97,7 @@ async def measure_satchel(
         # one warm-up round of each, then the repeats, interleaved
         for op in (get, set_, query):
             await timed(op, min(iterations, 200))
-        results: dict[str, list[float]] = {"get": [], "set": [], "query": []}
+        results: dict[str, list[int]] = {"get": [], "set": [], "query": []}
         for _ in range(repeats):
             results["get"].append(await timed(get, iterations))
             results["set"].append(await timed(set_, iterations))
@@ -154,19 +114,15 @@ async def measure_satchel(
 
 
 def measure_baseline(
-    keys: list[str],
-    values: list[Any],
-    iterations: int,
-    query_iterations: int,
-    repeats: int,
-    limit: int,
+    records: Records, iterations: int, query_iterations: int, repeats: int, limit: int
 ) -> tuple[dict[str, float], list[str]]:
+    keys, values = records.keys, records.values
     data = {k: copy.deepcopy(v) for k, v in zip(keys, values, strict=True)}
-    rows = [{"key": k, "value": v} for k, v in data.items()]
+    rows: list[dict[str, Any]] = [{"key": k, "value": v} for k, v in data.items()]
     baseline_get(data, keys, min(iterations, 200))
     baseline_set(data, keys, values, min(iterations, 200))
     baseline_query(rows, 5, limit)
-    results: dict[str, list[float]] = {"get": [], "set": [], "query": []}
+    results: dict[str, list[int]] = {"get": [], "set": [], "query": []}
     for _ in range(repeats):
         results["get"].append(baseline_get(data, keys, iterations))
         results["set"].append(baseline_set(data, keys, values, iterations))
@@ -258,31 +214,23 @@ def measure_import_open(runs: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.parser(__doc__)
     parser.add_argument(
         "--iterations", type=int, default=5000, help="get/set operations per repeat"
     )
     parser.add_argument("--query-iterations", type=int, default=50, help="queries per repeat")
-    parser.add_argument("--repeats", type=int, default=7, help="timings per figure (median)")
+    cli.add_repeats(parser, 7)
     parser.add_argument("--records", type=int, default=1000, help="records in the namespace")
     parser.add_argument("--limit", type=int, default=10, help="the query's limit")
     parser.add_argument("--import-runs", type=int, default=7, help="fresh interpreters to time")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    cli.add_output(parser)
     args = parser.parse_args(argv)
 
-    keys = [f"agent-{i:06d}" for i in range(args.records)]
-    values = [make_value(i) for i in range(args.records)]
-    value_bytes = statistics.median(len(json.dumps(v, separators=(",", ":"))) for v in values)
-
-    ours, our_keys = asyncio.run(
-        measure_satchel(
-            keys, values, args.iterations, args.query_iterations, args.repeats, args.limit
-        )
-    )
-    base, base_keys = measure_baseline(
-        keys, values, args.iterations, args.query_iterations, args.repeats, args.limit
-    )
+    records = Records(args.records)
+    value_bytes = median_bytes(records.values)
+    counts = (args.iterations, args.query_iterations, args.repeats, args.limit)
+    ours, our_keys = asyncio.run(measure_satchel(records, *counts))
+    base, base_keys = measure_baseline(records, *counts)
     if our_keys != base_keys:
         raise SystemExit("the query results differ from the baseline's; the benchmark is wrong")
     startup = measure_import_open(args.import_runs)
@@ -299,12 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             "met": None if target_ratio is None else ratio <= target_ratio,
         }
     result = {
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-        },
+        "machine": cli.machine(),
         "parameters": {
             "iterations": args.iterations,
             "query_iterations": args.query_iterations,
@@ -329,21 +272,21 @@ def main(argv: list[str] | None = None) -> int:
         missed.append("import_open")
 
     if args.json:
-        print(json.dumps(result, indent=2))
+        cli.print_json(result)
     else:
         m = result["machine"]
         print(
             f"satchel memory backend vs dict + deepcopy: {args.records} records of "
             f"{value_bytes:.0f} B JSON; median of {args.repeats} repeats"
         )
-        print(f"machine: nproc={m['nproc']}, {m['implementation']} {m['python']}, {m['platform']}")
+        print(cli.machine_line(m))
         print()
         print(f"{'operation':<10}{'satchel µs/op':>15}{'baseline µs/op':>16}{'ratio':>8}  target")
         for name, o in operations.items():
             target = (
                 "-"
                 if o["target_ratio"] is None
-                else (f"<= {o['target_ratio']:.0f}x {'met' if o['met'] else 'MISSED'}")
+                else cli.verdict("<=", o["target_ratio"], 0, o["met"])
             )
             print(
                 f"{name:<10}{o['satchel_us']:>15.2f}{o['baseline_us']:>16.2f}"

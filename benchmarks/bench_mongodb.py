@@ -66,33 +66,16 @@ exit 1).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import importlib.util
-import json
-import os
-import platform
-import select
-import shutil
-import signal
-import statistics
-import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from bench_memory import make_value  # the same ~1 KiB agent-state values
-from bench_redis import (  # the same timing: paired repeats, rotated order
-    Case,
-    Operation,
-    _on_sigterm,
-    paired_extra,
-    paired_ratio,
-    run_groups,
-)
+import cli
+import servers
+from rounds import US, Case, Operation, medians, paired_extra, paired_ratio, rounded, time_cases
+from workload import Records, batch_cases, batch_figures, kv_operations, median_bytes
 
 # Targets: satchel / raw pymongo, per operation (get and put through satchel.open() +
 # KVStore, find through MongoBackend, queries through KVStore); and the speed-up of one
@@ -102,95 +85,15 @@ BATCH_TARGET = 10.0
 
 #: Every collection this benchmark writes starts with this; the three sides' prefixes have
 #: the same length, so that every side's collection names are of the same size.
-PREFIX = "satchel-bench."
+PREFIX = servers.MONGO_PREFIX
 PREFIX_KV = PREFIX + "kv."
 PREFIX_BACKEND = PREFIX + "be."
 PREFIX_RAW = PREFIX + "rw."
-
-HOST = "127.0.0.1"
-#: Added to the URI of the throwaway SecantusDB server (see the module's docstring).
-SECANTUS_OPTIONS = "retryWrites=false"
 #: Records each tag of the indexed find holds.
 FIND_HITS = 10
 #: The queries' page size.
 LIMIT = 20
 WHERE = [("status", "eq", "open")]
-
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-
-
-# --------------------------------------------------------------------------------------
-# the throwaway server, in a process of its own
-
-#: Seconds between the throwaway server's TTL sweeps. Nothing expires in this benchmark, and
-#: a sweep stalls SecantusDB for tens of ms (measured up to ~70 ms with four collections of
-#: 1000 documents), which the tests' one second would inject into every case at random.
-TTL_SWEEP_SECONDS = 60
-
-#: Run by ``python -c`` in the server's process: argv = host, storage directory, seconds
-#: between TTL sweeps. Prints the port it listens on and the version, then serves until its
-#: stdin closes (the benchmark closes it, or exits).
-_SERVER_SCRIPT = """\
-import signal, sys
-from secantus import SecantusDBServer, __version__
-
-server = SecantusDBServer(
-    host=sys.argv[1], port=0, storage_path=sys.argv[2], ttl_sweep_seconds=float(sys.argv[3])
-)
-server.start()
-signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-print(server.address[1], __version__, flush=True)
-try:
-    sys.stdin.read()
-finally:
-    server.stop()
-"""
-
-
-@contextlib.contextmanager
-def secantus_server() -> Iterator[tuple[str, str]]:
-    """``(uri, SecantusDB version)`` of a SecantusDB server started in another process on a
-    free port of 127.0.0.1, over a temporary directory; stopped (and the directory removed)
-    on exit, also on error."""
-    if importlib.util.find_spec("secantus") is None:  # fail here, rather than in the child
-        raise SystemExit(
-            "SecantusDB is not installed (uv sync, or pip install SecantusDB): install it, "
-            "or give --uri"
-        )
-    directory = tempfile.mkdtemp(prefix="satchel-bench-mongodb-")
-    process: subprocess.Popen[bytes] | None = None
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    log = os.path.join(directory, "server.log")
-    storage = os.path.join(directory, "storage")
-    try:
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-c", _SERVER_SCRIPT, HOST, storage, str(TTL_SWEEP_SECONDS)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=out,
-            )
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 60)
-        line = process.stdout.readline().decode() if ready else ""
-        if not line.strip():
-            with open(log, errors="replace") as out:
-                tail = "\n".join(out.read().splitlines()[-10:])
-            raise SystemExit(f"SecantusDB did not start:\n{tail}")
-        port, version = line.split()
-        yield f"mongodb://{HOST}:{port}/?{SECANTUS_OPTIONS}", version
-    finally:
-        if process is not None:
-            if process.stdin is not None:
-                with contextlib.suppress(OSError):
-                    process.stdin.close()  # the server stops and its process exits
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        signal.signal(signal.SIGTERM, previous)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -223,12 +126,6 @@ def _live_values(docs: list[Any]) -> list[tuple[str, Any]]:
     return [(doc["_id"], doc["v"]) for doc in docs if not _expired(doc, now)]
 
 
-async def _drop_bench_collections(db: Any) -> None:
-    for name in await db.list_collection_names():
-        if name.startswith(PREFIX):
-            await db.drop_collection(name)
-
-
 async def measure(
     uri: str,
     database: str,
@@ -241,23 +138,18 @@ async def measure(
     repeats: int,
     warmup: int,
 ) -> dict[str, Any]:
-    from bson.codec_options import CodecOptions
-    from pymongo import AsyncMongoClient, IndexModel, ReplaceOne, WriteConcern
-    from pymongo.read_preferences import ReadPreference
+    from pymongo import IndexModel, ReplaceOne
 
     import satchel
     from satchel.backend import Query, Record
     from satchel_mongodb import MongoBackend, translate
     from satchel_mongodb.codec import decode
 
-    keys = [f"agent-{i:06d}" for i in range(records)]
-    values = [make_value(i) for i in range(records)]
-    n = len(keys)
+    data = Records(records, batch)
+    keys, values, n = data.keys, data.values, data.n
+    chunks, positions = data.chunks, data.positions
     groups = max(1, n // FIND_HITS)
     tags = [f"t{i % groups:05d}" for i in range(n)]
-    chunks = [keys[j : j + batch] for j in range(0, n - batch + 1, batch)]
-    positions = {k: j for j, k in enumerate(keys)}
-    chunk_items = [{k: values[positions[k]] for k in chunk} for chunk in chunks]
 
     handle = satchel.open(
         environ={
@@ -270,23 +162,7 @@ async def measure(
     kv = handle.kv("bench")
     collection = kv.collection
     backend = MongoBackend.from_uri(uri, database=database, collection_prefix=PREFIX_BACKEND)
-    settings = backend.settings
-    concern = settings.write_concern
-    # the settings satchel gives its own client (see MongoBackend.__init__)
-    client: AsyncMongoClient[Any] = AsyncMongoClient(
-        uri,
-        serverSelectionTimeoutMS=int(settings.server_selection_timeout * 1000),
-        connectTimeoutMS=int(settings.connect_timeout * 1000),
-        socketTimeoutMS=int(settings.socket_timeout * 1000),
-        maxPoolSize=settings.max_pool_size,
-        appname="satchel-bench",
-    )
-    db = client.get_database(
-        database,
-        codec_options=CodecOptions(tz_aware=True, tzinfo=timezone.utc),
-        read_preference=ReadPreference.PRIMARY,
-        write_concern=WriteConcern(w=int(concern) if concern.isdigit() else concern),
-    )
+    client, db = servers.raw_mongodb(uri, database, backend.settings)
     raw = db.get_collection(PREFIX_RAW + collection)
     # satchel's own documents (read by the raw* context cases only); checked below
     shadow = db.get_collection(PREFIX_BACKEND + collection)
@@ -297,6 +173,8 @@ async def measure(
     ]
     created = _now()
     versions = [0] * n
+    kv_ops = kv_operations(kv, data)
+    kv_get = kv_ops["get"]
 
     def raw_document(j: int, now: datetime) -> dict[str, Any]:
         versions[j] += 1
@@ -317,16 +195,10 @@ async def measure(
     shadow_sort = dict(translate.sort_fields(query_by_score.order_by))
 
     try:
-        await _drop_bench_collections(db)
+        await servers.drop_collections(db)
         info = await client.server_info()
 
         # -- single operations ----------------------------------------------------------
-
-        async def kv_get(i: int) -> Any:
-            return await kv.get(keys[i % n])
-
-        async def kv_put(i: int) -> Any:
-            return await kv.set(keys[i % n], values[i % n])
 
         async def backend_get(i: int) -> Any:
             return await backend.get(collection, keys[i % n])
@@ -403,18 +275,6 @@ async def measure(
 
         # -- batches ----------------------------------------------------------------------
 
-        async def kv_get_many(i: int) -> Any:
-            return await kv.get_many(chunks[i % len(chunks)])
-
-        async def kv_get_singles(i: int) -> Any:
-            return [await kv.get(k) for k in chunks[i % len(chunks)]]
-
-        async def kv_set_many(i: int) -> Any:
-            return await kv.set_many(chunk_items[i % len(chunks)])
-
-        async def kv_set_singles(i: int) -> Any:
-            return [await kv.set(k, v) for k, v in chunk_items[i % len(chunks)].items()]
-
         async def raw_get_batch(i: int) -> Any:
             chunk = chunks[i % len(chunks)]
             cursor = raw.find({"_id": {"$in": chunk}})
@@ -445,7 +305,7 @@ async def measure(
                 IndexModel([("exp", 1)], name="ttl", expireAfterSeconds=60),
             ]
         )
-        await kv.set_many(dict(zip(keys, values, strict=True)))
+        await kv.set_many(data.items())
         await backend.put_many(records_)
         now = _now()
         await raw.bulk_write(
@@ -463,7 +323,8 @@ async def measure(
             )
             if any(g != values[j] for g in got):
                 raise SystemExit("a side read back another value; the benchmark is wrong")
-        if await kv_get_many(0) != chunk_items[0] or await raw_get_batch(0) != chunk_items[0]:
+        first = data.chunk_items[0]
+        if await kv_ops["get_many"](0) != first or await raw_get_batch(0) != first:
             raise SystemExit("a batch read back other values; the benchmark is wrong")
         for j in (0, 1):
             hits = [r.key for r in await backend_find(j)]
@@ -489,7 +350,7 @@ async def measure(
                 raise SystemExit("the queries found other records; the benchmark is wrong")
 
         def case(op: Operation, count: int = iterations) -> Case:
-            return Case(op, count, [])
+            return Case(op, count)
 
         single = {
             "get": {
@@ -498,7 +359,7 @@ async def measure(
                 "raw": case(raw_get),
                 "shadow": case(shadow_get),
             },
-            "put": {"kv": case(kv_put), "backend": case(backend_put), "raw": case(raw_put)},
+            "put": {"kv": case(kv_ops["set"]), "backend": case(backend_put), "raw": case(raw_put)},
         }
         reads = {
             "find": {
@@ -519,34 +380,19 @@ async def measure(
                 "shadow": case(shadow_query_by_score, query_iterations),
             },
         }
-        batches = {
-            "get_many": {
-                "kv_batch": case(kv_get_many, batch_iterations),
-                "kv_singles": case(kv_get_singles, batch_iterations),
-                "raw_batch": case(raw_get_batch, batch_iterations),
-                "raw_singles": case(raw_get_singles, batch_iterations),
-            },
-            "set_many": {
-                "kv_batch": case(kv_set_many, batch_iterations),
-                "kv_singles": case(kv_set_singles, batch_iterations),
-                "raw_batch": case(raw_put_batch, batch_iterations),
-                "raw_singles": case(raw_put_singles, batch_iterations),
-            },
+        raw_batches = {
+            "get": (raw_get_batch, raw_get_singles),
+            "set": (raw_put_batch, raw_put_singles),
         }
-        everything = (*single.items(), *reads.items(), *batches.items())
-        await run_groups([list(sides.values()) for _, sides in everything], repeats, warmup)
+        batches = batch_cases(kv_ops, raw_batches, batch_iterations)
+        runs = await time_cases({**single, **reads, **batches}, repeats, warmup, US)
     finally:
         with contextlib.suppress(Exception):
-            await _drop_bench_collections(db)
+            await servers.drop_collections(db)
         await handle.close()
         await backend.close()
         await client.close()
 
-    runs = {
-        f"{op} {side}": [t / c.iterations / 1000 for t in c.timings]
-        for op, sides in everything
-        for side, c in sides.items()
-    }
     return {"server_version": str(info.get("version", "?")), "runs": runs}
 
 
@@ -581,7 +427,7 @@ HELP = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.parser(__doc__)
     for name, default in DEFAULTS.items():
         parser.add_argument(
             f"--{name.replace('_', '-')}",
@@ -594,17 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="a short run (counts given as well win)"
     )
-    parser.add_argument(
-        "--uri",
-        default=os.environ.get("SATCHEL_BENCH_MONGODB_URI") or None,
-        help="use this MongoDB server (default: $SATCHEL_BENCH_MONGODB_URI) instead of "
-        "starting a throwaway SecantusDB",
-    )
-    parser.add_argument(
-        "--database", default="satchel_bench", help="the database of the benchmark's collections"
-    )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    cli.add_servers(parser, redis=None)
+    cli.add_output(parser)
     args = parser.parse_args(argv)
     for name, default in DEFAULTS.items():
         if getattr(args, name) is None:
@@ -616,10 +453,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.records < 4 * LIMIT + 4:
         parser.error(f"--records must be at least {4 * LIMIT + 4}")
 
-    def run(uri: str) -> dict[str, Any]:
-        return asyncio.run(
+    with servers.mongodb(args.uri) as started:
+        measured = asyncio.run(
             measure(
-                uri,
+                started.url,
                 args.database,
                 args.records,
                 args.iterations,
@@ -631,22 +468,12 @@ def main(argv: list[str] | None = None) -> int:
                 args.warmup,
             )
         )
-
-    if args.uri is None:
-        with secantus_server() as (uri, secantus_version):
-            measured = run(uri)
-        where = f"{uri} (throwaway, own process)"
-        server = f"SecantusDB {secantus_version} (reports MongoDB {measured['server_version']})"
-    else:
-        measured = run(args.uri)
-        from satchel.settings import redact_url
-
-        where = redact_url(args.uri)
-        server = f"MongoDB {measured['server_version']}"
+    where = started.where
+    server = started.mongodb(measured["server_version"])
 
     runs: dict[str, list[float]] = measured["runs"]
-    med = {name: statistics.median(values) for name, values in runs.items()}
-    value_bytes = statistics.median(len(_encode(make_value(i))) for i in range(args.records))
+    med = medians(runs)
+    value_bytes = median_bytes(Records(args.records).values)
 
     def compare(name: str, side: str) -> dict[str, Any]:
         ours, theirs = runs[f"{name} {side}"], runs[f"{name} raw"]
@@ -673,28 +500,11 @@ def main(argv: list[str] | None = None) -> int:
                 "over_raw": round(paired_ratio(shadow, runs[f"{name} raw"]), 3),
             }
         operations[name] = entry
-    batches: dict[str, dict[str, Any]] = {}
-    for name in ("get_many", "set_many"):
-        speedup = paired_ratio(runs[f"{name} kv_singles"], runs[f"{name} kv_batch"])
-        batches[name] = {
-            "kv_batch_us": round(med[f"{name} kv_batch"], 1),
-            "kv_singles_us": round(med[f"{name} kv_singles"], 1),
-            "kv_speedup": round(speedup, 2),
-            "raw_batch_us": round(med[f"{name} raw_batch"], 1),
-            "raw_singles_us": round(med[f"{name} raw_singles"], 1),
-            "raw_speedup": round(
-                paired_ratio(runs[f"{name} raw_singles"], runs[f"{name} raw_batch"]), 2
-            ),
-        }
+    batches = {name: batch_figures(runs, name) for name in ("get_many", "set_many")}
     batches["set_many"].update(target_speedup=BATCH_TARGET)
     batches["set_many"]["met"] = batches["set_many"]["kv_speedup"] >= BATCH_TARGET
     result: dict[str, Any] = {
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-        },
+        "machine": cli.machine(),
         "server": {"uri": where, "server": server},
         "parameters": {
             "iterations": args.iterations,
@@ -712,13 +522,13 @@ def main(argv: list[str] | None = None) -> int:
         "operations": operations,
         "batch": batches,
         # every repeat's figure, in the order taken: µs per operation, or per batch
-        "repeats_us": {name: [round(v, 2) for v in values] for name, values in runs.items()},
+        "repeats_us": rounded(runs, 2),
     }
     missed = [name for name, o in operations.items() if not o["met"]]
     missed += [name for name, o in batches.items() if not o.get("met", True)]
 
     if args.json:
-        print(json.dumps(result, indent=2))
+        cli.print_json(result)
         return 1 if (args.check and missed) else 0
 
     m = result["machine"]
@@ -726,11 +536,8 @@ def main(argv: list[str] | None = None) -> int:
         f"satchel mongodb backend vs raw pymongo AsyncMongoClient: {server} at {where}; "
         f"{args.records} records of {value_bytes:.0f} B JSON"
     )
-    print(f"machine: nproc={m['nproc']}, {m['implementation']} {m['python']}, {m['platform']}")
-    print(
-        f"µs: medians of {args.repeats} repeats; extra, ratios and speed-ups: medians of "
-        "each repeat's own (both sides timed back to back)"
-    )
+    print(cli.machine_line(m))
+    print(cli.method_line("µs", args.repeats, "extra, ratios and speed-ups", "both sides"))
     labels = {
         "get": "get",
         "put": "put",
@@ -750,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
                 s = o[side]
                 target = "-"
                 if side == o["judged"]:
-                    target = f"<= {o['target_ratio']:.2f}x {'met' if o['met'] else 'MISSED'}"
+                    target = cli.verdict("<=", o["target_ratio"], 2, o["met"])
                 print(
                     f"{labels[name] + ' via ' + names[side]:<40}{s['us']:>9.1f}{s['raw_us']:>9.1f}"
                     f"{s['extra_us']:>+9.1f}{s['ratio']:>7.2f}x  {target}"
@@ -790,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, o in batches.items():
         target = "-"
         if "target_speedup" in o:
-            target = f">= {o['target_speedup']:.0f}x {'met' if o['met'] else 'MISSED'}"
+            target = cli.verdict(">=", o["target_speedup"], 0, o["met"])
         label = "KVStore " + ("get_many" if name == "get_many" else "set_many (put_many)")
         print(
             f"{label:<40}{o['kv_batch_us']:>9.1f}{o['kv_singles_us']:>10.1f}"
@@ -802,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{o['raw_speedup']:>9.2f}x  -"
         )
     print()
-    print("targets: " + ("all met" if not missed else "MISSED: " + ", ".join(missed)))
+    print(cli.targets_line(missed))
     return 1 if (args.check and missed) else 0
 
 

@@ -41,26 +41,20 @@ each target is met (``--check`` makes a missed target exit 1).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import itertools
 import json
 import os
-import platform
-import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-from bench_memory import make_value  # the same ~1 KiB agent-state values
+import cli
+import servers
+from rounds import US, Case, Operation, medians, paired_extra, paired_ratio, rounded, time_cases
+from workload import Records, batch_cases, batch_figures, encode, kv_operations, median_bytes
 
 # Targets: satchel (through satchel.open() + KVStore) / raw redis.asyncio, per operation; and
 # the speed-up of one batch call over as many single calls.
@@ -69,134 +63,15 @@ BATCH_TARGET = 10.0
 
 #: Every key this benchmark writes starts with this (all prefixes have the same length, so
 #: that every side sends keys of the same size).
-PREFIX = "satchel-bench:"
+PREFIX = servers.REDIS_PREFIX
 PREFIX_KV = PREFIX + "kv:"
 PREFIX_BACKEND = PREFIX + "be:"
 PREFIX_RAW = PREFIX + "rw:"
 PREFIX_STRING = PREFIX + "st:"
 
-HOST = "127.0.0.1"
-
-# satchel_redis encodes values with exactly this encoder; the raw side does the same.
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-
-
-def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
-    """The median of the repeats' ratios: each repeat timed both sides back to back, so
-    their ratio is far steadier than the ratio of two medians taken apart."""
-    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
-
-
-def paired_extra(ours: list[float], theirs: list[float]) -> float:
-    """The median of the repeats' differences (µs), for the same reason."""
-    return statistics.median(a - b for a, b in zip(ours, theirs, strict=True))
-
-
-# --------------------------------------------------------------------------------------
-# the throwaway server
-
-
-def _free_port() -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((HOST, 0))
-            port: int = sock.getsockname()[1]
-        if port != 6379:  # never the system's Redis port
-            return port
-
-
-def _pong(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5) as sock:
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # runs the finally blocks that stop the server
-
-
-@contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    """A ``redis-server`` from PATH on a free port of 127.0.0.1, without persistence, in a
-    temporary directory; killed (and the directory removed) on exit, also on error."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not on PATH: install it, or give --url")
-    directory = tempfile.mkdtemp(prefix="satchel-bench-redis-")
-    process: subprocess.Popen[bytes] | None = None
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        for _ in range(5):  # the free port may be taken before redis binds it: try another
-            port = _free_port()
-            command = [
-                binary,
-                "--port", str(port),
-                "--bind", HOST,
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", directory,
-                "--daemonize", "no",
-            ]  # fmt: skip
-            with open(os.path.join(directory, "redis.out"), "wb") as out:
-                process = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-                )
-            deadline = time.monotonic() + 10
-            while process.poll() is None and time.monotonic() < deadline:
-                if _pong(port):
-                    yield f"redis://{HOST}:{port}/0"
-                    return
-                time.sleep(0.02)
-            process.kill()
-            process.wait()
-            process = None
-        with open(os.path.join(directory, "redis.out"), errors="replace") as out:
-            tail = "\n".join(out.read().splitlines()[-10:])
-        raise SystemExit(f"redis-server did not start:\n{tail}")
-    finally:
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
-        signal.signal(signal.SIGTERM, previous)
-        shutil.rmtree(directory, ignore_errors=True)
-
 
 # --------------------------------------------------------------------------------------
 # the measurements
-
-Operation = Callable[[int], Awaitable[Any]]
-
-
-@dataclass
-class Case:
-    """One timed operation: ``iterations`` awaits of ``op(i)`` per repeat."""
-
-    op: Operation
-    iterations: int
-    timings: list[int]
-
-
-async def timed(op: Operation, iterations: int) -> int:
-    start = time.perf_counter_ns()
-    for i in range(iterations):
-        await op(i)
-    return time.perf_counter_ns() - start
-
-
-async def run_groups(groups: list[list[Case]], repeats: int, warmup: int) -> None:
-    """Warm every case up, then time each group's cases back to back, ``repeats`` times,
-    rotating the order within each group from one repeat to the next."""
-    for group in groups:
-        for case in group:
-            await timed(case.op, min(case.iterations, warmup))
-    for r in range(repeats):
-        for group in groups:
-            shift = r % len(group)
-            for case in group[shift:] + group[:shift]:
-                case.timings.append(await timed(case.op, case.iterations))
 
 
 def decode_fields(fields: Mapping[Any, Any], now_ms: int) -> Any:
@@ -214,14 +89,8 @@ def decode_fields(fields: Mapping[Any, Any], now_ms: int) -> Any:
     return value
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-async def _delete_bench_keys(client: Any) -> None:
-    keys = [key async for key in client.scan_iter(match=PREFIX + "*", count=1000)]
-    for start in range(0, len(keys), 500):
-        await client.unlink(*keys[start : start + 500])
 
 
 async def measure(
@@ -233,23 +102,16 @@ async def measure(
     repeats: int,
     warmup: int,
 ) -> dict[str, Any]:
-    from redis.asyncio import Redis
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
     import satchel
     from satchel.backend import Record
     from satchel_redis.backend import RedisBackend
     from satchel_redis.layout import Layout
     from satchel_redis.scripts import SCRIPTS
 
-    keys = [f"agent-{i:06d}" for i in range(records)]
-    values = [make_value(i) for i in range(records)]
-    texts = [_encode(v) for v in values]
-    n = len(keys)
-    chunks = [keys[j : j + batch] for j in range(0, n - batch + 1, batch)]
-    positions = {k: j for j, k in enumerate(keys)}
-    chunk_items = [{k: values[positions[k]] for k in chunk} for chunk in chunks]
+    data = Records(records, batch)
+    keys, values, n = data.keys, data.values, data.n
+    chunks, positions = data.chunks, data.positions
+    texts = [encode(v) for v in values]
 
     handle = satchel.open(
         environ={
@@ -261,35 +123,22 @@ async def measure(
     kv = handle.kv("bench")
     collection = kv.collection
     backend = RedisBackend.from_url(url, key_prefix=PREFIX_BACKEND)
-    settings = backend.settings
-    # the settings satchel gives its own client (see satchel_redis.backend._connect)
-    raw = Redis.from_url(
-        url,
-        socket_timeout=settings.socket_timeout,
-        socket_connect_timeout=settings.connect_timeout,
-        retry=Retry(NoBackoff(), 0),
-        max_connections=settings.max_connections,
-        decode_responses=False,
-    )
+    raw = servers.raw_redis(url, backend.settings)
     put = SCRIPTS["put"]
     raw_base = Layout(PREFIX_RAW).base(collection)
     tokens = itertools.count()  # a fresh write id per write, as satchel's; never reused
     keep_ms = backend._keep_ms  # how long the outcome log keeps it, as satchel's
     token_base = os.urandom(6).hex()
     records_ = [Record(collection, k, v) for k, v in zip(keys, values, strict=True)]
+    kv_ops = kv_operations(kv, data)
+    kv_get = kv_ops["get"]
 
     try:
-        await _delete_bench_keys(raw)
+        await servers.delete_redis_keys(raw)
         info = await raw.info("server")
         await raw.script_load(put.source)
 
         # -- single operations ----------------------------------------------------------
-
-        async def kv_get(i: int) -> Any:
-            return await kv.get(keys[i % n])
-
-        async def kv_set(i: int) -> Any:
-            return await kv.set(keys[i % n], values[i % n])
 
         async def backend_get(i: int) -> Any:
             return await backend.get(collection, keys[i % n])
@@ -299,14 +148,14 @@ async def measure(
 
         async def raw_get(i: int) -> Any:
             fields = await raw.hgetall(f"{raw_base}r:{keys[i % n]}")
-            return decode_fields(fields, _now_ms())
+            return decode_fields(fields, now_ms())
 
         def put_args(i: int) -> list[Any]:
             key = keys[i % n]
             token = f"{token_base}{next(tokens):x}"
             # ARGV: base, now, key, value, expires, index, mode, token, keep (see scripts.py)
-            value = _encode(values[i % n])
-            return [raw_base, _now_ms(), key, value, "", "", "", token, keep_ms]
+            value = encode(values[i % n])
+            return [raw_base, now_ms(), key, value, "", "", "", token, keep_ms]
 
         def put_reply(reply: Any) -> tuple[int, int]:
             if reply[0] != b"ok":
@@ -326,31 +175,19 @@ async def measure(
 
         # -- batches ----------------------------------------------------------------------
 
-        async def kv_get_many(i: int) -> Any:
-            return await kv.get_many(chunks[i % len(chunks)])
-
-        async def kv_get_singles(i: int) -> Any:
-            return [await kv.get(k) for k in chunks[i % len(chunks)]]
-
-        async def kv_set_many(i: int) -> Any:
-            return await kv.set_many(chunk_items[i % len(chunks)])
-
-        async def kv_set_singles(i: int) -> Any:
-            return [await kv.set(k, v) for k, v in chunk_items[i % len(chunks)].items()]
-
         async def raw_get_pipeline(i: int) -> Any:
             async with raw.pipeline(transaction=False) as pipe:
                 for key in chunks[i % len(chunks)]:
                     pipe.hgetall(f"{raw_base}r:{key}")
                 replies = await pipe.execute()
-            now = _now_ms()
+            now = now_ms()
             return [decode_fields(fields, now) for fields in replies]
 
         async def raw_get_sequential(i: int) -> Any:
             out = []
             for key in chunks[i % len(chunks)]:
                 fields = await raw.hgetall(f"{raw_base}r:{key}")
-                out.append(decode_fields(fields, _now_ms()))
+                out.append(decode_fields(fields, now_ms()))
             return out
 
         async def raw_set_pipeline(i: int) -> Any:
@@ -370,7 +207,7 @@ async def measure(
             return out
 
         # every side starts from the same records, and reads back what it wrote
-        await kv.set_many(dict(zip(keys, values, strict=True)))
+        await kv.set_many(data.items())
         await backend.put_many(records_)
         for j in range(n):
             await raw_set(j)
@@ -384,46 +221,30 @@ async def measure(
             )
             if any(g != values[j] for g in got):
                 raise SystemExit("a side read back another value; the benchmark is wrong")
-        if await kv_get_many(0) != chunk_items[0]:
+        if await kv_ops["get_many"](0) != data.chunk_items[0]:
             raise SystemExit("get_many read back other values; the benchmark is wrong")
 
-        def case(op: Operation, count: int = iterations) -> Case:
-            return Case(op, count, [])
+        def case(op: Operation) -> Case:
+            return Case(op, iterations)
 
         single = {
             "get": {"kv": case(kv_get), "backend": case(backend_get), "raw": case(raw_get)},
-            "set": {"kv": case(kv_set), "backend": case(backend_set), "raw": case(raw_set)},
+            "set": {"kv": case(kv_ops["set"]), "backend": case(backend_set), "raw": case(raw_set)},
             "string": {"GET": case(string_get), "SET": case(string_set)},
         }
-        batches = {
-            "get_many": {
-                "kv_batch": case(kv_get_many, batch_iterations),
-                "kv_singles": case(kv_get_singles, batch_iterations),
-                "raw_batch": case(raw_get_pipeline, batch_iterations),
-                "raw_singles": case(raw_get_sequential, batch_iterations),
-            },
-            "set_many": {
-                "kv_batch": case(kv_set_many, batch_iterations),
-                "kv_singles": case(kv_set_singles, batch_iterations),
-                "raw_batch": case(raw_set_pipeline, batch_iterations),
-                "raw_singles": case(raw_set_sequential, batch_iterations),
-            },
+        raw_batches = {
+            "get": (raw_get_pipeline, raw_get_sequential),
+            "set": (raw_set_pipeline, raw_set_sequential),
         }
-        groups = [list(g.values()) for g in single.values()]
-        groups += [list(g.values()) for g in batches.values()]
-        await run_groups(groups, repeats, warmup)
+        batches = batch_cases(kv_ops, raw_batches, batch_iterations)
+        runs = await time_cases({**single, **batches}, repeats, warmup, US)
     finally:
         with contextlib.suppress(Exception):
-            await _delete_bench_keys(raw)
+            await servers.delete_redis_keys(raw)
         await handle.close()
         await backend.close()
         await raw.aclose()
 
-    runs = {
-        f"{op} {side}": [t / c.iterations / 1000 for t in c.timings]
-        for op, sides in (*single.items(), *batches.items())
-        for side, c in sides.items()
-    }
     return {"redis_version": str(info.get("redis_version", "?")), "runs": runs}
 
 
@@ -431,30 +252,29 @@ async def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("--iterations", type=int, default=500, help="single operations per repeat")
     parser.add_argument("--batch", type=int, default=100, help="records per batch")
     parser.add_argument(
         "--batch-iterations", type=int, default=4, help="batches (and runs of singles) per repeat"
     )
-    parser.add_argument("--repeats", type=int, default=21, help="timings per figure (median)")
+    cli.add_repeats(parser, 21)
     parser.add_argument("--records", type=int, default=1000, help="records on each side")
-    parser.add_argument(
-        "--warmup", type=int, default=500, help="untimed operations per case before timing"
+    cli.add_warmup(parser, 500)
+    cli.add_servers(
+        parser,
+        redis="use this Redis server instead of starting a throwaway redis-server",
+        mongodb=False,
     )
-    parser.add_argument(
-        "--url", help="use this Redis server instead of starting a throwaway redis-server"
-    )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    cli.add_output(parser)
     args = parser.parse_args(argv)
     if args.records < args.batch:
         parser.error("--records must be at least --batch")
 
-    def run(url: str) -> dict[str, Any]:
-        return asyncio.run(
+    with servers.redis(args.url) as server:
+        measured = asyncio.run(
             measure(
-                url,
+                server.url,
                 args.records,
                 args.iterations,
                 args.batch,
@@ -463,20 +283,11 @@ def main(argv: list[str] | None = None) -> int:
                 args.warmup,
             )
         )
-
-    if args.url is None:
-        with redis_server() as url:
-            measured = run(url)
-        where = f"{url} (throwaway)"
-    else:
-        measured = run(args.url)
-        from satchel.settings import redact_url
-
-        where = redact_url(args.url)
+    where = server.where
 
     runs: dict[str, list[float]] = measured["runs"]
-    med = {name: statistics.median(values) for name, values in runs.items()}
-    value_bytes = statistics.median(len(_encode(make_value(i))) for i in range(args.records))
+    med = medians(runs)
+    value_bytes = median_bytes(Records(args.records).values)
 
     single: dict[str, dict[str, Any]] = {}
     for name in ("get", "set"):
@@ -497,26 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     strings = {name: round(med[f"string {name}"], 2) for name in ("GET", "SET")}
     batches: dict[str, dict[str, Any]] = {}
     for name in ("get_many", "set_many"):
+        batches[name] = batch_figures(runs, name, ("raw_pipeline_us", "raw_sequential_us"))
+        batches[name]["target_speedup"] = BATCH_TARGET
         speedup = paired_ratio(runs[f"{name} kv_singles"], runs[f"{name} kv_batch"])
-        batches[name] = {
-            "kv_batch_us": round(med[f"{name} kv_batch"], 1),
-            "kv_singles_us": round(med[f"{name} kv_singles"], 1),
-            "kv_speedup": round(speedup, 2),
-            "raw_pipeline_us": round(med[f"{name} raw_batch"], 1),
-            "raw_sequential_us": round(med[f"{name} raw_singles"], 1),
-            "raw_speedup": round(
-                paired_ratio(runs[f"{name} raw_singles"], runs[f"{name} raw_batch"]), 2
-            ),
-            "target_speedup": BATCH_TARGET,
-            "met": speedup >= BATCH_TARGET,
-        }
+        batches[name]["met"] = speedup >= BATCH_TARGET
     result = {
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-        },
+        "machine": cli.machine(),
         "server": {"url": where, "redis_version": measured["redis_version"]},
         "parameters": {
             "iterations": args.iterations,
@@ -531,24 +328,21 @@ def main(argv: list[str] | None = None) -> int:
         "raw_string_us": strings,
         "batch": batches,
         # every repeat's figure, in the order taken: µs per operation, or per batch
-        "repeats_us": {name: [round(v, 2) for v in values] for name, values in runs.items()},
+        "repeats_us": rounded(runs, 2),
     }
     missed = [n for n, o in single.items() if not o["met"]]
     missed += [n for n, o in batches.items() if not o["met"]]
 
     if args.json:
-        print(json.dumps(result, indent=2))
+        cli.print_json(result)
     else:
         m = result["machine"]
         print(
             f"satchel redis backend vs raw redis.asyncio: redis {measured['redis_version']} at "
             f"{where}; {args.records} records of {value_bytes:.0f} B JSON"
         )
-        print(f"machine: nproc={m['nproc']}, {m['implementation']} {m['python']}, {m['platform']}")
-        print(
-            f"µs: medians of {args.repeats} repeats; extra, ratios and speed-ups: medians of "
-            "each repeat's own (both sides timed back to back)"
-        )
+        print(cli.machine_line(m))
+        print(cli.method_line("µs", args.repeats, "extra, ratios and speed-ups", "both sides"))
         print()
         print(f"single operations, {args.iterations} per repeat, µs/op:")
         print(f"{'':<26}{'satchel':>9}{'raw':>9}{'extra':>9}{'ratio':>8}  target")
@@ -559,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 target = "-"
                 if with_target:
-                    target = f"<= {o['target_ratio']:.2f}x {'met' if o['met'] else 'MISSED'}"
+                    target = cli.verdict("<=", o["target_ratio"], 2, o["met"])
                 print(
                     f"{name + ' via ' + label:<26}{o[side + '_us']:>9.2f}{o['raw_us']:>9.2f}"
                     f"{o[side + '_extra_us']:>+9.2f}{o[side + '_ratio']:>7.2f}x  {target}"
@@ -575,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{'':<26}{'batch':>9}{'singles':>10}{'speed-up':>10}  target")
         for name, o in batches.items():
-            target = f">= {o['target_speedup']:.0f}x {'met' if o['met'] else 'MISSED'}"
+            target = cli.verdict(">=", o["target_speedup"], 0, o["met"])
             print(
                 f"{'KVStore ' + name:<26}{o['kv_batch_us']:>9.1f}{o['kv_singles_us']:>10.1f}"
                 f"{o['kv_speedup']:>9.2f}x  {target}"
@@ -586,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{o['raw_sequential_us']:>10.1f}{o['raw_speedup']:>9.2f}x  -"
             )
         print()
-        print("targets: " + ("all met" if not missed else "MISSED: " + ", ".join(missed)))
+        print(cli.targets_line(missed))
     return 1 if (args.check and missed) else 0
 
 

@@ -57,27 +57,20 @@ measurement, not a test: it prints the numbers (``--json``: as JSON) and sets no
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import importlib.metadata
 import itertools
-import json
 import os
-import platform
-import shutil
-import statistics
 import sys
-import tempfile
 import urllib.parse
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from bench_integrations import Servers, _cleanup, _open, _text
-from bench_logs import run_rounds
-from bench_mongodb import secantus_server
-from bench_redis import Case, Operation, paired_ratio, redis_server
+import cli
+from rounds import by_side, paired_ratio, rounded, side_names
+from servers import Servers, open_handle, scratch, start
+from sides import Side, Sides
+from workload import prose
 
 BACKENDS = ("memory", "redis", "mongodb")
 WORKLOADS = ("adk", "a2a")
@@ -104,60 +97,6 @@ LIST_OWNER = "bench-lister"
 # the sides
 
 
-@dataclass
-class Side:
-    """One side: ``run(i)`` one whole workload on a fresh session or task, ``reads`` the
-    timed reads, ``reset`` deletes what the runs wrote, ``digest`` what a run reads back
-    (compared across sides), ``fill`` stores the listed sessions or tasks (untimed)."""
-
-    name: str
-    run: Operation
-    reads: dict[str, Operation]
-    reset: Callable[[], Awaitable[None]]
-    digest: Callable[[], Awaitable[Any]]
-    fill: Callable[[], Awaitable[None]]
-
-
-@dataclass
-class Sides:
-    sides: list[Side] = field(default_factory=list)
-
-    async def reset(self) -> None:
-        for side in self.sides:
-            await side.reset()
-
-    async def check(self) -> None:
-        digests: dict[str, Any] = {}
-        for side in self.sides:
-            await side.fill()
-            await side.run(0)
-            digests[side.name] = await side.digest()
-        await self.reset()
-        first, want = next(iter(digests.items()))
-        for name, got in digests.items():
-            if got != want:
-                raise SystemExit(
-                    f"{name} read back other data than {first}; the benchmark is wrong:\n"
-                    f"  {str(got)[:300]}\n  {str(want)[:300]}"
-                )
-
-    async def run(self, iterations: int, repeats: int, warmup: int) -> dict[str, list[float]]:
-        """ms per operation, per repeat, by ``"<operation> <side>"``."""
-        cases = {
-            op: {
-                s.name: Case(s.run if op == "run" else s.reads[op], iterations, [])
-                for s in self.sides
-            }
-            for op in ("run", "get", "list")
-        }
-        await run_rounds([list(c.values()) for c in cases.values()], repeats, warmup, self.reset)
-        return {
-            f"{op} {name}": [t / c.iterations / 1e6 for t in c.timings]
-            for op, by_side in cases.items()
-            for name, c in by_side.items()
-        }
-
-
 # -- ADK
 
 
@@ -173,7 +112,7 @@ def adk_event(n: int) -> Any:
     return Event(
         invocation_id=f"inv-{n // 2}",
         author=author,
-        content=types.Content(role=role, parts=[types.Part(text=_text(f"Event {n}", TEXT))]),
+        content=types.Content(role=role, parts=[types.Part(text=prose(f"Event {n}", TEXT))]),
         actions=EventActions(state_delta={"turn": n // 2, "last_author": author}),
     )
 
@@ -227,7 +166,7 @@ def adk_side(name: str, service: Any, pages: bool) -> Side:
         events = [(e.author, e.content.parts[0].text) for e in session.events]
         return {"events": events, "state": dict(session.state), "listed": sorted(await listing(0))}
 
-    return Side(name, run, {"get": get, "list": listing}, reset, digest, fill)
+    return Side(name, run, {"get": get, "list": listing}, reset, digest, fill=fill)
 
 
 async def adk_sides(
@@ -239,7 +178,7 @@ async def adk_sides(
 
     out = Sides()
     for backend in backends:
-        handle = _open(backend, servers, "adk")
+        handle = open_handle(backend, servers, "adk")
         stack.push_async_callback(handle.close)
         service = SatchelSessionService(store=handle, ttl=None)
         out.sides.append(adk_side(f"satchel {backend}", service, pages=True))
@@ -269,7 +208,7 @@ def a2a_message(task_id: str, n: int) -> Any:
         context_id="ctx-bench",
         task_id=task_id,
         role=role,
-        parts=[Part(text=_text(f"Message {n}", TEXT))],
+        parts=[Part(text=prose(f"Message {n}", TEXT))],
     )
 
 
@@ -346,7 +285,7 @@ def a2a_side(name: str, store: Any) -> Side:
         history = [(m.role, m.parts[0].text) for m in task.history]
         return {"history": history, "listed": sorted(await listing(0))}
 
-    return Side(name, run, {"get": get, "list": listing}, reset, digest, fill)
+    return Side(name, run, {"get": get, "list": listing}, reset, digest, fill=fill)
 
 
 async def a2a_sides(
@@ -359,7 +298,7 @@ async def a2a_sides(
 
     out = Sides()
     for backend in backends:
-        handle = _open(backend, servers, "a2a")
+        handle = open_handle(backend, servers, "a2a")
         stack.push_async_callback(handle.close)
         out.sides.append(a2a_side(f"satchel {backend}", SatchelTaskStore(store=handle, ttl=None)))
     if "memory" in backends:
@@ -432,24 +371,17 @@ PEERS = {
 async def measure(
     workload: str, servers: Servers, backends: list[str], runs: int, repeats: int, warmup: int
 ) -> dict[str, list[float]]:
-    directory = tempfile.mkdtemp(prefix="satchel-bench-sessions-tasks-")
-    try:
-        async with _cleanup(servers), contextlib.AsyncExitStack() as stack:
-            build = adk_sides if workload == "adk" else a2a_sides
-            sides = await build(stack, servers, backends, directory)
-            await sides.check()
-            return await sides.run(runs, repeats, warmup)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    async with scratch(servers, "satchel-bench-sessions-tasks-") as (stack, directory):
+        build = adk_sides if workload == "adk" else a2a_sides
+        sides = await build(stack, servers, backends, directory)
+        await sides.check()
+        return await sides.run(runs, repeats, warmup)
 
 
 def summarise(workload: str, backends: list[str], runs: dict[str, list[float]]) -> dict[str, Any]:
     ops = ("run", "get", "list")
-    names = list(dict.fromkeys(name.split(" ", 1)[1] for name in runs))
-    sides = {
-        name: {f"{op}_ms": round(statistics.median(runs[f"{op} {name}"]), 3) for op in ops}
-        for name in names
-    }
+    names = side_names(runs)
+    sides = by_side(runs, ops)
     comparisons: dict[str, Any] = {}
     for backend in backends:
         ours = f"satchel {backend}"
@@ -463,90 +395,44 @@ def summarise(workload: str, backends: list[str], runs: dict[str, list[float]]) 
     return {"sides": sides, "comparisons": comparisons}
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    names = ("google-adk", "a2a-sdk", "sqlalchemy", "aiosqlite", "asyncpg", "redis", "pymongo")
-    for name in names:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            out[name] = importlib.metadata.version(name)
-    return out
+#: The distributions whose versions the report gives.
+VERSIONS = ("google-adk", "a2a-sdk", "sqlalchemy", "aiosqlite", "asyncpg", "redis", "pymongo")
 
 
 OP_LABELS = {"run": "run", "get": "get", "list": f"list {LISTED}"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--workloads",
-        default=",".join(WORKLOADS),
-        help=f"comma-separated, from {', '.join(WORKLOADS)} (default: both)",
-    )
-    parser.add_argument(
-        "--backends",
-        default=",".join(BACKENDS),
-        help=f"satchel's backends, from {', '.join(BACKENDS)} (default: all)",
-    )
+    parser = cli.parser(__doc__)
+    cli.add_list(parser, "--workloads", WORKLOADS, "comma-separated", "both")
+    cli.add_list(parser, "--backends", BACKENDS, "satchel's backends", "all")
     parser.add_argument(
         "--runs", type=int, default=2, help="runs (and reads of each kind) per side and repeat"
     )
-    parser.add_argument("--repeats", type=int, default=15, help="timings per figure (median)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per side first")
-    parser.add_argument("--url", help="use this Redis server instead of a throwaway one")
-    parser.add_argument(
-        "--uri",
-        default=os.environ.get("SATCHEL_BENCH_MONGODB_URI") or None,
-        help="use this MongoDB server (default: $SATCHEL_BENCH_MONGODB_URI) instead of "
-        "starting a throwaway SecantusDB",
-    )
-    parser.add_argument(
-        "--database", default="satchel_bench", help="the database of the benchmark's collections"
-    )
+    cli.add_repeats(parser, 15)
+    cli.add_warmup(parser, 1, "untimed runs per side first")
+    cli.add_servers(parser)
     parser.add_argument(
         "--postgres",
         default=os.environ.get("SATCHEL_BENCH_POSTGRES_URL") or None,
         help="a postgresql:// URL (default: $SATCHEL_BENCH_POSTGRES_URL): also run the SDKs' "
         "database services on PostgreSQL, in a throwaway database of that server",
     )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    cli.add_output(parser, check=None)
     args = parser.parse_args(argv)
     if args.postgres is not None:
         if not args.postgres.startswith(("postgresql://", "postgres://")):
             parser.error("--postgres: must be a postgresql:// URL")
         POSTGRES.url = args.postgres
-    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if not workloads or any(w not in WORKLOADS for w in workloads):
-        parser.error(f"--workloads: choose from {', '.join(WORKLOADS)}")
-    if not backends or any(b not in BACKENDS for b in backends):
-        parser.error(f"--backends: choose from {', '.join(BACKENDS)}")
+    workloads = cli.parse_list(parser, args.workloads, "--workloads", WORKLOADS)
+    backends = cli.parse_list(parser, args.backends, "--backends", BACKENDS)
     if min(args.repeats, args.runs) < 1:
         parser.error("--repeats and --runs must be at least 1")
     if args.warmup < 0:
         parser.error("--warmup must be at least 0")
 
     with contextlib.ExitStack() as stack:
-        servers = Servers(None, None, args.database)
-        if "redis" in backends:
-            if args.url is None:
-                servers.redis_url = stack.enter_context(redis_server())
-                servers.described["redis"] = f"{servers.redis_url} (throwaway redis-server)"
-            else:
-                from satchel.settings import redact_url
-
-                servers.redis_url = args.url
-                servers.described["redis"] = redact_url(args.url)
-        if "mongodb" in backends:
-            if args.uri is None:
-                servers.mongodb_uri, version = stack.enter_context(secantus_server())
-                servers.described["mongodb"] = (
-                    f"{servers.mongodb_uri} (throwaway SecantusDB {version}, own process)"
-                )
-            else:
-                from satchel.settings import redact_url
-
-                servers.mongodb_uri = args.uri
-                servers.described["mongodb"] = redact_url(args.uri)
+        servers = start(stack, backends, args.url, args.uri, args.database)
         if POSTGRES.url is not None:
             from satchel.settings import redact_url
 
@@ -558,18 +444,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             measured[workload] = {
                 **summarise(workload, backends, runs),
-                "repeats_ms": {k: [round(v, 3) for v in vs] for k, vs in runs.items()},
+                "repeats_ms": rounded(runs, 3),
             }
 
     result: dict[str, Any] = {
-        "machine": {
-            "nproc": os.cpu_count(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-        },
-        "versions": _versions(),
+        "machine": cli.machine(load_average=True),
+        "versions": cli.versions(VERSIONS),
         "servers": servers.described,
         "parameters": {
             "repeats": args.repeats,
@@ -584,21 +464,15 @@ def main(argv: list[str] | None = None) -> int:
         "workloads": measured,
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        cli.print_json(result)
         return 0
 
     m = result["machine"]
-    print(
-        f"machine: nproc={m['nproc']}, load average {m['load_average']}, "
-        f"{m['implementation']} {m['python']}, {m['platform']}"
-    )
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()))
+    print(cli.machine_line(m))
+    print(cli.versions_line(result["versions"]))
     for backend, where in servers.described.items():
         print(f"{backend}: {where}")
-    print(
-        f"ms: medians of {args.repeats} repeats; ratios: medians of each repeat's own "
-        "(every side timed back to back)"
-    )
+    print(cli.method_line("ms", args.repeats, "ratios", "every side"))
     titles = {
         "adk": f"ADK: create + {EVENTS} append_event (run), get_session(num_recent_events="
         f"{RECENT}) (get), {LISTED} sessions listed (satchel: pages of {PAGE}; ADK: one call)",
@@ -608,9 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     for workload, r in measured.items():
         print()
         print(titles[workload])
-        print(f"{'':<34}" + "".join(f"{OP_LABELS[op] + ' ms':>14}" for op in OP_LABELS))
-        for name, s in r["sides"].items():
-            print(f"{name:<34}" + "".join(f"{s[op + '_ms']:>14.2f}" for op in OP_LABELS))
+        cli.print_sides(r["sides"], OP_LABELS, OP_LABELS, 34)
         for backend, by_peer in r["comparisons"].items():
             for peer, ratios in by_peer.items():
                 text = ", ".join(f"{OP_LABELS[op]} {v:.2f}x" for op, v in ratios.items())
