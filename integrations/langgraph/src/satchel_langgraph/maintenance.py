@@ -91,17 +91,28 @@ def _blob_keys(thread_id: str, checkpoint_ns: str, outline: Any) -> set[str]:
 
 async def delete_thread(saver: SatchelSaver, thread_id: str) -> None:
     """Delete every record of ``thread_id``: the checkpoints first (so that no reader finds
-    a checkpoint whose values are gone), then the writes and the values."""
+    a checkpoint whose values are gone), then the writes and the values; again until the
+    thread has no checkpoint left.
+
+    A put racing the deletion either finishes before the thread's checkpoints are read for
+    the last time (and is deleted with them), or checks, once written, that its parent is
+    still there (see ``SatchelSaver.aput``): so no checkpoint is left without its values."""
     prefix = key_prefix(thread_id)
-    keys, values = [], set()
-    async for entry in walk(saver.checkpoints, prefix, select=_OUTLINE):
-        keys.append(entry.key)
-        values |= _blob_keys(thread_id, entry.value["checkpoint_ns"], entry.value)
-    await delete_keys(saver.checkpoints, keys)
-    await _delete_range(saver.writes, prefix)
-    await delete_keys(saver.blobs, values)
-    # what is left had no checkpoint (a put that failed between its values and itself)
-    await _delete_range(saver.blobs, prefix)
+    swept = False
+    while True:
+        keys, values = [], set()
+        async for entry in walk(saver.checkpoints, prefix, select=_OUTLINE):
+            keys.append(entry.key)
+            values |= _blob_keys(thread_id, entry.value["checkpoint_ns"], entry.value)
+        if swept and not keys:
+            return
+        await delete_keys(saver.checkpoints, keys)
+        await _delete_range(saver.writes, prefix)
+        await delete_keys(saver.blobs, values)
+        # what is left had no checkpoint (a put that failed between its values and itself,
+        # or one still under way)
+        await _delete_range(saver.blobs, prefix)
+        swept = True
 
 
 async def delete_for_runs(saver: SatchelSaver, run_ids: Sequence[str]) -> None:
