@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Generator
 from typing import Any
 
@@ -95,33 +96,40 @@ async def test_concurrent_writes_of_one_task_keep_the_first(interleaved: Satchel
 async def test_a_put_racing_delete_thread_is_complete_or_gone(interleaved: Satchel) -> None:
     saver = SatchelSaver(store=interleaved)
     chance = random.Random(11)
-    outcomes = {"kept": 0, "gone": 0}
-    for n in range(40):
-        thread_id = f"t{n}"
-        first = _checkpoint({"a": "a1", "b": "b1"}, {"a": "1.1", "b": "1.1"})
-        parent = await saver.aput(_config(thread_id), first, {}, {"a": "1.1", "b": "1.1"})
-        second = _checkpoint({"a": "a2", "b": "b1"}, {"a": "2.1", "b": "1.1"})
 
-        async def put(checkpoint: Any = second, parent: Any = parent) -> None:
-            for _ in range(chance.randrange(6)):
-                await asyncio.sleep(0)
-            await saver.aput(parent, checkpoint, {}, {"a": "2.1"})
+    async def thread_of_one(thread_id: str) -> Any:
+        first = _checkpoint({"a": "a1", "b": "b1"}, {"a": "1.1", "b": "1.1"})
+        return await saver.aput(_config(thread_id), first, {}, {"a": "1.1", "b": "1.1"})
+
+    await thread_of_one("timed")
+    started = time.perf_counter()
+    await saver.adelete_thread("timed")
+    deleting = time.perf_counter() - started
+    outcomes = {"kept": 0, "gone": 0}
+    for n in range(60):
+        thread_id = f"t{n}"
+        parent = await thread_of_one(thread_id)
+        second = _checkpoint({"a": "a2", "b": "b1"}, {"a": "2.1", "b": "1.1"})
+        # half of the puts write every value again: those can stand on their own
+        new_versions = {"a": "2.1"} if n % 2 else {"a": "2.1", "b": "1.1"}
+
+        async def put(checkpoint: Any = second, parent: Any = parent, new: Any = new_versions):
+            # from before the deletion starts to after it ended
+            await asyncio.sleep(chance.random() * deleting * 1.5)
+            await saver.aput(parent, checkpoint, {}, new)
 
         await asyncio.gather(put(), saver.adelete_thread(thread_id))
 
         left = [t async for t in saver.alist(_config(thread_id))]
         for found in left:  # each checkpoint left loads with every value it was put with
-            if found.checkpoint["id"] == second["id"]:
-                assert found.checkpoint["channel_values"] == {"a": "a2", "b": "b1"}
-            else:
-                assert found.checkpoint["channel_values"] == {"a": "a1", "b": "b1"}
+            assert found.checkpoint["id"] == second["id"]
+            assert found.checkpoint["channel_values"] == {"a": "a2", "b": "b1"}
         if left:
-            assert [t.checkpoint["id"] for t in left] == [second["id"]]
             outcomes["kept"] += 1
         else:  # the thread is gone, values included
             assert await saver.blobs.count([("key", "startswith", key_prefix(thread_id))]) == 0
             outcomes["gone"] += 1
-    assert outcomes["gone"] > 0
+    assert outcomes["gone"] > 0 and outcomes["kept"] > 0, outcomes
 
 
 # -- a put whose checkpoint cannot be written ---------------------------------------------------

@@ -103,14 +103,15 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
     def open(
         cls,
         *,
-        namespace: str = NAMESPACE,
         serde: SerializerProtocol | None = None,
         ttl: float | timedelta | None = None,
         **open_arguments: Any,
     ) -> SatchelSaver:
         """A saver on a handle of its own, ``satchel.open(**open_arguments)``
-        (``backend="redis", backend_settings={"url": ...}``), which :meth:`aclose` closes."""
-        saver = cls(namespace=namespace, serde=serde, ttl=ttl)  # bad arguments fail here
+        (``backend="redis", backend_settings={"url": ...}``; ``namespace=`` is satchel's
+        namespace there), which :meth:`aclose` closes. Its KV namespaces have the default
+        prefix; for another, pass a handle: ``SatchelSaver(store=..., namespace=...)``."""
+        saver = cls(serde=serde, ttl=ttl)  # bad arguments fail here
         saver._adopt(cls._open_handle(open_arguments))
         return saver
 

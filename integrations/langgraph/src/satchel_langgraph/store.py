@@ -110,16 +110,13 @@ class SatchelStore(BaseStore, HandleOwner):
 
     @classmethod
     def open(
-        cls,
-        *,
-        namespace: str = NAMESPACE,
-        ttl: TTLConfig | None = None,
-        index: Any = None,
-        **open_arguments: Any,
+        cls, *, ttl: TTLConfig | None = None, index: Any = None, **open_arguments: Any
     ) -> SatchelStore:
         """A store on a handle of its own, ``satchel.open(**open_arguments)``
-        (``backend="redis", backend_settings={"url": ...}``), which :meth:`aclose` closes."""
-        store = cls(namespace=namespace, ttl=ttl, index=index)  # bad arguments fail here
+        (``backend="redis", backend_settings={"url": ...}``; ``namespace=`` is satchel's
+        namespace there), which :meth:`aclose` closes. Its KV namespace has the default
+        prefix; for another, pass a handle: ``SatchelStore(store=..., namespace=...)``."""
+        store = cls(ttl=ttl, index=index)  # bad arguments fail here
         store._adopt(cls._open_handle(open_arguments))
         return store
 
