@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import random
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Sequence
@@ -287,8 +288,8 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
             expires_at=expires,
             index=run_index(value["filter"]),
         )
-        # the new versions are this put's own (versions have a random tail): it may delete them
         fresh = [r.key for r in blob_records if r.value["channel"] in new_versions]
+        undo = functools.partial(self._undo, thread_id, checkpoint_ns, parent_id, fresh)
         backend = self.store.backend
         if blob_records:
             try:
@@ -298,16 +299,13 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         try:
             await backend.put(record)
         except InvalidArgument:
-            # refused before it was written: only the values are there
-            with contextlib.suppress(Exception):
-                await maintenance.delete_keys(self.blobs, fresh)
+            await undo(None)  # refused before it was written: only the values are there
             raise
         except Exception:
-            # the checkpoint may have been written all the same (a reply lost): it goes first
-            await self._undo(record.key, fresh)
+            await undo(record.key)  # it may have been written all the same (a reply lost)
             raise
         if not await self._complete(thread_id, checkpoint_ns, parent_id, blobs):
-            await self._undo(record.key, fresh)
+            await undo(record.key)
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -516,12 +514,29 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         keys = [blob_key(thread_id, checkpoint_ns, ch, v) for ch, v in blobs.items()]
         return not keys or len(await self.blobs.get_many(keys)) == len(keys)
 
-    async def _undo(self, key: str, fresh: builtins.list[str]) -> None:
-        """Delete a put's checkpoint ``key``, then the values it wrote (``fresh``). Failures
-        are left as they are: the checkpoint, while there, keeps its values; the values
-        without it are unreachable, and reclaimed when the thread is deleted."""
+    async def _undo(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        parent_id: str | None,
+        fresh: builtins.list[str],
+        key: str | None,
+    ) -> None:
+        """Delete a put's checkpoint ``key`` (if it may have been written), then the values
+        it wrote (``fresh``) that its parent does not read (a copied thread's versions
+        repeat from checkpoint to checkpoint). A failure stops it: the checkpoint, while
+        there, keeps its values; values left without it are unreachable, and reclaimed when
+        the thread is deleted."""
         try:
-            await self.checkpoints.delete(key)
+            if key is not None:
+                await self.checkpoints.delete(key)
+            if parent_id and fresh:
+                parent = await self.checkpoints.get(
+                    checkpoint_key(thread_id, checkpoint_ns, parent_id)
+                )
+                if isinstance(parent, dict):
+                    shared = maintenance.blob_keys(thread_id, checkpoint_ns, parent)
+                    fresh = [k for k in fresh if k not in shared]
             await maintenance.delete_keys(self.blobs, fresh)
         except Exception:
             return
