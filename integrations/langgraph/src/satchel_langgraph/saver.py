@@ -370,7 +370,7 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
                 raise failed[0]
             if replaced:
                 await backend.put_many(replaced)
-        except BaseException as exc:
+        except Exception as exc:
             with contextlib.suppress(Exception):  # what this call created goes again
                 await asyncio.gather(
                     *(backend.delete(r.collection, r.key, if_version=r.version) for r in created)
