@@ -78,9 +78,9 @@ def as_json(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(command: str, thread_id: str, argument: str) -> None:
-    from satchel_langgraph import SatchelSaver
+    from satchel_langgraph import SatchelSaver, close_shared_store
 
-    saver = SatchelSaver()  # satchel.open() from the environment, on first use
+    saver = SatchelSaver()  # the process's handle: satchel.open() from the environment
     try:
         graph = build(saver)
         config = {"configurable": {"thread_id": thread_id}}
@@ -91,7 +91,7 @@ def main(command: str, thread_id: str, argument: str) -> None:
         print(json.dumps(as_json(result)), flush=True)
     finally:
         saver.close_loop()  # the blocking methods' loop thread (aclose cannot stop it from a loop)
-        asyncio.run(saver.aclose())
+        asyncio.run(close_shared_store())
 
 
 if __name__ == "__main__":

@@ -11,18 +11,33 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT
 
 from satchel import InvalidArgument, Satchel
+from satchel.shared import close_shared_store
 from satchel_langgraph import SatchelSaver
 from satchel_langgraph.records import load_blob
 
 
 async def test_without_a_store_the_environment_chooses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SATCHEL_BACKEND", "memory")
+    await close_shared_store()  # the process's handle is opened again, from the variable
     saver = SatchelSaver()
     try:
         assert saver.store.settings.backend == "memory"
         assert await saver.aget_tuple({"configurable": {"thread_id": "t"}}) is None
     finally:
         await saver.aclose()
+        await close_shared_store()
+
+
+async def test_open_gives_a_handle_of_its_own(handle_arguments: dict[str, Any]) -> None:
+    saver = SatchelSaver.open(**handle_arguments, ttl=60)
+    assert saver.store.settings.namespace == handle_arguments["namespace"]
+    assert saver.ttl == 60
+    await saver.aput({"configurable": {"thread_id": "t"}}, empty_checkpoint(), {}, {})
+    handle = saver.store
+    await saver.aclose()
+    assert handle._closed
+    with pytest.raises(InvalidArgument, match="ttl"):
+        SatchelSaver.open(**handle_arguments, ttl=-1)
 
 
 def test_a_store_that_is_not_a_handle_is_refused() -> None:

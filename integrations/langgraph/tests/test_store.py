@@ -23,8 +23,15 @@ from langgraph.store.memory import InMemoryStore
 
 import satchel
 import satchel_langgraph
-from satchel import BlockingCallInEventLoop, CorruptRecord, InvalidArgument, Satchel, hookimpl
+from satchel import (
+    BlockingCallInEventLoop,
+    CorruptRecord,
+    InvalidArgument,
+    Satchel,
+    hookimpl,
+)
 from satchel.instrument import Operation
+from satchel.shared import close_shared_store, shared_store
 from satchel_langgraph import SatchelStore
 from satchel_langgraph.items import item_key
 
@@ -36,6 +43,7 @@ SERVERS = ["redis", "redis-cluster", "mongodb"]
 
 async def test_without_a_store_the_environment_chooses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SATCHEL_BACKEND", "memory")
+    await close_shared_store()  # the process's handle is opened again, from the variable
     memory = SatchelStore()
     try:
         assert memory.store.settings.backend == "memory"
@@ -44,7 +52,21 @@ async def test_without_a_store_the_environment_chooses(monkeypatch: pytest.Monke
         assert (await memory.aget(("a",), "k")).value == {"v": 1}  # type: ignore[union-attr]
     finally:
         await memory.aclose()
-    assert memory._store is None  # the handle it opened is closed and dropped
+    assert memory.store is shared_store()  # the process's handle, left open for others
+    assert (await memory.aget(("a",), "k")).value == {"v": 1}  # type: ignore[union-attr]
+    await close_shared_store()
+
+
+async def test_open_gives_a_handle_of_its_own(handle_arguments: dict[str, Any]) -> None:
+    memory = SatchelStore.open(**handle_arguments, ttl={"default_ttl": 5})
+    assert memory.store.settings.namespace == handle_arguments["namespace"]
+    await memory.aput(("a",), "k", {"v": 1})
+    assert (await memory.items.get_entry("a\x00\x00k")).expires_at is not None  # type: ignore[union-attr]
+    handle = memory.store
+    await memory.aclose()
+    assert handle._closed
+    with pytest.raises(InvalidArgument, match="index"):
+        SatchelStore.open(**handle_arguments, index={"dims": 3})
 
 
 async def test_a_handle_passed_in_stays_open(store: Satchel) -> None:

@@ -14,8 +14,17 @@ See ``docs/langgraph.md``.
 
 from __future__ import annotations
 
+from satchel.shared import close_shared_store, shared_store
 from satchel_langgraph.copy import acopy_checkpoints, copy_checkpoints
 from satchel_langgraph.saver import NAMESPACE, SatchelSaver
 from satchel_langgraph.store import SatchelStore
 
-__all__ = ["NAMESPACE", "SatchelSaver", "SatchelStore", "acopy_checkpoints", "copy_checkpoints"]
+__all__ = [
+    "NAMESPACE",
+    "SatchelSaver",
+    "SatchelStore",
+    "acopy_checkpoints",
+    "close_shared_store",
+    "copy_checkpoints",
+    "shared_store",
+]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAGE",
+    "blob_keys",
     "copy_thread",
     "delete_for_runs",
     "delete_keys",
@@ -84,24 +85,35 @@ async def _delete_range(kv: KVStore, prefix: str, keep: set[str] | None = None) 
     await delete_keys(kv, doomed)
 
 
-def _blob_keys(thread_id: str, checkpoint_ns: str, outline: Any) -> set[str]:
+def blob_keys(thread_id: str, checkpoint_ns: str, outline: Any) -> set[str]:
     """The keys of the channel values a checkpoint reads, from its record's outline."""
     return {blob_key(thread_id, checkpoint_ns, ch, v) for ch, v in outline["blobs"].items()}
 
 
 async def delete_thread(saver: SatchelSaver, thread_id: str) -> None:
     """Delete every record of ``thread_id``: the checkpoints first (so that no reader finds
-    a checkpoint whose values are gone), then the writes and the values."""
+    a checkpoint whose values are gone), then the writes and the values; again until the
+    thread has no checkpoint left.
+
+    A put racing the deletion either finishes before the thread's checkpoints are read for
+    the last time (and is deleted with them), or checks, once written, that its parent is
+    still there (see ``SatchelSaver.aput``): so no checkpoint is left without its values."""
     prefix = key_prefix(thread_id)
-    keys, values = [], set()
-    async for entry in walk(saver.checkpoints, prefix, select=_OUTLINE):
-        keys.append(entry.key)
-        values |= _blob_keys(thread_id, entry.value["checkpoint_ns"], entry.value)
-    await delete_keys(saver.checkpoints, keys)
-    await _delete_range(saver.writes, prefix)
-    await delete_keys(saver.blobs, values)
-    # what is left had no checkpoint (a put that failed between its values and itself)
-    await _delete_range(saver.blobs, prefix)
+    swept = False
+    while True:
+        keys, values = [], set()
+        async for entry in walk(saver.checkpoints, prefix, select=_OUTLINE):
+            keys.append(entry.key)
+            values |= blob_keys(thread_id, entry.value["checkpoint_ns"], entry.value)
+        if swept and not keys:
+            return
+        await delete_keys(saver.checkpoints, keys)
+        await _delete_range(saver.writes, prefix)
+        await delete_keys(saver.blobs, values)
+        # what is left had no checkpoint (a put that failed between its values and itself,
+        # or one still under way)
+        await _delete_range(saver.blobs, prefix)
+        swept = True
 
 
 async def delete_for_runs(saver: SatchelSaver, run_ids: Sequence[str]) -> None:
@@ -116,13 +128,13 @@ async def delete_for_runs(saver: SatchelSaver, run_ids: Sequence[str]) -> None:
             prefix = key_prefix(thread_id, checkpoint_ns, record.value["checkpoint_id"])
             await _delete_range(saver.writes, prefix)
             unread.setdefault((thread_id, checkpoint_ns), set()).update(
-                _blob_keys(thread_id, checkpoint_ns, record.value)
+                blob_keys(thread_id, checkpoint_ns, record.value)
             )
     for (thread_id, checkpoint_ns), candidates in unread.items():
         async for entry in walk(
             saver.checkpoints, key_prefix(thread_id, checkpoint_ns), select=["blobs"]
         ):
-            candidates -= _blob_keys(thread_id, checkpoint_ns, entry.value)
+            candidates -= blob_keys(thread_id, checkpoint_ns, entry.value)
         await delete_keys(saver.blobs, candidates)
 
 
@@ -143,10 +155,10 @@ async def keep_latest(saver: SatchelSaver, thread_id: str) -> None:
             [checkpoint_key(thread_id, checkpoint_ns, o["checkpoint_id"]) for o in dropped],
         )
         await _delete_range(saver.writes, key_prefix(thread_id, checkpoint_ns), kept)
-        unread = set().union(*(_blob_keys(thread_id, checkpoint_ns, o) for o in dropped))
+        unread = set().union(*(blob_keys(thread_id, checkpoint_ns, o) for o in dropped))
         for outline in outlines:
             if outline["checkpoint_id"] in kept:
-                unread -= _blob_keys(thread_id, checkpoint_ns, outline)
+                unread -= blob_keys(thread_id, checkpoint_ns, outline)
         await delete_keys(saver.blobs, unread)
 
 
@@ -183,7 +195,7 @@ async def copy_thread(saver: SatchelSaver, source: str, target: str) -> None:
     checkpoints = [e async for e in walk(saver.checkpoints, key_prefix(source))]
     values: set[str] = set()
     for entry in checkpoints:
-        values |= _blob_keys(source, entry.value["checkpoint_ns"], entry.value)
+        values |= blob_keys(source, entry.value["checkpoint_ns"], entry.value)
 
     def copied(kv: KVStore, key: str, value: JSONValue) -> Record:
         return Record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import random
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Sequence
@@ -26,7 +27,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from satchel import InvalidArgument, Satchel, ValueTooLarge
+from satchel import AlreadyExists, InvalidArgument, Satchel, ValueTooLarge
 from satchel.backend import JSONValue, Record, expiry_after
 from satchel.stores.kv import KVStore
 from satchel.validation import check_name, check_ttl
@@ -64,15 +65,18 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
     satchel, on whichever backend it is configured with. Pass it to
     ``builder.compile(checkpointer=...)``.
 
-    * ``SatchelSaver()``: a handle opened from the environment (``SATCHEL_BACKEND`` and the
-      rest, as :func:`satchel.open` reads them) on first use, closed by :meth:`aclose`;
-    * ``SatchelSaver(store=handle)``: a handle the program opened itself (and closes itself).
+    * ``SatchelSaver()``: the process's handle (:func:`satchel.shared.shared_store`),
+      opened from the environment (``SATCHEL_BACKEND`` and the rest, as
+      :func:`satchel.open` reads them) the first time any saver or store needs it, and
+      shared by every one built this way; ``close_shared_store()`` closes it;
+    * ``SatchelSaver(store=handle)``: a handle the program opened itself (and closes itself);
+    * ``SatchelSaver.open(backend=..., ...)``: a handle of its own, closed by :meth:`aclose`.
 
     The async methods (``aput``, ``aget_tuple``, ``alist``, ...) run on the caller's loop;
     the blocking ones (``put``, ``get_tuple``, ``list``, ...) run the same code on a private
     event loop thread, so a graph can be run with ``invoke`` or ``ainvoke``.
 
-    :param store: the satchel handle to keep the checkpoints in.
+    :param store: the satchel handle to keep the checkpoints in (default: the process's).
     :param namespace: the prefix of the three KV namespaces used.
     :param serde: LangGraph's serializer of checkpoints and written values (default: its
         ``JsonPlusSerializer``).
@@ -95,6 +99,22 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         self._init_handle(store)
         self._namespace = check_name(namespace, "namespace")
         self._ttl = check_ttl(ttl, "ttl")
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        serde: SerializerProtocol | None = None,
+        ttl: float | timedelta | None = None,
+        **open_arguments: Any,
+    ) -> SatchelSaver:
+        """A saver on a handle of its own, ``satchel.open(**open_arguments)``
+        (``backend="redis", backend_settings={"url": ...}``; ``namespace=`` is satchel's
+        namespace there), which :meth:`aclose` closes. Its KV namespaces have the default
+        prefix; for another, pass a handle: ``SatchelSaver(store=..., namespace=...)``."""
+        saver = cls(serde=serde, ttl=ttl)  # bad arguments fail here
+        saver._adopt(cls._open_handle(open_arguments))
+        return saver
 
     # -- the stores ---------------------------------------------------------------------------
 
@@ -220,7 +240,19 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         channel (with a ``ttl``, every value the checkpoint reads is written again, to live
         as long as it). The values are written first, in one batch, then the checkpoint:
         a value larger than the backend takes raises :class:`~satchel.ValueTooLarge` and
-        nothing is stored."""
+        nothing is stored.
+
+        A put never leaves a checkpoint whose values are missing:
+
+        * when writing the checkpoint fails (the backend went away, ...), the checkpoint
+          and the values this put wrote are deleted again before the error is raised; if
+          that fails too, the values are left without a checkpoint that reads them
+          (unreachable) and the thread's deletion reclaims them (with a ``ttl``, they also
+          expire);
+        * a put that races :meth:`adelete_thread` of its thread is checked once written:
+          its parent checkpoint must still be there (or, without one, every value it
+          reads); if not, the thread was deleted under it, and the put deletes its
+          checkpoint and values, so that the thread stays deleted."""
         thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
         expires = expiry_after(self._ttl)
         values = checkpoint["channel_values"]
@@ -239,13 +271,14 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
             )
             for ch, version in written.items()
         ]
+        parent_id = config.get("configurable", {}).get("checkpoint_id")
         value = checkpoint_record(
             self.serde,
             thread_id,
             checkpoint_ns,
             checkpoint,
             dict(get_checkpoint_metadata(config, metadata)),
-            config.get("configurable", {}).get("checkpoint_id"),
+            parent_id,
             blobs,
         )
         record = Record(
@@ -255,6 +288,8 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
             expires_at=expires,
             index=run_index(value["filter"]),
         )
+        fresh = [r.key for r in blob_records if r.value["channel"] in new_versions]
+        undo = functools.partial(self._undo, thread_id, checkpoint_ns, parent_id, fresh)
         backend = self.store.backend
         if blob_records:
             try:
@@ -264,11 +299,13 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         try:
             await backend.put(record)
         except InvalidArgument:
-            # refused before it was written: the new versions are this put's own, and go
-            fresh = [r.key for r in blob_records if r.value["channel"] in new_versions]
-            with contextlib.suppress(Exception):
-                await maintenance.delete_keys(self.blobs, fresh)
+            await undo(None)  # refused before it was written: only the values are there
             raise
+        except Exception:
+            await undo(record.key)  # it may have been written all the same (a reply lost)
+            raise
+        if not await self._complete(thread_id, checkpoint_ns, parent_id, blobs):
+            await undo(record.key)
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -284,10 +321,12 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Store the writes of task ``task_id`` against ``config``'s checkpoint, in one
-        batch. A write already stored (same task and index) is kept as it is, except the
-        special channels' (errors, interrupts, ...), which are replaced. With a ``ttl``, the
-        writes expire with their checkpoint."""
+        """Store the writes of task ``task_id`` against ``config``'s checkpoint. A write
+        already stored (same task and index) is kept as it is, also against a concurrent
+        call: each is created only if absent, in one atomic step, so the first one stored
+        stays. The special channels' writes (errors, interrupts, ...) are replaced. With a
+        ``ttl``, the writes expire with their checkpoint. A write too large for the backend
+        raises :class:`~satchel.ValueTooLarge`, and none of the call's writes is stored."""
         thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
         checkpoint_id = get_checkpoint_id(config)
         if not checkpoint_id:
@@ -309,21 +348,36 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
             )
         if not records:
             return
-        kept = [key for key, record in records.items() if record["idx"] >= 0]
-        expires, stored = await asyncio.gather(
-            self._writes_expiry(thread_id, checkpoint_ns, checkpoint_id),
-            self.writes.get_many(kept) if kept else _no_keys(),
-        )
+        expires = await self._writes_expiry(thread_id, checkpoint_ns, checkpoint_id)
         batch = [
             Record(self.writes.collection, key, record, expires_at=expires)
             for key, record in records.items()
-            if key not in stored
         ]
-        if batch:
-            try:
-                await self.store.backend.put_many(batch)
-            except ValueTooLarge as exc:
+        kept = [r for r in batch if r.value["idx"] >= 0]
+        replaced = [r for r in batch if r.value["idx"] < 0]
+        backend = self.store.backend
+        # the regular writes first: the special ones, which replace, go only once those
+        # succeeded, so that a refusal leaves nothing of the call
+        outcomes = await asyncio.gather(
+            *(backend.put(r, if_absent=True) for r in kept), return_exceptions=True
+        )
+        created = [o for o in outcomes if isinstance(o, Record)]
+        failed = [
+            o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, AlreadyExists)
+        ]
+        try:
+            if failed:
+                raise failed[0]
+            if replaced:
+                await backend.put_many(replaced)
+        except Exception as exc:
+            with contextlib.suppress(Exception):  # what this call created goes again
+                await asyncio.gather(
+                    *(backend.delete(r.collection, r.key, if_version=r.version) for r in created)
+                )
+            if isinstance(exc, ValueTooLarge):
                 raise _too_large(exc, thread_id, checkpoint_id, batch, task_id) from None
+            raise
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, channel value and write of ``thread_id``, in every
@@ -435,6 +489,57 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         return f"<SatchelSaver in KV namespaces {self._namespace!r}.*>"
 
     # -- helpers ------------------------------------------------------------------------------
+
+    async def _complete(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        parent_id: str | None,
+        blobs: dict[str, Any],
+    ) -> bool:
+        """Whether a checkpoint just written still has every value it reads, also when
+        :func:`~satchel_langgraph.maintenance.delete_thread` ran meanwhile.
+
+        Its parent still there is enough: a deletion removes a thread's checkpoints
+        before its values, and goes on until it finds no checkpoint, so it either removed
+        none of the values yet (and will find this checkpoint) or removed the parent. The
+        values the parent reads are there since its own put passed this check. Without a
+        parent (or with one that is gone), every value is read back."""
+        if parent_id:
+            parent = await self.store.backend.get(
+                self.checkpoints.collection, checkpoint_key(thread_id, checkpoint_ns, parent_id)
+            )
+            if parent is not None:
+                return True
+        keys = [blob_key(thread_id, checkpoint_ns, ch, v) for ch, v in blobs.items()]
+        return not keys or len(await self.blobs.get_many(keys)) == len(keys)
+
+    async def _undo(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        parent_id: str | None,
+        fresh: builtins.list[str],
+        key: str | None,
+    ) -> None:
+        """Delete a put's checkpoint ``key`` (if it may have been written), then the values
+        it wrote (``fresh``) that its parent does not read (a copied thread's versions
+        repeat from checkpoint to checkpoint). A failure stops it: the checkpoint, while
+        there, keeps its values; values left without it are unreachable, and reclaimed when
+        the thread is deleted."""
+        try:
+            if key is not None:
+                await self.checkpoints.delete(key)
+            if parent_id and fresh:
+                parent = await self.checkpoints.get(
+                    checkpoint_key(thread_id, checkpoint_ns, parent_id)
+                )
+                if isinstance(parent, dict):
+                    shared = maintenance.blob_keys(thread_id, checkpoint_ns, parent)
+                    fresh = [k for k in fresh if k not in shared]
+            await maintenance.delete_keys(self.blobs, fresh)
+        except Exception:
+            return
 
     async def _writes_expiry(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str

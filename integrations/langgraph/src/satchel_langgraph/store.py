@@ -61,9 +61,12 @@ class SatchelStore(BaseStore, HandleOwner):
     ``builder.compile(store=...)``, or use it directly (``put``, ``get``, ``search``,
     ``list_namespaces`` and their async twins).
 
-    * ``SatchelStore()``: a handle opened from the environment (``SATCHEL_BACKEND`` and the
-      rest, as :func:`satchel.open` reads them) on first use, closed by :meth:`aclose`;
-    * ``SatchelStore(store=handle)``: a handle the program opened itself (and closes itself).
+    * ``SatchelStore()``: the process's handle (:func:`satchel.shared.shared_store`),
+      opened from the environment (``SATCHEL_BACKEND`` and the rest, as
+      :func:`satchel.open` reads them) the first time any store or saver needs it, and
+      shared by every one built this way; ``close_shared_store()`` closes it;
+    * ``SatchelStore(store=handle)``: a handle the program opened itself (and closes itself);
+    * ``SatchelStore.open(backend=..., ...)``: a handle of its own, closed by :meth:`aclose`.
 
     ``abatch`` runs on the caller's event loop; ``batch`` (behind ``put``, ``get``, ...)
     runs the same code on a private event loop thread.
@@ -75,7 +78,7 @@ class SatchelStore(BaseStore, HandleOwner):
     ``InMemoryStore`` ignores it without an index, and the ``index`` of a put is accepted and
     ignored.
 
-    :param store: the satchel handle to keep the items in.
+    :param store: the satchel handle to keep the items in (default: the process's).
     :param namespace: the prefix of the KV namespace used (``<namespace>.store``), the same
         prefix as :class:`~satchel_langgraph.SatchelSaver`'s.
     :param ttl: LangGraph's ``TTLConfig``: ``default_ttl`` (minutes, for puts without a
@@ -104,6 +107,18 @@ class SatchelStore(BaseStore, HandleOwner):
         self._init_handle(store)
         self._namespace = check_name(namespace, "namespace")
         self.ttl_config = _check_ttl_config(ttl)
+
+    @classmethod
+    def open(
+        cls, *, ttl: TTLConfig | None = None, index: Any = None, **open_arguments: Any
+    ) -> SatchelStore:
+        """A store on a handle of its own, ``satchel.open(**open_arguments)``
+        (``backend="redis", backend_settings={"url": ...}``; ``namespace=`` is satchel's
+        namespace there), which :meth:`aclose` closes. Its KV namespace has the default
+        prefix; for another, pass a handle: ``SatchelStore(store=..., namespace=...)``."""
+        store = cls(ttl=ttl, index=index)  # bad arguments fail here
+        store._adopt(cls._open_handle(open_arguments))
+        return store
 
     @property
     def items(self) -> KVStore:
