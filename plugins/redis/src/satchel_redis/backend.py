@@ -272,9 +272,9 @@ class RedisBackend(Backend):
         that more calls at once than the pool holds queue instead of failing; it holds the
         slot while it runs, not through the backoff that follows. A call that gets no slot
         before the bound raises :class:`BackendUnavailable` saying that every connection was
-        busy; nothing of it was sent. An attempt (a Cluster's slot map and the command) is
-        bounded by ``connect_timeout + socket_timeout``, and by what is left of the call's
-        bound. A write is retried as it was first sent, with the same write id and clock:
+        busy (nothing of that attempt was sent). An attempt (a Cluster's slot map and the
+        command) is bounded by ``connect_timeout + socket_timeout``, and by what is left of
+        the call's bound. A write is retried as it was first sent, with the same write id and clock:
         its script finds the outcome of an attempt that already ran and returns it (see
         :mod:`satchel_redis.scripts`). ``route`` is a Redis key the call is sent by: on a
         Cluster, an error names the node of its slot."""
@@ -323,13 +323,11 @@ class RedisBackend(Backend):
         it may use a connection of each)."""
         if self._mode != "cluster":
             return [state.slot("")]
-        if route is not None:
-            name = self._slot_node(route)
-            if name is not None:
-                return [state.slot(name)]
         try:
-            names = sorted({node.name for node in self._client.get_primaries()})
-        except Exception:  # no slot map
+            if route is not None:
+                return [state.slot(state.client.get_node_from_key(route).name)]
+            names = sorted({node.name for node in state.client.get_primaries()})
+        except Exception:  # no slot map, or the slot is not covered: the attempt will say
             names = []
         return [state.slot(name) for name in names] or [state.slot("")]
 
@@ -435,8 +433,7 @@ class RedisBackend(Backend):
             attempt += 1
             cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
             pause = random.uniform(0, cap)  # full jitter
-            if clock() + pause >= deadline:
-                await asyncio.sleep(max(0.0, deadline - clock()))
+            if clock() + pause >= deadline:  # no time would be left for the retry
                 raise BackendUnavailable(
                     self._unavailable(what, exc, attempt, route, deadline, waited)
                 ) from exc
@@ -458,9 +455,13 @@ class RedisBackend(Backend):
         waited: float = 0.0,
     ) -> str:
         s = self.settings
-        #: the call's bound, not a timeout of the attempt, ended it (time went on waiting
-        #: for free connections)
-        at_bound = deadline is not None and asyncio.get_running_loop().time() >= deadline - 1e-3
+        # the call's bound, not the attempt's, cut it short: time went on waiting for
+        # free connections
+        at_bound = (
+            waited >= 0.01
+            and deadline is not None
+            and asyncio.get_running_loop().time() >= deadline - 0.01
+        )
         text = _clean(exc)
         lowered = text.lower()
         if isinstance(exc, _NoMaster):
@@ -490,8 +491,8 @@ class RedisBackend(Backend):
         elif isinstance(exc, asyncio.TimeoutError) and at_bound:
             text = "timed out"
             hint = (
-                f"; no answer before the call's bound of {self.call_timeout:g} s ran out: the "
-                "server is stopped, overloaded or unreachable"
+                f"; no answer within what was left of the call's bound of "
+                f"{self.call_timeout:g} s: the server is stopped, overloaded or unreachable"
             )
         elif isinstance(exc, asyncio.TimeoutError):  # the attempt's own bound
             text = "timed out"
