@@ -100,6 +100,9 @@ async def test_a_saturated_pool_on_a_stopped_server_fails_every_call_within_the_
         busy = [m for _, m in results if "all 2 connections" in m]
         assert busy, [m for _, m in results]
         assert all("SATCHEL_REDIS_MAX_CONNECTIONS" in m for m in busy), busy
+        # a call that got a connection late, and then no answer, says how long it waited
+        late = [m for _, m in results if m not in busy and "waited" in m]
+        assert late, [m for _, m in results]
         stored = await backend.get("c", "k")
         assert stored is not None
         assert stored.version in (1, 2) and (stored.version == 1) == (stored.value == "first")

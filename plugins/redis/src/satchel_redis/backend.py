@@ -434,8 +434,10 @@ class RedisBackend(Backend):
             cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
             pause = random.uniform(0, cap)  # full jitter
             if clock() + pause >= deadline:  # no time would be left for the retry
+                message = self._unavailable(what, exc, attempt, route, deadline, waited)
                 raise BackendUnavailable(
-                    self._unavailable(what, exc, attempt, route, deadline, waited)
+                    f"{message}; the call's bound of {self.call_timeout:g} s left no time "
+                    "for a retry"
                 ) from exc
             await asyncio.sleep(pause)
             return attempt
