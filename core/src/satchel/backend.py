@@ -260,8 +260,8 @@ class Backend(abc.ABC):
     capabilities: Capabilities = Capabilities()
     #: The longest one call takes before it returns or raises, in seconds, as the backend's
     #: settings make it, its waits for a free connection included (``None``: the backend
-    #: states no bound). ``satchel doctor`` waits at
-    #: least this long, so that the backend's own error, naming the cause, is reported.
+    #: states no bound). ``satchel doctor`` waits at least this long, so that the
+    #: backend's own error, naming the cause, is reported.
     call_timeout: float | None = None
 
     # -- reads -------------------------------------------------------------------------

@@ -274,10 +274,10 @@ class RedisBackend(Backend):
         before the bound raises :class:`BackendUnavailable` saying that every connection was
         busy (nothing of that attempt was sent). An attempt (a Cluster's slot map and the
         command) is bounded by ``connect_timeout + socket_timeout``, and by what is left of
-        the call's bound. A write is retried as it was first sent, with the same write id and clock:
-        its script finds the outcome of an attempt that already ran and returns it (see
-        :mod:`satchel_redis.scripts`). ``route`` is a Redis key the call is sent by: on a
-        Cluster, an error names the node of its slot."""
+        the call's bound. A write is retried as it was first sent, with the same write id
+        and clock: its script finds the outcome of an attempt that already ran and returns
+        it (see :mod:`satchel_redis.scripts`). ``route`` is a Redis key the call is sent by:
+        on a Cluster, an error names the node of its slot."""
         state = self._state
         clock = asyncio.get_running_loop().time
         deadline = clock() + self.call_timeout
@@ -424,23 +424,18 @@ class RedisBackend(Backend):
                 raise BackendUnavailable(f"{what}: the redis backend is closed") from exc
             if isinstance(exc, rex.RedisClusterException) and self._mode == "cluster":
                 self._state.initialised = False  # map the cluster again
-            clock = asyncio.get_running_loop().time
-            # a retry needs time left for its slot map and command: none after the deadline
-            if attempt >= s.retries or clock() >= deadline:
-                raise BackendUnavailable(
-                    self._unavailable(what, exc, attempt + 1, route, deadline, waited)
-                ) from exc
-            attempt += 1
-            cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
-            pause = random.uniform(0, cap)  # full jitter
-            if clock() + pause >= deadline:  # no time would be left for the retry
-                message = self._unavailable(what, exc, attempt, route, deadline, waited)
-                raise BackendUnavailable(
-                    f"{message}; the call's bound of {self.call_timeout:g} s left no time "
-                    "for a retry"
-                ) from exc
+            spent = attempt >= s.retries
+            cap = min(s.retry_backoff_max, s.retry_backoff * 2**attempt)
+            pause = 0.0 if spent else random.uniform(0, cap)  # full jitter
+            if spent or asyncio.get_running_loop().time() + pause >= deadline:
+                message = self._unavailable(what, exc, attempt + 1, route, deadline, waited)
+                if not spent:  # the waits for connections took the time of the retries
+                    message += (
+                        f"; the call's bound of {self.call_timeout:g} s left no time for a retry"
+                    )
+                raise BackendUnavailable(message) from exc
             await asyncio.sleep(pause)
-            return attempt
+            return attempt + 1
         if isinstance(exc, rex.ResponseError):
             raise self._response_error(what, exc) from exc
         if isinstance(exc, rex.RedisError):
