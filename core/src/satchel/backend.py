@@ -29,7 +29,8 @@ Rules that hold for every method:
   calls, a thread running a loop of its own); what it holds for a loop (a driver's client
   bound to that loop) is released when the loop ends or by :meth:`Backend.close`.
 * Every call returns or raises within :attr:`Backend.call_timeout` when the backend states
-  one, with an error that names the host and the cause.
+  one, counted from the call (a wait for a free connection of a pool included), with an
+  error that names the host and the cause.
 * Values are JSON values (``dict``, ``list``, ``str``, ``int``, ``float``, ``bool``,
   ``None``); what a backend returns is the caller's own copy.
 * Driver exceptions never leak: a backend raises :class:`~satchel.errors.SatchelError`
@@ -258,8 +259,9 @@ class Backend(abc.ABC):
     #: What the backend can do; see :class:`Capabilities`. An instance may set its own.
     capabilities: Capabilities = Capabilities()
     #: The longest one call takes before it returns or raises, in seconds, as the backend's
-    #: settings make it (``None``: the backend states no bound). ``satchel doctor`` waits at
-    #: least this long, so that the backend's own error, naming the cause, is reported.
+    #: settings make it, its waits for a free connection included (``None``: the backend
+    #: states no bound). ``satchel doctor`` waits at least this long, so that the
+    #: backend's own error, naming the cause, is reported.
     call_timeout: float | None = None
 
     # -- reads -------------------------------------------------------------------------

@@ -4,14 +4,17 @@ is set."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 
 from satchel.backend import Backend, Record
-from satchel.testing import BackendConformance, MakeBackend
+from satchel.testing import BackendConformance, MakeBackend, SilentServer
 from satchel_mongodb import MongoBackend
+from satchel_mongodb.testing.servers import SecantusProcess
 
 
 async def plant_foreign_document(backend: Backend, collection: str, key: str) -> None:
@@ -43,6 +46,25 @@ class TestSecantus(BackendConformance):
     @pytest.fixture
     def process_backend(self, mongodb_uri: str) -> tuple[str, dict[str, Any]]:
         return ("mongodb", {"uri": mongodb_uri, "database": "satchel_kit"})
+
+    @pytest.fixture
+    def silent_server(self, tmp_path: Path) -> Iterator[SilentServer]:
+        """A SecantusDB process of its own (stopped with SIGSTOP); a call bound of 2.5 s
+        and a pool of two."""
+        with SecantusProcess(tmp_path / "silent") as server:
+            yield SilentServer(
+                lambda: MongoBackend.from_uri(
+                    server.uri,
+                    database="satchel_kit",
+                    server_selection_timeout=1,
+                    connect_timeout=0.5,
+                    socket_timeout=1,
+                    max_pool_size=2,
+                ),
+                2,
+                server.pause,
+                server.resume,
+            )
 
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         await plant_foreign_document(backend, collection, key)

@@ -4,6 +4,7 @@ redis-server and a throwaway three-node Redis Cluster (both started by conftest.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,8 +12,18 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from satchel.backend import Backend, Record
-from satchel.testing import BackendConformance, MakeBackend
+from satchel.testing import BackendConformance, MakeBackend, SilentServer
 from satchel_redis import RedisBackend
+from satchel_redis.testing.servers import RedisClusterNodes, RedisServerFactory
+
+#: Settings of the silent server's backend: a call bound of 2.05 s, a pool of two.
+QUICK: dict[str, Any] = {
+    "retries": 1,
+    "connect_timeout": 0.5,
+    "socket_timeout": 0.5,
+    "retry_backoff": 0.05,
+    "max_connections": 2,
+}
 
 
 async def plant_string(backend: Backend, collection: str, key: str, garbage: bytes) -> None:
@@ -43,6 +54,16 @@ class TestStandalone(BackendConformance):
     def process_backend(self, redis_url: str) -> tuple[str, dict[str, Any]]:
         return ("redis", {"url": redis_url, "key_prefix": "satchel-kit:"})
 
+    @pytest.fixture
+    def silent_server(self, redis_server_factory: RedisServerFactory) -> SilentServer:
+        server = redis_server_factory()
+        return SilentServer(
+            lambda: RedisBackend.from_url(server.url, **QUICK),
+            QUICK["max_connections"],
+            server.pause,
+            server.resume,
+        )
+
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         await plant_string(backend, collection, key, b"not a hash")
 
@@ -61,6 +82,26 @@ class TestCluster(BackendConformance):
     @pytest.fixture
     def process_backend(self, redis_cluster_url: str) -> tuple[str, dict[str, Any]]:
         return ("redis", {"url": redis_cluster_url, "cluster": True, "key_prefix": "satchel-kit:"})
+
+    @pytest.fixture
+    def silent_server(self, redis_binary: str) -> Iterator[SilentServer]:
+        """A Cluster of its own, every node stopped at once (a pool of two per node)."""
+        with RedisClusterNodes(redis_binary) as cluster:
+
+            def pause() -> None:
+                for node in cluster.nodes:
+                    node.pause()
+
+            def resume() -> None:
+                for node in cluster.nodes:
+                    node.resume()
+
+            yield SilentServer(
+                lambda: RedisBackend.from_url(cluster.url, cluster=True, **QUICK),
+                QUICK["max_connections"],
+                pause,
+                resume,
+            )
 
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         await plant_string(backend, collection, key, json.dumps([1, 2]).encode())

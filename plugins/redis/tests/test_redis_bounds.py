@@ -9,6 +9,7 @@ the bound is the guarantee, the margin only absorbs a busy machine.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -65,6 +66,53 @@ async def test_a_stopped_server_fails_every_call_within_the_bound(
             assert "no answer within" in message, message
     finally:
         server.resume()
+        await backend.close()
+
+
+async def test_a_saturated_pool_on_a_stopped_server_fails_every_call_within_the_bound(
+    redis_server_factory: RedisServerFactory,
+) -> None:
+    """Four times more calls at once than connections, against a stopped server: the bound
+    holds for each call as a whole, its wait for a free connection included. A call that
+    gets no connection in time says so; no write is half-applied (after the server resumes,
+    the record and its index entry hold the first version or one whole write)."""
+    secret = "s3cret-pw-7"
+    server = redis_server_factory(password=secret)
+    backend = RedisBackend.from_url(
+        f"redis://:{secret}@127.0.0.1:{server.port}/0", retries=1, max_connections=2, **FAST
+    )
+    bound = call_bound(backend.settings)
+    first = await backend.put(Record("c", "k", "first", index={"v": ("first",)}))
+
+    async def call(i: int) -> tuple[float, str]:
+        if i % 2:
+            return await timed(lambda: backend.get("c", "k"))
+        record = Record("c", "k", f"w{i}", index={"v": (f"w{i}",)})
+        return await timed(lambda: backend.put(record, if_version=first.version))
+
+    try:
+        server.pause()
+        results = await asyncio.gather(*(call(i) for i in range(8)))
+        server.resume()
+        for elapsed, message in results:
+            assert elapsed <= bound + MARGIN, (elapsed, bound, message)
+            assert f"127.0.0.1:{server.port}" in message and secret not in message, message
+        busy = [m for _, m in results if "all 2 connections" in m]
+        assert busy, [m for _, m in results]
+        assert all("SATCHEL_REDIS_MAX_CONNECTIONS" in m for m in busy), busy
+        # a call that got a connection late, and then no answer, says how long it waited
+        late = [m for _, m in results if m not in busy and "waited" in m]
+        assert late, [m for _, m in results]
+        stored = await backend.get("c", "k")
+        assert stored is not None
+        assert stored.version in (1, 2) and (stored.version == 1) == (stored.value == "first")
+        assert stored.index == {"v": (stored.value,)}
+        assert [r.key for r in await backend.find("c", "v", str(stored.value))] == ["k"]
+        if stored.value != "first":
+            assert await backend.find("c", "v", "first") == []
+    finally:
+        server.resume()
+        await backend.drop("c")
         await backend.close()
 
 
@@ -188,6 +236,54 @@ async def test_a_stopped_cluster_node_fails_calls_within_the_bound(
         assert time.monotonic() - started <= bound + MARGIN
     finally:
         stopped.resume()
+        await backend.close()
+
+
+async def test_each_cluster_node_has_the_pool_size_of_its_own(cluster: RedisClusterNodes) -> None:
+    """``max_connections`` is per node, as redis-py's Cluster pools are: with the three
+    nodes stopped, two calls to each node's slots are all in flight at once (six
+    connections), and none waits for another node's. Counted, not timed: the nodes answer
+    nothing until they resume, and then every call succeeds."""
+    backend = RedisBackend.from_url(
+        cluster.url,
+        cluster=True,
+        retries=0,
+        max_connections=2,
+        connect_timeout=10,
+        socket_timeout=10,
+    )
+    names = [collection_on(node) for node in range(3)]
+
+    def in_flight() -> dict[str, int]:
+        nodes = backend._client.nodes_manager.nodes_cache.values()
+        return {n.name: len(n._connections) - len(n._free) for n in nodes}
+
+    try:
+        for name in names:
+            await backend.put(Record(name, "k", 0))
+        for node in cluster.nodes:
+            node.pause()
+        calls = [
+            asyncio.ensure_future(backend.put(Record(name, f"k{i}", i)))
+            for name in names
+            for i in range(3)
+        ]
+        for _ in range(500):  # at most 5 s; at once when the pools are per node
+            if sum(in_flight().values()) >= 6:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # no seventh connection follows
+        counted = in_flight()
+        for node in cluster.nodes:
+            node.resume()
+        assert sorted(counted.values()) == [2, 2, 2], counted
+        stored = await asyncio.gather(*calls)
+        assert sorted(r.value for r in stored) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    finally:
+        for node in cluster.nodes:
+            node.resume()
+        for name in names:
+            await backend.drop(name)
         await backend.close()
 
 

@@ -29,6 +29,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from satchel.testing.bounds import BoundRules, SilentServer
     from satchel.testing.concurrency import ConcurrencyRules
     from satchel.testing.expiry import ExpiryRules
     from satchel.testing.fixtures import CollectionNames, ConformanceFixtures, MakeBackend
@@ -68,6 +69,7 @@ __all__ = [
     "BackendConformance",
     "BackendStateMachine",
     "BatchRules",
+    "BoundRules",
     "CollectionIsolationRules",
     "CollectionNames",
     "CollectionRules",
@@ -91,6 +93,7 @@ __all__ = [
     "QueryOperatorRules",
     "QueryOrderRules",
     "QueryPathRules",
+    "SilentServer",
     "StatefulRules",
     "StoreRules",
     "SyncRules",
@@ -111,6 +114,8 @@ _HOMES = {
     "CollectionNames": "fixtures",
     "ConformanceFixtures": "fixtures",
     "MakeBackend": "fixtures",
+    "BoundRules": "bounds",
+    "SilentServer": "bounds",
     "ConcurrencyRules": "concurrency",
     "ExpiryRules": "expiry",
     "FuzzRules": "fuzz",

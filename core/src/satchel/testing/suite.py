@@ -7,6 +7,7 @@ from typing import ClassVar
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
+from satchel.testing.bounds import BoundRules
 from satchel.testing.concurrency import ConcurrencyRules
 from satchel.testing.expiry import ExpiryRules
 from satchel.testing.fixtures import ConformanceFixtures, MakeBackend
@@ -76,6 +77,7 @@ class BackendConformance(
     VersionRules,
     IncarnationRules,
     ConcurrencyRules,
+    BoundRules,
     EventLoopRules,
     ExpiryRules,
     QueryOperatorRules,

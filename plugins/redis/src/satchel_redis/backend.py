@@ -124,7 +124,7 @@ class RedisBackend(Backend):
         self.settings = settings
         self._layout = Layout(settings.key_prefix)
         self._max = settings.max_value_bytes
-        self.call_timeout = call_bound(settings)
+        self.call_timeout: float = call_bound(settings)
         self._default_ttl = None if settings.ttl is None else timedelta(seconds=float(settings.ttl))
         self.capabilities = Capabilities(
             query_pushdown=False,
@@ -179,7 +179,7 @@ class RedisBackend(Backend):
 
     def _new_state(self) -> _LoopState:
         client, sentinel = self._factory()
-        return _LoopState(client, sentinel, self._mode != "cluster")
+        return _LoopState(client, sentinel, self._mode != "cluster", self.settings.max_connections)
 
     @property
     def _state(self) -> _LoopState:
@@ -265,33 +265,92 @@ class RedisBackend(Backend):
         """Run ``call()``; retry connection errors and timeouts with exponential backoff and
         full jitter; translate every driver error into a satchel error.
 
-        Each attempt is bounded by ``connect_timeout + socket_timeout`` as a whole (the
-        connection's set-up, a Cluster's slot map and the command together), so a call
-        returns or raises within :func:`call_bound`. A write is retried as it was first
-        sent, with the same write id and clock: its script finds the outcome of an attempt
-        that already ran and returns it (see :mod:`satchel_redis.scripts`). ``route`` is a
-        Redis key the call is sent by: on a Cluster, an error names the node of its slot.
-        A call first waits for one of the loop's ``max_connections`` slots, so that more
-        calls at once than the pool holds queue instead of failing; the bound counts from
-        there."""
+        The call as a whole, its waits for a free connection included, ends within
+        :func:`call_bound` (``call_timeout``), counted from here. Each attempt first takes
+        one of the loop's ``max_connections`` slots (of the node that serves ``route`` on a
+        Cluster, whose pools are per node; of every primary for a call with no route), so
+        that more calls at once than the pool holds queue instead of failing; it holds the
+        slot while it runs, not through the backoff that follows. A call that gets no slot
+        before the bound raises :class:`BackendUnavailable` saying that every connection was
+        busy (nothing of that attempt was sent). An attempt (a Cluster's slot map and the
+        command) is bounded by ``connect_timeout + socket_timeout``, and by what is left of
+        the call's bound. A write is retried as it was first sent, with the same write id
+        and clock: its script finds the outcome of an attempt that already ran and returns
+        it (see :mod:`satchel_redis.scripts`). ``route`` is a Redis key the call is sent by:
+        on a Cluster, an error names the node of its slot."""
         state = self._state
-        slots = state.slots
-        if slots is None:
-            slots = state.slots = asyncio.Semaphore(self.settings.max_connections)
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + self.call_timeout
         attempt = 0
-        async with slots:  # waiting for a free connection is not part of an attempt
-            while True:
+        waited = 0.0
+        while True:
+            try:
+                # the attempt's own bound runs while it works, not while it waits for a slot
+                budget = self._attempt_s
+                if not state.initialised:  # a Cluster's slot map: its nodes' slots need it
+                    began = clock()
+                    await _within(min(budget, deadline - began), self._ready())
+                    budget -= clock() - began
+                slots = self._slots(state, route)
+                if any(slot.locked() for slot in slots):
+                    began = clock()
+                    try:
+                        await _within(deadline - began, _acquire(slots))
+                    except asyncio.TimeoutError:
+                        waited += clock() - began
+                        what = what_ if isinstance(what_, str) else what_()
+                        raise BackendUnavailable(self._busy(what, route, waited, attempt)) from None
+                    waited += clock() - began
+                else:  # the hot path: every slot is free, and taking one never suspends
+                    for slot in slots:
+                        await slot.acquire()
                 try:
-                    if _timeout is not None:
-                        async with _timeout(self._attempt_s):
-                            return await self._attempt(call)
-                    return await asyncio.wait_for(self._attempt(call), self._attempt_s)
-                except SatchelError:
-                    raise
-                except Exception as exc:
-                    # the description is built only now: the hot path pays nothing for it
-                    what = what_ if isinstance(what_, str) else what_()
-                    attempt = await self._failed(what, exc, attempt, route)
+                    left = min(budget, deadline - clock())
+                    return await _within(left, self._attempt(call))
+                finally:
+                    for slot in slots:
+                        slot.release()
+            except SatchelError:
+                raise
+            except Exception as exc:
+                # the description is built only now: the hot path pays nothing for it
+                what = what_ if isinstance(what_, str) else what_()
+                attempt = await self._failed(what, exc, attempt, route, deadline, waited)
+
+    def _slots(self, state: _LoopState, route: str | None) -> list[asyncio.Semaphore]:
+        """The slots an attempt takes: the loop's, or on a Cluster the slots of the node
+        that serves ``route`` (of every primary, in name order, for a call with no route:
+        it may use a connection of each)."""
+        if self._mode != "cluster":
+            return [state.slot("")]
+        try:
+            if route is not None:
+                return [state.slot(state.client.get_node_from_key(route).name)]
+            names = sorted({node.name for node in state.client.get_primaries()})
+        except Exception:  # no slot map, or the slot is not covered: the attempt will say
+            names = []
+        return [state.slot(name) for name in names] or [state.slot("")]
+
+    def _busy(self, what: str, route: str | None, waited: float, attempts: int) -> str:
+        """The message of a call that got no free connection within its bound."""
+        n = self.settings.max_connections
+        where = ""
+        if self._mode == "cluster":
+            name = None if route is None else self._slot_node(route)
+            where = f" to cluster node {name}" if name is not None else " to a cluster node"
+        sent = (
+            f"after {attempts} failed attempt{'s' if attempts != 1 else ''}"
+            if attempts
+            else "nothing of the call was sent"
+        )
+        return (
+            f"{what}: redis at {self._where} is unavailable: timed out waiting for a "
+            f"connection: all {n} connections{where} of this event loop "
+            f"(SATCHEL_REDIS_MAX_CONNECTIONS) stayed busy with other calls for {waited:.2f} s, "
+            f"until the call's bound of {self.call_timeout:g} s ({sent}); the calls holding "
+            "them wait for the server (stopped, overloaded or unreachable), or the pool is "
+            "too small for the load"
+        )
 
     async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -332,9 +391,18 @@ class RedisBackend(Backend):
                 "rediss:// (or SATCHEL_REDIS_SSL=false), or turn TLS on in the server"
             ) from None
 
-    async def _failed(self, what: str, exc: Exception, attempt: int, route: str | None) -> int:
+    async def _failed(
+        self,
+        what: str,
+        exc: Exception,
+        attempt: int,
+        route: str | None,
+        deadline: float,
+        waited: float,
+    ) -> int:
         """Raise the satchel error for ``exc``, or wait before the next attempt and return
-        its number."""
+        its number. ``deadline`` is when the call's bound ends (the loop's clock), and
+        ``waited`` how long the call waited for free connections so far."""
         s = self.settings
         if isinstance(exc, rex.AuthenticationError):
             raise ConfigError(
@@ -356,12 +424,18 @@ class RedisBackend(Backend):
                 raise BackendUnavailable(f"{what}: the redis backend is closed") from exc
             if isinstance(exc, rex.RedisClusterException) and self._mode == "cluster":
                 self._state.initialised = False  # map the cluster again
-            if attempt >= s.retries:
-                raise BackendUnavailable(self._unavailable(what, exc, attempt + 1, route)) from exc
-            attempt += 1
-            cap = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempt - 1))
-            await asyncio.sleep(random.uniform(0, cap))  # full jitter
-            return attempt
+            spent = attempt >= s.retries
+            cap = min(s.retry_backoff_max, s.retry_backoff * 2**attempt)
+            pause = 0.0 if spent else random.uniform(0, cap)  # full jitter
+            if spent or asyncio.get_running_loop().time() + pause >= deadline:
+                message = self._unavailable(what, exc, attempt + 1, route, deadline, waited)
+                if not spent:  # the waits for connections took the time of the retries
+                    message += (
+                        f"; the call's bound of {self.call_timeout:g} s left no time for a retry"
+                    )
+                raise BackendUnavailable(message) from exc
+            await asyncio.sleep(pause)
+            return attempt + 1
         if isinstance(exc, rex.ResponseError):
             raise self._response_error(what, exc) from exc
         if isinstance(exc, rex.RedisError):
@@ -369,9 +443,22 @@ class RedisBackend(Backend):
         raise exc  # anything else is a bug, which the handle's wrapper reports
 
     def _unavailable(
-        self, what: str, exc: BaseException, attempts: int, route: str | None = None
+        self,
+        what: str,
+        exc: BaseException,
+        attempts: int,
+        route: str | None = None,
+        deadline: float | None = None,
+        waited: float = 0.0,
     ) -> str:
         s = self.settings
+        # the call's bound, not the attempt's, cut it short: time went on waiting for
+        # free connections
+        at_bound = (
+            waited >= 0.01
+            and deadline is not None
+            and asyncio.get_running_loop().time() >= deadline - 0.01
+        )
         text = _clean(exc)
         lowered = text.lower()
         if isinstance(exc, _NoMaster):
@@ -398,6 +485,12 @@ class RedisBackend(Backend):
                 f"; no answer within {s.socket_timeout:g} s (SATCHEL_REDIS_SOCKET_TIMEOUT): "
                 "the server is stopped, overloaded or unreachable"
             )
+        elif isinstance(exc, asyncio.TimeoutError) and at_bound:
+            text = "timed out"
+            hint = (
+                f"; no answer within what was left of the call's bound of "
+                f"{self.call_timeout:g} s: the server is stopped, overloaded or unreachable"
+            )
         elif isinstance(exc, asyncio.TimeoutError):  # the attempt's own bound
             text = "timed out"
             hint = (
@@ -420,6 +513,11 @@ class RedisBackend(Backend):
             name = self._slot_node(route)
             if name is not None:
                 hint += f" (its slot is served by cluster node {name})"
+        if waited >= 0.01:
+            hint += (
+                f"; the call waited {waited:.2f} s in all for one of the "
+                f"{s.max_connections} connections (SATCHEL_REDIS_MAX_CONNECTIONS), all busy"
+            )
         return (
             f"{what}: redis at {self._where} is unavailable after {attempts} "
             f"attempt{'s' if attempts != 1 else ''}: {text or type(exc).__name__}{hint}"
@@ -830,12 +928,26 @@ class RedisBackend(Backend):
                 args += [records[i].key, text, expires, index]
             calls.append(([f"{base}k"], args))
 
+        script = SCRIPTS["put_many"]
+
+        def what() -> str:
+            return f"put_many of {len(records)} records"
+
+        if len(calls) > 1 and self._mode == "cluster":
+            # a Cluster pipeline cannot carry scripts: the collections are written at once,
+            # each a call of its own that takes a connection of the node of its slot
+            def one(keys: list[str], args: list[Any]) -> Awaitable[Any]:
+                return self._run(what, lambda: script(self._client, keys, args), keys[0])
+
+            outcomes = await asyncio.gather(*(one(*c) for c in calls), return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            return self._put_many_result(records, prepared, groups, outcomes, now)
+
         async def call() -> list[Any]:
-            script = SCRIPTS["put_many"]
-            if len(calls) == 1 or self._mode == "cluster":
-                # a Cluster pipeline cannot carry scripts: the collections' slots are
-                # written concurrently instead
-                return list(await asyncio.gather(*(script(self._client, *c) for c in calls)))
+            if len(calls) == 1:
+                return [await script(self._client, *calls[0])]
             async with self._client.pipeline(transaction=False) as pipe:
                 for keys, args in calls:
                     pipe.evalsha(script.sha, len(keys), *keys, *args)
@@ -848,9 +960,21 @@ class RedisBackend(Backend):
                     raise result
             return results
 
-        # a batch of one collection goes to one slot; several go to several nodes at once
+        # a batch of one collection goes to one slot
         route = calls[0][0][0] if len(calls) == 1 else None
-        results = await self._run(lambda: f"put_many of {len(records)} records", call, route)
+        results = await self._run(what, call, route)
+        return self._put_many_result(records, prepared, groups, results, now)
+
+    def _put_many_result(
+        self,
+        records: Sequence[Record],
+        prepared: list[tuple[str, str, str]],
+        groups: dict[str, list[int]],
+        results: Sequence[Any],
+        now: datetime,
+    ) -> list[Record]:
+        """The stored records of a ``put_many``, from its scripts' answers (one per
+        collection, in the order of ``groups``)."""
         out: list[Record | None] = [None] * len(records)
         for (_, positions), result in zip(groups.items(), results, strict=True):
             for j, i in enumerate(positions):
@@ -1026,6 +1150,33 @@ class RedisBackend(Backend):
         return f"redis {self._mode} at {self._where} (key prefix {self.settings.key_prefix!r})"
 
 
+async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
+    """``awaitable``, cancelled after ``seconds`` (``asyncio.TimeoutError``; at once when
+    no time is left)."""
+    if seconds <= 0:
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()  # never started: nothing to cancel, and nothing to warn about
+        raise asyncio.TimeoutError
+    if _timeout is not None:
+        async with _timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
+
+
+async def _acquire(slots: list[asyncio.Semaphore]) -> None:
+    """Take each of ``slots`` in turn (always in one order, so two calls never wait for each
+    other's); cancelled, it gives back those it took."""
+    taken: list[asyncio.Semaphore] = []
+    try:
+        for slot in slots:
+            await slot.acquire()
+            taken.append(slot)
+    except BaseException:
+        for slot in taken:
+            slot.release()
+        raise
+
+
 class _LoopState:
     """The clients of one event loop."""
 
@@ -1036,19 +1187,32 @@ class _LoopState:
         "keeper",
         "released",
         "sentinel",
+        "size",
         "slots",
     )
 
-    def __init__(self, client: Any, sentinel: Sentinel | None, initialised: bool) -> None:
+    def __init__(
+        self, client: Any, sentinel: Sentinel | None, initialised: bool, size: int
+    ) -> None:
         self.client = client
         self.sentinel = sentinel
         self.initialised = initialised
         self.init_lock: asyncio.Lock | None = None
-        #: One slot per pooled connection: a call holds one while it runs, so that more
-        #: calls at once than the pool holds wait for a connection instead of failing.
-        self.slots: asyncio.Semaphore | None = None
+        #: One slot per pooled connection, per pool (``""`` for the one pool of a standalone
+        #: or Sentinel client; a node's ``host:port`` on a Cluster, whose pools are per
+        #: node): an attempt holds one while it runs, so that more calls at once than a pool
+        #: holds wait for a connection instead of failing.
+        self.slots: dict[str, asyncio.Semaphore] = {}
+        self.size = size
         self.keeper: AsyncGenerator[None, None] | None = None
         self.released = False
+
+    def slot(self, pool: str) -> asyncio.Semaphore:
+        """The slots of ``pool``, made on first use."""
+        slots = self.slots.get(pool)
+        if slots is None:
+            slots = self.slots[pool] = asyncio.Semaphore(self.size)
+        return slots
 
 
 async def _keeper(backend: RedisBackend, state: _LoopState) -> AsyncGenerator[None, None]:

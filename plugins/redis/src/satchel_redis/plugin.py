@@ -118,8 +118,9 @@ class RedisSettings(BaseSettings):
         50,
         gt=0,
         validation_alias=_alias("MAX_CONNECTIONS"),
-        description="The connection pool's size, per server; more calls at once than this "
-        "wait for a free connection.",
+        description="The connection pool's size, per event loop (per node on a Cluster); "
+        "more calls at once than this wait for a free connection, within each call's time "
+        "bound (then `BackendUnavailable`: all connections busy).",
     )
     connect_timeout: float = Field(
         5.0,
