@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Generator
 from typing import Any
 
 import pytest
-from a2a.types.a2a_pb2 import ListTasksRequest, Task
+from a2a.types.a2a_pb2 import ListTasksRequest, Task, TaskState
 from a2a_samples import ctx, make_task
 from google.protobuf.json_format import MessageToDict
+from test_task_store import OperationCounter
 
 import satchel
 from satchel import BackendUnavailable, Operation, Satchel, hookimpl
@@ -244,3 +245,37 @@ async def test_a_page_token_of_the_earlier_form_is_refused_clearly(store: Satche
     page = await tasks.list(ListTasksRequest(page_size=1), ctx("ann"))
     with pytest.raises(InvalidListRequest, match=r"^page_token: "):  # another owner's
         await tasks.list(ListTasksRequest(page_size=1, page_token=page.next_page_token), ctx("bob"))
+
+
+async def test_a_save_that_keeps_the_entry_is_one_stage_and_a_stale_one_leaves_nothing(
+    handle_arguments: dict[str, Any], backend: str
+) -> None:
+    counter = OperationCounter()
+    async with (
+        satchel.open(**handle_arguments, plugins=[counter]) as one,
+        satchel.open(**handle_arguments) as other,
+    ):
+        mine = SatchelTaskStore(store=one)
+        theirs = SatchelTaskStore(store=one if backend == "memory" else other)  # a replica
+        task = make_task("t", time=(1_700_000_000, 0))
+        await mine.save(task, ctx("ann"))
+        # more history, same status: the task is written over the version this store saved,
+        # beside its entry (renewed): two writes at once, nothing read, nothing removed
+        task.history.append(task.history[0])
+        counter.names = []
+        await mine.save(task, ctx("ann"))
+        assert counter.names == ["put", "put"]
+        # another replica moves the task; this store's next save finds another version,
+        # leaves no entry of its own behind, and saves over the replica's
+        await theirs.save(make_task("t", state=TaskState.TASK_STATE_INPUT_REQUIRED), ctx("ann"))
+        task.history.append(task.history[0])
+        await mine.save(task, ctx("ann"))
+        assert len(await entry_keys(mine)) == 1
+        page = await theirs.list(ListTasksRequest(), ctx("ann"))
+        assert list(page.tasks) == [task]
+        assert (await theirs.list(ListTasksRequest(status=task.status.state), ctx("ann"))).tasks
+        # a replica's save over the same version with the same entry: both keep it
+        await theirs.get("t", ctx("ann"))
+        await asyncio.gather(mine.save(task, ctx("ann")), theirs.save(task, ctx("ann")))
+        assert len(await entry_keys(mine)) == 1
+        assert list((await mine.list(ListTasksRequest(), ctx("ann"))).tasks) == [task]

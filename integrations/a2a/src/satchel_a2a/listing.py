@@ -43,6 +43,7 @@ __all__ = [
     "rank_stored_tasks",
     "record_conditions",
     "record_rank",
+    "stored_entry",
     "stored_state",
 ]
 
@@ -211,6 +212,22 @@ async def rank_stored_tasks(tasks: KVStore, ranks: KVStore) -> int:
     return placed
 
 
+def stored_entry(task_id: str, value: Mapping[str, Any]) -> dict[str, JSONValue]:
+    """The entry value of the stored task record ``value`` (as :func:`entry_value` made it
+    for the task the record holds)."""
+    task = value.get("task")
+    context_id = task.get("contextId") if isinstance(task, dict) else None
+    entry: dict[str, JSONValue] = {
+        "id": task_id,
+        "context_id": context_id if isinstance(context_id, str) else "",
+        "state": stored_state(value),
+    }
+    status_time = value.get("status_time")
+    if isinstance(status_time, str):
+        entry["status_time"] = status_time
+    return entry
+
+
 def _stored_entry(key: str, value: Mapping[str, Any]) -> dict[str, JSONValue] | None:
     """``{entry key: entry value}`` of a record written before rankings."""
     owner, task = value.get("owner"), value.get("task")
@@ -222,12 +239,4 @@ def _stored_entry(key: str, value: Mapping[str, Any]) -> dict[str, JSONValue] | 
     task_id = key[len(prefix) :]
     status_time = value.get("status_time")
     status_time = status_time if isinstance(status_time, str) else None
-    context_id = task.get("contextId")
-    entry: dict[str, JSONValue] = {
-        "id": task_id,
-        "context_id": context_id if isinstance(context_id, str) else "",
-        "state": stored_state(value),
-    }
-    if status_time is not None:
-        entry["status_time"] = status_time
-    return {f"{group_of(owner)}/{base_rank(task_id, status_time)}": entry}
+    return {f"{prefix}{base_rank(task_id, status_time)}": stored_entry(task_id, value)}

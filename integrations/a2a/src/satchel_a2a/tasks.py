@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +34,8 @@ from satchel_a2a.listing import (
     rank_stored_tasks,
     record_conditions,
     record_rank,
+    stored_entry,
+    stored_state,
 )
 from satchel_a2a.records import (
     check_id,
@@ -53,6 +57,17 @@ RANKS_SUFFIX = "-ranks"
 #: How often a save (or delete) without an expected version reads and writes again when
 #: other writes of the same task keep landing in between.
 _SAVE_ATTEMPTS = 50
+#: How many tasks a store remembers the last seen version and entry of.
+_KNOWN_TASKS = 10_000
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A version of a task this store saved or read, and the entry that version names."""
+
+    version: int
+    rank: str
+    entry: dict[str, Any]
 
 
 class SatchelTaskStore(TaskStore):
@@ -103,6 +118,7 @@ class SatchelTaskStore(TaskStore):
         self._kv: KVStore | None = None
         self._ranking: Ranking[Task] | None = None
         self._ranked = False
+        self._known: OrderedDict[tuple[str, str], _Known] = OrderedDict()
 
     @property
     def kv(self) -> KVStore:
@@ -211,6 +227,7 @@ class SatchelTaskStore(TaskStore):
                 await self.kv.delete(key, if_version=previous.version)
             except Conflict:
                 continue  # saved again in between: read again
+            self._known.pop((owner, task_id), None)
             rank = record_rank(previous.value, task_id)
             if rank is not None:
                 await self.ranking.remove(group_of(owner), rank)
@@ -238,9 +255,14 @@ class SatchelTaskStore(TaskStore):
     ) -> Versioned[Task] | None:
         """The call's owner's task ``task_id`` with its version and timestamps, or ``None``.
         Pass ``.version`` as ``expected_version`` to save only over this version."""
-        entry = await self.kv.get_entry(self._key(task_id, context))
+        owner = owner_of(context, self.owner_resolver)
+        entry = await self.kv.get_entry(scoped_key(owner, check_id(task_id, "task_id")))
         if entry is None:
+            self._known.pop((owner, task_id), None)
             return None
+        rank = record_rank(entry.value, task_id)
+        if rank is not None and isinstance(entry.value, dict):
+            self._remember(owner, task_id, entry.version, rank, stored_entry(task_id, entry.value))
         return Versioned(
             entry.key,
             self._task(entry.key, entry.value),
@@ -279,18 +301,22 @@ class SatchelTaskStore(TaskStore):
         owner: str,
         *,
         expected_version: int | None = None,
-        check: Callable[[Entry | None], None] | None = None,
+        check: Callable[[int | None, int], None] | None = None,
     ) -> int:
         """Save ``task`` for ``owner`` with its ranking entry; return its new version.
 
-        The entry is placed while the stored task is read (one round trip for both), the
-        task is written over the version read (or as a new task), then the previous entry
-        is removed: three stages, two for a new task (``expected_version=0``). A write that
-        fails withdraws its entry; without ``expected_version`` a write that another one
-        overtook reads and writes again.
+        When this store last saw the task (saved or read it) at a version whose entry holds
+        what the new one would (same status timestamp, state and context: a save that adds
+        history or artifacts), the task is written over that version naming that entry,
+        which is renewed beside the write: one stage. Otherwise (or when that write finds
+        another version) the new entry is placed while the stored task is read, the task is
+        written over the version read (or as a new task), then the previous entry is
+        removed: three stages, two for a new task (``expected_version=0``). A write that
+        fails withdraws the entry it placed; without ``expected_version`` a write that
+        another one overtook reads and writes again.
 
-        :param check: called with the stored task (or ``None``) before the write; what it
-            raises stops the save (nothing written, the entry withdrawn).
+        :param check: called with the stored task's version (``None``: no task) and state
+            before the write; what it raises stops the save (nothing written).
         """
         key = scoped_key(owner, check_id(task.id, "task.id"))
         status_time = None
@@ -302,6 +328,13 @@ class SatchelTaskStore(TaskStore):
         value["task"] = encode_message(task, "task")
         entry = entry_value(task, status_time)
         group = group_of(owner)
+        known = self._known.get((owner, task.id))
+        if known is not None and known.entry == entry:
+            version = await self._write_over_known(
+                task.id, owner, key, value, known, expected_version, check
+            )
+            if version is not None:
+                return version
         for _ in range(_SAVE_ATTEMPTS):
             rank = fresh_rank(task.id, status_time)
             value["rank"] = rank
@@ -311,7 +344,10 @@ class SatchelTaskStore(TaskStore):
             try:
                 self._check_version(task.id, expected_version, previous)
                 if check is not None:
-                    check(previous)
+                    if previous is None:
+                        check(None, 0)
+                    else:
+                        check(previous.version, stored_state(previous.value))
                 if previous is None:
                     version = await self.kv.set(key, value, if_absent=True)
                 else:
@@ -327,6 +363,7 @@ class SatchelTaskStore(TaskStore):
             except BaseException:
                 await self.ranking.withdraw(group, rank, placed)
                 raise
+            self._remember(owner, task.id, version, rank, entry)
             before = None if previous is None else record_rank(previous.value, task.id)
             if before is not None and before != rank:
                 await self.ranking.remove(group, before)
@@ -335,6 +372,61 @@ class SatchelTaskStore(TaskStore):
             f"task {task.id!r}: other writes kept changing it; it was not saved",
             task_id=task.id,
         )
+
+    async def _write_over_known(
+        self,
+        task_id: str,
+        owner: str,
+        key: str,
+        value: dict[str, Any],
+        known: _Known,
+        expected_version: int | None,
+        check: Callable[[int | None, int], None] | None,
+    ) -> int | None:
+        """Write over the version this store last saw, naming its entry (renewed beside the
+        write); ``None`` when the full way must decide (the version moved on, or ``check``
+        refuses what this store saw, which may be old)."""
+        if expected_version is not None and expected_version != known.version:
+            return None
+        state = known.entry.get("state")
+        if check is not None:
+            try:
+                check(known.version, state if isinstance(state, int) else 0)
+            except TaskModified:
+                return None
+        value["rank"] = known.rank
+        renewed, written = await asyncio.gather(
+            self.ranking.place(group_of(owner), known.rank, known.entry),
+            self.kv.set(key, value, if_version=known.version),
+            return_exceptions=True,
+        )
+        if isinstance(written, BaseException):
+            self._known.pop((owner, task_id), None)
+            if not isinstance(written, (Conflict, NotFound)):
+                raise written  # not written, and the entry is the stored version's still
+            if not isinstance(renewed, BaseException):
+                # the entry stays if the stored task names it (another writer got there
+                # first over the same version, naming it too); else it is withdrawn
+                current = await self.kv.get_entry(key)
+                if current is None or record_rank(current.value, task_id) != known.rank:
+                    await self.ranking.withdraw(group_of(owner), known.rank, renewed)
+            if expected_version is not None:
+                raise _modified(task_id, expected_version, written) from None
+            return None
+        self._remember(owner, task_id, written, known.rank, known.entry)
+        if isinstance(renewed, BaseException):
+            raise renewed
+        return written
+
+    def _remember(
+        self, owner: str, task_id: str, version: int, rank: str, entry: dict[str, Any]
+    ) -> None:
+        """Note the version and entry of a task this store saved or read (most recent
+        :data:`_KNOWN_TASKS` tasks)."""
+        self._known[(owner, task_id)] = _Known(version, rank, entry)
+        self._known.move_to_end((owner, task_id))
+        if len(self._known) > _KNOWN_TASKS:
+            self._known.popitem(last=False)
 
     async def _read_and_place(
         self, key: str | None, group: str, rank: str, entry: dict[str, Any]
@@ -363,10 +455,6 @@ class SatchelTaskStore(TaskStore):
             raise _modified(task_id, expected, Conflict("moved", actual=previous.version))
 
     # -- helpers ----------------------------------------------------------------------------
-
-    def _key(self, task_id: str, context: ServerCallContext) -> str:
-        owner = owner_of(context, self.owner_resolver)
-        return scoped_key(owner, check_id(task_id, "task_id"))
 
     async def _resolve(
         self, group: str, entries: builtins.list[Entry]

@@ -13,10 +13,9 @@ from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
 
 from satchel import InvalidArgument, Satchel
-from satchel.stores import DEFAULT, Entry
+from satchel.stores import DEFAULT
 from satchel.stores.base import Default
 from satchel_a2a.errors import TaskModified
-from satchel_a2a.listing import stored_state
 from satchel_a2a.records import owner_of
 from satchel_a2a.tasks import TASKS_NAMESPACE, SatchelTaskStore
 
@@ -100,14 +99,13 @@ class SatchelVersionedTaskStore(VersionedTaskStore):
             return TaskVersion(await self._cancel(task, owner))
         expected = 0 if prev_version.is_missing else _version_number(prev_version)
 
-        def stays_finished(stored: Entry | None) -> None:
+        def stays_finished(version: int | None, state: int) -> None:
             # A2A's terminal states are final: a save derived from a finished task (one a
             # replica reloaded after a refused save) may not move it to another state. The
             # stored task is read for it: the SDK hands over as ``prev`` the object it has
             # already changed into ``task``.
-            if stored is None or stored.version != expected:
+            if version != expected:
                 return  # the write refuses it for its version
-            state = stored_state(stored.value)
             if state in _TERMINAL and task.status.state != state:
                 raise TaskModified(
                     f"task {task.id!r}: it is finished ({TaskState.Name(state)}); "
@@ -123,14 +121,14 @@ class SatchelVersionedTaskStore(VersionedTaskStore):
         return TaskVersion(saved)
 
     async def _cancel(self, task: Task, owner: str) -> int:
-        def cancelable(stored: Entry | None) -> None:
-            if stored is None or stored_state(stored.value) in _TERMINAL:
+        def cancelable(version: int | None, state: int) -> None:
+            if version is None or state in _TERMINAL:
                 raise TaskModified(
                     f"task {task.id!r}: it is "
-                    + ("gone" if stored is None else "already finished")
+                    + ("gone" if version is None else "already finished")
                     + "; a cancel applies only to a task that is not",
                     task_id=task.id,
-                    actual=0 if stored is None else stored.version,
+                    actual=0 if version is None else version,
                 )
 
         # written over whatever version is stored, read again when another write lands
