@@ -293,9 +293,9 @@ class SatchelTaskStore(TaskStore):
                 f"expected_version: must be a version number, or 0 for no task, "
                 f"not {expected_version!r}"
             )
-        return await self.write(task, owner, expected_version=expected_version)
+        return await self._write(task, owner, expected_version=expected_version)
 
-    async def write(
+    async def _write(
         self,
         task: Task,
         owner: str,

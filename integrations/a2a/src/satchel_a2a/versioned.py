@@ -115,7 +115,7 @@ class SatchelVersionedTaskStore(VersionedTaskStore):
                     actual=expected,
                 )
 
-        saved = await self._tasks.write(
+        saved = await self._tasks._write(
             task, owner, expected_version=expected, check=stays_finished if expected else None
         )
         return TaskVersion(saved)
@@ -132,7 +132,7 @@ class SatchelVersionedTaskStore(VersionedTaskStore):
                 )
 
         # written over whatever version is stored, read again when another write lands
-        return await self._tasks.write(task, owner, check=cancelable)
+        return await self._tasks._write(task, owner, check=cancelable)
 
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
         """The call's owner's task ``task_id`` with its version, or ``None``."""
