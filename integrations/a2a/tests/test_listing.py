@@ -33,6 +33,7 @@ async def listing(tasks: SatchelTaskStore, owner: str, page_size: int) -> list[l
         if not page.next_page_token:
             return pages
         params.page_token = page.next_page_token
+        await asyncio.sleep(0)  # let other tasks run (the memory backend never waits)
 
 
 async def entry_keys(tasks: SatchelTaskStore) -> list[str]:
@@ -50,16 +51,24 @@ async def test_saves_while_paging_leave_the_untouched_tasks_listed_once_in_order
         await tasks.save(make_task(task_id), ctx("ann"))
     saved: dict[str, set[tuple[int, int]]] = {t: {(1_700_000_000, 0)} for t in busy}
     rng = random.Random(5)
-    stop = asyncio.Event()
+    stop, under_way = asyncio.Event(), asyncio.Event()
+    writes = 0
 
     async def writer(task_id: str) -> None:
         while not stop.is_set():
             second = 1_700_000_000 + rng.randrange(70)  # anywhere among the kept tasks
             saved[task_id].add((second, 1))
             await tasks.save(make_task(task_id, time=(second, 1)), ctx("ann"))
+            nonlocal writes
+            writes += 1
+            if writes >= len(busy):
+                under_way.set()
+            await asyncio.sleep(0)
 
     writers = [asyncio.create_task(writer(task_id)) for task_id in busy]
     try:
+        await under_way.wait()
+        start = writes
         for _ in range(3):
             pages = await listing(tasks, "ann", 4)
             listed = [t for page in pages for t in page]
@@ -71,6 +80,7 @@ async def test_saves_while_paging_leave_the_untouched_tasks_listed_once_in_order
                 if task.id in saved:
                     time = task.status.timestamp
                     assert (time.seconds, time.nanos) in saved[task.id]
+        assert writes > start  # the listings ran beside saves
     finally:
         stop.set()
         await asyncio.gather(*writers)
