@@ -33,7 +33,9 @@ from satchel_a2a.errors import InvalidListRequest
 from satchel_a2a.records import instant
 
 __all__ = [
+    "READY_KEY",
     "Condition",
+    "base_rank",
     "decode_token",
     "encode_token",
     "entry_conditions",
