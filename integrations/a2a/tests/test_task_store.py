@@ -228,6 +228,11 @@ async def test_expected_version_saves_only_over_that_version(store: Satchel) -> 
     with pytest.raises(Conflict) as caught:
         await tasks.save(make_task("t"), ctx("ann"), expected_version=second)
     assert caught.value.actual == 0
+    # the refused saves left no listing entry: bob's task's is the only one
+    assert [k for k in await tasks.ranking.kv.keys() if "/" in k] == [
+        k for k in await tasks.ranking.kv.keys() if k.startswith("bob/")
+    ]
+    assert len(await tasks.ranking.kv.keys("bob/*")) == 1
 
 
 async def test_concurrent_writers_of_one_version_one_wins(
