@@ -12,9 +12,10 @@ set, satchel's by config id (the interface names no order).
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
-from a2a.server.tasks import InMemoryPushNotificationConfigStore, InMemoryTaskStore
+from a2a.server.tasks import InMemoryPushNotificationConfigStore, InMemoryTaskStore, TaskStore
 from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, TaskPushNotificationConfig
 from a2a_samples import OWNERS, TASK_IDS, ctx, make_config, random_listing, random_task
 
@@ -30,7 +31,7 @@ def same_page(ours: ListTasksResponse, theirs: ListTasksResponse, step: str) -> 
 
 
 async def every_page(
-    ours: SatchelTaskStore, theirs: InMemoryTaskStore, params: ListTasksRequest, owner: str
+    ours: SatchelTaskStore, theirs: TaskStore, params: ListTasksRequest, owner: str
 ) -> None:
     """Page through a listing on both stores, each with its own tokens."""
     ours_params, theirs_params = ListTasksRequest(), ListTasksRequest()
@@ -77,6 +78,62 @@ async def test_task_store_agrees_with_the_sdks_in_memory_store(store: Satchel, s
             await every_page(ours, theirs, random_listing(rng), owner)
     for owner in OWNERS:  # at the end, every owner's whole listing, one task per page
         await every_page(ours, theirs, ListTasksRequest(page_size=1), owner)
+
+
+#: Status timestamps a database column holds exactly (to the microsecond), with ties.
+MICRO_TIMES: list[tuple[int, int] | None] = [
+    None,
+    (1_700_000_000, 0),
+    (1_700_000_000, 5_000),
+    (1_700_000_001, 0),
+    (0, 0),
+    (-86_400, 10_000),
+    (253_402_300_799, 999_999_000),
+]
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"], indirect=True)
+async def test_task_store_agrees_with_the_sdks_database_store(
+    store: Satchel, tmp_path: Any
+) -> None:
+    """The same against the SDK's ``DatabaseTaskStore`` on SQLite, with status timestamps
+    that its column holds exactly (it keeps microseconds), and task ids of each owner's own
+    (its table keys tasks by id alone: another owner's save of an id takes the task over)."""
+    from a2a.server.tasks import DatabaseTaskStore
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}")
+    theirs = DatabaseTaskStore(engine)
+    await theirs.initialize()
+    ours = SatchelTaskStore(store=store)
+    rng = random.Random(3)
+    try:
+        for _step in range(90):
+            owner = rng.choice(OWNERS)
+            roll = rng.random()
+            if roll < 0.55:
+                task = random_task(rng)
+                task.id = f"{owner}|{task.id}"
+                time = rng.choice(MICRO_TIMES)
+                task.status.ClearField("timestamp")
+                if time is not None:
+                    task.status.timestamp.FromNanoseconds(time[0] * 10**9 + time[1])
+                await ours.save(task, ctx(owner))
+                await theirs.save(task, ctx(owner))
+            elif roll < 0.65:
+                task_id = f"{owner}|{rng.choice(TASK_IDS)}"
+                await ours.delete(task_id, ctx(owner))
+                await theirs.delete(task_id, ctx(owner))
+            else:
+                params = random_listing(rng)
+                if params.HasField("status_timestamp_after"):
+                    after = rng.choice([t for t in MICRO_TIMES if t is not None])
+                    params.status_timestamp_after.FromNanoseconds(after[0] * 10**9 + after[1])
+                await every_page(ours, theirs, params, owner)
+        for owner in OWNERS:
+            await every_page(ours, theirs, ListTasksRequest(page_size=2), owner)
+    finally:
+        await engine.dispose()
 
 
 def as_set(configs: list[TaskPushNotificationConfig]) -> list[bytes]:

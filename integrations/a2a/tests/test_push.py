@@ -1,16 +1,20 @@
 """SatchelPushNotificationConfigStore: encryption (the stored form, wrong and missing keys,
-rotation, a sealed config moved to another owner), owners, dispatch, and bad input."""
+rotation, a sealed config moved to another owner), owners, dispatch (which leaves out what
+it cannot read), key-range reads, and bad input."""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable, Generator
 from typing import Any
 
 import pytest
 from a2a_samples import ctx, make_config
 from cryptography.fernet import Fernet
 
-from satchel import CorruptRecord, InvalidArgument, Satchel
+import satchel
+from satchel import CorruptRecord, InvalidArgument, Operation, Satchel, hookimpl
 from satchel_a2a import PushConfigUnreadable, SatchelPushNotificationConfigStore
 
 SECRETS = ("https://hooks.example/notify", "secret-token", "secret-credentials")
@@ -41,10 +45,9 @@ async def test_a_wrong_or_missing_key_is_a_clear_error_without_secrets(store: Sa
     wrong = SatchelPushNotificationConfigStore(store=store, encryption_key=other.decode())
     keyless = SatchelPushNotificationConfigStore(store=store)
     for reader, says in ((wrong, "cannot decrypt"), (keyless, "no encryption_key")):
-        for read in (
-            reader.get_info("task-1", ctx("ann")),
-            reader.get_info_for_dispatch("task-1"),
-        ):
+        # dispatch leaves it out (test_dispatch_leaves_out_a_config_it_cannot_read_...)
+        assert await reader.get_info_for_dispatch("task-1") == []
+        for read in (reader.get_info("task-1", ctx("ann")),):
             with pytest.raises(PushConfigUnreadable) as caught:
                 await read
             error = caught.value
@@ -163,3 +166,75 @@ async def test_the_sdks_database_store_drops_configs_it_cannot_decrypt(tmp_path:
         assert await reader.get_info_for_dispatch("task-1") == []
     finally:
         await engine.dispose()
+
+
+async def test_dispatch_leaves_out_a_config_it_cannot_read_and_warns_without_secrets(
+    store: Satchel, caplog: pytest.LogCaptureFixture
+) -> None:
+    key, rotated = Fernet.generate_key(), Fernet.generate_key()
+    configs = SatchelPushNotificationConfigStore(store=store, encryption_key=key)
+    old = SatchelPushNotificationConfigStore(store=store, encryption_key=rotated)
+    good = await configs.set_info("task-1", make_config("good"), ctx("ann"))
+    await old.set_info("task-1", make_config("rotated-away"), ctx("bob"))  # key no longer held
+    await configs.set_info("task-1", make_config("broken"), ctx("carl"))
+    stored = await configs.kv.get("carl/task-1/broken")
+    assert isinstance(stored, dict)
+    await configs.kv.set("carl/task-1/broken", {**stored, "encrypted": "garbage"})
+    await configs.kv.set("dan/task-1/odd", {"owner": "dan", "task_id": "task-1", "config": 7})
+    with caplog.at_level(logging.WARNING, logger="satchel_a2a.push"):
+        assert await configs.get_info_for_dispatch("task-1") == [good]
+    warned = [r.getMessage() for r in caplog.records if r.name == "satchel_a2a.push"]
+    assert len(warned) == 3
+    for config_id, message in zip(["rotated-away", "broken", "odd"], warned, strict=True):
+        assert f"{config_id!r}" in message
+        assert "'task-1'" in message
+        for secret in (*SECRETS, key.decode(), rotated.decode()):
+            assert secret not in message
+    # the owner's own read still says what is wrong, rather than leave it out
+    with pytest.raises(PushConfigUnreadable, match="rotated-away"):
+        await configs.get_info("task-1", ctx("bob"))
+
+
+class OperationLog:
+    """The backend operations of a handle, with how many records each query returned."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int | None]] = []
+
+    @hookimpl(wrapper=True)
+    def satchel_backend_operation(
+        self, operation: Operation
+    ) -> Generator[None, Awaitable[Any], Awaitable[Any]]:
+        inner = yield
+
+        async def logged() -> Any:
+            result = await inner
+            size = len(result.items) if operation.name == "query" else None
+            self.seen.append((operation.name, size))
+            return result
+
+        return logged()
+
+
+async def test_config_operations_read_only_the_tasks_own_configs(
+    handle_arguments: dict[str, Any],
+) -> None:
+    log = OperationLog()
+    async with satchel.open(**handle_arguments, plugins=[log]) as handle:
+        configs = SatchelPushNotificationConfigStore(store=handle)
+        for task_id in ["task-1", "task-10", "task-1/x", "", "other"]:
+            for owner in ["ann", "bob"]:
+                await configs.set_info(task_id, make_config("a"), ctx(owner))
+                await configs.set_info(task_id, make_config("b"), ctx(owner))
+        log.seen = []
+        assert [c.id for c in await configs.get_info("task-1", ctx("ann"))] == ["a", "b"]
+        assert log.seen == [("query", 2)]  # a key range: no other task's config is read
+        log.seen = []
+        await configs.delete_info("task-1", ctx("ann"))
+        assert log.seen == [("query", 2), ("delete", None), ("delete", None)]
+        log.seen = []
+        dispatch = await configs.get_info_for_dispatch("")  # the empty task id too
+        assert sorted((c.task_id, c.id) for c in dispatch) == [("", "a")] * 2 + [("", "b")] * 2
+        assert log.seen == [("find", None)]
+        assert len(await configs.get_info("task-10", ctx("ann"))) == 2
+        assert len(await configs.get_info("task-1", ctx("bob"))) == 2

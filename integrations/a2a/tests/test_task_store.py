@@ -1,6 +1,5 @@
 """SatchelTaskStore beyond what the differential tests compare: owners kept apart, copies,
-page tokens, bad input, versions and conflicts, expiry, and listings that reach the backend
-as one query and one count."""
+page tokens, bad input, versions and conflicts, expiry, and what a listing page reads."""
 
 from __future__ import annotations
 
@@ -61,10 +60,20 @@ async def test_the_stored_value_is_the_task_as_a2a_json(store: Satchel) -> None:
     tasks = SatchelTaskStore(store=store)
     task = make_task("t-1", time=(1_700_000_000, 5))
     await tasks.save(task, ctx("ann"))
-    assert await tasks.kv.get("ann/t-1") == {
+    stored = await tasks.kv.get("ann/t-1")
+    assert isinstance(stored, dict)
+    rank = stored.pop("rank")
+    assert stored == {
         "owner": "ann",
         "status_time": "2023-11-14T22:13:20.000000005Z",
         "task": MessageToDict(task),
+    }
+    # the listing's entry: the record names it, and it holds what a listing filters on
+    assert await tasks.ranking.kv.get(f"ann/{rank}") == {
+        "id": "t-1",
+        "context_id": "ctx-1",
+        "state": TaskState.TASK_STATE_WORKING,
+        "status_time": "2023-11-14T22:13:20.000000005Z",
     }
     await tasks.save(make_task("t-2", time=None), ctx("ann"))
     assert "status_time" not in await tasks.kv.get("ann/t-2")  # type: ignore[operator]
@@ -108,7 +117,7 @@ async def test_a_page_token_outlives_the_task_it_follows(store: Satchel) -> None
         ListTasksRequest(page_size=2, page_token=first.next_page_token), ctx("ann")
     )
     assert [t.id for t in second.tasks] == ["t-3", "t-2"]
-    assert second.total_size == 5
+    assert second.total_size == 6  # counted with the first page, carried in its token
     await tasks.save(make_task("t-2", time=(1_800_000_000, 0)), ctx("ann"))  # moved up
     third = await tasks.list(
         ListTasksRequest(page_size=2, page_token=second.next_page_token), ctx("ann")
@@ -219,6 +228,11 @@ async def test_expected_version_saves_only_over_that_version(store: Satchel) -> 
     with pytest.raises(Conflict) as caught:
         await tasks.save(make_task("t"), ctx("ann"), expected_version=second)
     assert caught.value.actual == 0
+    # the refused saves left no listing entry: bob's task's is the only one
+    assert [k for k in await tasks.ranking.kv.keys() if "/" in k] == [
+        k for k in await tasks.ranking.kv.keys() if k.startswith("bob/")
+    ]
+    assert len(await tasks.ranking.kv.keys("bob/*")) == 1
 
 
 async def test_concurrent_writers_of_one_version_one_wins(
@@ -273,7 +287,9 @@ class OperationCounter:
         return counted()
 
 
-async def test_a_listing_is_one_query_and_one_count(handle_arguments: dict[str, Any]) -> None:
+async def test_a_page_reads_its_entries_and_tasks_and_a_listing_counts_once(
+    handle_arguments: dict[str, Any],
+) -> None:
     counter = OperationCounter()
     async with satchel.open(**handle_arguments, plugins=[counter]) as handle:
         tasks = SatchelTaskStore(store=handle)
@@ -281,11 +297,13 @@ async def test_a_listing_is_one_query_and_one_count(handle_arguments: dict[str, 
             task = make_task(f"t-{n:02}", context_id=f"c{n % 3}", time=(1_700_000_000 + n, 0))
             await tasks.save(task, ctx("ann"))
             await tasks.save(task, ctx("bob"))
+        await tasks.list(ListTasksRequest(page_size=1), ctx("ann"))  # checks the mark once
         counter.names, counter.returned = [], 0
         page = await tasks.list(ListTasksRequest(context_id="c1", page_size=5), ctx("ann"))
         assert [t.id for t in page.tasks] == ["t-58", "t-55", "t-52", "t-49", "t-46"]
         assert page.total_size == 20
-        assert sorted(counter.names) == ["count", "query"]
+        # the page's entries (one query), their tasks (one get_many), and the count
+        assert sorted(counter.names) == ["count", "get_many", "query"]
         assert counter.returned == 5
         counter.names, counter.returned = [], 0
         params = ListTasksRequest(
@@ -299,9 +317,14 @@ async def test_a_listing_is_one_query_and_one_count(handle_arguments: dict[str, 
         second = await tasks.list(params, ctx("ann"))
         listed = [t.id for t in [*first.tasks, *second.tasks]]
         assert listed == ["t-58", "t-55", "t-52", "t-49", "t-46", "t-43", "t-40"]
-        assert (second.total_size, second.next_page_token) == (7, "")
-        assert sorted(counter.names) == ["count", "count", "query", "query"]
+        assert (first.total_size, second.total_size, second.next_page_token) == (7, 7, "")
+        # the second page counts nothing: the first page's count is in its token
+        assert sorted(counter.names) == ["count", "get_many", "get_many", "query", "query"]
         assert counter.returned == 7
+        counter.names = []
+        whole = await tasks.list(ListTasksRequest(context_id="c2", page_size=50), ctx("bob"))
+        assert (len(whole.tasks), whole.total_size, whole.next_page_token) == (20, 20, "")
+        assert sorted(counter.names) == ["get_many", "query"]  # the page is the count
 
 
 async def test_tasks_expire_after_their_ttl(every_store: dict[str, Satchel]) -> None:

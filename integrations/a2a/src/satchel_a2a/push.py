@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,7 @@ from a2a.server.tasks.push_notification_config_store import (
 )
 from a2a.types.a2a_pb2 import TaskPushNotificationConfig
 
-from satchel import ConfigError, InvalidArgument, Satchel
+from satchel import ConfigError, CorruptRecord, InvalidArgument, Satchel
 from satchel.shared import shared_store
 from satchel.stores import DEFAULT, Entry, KVStore
 from satchel.stores.base import Default
@@ -39,6 +41,11 @@ __all__ = ["PUSH_CONFIGS_NAMESPACE", "SatchelPushNotificationConfigStore"]
 PUSH_CONFIGS_NAMESPACE = "a2a-push-configs"
 #: The declared index that finds a task's configs across owners (for dispatch).
 TASK_INDEX = "task"
+#: The declared index that finds the configs of the task whose id is empty (an index value
+#: is never empty, and every other string may be a task id).
+EMPTY_TASK_INDEX = "task-empty"
+
+logger = logging.getLogger(__name__)
 
 EncryptionKey = str | bytes
 
@@ -46,6 +53,11 @@ EncryptionKey = str | bytes
 def _task_ids(value: Any) -> list[str]:
     task_id = value.get("task_id") if isinstance(value, dict) else None
     return [task_id] if isinstance(task_id, str) and task_id else []
+
+
+def _empty_task_id(value: Any) -> list[str]:
+    task_id = value.get("task_id") if isinstance(value, dict) else None
+    return ["1"] if task_id == "" else []
 
 
 class SatchelPushNotificationConfigStore(PushNotificationConfigStore):
@@ -109,7 +121,7 @@ class SatchelPushNotificationConfigStore(PushNotificationConfigStore):
         form, or ``"encrypted"``, a Fernet token)."""
         if self._kv is None:
             store = self._store if self._store is not None else shared_store()
-            indexes = {TASK_INDEX: _task_ids}
+            indexes = {TASK_INDEX: _task_ids, EMPTY_TASK_INDEX: _empty_task_id}
             if self._ttl is DEFAULT:
                 self._kv = store.kv(self._namespace, indexes=indexes)
             else:
@@ -149,42 +161,68 @@ class SatchelPushNotificationConfigStore(PushNotificationConfigStore):
     async def get_info(
         self, task_id: str, context: ServerCallContext
     ) -> list[TaskPushNotificationConfig]:
-        """The call's owner's configs for ``task_id``, by config id."""
+        """The call's owner's configs for ``task_id``, by config id: a read of the key range
+        of the owner's configs of that task.
+
+        :raises PushConfigUnreadable: a config cannot be decrypted with this store's keys
+            (or its record is not one); the owner's own read says so rather than leave it
+            out.
+        """
         owner = owner_of(context, self.owner_resolver)
-        page = await self.kv.query(
-            [("key", "startswith", self._task_prefix(owner, task_id))], order_by="key"
-        )
-        return [self._config(entry) for entry in page.items]
+        entries = await self._task_entries(owner, task_id)
+        return [self._config(entry) for entry in entries]
 
     async def get_info_for_dispatch(self, task_id: str) -> list[TaskPushNotificationConfig]:
         """Every owner's configs for ``task_id`` (for the push sender), by owner then
-        config id: one lookup of a declared index."""
+        config id: one lookup of a declared index.
+
+        A config that cannot be read (encrypted with a key this store does not hold, or a
+        corrupted record) is left out with a warning on the ``satchel_a2a.push`` logger
+        naming the task and the config (never a key or a secret of a config), so that the
+        task's other subscribers are still notified.
+        """
         check_id(task_id, "task_id")
         if task_id:
             entries = await self.kv.find(TASK_INDEX, task_id)
-        else:  # an index holds no empty string
-            entries = (await self.kv.query({"task_id": ""}, order_by="key")).items
-        return [self._config(entry) for entry in entries]
+        else:  # an index holds no empty string: the empty id has an index of its own
+            entries = await self.kv.find(EMPTY_TASK_INDEX, "1")
+        configs = []
+        for entry in entries:
+            try:
+                configs.append(self._config(entry))
+            except CorruptRecord as exc:
+                logger.warning(
+                    "push notification config %r of task %r left out of dispatch: %s",
+                    _config_id(entry),
+                    task_id,
+                    exc if isinstance(exc, PushConfigUnreadable) else "the record is not one",
+                )
+        return configs
 
     async def delete_info(
         self, task_id: str, context: ServerCallContext, config_id: str | None = None
     ) -> None:
         """Delete the call's owner's config ``config_id`` of ``task_id``, or all of the
-        owner's configs of the task when ``config_id`` is ``None``."""
+        owner's configs of the task when ``config_id`` is ``None`` (found in the key range
+        of that task's configs, then deleted at once)."""
         owner = owner_of(context, self.owner_resolver)
         if config_id is not None:
             check_id(task_id, "task_id")
             await self.kv.delete(scoped_key(owner, task_id, check_id(config_id, "config_id")))
             return
-        prefix = self._task_prefix(owner, task_id)
-        for key in await self.kv.keys(_glob_prefix(prefix)):
-            await self.kv.delete(key)
+        entries = await self._task_entries(owner, task_id, keys_only=True)
+        await asyncio.gather(*(self.kv.delete(entry.key) for entry in entries))
 
     # -- helpers ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _task_prefix(owner: str, task_id: str) -> str:
-        return scoped_key(owner, check_id(task_id, "task_id"), "")
+    async def _task_entries(
+        self, owner: str, task_id: str, *, keys_only: bool = False
+    ) -> list[Entry]:
+        """The records of ``owner``'s configs of ``task_id``: a key range, never a scan."""
+        prefix = scoped_key(owner, check_id(task_id, "task_id"), "")
+        select = ["config_id"] if keys_only else None
+        page = await self.kv.query([("key", "startswith", prefix)], select=select)
+        return page.items
 
     def _config(self, entry: Entry) -> TaskPushNotificationConfig:
         value = entry.value
@@ -210,11 +248,20 @@ class SatchelPushNotificationConfigStore(PushNotificationConfigStore):
                 f"{named}: this store's encryption_key cannot decrypt it (it was written "
                 "with another key); give that key too (the first key encrypts, each decrypts)"
             ) from None
+        except ValueError:  # decrypted, but not what this store seals
+            raise PushConfigUnreadable(
+                f"{named}: its decrypted form is not a sealed config; it is refused"
+            ) from None
         if not isinstance(sealed, dict) or sealed.get("owner") != value.get("owner"):
             raise PushConfigUnreadable(
                 f"{named}: its encrypted form was written for another owner; it is refused"
             )
-        config = decode_message(sealed.get("config"), TaskPushNotificationConfig(), what)
+        try:
+            config = decode_message(sealed.get("config"), TaskPushNotificationConfig(), what)
+        except CorruptRecord:  # its message could quote the decrypted config
+            raise PushConfigUnreadable(
+                f"{named}: its decrypted form is not a config; it is refused"
+            ) from None
         if config.task_id != task_id or config.id != config_id:
             raise PushConfigUnreadable(
                 f"{named}: its encrypted form was written for another task or config; it is refused"
@@ -227,10 +274,11 @@ class SatchelPushNotificationConfigStore(PushNotificationConfigStore):
         return f"<SatchelPushNotificationConfigStore {where}{sealed}>"
 
 
-def _glob_prefix(prefix: str) -> str:
-    from satchel import escape_glob
-
-    return escape_glob(prefix) + "*"
+def _config_id(entry: Entry) -> str:
+    """The config id of a config record (from its key when its value is not one)."""
+    value = entry.value
+    config_id = value.get("config_id") if isinstance(value, dict) else None
+    return config_id if isinstance(config_id, str) else entry.key.rsplit("/", 1)[-1]
 
 
 def _fernet(key: EncryptionKey | Sequence[EncryptionKey]) -> MultiFernet:

@@ -16,6 +16,7 @@ from satchel import InvalidArgument, Satchel
 from satchel.stores import DEFAULT
 from satchel.stores.base import Default
 from satchel_a2a.errors import TaskModified
+from satchel_a2a.records import owner_of
 from satchel_a2a.tasks import TASKS_NAMESPACE, SatchelTaskStore
 
 __all__ = ["SatchelVersionedTaskStore"]
@@ -28,8 +29,6 @@ _TERMINAL = frozenset(
         TaskState.TASK_STATE_REJECTED,
     }
 )
-#: How often a cancel reads and writes again when other writes keep landing in between.
-_CANCEL_ATTEMPTS = 50
 
 
 class SatchelVersionedTaskStore(VersionedTaskStore):
@@ -95,13 +94,18 @@ class SatchelVersionedTaskStore(VersionedTaskStore):
             )
         if not isinstance(task, Task):
             raise InvalidArgument(f"task: must be the SDK's Task, not {type(task).__name__}")
+        owner = owner_of(context, self._tasks.owner_resolver)
         if task.status.state == TaskState.TASK_STATE_CANCELED:
-            return TaskVersion(await self._cancel(task, context))
+            return TaskVersion(await self._cancel(task, owner))
         expected = 0 if prev_version.is_missing else _version_number(prev_version)
-        if expected:
+
+        def stays_finished(version: int | None, state: int) -> None:
             # A2A's terminal states are final: a save derived from a finished task (one a
-            # replica reloaded after a refused save) may not move it to another state
-            state = await self._state_at(task.id, expected, context)
+            # replica reloaded after a refused save) may not move it to another state. The
+            # stored task is read for it: the SDK hands over as ``prev`` the object it has
+            # already changed into ``task``.
+            if version != expected:
+                return  # the write refuses it for its version
             if state in _TERMINAL and task.status.state != state:
                 raise TaskModified(
                     f"task {task.id!r}: it is finished ({TaskState.Name(state)}); "
@@ -110,39 +114,25 @@ class SatchelVersionedTaskStore(VersionedTaskStore):
                     expected=expected,
                     actual=expected,
                 )
-        saved = await self._tasks.save_versioned(task, context, expected_version=expected)
+
+        saved = await self._tasks._write(
+            task, owner, expected_version=expected, check=stays_finished if expected else None
+        )
         return TaskVersion(saved)
 
-    async def _state_at(self, task_id: str, version: int, context: ServerCallContext) -> int | None:
-        """The stored task's state if it is at ``version``, else ``None`` (the save then
-        fails its version check). Read here: the SDK hands over as ``prev`` the object it
-        has already changed into ``task``."""
-        current = await self._tasks.get_versioned(task_id, context)
-        if current is None or current.version != version:
-            return None
-        return int(current.value.status.state)
-
-    async def _cancel(self, task: Task, context: ServerCallContext) -> int:
-        for _ in range(_CANCEL_ATTEMPTS):
-            current = await self._tasks.get_versioned(task.id, context)
-            if current is None or current.value.status.state in _TERMINAL:
+    async def _cancel(self, task: Task, owner: str) -> int:
+        def cancelable(version: int | None, state: int) -> None:
+            if version is None or state in _TERMINAL:
                 raise TaskModified(
                     f"task {task.id!r}: it is "
-                    + ("gone" if current is None else "already finished")
+                    + ("gone" if version is None else "already finished")
                     + "; a cancel applies only to a task that is not",
                     task_id=task.id,
-                    actual=0 if current is None else current.version,
+                    actual=0 if version is None else version,
                 )
-            try:
-                return await self._tasks.save_versioned(
-                    task, context, expected_version=current.version
-                )
-            except TaskModified:
-                continue  # another write landed in between: read again
-        raise TaskModified(
-            f"task {task.id!r}: other writes kept changing it; the cancel was not written",
-            task_id=task.id,
-        )
+
+        # written over whatever version is stored, read again when another write lands
+        return await self._tasks._write(task, owner, check=cancelable)
 
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
         """The call's owner's task ``task_id`` with its version, or ``None``."""
