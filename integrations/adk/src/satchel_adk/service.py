@@ -3,12 +3,18 @@
 Storage layout (``prefix`` is ``"adk"`` unless told otherwise):
 
 * ``{prefix}-sessions`` (KV): one record per session, its *head*: ids, session-scope
-  state, ``last_update_time``, and ``tip``, the sequence number of its newest event. The
-  head's satchel version is the session's revision; every committed event bumps it.
-* ``{prefix}-events`` (log store): one log per session; each entry is
+  state, ``last_update_time``, ``tip``, the sequence number of its newest event, and
+  ``log``, the key of its event log. The head's satchel version is the session's revision;
+  every committed event bumps it. A deleted session's head is a *tombstone*
+  (``{"deleted": true, ...}``) for :data:`TOMBSTONE_TTL` seconds, so that the versions of
+  a session created again under its id go on from there, and a writer that read the
+  deleted session's head can never write over the new one's.
+* ``{prefix}-events`` (log store): one log per incarnation of a session; each entry is
   ``{"prev": <seq of the event before>, "event": <the event as JSON>}``. An event is part
   of the history once the head's ``tip`` reaches it, so an entry whose head write lost a
   race is never read (the readers follow ``prev`` back from ``tip``).
+* ``{prefix}-ranks`` (KV): the order of the listings, a :class:`satchel.ranking.Ranking`
+  (see :mod:`satchel_adk.listing`).
 * ``{prefix}-app-state`` and ``{prefix}-user-state`` (KV): the ``app:`` and ``user:``
   scopes, one record per app and per (app, user), changed key by key.
 """
@@ -16,8 +22,9 @@ Storage layout (``prefix`` is ``"adk"`` unless told otherwise):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
@@ -35,11 +42,12 @@ from google.adk.sessions.session import Session
 
 from satchel import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound, Satchel
 from satchel.query import MAX_COUNT
+from satchel.ranking import Ranking
 from satchel.shared import shared_store
-from satchel.stores.kv import KVStore
+from satchel.stores.kv import Entry, KVStore
 from satchel.stores.logs import LogStore
 from satchel.validation import check_key, check_name, check_ttl
-from satchel_adk import records
+from satchel_adk import listing, records
 from satchel_adk.errors import SessionAlreadyExists, SessionNotFound, StaleSession
 
 __all__ = ["DEFAULT_PREFIX", "SatchelSessionService", "SessionPage"]
@@ -57,7 +65,30 @@ LOG_TTL_MARGIN: Final = 300.0
 MAX_PAGE_READ: Final = 1000
 #: The page size list_sessions reads with.
 LIST_BATCH: Final = 500
+#: Seconds a deleted session's head stays as a tombstone.
+TOMBSTONE_TTL: Final = 300.0
+#: The entries of the ranks namespace written at once by :meth:`rebuild_listing`.
+REBUILD_BATCH: Final = 500
 _UNSET: Any = object()
+#: An entry a call placed: its group, rank and version.
+Placed = tuple[str, str, int]
+
+
+def _live(entry: Entry | None) -> Entry | None:
+    """A head, or ``None`` for none or a deleted session's tombstone."""
+    return None if entry is None or entry.value.get("deleted") else entry
+
+
+async def _both(first: Awaitable[Any], second: Awaitable[Any]) -> None:
+    """Run both at once, and raise the first one's error (if any) once both are done."""
+    outcome = await asyncio.gather(first, second, return_exceptions=True)
+    for failure in outcome:
+        if isinstance(failure, BaseException):
+            raise failure
+
+
+async def _nothing() -> None:
+    return None
 
 
 @dataclass
@@ -122,6 +153,8 @@ class SatchelSessionService(BaseSessionService):
         self._ttl = ttl
         self._owned: Satchel | None = None
         self._stores: tuple[KVStore, LogStore[Any], KVStore, KVStore] | None = None
+        self._ranking: Ranking[Session] | None = None
+        self._ranked = False
 
     @classmethod
     def open(
@@ -159,8 +192,20 @@ class SatchelSessionService(BaseSessionService):
             )
             app = store.kv(f"{p}-app-state", ttl=None)
             user = store.kv(f"{p}-user-state", ttl=None)
+            # an entry is placed before its head is written: it outlives the head a little
+            ranks = store.kv(
+                f"{p}-ranks", ttl=None if seconds is None else seconds + LOG_TTL_MARGIN
+            )
+            self._ranking = Ranking(ranks)
             self._stores = (sessions, events, app, user)
         return self._stores
+
+    @property
+    def ranking(self) -> Ranking[Session]:
+        """The order of the listings (entries in the ``{prefix}-ranks`` namespace)."""
+        self._open_stores()
+        assert self._ranking is not None
+        return self._ranking
 
     @property
     def sessions_store(self) -> KVStore:
@@ -181,6 +226,11 @@ class SatchelSessionService(BaseSessionService):
     def user_state_store(self) -> KVStore:
         """The KV namespace of the ``user:`` scope (one record per app and user)."""
         return self._open_stores()[3]
+
+    @property
+    def ranks_store(self) -> KVStore:
+        """The KV namespace of the listings' order (see :mod:`satchel_adk.listing`)."""
+        return self.ranking.kv
 
     # -- BaseSessionService -------------------------------------------------------------
 
@@ -209,6 +259,7 @@ class SatchelSessionService(BaseSessionService):
         check_key(session_id, "session_id")
         now = platform_time.get_time()
         incarnation = uuid.uuid4().hex
+        key = records.session_key(app_name, user_id, session_id)
         head: dict[str, Any] = {
             "app_name": app_name,
             "user_id": user_id,
@@ -219,18 +270,22 @@ class SatchelSessionService(BaseSessionService):
             "tip": 0,
             "events": 0,
             "incarnation": incarnation,
+            "log": f"{key}/{incarnation}",
         }
-        sessions = self.sessions_store
+        placed = await self._place(listing.head_places(head))
         try:
-            version = await sessions.set(
-                records.session_key(app_name, user_id, session_id), head, if_absent=True
-            )
-        except AlreadyExists:
-            raise SessionAlreadyExists(
-                f"session_id: a session {session_id!r} of user {user_id!r} in app "
-                f"{app_name!r} exists already"
-            ) from None
-        app_state, user_state = await self._apply_scopes(app_name, user_id, scopes)
+            version = await self._create_head(key, head)
+        except (SessionAlreadyExists, Conflict):
+            await self._withdraw(placed)
+            raise
+        try:
+            app_state, user_state = await self._apply_scopes(app_name, user_id, scopes)
+        except Exception:
+            # not created without its app: and user: keys: undone, so that a retry works
+            with contextlib.suppress(Exception):
+                await self.sessions_store.delete(key, if_version=version)
+                await self._withdraw(placed)
+            raise
         session = Session(
             id=session_id,
             app_name=app_name,
@@ -265,18 +320,21 @@ class SatchelSessionService(BaseSessionService):
         after = config.after_timestamp if config is not None else None
         key = records.session_key(app_name, user_id, session_id)
         sessions, _, apps, users = self._open_stores()
-        head, app_state, user_state = await asyncio.gather(
+        found, app_state, user_state = await asyncio.gather(
             sessions.get_entry(key),
             apps.get(app_name),
             users.get(records.user_key(app_name, user_id)),
         )
+        head = _live(found)
         if head is None:
             return None
         value = head.value
         try:
-            entries = await self._read_events(key, value["tip"], limit, after)
+            entries = await self._read_events(
+                records.log_key(key, value), value["tip"], limit, after
+            )
         except CorruptRecord:
-            current = await sessions.get_entry(key)
+            current = _live(await sessions.get_entry(key))
             if current is None or current.value.get("incarnation") != value["incarnation"]:
                 return None  # deleted while it was read
             raise
@@ -306,11 +364,10 @@ class SatchelSessionService(BaseSessionService):
         app_name = records.name(app_name, "app_name")
         if user_id is not None:
             user_id = records.name(user_id, "user_id")
-        app_state = (await self.app_state_store.get(app_name) or {}).get("state", {})
         found: list[Session] = []
         cursor: str | None = None
         while True:
-            page = await self._page(app_name, user_id, LIST_BATCH, cursor, app_state)
+            page = await self._page(app_name, user_id, LIST_BATCH, cursor)
             found += page.sessions
             if page.next_cursor is None:
                 return ListSessionsResponse(sessions=found)
@@ -334,12 +391,15 @@ class SatchelSessionService(BaseSessionService):
             raise InvalidArgument(f"limit: must be a whole number from 1 to {MAX_COUNT}")
         if cursor is not None and not isinstance(cursor, str):
             raise InvalidArgument(f"cursor: must be a string or None, not {cursor!r}")
-        app_state = (await self.app_state_store.get(app_name) or {}).get("state", {})
-        return await self._page(app_name, user_id, limit, cursor, app_state)
+        return await self._page(app_name, user_id, limit, cursor)
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         """Delete the session and its events (nothing happens when it does not exist).
-        The ``app:`` and ``user:`` scopes stay."""
+        The ``app:`` and ``user:`` scopes stay.
+
+        The head becomes a tombstone first (from then on the session does not exist), then
+        its log and its listing entries are deleted; a call that fails half way can be
+        repeated, and deletes what the first one left."""
         app_name = records.name(app_name, "app_name")
         user_id = records.name(user_id, "user_id")
         session_id = records.session_id(session_id)
@@ -347,8 +407,30 @@ class SatchelSessionService(BaseSessionService):
             return
         key = records.session_key(app_name, user_id, session_id)
         sessions, events, _, _ = self._open_stores()
-        await sessions.delete(key)  # the head first: the events are unreachable from here on
-        await events.delete(key)
+        for _attempt in range(MAX_ATTEMPTS):
+            head = await sessions.get_entry(key)
+            if head is None:
+                return
+            value = head.value
+            if not value.get("deleted"):
+                tombstone = {
+                    "deleted": True,
+                    **{k: value[k] for k in ("app_name", "user_id", "id", "last_update_time")},
+                    "log": records.log_key(key, value),
+                }
+                try:
+                    await sessions.set(key, tombstone, if_version=head.version, ttl=TOMBSTONE_TTL)
+                except (Conflict, NotFound):
+                    continue  # an event was committed meanwhile: delete what is there now
+            await asyncio.gather(
+                events.delete(records.log_key(key, value)),
+                *[self.ranking.remove(g, r) for g, r, _ in listing.head_places(value)],
+            )
+            return
+        raise Conflict(
+            f"session: {session_id!r}: {MAX_ATTEMPTS} events were committed while it was being "
+            "deleted; try again"
+        )
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         """The ``user:`` scope of ``user_id`` in the app, keys without the prefix."""
@@ -381,9 +463,11 @@ class SatchelSessionService(BaseSessionService):
         scopes = records.scopes(delta)
         key = records.session_key(session.app_name, session.user_id, session.id)
         sessions, events, _, _ = self._open_stores()
+        appended: str | None = None  # the log an attempt appended to
         for _attempt in range(MAX_ATTEMPTS):
-            head = await sessions.get_entry(key)
+            head = _live(await sessions.get_entry(key))
             if head is None:
+                await self._drop_orphan(appended, key, None)
                 raise SessionNotFound(
                     f"session: {session.id!r} of user {session.user_id!r} in app "
                     f"{session.app_name!r} does not exist (deleted, expired or never created)"
@@ -396,50 +480,102 @@ class SatchelSessionService(BaseSessionService):
             if mark is None or mark.version != head.version:
                 since = await self._since(key, value, mark, session)
                 if since is None:
+                    await self._drop_orphan(appended, key, value)
                     raise StaleSession(
                         f"session: {session.id!r} was changed by another writer beyond what "
                         "can be merged since it was read; reload it with get_session"
                     )
                 foreign = since
                 if any(f["event"] == payload for f in foreign):
-                    # committed already, by an earlier call whose reply was lost: its app:
-                    # and user: keys are written again, in case that call failed before
-                    self._catch_up(session, foreign, head.version, value)
+                    # committed already, by an earlier call that failed after it (or whose
+                    # reply was lost): its app: and user: keys are written again, in case
+                    # that call failed before, and only then is the caller's copy changed
                     if scopes["app"] or scopes["user"]:
                         await self._apply_scopes(session.app_name, session.user_id, scopes)
-                    return event
+                    self._catch_up(session, foreign, head.version, value)
+                    self._apply_temp_state(session, event)
+                    return self._trim_temp_delta_state(event)
                 reason = records.conflicts(foreign, payload)
                 if reason is not None:
+                    await self._drop_orphan(appended, key, value)
                     raise StaleSession(
                         f"session: {session.id!r} was changed by another writer since it "
                         f"was read ({reason}); reload it with get_session and try again",
                         expected=mark.version if mark else None,
                         actual=head.version,
                     )
-            [seq] = await events.append(key, {"prev": value["tip"], "event": payload})
             new = dict(value)
             new["state"] = {**value["state"], **scopes["session"]}
-            new["tip"] = seq
             new["events"] = value.get("events", 0) + 1
             new["last_update_time"] = event.timestamp
+            log = appended = records.log_key(key, value)
+            # the entry and the listing's new place, together, before the head write
+            placing = self._place(listing.head_places(new))
+            appending = events.append(log, {"prev": value["tip"], "event": payload})
+            seqs, placed = await asyncio.gather(appending, placing, return_exceptions=True)
+            if isinstance(seqs, BaseException):
+                if not isinstance(placed, BaseException):
+                    await self._withdraw(placed)
+                raise seqs
+            if isinstance(placed, BaseException):
+                raise placed
+            new["tip"] = seqs[0]
             try:
                 version = await sessions.set(key, new, if_version=head.version)
-            except Conflict:
-                continue  # another writer committed first: decide again against its event
-            except NotFound:
-                continue  # deleted meanwhile: the next read says so
+            except (Conflict, NotFound):
+                # another writer committed first (decide again against its event), or the
+                # session was deleted (the next read says so)
+                await self._withdraw(placed)
+                continue
+            moved = value["last_update_time"] != new["last_update_time"]
+            # the app: and user: keys, and the listing's old place; the caller's copy is
+            # changed only once all of it is written, so that a retry after a failure here
+            # finds the event committed and writes the rest (once)
+            await _both(
+                self._remove(listing.head_places(value) if moved else []),
+                self._apply_scopes(session.app_name, session.user_id, scopes)
+                if scopes["app"] or scopes["user"]
+                else _nothing(),
+            )
             self._catch_up(session, foreign, version, new)
             self._apply_temp_state(session, event)
             event = self._trim_temp_delta_state(event)
             self._commit_event_to_session(session, event)
             session.last_update_time = event.timestamp
-            if scopes["app"] or scopes["user"]:
-                await self._apply_scopes(session.app_name, session.user_id, scopes)
             return event
         raise StaleSession(
             f"session: {session.id!r}: {MAX_ATTEMPTS} other writers committed while this "
             "event was being added; reload the session and try again"
         )
+
+    async def rebuild_listing(self) -> int:
+        """Place every stored session in the listings' order; return how many there are.
+
+        Sessions get their places when they are created and when events are added; the
+        sessions stored by a version of satchel-adk without the order have none. The first
+        listing through a store runs this once (the ranks namespace then records that it
+        ran); run it again after the last process of such a version stopped, if they ran
+        alongside. It reads every head, and can run while the sessions are used."""
+        sessions = self.sessions_store
+        ranks = self.ranks_store
+        count = 0
+        batch: dict[str, Any] = {}
+        async for _key, value in sessions.entries(batch_size=REBUILD_BATCH):
+            if not isinstance(value, dict) or value.get("deleted"):
+                continue
+            if not isinstance(value.get("last_update_time"), int | float):
+                continue
+            for group, rank, entry in listing.head_places(value):
+                batch[Ranking.key(group, rank)] = entry
+            count += 1
+            if len(batch) >= REBUILD_BATCH:
+                await ranks.set_many(batch)
+                batch = {}
+        if batch:
+            await ranks.set_many(batch)
+        await ranks.set(listing.READY_KEY, {"sessions": count}, ttl=None)
+        self._ranked = True
+        return count
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -467,45 +603,119 @@ class SatchelSessionService(BaseSessionService):
     # -- internals ----------------------------------------------------------------------
 
     async def _page(
-        self,
-        app_name: str,
-        user_id: str | None,
-        limit: int,
-        cursor: str | None,
-        app_state: Mapping[str, Any],
+        self, app_name: str, user_id: str | None, limit: int, cursor: str | None
     ) -> SessionPage:
-        where: list[tuple[str, str, Any]] = [("app_name", "eq", app_name)]
+        """A page in the listing's order: the entries of the app's (or the user's) group
+        from ``cursor``, each resolved to its session when it is the session's current
+        place (entries a writer left half way, or of deleted sessions, are skipped)."""
+        if not self._ranked:
+            if await self.ranks_store.get(listing.READY_KEY) is None:
+                await self.rebuild_listing()
+            self._ranked = True
         if user_id is None:
-            where.insert(0, ("key", "startswith", f"{records.part(app_name)}/"))
+            group = listing.app_group(app_name)
         else:
-            where.insert(0, ("key", "startswith", f"{records.user_key(app_name, user_id)}/"))
-            where.append(("user_id", "eq", user_id))
-        page = await self.sessions_store.query(
-            where,
-            order_by=["last_update_time", "user_id", "id"],
-            limit=limit,
-            cursor=cursor,
-        )
-        users = list(dict.fromkeys(entry.value["user_id"] for entry in page.items))
-        user_states = await self.user_state_store.get_many(
-            [records.user_key(app_name, u) for u in users]
-        )
-        sessions = []
-        for entry in page.items:
-            value = entry.value
-            user_state = user_states.get(records.user_key(app_name, value["user_id"])) or {}
-            session = Session(
-                id=value["id"],
-                app_name=value["app_name"],
-                user_id=value["user_id"],
-                state=records.merged(value, app_state, user_state.get("state", {})),
-                last_update_time=value["last_update_time"],
+            group = listing.user_group(app_name, user_id)
+        sessions, _, apps, users = self._open_stores()
+
+        async def resolve(entries: list[Entry]) -> list[Session | None]:
+            keys = [listing.head_key(entry.value) for entry in entries]
+            user_keys = [
+                records.user_key(app_name, value["user_id"])
+                for value in (entry.value for entry in entries)
+                if isinstance(value, dict) and isinstance(value.get("user_id"), str)
+            ]
+            heads, user_states, app_record = await asyncio.gather(
+                sessions.get_entries([k for k in keys if k is not None]),
+                users.get_many(user_keys),
+                apps.get(app_name),
             )
-            session._storage_update_marker = records.marker(
-                entry.version, value["tip"], value["incarnation"]
-            )
-            sessions.append(session)
-        return SessionPage(sessions, page.next_cursor)
+            app_state = (app_record or {}).get("state", {})
+            found: list[Session | None] = []
+            for entry, key in zip(entries, keys, strict=True):
+                head = heads.get(key) if key is not None else None
+                if head is None or not listing.is_current(entry.value, head.value):
+                    found.append(None)
+                    continue
+                value = head.value
+                user_state = user_states.get(records.user_key(app_name, value["user_id"])) or {}
+                session = Session(
+                    id=value["id"],
+                    app_name=value["app_name"],
+                    user_id=value["user_id"],
+                    state=records.merged(value, app_state, user_state.get("state", {})),
+                    last_update_time=value["last_update_time"],
+                )
+                session._storage_update_marker = records.marker(
+                    head.version, value["tip"], value["incarnation"]
+                )
+                found.append(session)
+            return found
+
+        items, next_cursor = await self.ranking.page(
+            group, limit=limit, cursor=cursor, resolve=resolve
+        )
+        return SessionPage(items, next_cursor)
+
+    async def _create_head(self, key: str, head: dict[str, Any]) -> int:
+        """Write a new session's head: where none is, or over a deleted session's tombstone
+        (its version goes on from the tombstone's); return its version."""
+        sessions = self.sessions_store
+        for _attempt in range(MAX_ATTEMPTS):
+            try:
+                return await sessions.set(key, head, if_absent=True)
+            except AlreadyExists:
+                pass
+            current = await sessions.get_entry(key)
+            if current is None:
+                continue  # the tombstone expired meanwhile
+            if not current.value.get("deleted"):
+                raise SessionAlreadyExists(
+                    f"session_id: a session {head['id']!r} of user {head['user_id']!r} in app "
+                    f"{head['app_name']!r} exists already"
+                )
+            try:
+                return await sessions.set(key, head, if_version=current.version)
+            except (Conflict, NotFound):
+                continue
+        raise Conflict(f"session_id: {head['id']!r} is being created by others; try again")
+
+    async def _place(self, places: list[tuple[str, str, dict[str, Any]]]) -> list[Placed]:
+        """Place the entries (those already there are left, and not returned); when one
+        fails, withdraw the others and raise."""
+        ranking = self.ranking
+        outcome = await asyncio.gather(
+            *[ranking.place_new(g, r, v) for g, r, v in places], return_exceptions=True
+        )
+        placed = [
+            (g, r, version)
+            for (g, r, _), version in zip(places, outcome, strict=True)
+            if isinstance(version, int)
+        ]
+        for failure in outcome:
+            if isinstance(failure, BaseException):
+                await self._withdraw(placed)
+                raise failure
+        return placed
+
+    async def _withdraw(self, placed: Sequence[Placed]) -> None:
+        """Withdraw entries this call placed (its head write failed for sure)."""
+        if placed:
+            ranking = self.ranking
+            await asyncio.gather(*[ranking.withdraw(g, r, v) for g, r, v in placed])
+
+    async def _remove(self, places: Sequence[tuple[str, str, Any]]) -> None:
+        if places:
+            ranking = self.ranking
+            await asyncio.gather(*[ranking.remove(g, r) for g, r, _ in places])
+
+    async def _drop_orphan(
+        self, appended: str | None, key: str, value: Mapping[str, Any] | None
+    ) -> None:
+        """Delete the log an attempt appended to when it is no longer the session's (deleted,
+        or created again with a log of its own): no one else writes or reads it."""
+        if appended is not None and (value is None or records.log_key(key, value) != appended):
+            await self.events_store.delete(appended)
 
     async def _chain(
         self, key: str, tip: int, page_size: int
@@ -569,7 +779,7 @@ class SatchelSessionService(BaseSessionService):
         if value["tip"] == stop:
             return found
         try:
-            async for seq, entry in self._chain(key, value["tip"], 64):
+            async for seq, entry in self._chain(records.log_key(key, value), value["tip"], 64):
                 if stop is None and entry["event"].get("id") == last_id:
                     found.reverse()
                     return found
