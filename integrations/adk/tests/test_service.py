@@ -188,6 +188,7 @@ class EntryCounter:
     def __init__(self) -> None:
         self.entries = 0
         self.records = 0
+        self.fetched = 0
         self.calls: list[str] = []
 
     @hookimpl(wrapper=True)
@@ -203,6 +204,8 @@ class EntryCounter:
                 self.entries += len(result)
             elif operation.name == "query":
                 self.records += len(result.items)
+            elif operation.name == "get_many":
+                self.fetched += sum(r is not None for r in result)
             return result
 
         return counted()
@@ -266,10 +269,15 @@ async def test_list_sessions_pages_on_the_server(
     await service.create_session(app_name="other", user_id="user0", session_id="x")
     # the first listing through a store looks for sessions stored without a place (once)
     await service.list_sessions_page(app_name="other")
-    counter.records, counter.calls = 0, []
+    counter.records, counter.fetched, counter.calls = 0, 0, []
     page = await service.list_sessions_page(app_name=APP, user_id="user1", limit=15)
     assert [s.id for s in page.sessions] == [f"s{i:03}" for i in range(1, 46, 3)]
-    assert counter.records <= 16 and "log_range" not in counter.calls
+    # 15 entries of the order, then their 15 heads and the user's state
+    assert counter.records <= 16 and counter.fetched <= 16 and "log_range" not in counter.calls
+    counter.records, counter.fetched = 0, 0
+    page = await service.list_sessions_page(app_name=APP, limit=15)
+    assert [s.id for s in page.sessions] == [f"s{i:03}" for i in range(15)]
+    assert counter.records <= 16 and counter.fetched <= 18
     seen = [s.id for s in page.sessions]
     while page.next_cursor is not None:
         page = await service.list_sessions_page(

@@ -5,10 +5,11 @@ Storage layout (``prefix`` is ``"adk"`` unless told otherwise):
 * ``{prefix}-sessions`` (KV): one record per session, its *head*: ids, session-scope
   state, ``last_update_time``, ``tip``, the sequence number of its newest event, and
   ``log``, the key of its event log. The head's satchel version is the session's revision;
-  every committed event bumps it. A deleted session's head is a *tombstone*
-  (``{"deleted": true, ...}``) for :data:`TOMBSTONE_TTL` seconds, so that the versions of
-  a session created again under its id go on from there, and a writer that read the
-  deleted session's head can never write over the new one's.
+  every committed event bumps it (and satchel never reuses a version of a key, so a writer
+  that read a deleted session's head can never write over a new one's). A deleted
+  session's head is a *tombstone* (``{"deleted": true, ...}``, with the key of its log)
+  for :data:`TOMBSTONE_TTL` seconds, so that a ``delete_session`` that failed half way
+  finishes when it is repeated.
 * ``{prefix}-events`` (log store): one log per incarnation of a session; each entry is
   ``{"prev": <seq of the event before>, "event": <the event as JSON>}``. An event is part
   of the history once the head's ``tip`` reaches it, so an entry whose head write lost a
@@ -448,8 +449,14 @@ class SatchelSessionService(BaseSessionService):
         either in the history with its session-scope state or not at all.
 
         :raises StaleSession: another writer committed a conflicting event since
-            ``session`` was read (see the class); nothing was written.
-        :raises SessionNotFound: the session does not exist; nothing was written.
+            ``session`` was read (see the class); nothing was committed.
+        :raises SessionNotFound: the session does not exist; nothing was committed.
+
+        ``session`` is changed only once everything is written (the event, its state,
+        its ``app:`` and ``user:`` keys, the listing's order): after a failure (the
+        backend became unreachable), the same call repeated with the same objects finds
+        the event committed, writes its ``app:`` and ``user:`` keys, and changes
+        ``session`` once.
         """
         if not isinstance(session, Session):
             raise InvalidArgument(
