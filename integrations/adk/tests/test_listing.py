@@ -5,6 +5,7 @@ listed, and sessions stored before the order existed still listed."""
 
 from __future__ import annotations
 
+import pytest
 from events import event
 from google.adk.sessions import Session
 
@@ -127,3 +128,20 @@ async def test_sessions_stored_before_the_order_existed_are_listed(
     page = await fresh.list_sessions_page(app_name=APP, user_id="u1", limit=2)
     assert [s.id for s in page.sessions] == ["s1", "s3"]
     assert await fresh.rebuild_listing() == 7
+
+
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+async def test_the_order_lives_as_long_as_the_sessions(store: Satchel) -> None:
+    forever = SatchelSessionService(store=store, prefix="forever")
+    assert forever.ranks_store.default_ttl is None
+    service = SatchelSessionService(store=store, ttl=60, prefix="brief")
+    assert service.ranks_store.default_ttl == 60 + 300
+    session = await service.create_session(app_name=APP, user_id="ann", session_id="s1")
+    await service.append_event(session, event("one"))
+    head = await service.sessions_store.get_entry("app/ann/s1")
+    assert head is not None and head.expires_at is not None
+    for group, rank, _ in places(APP, "ann", "s1", session.last_update_time):
+        entry = await service.ranks_store.get_entry(f"{group}/{rank}")
+        assert entry is not None and entry.expires_at is not None
+        # placed before the head was written, it outlives it by the margin
+        assert 290 < (entry.expires_at - head.expires_at).total_seconds() <= 300
