@@ -68,11 +68,7 @@ MAX_PAGE_READ: Final = 1000
 LIST_BATCH: Final = 500
 #: Seconds a deleted session's head stays as a tombstone.
 TOMBSTONE_TTL: Final = 300.0
-#: The entries of the ranks namespace written at once by :meth:`rebuild_listing`.
-REBUILD_BATCH: Final = 500
 _UNSET: Any = object()
-#: An entry a call placed: its group, rank and version.
-Placed = tuple[str, str, int]
 
 
 def _live(entry: Entry | None) -> Entry | None:
@@ -154,8 +150,7 @@ class SatchelSessionService(BaseSessionService):
         self._ttl = ttl
         self._owned: Satchel | None = None
         self._stores: tuple[KVStore, LogStore[Any], KVStore, KVStore] | None = None
-        self._ranking: Ranking[Session] | None = None
-        self._ranked = False
+        self._listing: listing.SessionOrder | None = None
 
     @classmethod
     def open(
@@ -197,16 +192,19 @@ class SatchelSessionService(BaseSessionService):
             ranks = store.kv(
                 f"{p}-ranks", ttl=None if seconds is None else seconds + LOG_TTL_MARGIN
             )
-            self._ranking = Ranking(ranks)
+            self._listing = listing.SessionOrder(ranks, sessions, app, user)
             self._stores = (sessions, events, app, user)
         return self._stores
+
+    def _order(self) -> listing.SessionOrder:
+        self._open_stores()
+        assert self._listing is not None
+        return self._listing
 
     @property
     def ranking(self) -> Ranking[Session]:
         """The order of the listings (entries in the ``{prefix}-ranks`` namespace)."""
-        self._open_stores()
-        assert self._ranking is not None
-        return self._ranking
+        return self._order().ranking
 
     @property
     def sessions_store(self) -> KVStore:
@@ -273,11 +271,12 @@ class SatchelSessionService(BaseSessionService):
             "incarnation": incarnation,
             "log": f"{key}/{incarnation}",
         }
-        placed = await self._place(listing.head_places(head))
+        order = self._order()
+        placed = await order.place(head)
         try:
             version = await self._create_head(key, head)
         except (SessionAlreadyExists, Conflict):
-            await self._withdraw(placed)
+            await order.withdraw(placed)
             raise
         try:
             app_state, user_state = await self._apply_scopes(app_name, user_id, scopes)
@@ -285,7 +284,7 @@ class SatchelSessionService(BaseSessionService):
             # not created without its app: and user: keys: undone, so that a retry works
             with contextlib.suppress(Exception):
                 await self.sessions_store.delete(key, if_version=version)
-                await self._withdraw(placed)
+                await order.withdraw(placed)
             raise
         session = Session(
             id=session_id,
@@ -425,7 +424,7 @@ class SatchelSessionService(BaseSessionService):
                     continue  # an event was committed meanwhile: delete what is there now
             await asyncio.gather(
                 events.delete(records.log_key(key, value)),
-                *[self.ranking.remove(g, r) for g, r, _ in listing.head_places(value)],
+                self._order().remove(value),
             )
             return
         raise Conflict(
@@ -470,6 +469,7 @@ class SatchelSessionService(BaseSessionService):
         scopes = records.scopes(delta)
         key = records.session_key(session.app_name, session.user_id, session.id)
         sessions, events, _, _ = self._open_stores()
+        order = self._order()
         appended: str | None = None  # the log an attempt appended to
         for _attempt in range(MAX_ATTEMPTS):
             head = _live(await sessions.get_entry(key))
@@ -517,12 +517,12 @@ class SatchelSessionService(BaseSessionService):
             new["last_update_time"] = event.timestamp
             log = appended = records.log_key(key, value)
             # the entry and the listing's new place, together, before the head write
-            placing = self._place(listing.head_places(new))
+            placing = order.place(new)
             appending = events.append(log, {"prev": value["tip"], "event": payload})
             seqs, placed = await asyncio.gather(appending, placing, return_exceptions=True)
             if isinstance(seqs, BaseException):
                 if not isinstance(placed, BaseException):
-                    await self._withdraw(placed)
+                    await order.withdraw(placed)
                 raise seqs
             if isinstance(placed, BaseException):
                 raise placed
@@ -532,14 +532,14 @@ class SatchelSessionService(BaseSessionService):
             except (Conflict, NotFound):
                 # another writer committed first (decide again against its event), or the
                 # session was deleted (the next read says so)
-                await self._withdraw(placed)
+                await order.withdraw(placed)
                 continue
             moved = value["last_update_time"] != new["last_update_time"]
             # the app: and user: keys, and the listing's old place; the caller's copy is
             # changed only once all of it is written, so that a retry after a failure here
             # finds the event committed and writes the rest (once)
             await _both(
-                self._remove(listing.head_places(value) if moved else []),
+                order.remove(value) if moved else _nothing(),
                 self._apply_scopes(session.app_name, session.user_id, scopes)
                 if scopes["app"] or scopes["user"]
                 else _nothing(),
@@ -563,26 +563,7 @@ class SatchelSessionService(BaseSessionService):
         listing through a store runs this once (the ranks namespace then records that it
         ran); run it again after the last process of such a version stopped, if they ran
         alongside. It reads every head, and can run while the sessions are used."""
-        sessions = self.sessions_store
-        ranks = self.ranks_store
-        count = 0
-        batch: dict[str, Any] = {}
-        async for _key, value in sessions.entries(batch_size=REBUILD_BATCH):
-            if not isinstance(value, dict) or value.get("deleted"):
-                continue
-            if not isinstance(value.get("last_update_time"), int | float):
-                continue
-            for group, rank, entry in listing.head_places(value):
-                batch[Ranking.key(group, rank)] = entry
-            count += 1
-            if len(batch) >= REBUILD_BATCH:
-                await ranks.set_many(batch)
-                batch = {}
-        if batch:
-            await ranks.set_many(batch)
-        await ranks.set(listing.READY_KEY, {"sessions": count}, ttl=None)
-        self._ranked = True
-        return count
+        return await self._order().rebuild()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -612,57 +593,8 @@ class SatchelSessionService(BaseSessionService):
     async def _page(
         self, app_name: str, user_id: str | None, limit: int, cursor: str | None
     ) -> SessionPage:
-        """A page in the listing's order: the entries of the app's (or the user's) group
-        from ``cursor``, each resolved to its session when it is the session's current
-        place (entries a writer left half way, or of deleted sessions, are skipped)."""
-        if not self._ranked:
-            if await self.ranks_store.get(listing.READY_KEY) is None:
-                await self.rebuild_listing()
-            self._ranked = True
-        if user_id is None:
-            group = listing.app_group(app_name)
-        else:
-            group = listing.user_group(app_name, user_id)
-        sessions, _, apps, users = self._open_stores()
-
-        async def resolve(entries: list[Entry]) -> list[Session | None]:
-            keys = [listing.head_key(entry.value) for entry in entries]
-            user_keys = [
-                records.user_key(app_name, value["user_id"])
-                for value in (entry.value for entry in entries)
-                if isinstance(value, dict) and isinstance(value.get("user_id"), str)
-            ]
-            heads, user_states, app_record = await asyncio.gather(
-                sessions.get_entries([k for k in keys if k is not None]),
-                users.get_many(user_keys),
-                apps.get(app_name),
-            )
-            app_state = (app_record or {}).get("state", {})
-            found: list[Session | None] = []
-            for entry, key in zip(entries, keys, strict=True):
-                head = heads.get(key) if key is not None else None
-                if head is None or not listing.is_current(entry.value, head.value):
-                    found.append(None)
-                    continue
-                value = head.value
-                user_state = user_states.get(records.user_key(app_name, value["user_id"])) or {}
-                session = Session(
-                    id=value["id"],
-                    app_name=value["app_name"],
-                    user_id=value["user_id"],
-                    state=records.merged(value, app_state, user_state.get("state", {})),
-                    last_update_time=value["last_update_time"],
-                )
-                session._storage_update_marker = records.marker(
-                    head.version, value["tip"], value["incarnation"]
-                )
-                found.append(session)
-            return found
-
-        items, next_cursor = await self.ranking.page(
-            group, limit=limit, cursor=cursor, resolve=resolve
-        )
-        return SessionPage(items, next_cursor)
+        sessions, cursor = await self._order().page(app_name, user_id, limit, cursor)
+        return SessionPage(sessions, cursor)
 
     async def _create_head(self, key: str, head: dict[str, Any]) -> int:
         """Write a new session's head: where none is, or over a deleted session's tombstone
@@ -686,35 +618,6 @@ class SatchelSessionService(BaseSessionService):
             except (Conflict, NotFound):
                 continue
         raise Conflict(f"session_id: {head['id']!r} is being created by others; try again")
-
-    async def _place(self, places: list[tuple[str, str, dict[str, Any]]]) -> list[Placed]:
-        """Place the entries (those already there are left, and not returned); when one
-        fails, withdraw the others and raise."""
-        ranking = self.ranking
-        outcome = await asyncio.gather(
-            *[ranking.place_new(g, r, v) for g, r, v in places], return_exceptions=True
-        )
-        placed = [
-            (g, r, version)
-            for (g, r, _), version in zip(places, outcome, strict=True)
-            if isinstance(version, int)
-        ]
-        for failure in outcome:
-            if isinstance(failure, BaseException):
-                await self._withdraw(placed)
-                raise failure
-        return placed
-
-    async def _withdraw(self, placed: Sequence[Placed]) -> None:
-        """Withdraw entries this call placed (its head write failed for sure)."""
-        if placed:
-            ranking = self.ranking
-            await asyncio.gather(*[ranking.withdraw(g, r, v) for g, r, v in placed])
-
-    async def _remove(self, places: Sequence[tuple[str, str, Any]]) -> None:
-        if places:
-            ranking = self.ranking
-            await asyncio.gather(*[ranking.remove(g, r) for g, r, _ in places])
 
     async def _drop_orphan(
         self, appended: str | None, key: str, value: Mapping[str, Any] | None
