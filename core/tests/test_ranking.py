@@ -113,3 +113,16 @@ async def test_withdraw_leaves_an_entry_written_again_by_another_writer(
     assert theirs is not None
     await ranking.withdraw("g", "r", theirs.version)
     assert await ranking.kv.get("g/r") is None
+
+
+async def test_place_new_leaves_an_entry_that_is_there_and_says_so(
+    store: satchel.Satchel,
+) -> None:
+    ranking: Ranking[str] = Ranking(store.kv("ranks"))
+    theirs = await ranking.place_new("g", "r", {"item": "a"})
+    assert isinstance(theirs, int)
+    assert await ranking.place_new("g", "r", {"item": "a"}) is None
+    entry = await ranking.kv.get_entry("g/r")
+    assert entry is not None and entry.version == theirs
+    entries = await ranking.kv.get_entries(["g/r", "g/missing"])
+    assert list(entries) == ["g/r"] and entries["g/r"].version == theirs

@@ -209,6 +209,7 @@ SCRIPT: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = [
     ("kv", "keys", ("[",), {}),
     ("kv", "set_many", ({"c": 1, "d": [1, 2]},), {"ttl": None}),
     ("kv", "get_many", (["a", "b", "c", "nope"],), {}),
+    ("kv", "get_entries", (["a", "nope"],), {}),
     ("kv", "count", ({"value": 1},), {}),
     ("kv", "find", ("x", "2"), {}),
     ("kv", "find", ("x", "2"), {"limit": 0}),

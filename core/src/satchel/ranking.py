@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from satchel.backend import JSONValue
-from satchel.errors import Conflict, InvalidArgument, NotFound
+from satchel.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from satchel.stores.kv import Entry, KVStore
 
 __all__ = ["Ranking", "sortable_number", "sortable_text"]
@@ -84,6 +84,15 @@ class Ranking(Generic[T]):
     async def place(self, group: str, rank: str, value: Mapping[str, JSONValue]) -> int:
         """Write the entry; return its version (for :meth:`withdraw`)."""
         return await self.kv.set(self.key(group, rank), dict(value))
+
+    async def place_new(self, group: str, rank: str, value: Mapping[str, JSONValue]) -> int | None:
+        """Write the entry unless one is stored under its key already (another writer's,
+        or the record's current one, for the same rank); return its version, or ``None``
+        when it was there, so that a writer withdraws only what it wrote itself."""
+        try:
+            return await self.kv.set(self.key(group, rank), dict(value), if_absent=True)
+        except AlreadyExists:
+            return None
 
     async def withdraw(self, group: str, rank: str, version: int) -> None:
         """Remove the entry :meth:`place` wrote at ``version``, unless it was written again

@@ -163,6 +163,13 @@ class KVStore(StoreBase):
         records = await self._backend.get_many(self.collection, wanted) if wanted else []
         return {r.key: r.value for r in records if r is not None}
 
+    async def get_entries(self, keys: Sequence[str]) -> dict[str, Entry]:
+        """``{key: entry}`` (value, version and timestamps) for the keys that have a value,
+        in the order of ``keys``: one round trip on network backends."""
+        wanted = list(dict.fromkeys(check_keys(keys)))
+        records = await self._backend.get_many(self.collection, wanted) if wanted else []
+        return {r.key: _entry(r) for r in records if r is not None}
+
     async def set_many(self, items: Mapping[str, JSONValue], *, ttl: TTL = DEFAULT) -> list[int]:
         """Store every ``key: value`` (one round trip on network backends); return the new
         versions. Every key and value is checked before anything is written."""

@@ -163,6 +163,9 @@ class SyncKVStore(_SyncStore[KVStore]):
     def get_many(self, keys: Sequence[str]) -> dict[str, JSONValue]:
         return self._loop.run(self._store.get_many, keys)
 
+    def get_entries(self, keys: Sequence[str]) -> dict[str, Entry]:
+        return self._loop.run(self._store.get_entries, keys)
+
     def set_many(self, items: Mapping[str, JSONValue], *, ttl: TTL = DEFAULT) -> list[int]:
         return self._loop.run(self._store.set_many, items, ttl=ttl)
 

@@ -40,6 +40,13 @@ def session_key(app_name: str, user_id: str, session_id: str) -> str:
     return f"{part(app_name)}/{part(user_id)}/{part(session_id)}"
 
 
+def log_key(key: str, head: Mapping[str, Any]) -> str:
+    """The key of the event log of the session whose head is ``head``: one of its own per
+    incarnation (a head stored before incarnations had logs of their own: the session's key)."""
+    log = head.get("log")
+    return log if isinstance(log, str) else key
+
+
 def user_key(app_name: str, user_id: str) -> str:
     return f"{part(app_name)}/{part(user_id)}"
 

@@ -3,12 +3,19 @@
 Storage layout (``prefix`` is ``"adk"`` unless told otherwise):
 
 * ``{prefix}-sessions`` (KV): one record per session, its *head*: ids, session-scope
-  state, ``last_update_time``, and ``tip``, the sequence number of its newest event. The
-  head's satchel version is the session's revision; every committed event bumps it.
-* ``{prefix}-events`` (log store): one log per session; each entry is
+  state, ``last_update_time``, ``tip``, the sequence number of its newest event, and
+  ``log``, the key of its event log. The head's satchel version is the session's revision;
+  every committed event bumps it (and satchel never reuses a version of a key, so a writer
+  that read a deleted session's head can never write over a new one's). A deleted
+  session's head is a *tombstone* (``{"deleted": true, ...}``, with the key of its log)
+  for :data:`TOMBSTONE_TTL` seconds, so that a ``delete_session`` that failed half way
+  finishes when it is repeated.
+* ``{prefix}-events`` (log store): one log per incarnation of a session; each entry is
   ``{"prev": <seq of the event before>, "event": <the event as JSON>}``. An event is part
   of the history once the head's ``tip`` reaches it, so an entry whose head write lost a
   race is never read (the readers follow ``prev`` back from ``tip``).
+* ``{prefix}-ranks`` (KV): the order of the listings, a :class:`satchel.ranking.Ranking`
+  (see :mod:`satchel_adk.listing`).
 * ``{prefix}-app-state`` and ``{prefix}-user-state`` (KV): the ``app:`` and ``user:``
   scopes, one record per app and per (app, user), changed key by key.
 """
@@ -16,8 +23,9 @@ Storage layout (``prefix`` is ``"adk"`` unless told otherwise):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
@@ -35,11 +43,12 @@ from google.adk.sessions.session import Session
 
 from satchel import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound, Satchel
 from satchel.query import MAX_COUNT
+from satchel.ranking import Ranking
 from satchel.shared import shared_store
-from satchel.stores.kv import KVStore
+from satchel.stores.kv import Entry, KVStore
 from satchel.stores.logs import LogStore
 from satchel.validation import check_key, check_name, check_ttl
-from satchel_adk import records
+from satchel_adk import listing, records
 from satchel_adk.errors import SessionAlreadyExists, SessionNotFound, StaleSession
 
 __all__ = ["DEFAULT_PREFIX", "SatchelSessionService", "SessionPage"]
@@ -57,7 +66,26 @@ LOG_TTL_MARGIN: Final = 300.0
 MAX_PAGE_READ: Final = 1000
 #: The page size list_sessions reads with.
 LIST_BATCH: Final = 500
+#: Seconds a deleted session's head stays as a tombstone.
+TOMBSTONE_TTL: Final = 300.0
 _UNSET: Any = object()
+
+
+def _live(entry: Entry | None) -> Entry | None:
+    """A head, or ``None`` for none or a deleted session's tombstone."""
+    return None if entry is None or entry.value.get("deleted") else entry
+
+
+async def _both(first: Awaitable[Any], second: Awaitable[Any]) -> None:
+    """Run both at once, and raise the first one's error (if any) once both are done."""
+    outcome = await asyncio.gather(first, second, return_exceptions=True)
+    for failure in outcome:
+        if isinstance(failure, BaseException):
+            raise failure
+
+
+async def _nothing() -> None:
+    return None
 
 
 @dataclass
@@ -122,6 +150,7 @@ class SatchelSessionService(BaseSessionService):
         self._ttl = ttl
         self._owned: Satchel | None = None
         self._stores: tuple[KVStore, LogStore[Any], KVStore, KVStore] | None = None
+        self._listing: listing.SessionOrder | None = None
 
     @classmethod
     def open(
@@ -159,8 +188,23 @@ class SatchelSessionService(BaseSessionService):
             )
             app = store.kv(f"{p}-app-state", ttl=None)
             user = store.kv(f"{p}-user-state", ttl=None)
+            # an entry is placed before its head is written: it outlives the head a little
+            ranks = store.kv(
+                f"{p}-ranks", ttl=None if seconds is None else seconds + LOG_TTL_MARGIN
+            )
+            self._listing = listing.SessionOrder(ranks, sessions, app, user)
             self._stores = (sessions, events, app, user)
         return self._stores
+
+    def _order(self) -> listing.SessionOrder:
+        self._open_stores()
+        assert self._listing is not None
+        return self._listing
+
+    @property
+    def ranking(self) -> Ranking[Session]:
+        """The order of the listings (entries in the ``{prefix}-ranks`` namespace)."""
+        return self._order().ranking
 
     @property
     def sessions_store(self) -> KVStore:
@@ -181,6 +225,11 @@ class SatchelSessionService(BaseSessionService):
     def user_state_store(self) -> KVStore:
         """The KV namespace of the ``user:`` scope (one record per app and user)."""
         return self._open_stores()[3]
+
+    @property
+    def ranks_store(self) -> KVStore:
+        """The KV namespace of the listings' order (see :mod:`satchel_adk.listing`)."""
+        return self.ranking.kv
 
     # -- BaseSessionService -------------------------------------------------------------
 
@@ -209,6 +258,7 @@ class SatchelSessionService(BaseSessionService):
         check_key(session_id, "session_id")
         now = platform_time.get_time()
         incarnation = uuid.uuid4().hex
+        key = records.session_key(app_name, user_id, session_id)
         head: dict[str, Any] = {
             "app_name": app_name,
             "user_id": user_id,
@@ -219,18 +269,23 @@ class SatchelSessionService(BaseSessionService):
             "tip": 0,
             "events": 0,
             "incarnation": incarnation,
+            "log": f"{key}/{incarnation}",
         }
-        sessions = self.sessions_store
+        order = self._order()
+        placed = await order.place(head)
         try:
-            version = await sessions.set(
-                records.session_key(app_name, user_id, session_id), head, if_absent=True
-            )
-        except AlreadyExists:
-            raise SessionAlreadyExists(
-                f"session_id: a session {session_id!r} of user {user_id!r} in app "
-                f"{app_name!r} exists already"
-            ) from None
-        app_state, user_state = await self._apply_scopes(app_name, user_id, scopes)
+            version = await self._create_head(key, head)
+        except (SessionAlreadyExists, Conflict):
+            await order.withdraw(placed)
+            raise
+        try:
+            app_state, user_state = await self._apply_scopes(app_name, user_id, scopes)
+        except Exception:
+            # not created without its app: and user: keys: undone, so that a retry works
+            with contextlib.suppress(Exception):
+                await self.sessions_store.delete(key, if_version=version)
+                await order.withdraw(placed)
+            raise
         session = Session(
             id=session_id,
             app_name=app_name,
@@ -265,18 +320,21 @@ class SatchelSessionService(BaseSessionService):
         after = config.after_timestamp if config is not None else None
         key = records.session_key(app_name, user_id, session_id)
         sessions, _, apps, users = self._open_stores()
-        head, app_state, user_state = await asyncio.gather(
+        found, app_state, user_state = await asyncio.gather(
             sessions.get_entry(key),
             apps.get(app_name),
             users.get(records.user_key(app_name, user_id)),
         )
+        head = _live(found)
         if head is None:
             return None
         value = head.value
         try:
-            entries = await self._read_events(key, value["tip"], limit, after)
+            entries = await self._read_events(
+                records.log_key(key, value), value["tip"], limit, after
+            )
         except CorruptRecord:
-            current = await sessions.get_entry(key)
+            current = _live(await sessions.get_entry(key))
             if current is None or current.value.get("incarnation") != value["incarnation"]:
                 return None  # deleted while it was read
             raise
@@ -306,11 +364,10 @@ class SatchelSessionService(BaseSessionService):
         app_name = records.name(app_name, "app_name")
         if user_id is not None:
             user_id = records.name(user_id, "user_id")
-        app_state = (await self.app_state_store.get(app_name) or {}).get("state", {})
         found: list[Session] = []
         cursor: str | None = None
         while True:
-            page = await self._page(app_name, user_id, LIST_BATCH, cursor, app_state)
+            page = await self._page(app_name, user_id, LIST_BATCH, cursor)
             found += page.sessions
             if page.next_cursor is None:
                 return ListSessionsResponse(sessions=found)
@@ -334,12 +391,15 @@ class SatchelSessionService(BaseSessionService):
             raise InvalidArgument(f"limit: must be a whole number from 1 to {MAX_COUNT}")
         if cursor is not None and not isinstance(cursor, str):
             raise InvalidArgument(f"cursor: must be a string or None, not {cursor!r}")
-        app_state = (await self.app_state_store.get(app_name) or {}).get("state", {})
-        return await self._page(app_name, user_id, limit, cursor, app_state)
+        return await self._page(app_name, user_id, limit, cursor)
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         """Delete the session and its events (nothing happens when it does not exist).
-        The ``app:`` and ``user:`` scopes stay."""
+        The ``app:`` and ``user:`` scopes stay.
+
+        The head becomes a tombstone first (from then on the session does not exist), then
+        its log and its listing entries are deleted; a call that fails half way can be
+        repeated, and deletes what the first one left."""
         app_name = records.name(app_name, "app_name")
         user_id = records.name(user_id, "user_id")
         session_id = records.session_id(session_id)
@@ -347,8 +407,30 @@ class SatchelSessionService(BaseSessionService):
             return
         key = records.session_key(app_name, user_id, session_id)
         sessions, events, _, _ = self._open_stores()
-        await sessions.delete(key)  # the head first: the events are unreachable from here on
-        await events.delete(key)
+        for _attempt in range(MAX_ATTEMPTS):
+            head = await sessions.get_entry(key)
+            if head is None:
+                return
+            value = head.value
+            if not value.get("deleted"):
+                tombstone = {
+                    "deleted": True,
+                    **{k: value[k] for k in ("app_name", "user_id", "id", "last_update_time")},
+                    "log": records.log_key(key, value),
+                }
+                try:
+                    await sessions.set(key, tombstone, if_version=head.version, ttl=TOMBSTONE_TTL)
+                except (Conflict, NotFound):
+                    continue  # an event was committed meanwhile: delete what is there now
+            await asyncio.gather(
+                events.delete(records.log_key(key, value)),
+                self._order().remove(value),
+            )
+            return
+        raise Conflict(
+            f"session: {session_id!r}: {MAX_ATTEMPTS} events were committed while it was being "
+            "deleted; try again"
+        )
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         """The ``user:`` scope of ``user_id`` in the app, keys without the prefix."""
@@ -366,8 +448,14 @@ class SatchelSessionService(BaseSessionService):
         either in the history with its session-scope state or not at all.
 
         :raises StaleSession: another writer committed a conflicting event since
-            ``session`` was read (see the class); nothing was written.
-        :raises SessionNotFound: the session does not exist; nothing was written.
+            ``session`` was read (see the class); nothing was committed.
+        :raises SessionNotFound: the session does not exist; nothing was committed.
+
+        ``session`` is changed only once everything is written (the event, its state,
+        its ``app:`` and ``user:`` keys, the listing's order): after a failure (the
+        backend became unreachable), the same call repeated with the same objects finds
+        the event committed, writes its ``app:`` and ``user:`` keys, and changes
+        ``session`` once.
         """
         if not isinstance(session, Session):
             raise InvalidArgument(
@@ -381,9 +469,12 @@ class SatchelSessionService(BaseSessionService):
         scopes = records.scopes(delta)
         key = records.session_key(session.app_name, session.user_id, session.id)
         sessions, events, _, _ = self._open_stores()
+        order = self._order()
+        appended: str | None = None  # the log an attempt appended to
         for _attempt in range(MAX_ATTEMPTS):
-            head = await sessions.get_entry(key)
+            head = _live(await sessions.get_entry(key))
             if head is None:
+                await self._drop_orphan(appended, key, None)
                 raise SessionNotFound(
                     f"session: {session.id!r} of user {session.user_id!r} in app "
                     f"{session.app_name!r} does not exist (deleted, expired or never created)"
@@ -396,50 +487,83 @@ class SatchelSessionService(BaseSessionService):
             if mark is None or mark.version != head.version:
                 since = await self._since(key, value, mark, session)
                 if since is None:
+                    await self._drop_orphan(appended, key, value)
                     raise StaleSession(
                         f"session: {session.id!r} was changed by another writer beyond what "
                         "can be merged since it was read; reload it with get_session"
                     )
                 foreign = since
                 if any(f["event"] == payload for f in foreign):
-                    # committed already, by an earlier call whose reply was lost: its app:
-                    # and user: keys are written again, in case that call failed before
-                    self._catch_up(session, foreign, head.version, value)
+                    # committed already, by an earlier call that failed after it (or whose
+                    # reply was lost): its app: and user: keys are written again, in case
+                    # that call failed before, and only then is the caller's copy changed
                     if scopes["app"] or scopes["user"]:
                         await self._apply_scopes(session.app_name, session.user_id, scopes)
-                    return event
+                    self._catch_up(session, foreign, head.version, value)
+                    self._apply_temp_state(session, event)
+                    return self._trim_temp_delta_state(event)
                 reason = records.conflicts(foreign, payload)
                 if reason is not None:
+                    await self._drop_orphan(appended, key, value)
                     raise StaleSession(
                         f"session: {session.id!r} was changed by another writer since it "
                         f"was read ({reason}); reload it with get_session and try again",
                         expected=mark.version if mark else None,
                         actual=head.version,
                     )
-            [seq] = await events.append(key, {"prev": value["tip"], "event": payload})
             new = dict(value)
             new["state"] = {**value["state"], **scopes["session"]}
-            new["tip"] = seq
             new["events"] = value.get("events", 0) + 1
             new["last_update_time"] = event.timestamp
+            log = appended = records.log_key(key, value)
+            # the entry and the listing's new place, together, before the head write
+            placing = order.place(new)
+            appending = events.append(log, {"prev": value["tip"], "event": payload})
+            seqs, placed = await asyncio.gather(appending, placing, return_exceptions=True)
+            if isinstance(seqs, BaseException):
+                if not isinstance(placed, BaseException):
+                    await order.withdraw(placed)
+                raise seqs
+            if isinstance(placed, BaseException):
+                raise placed
+            new["tip"] = seqs[0]
             try:
                 version = await sessions.set(key, new, if_version=head.version)
-            except Conflict:
-                continue  # another writer committed first: decide again against its event
-            except NotFound:
-                continue  # deleted meanwhile: the next read says so
+            except (Conflict, NotFound):
+                # another writer committed first (decide again against its event), or the
+                # session was deleted (the next read says so)
+                await order.withdraw(placed)
+                continue
+            moved = value["last_update_time"] != new["last_update_time"]
+            # the app: and user: keys, and the listing's old place; the caller's copy is
+            # changed only once all of it is written, so that a retry after a failure here
+            # finds the event committed and writes the rest (once)
+            await _both(
+                order.remove(value) if moved else _nothing(),
+                self._apply_scopes(session.app_name, session.user_id, scopes)
+                if scopes["app"] or scopes["user"]
+                else _nothing(),
+            )
             self._catch_up(session, foreign, version, new)
             self._apply_temp_state(session, event)
             event = self._trim_temp_delta_state(event)
             self._commit_event_to_session(session, event)
             session.last_update_time = event.timestamp
-            if scopes["app"] or scopes["user"]:
-                await self._apply_scopes(session.app_name, session.user_id, scopes)
             return event
         raise StaleSession(
             f"session: {session.id!r}: {MAX_ATTEMPTS} other writers committed while this "
             "event was being added; reload the session and try again"
         )
+
+    async def rebuild_listing(self) -> int:
+        """Place every stored session in the listings' order; return how many there are.
+
+        Sessions get their places when they are created and when events are added; the
+        sessions stored by a version of satchel-adk without the order have none. The first
+        listing through a store runs this once (the ranks namespace then records that it
+        ran); run it again after the last process of such a version stopped, if they ran
+        alongside. It reads every head, and can run while the sessions are used."""
+        return await self._order().rebuild()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -467,45 +591,41 @@ class SatchelSessionService(BaseSessionService):
     # -- internals ----------------------------------------------------------------------
 
     async def _page(
-        self,
-        app_name: str,
-        user_id: str | None,
-        limit: int,
-        cursor: str | None,
-        app_state: Mapping[str, Any],
+        self, app_name: str, user_id: str | None, limit: int, cursor: str | None
     ) -> SessionPage:
-        where: list[tuple[str, str, Any]] = [("app_name", "eq", app_name)]
-        if user_id is None:
-            where.insert(0, ("key", "startswith", f"{records.part(app_name)}/"))
-        else:
-            where.insert(0, ("key", "startswith", f"{records.user_key(app_name, user_id)}/"))
-            where.append(("user_id", "eq", user_id))
-        page = await self.sessions_store.query(
-            where,
-            order_by=["last_update_time", "user_id", "id"],
-            limit=limit,
-            cursor=cursor,
-        )
-        users = list(dict.fromkeys(entry.value["user_id"] for entry in page.items))
-        user_states = await self.user_state_store.get_many(
-            [records.user_key(app_name, u) for u in users]
-        )
-        sessions = []
-        for entry in page.items:
-            value = entry.value
-            user_state = user_states.get(records.user_key(app_name, value["user_id"])) or {}
-            session = Session(
-                id=value["id"],
-                app_name=value["app_name"],
-                user_id=value["user_id"],
-                state=records.merged(value, app_state, user_state.get("state", {})),
-                last_update_time=value["last_update_time"],
-            )
-            session._storage_update_marker = records.marker(
-                entry.version, value["tip"], value["incarnation"]
-            )
-            sessions.append(session)
-        return SessionPage(sessions, page.next_cursor)
+        sessions, cursor = await self._order().page(app_name, user_id, limit, cursor)
+        return SessionPage(sessions, cursor)
+
+    async def _create_head(self, key: str, head: dict[str, Any]) -> int:
+        """Write a new session's head: where none is, or over a deleted session's tombstone
+        (its version goes on from the tombstone's); return its version."""
+        sessions = self.sessions_store
+        for _attempt in range(MAX_ATTEMPTS):
+            try:
+                return await sessions.set(key, head, if_absent=True)
+            except AlreadyExists:
+                pass
+            current = await sessions.get_entry(key)
+            if current is None:
+                continue  # the tombstone expired meanwhile
+            if not current.value.get("deleted"):
+                raise SessionAlreadyExists(
+                    f"session_id: a session {head['id']!r} of user {head['user_id']!r} in app "
+                    f"{head['app_name']!r} exists already"
+                )
+            try:
+                return await sessions.set(key, head, if_version=current.version)
+            except (Conflict, NotFound):
+                continue
+        raise Conflict(f"session_id: {head['id']!r} is being created by others; try again")
+
+    async def _drop_orphan(
+        self, appended: str | None, key: str, value: Mapping[str, Any] | None
+    ) -> None:
+        """Delete the log an attempt appended to when it is no longer the session's (deleted,
+        or created again with a log of its own): no one else writes or reads it."""
+        if appended is not None and (value is None or records.log_key(key, value) != appended):
+            await self.events_store.delete(appended)
 
     async def _chain(
         self, key: str, tip: int, page_size: int
@@ -569,7 +689,7 @@ class SatchelSessionService(BaseSessionService):
         if value["tip"] == stop:
             return found
         try:
-            async for seq, entry in self._chain(key, value["tip"], 64):
+            async for seq, entry in self._chain(records.log_key(key, value), value["tip"], 64):
                 if stop is None and entry["event"].get("id") == last_id:
                     found.reverse()
                     return found

@@ -1,0 +1,193 @@
+"""The order :class:`~satchel_adk.SatchelSessionService` lists sessions in, kept in a
+:class:`satchel.ranking.Ranking` beside the heads (``{prefix}-ranks``), so that a page of a
+listing reads only its entries and their sessions.
+
+Every session has two entries, one in the group of its app (``a/<app>``) and one in the
+group of its user (``u/<app>/<user>``); both ranks start with its ``last_update_time``,
+then the app's rank has the user id and the session id, the user's the session id: the
+order of a listing, least recently updated first, ties by user id then id. An entry's value
+names its session and the time it was placed for; it is current while the session's head
+holds that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from google.adk.sessions.session import Session
+
+from satchel.ranking import Ranking, sortable_number, sortable_text
+from satchel.stores.kv import Entry, KVStore
+from satchel_adk import records
+
+#: The key, in the ranks namespace, of the record that says every session is ranked (the
+#: sessions stored before the ranks were rebuilt once).
+READY_KEY: Final = "ready"
+#: The entries written at once by :meth:`SessionOrder.rebuild`.
+REBUILD_BATCH: Final = 500
+#: An entry a call placed: its group, rank and version.
+Placed = tuple[str, str, int]
+
+
+def app_group(app_name: str) -> str:
+    return f"a/{records.part(app_name)}"
+
+
+def user_group(app_name: str, user_id: str) -> str:
+    return f"u/{records.user_key(app_name, user_id)}"
+
+
+def places(
+    app_name: str, user_id: str, session_id: str, time: float
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """The ``(group, rank, value)`` of the session's two entries at ``time``."""
+    at = sortable_number(time)
+    value: dict[str, Any] = {"app_name": app_name, "user_id": user_id, "id": session_id, "t": time}
+    return [
+        (app_group(app_name), at + sortable_text(user_id) + sortable_text(session_id), value),
+        (user_group(app_name, user_id), at + sortable_text(session_id), value),
+    ]
+
+
+def head_places(head: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The entries a head is ranked by."""
+    return places(head["app_name"], head["user_id"], head["id"], head["last_update_time"])
+
+
+def head_key(entry_value: Any) -> str | None:
+    """The key of the head an entry ranks (``None`` for what is not an entry)."""
+    if not isinstance(entry_value, dict):
+        return None
+    try:
+        return records.session_key(
+            entry_value["app_name"], entry_value["user_id"], entry_value["id"]
+        )
+    except (KeyError, AttributeError):
+        return None
+
+
+def is_current(entry_value: Mapping[str, Any], head: Mapping[str, Any] | None) -> bool:
+    """Whether the entry is the head's current rank."""
+    return (
+        head is not None
+        and not head.get("deleted")
+        and head.get("last_update_time") == entry_value.get("t")
+    )
+
+
+class SessionOrder:
+    """The listings' order of one service's sessions: its writes (by the protocol of
+    :mod:`satchel.ranking`) and its pages."""
+
+    def __init__(self, ranks: KVStore, sessions: KVStore, apps: KVStore, users: KVStore) -> None:
+        self.ranking: Ranking[Session] = Ranking(ranks)
+        self._sessions = sessions
+        self._apps = apps
+        self._users = users
+        self._built = False  # known to hold every session (READY_KEY seen)
+
+    async def place(self, head: Mapping[str, Any]) -> list[Placed]:
+        """Place the head's entries before the head is written; return those this call
+        wrote (an entry already there is left, and not returned). When one fails, the
+        others are withdrawn and the error raised."""
+        ranking = self.ranking
+        places = head_places(head)
+        outcome = await asyncio.gather(
+            *[ranking.place_new(g, r, v) for g, r, v in places], return_exceptions=True
+        )
+        placed = [
+            (g, r, version)
+            for (g, r, _), version in zip(places, outcome, strict=True)
+            if isinstance(version, int)
+        ]
+        for failure in outcome:
+            if isinstance(failure, BaseException):
+                await self.withdraw(placed)
+                raise failure
+        return placed
+
+    async def withdraw(self, placed: Sequence[Placed]) -> None:
+        """Withdraw the entries a call placed, once its head write failed for sure."""
+        if placed:
+            ranking = self.ranking
+            await asyncio.gather(*[ranking.withdraw(g, r, v) for g, r, v in placed])
+
+    async def remove(self, head: Mapping[str, Any]) -> None:
+        """Remove the entries of a head that is no longer current (or of a deleted one)."""
+        ranking = self.ranking
+        await asyncio.gather(*[ranking.remove(g, r) for g, r, _ in head_places(head)])
+
+    async def rebuild(self) -> int:
+        """Place every stored head (see ``SatchelSessionService.rebuild_listing``)."""
+        ranks = self.ranking.kv
+        count = 0
+        batch: dict[str, Any] = {}
+        async for _key, value in self._sessions.entries(batch_size=REBUILD_BATCH):
+            if not isinstance(value, dict) or value.get("deleted"):
+                continue
+            if not isinstance(value.get("last_update_time"), int | float):
+                continue
+            for group, rank, entry in head_places(value):
+                batch[Ranking.key(group, rank)] = entry
+            count += 1
+            if len(batch) >= REBUILD_BATCH:
+                await ranks.set_many(batch)
+                batch = {}
+        if batch:
+            await ranks.set_many(batch)
+        await ranks.set(READY_KEY, {"sessions": count}, ttl=None)
+        self._built = True
+        return count
+
+    async def page(
+        self, app_name: str, user_id: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Session], str | None]:
+        """A page in the listing's order: the entries of the app's (or the user's) group
+        from ``cursor``, each resolved to its session when it is the session's current
+        place (entries a writer left half way, or of deleted sessions, are skipped)."""
+        if not self._built:
+            if await self.ranking.kv.get(READY_KEY) is None:
+                await self.rebuild()
+            self._built = True
+        group = app_group(app_name) if user_id is None else user_group(app_name, user_id)
+
+        async def resolve(entries: list[Entry]) -> list[Session | None]:
+            return await self._resolve(app_name, entries)
+
+        return await self.ranking.page(group, limit=limit, cursor=cursor, resolve=resolve)
+
+    async def _resolve(self, app_name: str, entries: list[Entry]) -> list[Session | None]:
+        keys = [head_key(entry.value) for entry in entries]
+        user_keys = [
+            records.user_key(app_name, value["user_id"])
+            for value in (entry.value for entry in entries)
+            if isinstance(value, dict) and isinstance(value.get("user_id"), str)
+        ]
+        heads, user_states, app_record = await asyncio.gather(
+            self._sessions.get_entries([k for k in keys if k is not None]),
+            self._users.get_many(user_keys),
+            self._apps.get(app_name),
+        )
+        app_state = (app_record or {}).get("state", {})
+        found: list[Session | None] = []
+        for entry, key in zip(entries, keys, strict=True):
+            head = heads.get(key) if key is not None else None
+            if head is None or not is_current(entry.value, head.value):
+                found.append(None)
+                continue
+            value = head.value
+            user_state = user_states.get(records.user_key(app_name, value["user_id"])) or {}
+            session = Session(
+                id=value["id"],
+                app_name=value["app_name"],
+                user_id=value["user_id"],
+                state=records.merged(value, app_state, user_state.get("state", {})),
+                last_update_time=value["last_update_time"],
+            )
+            session._storage_update_marker = records.marker(
+                head.version, value["tip"], value["incarnation"]
+            )
+            found.append(session)
+        return found

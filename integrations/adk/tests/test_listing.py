@@ -1,0 +1,147 @@
+"""Listings in the order kept beside the sessions (``adk-ranks``), on every backend: the
+documented order (least recently updated first, ties by user id then id), cursors that
+page across concurrent appends, entries a writer left half way and deleted sessions never
+listed, and sessions stored before the order existed still listed."""
+
+from __future__ import annotations
+
+import pytest
+from events import event
+from google.adk.sessions import Session
+
+from satchel import Satchel
+from satchel_adk import SatchelSessionService
+from satchel_adk.listing import places
+
+APP = "app"
+
+
+def order(session: Session) -> tuple[float, str, str]:
+    return (session.last_update_time, session.user_id, session.id)
+
+
+async def everything(
+    service: SatchelSessionService, user_id: str | None, limit: int
+) -> list[Session]:
+    listed: list[Session] = []
+    cursor: str | None = None
+    while True:
+        page = await service.list_sessions_page(
+            app_name=APP, user_id=user_id, limit=limit, cursor=cursor
+        )
+        assert len(page.sessions) == limit or page.next_cursor is None
+        listed += page.sessions
+        if page.next_cursor is None:
+            return listed
+        cursor = page.next_cursor
+
+
+async def test_listing_order_and_paging_across_concurrent_appends(
+    service: SatchelSessionService,
+) -> None:
+    sessions = {}
+    for i in range(24):
+        s = await service.create_session(app_name=APP, user_id=f"u{i % 3}", session_id=f"s{i:02}")
+        sessions[s.id] = s
+    # equal times: ties go by user id, then id
+    for sid in ["s23", "s01", "s04", "s00"]:
+        await service.append_event(sessions[sid], event(sid, timestamp=2e9))
+    first = (await service.list_sessions(app_name=APP)).sessions
+    assert [s.id for s in first[-4:]] == ["s00", "s01", "s04", "s23"]
+    assert [s.last_update_time for s in first[-4:]] == [2e9] * 4
+    listed: list[Session] = []
+    moved: list[str] = []
+    cursor: str | None = None
+    step = 0
+    while True:
+        page = await service.list_sessions_page(app_name=APP, limit=5, cursor=cursor)
+        listed += page.sessions
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+        # between pages: one session already listed and one not yet listed move to the end
+        seen = [s.id for s in listed]
+        for sid in (seen[step], next(k for k in sorted(sessions) if k not in seen)):
+            step += 1
+            await service.append_event(sessions[sid], event(sid, timestamp=3e9 + step))
+            moved.append(sid)
+    keys = [order(s) for s in listed]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    ids = [s.id for s in listed]
+    assert set(ids) == set(sessions)
+    for sid in sessions:
+        assert ids.count(sid) == 1 or sid in moved, sid
+    assert ids[-1] == moved[-1]  # the last one moved is the last one listed
+    # a listing from the start now shows every session once, in the stored order
+    stored = [
+        await service.get_session(app_name=APP, user_id=s.user_id, session_id=s.id)
+        for s in sessions.values()
+    ]
+    expected = sorted(order(s) for s in stored if s is not None)
+    whole = await service.list_sessions(app_name=APP)
+    assert [order(s) for s in whole.sessions] == expected
+    assert [order(s) for s in await everything(service, None, 7)] == expected
+    mine = [k for k in expected if k[1] == "u1"]
+    assert [order(s) for s in await everything(service, "u1", 3)] == mine
+
+
+async def test_entries_left_half_way_and_deleted_sessions_are_not_listed(
+    service: SatchelSessionService,
+) -> None:
+    for i in range(6):
+        await service.create_session(app_name=APP, user_id="ann", session_id=f"s{i}")
+    ranking = service.ranking
+    # a writer stopped between placing its entries and writing the head: s2 "at" 1e9
+    for group, rank, value in places(APP, "ann", "s2", 1.0e9):
+        await ranking.place(group, rank, value)
+    # one of a session that never was
+    for group, rank, value in places(APP, "ann", "ghost", 1.0):
+        await ranking.place(group, rank, value)
+    await service.delete_session(app_name=APP, user_id="ann", session_id="s4")
+    # a delete that stopped after the head: its entries are still there
+    gone = await service.create_session(app_name=APP, user_id="ann", session_id="s5b")
+    placed = places(APP, "ann", "s5b", gone.last_update_time)
+    await service.delete_session(app_name=APP, user_id="ann", session_id="s5b")
+    for group, rank, value in placed:
+        await ranking.place(group, rank, value)
+    expected = ["s0", "s1", "s2", "s3", "s5"]
+    for user_id in (None, "ann"):
+        for limit in (1, 2, 50):
+            assert [s.id for s in await everything(service, user_id, limit)] == expected
+    listed = await service.list_sessions(app_name=APP, user_id="ann")
+    assert [s.id for s in listed.sessions] == expected
+
+
+async def test_sessions_stored_before_the_order_existed_are_listed(
+    store: Satchel,
+) -> None:
+    old = SatchelSessionService(store=store)
+    for i in range(7):
+        await old.create_session(app_name=APP, user_id=f"u{i % 2}", session_id=f"s{i}")
+    await old.ranks_store.clear()  # as a version without the order stored them
+    fresh = SatchelSessionService(store=store)
+    assert [s.id for s in (await fresh.list_sessions(app_name=APP)).sessions] == [
+        f"s{i}" for i in range(7)
+    ]
+    # it ran once: the order is kept from here on
+    assert await fresh.ranks_store.get("ready") == {"sessions": 7}
+    page = await fresh.list_sessions_page(app_name=APP, user_id="u1", limit=2)
+    assert [s.id for s in page.sessions] == ["s1", "s3"]
+    assert await fresh.rebuild_listing() == 7
+
+
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+async def test_the_order_lives_as_long_as_the_sessions(store: Satchel) -> None:
+    forever = SatchelSessionService(store=store, prefix="forever")
+    assert forever.ranks_store.default_ttl is None
+    service = SatchelSessionService(store=store, ttl=60, prefix="brief")
+    assert service.ranks_store.default_ttl == 60 + 300
+    session = await service.create_session(app_name=APP, user_id="ann", session_id="s1")
+    await service.append_event(session, event("one"))
+    head = await service.sessions_store.get_entry("app/ann/s1")
+    assert head is not None and head.expires_at is not None
+    for group, rank, _ in places(APP, "ann", "s1", session.last_update_time):
+        entry = await service.ranks_store.get_entry(f"{group}/{rank}")
+        assert entry is not None and entry.expires_at is not None
+        # placed before the head was written, it outlives it by the margin
+        assert 290 < (entry.expires_at - head.expires_at).total_seconds() <= 300
