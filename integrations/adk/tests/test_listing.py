@@ -5,13 +5,18 @@ listed, and sessions stored before the order existed still listed."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any
+
 import pytest
 from events import event
 from google.adk.sessions import Session
 
-from satchel import Satchel
+import satchel
+from satchel import Satchel, hookimpl
+from satchel.instrument import Operation
 from satchel_adk import SatchelSessionService
-from satchel_adk.listing import places
+from satchel_adk.listing import head_places, places
 
 APP = "app"
 
@@ -140,8 +145,61 @@ async def test_the_order_lives_as_long_as_the_sessions(store: Satchel) -> None:
     await service.append_event(session, event("one"))
     head = await service.sessions_store.get_entry("app/ann/s1")
     assert head is not None and head.expires_at is not None
-    for group, rank, _ in places(APP, "ann", "s1", session.last_update_time):
+    assert head.value["last_update_time"] == session.last_update_time
+    for group, rank, _ in head_places(head.value):
         entry = await service.ranks_store.get_entry(f"{group}/{rank}")
         assert entry is not None and entry.expires_at is not None
         # placed before the head was written, it outlives it by the margin
         assert 290 < (entry.expires_at - head.expires_at).total_seconds() <= 300
+
+
+class PauseOldPlaceRemoval:
+    """Runs ``meanwhile`` when a writer is about to remove a session's old places, before
+    the removal goes on (once)."""
+
+    def __init__(self) -> None:
+        self.meanwhile: Callable[[], Awaitable[None]] | None = None
+
+    @hookimpl(wrapper=True)
+    def satchel_backend_operation(
+        self, operation: Operation
+    ) -> Generator[None, Awaitable[Any], Awaitable[Any]]:
+        inner = yield
+        meanwhile = None
+        if operation.name == "delete" and "ranks" in str(operation.collection):
+            meanwhile, self.meanwhile = self.meanwhile, None
+
+        async def run() -> Any:
+            if meanwhile is not None:
+                await meanwhile()
+            return await inner
+
+        return run()
+
+
+async def test_a_later_writer_at_the_old_time_keeps_its_place_in_the_listing(
+    environ: dict[str, str],
+) -> None:
+    """Writer A moves a session from t0 to t1; before A removes the t0 places, writer B
+    (which read A's head) commits an event at t0 again. The session's places are B's, and
+    A's removal of the head it replaced must leave them."""
+    pause = PauseOldPlaceRemoval()
+    async with satchel.open(environ=environ, plugins=[("pause", pause)]) as store:
+        service = SatchelSessionService(store=store)
+        created = await service.create_session(app_name=APP, user_id="u", session_id="s")
+        t0 = created.last_update_time
+        await service.list_sessions(app_name=APP)  # the order is known complete: no rebuild
+
+        async def writer_b() -> None:
+            fresh = await service.get_session(app_name=APP, user_id="u", session_id="s")
+            assert fresh is not None and fresh.last_update_time == t0 + 1
+            await service.append_event(fresh, event("b", timestamp=t0))
+
+        pause.meanwhile = writer_b
+        await service.append_event(created, event("a", timestamp=t0 + 1))
+        assert pause.meanwhile is None  # B ran in between
+        stored = await service.get_session(app_name=APP, user_id="u", session_id="s")
+        assert stored is not None and stored.last_update_time == t0
+        for user_id in (None, "u"):
+            listed = (await service.list_sessions(app_name=APP, user_id=user_id)).sessions
+            assert [(s.id, s.last_update_time) for s in listed] == [("s", t0)]

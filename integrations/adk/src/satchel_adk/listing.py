@@ -5,14 +5,18 @@ listing reads only its entries and their sessions.
 Every session has two entries, one in the group of its app (``a/<app>``) and one in the
 group of its user (``u/<app>/<user>``); both ranks start with its ``last_update_time``,
 then the app's rank has the user id and the session id, the user's the session id: the
-order of a listing, least recently updated first, ties by user id then id. An entry's value
-names its session and the time it was placed for; it is current while the session's head
-holds that time.
+order of a listing, least recently updated first, ties by user id then id. Both end with the
+head's ``rank`` nonce, drawn anew whenever the time changes, so that entries of one session
+placed by different writers never share a key: a writer removes only the entries of the
+head it replaced, never those of a head written after it (which may hold the same time).
+An entry's value names its session, the time and the nonce it was placed for; it is current
+while the session's head holds both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -31,6 +35,11 @@ REBUILD_BATCH: Final = 500
 Placed = tuple[str, str, int]
 
 
+def new_nonce() -> str:
+    """A head's ``rank`` nonce (see the module)."""
+    return uuid.uuid4().hex[:16]
+
+
 def app_group(app_name: str) -> str:
     return f"a/{records.part(app_name)}"
 
@@ -40,20 +49,33 @@ def user_group(app_name: str, user_id: str) -> str:
 
 
 def places(
-    app_name: str, user_id: str, session_id: str, time: float
+    app_name: str, user_id: str, session_id: str, time: float, nonce: str = ""
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """The ``(group, rank, value)`` of the session's two entries at ``time``."""
     at = sortable_number(time)
-    value: dict[str, Any] = {"app_name": app_name, "user_id": user_id, "id": session_id, "t": time}
+    end = sortable_text(session_id) + sortable_text(nonce)
+    value: dict[str, Any] = {
+        "app_name": app_name,
+        "user_id": user_id,
+        "id": session_id,
+        "t": time,
+        "n": nonce,
+    }
     return [
-        (app_group(app_name), at + sortable_text(user_id) + sortable_text(session_id), value),
-        (user_group(app_name, user_id), at + sortable_text(session_id), value),
+        (app_group(app_name), at + sortable_text(user_id) + end, value),
+        (user_group(app_name, user_id), at + end, value),
     ]
 
 
 def head_places(head: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """The entries a head is ranked by."""
-    return places(head["app_name"], head["user_id"], head["id"], head["last_update_time"])
+    """The entries a head is ranked by (heads stored before nonces have the nonce ``""``)."""
+    return places(
+        head["app_name"],
+        head["user_id"],
+        head["id"],
+        head["last_update_time"],
+        head.get("rank", ""),
+    )
 
 
 def head_key(entry_value: Any) -> str | None:
@@ -74,6 +96,7 @@ def is_current(entry_value: Mapping[str, Any], head: Mapping[str, Any] | None) -
         head is not None
         and not head.get("deleted")
         and head.get("last_update_time") == entry_value.get("t")
+        and head.get("rank", "") == entry_value.get("n", "")
     )
 
 

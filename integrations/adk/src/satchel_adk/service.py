@@ -270,6 +270,7 @@ class SatchelSessionService(BaseSessionService):
             "events": 0,
             "incarnation": incarnation,
             "log": f"{key}/{incarnation}",
+            "rank": listing.new_nonce(),
         }
         order = self._order()
         placed = await order.place(head)
@@ -515,6 +516,8 @@ class SatchelSessionService(BaseSessionService):
             new["state"] = {**value["state"], **scopes["session"]}
             new["events"] = value.get("events", 0) + 1
             new["last_update_time"] = event.timestamp
+            if new["last_update_time"] != value["last_update_time"]:
+                new["rank"] = listing.new_nonce()  # entries of its own (see listing)
             log = appended = records.log_key(key, value)
             # the entry and the listing's new place, together, before the head write
             placing = order.place(new)
