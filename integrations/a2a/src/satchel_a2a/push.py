@@ -19,7 +19,7 @@ from a2a.server.tasks.push_notification_config_store import (
 from a2a.types.a2a_pb2 import TaskPushNotificationConfig
 
 from satchel import ConfigError, CorruptRecord, InvalidArgument, Satchel
-from satchel.shared import shared_store
+from satchel.shared import HandleOwner
 from satchel.stores import DEFAULT, Entry, KVStore
 from satchel.stores.base import Default
 from satchel.validation import check_name, check_ttl
@@ -60,7 +60,7 @@ def _empty_task_id(value: Any) -> list[str]:
     return ["1"] if task_id == "" else []
 
 
-class SatchelPushNotificationConfigStore(PushNotificationConfigStore):
+class SatchelPushNotificationConfigStore(HandleOwner, PushNotificationConfigStore):
     """The A2A SDK's ``PushNotificationConfigStore``, keeping each config in satchel. Give it
     to the SDK's ``DefaultRequestHandler`` (``push_config_store=``) and its push sender.
 
@@ -92,17 +92,13 @@ class SatchelPushNotificationConfigStore(PushNotificationConfigStore):
         encryption_key: EncryptionKey | Sequence[EncryptionKey] | None = None,
         ttl: float | timedelta | Default | None = DEFAULT,
     ) -> None:
-        if store is not None and not isinstance(store, Satchel):
-            raise InvalidArgument(
-                f"store: must be a handle from satchel.open(), not {type(store).__name__}"
-            )
+        self._init_handle(store)
         if not callable(owner_resolver):
             raise InvalidArgument(
                 f"owner_resolver: must be callable, not {type(owner_resolver).__name__}"
             )
         if ttl is not DEFAULT:
             check_ttl(ttl)
-        self._store = store
         self._namespace = check_name(namespace, "namespace")
         self._ttl = ttl
         self.owner_resolver = owner_resolver
@@ -120,7 +116,7 @@ class SatchelPushNotificationConfigStore(PushNotificationConfigStore):
         ``{"owner", "task_id", "config_id"}`` and ``"config"``, the config in the A2A JSON
         form, or ``"encrypted"``, a Fernet token)."""
         if self._kv is None:
-            store = self._store if self._store is not None else shared_store()
+            store = self.store
             indexes = {TASK_INDEX: _task_ids, EMPTY_TASK_INDEX: _empty_task_id}
             if self._ttl is DEFAULT:
                 self._kv = store.kv(self._namespace, indexes=indexes)

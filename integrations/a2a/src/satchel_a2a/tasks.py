@@ -18,7 +18,7 @@ from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 
 from satchel import AlreadyExists, Conflict, InvalidArgument, InvalidQuery, NotFound, Satchel
 from satchel.ranking import Ranking
-from satchel.shared import shared_store
+from satchel.shared import HandleOwner
 from satchel.stores import DEFAULT, Entry, KVStore, Versioned
 from satchel.stores.base import Default
 from satchel.validation import check_name, check_ttl
@@ -70,7 +70,7 @@ class _Known:
     entry: dict[str, Any]
 
 
-class SatchelTaskStore(TaskStore):
+class SatchelTaskStore(HandleOwner, TaskStore):
     """The A2A SDK's ``TaskStore``, keeping each task in satchel, on whichever backend
     satchel is configured with. Give it to the SDK's ``DefaultRequestHandler``.
 
@@ -101,17 +101,13 @@ class SatchelTaskStore(TaskStore):
         owner_resolver: OwnerResolver = resolve_user_scope,
         ttl: float | timedelta | Default | None = DEFAULT,
     ) -> None:
-        if store is not None and not isinstance(store, Satchel):
-            raise InvalidArgument(
-                f"store: must be a handle from satchel.open(), not {type(store).__name__}"
-            )
+        self._init_handle(store)
         if not callable(owner_resolver):
             raise InvalidArgument(
                 f"owner_resolver: must be callable, not {type(owner_resolver).__name__}"
             )
         if ttl is not DEFAULT:
             check_ttl(ttl)
-        self._store = store
         self._namespace = check_name(namespace, "namespace")
         self._ttl = ttl
         self.owner_resolver = owner_resolver
@@ -137,7 +133,7 @@ class SatchelTaskStore(TaskStore):
         return self._ranking
 
     def _namespace_kv(self, namespace: str) -> KVStore:
-        store = self._store if self._store is not None else shared_store()
+        store = self.store
         if self._ttl is DEFAULT:
             return store.kv(namespace)
         return store.kv(namespace, ttl=self._ttl)

@@ -28,7 +28,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from types import TracebackType
 from typing import Any, Final
 
 from google.adk.events.event import Event
@@ -44,7 +43,7 @@ from google.adk.sessions.session import Session
 from satchel import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound, Satchel
 from satchel.query import MAX_COUNT
 from satchel.ranking import Ranking
-from satchel.shared import shared_store
+from satchel.shared import HandleOwner
 from satchel.stores.kv import Entry, KVStore
 from satchel.stores.logs import LogStore
 from satchel.validation import check_key, check_name, check_ttl
@@ -97,7 +96,7 @@ class SessionPage:
     next_cursor: str | None = None
 
 
-class SatchelSessionService(BaseSessionService):
+class SatchelSessionService(HandleOwner, BaseSessionService):
     """Google ADK's session service on satchel: sessions, their events and the ``app:``
     and ``user:`` state scopes, on whichever backend satchel is configured with (memory,
     Redis, MongoDB). Pass it to ``Runner(..., session_service=...)``.
@@ -139,16 +138,11 @@ class SatchelSessionService(BaseSessionService):
         ttl: float | timedelta | None = _UNSET,
         prefix: str = DEFAULT_PREFIX,
     ) -> None:
-        if store is not None and not isinstance(store, Satchel):
-            raise InvalidArgument(
-                f"store: must be a handle from satchel.open(), not {type(store).__name__}"
-            )
+        self._init_handle(store)
         if ttl is not _UNSET:
             check_ttl(ttl)
         self._prefix = check_name(prefix, "prefix")
-        self._store = store
         self._ttl = ttl
-        self._owned: Satchel | None = None
         self._stores: tuple[KVStore, LogStore[Any], KVStore, KVStore] | None = None
         self._listing: listing.SessionOrder | None = None
 
@@ -169,14 +163,14 @@ class SatchelSessionService(BaseSessionService):
         check_name(prefix, "prefix")
         store = satchel.open(**open_arguments)
         service = cls(store=store, ttl=ttl, prefix=prefix)
-        service._owned = store
+        service._adopt(store)
         return service
 
     # -- the stores ---------------------------------------------------------------------
 
     def _open_stores(self) -> tuple[KVStore, LogStore[Any], KVStore, KVStore]:
         if self._stores is None:
-            store = self._store if self._store is not None else shared_store()
+            store = self.store
             p = self._prefix
             if self._ttl is _UNSET:
                 sessions = store.kv(f"{p}-sessions")
@@ -570,23 +564,7 @@ class SatchelSessionService(BaseSessionService):
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    async def close(self) -> None:
-        """Close the handle of a service made by :meth:`open`; a handle that was passed
-        in, or the process's, stays open."""
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.close()
-
-    async def __aenter__(self) -> SatchelSessionService:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    # close(), async with: satchel.shared.HandleOwner
 
     def __repr__(self) -> str:
         return f"<SatchelSessionService prefix={self._prefix!r}>"

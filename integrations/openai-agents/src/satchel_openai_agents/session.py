@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from satchel import InvalidArgument, Satchel
 from satchel.backend import MAX_LOG_BATCH
-from satchel.shared import shared_store
+from satchel.shared import HandleOwner
 from satchel.stores.logs import MAX_PAGE, LogStore
 from satchel.validation import check_key, check_name, check_ttl
 
@@ -24,7 +23,7 @@ LOG_NAME = "openai-agents"
 _UNSET: Any = object()
 
 
-class SatchelSession:
+class SatchelSession(HandleOwner):
     """Conversation history for the OpenAI Agents SDK, kept in a satchel log: one log per
     ``session_id``, one entry per input item, on whichever backend satchel is configured
     with. Pass it to ``Runner.run(..., session=...)``.
@@ -60,17 +59,12 @@ class SatchelSession:
         log_name: str = LOG_NAME,
     ) -> None:
         self.session_id = check_key(session_id, "session_id")
-        if store is not None and not isinstance(store, Satchel):
-            raise InvalidArgument(
-                f"store: must be a handle from satchel.open(), not {type(store).__name__}"
-            )
+        self._init_handle(store)
         if ttl is not _UNSET:
             check_ttl(ttl)
         self.session_settings = _settings(session_settings)
-        self._store = store
         self._ttl = ttl
         self._log_name = check_name(log_name, "log_name")
-        self._owned: Satchel | None = None
         self._logs: LogStore[Any] | None = None
 
     @classmethod
@@ -95,14 +89,14 @@ class SatchelSession:
             session_settings=session_settings,
             log_name=log_name,
         )
-        session._owned = store
+        session._adopt(store)
         return session
 
     @property
     def logs(self) -> LogStore[Any]:
         """The log store the history is in (key: ``session_id``)."""
         if self._logs is None:
-            store = self._store if self._store is not None else shared_store()
+            store = self.store
             if self._ttl is _UNSET:
                 self._logs = store.logs(self._log_name)
             else:
@@ -156,23 +150,7 @@ class SatchelSession:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    async def close(self) -> None:
-        """Close the handle of a session made by :meth:`open`; a handle that was passed in,
-        or the process's, stays open (other sessions use it)."""
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.close()
-
-    async def __aenter__(self) -> SatchelSession:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    # close(), async with: satchel.shared.HandleOwner
 
     async def _all(self) -> list[TResponseInputItem]:
         return [e.value async for e in self.logs.items(self.session_id, batch_size=MAX_PAGE)]
