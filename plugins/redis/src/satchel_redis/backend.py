@@ -75,6 +75,7 @@ from satchel_redis.layout import LOG_SLOTS, Layout, server_pattern
 from satchel_redis.logs import RedisLogs
 from satchel_redis.plugin import RedisSettings
 from satchel_redis.scripts import SCRIPTS
+from satchel_redis.slots import Slots, acquire_all
 from satchel_redis.stored import encode_json as _encode
 from satchel_redis.stored import moment as _moment
 from satchel_redis.stored import now_ms as _now_ms
@@ -295,7 +296,7 @@ class RedisBackend(Backend):
                 if any(slot.locked() for slot in slots):
                     began = clock()
                     try:
-                        await _within(deadline - began, _acquire(slots))
+                        await _within(deadline - began, acquire_all(slots))
                     except asyncio.TimeoutError:
                         waited += clock() - began
                         what = what_ if isinstance(what_, str) else what_()
@@ -317,7 +318,7 @@ class RedisBackend(Backend):
                 what = what_ if isinstance(what_, str) else what_()
                 attempt = await self._failed(what, exc, attempt, route, deadline, waited)
 
-    def _slots(self, state: _LoopState, route: str | None) -> list[asyncio.Semaphore]:
+    def _slots(self, state: _LoopState, route: str | None) -> list[Slots]:
         """The slots an attempt takes: the loop's, or on a Cluster the slots of the node
         that serves ``route`` (of every primary, in name order, for a call with no route:
         it may use a connection of each)."""
@@ -1163,20 +1164,6 @@ async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
     return await asyncio.wait_for(awaitable, seconds)
 
 
-async def _acquire(slots: list[asyncio.Semaphore]) -> None:
-    """Take each of ``slots`` in turn (always in one order, so two calls never wait for each
-    other's); cancelled, it gives back those it took."""
-    taken: list[asyncio.Semaphore] = []
-    try:
-        for slot in slots:
-            await slot.acquire()
-            taken.append(slot)
-    except BaseException:
-        for slot in taken:
-            slot.release()
-        raise
-
-
 class _LoopState:
     """The clients of one event loop."""
 
@@ -1202,16 +1189,16 @@ class _LoopState:
         #: or Sentinel client; a node's ``host:port`` on a Cluster, whose pools are per
         #: node): an attempt holds one while it runs, so that more calls at once than a pool
         #: holds wait for a connection instead of failing.
-        self.slots: dict[str, asyncio.Semaphore] = {}
+        self.slots: dict[str, Slots] = {}
         self.size = size
         self.keeper: AsyncGenerator[None, None] | None = None
         self.released = False
 
-    def slot(self, pool: str) -> asyncio.Semaphore:
+    def slot(self, pool: str) -> Slots:
         """The slots of ``pool``, made on first use."""
         slots = self.slots.get(pool)
         if slots is None:
-            slots = self.slots[pool] = asyncio.Semaphore(self.size)
+            slots = self.slots[pool] = Slots(self.size)
         return slots
 
 
