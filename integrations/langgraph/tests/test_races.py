@@ -16,10 +16,10 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.serde.types import INTERRUPT
 
 import satchel
-from satchel import BackendUnavailable, Satchel, hookimpl
+from satchel import BackendUnavailable, Conflict, Satchel, hookimpl
 from satchel.instrument import Operation
 from satchel.shared import close_shared_store, shared_store
-from satchel_langgraph import SatchelSaver, SatchelStore
+from satchel_langgraph import SatchelSaver, SatchelStore, maintenance
 from satchel_langgraph.records import key_prefix, write_key
 
 
@@ -130,6 +130,41 @@ async def test_a_put_racing_delete_thread_is_complete_or_gone(interleaved: Satch
             assert await saver.blobs.count([("key", "startswith", key_prefix(thread_id))]) == 0
             outcomes["gone"] += 1
     assert outcomes["gone"] > 0 and outcomes["kept"] > 0, outcomes
+
+
+async def test_delete_thread_gives_up_on_a_thread_that_never_stops_getting_checkpoints(
+    store: Satchel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saver = SatchelSaver(store=store)
+    first = _checkpoint({"a": "a1"}, {"a": "1.1"})
+    await saver.aput(_config("busy"), first, {}, {"a": "1.1"})
+    puts = 0
+
+    async def new_thread_start(_: Any) -> None:  # a writer that starts the thread again
+        nonlocal puts
+        puts += 1
+        fresh = _checkpoint({"a": f"a{puts}"}, {"a": f"{puts}.1"})
+        await saver.aput(_config("busy"), fresh, {}, {"a": f"{puts}.1"})
+
+    monkeypatch.setattr(
+        maintenance, "_delete_range", _then(maintenance._delete_range, new_thread_start)
+    )
+    monkeypatch.setattr(maintenance, "MAX_SWEEPS", 3)
+    with pytest.raises(Conflict, match=r"thread_id: 'busy' got new checkpoints through 3 sweeps"):
+        await saver.adelete_thread("busy")
+    monkeypatch.undo()
+    await saver.adelete_thread("busy")  # once the writer stopped
+    assert [t async for t in saver.alist(_config("busy"))] == []
+
+
+def _then(original: Any, after: Any) -> Any:
+    async def wrapped(kv: Any, prefix: str, keep: Any = None) -> Any:
+        result = await original(kv, prefix, keep)
+        if kv.namespace.endswith("blobs"):
+            await after(kv)
+        return result
+
+    return wrapped
 
 
 # -- a put whose checkpoint cannot be written ---------------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from satchel.backend import JSONValue, Record, expiry_after
+from satchel.errors import Conflict
 from satchel.stores.kv import Entry, KVStore
 from satchel_langgraph.records import (
     RUN_INDEX,
@@ -90,6 +91,11 @@ def blob_keys(thread_id: str, checkpoint_ns: str, outline: Any) -> set[str]:
     return {blob_key(thread_id, checkpoint_ns, ch, v) for ch, v in outline["blobs"].items()}
 
 
+#: How many times :func:`delete_thread` sweeps a thread that gets new checkpoints meanwhile
+#: before it gives up (a put racing it undoes itself, so two sweeps are the rule).
+MAX_SWEEPS = 50
+
+
 async def delete_thread(saver: SatchelSaver, thread_id: str) -> None:
     """Delete every record of ``thread_id``: the checkpoints first (so that no reader finds
     a checkpoint whose values are gone), then the writes and the values; again until the
@@ -97,10 +103,13 @@ async def delete_thread(saver: SatchelSaver, thread_id: str) -> None:
 
     A put racing the deletion either finishes before the thread's checkpoints are read for
     the last time (and is deleted with them), or checks, once written, that its parent is
-    still there (see ``SatchelSaver.aput``): so no checkpoint is left without its values."""
+    still there (see ``SatchelSaver.aput``): so no checkpoint is left without its values.
+
+    :raises Conflict: the thread still had checkpoints after :data:`MAX_SWEEPS` sweeps
+        (writers that never stop); what was swept is deleted, whole checkpoints only."""
     prefix = key_prefix(thread_id)
     swept = False
-    while True:
+    for _sweep in range(MAX_SWEEPS):
         keys, values = [], set()
         async for entry in walk(saver.checkpoints, prefix, select=_OUTLINE):
             keys.append(entry.key)
@@ -114,6 +123,10 @@ async def delete_thread(saver: SatchelSaver, thread_id: str) -> None:
         # or one still under way)
         await _delete_range(saver.blobs, prefix)
         swept = True
+    raise Conflict(
+        f"thread_id: {thread_id!r} got new checkpoints through {MAX_SWEEPS} sweeps of its "
+        "deletion; stop the graphs that write it and delete it again"
+    )
 
 
 async def delete_for_runs(saver: SatchelSaver, run_ids: Sequence[str]) -> None:
