@@ -60,7 +60,23 @@ FAULT_DRILLS = (
     "plugins/mongodb/tests/test_mongodb_retries.py",
     "plugins/mongodb/tests/test_mongodb_processes.py",
 )
-#: The MongoDB tests' server (a MongoDB wire-protocol server started in-process).
+#: The tests that start several client processes against one server (appending to one log,
+#: popping it, incrementing one counter; and a writer killed or stopped mid-append), which
+#: the compat sessions also leave to tests_redis / tests_mongodb: they prove the servers'
+#: atomicity between processes, whose Python code the in-process rules of the kit (many
+#: clients appending to one log, popping it, racing updates) run on every Python as well.
+PROCESS_DRILLS = (
+    "test_processes_appending_to_one_log_keep_every_entry",
+    "test_two_processes_popping_one_log_return_each_entry_once",
+    "test_eight_processes_lose_no_increment",
+    "test_appends_from_several_processes_are_all_kept_each_batch_contiguous",
+    "test_a_writer_killed_mid_append_leaves_no_trace",
+    "test_a_writer_stopped_mid_append_retries_after_losing_its_claim",
+)
+#: Random programs of the kit's stateful test in the compat sessions: it runs at full
+#: strength (the test classes' own numbers) in tests_memory, tests_redis and tests_mongodb.
+COMPAT_STATEFUL_EXAMPLES = 10
+#: The MongoDB tests' server (a MongoDB wire-protocol server, started by the tests).
 MONGO_TEST_SERVER = "SecantusDB>=0.7.0b3"
 
 
@@ -263,9 +279,10 @@ def tests_adk(session: nox.Session) -> None:
 def compat(session: nox.Session) -> None:
     """Core, memory, redis and mongodb tests on the oldest and newest supported Pythons,
     when installed: the kit and every backend's own tests, but not the fault drills (stopped
-    servers, lost replies, killed processes, restarted servers), which test the servers'
-    failures rather than the Python version and run once, in tests_redis and tests_mongodb,
-    to keep CI within its time."""
+    servers, lost replies, killed processes, restarted servers) nor the tests of several
+    client processes on one server, which test the servers rather than the Python version
+    and run once, in tests_redis and tests_mongodb, to keep CI within its time; and the
+    kit's stateful test with fewer random programs (full strength in the tests_* sessions)."""
     if not COMPAT_PYTHONS:
         session.skip("no Python 3.10 or 3.13 installed here")
     install(session, *TEST_DEPS, MONGO_TEST_SERVER, editable=ALL)
@@ -279,6 +296,11 @@ def compat(session: nox.Session) -> None:
         "plugins/redis/tests",
         "plugins/mongodb/tests",
         *(f"--ignore={path}" for path in FAULT_DRILLS),
+        "-k",
+        f"not ({' or '.join(PROCESS_DRILLS)})",
+        "-p",
+        "satchel.testing.plugin",
+        f"--satchel-stateful-examples={COMPAT_STATEFUL_EXAMPLES}",
         *session.posargs,
     )
 

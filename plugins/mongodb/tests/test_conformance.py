@@ -35,7 +35,7 @@ async def plant_foreign_document(backend: Backend, collection: str, key: str) ->
 
 
 class TestSecantus(BackendConformance):
-    """A SecantusDB server (the MongoDB wire protocol, in-process)."""
+    """A SecantusDB server (the MongoDB wire protocol, in a process of its own)."""
 
     @pytest.fixture
     def make_backend(self, mongodb_uri: str) -> MakeBackend:

@@ -1,19 +1,25 @@
-"""pytest fixtures: a throwaway SecantusDB server (a MongoDB
-wire-protocol server, PyPI ``SecantusDB``) started in-process on a free loopback port, and a
-real mongod when ``SATCHEL_TEST_MONGODB_URI`` names one. Without SecantusDB the tests are
-skipped, or fail when ``CI=true``.
+"""pytest fixtures: throwaway SecantusDB servers (a MongoDB wire-protocol server, PyPI
+``SecantusDB``) on free loopback ports, and a real mongod when ``SATCHEL_TEST_MONGODB_URI``
+names one. Without SecantusDB the tests are skipped, or fail when ``CI=true``.
+
+The server the session shares runs in a process of its own, as a database server does: it
+does not compete with the tests for this interpreter's lock, and a coverage or profiling
+tracer in the tests does not slow it down. The servers of one test's own run in this
+process, where the test can stop and restart them.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
-from satchel_mongodb.testing.servers import SecantusServer
+from satchel_mongodb.testing.servers import SecantusProcess, SecantusServer
 
 __all__ = ["mongodb_uri", "real_mongodb_uri", "secantus_server", "server_factory"]
 
@@ -34,16 +40,20 @@ def _require_secantus() -> None:
 
 @pytest.fixture(scope="session")
 def mongodb_uri() -> Iterator[str]:
-    """The URI of a SecantusDB server shared by the session."""
+    """The URI of a SecantusDB server shared by the session, in a process of its own. Tests
+    share it: each writes under names of its own (a random prefix or collection)."""
     _require_secantus()
+    storage = Path(tempfile.mkdtemp(prefix="satchel-mongo-"))
     try:
-        server = SecantusServer().start()
+        server = SecantusProcess(storage).start()
     except Exception as exc:
+        shutil.rmtree(storage, ignore_errors=True)
         _unavailable(f"SecantusDB did not start: {exc!r}")
     try:
         yield server.uri
     finally:
-        server.__exit__(None, None, None)
+        server.kill()
+        shutil.rmtree(storage, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

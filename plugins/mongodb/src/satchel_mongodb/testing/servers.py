@@ -1,6 +1,6 @@
-"""Throwaway MongoDB wire-protocol servers for the tests: SecantusDB (PyPI ``SecantusDB``),
-started in this process on a free loopback port, over a storage folder that outlives a
-restart."""
+"""Throwaway MongoDB wire-protocol servers for the tests: SecantusDB (PyPI ``SecantusDB``)
+on a free loopback port, over a storage folder that outlives a restart; in this process
+(:class:`SecantusServer`) or in a process of its own (:class:`SecantusProcess`)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,8 @@ class SecantusServer:
 
 class SecantusProcess:
     """A SecantusDB server in a process of its own, which a test can stop (SIGSTOP), resume
-    (SIGCONT) and kill; ``with`` starts it and kills it."""
+    (SIGCONT) and kill; ``with`` starts it and kills it. It also exits when this process
+    goes (its standard input closes), so that a test run that was killed leaves no server."""
 
     def __init__(self, storage: Path, port: int | None = None) -> None:
         self.storage = storage
@@ -91,16 +92,18 @@ class SecantusProcess:
         import time
 
         code = (
-            "import sys, threading\n"
+            "import os, sys\n"
             "from secantus import SecantusDBServer\n"
             "server = SecantusDBServer(host='127.0.0.1', port=int(sys.argv[1]), "
             "storage_path=sys.argv[2], ttl_sweep_seconds=1)\n"
             "server.start()\n"
             "print('ready', flush=True)\n"
-            "threading.Event().wait()\n"
+            "sys.stdin.read()\n"  # until this process closes it, or goes
+            "os._exit(0)\n"
         )
         self._process = subprocess.Popen(
             [sys.executable, "-c", code, str(self.port), str(self.storage)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
@@ -127,6 +130,7 @@ class SecantusProcess:
             self.resume()
             self._process.kill()
             self._process.wait(10)
+            self._process.stdin.close()
             self._process.stdout.close()
             self._process = None
 
