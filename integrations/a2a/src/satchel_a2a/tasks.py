@@ -529,9 +529,7 @@ class SatchelTaskStore(HandleOwner, TaskStore):
             return
         locks = _RANKING_LOCKS.setdefault(self.store, {})
         lock = locks.setdefault(self.ranking.kv.namespace, asyncio.Lock())
-        async with lock:
-            if self._ranked:
-                return
+        async with lock:  # another listing of this process may have ranked them meanwhile
             if await self.ranking.kv.get(READY_KEY) is not None:
                 self._ranked = True
                 return
