@@ -65,11 +65,12 @@ _KNOWN_TASKS = 10_000
 
 _log = logging.getLogger(__name__)
 
-#: One lock per handle and ranking namespace: the stores of a process that list a namespace
-#: for the first time at once rank the stored tasks once, not once each.
-_RANKING_LOCKS: weakref.WeakKeyDictionary[Satchel, dict[str, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
+#: One lock per event loop, handle and ranking namespace: the stores of a process that list
+#: a namespace for the first time at once rank the stored tasks once, not once each (a lock
+#: per loop: a handle may serve several loops, and a lock belongs to one).
+_RANKING_LOCKS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, weakref.WeakKeyDictionary[Satchel, dict[str, asyncio.Lock]]
+] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -527,7 +528,10 @@ class SatchelTaskStore(HandleOwner, TaskStore):
         """Rank the tasks stored before listings were ranked, once per namespace."""
         if self._ranked:
             return
-        locks = _RANKING_LOCKS.setdefault(self.store, {})
+        by_handle = _RANKING_LOCKS.setdefault(
+            asyncio.get_running_loop(), weakref.WeakKeyDictionary()
+        )
+        locks = by_handle.setdefault(self.store, {})
         lock = locks.setdefault(self.ranking.kv.namespace, asyncio.Lock())
         async with lock:  # another listing of this process may have ranked them meanwhile
             if await self.ranking.kv.get(READY_KEY) is not None:
