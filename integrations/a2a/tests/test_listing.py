@@ -337,14 +337,14 @@ async def test_a_failed_renewal_beside_a_write_that_landed(
 ) -> None:
     failing = FailingRankWrites("put")
     async with satchel.open(**handle_arguments, plugins=[failing]) as handle:
-        # entries that never expire: the entry is there, the task stays listed, the save
-        # succeeds
+        # entries that never expire: the renewal fails beside the write (one stage) and
+        # again after it, but the entry is there, the task stays listed, the save succeeds
         forever = SatchelTaskStore(store=handle, ttl=None, namespace="forever")
         task = make_task("t")
         await forever.save(task, ctx("ann"))
         task.history.append(task.history[0])
-        failing.count = 1
-        await forever.save(task, ctx("ann"))  # one stage: the renewal beside the write fails
+        failing.count = 2
+        await forever.save(task, ctx("ann"))
         assert list((await forever.list(ListTasksRequest(), ctx("ann"))).tasks) == [task]
         assert "hunter2" not in caplog.text and "BackendUnavailable" in caplog.text
         # entries that expire: the renewal is tried again after the write, so that the

@@ -453,21 +453,24 @@ class SatchelTaskStore(HandleOwner, TaskStore):
         """The task was written (naming ``known``'s entry) but the entry's renewal beside
         the write failed with ``failed``. The entry is still there (the task names it, and
         it outlived the previous version of the task), so the task is listed; only its
-        lifetime was not renewed. Without a TTL that changes nothing: the save succeeds.
-        With one the entry would expire before the task, which would then leave listings
-        while it lives: the renewal is tried once more, and if that fails too its error is
-        raised, although the task was saved (saving it again renews the entry)."""
+        lifetime was not renewed. The renewal is tried once more, after the write. If that
+        fails too: without a TTL nothing changes (the entry never expires), so the save
+        succeeds and a warning is logged; with one the entry would expire before the task,
+        which would then leave listings while it lives, so the error is raised, although
+        the task was saved (saving it again renews the entry)."""
         if not isinstance(failed, Exception):
             raise failed  # a cancellation, not a failed step
-        if self.ranking.kv.default_ttl is None:
+        try:
+            await self.ranking.place(group_of(owner), known.rank, known.entry)
+        except Exception as exc:
+            if self.ranking.kv.default_ttl is not None:
+                raise
             _log.warning(
                 "task %r: renewing its listing entry failed after the task was written (%s); "
-                "the entry never expires, so the task stays listed",
+                "the entry does not expire, so the task stays listed",
                 task_id,
-                type(failed).__name__,
+                type(exc).__name__,
             )
-            return
-        await self.ranking.place(group_of(owner), known.rank, known.entry)
 
     def _remember(
         self, owner: str, task_id: str, version: int, rank: str, entry: dict[str, Any]
