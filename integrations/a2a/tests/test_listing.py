@@ -289,3 +289,155 @@ async def test_a_save_that_keeps_the_entry_is_one_stage_and_a_stale_one_leaves_n
         await asyncio.gather(mine.save(task, ctx("ann")), theirs.save(task, ctx("ann")))
         assert len(await entry_keys(mine)) == 1
         assert list((await mine.list(ListTasksRequest(), ctx("ann"))).tasks) == [task]
+
+
+class FailingRankWrites:
+    """Makes the next ``count`` operations ``name`` on the ranking namespace fail, with a
+    message that must not reach the logs."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+
+    @hookimpl(wrapper=True)
+    def satchel_backend_operation(
+        self, operation: Operation
+    ) -> Generator[None, Awaitable[Any], Awaitable[Any]]:
+        if self.count and operation.name == self.name and "ranks" in str(operation.collection):
+            self.count -= 1
+            raise BackendUnavailable("redis://:hunter2@db went away")
+        return (yield)
+
+
+async def test_a_step_after_the_write_does_not_fail_the_save(
+    handle_arguments: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    failing = FailingRankWrites("delete")
+    async with satchel.open(**handle_arguments, plugins=[failing]) as handle:
+        tasks = SatchelTaskStore(store=handle)
+        await tasks.save(make_task("t", time=(1_700_000_000, 0)), ctx("ann"))
+        await tasks.save(make_task("gone", time=(1_600_000_000, 0)), ctx("ann"))
+        # the save lands, then removing the previous entry fails: the save succeeded, and
+        # the entry left over is skipped
+        failing.count = 1
+        moved = make_task("t", time=(1_800_000_000, 0))
+        await tasks.save(moved, ctx("ann"))
+        assert await tasks.get("t", ctx("ann")) == moved
+        failing.count = 1
+        await tasks.delete("gone", ctx("ann"))  # likewise for a delete
+        assert await tasks.get("gone", ctx("ann")) is None
+        assert len(await entry_keys(tasks)) == 3
+        assert [t.id for p in await listing(tasks, "ann", 1) for t in p] == ["t"]
+    assert "hunter2" not in caplog.text and "went away" not in caplog.text
+    assert caplog.text.count("BackendUnavailable") == 2
+
+
+async def test_a_failed_renewal_beside_a_write_that_landed(
+    handle_arguments: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    failing = FailingRankWrites("put")
+    async with satchel.open(**handle_arguments, plugins=[failing]) as handle:
+        # entries that never expire: the renewal fails beside the write (one stage) and
+        # again after it, but the entry is there, the task stays listed, the save succeeds
+        forever = SatchelTaskStore(store=handle, ttl=None, namespace="forever")
+        task = make_task("t")
+        await forever.save(task, ctx("ann"))
+        task.history.append(task.history[0])
+        failing.count = 2
+        await forever.save(task, ctx("ann"))
+        assert list((await forever.list(ListTasksRequest(), ctx("ann"))).tasks) == [task]
+        assert "hunter2" not in caplog.text and "BackendUnavailable" in caplog.text
+        # entries that expire: the renewal is tried again after the write, so that the
+        # entry outlives the task...
+        brief = SatchelTaskStore(store=handle, ttl=60, namespace="brief")
+        await brief.save(task, ctx("ann"))
+        task.history.append(task.history[0])
+        failing.count = 1
+        await brief.save(task, ctx("ann"))
+        assert list((await brief.list(ListTasksRequest(), ctx("ann"))).tasks) == [task]
+        await assert_entries_outlive_tasks(brief)
+        # ...and when that fails too, the save says so, although the task was written
+        task.history.append(task.history[0])
+        failing.count = 2
+        with pytest.raises(BackendUnavailable):
+            await brief.save(task, ctx("ann"))
+        assert await brief.get("t", ctx("ann")) == task
+
+
+async def assert_entries_outlive_tasks(tasks: SatchelTaskStore) -> None:
+    """Each task's entry expires after the task, by the margin (up to a minute more)."""
+    for key in await entry_keys(tasks):
+        entry = await tasks.ranking.kv.get_entry(key)
+        assert entry is not None and isinstance(entry.value, dict)
+        record = await tasks.kv.get_entry(f"{key.split('/')[0]}/{entry.value['id']}")
+        assert record is not None
+        if record.expires_at is None:
+            assert entry.expires_at is None
+            continue
+        assert entry.expires_at is not None
+        assert 290 < (entry.expires_at - record.expires_at).total_seconds() <= 360
+
+
+async def test_entries_outlive_their_tasks(store: Satchel) -> None:
+    assert SatchelTaskStore(store=store, ttl=None).ranking.kv.default_ttl is None
+    tasks = SatchelTaskStore(store=store, ttl=60)
+    assert tasks.ranking.kv.default_ttl == 60 + 300
+    task = make_task("t")
+    await tasks.save(task, ctx("ann"))  # the entry placed before the write
+    await assert_entries_outlive_tasks(tasks)
+    task.history.append(task.history[0])
+    await tasks.save(task, ctx("ann"))  # the entry renewed beside the write
+    await assert_entries_outlive_tasks(tasks)
+    await tasks.save(make_task("t", time=(1_800_000_000, 0)), ctx("ann"))  # a new entry
+    await assert_entries_outlive_tasks(tasks)
+
+
+async def test_stored_tasks_are_ranked_with_their_own_expiry(store: Satchel) -> None:
+    earlier = SatchelTaskStore(store=store)
+    # written by an earlier version with other TTLs than this store's
+    await earlier.kv.set("ann/long", old_form("ann", make_task("long")), ttl=10_000)
+    await earlier.kv.set("ann/short", old_form("ann", make_task("short")), ttl=30)
+    await earlier.kv.set("ann/ever", old_form("ann", make_task("ever")), ttl=None)
+    tasks = SatchelTaskStore(store=store, ttl=60)
+    listed = [t.id for p in await listing(tasks, "ann", 50) for t in p]
+    assert sorted(listed) == ["ever", "long", "short"]
+    await assert_entries_outlive_tasks(tasks)
+
+
+class CountingScans:
+    """Counts the queries of the task records (not of the ranking), each held a little
+    (so that the other listings reach the records meanwhile, on every backend)."""
+
+    def __init__(self) -> None:
+        self.scans = 0
+
+    @hookimpl(wrapper=True)
+    def satchel_backend_operation(
+        self, operation: Operation
+    ) -> Generator[None, Awaitable[Any], Awaitable[Any]]:
+        inner = yield
+        if operation.name != "query" or "ranks" in str(operation.collection):
+            return inner
+        self.scans += 1
+
+        async def held() -> Any:
+            await asyncio.sleep(0.05)
+            return await inner
+
+        return held()
+
+
+async def test_first_listings_at_once_rank_the_stored_tasks_once(
+    handle_arguments: dict[str, Any],
+) -> None:
+    counter = CountingScans()
+    async with satchel.open(**handle_arguments, plugins=[counter]) as handle:
+        earlier = SatchelTaskStore(store=handle)
+        for n in range(3):
+            await earlier.kv.set(f"ann/old-{n}", old_form("ann", make_task(f"old-{n}")))
+        stores = [SatchelTaskStore(store=handle) for _ in range(4)]
+        pages = await asyncio.gather(
+            *(s.list(ListTasksRequest(), ctx("ann")) for s in [*stores, stores[0]])
+        )
+        assert [len(p.tasks) for p in pages] == [3] * 5
+        assert counter.scans == 1

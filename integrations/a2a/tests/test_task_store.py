@@ -4,6 +4,8 @@ page tokens, bad input, versions and conflicts, expiry, and what a listing page 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import math
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
@@ -18,6 +20,7 @@ from google.protobuf.json_format import MessageToDict
 import satchel
 from satchel import Conflict, InvalidArgument, Operation, Satchel, hookimpl
 from satchel_a2a import InvalidListRequest, SatchelTaskStore
+from satchel_a2a.listing import decode_token, encode_token
 
 
 async def ids(store: SatchelTaskStore, owner: str, **params: Any) -> list[str]:
@@ -126,12 +129,38 @@ async def test_a_page_token_outlives_the_task_it_follows(store: Satchel) -> None
     assert third.next_page_token == ""
 
 
+def token_of(payload: Any) -> str:
+    """A page token of this listing form holding ``payload`` (a forged one)."""
+    text = json.dumps(payload, separators=(",", ":")).encode()
+    return "r1." + base64.urlsafe_b64encode(text).decode().rstrip("=")
+
+
 async def test_bad_page_tokens_are_invalid_params(store: Satchel) -> None:
     tasks = SatchelTaskStore(store=store)
     for n in range(3):
         await tasks.save(make_task(f"t-{n}", context_id="c"), ctx("ann"))
     page = await tasks.list(ListTasksRequest(page_size=1), ctx("ann"))
+    total, cursor = decode_token(page.next_page_token)
+    # the largest total a response holds (an int32) passes; a token carrying more, or a
+    # field of another type, is refused as a bad token (not a failure of the response)
+    largest = ListTasksRequest(page_size=1, page_token=encode_token(2**31 - 1, cursor))
+    assert (await tasks.list(largest, ctx("ann"))).total_size == 2**31 - 1
+    forged = [
+        [2**31, cursor],
+        [2**40, cursor],
+        [-1, cursor],
+        [True, cursor],
+        [3.0, cursor],
+        ["3", cursor],
+        [None, cursor],
+        [total, ""],
+        [total, 7],
+        [total, None],
+        [total, cursor, "more"],
+        {"total": total, "cursor": cursor},
+    ]
     bad = [
+        *(ListTasksRequest(page_size=1, page_token=token_of(payload)) for payload in forged),
         ListTasksRequest(page_token="not a token"),
         # a token continues only the listing it came from
         ListTasksRequest(page_size=1, context_id="c", page_token=page.next_page_token),

@@ -10,6 +10,10 @@ new entry whose rank ends with a fresh suffix and names that rank in the task re
 that did not land (a writer that failed or stopped half way, a concurrent writer that lost)
 is never taken for the task's. A record written before rankings (no ``"rank"``) is ranked
 by an entry without a suffix, which :func:`rank_stored_tasks` places.
+
+Entries live :data:`ENTRY_TTL_MARGIN` seconds longer than their tasks: an entry is placed
+before the task write it ranks, so with the same lifetime it would expire first and the
+task would leave listings while it still lives.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import base64
 import binascii
 import builtins
 import json
+import math
 import uuid
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +39,8 @@ from satchel_a2a.errors import InvalidListRequest
 from satchel_a2a.records import instant
 
 __all__ = [
+    "ENTRY_TTL_MARGIN",
+    "MAX_TOTAL",
     "READY_KEY",
     "Condition",
     "base_rank",
@@ -56,6 +64,11 @@ _TOKEN_MARK = "r1."
 #: The key, in the ranking namespace, that says its entries cover the records written
 #: before rankings (no ``/``: never the key of an entry).
 READY_KEY = "ranked-stored-tasks"
+#: Seconds an entry outlives its task (placed before the task's write, it would otherwise
+#: expire first).
+ENTRY_TTL_MARGIN = 300.0
+#: The largest ``total_size`` a response holds (an int32), so the largest in a page token.
+MAX_TOTAL = 2**31 - 1
 
 
 def group_of(owner: str) -> str:
@@ -169,7 +182,7 @@ def decode_token(token: str) -> tuple[int, str]:
         and len(payload) == 2
         and isinstance(payload[0], int)
         and not isinstance(payload[0], bool)
-        and payload[0] >= 0
+        and 0 <= payload[0] <= MAX_TOTAL
         and isinstance(payload[1], str)
         and payload[1]
     ):
@@ -192,26 +205,38 @@ def _unpack(text: str) -> Any:
         return None
 
 
-async def rank_stored_tasks(tasks: KVStore, ranks: KVStore) -> int:
+async def rank_stored_tasks(
+    tasks: KVStore, ranks: KVStore, *, margin: float = ENTRY_TTL_MARGIN
+) -> int:
     """Place the entry of every task record in ``tasks`` written before rankings (one
-    without ``"rank"``), a batch of records at a time (one write per batch); return how
-    many. Entries of a record already ranked are left alone, and placing one twice writes
-    the same entry, so this may run again, or on several replicas at once."""
+    without ``"rank"``), a batch of records at a time; return how many. Each entry lives
+    until its record expires and ``margin`` seconds more (rounded up to a whole minute, so
+    that a batch's entries are written with few TTLs), whatever the TTL of ``ranks``; an
+    entry of a record that never expires never expires. Entries of a record already ranked
+    are left alone, and placing one twice writes the same entry, so this may run again, or
+    on several replicas at once."""
     placed = 0
-    batch: dict[str, JSONValue] = {}
-    async for key, value in tasks.entries():
-        if not isinstance(value, dict) or "rank" in value:
-            continue
-        entry = _stored_entry(key, value)
-        if entry is None:
-            continue
-        batch.update(entry)
-        if len(batch) >= 500:
-            placed += len(await ranks.set_many(batch))
-            batch = {}
-    if batch:
-        placed += len(await ranks.set_many(batch))
-    return placed
+    cursor: str | None = None
+    while True:
+        page = await tasks.query(limit=500, cursor=cursor)
+        now = datetime.now(timezone.utc)
+        by_ttl: dict[float | None, dict[str, JSONValue]] = {}
+        for record in page.items:
+            if not isinstance(record.value, dict) or "rank" in record.value:
+                continue
+            entry = _stored_entry(record.key, record.value)
+            if entry is None:
+                continue
+            ttl: float | None = None
+            if record.expires_at is not None:
+                left = (record.expires_at - now).total_seconds() + margin
+                ttl = float(max(60, math.ceil(left / 60) * 60))
+            by_ttl.setdefault(ttl, {}).update(entry)
+        for ttl, batch in by_ttl.items():
+            placed += len(await ranks.set_many(batch, ttl=ttl))
+        cursor = page.next_cursor
+        if cursor is None:
+            return placed
 
 
 def stored_entry(task_id: str, value: Mapping[str, Any]) -> dict[str, JSONValue]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,6 +26,7 @@ from satchel.stores.base import Default
 from satchel.validation import check_name, check_ttl
 from satchel_a2a.errors import InvalidListRequest, TaskModified
 from satchel_a2a.listing import (
+    ENTRY_TTL_MARGIN,
     READY_KEY,
     decode_token,
     encode_token,
@@ -59,6 +62,15 @@ RANKS_SUFFIX = "-ranks"
 _SAVE_ATTEMPTS = 50
 #: How many tasks a store remembers the last seen version and entry of.
 _KNOWN_TASKS = 10_000
+
+_log = logging.getLogger(__name__)
+
+#: One lock per event loop, handle and ranking namespace: the stores of a process that list
+#: a namespace for the first time at once rank the stored tasks once, not once each (a lock
+#: per loop: a handle may serve several loops, and a lock belongs to one).
+_RANKING_LOCKS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, weakref.WeakKeyDictionary[Satchel, dict[str, asyncio.Lock]]
+] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -127,9 +139,13 @@ class SatchelTaskStore(HandleOwner, TaskStore):
     @property
     def ranking(self) -> Ranking[Task]:
         """The owners' tasks in listing order, in the namespace ``<namespace>-ranks`` (see
-        :mod:`satchel_a2a.listing`); its entries live as long as the tasks."""
+        :mod:`satchel_a2a.listing`); its entries live as long as the tasks and
+        :data:`~satchel_a2a.listing.ENTRY_TTL_MARGIN` seconds more (an entry is placed
+        before its task is written: it must not expire first)."""
         if self._ranking is None:
-            self._ranking = Ranking(self._namespace_kv(self._namespace + RANKS_SUFFIX))
+            seconds = self.kv.default_ttl
+            ttl = None if seconds is None else seconds + ENTRY_TTL_MARGIN
+            self._ranking = Ranking(self.store.kv(self._namespace + RANKS_SUFFIX, ttl=ttl))
         return self._ranking
 
     def _namespace_kv(self, namespace: str) -> KVStore:
@@ -137,6 +153,21 @@ class SatchelTaskStore(HandleOwner, TaskStore):
         if self._ttl is DEFAULT:
             return store.kv(namespace)
         return store.kv(namespace, ttl=self._ttl)
+
+    async def _after_commit(self, step: str, task_id: str, done: Awaitable[None]) -> None:
+        """Run ``done``, a step after a write that landed (removing an entry the task no
+        longer names, which readers skip anyway): its failure must not report the write as
+        failed, so it is logged (the error's type only) and the entry left to expire."""
+        try:
+            await done
+        except Exception as exc:
+            _log.warning(
+                "task %r: %s failed after the task was written (%s); the entry left is "
+                "skipped by listings and expires with the task",
+                task_id,
+                step,
+                type(exc).__name__,
+            )
 
     # -- the TaskStore interface ------------------------------------------------------------
 
@@ -226,7 +257,8 @@ class SatchelTaskStore(HandleOwner, TaskStore):
             self._known.pop((owner, task_id), None)
             rank = record_rank(previous.value, task_id)
             if rank is not None:
-                await self.ranking.remove(group_of(owner), rank)
+                removal = self.ranking.remove(group_of(owner), rank)
+                await self._after_commit("removing its listing entry", task_id, removal)
             return
         raise TaskModified(
             f"task {task_id!r}: other writes kept changing it; it was not deleted",
@@ -362,7 +394,8 @@ class SatchelTaskStore(HandleOwner, TaskStore):
             self._remember(owner, task.id, version, rank, entry)
             before = None if previous is None else record_rank(previous.value, task.id)
             if before is not None and before != rank:
-                await self.ranking.remove(group, before)
+                removal = self.ranking.remove(group, before)
+                await self._after_commit("removing its previous listing entry", task.id, removal)
             return version
         raise TaskModified(
             f"task {task.id!r}: other writes kept changing it; it was not saved",
@@ -411,8 +444,33 @@ class SatchelTaskStore(HandleOwner, TaskStore):
             return None
         self._remember(owner, task_id, written, known.rank, known.entry)
         if isinstance(renewed, BaseException):
-            raise renewed
+            await self._renew_after_write(task_id, owner, known, renewed)
         return written
+
+    async def _renew_after_write(
+        self, task_id: str, owner: str, known: _Known, failed: BaseException
+    ) -> None:
+        """The task was written (naming ``known``'s entry) but the entry's renewal beside
+        the write failed with ``failed``. The entry is still there (the task names it, and
+        it outlived the previous version of the task), so the task is listed; only its
+        lifetime was not renewed. The renewal is tried once more, after the write. If that
+        fails too: without a TTL nothing changes (the entry never expires), so the save
+        succeeds and a warning is logged; with one the entry would expire before the task,
+        which would then leave listings while it lives, so the error is raised, although
+        the task was saved (saving it again renews the entry)."""
+        if not isinstance(failed, Exception):
+            raise failed  # a cancellation, not a failed step
+        try:
+            await self.ranking.place(group_of(owner), known.rank, known.entry)
+        except Exception as exc:
+            if self.ranking.kv.default_ttl is not None:
+                raise
+            _log.warning(
+                "task %r: renewing its listing entry failed after the task was written (%s); "
+                "the entry does not expire, so the task stays listed",
+                task_id,
+                type(exc).__name__,
+            )
 
     def _remember(
         self, owner: str, task_id: str, version: int, rank: str, entry: dict[str, Any]
@@ -473,10 +531,16 @@ class SatchelTaskStore(HandleOwner, TaskStore):
         """Rank the tasks stored before listings were ranked, once per namespace."""
         if self._ranked:
             return
-        if await self.ranking.kv.get(READY_KEY) is not None:
-            self._ranked = True
-            return
-        await self.rank_stored_tasks()
+        by_handle = _RANKING_LOCKS.setdefault(
+            asyncio.get_running_loop(), weakref.WeakKeyDictionary()
+        )
+        locks = by_handle.setdefault(self.store, {})
+        lock = locks.setdefault(self.ranking.kv.namespace, asyncio.Lock())
+        async with lock:  # another listing of this process may have ranked them meanwhile
+            if await self.ranking.kv.get(READY_KEY) is not None:
+                self._ranked = True
+                return
+            await self.rank_stored_tasks()
 
     @staticmethod
     def _task(key: str, value: Any) -> Task:
