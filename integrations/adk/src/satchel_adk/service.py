@@ -186,7 +186,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             ranks = store.kv(
                 f"{p}-ranks", ttl=None if seconds is None else seconds + LOG_TTL_MARGIN
             )
-            self._listing = listing.SessionOrder(ranks, sessions, app, user)
+            self._listing = listing.SessionOrder(ranks, sessions, app, user, LOG_TTL_MARGIN)
             self._stores = (sessions, events, app, user)
         return self._stores
 
@@ -259,6 +259,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             "id": session_id,
             "state": scopes["session"],
             "last_update_time": now,
+            "rank_time": now,
             "create_time": now,
             "tip": 0,
             "events": 0,
@@ -271,7 +272,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
         try:
             version = await self._create_head(key, head)
         except (SessionAlreadyExists, Conflict):
-            await order.withdraw(placed)
+            await order.withdraw(placed, key)
             raise
         try:
             app_state, user_state = await self._apply_scopes(app_name, user_id, scopes)
@@ -279,7 +280,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             # not created without its app: and user: keys: undone, so that a retry works
             with contextlib.suppress(Exception):
                 await self.sessions_store.delete(key, if_version=version)
-                await order.withdraw(placed)
+                await order.withdraw(placed, key)
             raise
         session = Session(
             id=session_id,
@@ -411,6 +412,8 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
                 tombstone = {
                     "deleted": True,
                     **{k: value[k] for k in ("app_name", "user_id", "id", "last_update_time")},
+                    # the places its entries have, for a retry to remove them
+                    **{k: value[k] for k in ("rank", "rank_time") if k in value},
                     "log": records.log_key(key, value),
                 }
                 try:
@@ -510,7 +513,10 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             new["state"] = {**value["state"], **scopes["session"]}
             new["events"] = value.get("events", 0) + 1
             new["last_update_time"] = event.timestamp
-            if new["last_update_time"] != value["last_update_time"]:
+            # never back: an event created earlier and appended later leaves the place
+            new["rank_time"] = max(listing.rank_time(value), event.timestamp)
+            moved = new["rank_time"] != listing.rank_time(value)
+            if moved:
                 new["rank"] = listing.new_nonce()  # entries of its own (see listing)
             log = appended = records.log_key(key, value)
             # the entry and the listing's new place, together, before the head write
@@ -519,7 +525,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             seqs, placed = await asyncio.gather(appending, placing, return_exceptions=True)
             if isinstance(seqs, BaseException):
                 if not isinstance(placed, BaseException):
-                    await order.withdraw(placed)
+                    await order.withdraw(placed, key)
                 raise seqs
             if isinstance(placed, BaseException):
                 raise placed
@@ -529,9 +535,8 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             except (Conflict, NotFound):
                 # another writer committed first (decide again against its event), or the
                 # session was deleted (the next read says so)
-                await order.withdraw(placed)
+                await order.withdraw(placed, key)
                 continue
-            moved = value["last_update_time"] != new["last_update_time"]
             # the app: and user: keys, and the listing's old place; the caller's copy is
             # changed only once all of it is written, so that a retry after a failure here
             # finds the event committed and writes the rest (once)
