@@ -169,9 +169,9 @@ class SessionOrder:
         ]
         for failure in outcome:
             if isinstance(failure, BaseException):
-                await self.withdraw(placed, records.session_key(
-                    head["app_name"], head["user_id"], head["id"]
-                ))
+                await self.withdraw(
+                    placed, records.session_key(head["app_name"], head["user_id"], head["id"])
+                )
                 raise failure
         return placed
 
