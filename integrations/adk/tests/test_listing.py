@@ -1,7 +1,9 @@
 """Listings in the order kept beside the sessions (``adk-ranks``), on every backend: the
-documented order (least recently updated first, ties by user id then id), cursors that
-page across concurrent appends, entries a writer left half way and deleted sessions never
-listed, and sessions stored before the order existed still listed."""
+documented order (by the latest time each session has had, ties by user id then id), a
+session that never moves back, cursors that page across concurrent appends, entries a
+writer left half way or lost and deleted sessions never listed, entries that live as long
+as their heads, and sessions stored before the order existed still listed (damaged heads
+skipped)."""
 
 from __future__ import annotations
 

@@ -244,11 +244,15 @@ class SessionOrder:
         if lock is None:
             lock = self._locks[loop] = asyncio.Lock()
         async with lock:
-            if self._built:
-                return
-            if await self.ranking.kv.get(READY_KEY) is None:
+            # another listing may have built it while this one waited
+            if not self.built and await self.ranking.kv.get(READY_KEY) is None:
                 await self.rebuild()
             self._built = True
+
+    @property
+    def built(self) -> bool:
+        """Whether the order is known to hold every session."""
+        return self._built
 
     async def page(
         self, app_name: str, user_id: str | None, limit: int, cursor: str | None

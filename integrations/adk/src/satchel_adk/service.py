@@ -355,8 +355,9 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
         self, *, app_name: str, user_id: str | None = None
     ) -> ListSessionsResponse:
         """Every session of the app (of ``user_id`` only, when given), without events,
-        least recently updated first, read from the server page by page (see
-        :meth:`list_sessions_page` to read one page at a time)."""
+        by the latest time each has had (its creation, then its events' greatest timestamp),
+        earliest first, read from the server page by page (see :meth:`list_sessions_page` to
+        read one page at a time)."""
         app_name = records.name(app_name, "app_name")
         if user_id is not None:
             user_id = records.name(user_id, "user_id")
@@ -378,7 +379,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
         cursor: str | None = None,
     ) -> SessionPage:
         """One page of :meth:`list_sessions`: at most ``limit`` sessions (without events),
-        least recently updated first, and the cursor of the next page. The page is chosen,
+        in that order, and the cursor of the next page. The page is chosen,
         ordered and cut on the server; only its sessions are read."""
         app_name = records.name(app_name, "app_name")
         if user_id is not None:
