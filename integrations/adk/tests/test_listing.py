@@ -18,7 +18,7 @@ from google.adk.sessions import Session
 import satchel
 from satchel import Satchel, hookimpl
 from satchel.instrument import Operation
-from satchel_adk import SatchelSessionService, StaleSession
+from satchel_adk import SatchelSessionService, StaleSession, listing
 from satchel_adk.listing import head_places, places
 
 APP = "app"
@@ -121,8 +121,9 @@ async def test_entries_left_half_way_and_deleted_sessions_are_not_listed(
 
 
 async def test_sessions_stored_before_the_order_existed_are_listed(
-    store: Satchel,
+    store: Satchel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(listing, "REBUILD_BATCH", 3)  # the heads are read in pages
     old = SatchelSessionService(store=store)
     for i in range(7):
         await old.create_session(app_name=APP, user_id=f"u{i % 2}", session_id=f"s{i}")
