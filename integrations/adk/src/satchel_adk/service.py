@@ -3,11 +3,12 @@
 Storage layout (``prefix`` is ``"adk"`` unless told otherwise):
 
 * ``{prefix}-sessions`` (KV): one record per session, its *head*: ids, session-scope
-  state, ``last_update_time``, ``tip``, the sequence number of its newest event, and
+  state, ``last_update_time``, ``rank_time`` and ``rank`` (its place in the listings, see
+  :mod:`satchel_adk.listing`), ``tip``, the sequence number of its newest event, and
   ``log``, the key of its event log. The head's satchel version is the session's revision;
   every committed event bumps it (and satchel never reuses a version of a key, so a writer
   that read a deleted session's head can never write over a new one's). A deleted
-  session's head is a *tombstone* (``{"deleted": true, ...}``, with the key of its log)
+  session's head is a *tombstone* (``{"deleted": true, ...}``, with its log and place)
   for :data:`TOMBSTONE_TTL` seconds, so that a ``delete_session`` that failed half way
   finishes when it is repeated.
 * ``{prefix}-events`` (log store): one log per incarnation of a session; each entry is
