@@ -1,10 +1,13 @@
 """Listings in the order kept beside the sessions (``adk-ranks``), on every backend: the
-documented order (least recently updated first, ties by user id then id), cursors that
-page across concurrent appends, entries a writer left half way and deleted sessions never
-listed, and sessions stored before the order existed still listed."""
+documented order (by the latest time each session has had, ties by user id then id), a
+session that never moves back, cursors that page across concurrent appends, entries a
+writer left half way or lost and deleted sessions never listed, entries that live as long
+as their heads, and sessions stored before the order existed still listed (damaged heads
+skipped)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
@@ -15,7 +18,7 @@ from google.adk.sessions import Session
 import satchel
 from satchel import Satchel, hookimpl
 from satchel.instrument import Operation
-from satchel_adk import SatchelSessionService
+from satchel_adk import SatchelSessionService, StaleSession, listing
 from satchel_adk.listing import head_places, places
 
 APP = "app"
@@ -118,8 +121,9 @@ async def test_entries_left_half_way_and_deleted_sessions_are_not_listed(
 
 
 async def test_sessions_stored_before_the_order_existed_are_listed(
-    store: Satchel,
+    store: Satchel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(listing, "REBUILD_BATCH", 3)  # the heads are read in pages
     old = SatchelSessionService(store=store)
     for i in range(7):
         await old.create_session(app_name=APP, user_id=f"u{i % 2}", session_id=f"s{i}")
@@ -203,3 +207,171 @@ async def test_a_later_writer_at_the_old_time_keeps_its_place_in_the_listing(
         for user_id in (None, "u"):
             listed = (await service.list_sessions(app_name=APP, user_id=user_id)).sessions
             assert [(s.id, s.last_update_time) for s in listed] == [("s", t0)]
+
+
+async def test_an_event_older_than_the_last_never_moves_a_session_back_past_a_cursor(
+    service: SatchelSessionService,
+) -> None:
+    """Events carry the time they were created: one appended after a later one has an
+    earlier timestamp. The session keeps the latest time it has had, so that a client
+    paging meanwhile still lists it."""
+    sessions = {}
+    for i, sid in enumerate(["s1", "s2", "s3"]):
+        s = await service.create_session(app_name=APP, user_id="u", session_id=sid)
+        await service.append_event(s, event(sid, timestamp=2e9 + i))
+        sessions[sid] = s
+    first = await service.list_sessions_page(app_name=APP, user_id="u", limit=2)
+    assert [s.id for s in first.sessions] == ["s1", "s2"]
+    # created before s1's event, appended now: last_update_time goes back, the place not
+    await service.append_event(sessions["s3"], event("late", timestamp=2e9 - 1))
+    second = await service.list_sessions_page(
+        app_name=APP, user_id="u", limit=2, cursor=first.next_cursor
+    )
+    assert [(s.id, s.last_update_time) for s in second.sessions] == [("s3", 2e9 - 1)]
+    for user_id in (None, "u"):
+        listed = (await service.list_sessions(app_name=APP, user_id=user_id)).sessions
+        assert [s.id for s in listed] == ["s1", "s2", "s3"]
+    # a later event moves it on from the latest time, not from the last one
+    await service.append_event(sessions["s1"], event("next", timestamp=2e9 + 1.5))
+    listed = (await service.list_sessions(app_name=APP)).sessions
+    assert [s.id for s in listed] == ["s2", "s1", "s3"]
+
+
+async def test_a_damaged_head_is_skipped_by_the_first_listing(
+    service: SatchelSessionService, caplog: pytest.LogCaptureFixture
+) -> None:
+    await service.create_session(app_name=APP, user_id="u", session_id="s1")
+    damaged = {
+        "app/bob/s7": {"app_name": APP, "id": "s7", "last_update_time": 1.0},
+        "app/bob/s8": {"app_name": APP, "user_id": "bob", "id": "s8", "last_update_time": "x"},
+        "app/bob/s9": ["not", "a", "head"],
+    }
+    for key, value in damaged.items():
+        await service.sessions_store.set(key, value)
+    for _ in range(2):
+        with caplog.at_level("WARNING", logger="satchel_adk.listing"):
+            listed = (await service.list_sessions(app_name=APP)).sessions
+        assert [s.id for s in listed] == ["s1"]
+    assert await service.ranks_store.get("ready") == {"sessions": 1}
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert all(repr(key) in warned for key in damaged)
+
+
+async def test_the_first_listings_rebuild_once_and_each_entry_lives_as_long_as_its_head(
+    store: Satchel,
+) -> None:
+    old = SatchelSessionService(store=store, ttl=60)
+    for i in range(3):
+        await old.create_session(app_name=APP, user_id="u", session_id=f"s{i}")
+    # heads of their own expiry (as a store with another ttl, or none, wrote them)
+    lives = {"s0": 1000.0, "s1": None, "s2": 60.0}
+    for sid, ttl in lives.items():
+        head = await old.sessions_store.get(f"app/u/{sid}")
+        assert head is not None
+        await old.sessions_store.set(f"app/u/{sid}", head, ttl=ttl)
+    await old.ranks_store.clear()  # as a version without the order stored them
+    fresh = SatchelSessionService(store=store, ttl=60)
+    order = fresh._order()
+    rebuilds = 0
+    rebuild = order.rebuild
+
+    async def counted() -> int:
+        nonlocal rebuilds
+        rebuilds += 1
+        await asyncio.sleep(0.01)  # the other listings go on meanwhile
+        return await rebuild()
+
+    order.rebuild = counted  # type: ignore[method-assign]
+    pages = await asyncio.gather(*[fresh.list_sessions(app_name=APP) for _ in range(6)])
+    assert rebuilds == 1
+    assert all([s.id for s in page.sessions] == ["s0", "s1", "s2"] for page in pages)
+    for sid in lives:
+        head = await fresh.sessions_store.get_entry(f"app/u/{sid}")
+        assert head is not None
+        for group, rank, _ in head_places(head.value):
+            entry = await fresh.ranks_store.get_entry(f"{group}/{rank}")
+            assert entry is not None
+            if head.expires_at is None:
+                assert entry.expires_at is None, sid
+            else:
+                assert entry.expires_at is not None, sid
+                margin = (entry.expires_at - head.expires_at).total_seconds()
+                assert 299 <= margin <= 301.5, (sid, margin)
+
+
+async def test_an_append_at_the_same_time_renews_the_entries_with_the_head(
+    store: Satchel,
+) -> None:
+    service = SatchelSessionService(store=store, ttl=60)
+    session = await service.create_session(app_name=APP, user_id="u", session_id="s")
+    await service.append_event(session, event("one", timestamp=2e9))
+    head = await service.sessions_store.get("app/u/s")
+    assert head is not None
+    keys = [f"{g}/{r}" for g, r, _ in head_places(head)]
+    for key in keys:  # as if the session had kept this time for a long while
+        value = await service.ranks_store.get(key)
+        assert value is not None
+        await service.ranks_store.set(key, value, ttl=5)
+    await service.append_event(session, event("two", timestamp=2e9))
+    entry_head = await service.sessions_store.get_entry("app/u/s")
+    assert entry_head is not None and entry_head.expires_at is not None
+    for key in keys:
+        entry = await service.ranks_store.get_entry(key)
+        assert entry is not None and entry.expires_at is not None
+        assert (entry.expires_at - entry_head.expires_at).total_seconds() > 290
+
+
+class Meanwhile:
+    """Runs ``before`` once, just before the first backend operation ``match`` accepts."""
+
+    def __init__(self) -> None:
+        self.match: Callable[[Operation], bool] | None = None
+        self.before: Callable[[], Awaitable[Any]] | None = None
+
+    @hookimpl(wrapper=True)
+    def satchel_backend_operation(
+        self, operation: Operation
+    ) -> Generator[None, Awaitable[Any], Awaitable[Any]]:
+        inner = yield
+        before = None
+        if self.match is not None and self.match(operation):
+            before, self.before, self.match = self.before, None, None
+
+        async def run() -> Any:
+            if before is not None:
+                await before()
+            return await inner
+
+        return run()
+
+
+@pytest.mark.parametrize("store_of_op", ["adk-ranks", "adk-sessions"])
+async def test_a_writer_that_lost_at_the_same_time_leaves_the_winners_entries(
+    environ: dict[str, str], store_of_op: str
+) -> None:
+    """A and B append at the session's time to a session whose entries are missing; B
+    commits while A is half way (before A places its entries, or before A writes its
+    head). A loses, and must leave the entries B's head names."""
+    meanwhile = Meanwhile()
+    async with satchel.open(environ=environ, plugins=[("meanwhile", meanwhile)]) as store:
+        service = SatchelSessionService(store=store)
+        a = await service.create_session(app_name=APP, user_id="u", session_id="s")
+        await service.append_event(a, event("zero", timestamp=2e9))
+        await service.list_sessions(app_name=APP)  # the order is known complete
+        b = await service.get_session(app_name=APP, user_id="u", session_id="s")
+        assert b is not None
+        for key in await service.ranks_store.keys():
+            if key != "ready":
+                await service.ranks_store.delete(key)
+
+        async def writer_b() -> None:
+            await service.append_event(b, event("b", timestamp=2e9))
+
+        meanwhile.before = writer_b
+        meanwhile.match = lambda op: op.name == "put" and str(op.collection).endswith(store_of_op)
+        with pytest.raises(StaleSession):
+            await service.append_event(a, event("a", timestamp=2e9))
+        assert meanwhile.before is None  # B ran in between
+        for user_id in (None, "u"):
+            listed = (await service.list_sessions(app_name=APP, user_id=user_id)).sessions
+            assert [s.id for s in listed] == ["s"]

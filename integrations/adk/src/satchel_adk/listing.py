@@ -3,20 +3,29 @@
 listing reads only its entries and their sessions.
 
 Every session has two entries, one in the group of its app (``a/<app>``) and one in the
-group of its user (``u/<app>/<user>``); both ranks start with its ``last_update_time``,
-then the app's rank has the user id and the session id, the user's the session id: the
-order of a listing, least recently updated first, ties by user id then id. Both end with the
-head's ``rank`` nonce, drawn anew whenever the time changes, so that entries of one session
-placed by different writers never share a key: a writer removes only the entries of the
-head it replaced, never those of a head written after it (which may hold the same time).
-An entry's value names its session, the time and the nonce it was placed for; it is current
-while the session's head holds both.
+group of its user (``u/<app>/<user>``); both ranks start with its ``rank_time``, the latest
+time the session has had (its creation time, then the greatest timestamp of its events:
+an event created before the last one and appended after it does not move the session
+back, so that a listing paged meanwhile never leaves it out), then the app's rank has the
+user id and the session id, the user's the session id: the order of a listing, ties by user
+id then id. ``last_update_time`` stays what ADK sets (the last event's timestamp). Both end
+with the head's ``rank`` nonce, drawn anew whenever the rank time changes, so that entries
+of one session placed by different writers for different times never share a key: a writer
+removes only the entries of the head it replaced, never those of a head written after it.
+A writer that keeps the rank time writes the entries again (renewing their expiry with the
+head's) and, when its head write fails, withdraws only those the current head does not
+name. An entry's value names its session, the time and the nonce it was placed for; it is
+current while the session's head holds both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
+import time as _time
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -31,8 +40,10 @@ from satchel_adk import records
 READY_KEY: Final = "ready"
 #: The entries written at once by :meth:`SessionOrder.rebuild`.
 REBUILD_BATCH: Final = 500
-#: An entry a call placed: its group, rank and version.
-Placed = tuple[str, str, int]
+#: An entry a call placed: its group, rank, version and value.
+Placed = tuple[str, str, int, dict[str, Any]]
+
+_log = logging.getLogger(__name__)
 
 
 def new_nonce() -> str:
@@ -67,14 +78,33 @@ def places(
     ]
 
 
+def rank_time(head: Mapping[str, Any]) -> Any:
+    """The time a head is ranked by (heads stored before ``rank_time`` by their
+    ``last_update_time``)."""
+    return head.get("rank_time", head.get("last_update_time"))
+
+
 def head_places(head: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """The entries a head is ranked by (heads stored before nonces have the nonce ``""``)."""
     return places(
         head["app_name"],
         head["user_id"],
         head["id"],
-        head["last_update_time"],
+        rank_time(head),
         head.get("rank", ""),
+    )
+
+
+def is_rankable(head: Any) -> bool:
+    """Whether a stored head can be ranked (string names, a numeric time, not deleted)."""
+    return (
+        isinstance(head, dict)
+        and not head.get("deleted")
+        and all(isinstance(head.get(k), str) for k in ("app_name", "user_id", "id"))
+        and isinstance(rank_time(head), int | float)
+        and not isinstance(rank_time(head), bool)
+        and math.isfinite(rank_time(head))
+        and isinstance(head.get("rank", ""), str)
     )
 
 
@@ -95,7 +125,7 @@ def is_current(entry_value: Mapping[str, Any], head: Mapping[str, Any] | None) -
     return (
         head is not None
         and not head.get("deleted")
-        and head.get("last_update_time") == entry_value.get("t")
+        and rank_time(head) == entry_value.get("t")
         and head.get("rank", "") == entry_value.get("n", "")
     )
 
@@ -104,38 +134,62 @@ class SessionOrder:
     """The listings' order of one service's sessions: its writes (by the protocol of
     :mod:`satchel.ranking`) and its pages."""
 
-    def __init__(self, ranks: KVStore, sessions: KVStore, apps: KVStore, users: KVStore) -> None:
+    def __init__(
+        self,
+        ranks: KVStore,
+        sessions: KVStore,
+        apps: KVStore,
+        users: KVStore,
+        margin: float = 0.0,
+    ) -> None:
         self.ranking: Ranking[Session] = Ranking(ranks)
         self._sessions = sessions
         self._apps = apps
         self._users = users
+        self._margin = margin  # how long an entry outlives its head
         self._built = False  # known to hold every session (READY_KEY seen)
+        # one first-listing rebuild at a time, per event loop
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def place(self, head: Mapping[str, Any]) -> list[Placed]:
-        """Place the head's entries before the head is written; return those this call
-        wrote (an entry already there is left, and not returned). When one fails, the
-        others are withdrawn and the error raised."""
+        """Write the head's entries before the head is written (again when they are there,
+        so that their expiry follows the head's); return them with their versions. When one
+        fails, the others are withdrawn and the error raised."""
         ranking = self.ranking
         places = head_places(head)
         outcome = await asyncio.gather(
-            *[ranking.place_new(g, r, v) for g, r, v in places], return_exceptions=True
+            *[ranking.place(g, r, v) for g, r, v in places], return_exceptions=True
         )
         placed = [
-            (g, r, version)
-            for (g, r, _), version in zip(places, outcome, strict=True)
+            (g, r, version, v)
+            for (g, r, v), version in zip(places, outcome, strict=True)
             if isinstance(version, int)
         ]
         for failure in outcome:
             if isinstance(failure, BaseException):
-                await self.withdraw(placed)
+                await self.withdraw(
+                    placed, records.session_key(head["app_name"], head["user_id"], head["id"])
+                )
                 raise failure
         return placed
 
-    async def withdraw(self, placed: Sequence[Placed]) -> None:
-        """Withdraw the entries a call placed, once its head write failed for sure."""
-        if placed:
-            ranking = self.ranking
-            await asyncio.gather(*[ranking.withdraw(g, r, v) for g, r, v in placed])
+    async def withdraw(self, placed: Sequence[Placed], key: str) -> None:
+        """Withdraw the entries a call placed, once its head write failed for sure: those
+        the current head (at ``key``) does not name, each unless written again since."""
+        if not placed:
+            return
+        current = await self._sessions.get(key)
+        head = current if isinstance(current, dict) else None
+        ranking = self.ranking
+        await asyncio.gather(
+            *[
+                ranking.withdraw(g, r, version)
+                for g, r, version, value in placed
+                if not is_current(value, head)
+            ]
+        )
 
     async def remove(self, head: Mapping[str, Any]) -> None:
         """Remove the entries of a head that is no longer current (or of a deleted one)."""
@@ -143,26 +197,62 @@ class SessionOrder:
         await asyncio.gather(*[ranking.remove(g, r) for g, r, _ in head_places(head)])
 
     async def rebuild(self) -> int:
-        """Place every stored head (see ``SatchelSessionService.rebuild_listing``)."""
+        """Place every stored head (see ``SatchelSessionService.rebuild_listing``), each
+        entry expiring ``margin`` seconds after its head; a head that cannot be ranked
+        (damaged, or not a session's) is skipped with a warning."""
         ranks = self.ranking.kv
         count = 0
-        batch: dict[str, Any] = {}
-        async for _key, value in self._sessions.entries(batch_size=REBUILD_BATCH):
-            if not isinstance(value, dict) or value.get("deleted"):
-                continue
-            if not isinstance(value.get("last_update_time"), int | float):
-                continue
-            for group, rank, entry in head_places(value):
-                batch[Ranking.key(group, rank)] = entry
-            count += 1
-            if len(batch) >= REBUILD_BATCH:
-                await ranks.set_many(batch)
-                batch = {}
-        if batch:
-            await ranks.set_many(batch)
+        cursor: str | None = None
+        while True:
+            page = await self._sessions.query(None, limit=REBUILD_BATCH, cursor=cursor)
+            by_ttl: dict[float | None, dict[str, Any]] = {}
+            now = _time.time()
+            for head in page.items:
+                value = head.value
+                if isinstance(value, dict) and value.get("deleted"):
+                    continue
+                if not is_rankable(value):
+                    _log.warning("listing: session head %r cannot be ranked; skipped", head.key)
+                    continue
+                assert isinstance(value, dict)
+                ttl: float | None = None
+                if head.expires_at is not None:
+                    left = head.expires_at.timestamp() - now
+                    if left <= 0:
+                        continue
+                    ttl = float(math.ceil(left + self._margin))
+                batch = by_ttl.setdefault(ttl, {})
+                for group, rank, entry in head_places(value):
+                    batch[Ranking.key(group, rank)] = entry
+                count += 1
+            for ttl, batch in by_ttl.items():
+                await ranks.set_many(batch, ttl=ttl)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
         await ranks.set(READY_KEY, {"sessions": count}, ttl=None)
         self._built = True
         return count
+
+    async def ensure_built(self) -> None:
+        """Rebuild once when the ranks namespace does not say every session is ranked;
+        concurrent first listings of one event loop wait for a single rebuild."""
+        if self._built:
+            return
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        async with lock:
+            # another listing may have built it while this one waited
+            if not self.built and await self.ranking.kv.get(READY_KEY) is None:
+                await self.rebuild()
+            self._built = True
+
+    @property
+    def built(self) -> bool:
+        """Whether the order is known to hold every session."""
+        return self._built
 
     async def page(
         self, app_name: str, user_id: str | None, limit: int, cursor: str | None
@@ -170,10 +260,7 @@ class SessionOrder:
         """A page in the listing's order: the entries of the app's (or the user's) group
         from ``cursor``, each resolved to its session when it is the session's current
         place (entries a writer left half way, or of deleted sessions, are skipped)."""
-        if not self._built:
-            if await self.ranking.kv.get(READY_KEY) is None:
-                await self.rebuild()
-            self._built = True
+        await self.ensure_built()
         group = app_group(app_name) if user_id is None else user_group(app_name, user_id)
 
         async def resolve(entries: list[Entry]) -> list[Session | None]:

@@ -3,11 +3,12 @@
 Storage layout (``prefix`` is ``"adk"`` unless told otherwise):
 
 * ``{prefix}-sessions`` (KV): one record per session, its *head*: ids, session-scope
-  state, ``last_update_time``, ``tip``, the sequence number of its newest event, and
+  state, ``last_update_time``, ``rank_time`` and ``rank`` (its place in the listings, see
+  :mod:`satchel_adk.listing`), ``tip``, the sequence number of its newest event, and
   ``log``, the key of its event log. The head's satchel version is the session's revision;
   every committed event bumps it (and satchel never reuses a version of a key, so a writer
   that read a deleted session's head can never write over a new one's). A deleted
-  session's head is a *tombstone* (``{"deleted": true, ...}``, with the key of its log)
+  session's head is a *tombstone* (``{"deleted": true, ...}``, with its log and place)
   for :data:`TOMBSTONE_TTL` seconds, so that a ``delete_session`` that failed half way
   finishes when it is repeated.
 * ``{prefix}-events`` (log store): one log per incarnation of a session; each entry is
@@ -186,7 +187,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             ranks = store.kv(
                 f"{p}-ranks", ttl=None if seconds is None else seconds + LOG_TTL_MARGIN
             )
-            self._listing = listing.SessionOrder(ranks, sessions, app, user)
+            self._listing = listing.SessionOrder(ranks, sessions, app, user, LOG_TTL_MARGIN)
             self._stores = (sessions, events, app, user)
         return self._stores
 
@@ -259,6 +260,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             "id": session_id,
             "state": scopes["session"],
             "last_update_time": now,
+            "rank_time": now,
             "create_time": now,
             "tip": 0,
             "events": 0,
@@ -271,7 +273,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
         try:
             version = await self._create_head(key, head)
         except (SessionAlreadyExists, Conflict):
-            await order.withdraw(placed)
+            await order.withdraw(placed, key)
             raise
         try:
             app_state, user_state = await self._apply_scopes(app_name, user_id, scopes)
@@ -279,7 +281,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             # not created without its app: and user: keys: undone, so that a retry works
             with contextlib.suppress(Exception):
                 await self.sessions_store.delete(key, if_version=version)
-                await order.withdraw(placed)
+                await order.withdraw(placed, key)
             raise
         session = Session(
             id=session_id,
@@ -354,8 +356,9 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
         self, *, app_name: str, user_id: str | None = None
     ) -> ListSessionsResponse:
         """Every session of the app (of ``user_id`` only, when given), without events,
-        least recently updated first, read from the server page by page (see
-        :meth:`list_sessions_page` to read one page at a time)."""
+        by the latest time each has had (its creation, then its events' greatest timestamp),
+        earliest first, read from the server page by page (see :meth:`list_sessions_page` to
+        read one page at a time)."""
         app_name = records.name(app_name, "app_name")
         if user_id is not None:
             user_id = records.name(user_id, "user_id")
@@ -377,7 +380,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
         cursor: str | None = None,
     ) -> SessionPage:
         """One page of :meth:`list_sessions`: at most ``limit`` sessions (without events),
-        least recently updated first, and the cursor of the next page. The page is chosen,
+        in that order, and the cursor of the next page. The page is chosen,
         ordered and cut on the server; only its sessions are read."""
         app_name = records.name(app_name, "app_name")
         if user_id is not None:
@@ -411,6 +414,8 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
                 tombstone = {
                     "deleted": True,
                     **{k: value[k] for k in ("app_name", "user_id", "id", "last_update_time")},
+                    # the places its entries have, for a retry to remove them
+                    **{k: value[k] for k in ("rank", "rank_time") if k in value},
                     "log": records.log_key(key, value),
                 }
                 try:
@@ -510,7 +515,10 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             new["state"] = {**value["state"], **scopes["session"]}
             new["events"] = value.get("events", 0) + 1
             new["last_update_time"] = event.timestamp
-            if new["last_update_time"] != value["last_update_time"]:
+            # never back: an event created earlier and appended later leaves the place
+            new["rank_time"] = max(listing.rank_time(value), event.timestamp)
+            moved = new["rank_time"] != listing.rank_time(value)
+            if moved:
                 new["rank"] = listing.new_nonce()  # entries of its own (see listing)
             log = appended = records.log_key(key, value)
             # the entry and the listing's new place, together, before the head write
@@ -519,7 +527,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             seqs, placed = await asyncio.gather(appending, placing, return_exceptions=True)
             if isinstance(seqs, BaseException):
                 if not isinstance(placed, BaseException):
-                    await order.withdraw(placed)
+                    await order.withdraw(placed, key)
                 raise seqs
             if isinstance(placed, BaseException):
                 raise placed
@@ -529,9 +537,8 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
             except (Conflict, NotFound):
                 # another writer committed first (decide again against its event), or the
                 # session was deleted (the next read says so)
-                await order.withdraw(placed)
+                await order.withdraw(placed, key)
                 continue
-            moved = value["last_update_time"] != new["last_update_time"]
             # the app: and user: keys, and the listing's old place; the caller's copy is
             # changed only once all of it is written, so that a retry after a failure here
             # finds the event committed and writes the rest (once)
