@@ -3,15 +3,18 @@ record, the key as ``_id``.
 
 A document holds::
 
-    _id   the key
-    v     the value, in the shadow form of satchel_mongodb.codec
-    d     instants of the value's strings that read as datetimes (only when there are some)
-    ver   the version
-    ca    created_at, ua: updated_at, exp: expires_at (null: never), all UTC, milliseconds
-    ix    index entries, "<len(name)>:<name><value>", under a multikey index
-    ixe   names of indexes given with no value (only when there are some)
-    kd    the key's instant, when the key reads as a datetime
-    w     the id of the write that stored this version
+    _id       the key
+    value     the value, as the plain BSON its JSON maps to (satchel_mongodb.codec: only
+              keys MongoDB cannot store or address are escaped)
+    instants  instants (microseconds since 1970) of the value's strings that read as
+              datetimes, only when there are some
+    ver       the version
+    ca        created_at, ua: updated_at, exp: expires_at (null: never), BSON dates (UTC,
+              milliseconds); the TTL index satchel_ttl is on exp
+    ix        index entries, "<len(name)>:<name><value>", under a multikey index
+    ixe       names of indexes given with no value (only when there are some)
+    kd        the key's instant, when the key reads as a datetime
+    w         the id of the write that stored this version
 
 Each conditional write is one server operation whose filter carries the condition: an
 insert for create-if-absent (a duplicate key means the record exists), and a replace or a
@@ -32,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import itertools
 import os
 import random
@@ -77,7 +81,7 @@ from satchel.errors import (
     SatchelError,
     ValueTooLarge,
 )
-from satchel.query import Query, compile_glob, make_cursor, project
+from satchel.query import Query, compile_glob, evaluate, make_cursor, matches, project
 from satchel.settings import load_settings, mask_foreign
 from satchel_mongodb import translate
 from satchel_mongodb.codec import (
@@ -89,6 +93,7 @@ from satchel_mongodb.codec import (
     string_instant,
 )
 from satchel_mongodb.logs import LOG_LAYOUT, MongoLogs
+from satchel_mongodb.migrate import LEGACY, LegacyForm
 from satchel_mongodb.plugin import MongoSettings
 
 __all__ = ["MongoBackend", "MAX_DOCUMENT_BYTES"]
@@ -102,6 +107,14 @@ ATTEMPTS: Final = 100
 _META: Final = {"ver": 1, "ca": 1, "exp": 1, "w": 1}
 #: The collection (after the prefix) that holds each collection's version floor.
 FLOORS: Final = "%floors"
+#: What follows the prefix in the MongoDB name of a collection whose name is too long for
+#: MongoDB (then a digest of the name; an escaped name never holds "%~").
+LONG_NAME: Final = "%~"
+#: The start of the ``_id`` of a catalog document in the floors collection (which maps a
+#: digest name back to the collection's name).
+CATALOG: Final = "%name:"
+#: MongoDB's limit on "<database>.<collection>", in bytes.
+_MAX_NAMESPACE: Final = 255
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Seconds past a record's expiry before MongoDB's TTL monitor may remove it (the TTL
 #: index's expireAfterSeconds): room for clocks that differ by less than a minute.
@@ -482,6 +495,8 @@ class MongoBackend(Backend):
         self._closed = False
         self._floors_name = self._prefix + FLOORS
         self._indexed: set[str] = set()
+        #: collections found free of documents in the earlier (shadow) form
+        self._natural: set[str] = set()
         #: (floor key, minute of expiry) -> the version this process raised it to
         self._covered: dict[tuple[str, int], int] = {}
         #: (collection, key) -> (version, created_at, expires_at, write id) last seen
@@ -582,12 +597,76 @@ class MongoBackend(Backend):
 
     def _mongo_name(self, name: str) -> str:
         mongo_name = _collection_name(self._prefix, name)
-        if len(f"{self.settings.database}.{mongo_name}".encode()) > 255:
-            raise InvalidArgument(
-                f"collection: {name[:40]!r}... is too long for a MongoDB collection name "
-                "(database, prefix and name together at most 255 bytes)"
-            )
+        if len(f"{self.settings.database}.{mongo_name}".encode()) > _MAX_NAMESPACE:
+            # too long for MongoDB: a digest of the name, which the catalog maps back
+            digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+            mongo_name = self._prefix + LONG_NAME + digest
+            if len(f"{self.settings.database}.{mongo_name}".encode()) > _MAX_NAMESPACE:
+                raise ConfigError(
+                    "SATCHEL_MONGODB_COLLECTION_PREFIX: the database and the prefix leave no "
+                    "room for a collection name (MongoDB allows 255 bytes for them together)"
+                )
         return mongo_name
+
+    async def _check_form(self, name: str, coll: AsyncCollection[Any]) -> None:
+        """Refuse a collection that still holds documents in the earlier (shadow) form
+        (:class:`~satchel_mongodb.migrate.LegacyForm`): a server filter would pass them by
+        without a word. Checked once per collection and process."""
+        if name in self._natural:
+            return
+        found = await self._call(coll.find_one(LEGACY, {"_id": 1}), "read from", name)
+        if found is not None:
+            raise LegacyForm(name)
+        self._natural.add(name)
+
+    def forget_form(self, name: str) -> None:
+        """Check the form of collection ``name`` again on its next use."""
+        self._natural.discard(name)
+
+    def mongo_name(self, name: str) -> str:
+        """The MongoDB collection that holds satchel collection ``name``."""
+        return self._mongo_name(name)
+
+    def raw_collection(self, mongo_name: str) -> AsyncCollection[Any]:
+        """The driver's collection ``mongo_name``, in the running event loop."""
+        return self._connection().collection(mongo_name)
+
+    async def mongo_collections(self) -> list[tuple[str, str]]:
+        """``(satchel name, MongoDB name)`` of every collection under the prefix (a long
+        name read from the catalog, see :meth:`_catalog`)."""
+        names = await self._call(
+            self._db.list_collection_names(), "list the collections of", self.settings.database
+        )
+        found: list[tuple[Any, str]] = [
+            (name, mongo)
+            for mongo in names
+            if (name := _satchel_name(self._prefix, mongo)) is not None
+            and mongo != self._floors_name
+        ]
+        mark = self._prefix + LONG_NAME
+        long = [mongo for _, mongo in found if mongo.startswith(mark)]
+        if long:
+            cursor = self._floors.find({"_id": {"$in": [CATALOG + m for m in long]}})
+            docs = await self._call(cursor.to_list(None), "list", self.settings.database)
+            named = {doc["_id"][len(CATALOG) :]: doc.get("name") for doc in docs}
+            found = [
+                (named.get(mongo) if mongo.startswith(mark) else name, mongo)
+                for name, mongo in found
+            ]
+        return sorted((name, mongo) for name, mongo in found if isinstance(name, str))
+
+    async def _catalog(self, name: str, mongo_name: str) -> None:
+        """Record the name of a collection whose MongoDB name is a digest (a name too long
+        for MongoDB), in the floors collection, before anything is written to it."""
+        if not mongo_name.startswith(self._prefix + LONG_NAME):
+            return
+        await self._call(
+            self._floors.update_one(
+                {"_id": CATALOG + mongo_name}, {"$set": {"name": name}}, upsert=True
+            ),
+            "record the name of",
+            name,
+        )
 
     async def _prepare(self, name: str, coll: AsyncCollection[Any]) -> None:
         """Create the collection's indexes, once per process (creating an index that exists
@@ -597,6 +676,7 @@ class MongoBackend(Backend):
         first (see :meth:`_cover`)."""
         if name in self._indexed:
             return
+        await self._check_form(name, coll)
         from pymongo import IndexModel
 
         index = IndexModel([("ix", 1), ("_id", 1)], name="satchel_index")
@@ -609,6 +689,7 @@ class MongoBackend(Backend):
         """Create ``indexes`` and ``satchel_ttl`` (records and logs share it)."""
         from pymongo import IndexModel
 
+        await self._catalog(name, coll.name)
         indexes = [
             *indexes,
             # records and log documents only: a claim (version 0) stays until its writer
@@ -758,6 +839,8 @@ class MongoBackend(Backend):
     ) -> Record:
         """The record of a stored document; :class:`CorruptRecord` if it is not one."""
         key = doc.get("_id")
+        if "value" not in doc and "v" in doc:
+            raise LegacyForm(collection)
         try:
             version = doc["ver"]
             created = doc["ca"]
@@ -772,9 +855,9 @@ class MongoBackend(Backend):
             ):
                 raise ValueError("metadata of the wrong types")
             if select is None:
-                value = decode(doc["v"])
+                value = decode(doc["value"])
             else:
-                value = project(decode(doc["v"]) if "v" in doc else None, select)
+                value = project(decode(doc["value"]) if "value" in doc else None, select)
             index = _index(doc.get("ix"), doc.get("ixe"))
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise CorruptRecord(
@@ -794,17 +877,17 @@ class MongoBackend(Backend):
         write: str | None = None,
     ) -> RawBSONDocument:
         """The document of ``record`` at ``version``, encoded once (and checked for size)."""
-        shadow, times = encode(record.value)
+        stored, instants = encode(record.value)
         doc: dict[str, Any] = {
             "_id": record.key,
-            "v": shadow,
+            "value": stored,
             "ver": version,
             "ca": created,
             "ua": now,
             "exp": None if record.expires_at is None else truncate_ms(record.expires_at),
         }
-        if times is not None:
-            doc["d"] = times
+        if instants is not None:
+            doc[translate.INSTANTS] = instants
         if record.index:
             entries, empty = _index_entries(record.index)
             if entries:
@@ -862,8 +945,13 @@ class MongoBackend(Backend):
         condition = translate.where_filter(where)
         if condition is translate.FALSE:
             return 0
-        query = translate.all_of([translate.live(utcnow()), condition])
-        return await self._call(coll.count_documents(query), "count in", collection)
+        await self._check_form(collection, coll)
+        query = translate.all_of([translate.live(utcnow()), translate.RECORDS, condition])
+        if all(translate.exact_on_server(c) for c in where):
+            return await self._call(coll.count_documents(query), "count in", collection)
+        # the server's filter selects a superset: each candidate is tested here
+        docs = await self._call(coll.find(query).to_list(None), "count in", collection)
+        return sum(1 for doc in docs if matches(self._record(collection, doc), where))
 
     @_bounded
     async def query(self, collection: str, query: Query) -> Page[Record]:
@@ -873,40 +961,30 @@ class MongoBackend(Backend):
         condition = translate.where_filter(query.where)
         if condition is translate.FALSE:
             return Page([], None)
-        pipeline = translate.needs_pipeline(query.order_by)
-        clauses = [condition, translate.live(utcnow())]
+        await self._check_form(collection, coll)
+        clauses = [condition, translate.live(utcnow()), translate.RECORDS]
+        if not all(translate.exact_on_server(c) for c in query.where) or any(
+            o.field[0] == "value" for o in query.order_by
+        ):
+            # the server's filter selects a superset of the matches (or the order is by a
+            # value path): the candidates are refined, ordered and paged here
+            cursor = coll.find(translate.all_of(clauses))
+            docs = await self._call(cursor.to_list(None), "query", collection)
+            candidates = [self._record(collection, doc) for doc in docs]
+            records, next_token = evaluate(candidates, query)
+            return Page(records, next_token)
         after = None if query.cursor is None else translate.page_after(query)
         take = None if query.limit is None else query.limit + 1
         fields = translate.projection(query.select)
         sort = translate.sort_fields(query.order_by)
-        if not pipeline:
-            if after is not None:
-                clauses.append(after)
-            cursor = coll.find(translate.all_of(clauses), fields).sort(sort)
-            if query.offset:
-                cursor = cursor.skip(query.offset)
-            if take is not None:
-                cursor = cursor.limit(take)
-            docs = await self._call(cursor.to_list(None), "query", collection)
-        else:
-            # the sort fields are computed for the matching records only
-            stages: list[dict[str, Any]] = [
-                {"$match": translate.all_of(clauses)},
-                translate.atom_stage(query.order_by),
-            ]
-            if after is not None:
-                stages.append({"$match": after})
-            stages.append({"$sort": dict(sort)})
-            if query.offset:
-                stages.append({"$skip": query.offset})
-            if take is not None:
-                stages.append({"$limit": take})
-            if fields is not None:
-                keep = dict(fields)
-                keep.update({name: 1 for name, _ in sort})
-                keep.update(dict.fromkeys(translate.atom_fields(query.order_by), 1))
-                stages.append({"$project": keep})
-            docs = await self._call(self._aggregate(coll, stages), "query", collection)
+        if after is not None:
+            clauses.append(after)
+        cursor = coll.find(translate.all_of(clauses), fields).sort(sort)
+        if query.offset:
+            cursor = cursor.skip(query.offset)
+        if take is not None:
+            cursor = cursor.limit(take)
+        docs = await self._call(cursor.to_list(None), "query", collection)
         more = query.limit is not None and len(docs) > query.limit
         if more:
             docs = docs[: query.limit]
@@ -917,12 +995,6 @@ class MongoBackend(Backend):
                 query, translate.atoms(docs[-1], query.order_by), records[-1].key
             )
         return Page(records, next_cursor)
-
-    async def _aggregate(
-        self, coll: AsyncCollection[Any], stages: list[dict[str, Any]]
-    ) -> list[Any]:
-        cursor = await coll.aggregate(stages, allowDiskUse=True)
-        return await cursor.to_list(None)
 
     async def iter_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
         regex = compile_glob(pattern) if pattern is not None else None
@@ -953,15 +1025,7 @@ class MongoBackend(Backend):
 
     @_bounded
     async def collections(self) -> list[str]:
-        names = await self._call(
-            self._db.list_collection_names(), "list the collections of", self.settings.database
-        )
-        candidates = sorted(
-            (name, mongo)
-            for mongo in names
-            if (name := _satchel_name(self._prefix, mongo)) is not None
-            and mongo != self._floors_name
-        )
+        candidates = await self.mongo_collections()
         now = utcnow()
 
         # a live record, or the head of a live log that holds entries
@@ -1488,6 +1552,7 @@ class MongoBackend(Backend):
         if await self._call(coll.find_one({}, {"_id": 1}), "drop", collection) is None:
             await self._call(coll.drop(), "drop", collection)
             self._indexed.discard(collection)
+            self._natural.discard(collection)
             self._logs.forget(collection)
         for cached in [k for k in self._versions if k[0] == collection]:
             del self._versions[cached]
@@ -1495,15 +1560,9 @@ class MongoBackend(Backend):
 
     @_bounded
     async def purge_expired(self) -> int:
-        names = await self._call(
-            self._db.list_collection_names(), "list the collections of", self.settings.database
-        )
         now = utcnow()
         total = 0
-        for mongo in names:
-            name = _satchel_name(self._prefix, mongo)
-            if name is None or mongo == self._floors_name:
-                continue
+        for name, mongo in await self.mongo_collections():
             coll = self._db.get_collection(mongo)
             expired: dict[str, Any] = {"exp": {"$lte": now}}
             top = await self._top_version(coll, mongo, expired)

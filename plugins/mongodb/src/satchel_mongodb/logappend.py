@@ -79,7 +79,7 @@ class Appender:
         self._backend = logs.backend
 
     def _encode(self, key: str, values: Sequence[JSONValue]) -> list[Any]:
-        """The shadow of each value, checked: the document of every entry fits MongoDB."""
+        """The stored form of each value, checked: the document of every entry fits MongoDB."""
         shadows = []
         for index, value in enumerate(values):
             shadow, _ = encode(value)
@@ -90,7 +90,7 @@ class Appender:
                 "ver": 2**62,
                 "at": EPOCH,
                 "exp": EPOCH,
-                "v": shadow,
+                "value": shadow,
             }
             document_bytes(probe, value, f"value {index} of log {key!r}")
             shadows.append(shadow)
@@ -313,7 +313,7 @@ class Appender:
                 "ver": seq,
                 "at": at,
                 "exp": ee,
-                "v": shadow,
+                "value": shadow,
             }
             data = document_bytes(doc, None, f"value {offset} of log {hold.key!r}")
             if chunk and (len(chunk) >= CHUNK_ENTRIES or size + len(data) > CHUNK_BYTES):

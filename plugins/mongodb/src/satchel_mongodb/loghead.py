@@ -178,7 +178,11 @@ def parse_entry(collection: str, key: str, doc: Any) -> LogEntry:
         at = doc["at"]
         if not is_int(seq) or not isinstance(at, datetime):
             raise ValueError("metadata of the wrong types")
-        return LogEntry(int(seq), decode(doc["v"]), at)
+        if "value" not in doc and "v" in doc:
+            from satchel_mongodb.migrate import LegacyForm
+
+            raise LegacyForm(collection)
+        return LogEntry(int(seq), decode(doc["value"]), at)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CorruptRecord(
             f"{collection!r}: entry {seq!r} of log {key!r} is not a satchel log entry "

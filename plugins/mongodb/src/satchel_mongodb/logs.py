@@ -4,12 +4,12 @@ A log collection holds, in the MongoDB collection of its satchel collection::
 
     head   {_id: <key>, log: <key>, seq: 0, ver, lo, top, n, cut, inc, exp, ee, ca, w, cw,
             c, cat, rs (while an append holds the log), dead (only when there are some)}
-    entry  {_id: <ObjectId>, log: <key>, seq, ver: <seq>, at, exp, v}
+    entry  {_id: <ObjectId>, log: <key>, seq, ver: <seq>, at, exp, value}
 
-An entry's value ``v`` is in the shadow form of :mod:`satchel_mongodb.codec`, as a record's
-is; ``at`` is when it was appended. The unique index ``satchel_log`` on ``{log: 1, seq: 1}``
-serves every range read (``find({log, seq: {$gte, $lte}}).sort({seq: -1})`` for the last
-entries) and makes a sequence number impossible to store twice.
+An entry's ``value`` is stored as :mod:`satchel_mongodb.codec` stores a record's; ``at``
+is when it was appended. The unique index ``satchel_log`` on ``{log: 1, seq: 1}`` serves
+every range read (``find({log, seq: {$gte, $lte}}).sort({seq: -1})`` for the last entries)
+and makes a sequence number impossible to store twice.
 
 Why one document per entry: no log ever nears MongoDB's 16 MiB per document (only one
 entry has to fit), the last entries are an index range, and a pop or a trim removes whole

@@ -1,22 +1,21 @@
-"""satchel queries as MongoDB filters, sorts and aggregation stages.
+"""satchel queries as MongoDB filters and sorts.
 
-Conditions on the value are written against the shadow form of :mod:`satchel_mongodb.codec`,
-in which MongoDB's plain operators mean what satchel's mean: no query path ever stops at an
-array, so ``{"v.o.tags": "x"}`` never matches a list holding ``"x"``; equality with a list or
-an object is spelled out field by field (with the key count ``n`` and ``$size``), so key
-order does not matter; ``null`` is matched with ``$type``, because ``{f: null}`` would also
-match a missing field; ``neq`` is the ``$nor`` of ``eq``; datetimes are compared with the
-instants tree ``d``. User data only ever appears as an operand, never as an operator or a
-field name: keys are escaped, strings in regular expressions are escaped character by
-character.
-
-Ordering by a value path (whose values may be objects and lists, which satchel ranks as
-equal among themselves) runs as an aggregation that computes each term's rank and value;
-ordering by the key, version, ``created_at`` or ``updated_at`` is a plain ``find``.
+A condition is either *exact* on the server (conditions on the key and the metadata) or
+*refined*: the server runs a filter that selects a superset of the records it matches, and
+the backend applies :func:`satchel.query.evaluate` to those candidates only (the split
+satchel-redis makes for ``keys(pattern)``). Conditions on the value are refined: MongoDB
+reads a path through arrays (``{"value.tags": "x"}`` also matches a list holding ``"x"``),
+compares objects in key order and treats a missing field as ``null``, so its answer is a
+superset of satchel's, never a subset. :func:`superset` builds that filter; a query whose
+conditions are all exact, ordered by the key or metadata only, runs wholly on the server
+(filter, sort, skip, limit, cursor). User data only ever appears as an operand, never as
+an operator or a field name: keys are escaped (:func:`satchel_mongodb.codec.escape`),
+strings in regular expressions are escaped character by character.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
@@ -26,16 +25,19 @@ from bson.decimal128 import Decimal128
 from satchel.errors import InvalidQuery
 from satchel.query import Condition, FieldPath, Order, Query, cursor_position
 from satchel_mongodb.codec import decode as decode_number
-from satchel_mongodb.codec import escape, instant, shadow_paths
+from satchel_mongodb.codec import instant, value_path
 
 __all__ = [
     "FALSE",
+    "INSTANTS",
+    "RECORDS",
     "all_of",
+    "exact_on_server",
     "live",
-    "needs_pipeline",
     "page_after",
     "projection",
     "sort_fields",
+    "superset",
     "where_filter",
 ]
 
@@ -50,6 +52,14 @@ _METADATA: Final = {"key": "_id", "version": "ver", "created_at": "ca", "updated
 _STORED: Final = {**_METADATA, "expires_at": "exp"}
 _OPS: Final = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 _LAST_CHAR: Final = "\U0010ffff"
+#: Records only (not the documents of a log in the same collection, which have ``seq``).
+RECORDS: Final[dict[str, Any]] = {"seq": {"$exists": False}}
+#: The field that lists the instants of the value's strings that read as datetimes.
+INSTANTS: Final = "instants"
+#: Below this magnitude a number compares on the server as in Python, whatever the server
+#: does with a long or a Decimal128 against a double (at worst it rounds them to doubles,
+#: which keeps their order against a number that a double holds exactly, as this one is).
+_EXACT_NUMBER: Final = 2**53
 
 
 def live(now: datetime) -> dict[str, Any]:
@@ -145,112 +155,95 @@ def _regex(text: str) -> str:
 _END: Final = "(?![\\s\\S])"
 
 
-def _has_datetime(value: Any) -> bool:
-    if isinstance(value, datetime):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_has_datetime(v) for v in value)
-    if isinstance(value, Mapping):
-        return any(_has_datetime(v) for v in value.values())
-    return False
+# -- conditions on the value: supersets --------------------------------------------------
 
 
-# -- conditions on the value ------------------------------------------------------------
+def _scalar_operand(wanted: Any) -> Any:
+    return _number(wanted) if _is_number(wanted) else wanted
 
 
-def _eq(path: str, dates: str, wanted: Any) -> dict[str, Any]:
-    """Records whose value at the shadow ``path`` (instants at ``dates``) equals ``wanted``.
-    ``path`` is empty for "the element itself" inside ``$elemMatch``."""
-    prefix = f"{path}." if path else ""
-    dprefix = f"{dates}." if dates else ""
+def _number_range(path: str, op: str, wanted: int | float) -> dict[str, Any]:
+    """Numbers at ``path`` that may be ``op wanted``: exactly those for a number a double
+    holds exactly and below 2**53, else a range widened by one double on each side (which
+    holds whether the server compares exactly or through doubles)."""
+    if abs(wanted) < _EXACT_NUMBER:
+        if op == "eq":
+            return {path: wanted}
+        return {path: {_OPS[op]: wanted}}
+    near = float(wanted)
+    below, above = math.nextafter(near, -math.inf), math.nextafter(near, math.inf)
+    if op == "eq":
+        return {path: {"$gte": below, "$lte": above}}
+    if op in ("gt", "gte"):
+        return {path: {"$gte": below}}
+    return {path: {"$lte": above}}
+
+
+def _eq_superset(path: str, wanted: Any) -> dict[str, Any]:
+    """A filter matching at least every record whose value at ``path`` equals ``wanted``."""
     if wanted is None:
-        return {path: {"$type": "null"}} if path else {"$type": "null"}
+        return {path: None}  # null, or missing, or a list holding null
     if isinstance(wanted, datetime):
-        if not dates:
-            return FALSE
-        return {dates: instant(_aware(wanted))}
-    if isinstance(wanted, (bool, str)) or _is_number(wanted):
-        operand = _number(wanted) if _is_number(wanted) else wanted
-        return {path: operand} if path else {"$eq": operand}
+        return {path: {"$type": "string"}, INSTANTS: instant(_aware(wanted))}
+    if _is_number(wanted):
+        return _number_range(path, "eq", wanted)
+    if isinstance(wanted, (bool, str)):
+        return {path: wanted}
     if isinstance(wanted, (list, tuple)):
         return all_of(
-            [{f"{prefix}l": {"$size": len(wanted)}}]
-            + [
-                _eq(f"{prefix}l.{i}", f"{dprefix}l.{i}" if dates else "", item)
-                for i, item in enumerate(wanted)
-            ]
+            [{path: {"$size": len(wanted)}}]
+            + [_eq_superset(f"{path}.{i}", item) for i, item in enumerate(wanted)]
         )
     if isinstance(wanted, Mapping):
-        return all_of(
-            [{f"{prefix}n": len(wanted)}]
-            + [
-                _eq(
-                    f"{prefix}o.{escape(k)}",
-                    f"{dprefix}o.{escape(k)}" if dates else "",
-                    item,
-                )
-                for k, item in wanted.items()
-            ]
-        )
+        if not wanted:
+            return {path: {"$type": "object"}}
+        return all_of([_eq_superset(value_path((k,), path), item) for k, item in wanted.items()])
     raise InvalidQuery(f"where: {wanted!r} is not a JSON value or a datetime")
 
 
-def _value_condition(path: str, dates: str, op: str, wanted: Any) -> dict[str, Any]:
-    """One condition on one shadow path (one reading of the satchel path)."""
+def superset(condition: Condition) -> dict[str, Any]:
+    """A filter that matches at least every record ``condition`` (on the value) matches;
+    :data:`FALSE` when it matches none, ``{}`` when the server cannot narrow."""
+    op, wanted = condition.op, condition.value
+    segments = condition.field[1:]
+    odd = next((i for i, s in enumerate(segments) if s.isdigit() and not s.isascii()), None)
+    if odd is not None:
+        # a segment of digits other than 0-9 ("²"), which some servers fail to read: the
+        # records where the path up to it exists (none of its values is missing at "²")
+        if op == "neq" or (op == "exists" and not wanted):
+            return {}
+        return {value_path(segments[:odd]): {"$exists": True}} if odd else {}
+    path = value_path(segments)
     if op == "eq":
-        return _eq(path, dates, wanted)
+        return _eq_superset(path, wanted)
     if op == "in":
-        return _or([_eq(path, dates, item) for item in wanted])
+        return _or([_eq_superset(path, item) for item in wanted])
     if op == "exists":
-        return {path: {"$exists": True}}
+        return {path: {"$exists": True}} if wanted else {}
+    if op == "neq":
+        return {}
     if op in ("startswith", "endswith"):
         pattern = "^" + _regex(wanted) if op == "startswith" else _regex(wanted) + _END
         return {path: {"$regex": pattern}}
     if op == "contains":
-        if isinstance(wanted, datetime):
-            in_list: dict[str, Any] = {f"{dates}.e": instant(_aware(wanted))}
-        elif isinstance(wanted, (list, tuple, Mapping)) and _has_datetime(wanted):
-            raise InvalidQuery(
-                "where: 'contains' with a list or object that holds a datetime is not "
-                "supported by the mongodb backend; compare with ISO-8601 strings instead"
-            )
-        else:
-            in_list = {f"{path}.l": {"$elemMatch": _eq("", "", wanted)}}
         if isinstance(wanted, str):
-            return _or([{path: {"$regex": _regex(wanted)}}, in_list])
-        return in_list
+            return {path: {"$regex": _regex(wanted)}}  # a substring, or a list's element
+        if wanted is None or isinstance(wanted, (bool, datetime)) or _is_number(wanted):
+            return _eq_superset(path, wanted)  # MongoDB matches a list's elements too
+        return {path: {"$exists": True}}
     # gt gte lt lte
-    mongo_op = _OPS[op]
     if isinstance(wanted, datetime):
-        return {dates: {mongo_op: instant(_aware(wanted))}}
+        return {path: {"$type": "string"}, INSTANTS: {_OPS[op]: instant(_aware(wanted))}}
     if _is_number(wanted):
-        return {path: {mongo_op: _number(wanted)}}
+        return _number_range(path, op, wanted)
     if isinstance(wanted, (str, bool)):
-        return {path: {mongo_op: wanted}}
+        return {path: {_OPS[op]: wanted}}
     return FALSE  # null, lists and objects are not ordered
 
 
-def _paths(field: FieldPath) -> list[tuple[str, str]]:
-    segments = field[1:]
-    shadows = shadow_paths("v", segments)
-    dates = shadow_paths("d", segments)
-    if len(shadows) > 256:
-        raise InvalidQuery(
-            f"where: the path {'.'.join(segments)!r} has more than 8 all-digit segments"
-        )
-    return list(zip(shadows, dates, strict=True))
-
-
-def _value(condition: Condition) -> dict[str, Any]:
-    op, wanted = condition.op, condition.value
-    readings = _paths(condition.field)
-    if op == "neq":
-        return _not(_or([_eq(p, d, wanted) for p, d in readings]))
-    if op == "exists" and wanted is False:
-        return _not(_or([_value_condition(p, d, "exists", True) for p, d in readings]))
-    if op == "exists":
-        return _or([_value_condition(p, d, "exists", True) for p, d in readings])
-    return _or([_value_condition(p, d, op, wanted) for p, d in readings])
+def exact_on_server(condition: Condition) -> bool:
+    """Whether :func:`where_filter` decides ``condition`` on the server exactly."""
+    return condition.field[0] != "value"
 
 
 # -- conditions on metadata ---------------------------------------------------------------
@@ -340,18 +333,13 @@ def successor(prefix: str) -> str | None:
 
 
 def where_filter(where: Sequence[Condition]) -> dict[str, Any]:
-    """The filter for ``where`` (conditions joined by AND); :data:`FALSE` when nothing can
-    match."""
-    return all_of([_value(c) if c.field[0] == "value" else _metadata(c) for c in where])
+    """The filter for ``where`` (conditions joined by AND): exact for the conditions
+    :func:`exact_on_server` accepts, a superset for the others; :data:`FALSE` when nothing
+    can match."""
+    return all_of([superset(c) if c.field[0] == "value" else _metadata(c) for c in where])
 
 
 # -- ordering and paging --------------------------------------------------------------------
-
-
-def needs_pipeline(order_by: Sequence[Order]) -> bool:
-    """Whether ordering needs computed sort fields: a value path, whose values may be
-    objects and lists, which satchel ranks as equal among themselves."""
-    return any(o.field[0] == "value" for o in order_by)
 
 
 def _sort_field(order: Order, index: int) -> str:
@@ -381,79 +369,10 @@ def sort_fields(order_by: Sequence[Order]) -> list[tuple[str, int]]:
     return out
 
 
-def _with_suffix(expression: Any, suffix: str) -> Any:
-    if not suffix:
-        return expression
-    if isinstance(expression, str):
-        return expression + suffix
-    return {"$let": {"vars": {"c": _bound(expression)}, "in": "$$c" + suffix}}
-
-
-def _bound(expression: Any) -> Any:
-    """``expression`` with missing made ``null``, to bind to a ``$let`` variable (a missing
-    value bound to a variable is not read back as missing by every server; for ordering,
-    missing and ``null`` are the same)."""
-    return {"$ifNull": [expression, None]}
-
-
-def _resolve(field: FieldPath) -> Any:
-    """An aggregation expression for the shadow at a satchel path (missing if none).
-    Aggregation paths do not index lists, so an all-digit segment reads ``l`` with
-    ``$arrayElemAt`` when the node is a list, and the key otherwise."""
-    expression: Any = "$v"
-    pending = ""
-    for segment in field[1:]:
-        if segment.isascii() and segment.isdigit() and int(segment) < _MAX_INDEX:
-            current = _with_suffix(expression, pending)
-            pending = ""
-            expression = {
-                "$let": {
-                    "vars": {"c": _bound(current)},
-                    "in": {
-                        "$cond": [
-                            {"$isArray": "$$c.l"},
-                            {"$arrayElemAt": ["$$c.l", int(segment)]},
-                            f"$$c.o.{escape(segment)}",
-                        ]
-                    },
-                }
-            }
-        else:
-            pending += f".o.{escape(segment)}"
-    return _with_suffix(expression, pending)
-
-
-#: What an object and a list sort as: every object the same, every list the same, objects
-#: before lists, both after strings and before booleans (MongoDB's order of types, which
-#: is satchel's: null, numbers, strings, objects, lists, booleans, dates).
+#: What an object and a list sort as (never on the server: a value path is ordered by
+#: the client).
 OBJECT: Final[dict[str, Any]] = {}
 LIST: Final[dict[str, Any]] = {"l": 0}
-
-
-def atom_stage(order_by: Sequence[Order]) -> dict[str, Any]:
-    """The ``$addFields`` of ``s<i>`` for each term on a value path: the value there, with
-    objects and lists replaced by :data:`OBJECT` and :data:`LIST` (missing stays missing,
-    which sorts as ``null``, as in satchel)."""
-    fields: dict[str, Any] = {}
-    for index, order in enumerate(order_by):
-        if order.field[0] != "value":
-            continue
-        resolved = _resolve(order.field)
-        if isinstance(resolved, str):
-            node, wrap = resolved, None
-        else:
-            node, wrap = "$$a", _bound(resolved)
-        expression: dict[str, Any] = {
-            "$cond": [
-                {"$eq": [{"$type": node}, "object"]},
-                {"$cond": [{"$isArray": node + ".l"}, {"$literal": LIST}, {"$literal": OBJECT}]},
-                node,
-            ]
-        }
-        if wrap is not None:
-            expression = {"$let": {"vars": {"a": wrap}, "in": expression}}
-        fields[f"s{index}"] = expression
-    return {"$addFields": fields}
 
 
 def _atom_operand(rank: int, value: Any) -> Any:
@@ -540,8 +459,8 @@ def atoms(doc: Mapping[str, Any], order_by: Sequence[Order]) -> list[tuple[int, 
 def projection(select: Sequence[FieldPath] | None) -> dict[str, Any] | None:
     """The fields to fetch: every top-level field a selected path starts with (the exact
     projection is applied to what comes back, with :func:`satchel.query.project`)."""
-    if select is None or any(len(path) == 1 for path in select):
-        return None
-    fields: dict[str, Any] = {"v.o." + escape(path[1]): 1 for path in select}
+    if select is None or any(len(path) == 1 or path[1].isdigit() for path in select):
+        return None  # the whole value (a list's elements cannot be projected by index)
+    fields: dict[str, Any] = {value_path(path[1:2]): 1 for path in select}
     fields.update({"ver": 1, "ca": 1, "ua": 1, "exp": 1, "ix": 1, "ixe": 1})
     return fields

@@ -1,0 +1,64 @@
+"""Rewriting records stored in the earlier form into natural documents.
+
+Before natural documents, satchel-mongodb stored a value under ``v`` in a private *shadow*
+form (see :mod:`satchel_mongodb.legacy`). A collection that still holds such a document is
+refused by every query, count and write (:class:`LegacyForm`), never answered wrongly;
+:func:`migrate` rewrites those documents in place, one conditional update each, and may run
+while the collection is in use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from satchel.errors import CorruptRecord
+from satchel_mongodb.codec import document_bytes, encode
+from satchel_mongodb.legacy import decode_shadow
+
+if TYPE_CHECKING:
+    from satchel_mongodb.backend import MongoBackend
+
+__all__ = ["LEGACY", "LegacyForm", "migrate"]
+
+#: The filter of documents (records and log entries) in the earlier form.
+LEGACY: dict[str, Any] = {"v": {"$exists": True}}
+
+
+class LegacyForm(CorruptRecord):
+    """A collection holds records in the form satchel-mongodb stored before natural
+    documents."""
+
+    def __init__(self, collection: str) -> None:
+        super().__init__(
+            f"{collection!r}: holds records stored by an earlier satchel-mongodb (values "
+            "under 'v' in its shadow form), which this version does not read; rewrite them "
+            "once with `await satchel_mongodb.migrate.migrate(backend)` (docs/mongodb.md, "
+            "'Upgrading from the shadow form')"
+        )
+
+
+async def migrate(backend: MongoBackend, collection: str | None = None) -> int:
+    """Rewrite the documents of ``collection`` (of every satchel collection when ``None``)
+    stored in the earlier form; how many were rewritten. Each is one update filtered on the
+    document as read, so a record written meanwhile is left as its writer wrote it."""
+    if collection is None:
+        names = await backend.mongo_collections()
+    else:
+        names = [(collection, backend.mongo_name(collection))]
+    total = 0
+    for name, mongo in names:
+        coll = backend.raw_collection(mongo)
+        async for doc in coll.find(LEGACY):
+            value = decode_shadow(doc["v"])
+            stored, instants = encode(value)
+            fields: dict[str, Any] = {"value": stored}
+            if instants is not None:
+                fields["instants"] = instants
+            document_bytes({**doc, **fields}, value, f"value of {doc['_id']!r}")
+            result = await coll.update_one(
+                {"_id": doc["_id"], "v": doc["v"]},
+                {"$set": fields, "$unset": {"v": "", "d": ""}},
+            )
+            total += result.modified_count
+        backend.forget_form(name)
+    return total

@@ -1,0 +1,190 @@
+"""The stored form: natural documents a MongoDB user can query, index and aggregate; what
+the server narrows and the client refines; records stored in the earlier form."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from satchel.backend import Record, utcnow
+from satchel.query import Query, evaluate
+from satchel_mongodb import MongoBackend
+from satchel_mongodb.migrate import LegacyForm, migrate
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+class Filters(monitoring.CommandListener):
+    """The ``find`` and ``count`` commands sent by clients built after registration."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("find", "aggregate", "count"):
+            self.sent.append(dict(event.command))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+FILTERS = Filters()
+monitoring.register(FILTERS)
+
+
+@pytest.fixture
+async def backend(mongodb_uri: str) -> AsyncIterator[MongoBackend]:
+    made = MongoBackend.from_uri(
+        mongodb_uri,
+        database="satchel_natural",
+        collection_prefix=f"n{uuid.uuid4().hex[:10]}.",
+        server_selection_timeout=5,
+    )
+    try:
+        yield made
+    finally:
+        for name in await made.collections():
+            await made.drop(name)
+        await made.close()
+
+
+@pytest.fixture
+async def raw(mongodb_uri: str) -> AsyncIterator[Any]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    try:
+        yield client["satchel_natural"]
+    finally:
+        await client.close()
+
+
+VALUE = {"user": {"name": "ann", "tags": ["x", "y"]}, "seen": "2026-01-02T03:04:05Z", "n": 3}
+
+
+async def test_a_record_is_a_natural_document(backend: MongoBackend, raw: Any) -> None:
+    expires = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    stored = await backend.put(
+        Record("people", "ann", VALUE, expires_at=expires, index={"by_name": ["ann"]})
+    )
+    coll = raw[backend.mongo_name("people")]
+    doc = await coll.find_one({"_id": "ann"})
+    assert doc is not None
+    assert doc["value"] == VALUE
+    assert list(doc["value"]) == ["user", "seen", "n"], "keys keep their order"
+    assert doc["instants"] == [1767323045000000], "the instant of the datetime string"
+    assert (doc["ver"], doc["ca"], doc["ua"], doc["exp"]) == (
+        1,
+        stored.created_at,
+        stored.updated_at,
+        expires,
+    )
+    assert doc["ix"] == ["7:by_nameann"]
+    assert "v" not in doc and "d" not in doc
+    # what a MongoDB user does with satchel's data, unchanged
+    assert [d["_id"] async for d in coll.find({"value.user.name": "ann"})] == ["ann"]
+    assert [d["_id"] async for d in coll.find({"value.user.tags": "y"})] == ["ann"]
+    await coll.create_index("value.user.name")
+    await backend.put(Record("people", "bob", {"user": {"name": "bob"}, "n": 4}))
+    cursor = await coll.aggregate(
+        [
+            {"$match": {"seq": {"$exists": False}}},
+            {"$group": {"_id": None, "n": {"$sum": "$value.n"}}},
+        ]
+    )
+    assert [d["n"] for d in await cursor.to_list(None)] == [7]
+    got = await backend.get("people", "ann")
+    assert got is not None
+    assert got.value == VALUE
+
+
+async def test_a_refined_query_narrows_its_candidates_on_the_server(
+    backend: MongoBackend,
+) -> None:
+    records = [
+        await backend.put(Record("narrow", f"k{i}", {"user": {"name": f"u{i % 10}"}, "i": i}))
+        for i in range(40)
+    ]
+    FILTERS.sent.clear()
+    query = Query.build(where=[("user.name", "eq", "u3")], order_by="-i")
+    page = await backend.query("narrow", query)
+    assert [r.key for r in page] == [r.key for r in evaluate(records, query)[0]]
+    assert [r.key for r in page] == ["k33", "k23", "k13", "k3"]
+    sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("narrow")]
+    assert len(sent) == 1
+    assert "value.user.name" in str(sent[0]["filter"]), "the server narrows the candidates"
+
+
+async def test_records_in_the_earlier_form_are_refused_until_migrated(
+    backend: MongoBackend, raw: Any
+) -> None:
+    await backend.put(Record("old", "new", {"a": 1}))
+    entries = await backend.log_append("old", "log", [{"a.b": [1]}])
+    coll = raw[backend.mongo_name("old")]
+    # what the earlier release stored: the shadow form under "v", datetimes under "d"
+    shadow = {"n": 3, "o": {"a%2Eb": {"l": [1, "2026-01-02"]}, "%24x": {"n": 0, "o": {}}, "a": 2}}
+    await coll.insert_one(
+        {
+            "_id": "old",
+            "v": shadow,
+            "d": {"o": {"a%2Eb": {"l": {"1": 1767312000000000}, "e": [1767312000000000]}}},
+            "ver": 1,
+            "ca": NOW,
+            "ua": NOW,
+            "exp": None,
+            "w": "earlier",
+        }
+    )
+    await coll.update_one(
+        {"log": "log", "seq": entries[0].seq},
+        {"$set": {"v": {"n": 1, "o": {"a%2Eb": {"l": [1]}}}}, "$unset": {"value": ""}},
+    )
+    fresh = MongoBackend.from_uri(
+        backend.settings.uri.get_secret_value(),
+        database="satchel_natural",
+        collection_prefix=backend.settings.collection_prefix,
+    )
+    try:
+        for attempt in (
+            fresh.query("old", Query.build(where=[("a", "eq", 2)])),
+            fresh.count("old", Query.build(where=[("a", "eq", 2)]).where),
+            fresh.get("old", "old"),
+            fresh.put(Record("old", "other", 1)),
+            fresh.log_range("old", "log"),
+        ):
+            with pytest.raises(LegacyForm, match="migrate"):
+                await attempt
+        assert await migrate(fresh) == 2
+        got = await fresh.get("old", "old")
+        assert got is not None
+        assert got.value == {"a.b": [1, "2026-01-02"], "$x": {}, "a": 2}
+        found = await fresh.query("old", Query.build(where=[("a", "eq", 2)]))
+        assert [r.key for r in found] == ["old"]
+        assert await fresh.count("old", Query.build(where=[(("a.b",), "contains", 1)]).where) == 1
+        assert [e.value for e in await fresh.log_range("old", "log")] == [{"a.b": [1]}]
+        doc = await coll.find_one({"_id": "old"})
+        assert doc is not None
+        assert doc["value"] == {"%a%2Eb": [1, "2026-01-02"], "%%24x": {}, "a": 2}
+        assert "v" not in doc and "d" not in doc and doc["instants"] == [1767312000000000]
+        assert await migrate(fresh) == 0
+    finally:
+        await fresh.close()
+
+
+async def test_the_stored_value_round_trips_hostile_and_big_values(backend: MongoBackend) -> None:
+    value = {
+        "%": 1,
+        "%%": {"": [{"$": None, ".": 2**64, "\x00": -(2**70)}]},
+        "ok": utcnow().isoformat(),
+    }
+    await backend.put(Record("trip", "k", value))
+    got = await backend.get("trip", "k")
+    assert got is not None
+    assert got.value == value
+    assert list(got.value) == list(value)
