@@ -188,3 +188,27 @@ async def test_the_stored_value_round_trips_hostile_and_big_values(backend: Mong
     assert got is not None
     assert got.value == value
     assert list(got.value) == list(value)
+
+
+async def test_an_exact_query_is_filtered_sorted_and_limited_on_the_server(
+    backend: MongoBackend,
+) -> None:
+    records = [
+        await backend.put(Record("exact", f"k{i:02}", {"user": {"name": f"u{i % 10}"}, "i": i}))
+        for i in range(40)
+    ]
+    records.append(await backend.put(Record("exact", "list", {"user": {"name": ["u3"]}})))
+    records.append(await backend.put(Record("exact", "deep", {"user": [{"name": "u3"}]})))
+    FILTERS.sent.clear()
+    query = Query.build(where=[("user.name", "eq", "u3")], order_by="-key", limit=2)
+    page = await backend.query("exact", query)
+    assert [r.key for r in page] == [r.key for r in evaluate(records, query)[0]]
+    assert [r.key for r in page] == ["k33", "k23"]
+    sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("exact")]
+    assert len(sent) == 1
+    assert sent[0]["limit"] == 3, "one more than the page, to know whether another follows"
+    assert dict(sent[0]["sort"]) == {"_id": -1}
+    # the guards: no step of the path, nor the value there, is an array
+    assert "value.user" in str(sent[0]["filter"]) and "$not" in str(sent[0]["filter"])
+    everything = Query.build(where=[("user.name", "eq", "u3")])
+    assert await backend.count("exact", everything.where) == 4

@@ -1,16 +1,18 @@
 """satchel queries as MongoDB filters and sorts.
 
-A condition is either *exact* on the server (conditions on the key and the metadata) or
-*refined*: the server runs a filter that selects a superset of the records it matches, and
-the backend applies :func:`satchel.query.evaluate` to those candidates only (the split
-satchel-redis makes for ``keys(pattern)``). Conditions on the value are refined: MongoDB
-reads a path through arrays (``{"value.tags": "x"}`` also matches a list holding ``"x"``),
-compares objects in key order and treats a missing field as ``null``, so its answer is a
-superset of satchel's, never a subset. :func:`superset` builds that filter; a query whose
-conditions are all exact, ordered by the key or metadata only, runs wholly on the server
-(filter, sort, skip, limit, cursor). User data only ever appears as an operand, never as
-an operator or a field name: keys are escaped (:func:`satchel_mongodb.codec.escape`),
-strings in regular expressions are escaped character by character.
+A condition is either *exact* on the server or *refined*. Exact: every condition on the
+key and the metadata, and a condition on the value whose meaning MongoDB's can be made
+equal to (:func:`_exact`): a path with no all-digit segment, each of its steps guarded with
+``$not: {$type: "array"}`` (MongoDB walks into the elements of an array), compared with a
+string, a boolean, ``null`` (``$type: "null"``: ``{f: null}`` also matches a missing field)
+or a number below 2**53; ``neq`` and ``exists false`` as the ``$nor`` of the exact match.
+Refined: the server runs a filter that selects a superset of the matches (:func:`superset`)
+and the backend applies :func:`satchel.query.evaluate` to those candidates only (the split
+satchel-redis makes for ``keys(pattern)``). A query whose conditions are all exact, ordered
+by the key or metadata only, runs wholly on the server (filter, sort, skip, limit, cursor).
+User data only ever appears as an operand, never as an operator or a field name: keys are
+escaped (:func:`satchel_mongodb.codec.escape`), strings in regular expressions are escaped
+character by character.
 """
 
 from __future__ import annotations
@@ -241,9 +243,77 @@ def superset(condition: Condition) -> dict[str, Any]:
     return FALSE  # null, lists and objects are not ordered
 
 
+def _exact_scalar(wanted: Any) -> bool:
+    """Whether MongoDB compares ``wanted`` with a stored scalar as satchel does: a string,
+    a boolean, ``null``, or a number below 2**53 (see :data:`_EXACT_NUMBER`)."""
+    if isinstance(wanted, (str, bool)) or wanted is None:
+        return True
+    return _is_number(wanted) and abs(wanted) < _EXACT_NUMBER
+
+
+def _not_array(path: str) -> dict[str, Any]:
+    return {path: {"$not": {"$type": "array"}}}
+
+
+def _exact(condition: Condition) -> dict[str, Any] | None:
+    """The exact filter of a condition on the value, or ``None`` when MongoDB's meaning
+    cannot be made satchel's (then :func:`superset` narrows and the client refines).
+
+    Exact: paths without an all-digit segment (which MongoDB reads as a list index or a
+    key, and walks into the elements of a list), guarded so that no step of the path is an
+    array (MongoDB would walk into its elements); scalars that compare alike (strings,
+    booleans, ``null``, numbers below 2**53)."""
+    segments = condition.field[1:]
+    if any(segment.isdigit() for segment in segments):
+        return None
+    op, wanted = condition.op, condition.value
+    path = value_path(segments)
+    steps = [_not_array(value_path(segments[:n])) for n in range(len(segments))]
+    if op == "exists":
+        there = all_of([*steps, {path: {"$exists": True}}])
+        return there if wanted else _not(there)
+    if op in ("eq", "neq"):
+        if not _exact_scalar(wanted):
+            return None
+        operand = {"$type": "null"} if wanted is None else wanted
+        equal = all_of([*steps, _not_array(path), {path: operand}])
+        return equal if op == "eq" else _not(equal)
+    if op == "in":
+        if not all(_exact_scalar(item) for item in wanted):
+            return None
+        return _or(
+            [
+                all_of([*steps, _not_array(path), {path: {"$type": "null"} if w is None else w}])
+                for w in wanted
+            ]
+        )
+    if op in ("startswith", "endswith"):
+        return all_of([*steps, _not_array(path), superset(condition)])
+    if op == "contains":
+        if not _exact_scalar(wanted):
+            return None
+        in_list = all_of([*steps, {path: {"$type": "array"}}, {path: wanted}])
+        if not isinstance(wanted, str):
+            return in_list
+        within = all_of([*steps, _not_array(path), {path: {"$regex": _regex(wanted)}}])
+        return _or([within, in_list])
+    if op in _OPS:
+        if wanted is None or isinstance(wanted, (list, tuple, Mapping)):
+            return FALSE  # not ordered: nothing matches
+        if not _exact_scalar(wanted):
+            return None
+        return all_of([*steps, _not_array(path), {path: {_OPS[op]: wanted}}])
+    return None
+
+
 def exact_on_server(condition: Condition) -> bool:
     """Whether :func:`where_filter` decides ``condition`` on the server exactly."""
-    return condition.field[0] != "value"
+    return condition.field[0] != "value" or _exact(condition) is not None
+
+
+def _value_filter(condition: Condition) -> dict[str, Any]:
+    exact = _exact(condition)
+    return superset(condition) if exact is None else exact
 
 
 # -- conditions on metadata ---------------------------------------------------------------
@@ -336,7 +406,7 @@ def where_filter(where: Sequence[Condition]) -> dict[str, Any]:
     """The filter for ``where`` (conditions joined by AND): exact for the conditions
     :func:`exact_on_server` accepts, a superset for the others; :data:`FALSE` when nothing
     can match."""
-    return all_of([superset(c) if c.field[0] == "value" else _metadata(c) for c in where])
+    return all_of([_value_filter(c) if c.field[0] == "value" else _metadata(c) for c in where])
 
 
 # -- ordering and paging --------------------------------------------------------------------
