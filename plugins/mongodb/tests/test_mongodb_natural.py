@@ -108,17 +108,51 @@ async def test_a_refined_query_narrows_its_candidates_on_the_server(
     backend: MongoBackend,
 ) -> None:
     records = [
-        await backend.put(Record("narrow", f"k{i}", {"user": {"name": f"u{i % 10}"}, "i": i}))
+        await backend.put(Record("narrow", f"k{i}", {"tags": [f"u{i % 10}", "x"], "i": i}))
         for i in range(40)
     ]
     FILTERS.sent.clear()
-    query = Query.build(where=[("user.name", "eq", "u3")], order_by="-i")
+    # equality with a list: MongoDB compares arrays otherwise (objects in key order), so
+    # the server selects candidates and the client decides
+    query = Query.build(where=[("tags", "eq", ["u3", "x"])], order_by="-i", limit=3)
     page = await backend.query("narrow", query)
     assert [r.key for r in page] == [r.key for r in evaluate(records, query)[0]]
-    assert [r.key for r in page] == ["k33", "k23", "k13", "k3"]
+    assert [r.key for r in page] == ["k33", "k23", "k13"]
     sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("narrow")]
     assert len(sent) == 1
-    assert "value.user.name" in str(sent[0]["filter"]), "the server narrows the candidates"
+    assert "value.tags.0" in str(sent[0]["filter"]), "the server narrows the candidates"
+
+
+async def test_ordering_by_a_value_path_runs_on_the_server_when_it_is_exact(
+    backend: MongoBackend,
+) -> None:
+    records = [
+        await backend.put(Record("sorted", f"k{i:02}", {"g": i % 3, "i": i})) for i in range(30)
+    ]
+    query = Query.build(where=[("g", "eq", 1)], order_by="-i", limit=3)
+    FILTERS.sent.clear()
+    page = await backend.query("sorted", query)
+    assert [r.key for r in page] == [r.key for r in evaluate(records, query)[0]]
+    sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("sorted")]
+    # a check that no candidate holds a list, an object or a big number at "i", then the
+    # page itself, sorted and limited on the server
+    assert [c.get("limit") for c in sent] == [1, 4]
+    assert dict(sent[1]["sort"]) == {"value.i": -1, "_id": 1}
+    # one candidate holding an object at "i": ordered by the client, as satchel orders
+    records.append(await backend.put(Record("sorted", "obj", {"g": 1, "i": {"a": 1}})))
+    walked: list[str] = []
+    cursor = None
+    while True:
+        page = await backend.query(
+            "sorted", Query.build(where=[("g", "eq", 1)], order_by="-i", limit=3, cursor=cursor)
+        )
+        walked += [r.key for r in page]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    everything = Query.build(where=[("g", "eq", 1)], order_by="-i")
+    assert walked == [r.key for r in evaluate(records, everything)[0]]
+    assert walked[0] == "obj", "an object sorts after numbers"
 
 
 async def test_records_in_the_earlier_form_are_refused_until_migrated(

@@ -963,19 +963,40 @@ class MongoBackend(Backend):
             return Page([], None)
         await self._check_form(collection, coll)
         clauses = [condition, translate.live(utcnow()), translate.RECORDS]
-        if not all(translate.exact_on_server(c) for c in query.where) or any(
-            o.field[0] == "value" for o in query.order_by
-        ):
-            # the server's filter selects a superset of the matches (or the order is by a
-            # value path): the candidates are refined, ordered and paged here
-            cursor = coll.find(translate.all_of(clauses))
-            docs = await self._call(cursor.to_list(None), "query", collection)
-            candidates = [self._record(collection, doc) for doc in docs]
-            records, next_token = evaluate(candidates, query)
-            return Page(records, next_token)
+        exact = all(translate.exact_on_server(c) for c in query.where)
+        by_value = any(o.field[0] == "value" for o in query.order_by)
+        if exact and by_value and translate.server_sortable(query.order_by):
+            # the server sorts by the value paths when no candidate holds there what it
+            # orders otherwise than satchel (an array, an object, a number beyond 2**53)
+            odd = translate.all_of([*clauses, translate.unsortable(query.order_by)])
+            found = await self._call(coll.find_one(odd, {"_id": 1}), "query", collection)
+            if found is None:
+                page = await self._server_query(coll, collection, query, clauses)
+                if page is not None:
+                    return page
+        elif exact and not by_value:
+            page = await self._server_query(coll, collection, query, clauses)
+            assert page is not None
+            return page
+        # the server's filter selects a superset of the matches, or the order is one the
+        # server cannot give: the candidates are refined, ordered and paged here
+        cursor = coll.find(translate.all_of(clauses))
+        docs = await self._call(cursor.to_list(None), "query", collection)
+        candidates = [self._record(collection, doc) for doc in docs]
+        records, next_token = evaluate(candidates, query)
+        return Page(records, next_token)
+
+    async def _server_query(
+        self, coll: AsyncCollection[Any], collection: str, query: Query, clauses: list[Any]
+    ) -> Page[Record] | None:
+        """The query run wholly on the server: filter, sort, skip, limit, cursor; ``None``
+        when a fetched document holds, at a value path it is ordered by, what the server
+        orders otherwise than satchel (written since the check: the caller refines)."""
+        clauses = list(clauses)
         after = None if query.cursor is None else translate.page_after(query)
         take = None if query.limit is None else query.limit + 1
-        fields = translate.projection(query.select)
+        by_value = any(o.field[0] == "value" for o in query.order_by)
+        fields = None if by_value else translate.projection(query.select)
         sort = translate.sort_fields(query.order_by)
         if after is not None:
             clauses.append(after)
@@ -985,6 +1006,8 @@ class MongoBackend(Backend):
         if take is not None:
             cursor = cursor.limit(take)
         docs = await self._call(cursor.to_list(None), "query", collection)
+        if by_value and not all(translate.sortable_document(d, query.order_by) for d in docs):
+            return None
         more = query.limit is not None and len(docs) > query.limit
         if more:
             docs = docs[: query.limit]

@@ -94,16 +94,25 @@ def all_of(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _join_key_bounds(name: str, first: Any, second: Any) -> dict[str, Any] | None:
-    """Two range conditions on ``_id`` as one (``{"$gte": a, "$lt": b}`` and
-    ``{"$gt": c}``: one range, which a server reads from the ``_id`` index), or ``None``
-    when they are not two sets of distinct range operators. (``_id`` is never a list, so
-    the operators of one condition hold for one and the same value.)"""
-    if name != "_id" or not isinstance(first, Mapping) or not isinstance(second, Mapping):
-        return None
-    operators = (*first, *second)
-    if len(set(operators)) < len(operators) or not set(operators) <= set(_OPS.values()):
+    """Two conditions on one field as one operator document (``{"$gte": a, "$lt": b}``
+    and ``{"$gt": c}``: one range, which a server reads from an index), or ``None`` when
+    they share an operator or one is an object to equal. A plain operand becomes ``$eq``.
+    (MongoDB applies each operator of a document on its own, also to an array's elements,
+    so the joined condition means what the two meant.)"""
+    first, second = _operators(first), _operators(second)
+    if first is None or second is None or set(first) & set(second):
         return None
     return {**first, **second}
+
+
+def _operators(condition: Any) -> dict[str, Any] | None:
+    if isinstance(condition, Mapping):
+        if condition and all(isinstance(k, str) and k.startswith("$") for k in condition):
+            return dict(condition)
+        return None
+    if isinstance(condition, (list, tuple)):
+        return None
+    return {"$eq": condition}
 
 
 def _or(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -270,39 +279,39 @@ def _exact(condition: Condition) -> dict[str, Any] | None:
     path = value_path(segments)
     steps = [_not_array(value_path(segments[:n])) for n in range(len(segments))]
     if op == "exists":
-        there = all_of([*steps, {path: {"$exists": True}}])
+        there = all_of([{path: {"$exists": True}}, *steps])
         return there if wanted else _not(there)
     if op in ("eq", "neq"):
         if not _exact_scalar(wanted):
             return None
         operand = {"$type": "null"} if wanted is None else wanted
-        equal = all_of([*steps, _not_array(path), {path: operand}])
+        equal = all_of([{path: operand}, _not_array(path), *steps])
         return equal if op == "eq" else _not(equal)
     if op == "in":
         if not all(_exact_scalar(item) for item in wanted):
             return None
         return _or(
             [
-                all_of([*steps, _not_array(path), {path: {"$type": "null"} if w is None else w}])
+                all_of([{path: {"$type": "null"} if w is None else w}, _not_array(path), *steps])
                 for w in wanted
             ]
         )
     if op in ("startswith", "endswith"):
-        return all_of([*steps, _not_array(path), superset(condition)])
+        return all_of([superset(condition), _not_array(path), *steps])
     if op == "contains":
         if not _exact_scalar(wanted):
             return None
-        in_list = all_of([*steps, {path: {"$type": "array"}}, {path: wanted}])
+        in_list = all_of([{path: wanted}, {path: {"$type": "array"}}, *steps])
         if not isinstance(wanted, str):
             return in_list
-        within = all_of([*steps, _not_array(path), {path: {"$regex": _regex(wanted)}}])
+        within = all_of([{path: {"$regex": _regex(wanted)}}, _not_array(path), *steps])
         return _or([within, in_list])
     if op in _OPS:
         if wanted is None or isinstance(wanted, (list, tuple, Mapping)):
             return FALSE  # not ordered: nothing matches
         if not _exact_scalar(wanted):
             return None
-        return all_of([*steps, _not_array(path), {path: {_OPS[op]: wanted}}])
+        return all_of([{path: {_OPS[op]: wanted}}, _not_array(path), *steps])
     return None
 
 
@@ -413,9 +422,71 @@ def where_filter(where: Sequence[Condition]) -> dict[str, Any]:
 
 
 def _sort_field(order: Order, index: int) -> str:
-    """The field a term sorts on: the stored metadata field, or the computed ``s<i>``."""
+    """The field a term sorts on: the stored metadata field, or the path into the value."""
     name = order.field[0]
-    return _STORED.get(name, f"s{index}")
+    if name == "value":
+        return value_path(order.field[1:])
+    return _STORED[name]
+
+
+def server_sortable(order_by: Sequence[Order]) -> bool:
+    """Whether the server may sort by ``order_by`` once :func:`unsortable` finds no
+    candidate: the key and metadata, and value paths without all-digit segments."""
+    return all(o.field[0] != "value" or not any(s.isdigit() for s in o.field[1:]) for o in order_by)
+
+
+def unsortable(order_by: Sequence[Order]) -> dict[str, Any]:
+    """Records that MongoDB would order otherwise than satchel by the value paths of
+    ``order_by``: an array at a step of the path (MongoDB sorts by an element), an object
+    or an array at its end (MongoDB compares their contents; satchel ties them), a number
+    of 2**53 or more (which a server may compare through a double). ``{}``-free: FALSE when
+    no term is on the value."""
+    clauses: list[dict[str, Any]] = []
+    for order in order_by:
+        segments = order.field[1:]
+        if order.field[0] != "value":
+            continue
+        path = value_path(segments)
+        clauses.extend(
+            {value_path(segments[:n]): {"$type": "array"}} for n in range(len(segments) + 1)
+        )
+        clauses.append({path: {"$type": "object"}})
+        clauses.append({path: {"$gte": float(_EXACT_NUMBER)}})
+        clauses.append({path: {"$lte": -float(_EXACT_NUMBER)}})
+    return _or(clauses)
+
+
+def sortable_document(doc: Mapping[str, Any], order_by: Sequence[Order]) -> bool:
+    """Whether a fetched document holds, at every value path of ``order_by``, what the
+    server orders as satchel does (the check :func:`unsortable` makes, on one document)."""
+    for order in order_by:
+        if order.field[0] != "value":
+            continue
+        current: Any = doc
+        for part in value_path(order.field[1:]).split("."):
+            if isinstance(current, list):
+                return False
+            if not isinstance(current, Mapping) or part not in current:
+                current = None
+                break
+            current = current[part]
+        if isinstance(current, (list, Mapping)):
+            return False
+        if isinstance(current, (int, float)) and not isinstance(current, bool):
+            if abs(current) >= _EXACT_NUMBER:
+                return False
+        elif current is not None and not isinstance(current, (str, bool)):
+            return False  # a long or a Decimal128 beyond 2**53... or anything else
+    return True
+
+
+def _lookup(doc: Mapping[str, Any], field: str) -> Any:
+    current: Any = doc
+    for part in field.split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part)
+    return current
 
 
 def atom_fields(order_by: Sequence[Order]) -> list[str]:
@@ -510,7 +581,7 @@ def atoms(doc: Mapping[str, Any], order_by: Sequence[Order]) -> list[tuple[int, 
     """The sort atoms (see :func:`satchel.query.cursor_position`) of a fetched document."""
     out: list[tuple[int, Any]] = []
     for index, order in enumerate(order_by):
-        value = doc.get(_sort_field(order, index))
+        value = _lookup(doc, _sort_field(order, index))
         if value is None:
             out.append((0, 0))
         elif isinstance(value, bool):
