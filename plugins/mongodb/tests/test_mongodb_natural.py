@@ -134,12 +134,16 @@ async def test_ordering_by_a_value_path_runs_on_the_server_when_it_is_exact(
     page = await backend.query("sorted", query)
     assert [r.key for r in page] == [r.key for r in evaluate(records, query)[0]]
     sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("sorted")]
-    # a check that no candidate holds a list, an object or a big number at "i", then the
-    # page itself, sorted and limited on the server
-    assert [c.get("limit") for c in sent] == [1, 4]
-    assert dict(sent[1]["sort"]) == {"value.i": -1, "_id": 1}
-    # one candidate holding an object at "i": ordered by the client, as satchel orders
+    # a check that no candidate holds an array on the path "i", and (at once) the page
+    # itself, sorted and limited on the server
+    assert sorted(c.get("limit") for c in sent) == [1, 4]
+    page_find = next(c for c in sent if c.get("limit") == 4)
+    assert dict(page_find["sort"]) == {"value.i": -1, "_id": 1}
+    # candidates holding an object, an array, or a list on the way at "i": ordered by the
+    # client, as satchel orders them
     records.append(await backend.put(Record("sorted", "obj", {"g": 1, "i": {"a": 1}})))
+    records.append(await backend.put(Record("sorted", "arr", {"g": 1, "i": [100]})))
+    records.append(await backend.put(Record("sorted", "big", {"g": 1, "i": 2**70})))
     walked: list[str] = []
     cursor = None
     while True:
@@ -152,7 +156,7 @@ async def test_ordering_by_a_value_path_runs_on_the_server_when_it_is_exact(
             break
     everything = Query.build(where=[("g", "eq", 1)], order_by="-i")
     assert walked == [r.key for r in evaluate(records, everything)[0]]
-    assert walked[0] == "obj", "an object sorts after numbers"
+    assert walked[:3] == ["arr", "obj", "big"], "lists, then objects, after numbers"
 
 
 async def test_records_in_the_earlier_form_are_refused_until_migrated(

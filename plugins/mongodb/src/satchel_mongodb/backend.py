@@ -967,13 +967,15 @@ class MongoBackend(Backend):
         by_value = any(o.field[0] == "value" for o in query.order_by)
         if exact and by_value and translate.server_sortable(query.order_by):
             # the server sorts by the value paths when no candidate holds there what it
-            # orders otherwise than satchel (an array, an object, a number beyond 2**53)
+            # orders otherwise than satchel (see translate.unsortable): the check and the
+            # page are asked for at once
             odd = translate.all_of([*clauses, translate.unsortable(query.order_by)])
-            found = await self._call(coll.find_one(odd, {"_id": 1}), "query", collection)
-            if found is None:
-                page = await self._server_query(coll, collection, query, clauses)
-                if page is not None:
-                    return page
+            found, page = await asyncio.gather(
+                self._call(coll.find_one(odd, {"_id": 1}), "query", collection),
+                self._server_query(coll, collection, query, clauses),
+            )
+            if found is None and isinstance(page, Page):
+                return page
         elif exact and not by_value:
             page = await self._server_query(coll, collection, query, clauses)
             assert page is not None

@@ -436,23 +436,20 @@ def server_sortable(order_by: Sequence[Order]) -> bool:
 
 
 def unsortable(order_by: Sequence[Order]) -> dict[str, Any]:
-    """Records that MongoDB would order otherwise than satchel by the value paths of
-    ``order_by``: an array at a step of the path (MongoDB sorts by an element), an object
-    or an array at its end (MongoDB compares their contents; satchel ties them), a number
-    of 2**53 or more (which a server may compare through a double). ``{}``-free: FALSE when
-    no term is on the value."""
+    """Records that MongoDB may place otherwise than satchel by the value paths of
+    ``order_by``, anywhere in the order: those with an array at a step of a path or at its
+    end (MongoDB sorts by an element; satchel reads the path as missing, or ranks the
+    list). (An object, or a number of 2**53 or more, is placed in its own rank by both, so
+    it cannot hide past a page it belongs in: :func:`sortable_document` catches it on the
+    page.) :data:`FALSE` when no term is on the value."""
     clauses: list[dict[str, Any]] = []
     for order in order_by:
         segments = order.field[1:]
         if order.field[0] != "value":
             continue
-        path = value_path(segments)
         clauses.extend(
             {value_path(segments[:n]): {"$type": "array"}} for n in range(len(segments) + 1)
         )
-        clauses.append({path: {"$type": "object"}})
-        clauses.append({path: {"$gte": float(_EXACT_NUMBER)}})
-        clauses.append({path: {"$lte": -float(_EXACT_NUMBER)}})
     return _or(clauses)
 
 
