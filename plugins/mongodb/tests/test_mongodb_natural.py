@@ -250,3 +250,40 @@ async def test_an_exact_query_is_filtered_sorted_and_limited_on_the_server(
     assert "value.user" in str(sent[0]["filter"]) and "$not" in str(sent[0]["filter"])
     everything = Query.build(where=[("user.name", "eq", "u3")])
     assert await backend.count("exact", everything.where) == 4
+
+
+async def test_paging_through_objects_and_booleans_agrees_with_the_reference(
+    backend: MongoBackend,
+) -> None:
+    """A cursor positioned on an object (which satchel ties with every object) continues
+    with the other objects, then the booleans, whichever side runs the next page."""
+    values = {
+        "n1": 1,
+        "n2": 2,
+        "n3": 3,
+        "o1": {"z": 1},
+        "o2": {"a": 1},
+        "o3": {"m": 2},
+        "t1": True,
+        "t2": False,
+        "s1": "text",
+    }
+    records = [
+        await backend.put(Record("paged", key, {"g": 1, "i": value}))
+        for key, value in values.items()
+    ]
+    for order in ("i", "-i"):
+        for size in (1, 2, 4):
+            walked: list[str] = []
+            cursor = None
+            while True:
+                query = Query.build(
+                    where=[("g", "eq", 1)], order_by=order, limit=size, cursor=cursor
+                )
+                page = await backend.query("paged", query)
+                walked += [r.key for r in page]
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            everything = Query.build(where=[("g", "eq", 1)], order_by=order)
+            assert walked == [r.key for r in evaluate(records, everything)[0]], (order, size)

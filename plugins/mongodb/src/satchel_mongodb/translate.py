@@ -486,12 +486,6 @@ def _lookup(doc: Mapping[str, Any], field: str) -> Any:
     return current
 
 
-def atom_fields(order_by: Sequence[Order]) -> list[str]:
-    """The fields :func:`atoms` reads: one per term, also for terms the sort skips (a term
-    after the key still places a cursor)."""
-    return [_sort_field(o, i) for i, o in enumerate(order_by)]
-
-
 def sort_fields(order_by: Sequence[Order]) -> list[tuple[str, int]]:
     """The sort: each term's field in its direction, then the key (unless a term is the
     key, which decides alone)."""
@@ -507,12 +501,6 @@ def sort_fields(order_by: Sequence[Order]) -> list[tuple[str, int]]:
     return out
 
 
-#: What an object and a list sort as (never on the server: a value path is ordered by
-#: the client).
-OBJECT: Final[dict[str, Any]] = {}
-LIST: Final[dict[str, Any]] = {"l": 0}
-
-
 def _atom_operand(rank: int, value: Any) -> Any:
     if rank == 6:
         return _EPOCH + timedelta(milliseconds=round(value * 1000))
@@ -523,9 +511,14 @@ def _atom_operand(rank: int, value: Any) -> Any:
     return value
 
 
-_SCALAR_TYPES: Final = {
+#: The BSON types of each sort rank but null (objects and arrays tie within their rank in
+#: satchel: a page on the server that holds one falls back to the client, see
+#: sortable_document).
+_RANK_TYPES: Final = {
     1: ["double", "int", "long", "decimal"],
     2: ["string"],
+    3: ["object"],
+    4: ["array"],
     5: ["bool"],
     6: ["date"],
 }
@@ -534,17 +527,11 @@ _SCALAR_TYPES: Final = {
 def _in_ranks(field: str, ranks: Sequence[int]) -> dict[str, Any]:
     """Records whose sort value at ``field`` has one of ``ranks``."""
     clauses: list[dict[str, Any]] = []
-    types = [t for rank in ranks for t in _SCALAR_TYPES.get(rank, ())]
+    types = [t for rank in ranks for t in _RANK_TYPES.get(rank, ())]
     if types:
         clauses.append({field: {"$type": types}})
     if 0 in ranks:
         clauses.append({field: None})
-    if 3 in ranks and 4 in ranks:
-        clauses.append({field: {"$type": "object"}})
-    elif 3 in ranks:
-        clauses.append({field: {"$eq": OBJECT}})
-    elif 4 in ranks:
-        clauses.append({field: {"$eq": LIST}})
     return _or(clauses)
 
 
@@ -552,7 +539,7 @@ def _same(field: str, rank: int, value: Any) -> dict[str, Any]:
     if rank == 0:
         return {field: None}
     if rank in (3, 4):
-        return {field: {"$eq": OBJECT if rank == 3 else LIST}}
+        return {field: {"$type": _RANK_TYPES[rank]}}
     return {field: _atom_operand(rank, value)}
 
 
@@ -588,7 +575,9 @@ def atoms(doc: Mapping[str, Any], order_by: Sequence[Order]) -> list[tuple[int, 
         elif isinstance(value, datetime):
             out.append((6, _aware(value).timestamp()))
         elif isinstance(value, Mapping):
-            out.append((4, 0) if "l" in value else (3, 0))
+            out.append((3, 0))
+        elif isinstance(value, list):
+            out.append((4, 0))
         else:
             out.append((1, decode_number(value)))
     return out
