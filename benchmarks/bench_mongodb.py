@@ -113,7 +113,7 @@ def _expired(doc: Any, now: datetime) -> bool:
     """Whether a document the raw client read has expired: the raw side sends no liveness
     condition to the server (it relies on the TTL index), and drops what expired itself, as
     satchel's ``get`` does."""
-    expires = doc.get("exp")
+    expires = doc.get("expires")
     return expires is not None and expires <= now
 
 
@@ -187,10 +187,10 @@ async def measure(
         return {
             "_id": keys[j],
             "value": values[j],
-            "ver": versions[j],
-            "ca": created,
-            "ua": now,
-            "exp": None,
+            "version": versions[j],
+            "created": created,
+            "updated": now,
+            "expires": None,
             "tag": [tags[j]],
         }
 
@@ -278,10 +278,10 @@ async def measure(
                     collection,
                     d["_id"],
                     decode(d["value"]),
-                    d["ver"],
-                    d["ca"],
-                    d["ua"],
-                    d.get("exp"),
+                    d["version"],
+                    d["created"],
+                    d["updated"],
+                    d.get("expires"),
                     {},
                 )
                 for d in docs
@@ -318,7 +318,7 @@ async def measure(
         await raw.create_indexes(
             [
                 IndexModel([("tag", 1), ("_id", 1)], name="tag"),
-                IndexModel([("exp", 1)], name="ttl", expireAfterSeconds=60),
+                IndexModel([("expires", 1)], name="ttl", expireAfterSeconds=60),
             ]
         )
         await kv.set_many(data.items())

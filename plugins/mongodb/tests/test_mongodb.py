@@ -437,7 +437,9 @@ async def test_a_foreign_document_is_a_corrupt_record_naming_its_key(
 ) -> None:
     await backend.put(Record("foreign", "fine", {"ok": True}))
     coll = raw[backend.settings.database][backend._collection("foreign").name]
-    await coll.insert_one({"_id": "planted", "val": {"weird": 1}, "ver": 1, "ca": NOW, "ua": NOW})
+    await coll.insert_one(
+        {"_id": "planted", "val": {"weird": 1}, "version": 1, "created": NOW, "updated": NOW}
+    )
     with pytest.raises(CorruptRecord, match="planted"):
         await backend.get("foreign", "planted")
     with pytest.raises(CorruptRecord, match="planted"):

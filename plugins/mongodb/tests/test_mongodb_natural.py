@@ -79,7 +79,7 @@ async def test_a_record_is_a_natural_document(backend: MongoBackend, raw: Any) -
     assert doc["value"] == VALUE
     assert list(doc["value"]) == ["user", "seen", "n"], "keys keep their order"
     assert doc["instants"] == [1767323045000000], "the instant of the datetime string"
-    assert (doc["ver"], doc["ca"], doc["ua"], doc["exp"]) == (
+    assert (doc["version"], doc["created"], doc["updated"], doc["expires"]) == (
         1,
         stored.created_at,
         stored.updated_at,
@@ -165,7 +165,8 @@ async def test_records_in_the_earlier_form_are_refused_until_migrated(
     await backend.put(Record("old", "new", {"a": 1}))
     entries = await backend.log_append("old", "log", [{"a.b": [1]}])
     coll = raw[backend.mongo_name("old")]
-    # what the earlier release stored: the shadow form under "v", datetimes under "d"
+    # what the earlier release stored: the shadow form under "v", datetimes under "d", the
+    # metadata under ver, ca, ua, exp (records, log heads and log entries alike)
     shadow = {"n": 3, "o": {"a%2Eb": {"l": [1, "2026-01-02"]}, "%24x": {"n": 0, "o": {}}, "a": 2}}
     await coll.insert_one(
         {
@@ -179,10 +180,13 @@ async def test_records_in_the_earlier_form_are_refused_until_migrated(
             "w": "earlier",
         }
     )
+    earlier = {"version": "ver", "created": "ca", "updated": "ua", "expires": "exp"}
+    await coll.update_many({"_id": {"$ne": "old"}}, {"$rename": earlier})
     await coll.update_one(
         {"log": "log", "seq": entries[0].seq},
         {"$set": {"v": {"n": 1, "o": {"a%2Eb": {"l": [1]}}}}, "$unset": {"value": ""}},
     )
+    await coll.update_one({"_id": "new"}, {"$set": {"v": 1}, "$unset": {"value": ""}})
     fresh = MongoBackend.from_uri(
         backend.settings.uri.get_secret_value(),
         database="satchel_natural",
@@ -198,7 +202,13 @@ async def test_records_in_the_earlier_form_are_refused_until_migrated(
         ):
             with pytest.raises(LegacyForm, match="migrate"):
                 await attempt
-        assert await migrate(fresh) == 2
+        assert await migrate(fresh) == 4  # two records, a log's head and its entry
+        got = await fresh.get("old", "old")
+        assert got is not None
+        assert (got.version, got.created_at) == (1, NOW)
+        got = await fresh.get("old", "new")
+        assert got is not None
+        assert (got.value, got.version) == (1, 1)
         got = await fresh.get("old", "old")
         assert got is not None
         assert got.value == {"a.b": [1, "2026-01-02"], "$x": {}, "a": 2}
@@ -210,6 +220,9 @@ async def test_records_in_the_earlier_form_are_refused_until_migrated(
         assert doc is not None
         assert doc["value"] == {"%a%2Eb": [1, "2026-01-02"], "%%24x": {}, "a": 2}
         assert "v" not in doc and "d" not in doc and doc["instants"] == [1767312000000000]
+        assert "ver" not in doc and doc["version"] == 1 and doc["expires"] is None
+        await fresh.log_append("old", "log", [2])
+        assert [e.value for e in await fresh.log_range("old", "log")] == [{"a.b": [1]}, 2]
         assert await migrate(fresh) == 0
     finally:
         await fresh.close()

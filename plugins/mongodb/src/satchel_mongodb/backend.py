@@ -8,9 +8,9 @@ A document holds::
               keys MongoDB cannot store or address are escaped)
     instants  instants (microseconds since 1970) of the value's strings that read as
               datetimes, only when there are some
-    ver       the version
-    ca        created_at, ua: updated_at, exp: expires_at (null: never), BSON dates (UTC,
-              milliseconds); the TTL index satchel_ttl is on exp
+    version   the version
+    created   created_at; updated: updated_at; expires: expires_at (null: never), BSON
+              dates (UTC, milliseconds); the TTL index satchel_ttl is on expires
     ix        index entries, "<len(name)>:<name><value>", under a multikey index
     ixe       names of indexes given with no value (only when there are some)
     kd        the key's instant, when the key reads as a datetime
@@ -104,7 +104,7 @@ T = TypeVar("T")
 VERSION_CACHE_SIZE: Final = 10_000
 #: Attempts of an unconditional write that keeps meeting other writers.
 ATTEMPTS: Final = 100
-_META: Final = {"ver": 1, "ca": 1, "exp": 1, "w": 1}
+_META: Final = {"version": 1, "created": 1, "expires": 1, "w": 1}
 #: The collection (after the prefix) that holds each collection's version floor.
 FLOORS: Final = "%floors"
 #: What follows the prefix in the MongoDB name of a collection whose name is too long for
@@ -199,7 +199,7 @@ def _secrets(uri: str, settings: MongoSettings) -> list[str]:
 def _exactly(key: str, current: Any) -> dict[str, Any]:
     """The filter of the document ``current`` (metadata as read) exactly as it was."""
     condition: dict[str, Any] = {"_id": key}
-    for name in ("ver", "ca", "exp", "w"):
+    for name in ("version", "created", "expires", "w"):
         condition[name] = current.get(name, {"$exists": False})
     return condition
 
@@ -232,14 +232,14 @@ def _is_version(value: Any) -> bool:
 
 
 def _alive(current: Any, now: datetime) -> bool:
-    """Whether the metadata ``current`` (``ver``, ``ca``, ``exp``) of a stored document are
-    a satchel record's, not expired at ``now``."""
+    """Whether the metadata ``current`` (``version``, ``created``, ``expires``) of a stored
+    document are a satchel record's, not expired at ``now``."""
     if current is None:
         return False
-    expires = current.get("exp")
+    expires = current.get("expires")
     return (
-        _is_version(current.get("ver"))
-        and isinstance(current.get("ca"), datetime)
+        _is_version(current.get("version"))
+        and isinstance(current.get("created"), datetime)
         and (expires is None or (isinstance(expires, datetime) and expires > now))
     )
 
@@ -248,15 +248,15 @@ def _is_record(current: Any) -> bool:
     """Whether the metadata ``current`` are a satchel record's (live or expired)."""
     return (
         current is not None
-        and _is_version(current.get("ver"))
-        and isinstance(current.get("ca"), datetime)
+        and _is_version(current.get("version"))
+        and isinstance(current.get("created"), datetime)
     )
 
 
 def _claim_document(key: str, claim: str, now: datetime) -> dict[str, Any]:
     """A claim on ``key``: not a record (version 0, expired since 1970), the place a new
     record takes once its writer has read the floor."""
-    return {"_id": key, "ver": 0, "ca": now, "ua": now, "exp": _EPOCH, "w": claim}
+    return {"_id": key, "version": 0, "created": now, "updated": now, "expires": _EPOCH, "w": claim}
 
 
 def _is_young_claim(current: Any) -> bool:
@@ -266,9 +266,9 @@ def _is_young_claim(current: Any) -> bool:
     CLAIM_SECONDS ahead (a claimer whose clock runs fast) counts as old, so it can hold a key
     for at most CLAIM_SECONDS of anyone's time. Taking over a claim is always safe: the
     claimer's own write is filtered on its claim and then fails, and it tries again."""
-    if current is None or current.get("ver") != 0 or not isinstance(current.get("w"), str):
+    if current is None or current.get("version") != 0 or not isinstance(current.get("w"), str):
         return False
-    made = current.get("ca")
+    made = current.get("created")
     if not isinstance(made, datetime):
         return False
     return -CLAIM_SECONDS < (utcnow() - made).total_seconds() < CLAIM_SECONDS
@@ -281,7 +281,7 @@ def _write_or_claim(
     no document under the key it leaves a claim instead (so a record is never created
     without the floor being read), and when another document is there it fails with a
     duplicate key at its own index."""
-    inserted = {"$eq": [{"$type": "$ua"}, "missing"]}  # the seed of an upsert has no "ua"
+    inserted = {"$eq": [{"$type": "$updated"}, "missing"]}  # the seed of an upsert has no "updated"
     replacement = {
         "$cond": [inserted, {"$literal": _claim_document(key, claim, now)}, {"$literal": doc}]
     }
@@ -309,7 +309,7 @@ def _check_version(
         raise NotFound(
             f"{collection!r}: no record under {key!r} to {doing} at version {if_version}"
         )
-    version = current["ver"]
+    version = current["version"]
     if version != if_version:
         raise Conflict(
             f"{collection!r}: {key!r} is at version {version}, not {if_version}; "
@@ -695,10 +695,10 @@ class MongoBackend(Backend):
             # records and log documents only: a claim (version 0) stays until its writer
             # replaces it
             IndexModel(
-                [("exp", 1)],
+                [("expires", 1)],
                 name="satchel_ttl",
                 expireAfterSeconds=self.ttl_margin,
-                partialFilterExpression={"ver": {"$gte": 1}},
+                partialFilterExpression={"version": {"$gte": 1}},
             ),
         ]
         try:
@@ -839,13 +839,13 @@ class MongoBackend(Backend):
     ) -> Record:
         """The record of a stored document; :class:`CorruptRecord` if it is not one."""
         key = doc.get("_id")
-        if "value" not in doc and "v" in doc:
+        if "value" not in doc and ("v" in doc or "ver" in doc):
             raise LegacyForm(collection)
         try:
-            version = doc["ver"]
-            created = doc["ca"]
-            updated = doc["ua"]
-            expires = doc.get("exp")
+            version = doc["version"]
+            created = doc["created"]
+            updated = doc["updated"]
+            expires = doc.get("expires")
             if (
                 not isinstance(key, str)
                 or not _is_version(version)
@@ -881,10 +881,10 @@ class MongoBackend(Backend):
         doc: dict[str, Any] = {
             "_id": record.key,
             "value": stored,
-            "ver": version,
-            "ca": created,
-            "ua": now,
-            "exp": None if record.expires_at is None else truncate_ms(record.expires_at),
+            "version": version,
+            "created": created,
+            "updated": now,
+            "expires": None if record.expires_at is None else truncate_ms(record.expires_at),
         }
         if instants is not None:
             doc[translate.INSTANTS] = instants
@@ -911,7 +911,7 @@ class MongoBackend(Backend):
         doc = await self._call(coll.find_one({"_id": key}), "read from", collection)
         if doc is None:
             return None
-        expires = doc.get("exp")
+        expires = doc.get("expires")
         if expires is not None and isinstance(expires, datetime) and expires <= utcnow():
             return None
         return self._record(collection, doc)
@@ -1095,7 +1095,7 @@ class MongoBackend(Backend):
             if attempt >= 3:
                 await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
             current = await self._current(coll, collection, key)
-            version: Any = current.get("ver") if current is not None else None
+            version: Any = current.get("version") if current is not None else None
             alive = _alive(current, now)
             if if_version is not None:
                 _check_version(collection, key, if_version, current, now, "update")
@@ -1104,8 +1104,8 @@ class MongoBackend(Backend):
                     f"{collection!r}: a record already exists under {key!r} (version {version})"
                 )
             if alive:
-                created = current["ca"]
-                seen = (int(version), created, current.get("exp"), current.get("w"))
+                created = current["created"]
+                seen = (int(version), created, current.get("expires"), current.get("w"))
                 written = await self._replace(coll, record, seen, now)
                 if written is not None:
                     return self._stored(record, int(version) + 1, created, now, written)
@@ -1150,8 +1150,8 @@ class MongoBackend(Backend):
         id)``): its version and write id (or creation time, when it has no write id)."""
         version, created, _, write = seen
         if isinstance(write, str):
-            return {"_id": key, "ver": version, "w": write}
-        return {"_id": key, "ver": version, "ca": created}
+            return {"_id": key, "version": version, "w": write}
+        return {"_id": key, "version": version, "created": created}
 
     async def _replace(
         self,
@@ -1382,7 +1382,12 @@ class MongoBackend(Backend):
                     for key in plan:
                         if (collection, key) in self._versions:
                             version, created, expires, write = self._versions[(collection, key)]
-                            known[key] = {"ver": version, "ca": created, "exp": expires, "w": write}
+                            known[key] = {
+                                "version": version,
+                                "created": created,
+                                "expires": expires,
+                                "w": write,
+                            }
                 if unknown:
                     cursor = coll.find({"_id": {"$in": unknown}}, _META)
                     for doc in await self._call(cursor.to_list(None), "read from", collection):
@@ -1396,11 +1401,11 @@ class MongoBackend(Backend):
                 current: Any = known.get(key)
                 chain = chains[key]
                 if _alive(current, now):
-                    base, created = int(current["ver"]), current["ca"]
-                    seen = (base, created, current.get("exp"), current.get("w"))
+                    base, created = int(current["version"]), current["created"]
+                    seen = (base, created, current.get("expires"), current.get("w"))
                     condition = self._written_by(key, seen)
                 elif _is_record(current):
-                    base, created = int(current["ver"]), now
+                    base, created = int(current["version"]), now
                     condition = _exactly(key, current)
                 elif _is_young_claim(current):
                     waiting.append(key)
@@ -1532,7 +1537,7 @@ class MongoBackend(Backend):
                 if if_version is not None:
                     _check_version(collection, key, if_version, current, now, "delete")
                 elif not _alive(current, now):
-                    if current is None or _is_record(current) or current.get("ver") == 0:
+                    if current is None or _is_record(current) or current.get("version") == 0:
                         return False
                     # a document another client wrote: removed, as a put would replace it
                     result = await self._call(
@@ -1541,11 +1546,11 @@ class MongoBackend(Backend):
                     if result.deleted_count == 1:
                         return True
                     continue
-                version = current["ver"] if current is not None else None
+                version = current["version"] if current is not None else None
             # the floor first: a record created after the removal starts above it
             await self._raise_floor(collection, version)
             result = await self._call(
-                coll.delete_one({"_id": key, "ver": version, **translate.live(now)}),
+                coll.delete_one({"_id": key, "version": version, **translate.live(now)}),
                 "delete from",
                 collection,
             )
@@ -1554,9 +1559,13 @@ class MongoBackend(Backend):
         raise BackendUnavailable(f"{collection!r}: could not delete {key!r}: it kept changing")
 
     async def _top_version(self, coll: AsyncCollection[Any], collection: str, where: Any) -> Any:
-        cursor = coll.find({**where, "ver": {"$gte": 1}}, {"ver": 1}).sort("ver", -1).limit(1)
+        cursor = (
+            coll.find({**where, "version": {"$gte": 1}}, {"version": 1})
+            .sort("version", -1)
+            .limit(1)
+        )
         docs = await self._call(cursor.to_list(None), "read the versions of", collection)
-        return docs[0]["ver"] if docs else None
+        return docs[0]["version"] if docs else None
 
     @_bounded
     async def drop(self, collection: str) -> int:
@@ -1568,7 +1577,7 @@ class MongoBackend(Backend):
         top = await self._top_version(coll, collection, {})
         await self._raise_floor(collection, top)
         floor = top if _is_version(top) else 0
-        below: dict[str, Any] = {"$nor": [{"ver": {"$gt": floor}}]}
+        below: dict[str, Any] = {"$nor": [{"version": {"$gt": floor}}]}
         if await self._logs.drop(coll, collection, floor):
             below["seq"] = {"$exists": False}  # the logs' documents are gone (or stay)
         await self._call(coll.delete_many(below), "drop", collection)
@@ -1589,7 +1598,7 @@ class MongoBackend(Backend):
         total = 0
         for name, mongo in await self.mongo_collections():
             coll = self._db.get_collection(mongo)
-            expired: dict[str, Any] = {"exp": {"$lte": now}}
+            expired: dict[str, Any] = {"expires": {"$lte": now}}
             top = await self._top_version(coll, mongo, expired)
             await self._raise_floor(name, top)
             floor = top if _is_version(top) else 0
@@ -1598,7 +1607,7 @@ class MongoBackend(Backend):
                 total += logs
                 expired["seq"] = {"$exists": False}  # the logs' documents are done
             result = await self._call(
-                coll.delete_many({**expired, "$nor": [{"ver": {"$gt": floor}}]}),
+                coll.delete_many({**expired, "$nor": [{"version": {"$gt": floor}}]}),
                 "purge",
                 mongo,
             )

@@ -1,10 +1,11 @@
 """Rewriting records stored in the earlier form into natural documents.
 
 Before natural documents, satchel-mongodb stored a value under ``v`` in a private *shadow*
-form (see :mod:`satchel_mongodb.legacy`). A collection that still holds such a document is
-refused by every query, count and write (:class:`LegacyForm`), never answered wrongly;
-:func:`migrate` rewrites those documents in place, one conditional update each, and may run
-while the collection is in use.
+form (see :mod:`satchel_mongodb.legacy`), and the metadata under ``ver``, ``ca``, ``ua`` and
+``exp`` (now ``version``, ``created``, ``updated``, ``expires``). A collection that still
+holds such a document is refused by every query, count and write (:class:`LegacyForm`),
+never answered wrongly; :func:`migrate` rewrites those documents in place, one conditional
+update each, and may run while the collection is in use.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ if TYPE_CHECKING:
 
 __all__ = ["LEGACY", "LegacyForm", "migrate"]
 
-#: The filter of documents (records and log entries) in the earlier form.
-LEGACY: dict[str, Any] = {"v": {"$exists": True}}
+#: The filter of documents (records, claims, log heads and entries) in the earlier form.
+LEGACY: dict[str, Any] = {"$or": [{"v": {"$exists": True}}, {"ver": {"$exists": True}}]}
+#: The metadata fields of the earlier form, and their names now.
+RENAMED: dict[str, str] = {"ver": "version", "ca": "created", "ua": "updated", "exp": "expires"}
 
 
 class LegacyForm(CorruptRecord):
@@ -31,7 +34,8 @@ class LegacyForm(CorruptRecord):
     def __init__(self, collection: str) -> None:
         super().__init__(
             f"{collection!r}: holds records stored by an earlier satchel-mongodb (values "
-            "under 'v' in its shadow form), which this version does not read; rewrite them "
+            "under 'v' in its shadow form, metadata under 'ver', 'ca', 'ua', 'exp'), which "
+            "this version does not read; rewrite them "
             "once with `await satchel_mongodb.migrate.migrate(backend)` (docs/mongodb.md, "
             "'Upgrading from the shadow form')"
         )
@@ -49,15 +53,21 @@ async def migrate(backend: MongoBackend, collection: str | None = None) -> int:
     for name, mongo in names:
         coll = backend.raw_collection(mongo)
         async for doc in coll.find(LEGACY):
-            value = decode_shadow(doc["v"])
-            stored, instants = encode(value)
-            fields: dict[str, Any] = {"value": stored}
-            if instants is not None:
-                fields["instants"] = instants
-            document_bytes({**doc, **fields}, value, f"value of {doc['_id']!r}")
+            fields: dict[str, Any] = {}
+            if "v" in doc:
+                value = decode_shadow(doc["v"])
+                stored, instants = encode(value)
+                fields["value"] = stored
+                if instants is not None:
+                    fields["instants"] = instants
+                document_bytes({**doc, **fields}, value, f"value of {doc['_id']!r}")
+            for old, new in RENAMED.items():
+                if old in doc:
+                    fields[new] = doc[old]
+            condition = {"_id": doc["_id"], **{old: doc[old] for old in ("v", "ver") if old in doc}}
             result = await coll.update_one(
-                {"_id": doc["_id"], "v": doc["v"]},
-                {"$set": fields, "$unset": {"v": "", "d": ""}},
+                condition,
+                {"$set": fields, "$unset": {"v": "", "d": "", **dict.fromkeys(RENAMED, "")}},
             )
             total += result.modified_count
         backend.forget_form(name)

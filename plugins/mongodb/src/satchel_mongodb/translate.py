@@ -49,9 +49,14 @@ _INT64: Final = 2**63
 _MAX_INDEX: Final = 2**31
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Where each metadata field is stored, and the rank (in satchel's sort order) of its values.
-_METADATA: Final = {"key": "_id", "version": "ver", "created_at": "ca", "updated_at": "ua"}
+_METADATA: Final = {
+    "key": "_id",
+    "version": "version",
+    "created_at": "created",
+    "updated_at": "updated",
+}
 #: Where each metadata field is stored.
-_STORED: Final = {**_METADATA, "expires_at": "exp"}
+_STORED: Final = {**_METADATA, "expires_at": "expires"}
 _OPS: Final = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 _LAST_CHAR: Final = "\U0010ffff"
 #: Records only (not the documents of a log in the same collection, which have ``seq``).
@@ -65,10 +70,10 @@ _EXACT_NUMBER: Final = 2**53
 
 
 def live(now: datetime) -> dict[str, Any]:
-    """Records that have not expired at ``now``: ``exp`` is ``null``, missing or later.
+    """Records that have not expired at ``now``: ``expires`` is ``null``, missing or later.
     (One field condition, not an ``$or``: a server may stop using the ``_id`` or ``ix``
     index for a filter with a top-level operator.)"""
-    return {"exp": {"$not": {"$lte": now}}}
+    return {"expires": {"$not": {"$lte": now}}}
 
 
 def all_of(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -337,7 +342,7 @@ def _moment(field: str, op: str, wanted: Any) -> dict[str, Any]:
         return _or([_moment(field, "eq", item) for item in wanted])
     if op == "eq":
         if wanted is None:
-            return {field: None} if field == "exp" else FALSE
+            return {field: None} if field == "expires" else FALSE
         if not isinstance(wanted, datetime):
             return FALSE
         moment = _aware(wanted)
@@ -360,7 +365,9 @@ def _metadata(condition: Condition) -> dict[str, Any]:
     if op == "neq":
         return _not(_metadata(Condition(condition.field, "eq", wanted)))
     if name in ("created_at", "updated_at", "expires_at"):
-        return _moment({"created_at": "ca", "updated_at": "ua"}.get(name, "exp"), op, wanted)
+        return _moment(
+            {"created_at": "created", "updated_at": "updated"}.get(name, "expires"), op, wanted
+        )
     if op == "exists":
         return {} if wanted else FALSE
     if op == "in":
@@ -391,9 +398,9 @@ def _metadata(condition: Condition) -> dict[str, Any]:
     if not _is_number(wanted):
         return FALSE
     if op == "eq":
-        return {"ver": _number(wanted)}
+        return {"version": _number(wanted)}
     if op in _OPS:
-        return {"ver": {_OPS[op]: _number(wanted)}}
+        return {"version": {_OPS[op]: _number(wanted)}}
     return FALSE
 
 
@@ -589,5 +596,5 @@ def projection(select: Sequence[FieldPath] | None) -> dict[str, Any] | None:
     if select is None or any(len(path) == 1 or path[1].isdigit() for path in select):
         return None  # the whole value (a list's elements cannot be projected by index)
     fields: dict[str, Any] = {value_path(path[1:2]): 1 for path in select}
-    fields.update({"ver": 1, "ca": 1, "ua": 1, "exp": 1, "ix": 1, "ixe": 1})
+    fields.update({"version": 1, "created": 1, "updated": 1, "expires": 1, "ix": 1, "ixe": 1})
     return fields
