@@ -28,7 +28,7 @@ async def plant_foreign_document(backend: Backend, collection: str, key: str) ->
     try:
         mongo = backend._collection(collection)
         await raw[backend.settings.database][mongo.name].replace_one(
-            {"_id": key}, {"name": "not a record", "ver": "seven"}
+            {"_id": key}, {"name": "not a record", "version": "seven"}
         )
     finally:
         await raw.close()

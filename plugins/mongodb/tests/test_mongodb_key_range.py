@@ -102,7 +102,7 @@ async def test_a_page_of_a_thread_is_read_with_one_id_range(
     first, second = finds.filters
     assert first["_id"] == {"$gte": "t1:", "$lt": "t1;"}
     assert second["_id"] == {"$gte": "t1:", "$lt": "t1;", "$gt": "t1:1"}
-    assert set(first) == set(second) == {"_id", "exp"}  # no $and: plain fields
+    assert set(first) == set(second) == {"_id", "expires", "seq"}  # no $and: plain fields
 
 
 EDGE_KEYS = [

@@ -148,28 +148,28 @@ async def test_a_log_is_a_head_and_one_document_per_entry(
     coll = documents(raw, backend)
     head = await coll.find_one({"_id": "chat"})
     assert head is not None
-    assert {k: head[k] for k in ("log", "seq", "ver", "lo", "top", "n", "exp")} == {
+    assert {k: head[k] for k in ("log", "seq", "version", "lo", "top", "n", "expires")} == {
         "log": "chat",
         "seq": 0,
-        "ver": 5,
+        "version": 5,
         "lo": 1,
         "top": 5,
         "n": 5,
-        "exp": None,
+        "expires": None,
     }
     assert "c" not in head  # no append holds it
     entries = await coll.find({"seq": {"$gte": 1}}).sort("seq", 1).to_list(None)
     assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
-    assert all(e["log"] == "chat" and e["ver"] == e["seq"] for e in entries)
+    assert all(e["log"] == "chat" and e["version"] == e["seq"] for e in entries)
     # the value in the records' stored form, its keys escaped
-    assert entries[0]["v"] == {"n": 3, "o": {"role": "user", "a%2Eb": 1, "%24x": 2}}
-    assert entries[2]["v"] == {"l": [1, 2]}
+    assert entries[0]["value"] == {"role": "user", "%a%2Eb": 1, "%%24x": 2}
+    assert entries[2]["value"] == [1, 2]
     assert entries[0]["at"] == first[0].appended_at == first[1].appended_at
     assert await coll.count_documents({}) == 6
     indexes = {i["name"]: i async for i in await coll.list_indexes()}
     assert dict(indexes["satchel_log"]["key"]) == {"log": 1, "seq": 1}
     assert indexes["satchel_log"]["unique"] and indexes["satchel_log"]["sparse"]
-    assert dict(indexes["satchel_ttl"]["key"]) == {"exp": 1}
+    assert dict(indexes["satchel_ttl"]["key"]) == {"expires": 1}
     assert "satchel_index" not in indexes  # records only
     stats = await backend.stats()
     assert "head document per log" in stats["log_layout"]
@@ -211,7 +211,7 @@ async def test_an_entry_too_large_for_a_document_writes_nothing(
     assert await backend.log_length("logs", "k") == 1
     assert await documents(raw, backend).count_documents({}) == 2
     head = await documents(raw, backend).find_one({"_id": "k"})
-    assert head is not None and head["ver"] == 1 and "c" not in head
+    assert head is not None and head["version"] == 1 and "c" not in head
 
 
 async def test_a_foreign_document_under_a_log_key_is_corrupt_until_deleted(
@@ -353,10 +353,10 @@ async def test_an_emptied_log_is_a_tombstone_that_reads_as_no_log_and_goes(
     assert len(await backend.log_pop("logs", "k", 2)) == 2
     head = await coll.find_one({"_id": "k"})
     assert head is not None and head["n"] == 0 and head["w"] in head["cw"]
-    assert head["lo"] == head["top"] + 1 == head["ver"] + 1 == 3
+    assert head["lo"] == head["top"] + 1 == head["version"] + 1 == 3
     kept = timedelta(seconds=backend.tombstone_seconds)
     assert backend.tombstone_seconds >= 2 * backend.call_timeout
-    assert before + kept <= head["exp"] <= utcnow() + kept
+    assert before + kept <= head["expires"] <= utcnow() + kept
     assert await coll.count_documents({"log": "k"}) == 1
 
     assert await backend.log_length("logs", "k") == 0
@@ -452,9 +452,9 @@ async def test_appends_renew_the_expiry_and_entries_outlive_their_log(
         head = await coll.find_one({"_id": "k"})
         assert head is not None
         entries = [
-            d["exp"] for d in await coll.find({"log": "k", "seq": {"$gte": 1}}).to_list(None)
+            d["expires"] for d in await coll.find({"log": "k", "seq": {"$gte": 1}}).to_list(None)
         ]
-        return head["exp"], entries
+        return head["expires"], entries
 
     now = utcnow()
     hour = now + timedelta(hours=1)
@@ -805,7 +805,7 @@ async def _mid_append(raw: Any, backend: MongoBackend, inserted: int, limit: flo
         head = await coll.find_one({"_id": "k"})
         if head is not None and head.get("c") is not None:
             above = await coll.count_documents(
-                {"log": "k", "seq": {"$gt": head["top"], "$lte": head["ver"]}}
+                {"log": "k", "seq": {"$gt": head["top"], "$lte": head["version"]}}
             )
             if above >= inserted:
                 return
@@ -846,7 +846,7 @@ async def test_a_writer_killed_mid_append_leaves_no_trace(
             process.kill()
     assert report.empty()  # never acknowledged
     head = await coll.find_one({"_id": "k"})
-    assert head is not None and head["ver"] == 3001 and head["top"] == 1
+    assert head is not None and head["version"] == 3001 and head["top"] == 1
     assert await backend.log_length("logs", "k") == 1
     assert seqs(await backend.log_range("logs", "k")) == [1]
     assert seqs(await backend.log_range("logs", "k", reverse=True, limit=5)) == [1]

@@ -84,7 +84,7 @@ async def test_the_ttl_index_removes_records_a_minute_after_they_expire(
         await backend.put(Record("c", "k", 1, expires_at=utcnow() + timedelta(hours=1)))
         coll = raw["satchel_ttl"][backend._collection("c").name]
         indexes = {i["name"]: i async for i in await coll.list_indexes()}
-        assert dict(indexes["satchel_ttl"]["key"]) == {"exp": 1}
+        assert dict(indexes["satchel_ttl"]["key"]) == {"expires": 1}
         assert indexes["satchel_ttl"]["expireAfterSeconds"] == TTL_MARGIN == 60
     finally:
         await backend.drop("c")

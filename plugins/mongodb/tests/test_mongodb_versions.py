@@ -97,7 +97,7 @@ async def test_put_many_never_writes_a_record_twice(
             assert doc is not None
             coll.update_one(
                 {"_id": "j", "w": doc["w"]},
-                {"$set": {"v": "other", "w": "other-writer"}, "$inc": {"ver": 1}},
+                {"$set": {"value": "other", "w": "other-writer"}, "$inc": {"version": 1}},
             )
 
         after_bulk_write.action = overwrite_j
@@ -160,19 +160,19 @@ async def test_a_write_over_an_expired_record_continues_its_versions(
 
     from satchel.backend import utcnow
 
-    await backend.put(Record("exp", "a", 1))
+    await backend.put(Record("expires", "a", 1))
     soon = utcnow() + timedelta(milliseconds=300)
-    assert (await backend.put(Record("exp", "a", 2, expires_at=soon))).version == 2
+    assert (await backend.put(Record("expires", "a", 2, expires_at=soon))).version == 2
     import asyncio
 
     await asyncio.sleep(0.4)
-    assert await other.get("exp", "a") is None
-    assert (await other.put(Record("exp", "a", 3), if_absent=True)).version == 3
+    assert await other.get("expires", "a") is None
+    assert (await other.put(Record("expires", "a", 3), if_absent=True)).version == 3
     soon = utcnow() + timedelta(milliseconds=300)
-    assert (await other.put(Record("exp", "a", 4, expires_at=soon))).version == 4
+    assert (await other.put(Record("expires", "a", 4, expires_at=soon))).version == 4
     await asyncio.sleep(0.4)
     assert await other.purge_expired() == 1
-    stored = await backend.put_many([Record("exp", "a", 5)])
+    stored = await backend.put_many([Record("expires", "a", 5)])
     assert stored[0].version == 5
 
 
@@ -185,7 +185,7 @@ async def test_the_server_decides_a_conditional_write_not_the_remembered_version
     raw: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
     try:
         coll = raw["satchel_versions"][backend._collection("cache").name]
-        await coll.update_one({"_id": "k"}, {"$set": {"ver": 2}})
+        await coll.update_one({"_id": "k"}, {"$set": {"version": 2}})
     finally:
         await raw.close()
     with pytest.raises(Conflict):
@@ -239,7 +239,7 @@ async def test_the_deepest_value_satchel_accepts_is_a_document_mongodb_accepts(
         coll = raw["satchel_versions"][backend._collection("deep").name]
         for key in ("k", "new"):
             doc = await coll.find_one({"_id": key})
-            assert doc is not None and "d" in doc
+            assert doc is not None and "instants" in doc
             assert bson_depth(doc) <= 100, f"{shape}: {bson_depth(doc)} levels"
         # a log's head and entries: every document of its collection
         log = raw["satchel_versions"][backend._collection("deep-log").name]

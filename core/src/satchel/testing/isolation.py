@@ -317,6 +317,37 @@ class CollectionIsolationRules(ConformanceFixtures):
         assert got is not None
         assert got.value == 2
 
+    @pytest.mark.asyncio
+    async def test_a_long_collection_name_works_like_any_other(
+        self, backend: Backend, new_collection: Callable[[str], str]
+    ) -> None:
+        """A name of 300 characters (and one of 300 four-byte characters, differing from it
+        only at the end) is a collection like any other: written, read, queried, listed,
+        logged and dropped on its own."""
+        first, second = new_collection("L" * 300 + "a"), new_collection("\U0001f600" * 300 + "b")
+        third = first[:-1] + "b"
+        for number, name in enumerate((first, second, third)):
+            await backend.put(rec(name, "k", number, index={"i": ["x"]}))
+        for number, name in enumerate((second, third), 1):
+            await backend.log_append(name, "log", [number])
+        for number, name in enumerate((first, second, third)):
+            got = await backend.get(name, "k")
+            assert got is not None
+            assert got.value == number
+            assert [r.value for r in await backend.find(name, "i", "x")] == [number]
+            page = await run_query(backend, name, where=[("value", "eq", number)])
+            assert [r.value for r in page] == [number]
+            if number:
+                assert [e.value for e in await backend.log_range(name, "log")] == [number]
+        listed = await backend.collections()
+        assert {first, second, third} <= set(listed)
+        assert await backend.drop(first) == 1
+        assert await backend.get(first, "k") is None
+        got = await backend.get(third, "k")
+        assert got is not None
+        assert got.value == 2
+        assert first not in await backend.collections()
+
 
 class CopyRules(ConformanceFixtures):
     """What a backend returns is the caller's own copy, and what it was given is copied

@@ -24,6 +24,7 @@ from satchel.testing.fixtures import (
     later,
     query_keys,
     rec,
+    reference_keys,
     run_query,
     seed,
     walk_pages,
@@ -243,6 +244,42 @@ class QueryOperatorRules(ConformanceFixtures):
         await expect_keys(backend, collection, stored, sorted(expected), where=[("t", op, value)])
 
     @pytest.mark.asyncio
+    async def test_integers_beyond_64_bits_against_doubles(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """Integers compare exactly, whatever their size: ``2**63`` equals the double
+        ``2.0**63``, ``10**30`` differs from the double ``1e30``."""
+        stored = await seed(
+            backend,
+            collection,
+            {
+                "two63": {"n": 2**63},
+                "two63f": {"n": float(2**63)},
+                "below": {"n": 2**63 - 1},
+                "e30": {"n": 1e30},
+                "ten30": {"n": 10**30},
+                "ten30up": {"n": 10**30 + 1},
+            },
+        )
+        cases: list[tuple[str, Any, list[str]]] = [
+            ("gte", float(2**63), ["e30", "ten30", "ten30up", "two63", "two63f"]),
+            ("gt", float(2**63), ["e30", "ten30", "ten30up"]),
+            ("eq", float(2**63), ["two63", "two63f"]),
+            ("eq", 2**63, ["two63", "two63f"]),
+            ("lt", 2**63, ["below"]),
+            ("eq", 10**30, ["ten30"]),
+            ("eq", 1e30, ["e30"]),
+            ("gt", 10**30, ["e30", "ten30up"]),
+            ("lt", 1e30, ["below", "ten30", "ten30up", "two63", "two63f"]),
+            ("in", [10**30 + 1, 2**63 - 1], ["below", "ten30up"]),
+            ("neq", 10**30, ["below", "e30", "ten30up", "two63", "two63f"]),
+        ]
+        for op, value, expected in cases:
+            await expect_keys(
+                backend, collection, stored, expected, where=[("n", op, value)], order_by="key"
+            )
+
+    @pytest.mark.asyncio
     async def test_conditions_are_joined_by_and(self, backend: Backend, collection: str) -> None:
         stored = await seed(backend, collection, NUMBERS)
         await expect_keys(
@@ -393,6 +430,26 @@ class QueryOrderRules(ConformanceFixtures):
             ["k4", "k3", "k2", "k5", "k1"],
             order_by=[("g", "desc"), ("n", "desc")],
         )
+
+    @pytest.mark.asyncio
+    async def test_a_term_named_twice_sorts_by_its_first_direction(
+        self, backend: Backend, collection: str
+    ) -> None:
+        stored = await seed(backend, collection, {"b": {"g": 1}, "a": {"g": 2}, "c": {"g": 1}})
+        stored.append(await backend.put(rec(collection, "a", {"g": 2})))  # a at version 2
+        stored = [r for r in stored if r.key != "a" or r.version == 2]
+        await expect_keys(backend, collection, stored, ["a", "b", "c"], order_by=["key", "-key"])
+        await expect_keys(backend, collection, stored, ["c", "b", "a"], order_by=["-key", "key"])
+        await expect_keys(
+            backend, collection, stored, ["b", "c", "a"], order_by=["version", "-version"]
+        )
+        await expect_keys(
+            backend, collection, stored, ["a", "b", "c"], order_by=["-version", "version"]
+        )
+        await expect_keys(backend, collection, stored, ["b", "c", "a"], order_by=["g", "-g"])
+        for twice in (["updated_at", "-updated_at"], ["-updated_at", "updated_at"]):
+            got = await query_keys(backend, collection, order_by=twice)
+            assert got == reference_keys(stored, order_by=twice), twice
 
     @pytest.mark.asyncio
     async def test_numbers_and_strings(self, backend: Backend, collection: str) -> None:

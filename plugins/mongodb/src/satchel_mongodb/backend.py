@@ -3,15 +3,18 @@ record, the key as ``_id``.
 
 A document holds::
 
-    _id   the key
-    v     the value, in the shadow form of satchel_mongodb.codec
-    d     instants of the value's strings that read as datetimes (only when there are some)
-    ver   the version
-    ca    created_at, ua: updated_at, exp: expires_at (null: never), all UTC, milliseconds
-    ix    index entries, "<len(name)>:<name><value>", under a multikey index
-    ixe   names of indexes given with no value (only when there are some)
-    kd    the key's instant, when the key reads as a datetime
-    w     the id of the write that stored this version
+    _id       the key
+    value     the value, as the plain BSON its JSON maps to (satchel_mongodb.codec: only
+              keys MongoDB cannot store or address are escaped)
+    instants  instants (microseconds since 1970) of the value's strings that read as
+              datetimes, only when there are some
+    version   the version
+    created   created_at; updated: updated_at; expires: expires_at (null: never), BSON
+              dates (UTC, milliseconds); the TTL index satchel_ttl is on expires
+    ix        index entries, "<len(name)>:<name><value>", under a multikey index
+    ixe       names of indexes given with no value (only when there are some)
+    kd        the key's instant, when the key reads as a datetime
+    w         the id of the write that stored this version
 
 Each conditional write is one server operation whose filter carries the condition: an
 insert for create-if-absent (a duplicate key means the record exists), and a replace or a
@@ -32,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import itertools
 import os
 import random
@@ -77,7 +81,7 @@ from satchel.errors import (
     SatchelError,
     ValueTooLarge,
 )
-from satchel.query import Query, compile_glob, make_cursor, project
+from satchel.query import Query, compile_glob, evaluate, make_cursor, matches, project
 from satchel.settings import load_settings, mask_foreign
 from satchel_mongodb import translate
 from satchel_mongodb.codec import (
@@ -89,6 +93,7 @@ from satchel_mongodb.codec import (
     string_instant,
 )
 from satchel_mongodb.logs import LOG_LAYOUT, MongoLogs
+from satchel_mongodb.migrate import LEGACY, LegacyForm
 from satchel_mongodb.plugin import MongoSettings
 
 __all__ = ["MongoBackend", "MAX_DOCUMENT_BYTES"]
@@ -99,9 +104,17 @@ T = TypeVar("T")
 VERSION_CACHE_SIZE: Final = 10_000
 #: Attempts of an unconditional write that keeps meeting other writers.
 ATTEMPTS: Final = 100
-_META: Final = {"ver": 1, "ca": 1, "exp": 1, "w": 1}
+_META: Final = {"version": 1, "created": 1, "expires": 1, "w": 1}
 #: The collection (after the prefix) that holds each collection's version floor.
 FLOORS: Final = "%floors"
+#: What follows the prefix in the MongoDB name of a collection whose name is too long for
+#: MongoDB (then a digest of the name; an escaped name never holds "%~").
+LONG_NAME: Final = "%~"
+#: The start of the ``_id`` of a catalog document in the floors collection (which maps a
+#: digest name back to the collection's name).
+CATALOG: Final = "%name:"
+#: MongoDB's limit on "<database>.<collection>", in bytes.
+_MAX_NAMESPACE: Final = 255
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Seconds past a record's expiry before MongoDB's TTL monitor may remove it (the TTL
 #: index's expireAfterSeconds): room for clocks that differ by less than a minute.
@@ -186,7 +199,7 @@ def _secrets(uri: str, settings: MongoSettings) -> list[str]:
 def _exactly(key: str, current: Any) -> dict[str, Any]:
     """The filter of the document ``current`` (metadata as read) exactly as it was."""
     condition: dict[str, Any] = {"_id": key}
-    for name in ("ver", "ca", "exp", "w"):
+    for name in ("version", "created", "expires", "w"):
         condition[name] = current.get(name, {"$exists": False})
     return condition
 
@@ -219,14 +232,14 @@ def _is_version(value: Any) -> bool:
 
 
 def _alive(current: Any, now: datetime) -> bool:
-    """Whether the metadata ``current`` (``ver``, ``ca``, ``exp``) of a stored document are
-    a satchel record's, not expired at ``now``."""
+    """Whether the metadata ``current`` (``version``, ``created``, ``expires``) of a stored
+    document are a satchel record's, not expired at ``now``."""
     if current is None:
         return False
-    expires = current.get("exp")
+    expires = current.get("expires")
     return (
-        _is_version(current.get("ver"))
-        and isinstance(current.get("ca"), datetime)
+        _is_version(current.get("version"))
+        and isinstance(current.get("created"), datetime)
         and (expires is None or (isinstance(expires, datetime) and expires > now))
     )
 
@@ -235,15 +248,15 @@ def _is_record(current: Any) -> bool:
     """Whether the metadata ``current`` are a satchel record's (live or expired)."""
     return (
         current is not None
-        and _is_version(current.get("ver"))
-        and isinstance(current.get("ca"), datetime)
+        and _is_version(current.get("version"))
+        and isinstance(current.get("created"), datetime)
     )
 
 
 def _claim_document(key: str, claim: str, now: datetime) -> dict[str, Any]:
     """A claim on ``key``: not a record (version 0, expired since 1970), the place a new
     record takes once its writer has read the floor."""
-    return {"_id": key, "ver": 0, "ca": now, "ua": now, "exp": _EPOCH, "w": claim}
+    return {"_id": key, "version": 0, "created": now, "updated": now, "expires": _EPOCH, "w": claim}
 
 
 def _is_young_claim(current: Any) -> bool:
@@ -253,9 +266,9 @@ def _is_young_claim(current: Any) -> bool:
     CLAIM_SECONDS ahead (a claimer whose clock runs fast) counts as old, so it can hold a key
     for at most CLAIM_SECONDS of anyone's time. Taking over a claim is always safe: the
     claimer's own write is filtered on its claim and then fails, and it tries again."""
-    if current is None or current.get("ver") != 0 or not isinstance(current.get("w"), str):
+    if current is None or current.get("version") != 0 or not isinstance(current.get("w"), str):
         return False
-    made = current.get("ca")
+    made = current.get("created")
     if not isinstance(made, datetime):
         return False
     return -CLAIM_SECONDS < (utcnow() - made).total_seconds() < CLAIM_SECONDS
@@ -268,7 +281,7 @@ def _write_or_claim(
     no document under the key it leaves a claim instead (so a record is never created
     without the floor being read), and when another document is there it fails with a
     duplicate key at its own index."""
-    inserted = {"$eq": [{"$type": "$ua"}, "missing"]}  # the seed of an upsert has no "ua"
+    inserted = {"$eq": [{"$type": "$updated"}, "missing"]}  # the seed of an upsert has no "updated"
     replacement = {
         "$cond": [inserted, {"$literal": _claim_document(key, claim, now)}, {"$literal": doc}]
     }
@@ -296,7 +309,7 @@ def _check_version(
         raise NotFound(
             f"{collection!r}: no record under {key!r} to {doing} at version {if_version}"
         )
-    version = current["ver"]
+    version = current["version"]
     if version != if_version:
         raise Conflict(
             f"{collection!r}: {key!r} is at version {version}, not {if_version}; "
@@ -482,6 +495,8 @@ class MongoBackend(Backend):
         self._closed = False
         self._floors_name = self._prefix + FLOORS
         self._indexed: set[str] = set()
+        #: collections found free of documents in the earlier (shadow) form
+        self._natural: set[str] = set()
         #: (floor key, minute of expiry) -> the version this process raised it to
         self._covered: dict[tuple[str, int], int] = {}
         #: (collection, key) -> (version, created_at, expires_at, write id) last seen
@@ -582,12 +597,76 @@ class MongoBackend(Backend):
 
     def _mongo_name(self, name: str) -> str:
         mongo_name = _collection_name(self._prefix, name)
-        if len(f"{self.settings.database}.{mongo_name}".encode()) > 255:
-            raise InvalidArgument(
-                f"collection: {name[:40]!r}... is too long for a MongoDB collection name "
-                "(database, prefix and name together at most 255 bytes)"
-            )
+        if len(f"{self.settings.database}.{mongo_name}".encode()) > _MAX_NAMESPACE:
+            # too long for MongoDB: a digest of the name, which the catalog maps back
+            digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+            mongo_name = self._prefix + LONG_NAME + digest
+            if len(f"{self.settings.database}.{mongo_name}".encode()) > _MAX_NAMESPACE:
+                raise ConfigError(
+                    "SATCHEL_MONGODB_COLLECTION_PREFIX: the database and the prefix leave no "
+                    "room for a collection name (MongoDB allows 255 bytes for them together)"
+                )
         return mongo_name
+
+    async def _check_form(self, name: str, coll: AsyncCollection[Any]) -> None:
+        """Refuse a collection that still holds documents in the earlier (shadow) form
+        (:class:`~satchel_mongodb.migrate.LegacyForm`): a server filter would pass them by
+        without a word. Checked once per collection and process."""
+        if name in self._natural:
+            return
+        found = await self._call(coll.find_one(LEGACY, {"_id": 1}), "read from", name)
+        if found is not None:
+            raise LegacyForm(name)
+        self._natural.add(name)
+
+    def forget_form(self, name: str) -> None:
+        """Check the form of collection ``name`` again on its next use."""
+        self._natural.discard(name)
+
+    def mongo_name(self, name: str) -> str:
+        """The MongoDB collection that holds satchel collection ``name``."""
+        return self._mongo_name(name)
+
+    def raw_collection(self, mongo_name: str) -> AsyncCollection[Any]:
+        """The driver's collection ``mongo_name``, in the running event loop."""
+        return self._connection().collection(mongo_name)
+
+    async def mongo_collections(self) -> list[tuple[str, str]]:
+        """``(satchel name, MongoDB name)`` of every collection under the prefix (a long
+        name read from the catalog, see :meth:`_catalog`)."""
+        names = await self._call(
+            self._db.list_collection_names(), "list the collections of", self.settings.database
+        )
+        found: list[tuple[Any, str]] = [
+            (name, mongo)
+            for mongo in names
+            if (name := _satchel_name(self._prefix, mongo)) is not None
+            and mongo != self._floors_name
+        ]
+        mark = self._prefix + LONG_NAME
+        long = [mongo for _, mongo in found if mongo.startswith(mark)]
+        if long:
+            cursor = self._floors.find({"_id": {"$in": [CATALOG + m for m in long]}})
+            docs = await self._call(cursor.to_list(None), "list", self.settings.database)
+            named = {doc["_id"][len(CATALOG) :]: doc.get("name") for doc in docs}
+            found = [
+                (named.get(mongo) if mongo.startswith(mark) else name, mongo)
+                for name, mongo in found
+            ]
+        return sorted((name, mongo) for name, mongo in found if isinstance(name, str))
+
+    async def _catalog(self, name: str, mongo_name: str) -> None:
+        """Record the name of a collection whose MongoDB name is a digest (a name too long
+        for MongoDB), in the floors collection, before anything is written to it."""
+        if not mongo_name.startswith(self._prefix + LONG_NAME):
+            return
+        await self._call(
+            self._floors.update_one(
+                {"_id": CATALOG + mongo_name}, {"$set": {"name": name}}, upsert=True
+            ),
+            "record the name of",
+            name,
+        )
 
     async def _prepare(self, name: str, coll: AsyncCollection[Any]) -> None:
         """Create the collection's indexes, once per process (creating an index that exists
@@ -597,6 +676,7 @@ class MongoBackend(Backend):
         first (see :meth:`_cover`)."""
         if name in self._indexed:
             return
+        await self._check_form(name, coll)
         from pymongo import IndexModel
 
         index = IndexModel([("ix", 1), ("_id", 1)], name="satchel_index")
@@ -609,15 +689,16 @@ class MongoBackend(Backend):
         """Create ``indexes`` and ``satchel_ttl`` (records and logs share it)."""
         from pymongo import IndexModel
 
+        await self._catalog(name, coll.name)
         indexes = [
             *indexes,
             # records and log documents only: a claim (version 0) stays until its writer
             # replaces it
             IndexModel(
-                [("exp", 1)],
+                [("expires", 1)],
                 name="satchel_ttl",
                 expireAfterSeconds=self.ttl_margin,
-                partialFilterExpression={"ver": {"$gte": 1}},
+                partialFilterExpression={"version": {"$gte": 1}},
             ),
         ]
         try:
@@ -758,11 +839,13 @@ class MongoBackend(Backend):
     ) -> Record:
         """The record of a stored document; :class:`CorruptRecord` if it is not one."""
         key = doc.get("_id")
+        if "value" not in doc and ("v" in doc or "ver" in doc):
+            raise LegacyForm(collection)
         try:
-            version = doc["ver"]
-            created = doc["ca"]
-            updated = doc["ua"]
-            expires = doc.get("exp")
+            version = doc["version"]
+            created = doc["created"]
+            updated = doc["updated"]
+            expires = doc.get("expires")
             if (
                 not isinstance(key, str)
                 or not _is_version(version)
@@ -772,9 +855,9 @@ class MongoBackend(Backend):
             ):
                 raise ValueError("metadata of the wrong types")
             if select is None:
-                value = decode(doc["v"])
+                value = decode(doc["value"])
             else:
-                value = project(decode(doc["v"]) if "v" in doc else None, select)
+                value = project(decode(doc["value"]) if "value" in doc else None, select)
             index = _index(doc.get("ix"), doc.get("ixe"))
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise CorruptRecord(
@@ -794,17 +877,17 @@ class MongoBackend(Backend):
         write: str | None = None,
     ) -> RawBSONDocument:
         """The document of ``record`` at ``version``, encoded once (and checked for size)."""
-        shadow, times = encode(record.value)
+        stored, instants = encode(record.value)
         doc: dict[str, Any] = {
             "_id": record.key,
-            "v": shadow,
-            "ver": version,
-            "ca": created,
-            "ua": now,
-            "exp": None if record.expires_at is None else truncate_ms(record.expires_at),
+            "value": stored,
+            "version": version,
+            "created": created,
+            "updated": now,
+            "expires": None if record.expires_at is None else truncate_ms(record.expires_at),
         }
-        if times is not None:
-            doc["d"] = times
+        if instants is not None:
+            doc[translate.INSTANTS] = instants
         if record.index:
             entries, empty = _index_entries(record.index)
             if entries:
@@ -828,7 +911,7 @@ class MongoBackend(Backend):
         doc = await self._call(coll.find_one({"_id": key}), "read from", collection)
         if doc is None:
             return None
-        expires = doc.get("exp")
+        expires = doc.get("expires")
         if expires is not None and isinstance(expires, datetime) and expires <= utcnow():
             return None
         return self._record(collection, doc)
@@ -862,8 +945,13 @@ class MongoBackend(Backend):
         condition = translate.where_filter(where)
         if condition is translate.FALSE:
             return 0
-        query = translate.all_of([translate.live(utcnow()), condition])
-        return await self._call(coll.count_documents(query), "count in", collection)
+        await self._check_form(collection, coll)
+        query = translate.all_of([translate.live(utcnow()), translate.RECORDS, condition])
+        if all(translate.exact_on_server(c) for c in where):
+            return await self._call(coll.count_documents(query), "count in", collection)
+        # the server's filter selects a superset: each candidate is tested here
+        docs = await self._call(coll.find(query).to_list(None), "count in", collection)
+        return sum(1 for doc in docs if matches(self._record(collection, doc), where))
 
     @_bounded
     async def query(self, collection: str, query: Query) -> Page[Record]:
@@ -873,40 +961,55 @@ class MongoBackend(Backend):
         condition = translate.where_filter(query.where)
         if condition is translate.FALSE:
             return Page([], None)
-        pipeline = translate.needs_pipeline(query.order_by)
-        clauses = [condition, translate.live(utcnow())]
+        await self._check_form(collection, coll)
+        clauses = [condition, translate.live(utcnow()), translate.RECORDS]
+        exact = all(translate.exact_on_server(c) for c in query.where)
+        by_value = any(o.field[0] == "value" for o in query.order_by)
+        if exact and by_value and translate.server_sortable(query.order_by):
+            # the server sorts by the value paths when no candidate holds there what it
+            # orders otherwise than satchel (see translate.unsortable): the check and the
+            # page are asked for at once
+            odd = translate.all_of([*clauses, translate.unsortable(query.order_by)])
+            found, page = await asyncio.gather(
+                self._call(coll.find_one(odd, {"_id": 1}), "query", collection),
+                self._server_query(coll, collection, query, clauses),
+            )
+            if found is None and isinstance(page, Page):
+                return page
+        elif exact and not by_value:
+            page = await self._server_query(coll, collection, query, clauses)
+            assert page is not None
+            return page
+        # the server's filter selects a superset of the matches, or the order is one the
+        # server cannot give: the candidates are refined, ordered and paged here
+        cursor = coll.find(translate.all_of(clauses))
+        docs = await self._call(cursor.to_list(None), "query", collection)
+        candidates = [self._record(collection, doc) for doc in docs]
+        records, next_token = evaluate(candidates, query)
+        return Page(records, next_token)
+
+    async def _server_query(
+        self, coll: AsyncCollection[Any], collection: str, query: Query, clauses: list[Any]
+    ) -> Page[Record] | None:
+        """The query run wholly on the server: filter, sort, skip, limit, cursor; ``None``
+        when a fetched document holds, at a value path it is ordered by, what the server
+        orders otherwise than satchel (written since the check: the caller refines)."""
+        clauses = list(clauses)
         after = None if query.cursor is None else translate.page_after(query)
         take = None if query.limit is None else query.limit + 1
-        fields = translate.projection(query.select)
+        by_value = any(o.field[0] == "value" for o in query.order_by)
+        fields = None if by_value else translate.projection(query.select)
         sort = translate.sort_fields(query.order_by)
-        if not pipeline:
-            if after is not None:
-                clauses.append(after)
-            cursor = coll.find(translate.all_of(clauses), fields).sort(sort)
-            if query.offset:
-                cursor = cursor.skip(query.offset)
-            if take is not None:
-                cursor = cursor.limit(take)
-            docs = await self._call(cursor.to_list(None), "query", collection)
-        else:
-            # the sort fields are computed for the matching records only
-            stages: list[dict[str, Any]] = [
-                {"$match": translate.all_of(clauses)},
-                translate.atom_stage(query.order_by),
-            ]
-            if after is not None:
-                stages.append({"$match": after})
-            stages.append({"$sort": dict(sort)})
-            if query.offset:
-                stages.append({"$skip": query.offset})
-            if take is not None:
-                stages.append({"$limit": take})
-            if fields is not None:
-                keep = dict(fields)
-                keep.update({name: 1 for name, _ in sort})
-                keep.update(dict.fromkeys(translate.atom_fields(query.order_by), 1))
-                stages.append({"$project": keep})
-            docs = await self._call(self._aggregate(coll, stages), "query", collection)
+        if after is not None:
+            clauses.append(after)
+        cursor = coll.find(translate.all_of(clauses), fields).sort(sort)
+        if query.offset:
+            cursor = cursor.skip(query.offset)
+        if take is not None:
+            cursor = cursor.limit(take)
+        docs = await self._call(cursor.to_list(None), "query", collection)
+        if by_value and not all(translate.sortable_document(d, query.order_by) for d in docs):
+            return None
         more = query.limit is not None and len(docs) > query.limit
         if more:
             docs = docs[: query.limit]
@@ -917,12 +1020,6 @@ class MongoBackend(Backend):
                 query, translate.atoms(docs[-1], query.order_by), records[-1].key
             )
         return Page(records, next_cursor)
-
-    async def _aggregate(
-        self, coll: AsyncCollection[Any], stages: list[dict[str, Any]]
-    ) -> list[Any]:
-        cursor = await coll.aggregate(stages, allowDiskUse=True)
-        return await cursor.to_list(None)
 
     async def iter_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
         regex = compile_glob(pattern) if pattern is not None else None
@@ -953,15 +1050,7 @@ class MongoBackend(Backend):
 
     @_bounded
     async def collections(self) -> list[str]:
-        names = await self._call(
-            self._db.list_collection_names(), "list the collections of", self.settings.database
-        )
-        candidates = sorted(
-            (name, mongo)
-            for mongo in names
-            if (name := _satchel_name(self._prefix, mongo)) is not None
-            and mongo != self._floors_name
-        )
+        candidates = await self.mongo_collections()
         now = utcnow()
 
         # a live record, or the head of a live log that holds entries
@@ -1006,7 +1095,7 @@ class MongoBackend(Backend):
             if attempt >= 3:
                 await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
             current = await self._current(coll, collection, key)
-            version: Any = current.get("ver") if current is not None else None
+            version: Any = current.get("version") if current is not None else None
             alive = _alive(current, now)
             if if_version is not None:
                 _check_version(collection, key, if_version, current, now, "update")
@@ -1015,8 +1104,8 @@ class MongoBackend(Backend):
                     f"{collection!r}: a record already exists under {key!r} (version {version})"
                 )
             if alive:
-                created = current["ca"]
-                seen = (int(version), created, current.get("exp"), current.get("w"))
+                created = current["created"]
+                seen = (int(version), created, current.get("expires"), current.get("w"))
                 written = await self._replace(coll, record, seen, now)
                 if written is not None:
                     return self._stored(record, int(version) + 1, created, now, written)
@@ -1061,8 +1150,8 @@ class MongoBackend(Backend):
         id)``): its version and write id (or creation time, when it has no write id)."""
         version, created, _, write = seen
         if isinstance(write, str):
-            return {"_id": key, "ver": version, "w": write}
-        return {"_id": key, "ver": version, "ca": created}
+            return {"_id": key, "version": version, "w": write}
+        return {"_id": key, "version": version, "created": created}
 
     async def _replace(
         self,
@@ -1293,7 +1382,12 @@ class MongoBackend(Backend):
                     for key in plan:
                         if (collection, key) in self._versions:
                             version, created, expires, write = self._versions[(collection, key)]
-                            known[key] = {"ver": version, "ca": created, "exp": expires, "w": write}
+                            known[key] = {
+                                "version": version,
+                                "created": created,
+                                "expires": expires,
+                                "w": write,
+                            }
                 if unknown:
                     cursor = coll.find({"_id": {"$in": unknown}}, _META)
                     for doc in await self._call(cursor.to_list(None), "read from", collection):
@@ -1307,11 +1401,11 @@ class MongoBackend(Backend):
                 current: Any = known.get(key)
                 chain = chains[key]
                 if _alive(current, now):
-                    base, created = int(current["ver"]), current["ca"]
-                    seen = (base, created, current.get("exp"), current.get("w"))
+                    base, created = int(current["version"]), current["created"]
+                    seen = (base, created, current.get("expires"), current.get("w"))
                     condition = self._written_by(key, seen)
                 elif _is_record(current):
-                    base, created = int(current["ver"]), now
+                    base, created = int(current["version"]), now
                     condition = _exactly(key, current)
                 elif _is_young_claim(current):
                     waiting.append(key)
@@ -1443,7 +1537,7 @@ class MongoBackend(Backend):
                 if if_version is not None:
                     _check_version(collection, key, if_version, current, now, "delete")
                 elif not _alive(current, now):
-                    if current is None or _is_record(current) or current.get("ver") == 0:
+                    if current is None or _is_record(current) or current.get("version") == 0:
                         return False
                     # a document another client wrote: removed, as a put would replace it
                     result = await self._call(
@@ -1452,11 +1546,11 @@ class MongoBackend(Backend):
                     if result.deleted_count == 1:
                         return True
                     continue
-                version = current["ver"] if current is not None else None
+                version = current["version"] if current is not None else None
             # the floor first: a record created after the removal starts above it
             await self._raise_floor(collection, version)
             result = await self._call(
-                coll.delete_one({"_id": key, "ver": version, **translate.live(now)}),
+                coll.delete_one({"_id": key, "version": version, **translate.live(now)}),
                 "delete from",
                 collection,
             )
@@ -1465,9 +1559,13 @@ class MongoBackend(Backend):
         raise BackendUnavailable(f"{collection!r}: could not delete {key!r}: it kept changing")
 
     async def _top_version(self, coll: AsyncCollection[Any], collection: str, where: Any) -> Any:
-        cursor = coll.find({**where, "ver": {"$gte": 1}}, {"ver": 1}).sort("ver", -1).limit(1)
+        cursor = (
+            coll.find({**where, "version": {"$gte": 1}}, {"version": 1})
+            .sort("version", -1)
+            .limit(1)
+        )
         docs = await self._call(cursor.to_list(None), "read the versions of", collection)
-        return docs[0]["ver"] if docs else None
+        return docs[0]["version"] if docs else None
 
     @_bounded
     async def drop(self, collection: str) -> int:
@@ -1479,7 +1577,7 @@ class MongoBackend(Backend):
         top = await self._top_version(coll, collection, {})
         await self._raise_floor(collection, top)
         floor = top if _is_version(top) else 0
-        below: dict[str, Any] = {"$nor": [{"ver": {"$gt": floor}}]}
+        below: dict[str, Any] = {"$nor": [{"version": {"$gt": floor}}]}
         if await self._logs.drop(coll, collection, floor):
             below["seq"] = {"$exists": False}  # the logs' documents are gone (or stay)
         await self._call(coll.delete_many(below), "drop", collection)
@@ -1488,6 +1586,7 @@ class MongoBackend(Backend):
         if await self._call(coll.find_one({}, {"_id": 1}), "drop", collection) is None:
             await self._call(coll.drop(), "drop", collection)
             self._indexed.discard(collection)
+            self._natural.discard(collection)
             self._logs.forget(collection)
         for cached in [k for k in self._versions if k[0] == collection]:
             del self._versions[cached]
@@ -1495,17 +1594,11 @@ class MongoBackend(Backend):
 
     @_bounded
     async def purge_expired(self) -> int:
-        names = await self._call(
-            self._db.list_collection_names(), "list the collections of", self.settings.database
-        )
         now = utcnow()
         total = 0
-        for mongo in names:
-            name = _satchel_name(self._prefix, mongo)
-            if name is None or mongo == self._floors_name:
-                continue
+        for name, mongo in await self.mongo_collections():
             coll = self._db.get_collection(mongo)
-            expired: dict[str, Any] = {"exp": {"$lte": now}}
+            expired: dict[str, Any] = {"expires": {"$lte": now}}
             top = await self._top_version(coll, mongo, expired)
             await self._raise_floor(name, top)
             floor = top if _is_version(top) else 0
@@ -1514,7 +1607,7 @@ class MongoBackend(Backend):
                 total += logs
                 expired["seq"] = {"$exists": False}  # the logs' documents are done
             result = await self._call(
-                coll.delete_many({**expired, "$nor": [{"ver": {"$gt": floor}}]}),
+                coll.delete_many({**expired, "$nor": [{"version": {"$gt": floor}}]}),
                 "purge",
                 mongo,
             )

@@ -1,26 +1,19 @@
 """How a satchel value becomes a MongoDB document, and back.
 
-A value is stored in the form this module calls *shadow*: a BSON tree that holds exactly the
-value, shaped so that MongoDB's plain query operators mean what satchel's do.
+A value is stored as the plain BSON its JSON maps to: an object is a sub-document with its
+keys in their order, a list is an array, strings, booleans, ``null`` and numbers stay
+themselves; an integer beyond 64 bits is a ``Decimal128`` (exact up to 34 digits; longer
+integers are refused).
 
-* An object becomes ``{"n": <number of keys>, "o": {<escaped key>: <shadow>, ...}}``; its keys
-  keep their order.
-* A list becomes ``{"l": [<shadow>, ...]}``.
-* Strings, booleans, ``null`` and numbers stay themselves; an integer beyond 64 bits is a
-  ``Decimal128`` (exact up to 34 digits; longer integers are refused).
+The one change made to a value is the escape of object keys MongoDB cannot store or
+address as they are: a key is *escaped* when it is empty, starts with ``$`` or ``%``, or
+holds a ``.`` or NUL. An escaped key is ``%`` followed by the key with ``%``, ``.``, ``$``
+and NUL written ``%25``, ``%2E``, ``%24`` and ``%00`` (the empty key is ``%`` alone). Every
+other key is stored untouched; a stored key starting with ``%`` is always an escaped one.
 
-So the shadow has no array anywhere a query path can stop at: MongoDB never applies a
-condition to the elements of a list on its own (``{"tags": "x"}`` does not match a list
-holding ``"x"``), a path into an object never walks into a list, and a list is reached by
-index only through ``l``. ``n`` lets an equality test tell ``{"a": 1}`` from
-``{"a": 1, "b": 2}`` without depending on key order.
-
-Object keys are escaped so that none can be read as an operator or a path: ``%``, ``.``,
-``$`` and NUL become ``%25``, ``%2E``, ``%24`` and ``%00``, and the empty key becomes ``%``.
-
-Strings that read as ISO-8601 datetimes (the grammar of :mod:`satchel.query`) also have
-their instant, in microseconds since the epoch, in a second tree (``d``) of the same shape,
-which holds nothing else: a datetime in a query is compared with that tree.
+Strings that read as ISO-8601 datetimes (the grammar of :mod:`satchel.query`) have their
+instants (microseconds since the epoch) listed beside the value, in a field of their own,
+so that a query comparing with a datetime can narrow its candidates on the server.
 """
 
 from __future__ import annotations
@@ -47,9 +40,9 @@ __all__ = [
     "encode",
     "escape",
     "instant",
-    "shadow_paths",
     "string_instant",
     "unescape",
+    "value_path",
 ]
 
 #: MongoDB's largest document.
@@ -59,7 +52,8 @@ _ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_NEEDS_ESCAPE: Final = re.compile(r"[%.$\x00]")
+_NEEDS_ESCAPE: Final = re.compile(r"^[$%]|[.\x00]")
+_ESCAPED_CHARS: Final = re.compile(r"[%.$\x00]")
 _ESCAPES: Final = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
 _UNESCAPE: Final = re.compile(r"%(25|2E|24|00)")
 _UNESCAPES: Final = {"25": "%", "2E": ".", "24": "$", "00": "\x00"}
@@ -68,21 +62,18 @@ DIGITS: Final = frozenset("0123456789")
 
 
 def escape(key: str) -> str:
-    """An object key as a MongoDB field name that is never an operator or a path."""
-    if not key:
-        return "%"
-    if _NEEDS_ESCAPE.search(key) is None:
+    """An object key as the field name it is stored under (itself, unless MongoDB cannot
+    store or address it as it is, or it starts with the escape mark ``%``)."""
+    if key and _NEEDS_ESCAPE.search(key) is None:
         return key
-    return _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group()], key)
+    return "%" + _ESCAPED_CHARS.sub(lambda m: _ESCAPES[m.group()], key)
 
 
 def unescape(name: str) -> str:
     """The object key that :func:`escape` turned into ``name``."""
-    if "%" not in name:
+    if not name.startswith("%"):
         return name
-    if name == "%":
-        return ""
-    return _UNESCAPE.sub(lambda m: _UNESCAPES[m.group(1)], name)
+    return _UNESCAPE.sub(lambda m: _UNESCAPES[m.group(1)], name[1:])
 
 
 def instant(moment: datetime) -> int:
@@ -111,122 +102,80 @@ def _number(value: int) -> Any:
     return Decimal128(text)
 
 
-def encode(value: Any) -> tuple[Any, Any]:
-    """``(shadow, datetimes)`` of a JSON value; ``datetimes`` is ``None`` when the value holds
-    no string that reads as a datetime."""
+def _natural(value: Any, instants: list[int]) -> Any:
     kind = type(value)
-    if kind is dict:
-        fields: dict[str, Any] = {}
-        times: dict[str, Any] | None = None
-        for key, item in value.items():
-            name = key if key and _NEEDS_ESCAPE.search(key) is None else escape(key)
-            item_kind = type(item)
-            if item_kind is str:
-                fields[name] = item
-                if item and item[0] in DIGITS:
-                    moment = string_instant(item)
-                    if moment is not None:
-                        if times is None:
-                            times = {}
-                        times[name] = moment
-            elif item_kind is bool or item_kind is float or item is None:
-                fields[name] = item
-            else:
-                shadow, when = encode(item)
-                fields[name] = shadow
-                if when is not None:
-                    if times is None:
-                        times = {}
-                    times[name] = when
-        return {"n": len(value), "o": fields}, (None if times is None else {"o": times})
-    if kind is list or kind is tuple:
-        items: list[Any] = []
-        nested: dict[str, Any] | None = None
-        direct: list[int] | None = None
-        for index, item in enumerate(value):
-            shadow, when = encode(item)
-            items.append(shadow)
-            if when is not None:
-                if isinstance(when, int):
-                    if direct is None:
-                        direct = []
-                    direct.append(when)
-                if nested is None:
-                    nested = {}
-                nested[str(index)] = when
-        if nested is None:
-            return {"l": items}, None
-        return {"l": items}, {"l": nested, "e": direct or []}
     if kind is str:
-        return value, string_instant(value)
+        if value and value[0] in DIGITS:
+            moment = string_instant(value)
+            if moment is not None:
+                instants.append(moment)
+        return value
+    if kind is dict:
+        return {
+            (key if key and _NEEDS_ESCAPE.search(key) is None else escape(key)): _natural(
+                item, instants
+            )
+            for key, item in value.items()
+        }
+    if kind is list or kind is tuple:
+        return [_natural(item, instants) for item in value]
+    if kind is bool or kind is float or value is None:
+        return value
     if kind is int:
-        return _number(value), None
-    if isinstance(value, bool) or value is None or kind is float:
-        return value, None
+        return _number(value)
+    if isinstance(value, bool):
+        return bool(value)
     if isinstance(value, int):  # an int subclass
-        return _number(int(value)), None
+        return _number(int(value))
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return _natural(str(value), instants)
     raise InvalidArgument(f"value: {type(value).__name__} is not a JSON value: {value!r:.80}")
 
 
-class _Bad(Exception):
-    """A document part that no encoding makes."""
+def encode(value: Any) -> tuple[Any, list[int] | None]:
+    """``(stored, instants)`` of a JSON value: ``stored`` is its BSON form, ``instants`` the
+    distinct instants of its strings that read as datetimes (``None`` when there are
+    none)."""
+    instants: list[int] = []
+    stored = _natural(value, instants)
+    if not instants:
+        return stored, None
+    return stored, sorted(set(instants))
 
 
-def decode(shadow: Any) -> Any:
-    """The JSON value :func:`encode` made ``shadow`` from (``ValueError`` if it made none)."""
-    kind = type(shadow)
+def decode(stored: Any) -> Any:
+    """The JSON value :func:`encode` stored as ``stored`` (``ValueError`` if it is none)."""
+    kind = type(stored)
+    if kind is str or kind is int or kind is float or kind is bool or stored is None:
+        return stored
     if kind is dict:
-        fields = shadow.get("o")
-        if fields is not None:
-            if type(fields) is not dict:
-                raise ValueError("an object's fields are not a document")
-            out = {}
-            for name, item in fields.items():
-                key = name if "%" not in name else unescape(name)
-                item_kind = type(item)
-                out[key] = (
-                    item
-                    if item_kind is str or item_kind is int or item_kind is float
-                    else decode(item)
-                )
-            return out
-        items = shadow.get("l")
-        if items is not None:
-            if type(items) is not list:
-                raise ValueError("a list's items are not an array")
-            return [decode(item) for item in items]
-        if not shadow or "n" in shadow:  # an object, or what a projection left of one
-            return {}
-        raise ValueError(f"a document with fields {sorted(shadow)[:5]} is not a stored value")
-    if kind is str or kind is float or kind is bool or shadow is None or kind is int:
-        return shadow
+        return {
+            (name if not name.startswith("%") else unescape(name)): decode(item)
+            for name, item in stored.items()
+        }
+    if kind is list:
+        return [decode(item) for item in stored]
     if kind is Int64:
-        return int(shadow)
+        return int(stored)
     if kind is Decimal128:
-        number = shadow.to_decimal()
-        if number != number.to_integral_value():
-            raise ValueError(f"{shadow} is not an integer")
+        number = stored.to_decimal()
+        if not number.is_finite() or number != number.to_integral_value():
+            raise ValueError(f"{stored} is not an integer")
         return int(number)
-    raise ValueError(f"{type(shadow).__name__} is not a JSON value")
+    raise ValueError(f"{type(stored).__name__} is not a JSON value")
 
 
-def shadow_paths(root: str, segments: Sequence[str]) -> list[str]:
-    """The shadow paths a satchel path into the value can take: one per way of reading each
-    all-digit segment (an object's key, or a list's index)."""
-    paths = [root]
-    for segment in segments:
-        if segment.isascii() and segment.isdigit() and int(segment) < 2**31:
-            paths = [f"{p}.o.{escape(segment)}" for p in paths] + [
-                f"{p}.l.{int(segment)}" for p in paths
-            ]
-        else:
-            name = escape(segment)
-            paths = [f"{p}.o.{name}" for p in paths]
-    return paths
+def value_path(segments: Sequence[str], root: str = "value") -> str:
+    """The dotted MongoDB path of a satchel path into the value (``root`` for none)."""
+    if not segments:
+        return root
+    return root + "." + ".".join(escape(segment) for segment in segments)
 
 
 def document_bytes(doc: Mapping[str, Any], value: Any, what: str) -> bytes:
-    """``doc`` (which holds ``value`` in shadow form) as BSON, checked for size: a document
+    """``doc`` (which holds ``value`` in stored form) as BSON, checked for size: a document
     over MongoDB's 16 MiB, or a value whose JSON is over that, raises ``ValueTooLarge``;
     a document BSON cannot hold raises ``InvalidArgument``. ``what`` names the value in
     those messages (``"value of 'k'"``)."""

@@ -79,7 +79,7 @@ class Appender:
         self._backend = logs.backend
 
     def _encode(self, key: str, values: Sequence[JSONValue]) -> list[Any]:
-        """The shadow of each value, checked: the document of every entry fits MongoDB."""
+        """The stored form of each value, checked: the document of every entry fits MongoDB."""
         shadows = []
         for index, value in enumerate(values):
             shadow, _ = encode(value)
@@ -87,10 +87,10 @@ class Appender:
                 "_id": ObjectId(),
                 "log": key,
                 "seq": 2**62,
-                "ver": 2**62,
+                "version": 2**62,
                 "at": EPOCH,
-                "exp": EPOCH,
-                "v": shadow,
+                "expires": EPOCH,
+                "value": shadow,
             }
             document_bytes(probe, value, f"value {index} of log {key!r}")
             shadows.append(shadow)
@@ -143,9 +143,9 @@ class Appender:
             "_id": key,
             "log": key,
             "seq": 0,
-            "ver": 0,
-            "exp": EPOCH,
-            "ca": now,
+            "version": 0,
+            "expires": EPOCH,
+            "created": now,
             "w": claim,
             "cat": now,
         }
@@ -290,8 +290,8 @@ class Appender:
             await hold.keep()
             await self._logs.call(
                 hold.coll.update_many(
-                    {"log": base.key, "seq": {"$gte": low, "$lte": high}, "exp": pending},
-                    {"$set": {"exp": ee}},
+                    {"log": base.key, "seq": {"$gte": low, "$lte": high}, "expires": pending},
+                    {"$set": {"expires": ee}},
                 ),
                 "append to",
                 hold.collection,
@@ -310,10 +310,10 @@ class Appender:
                 "_id": ObjectId(),
                 "log": hold.key,
                 "seq": seq,
-                "ver": seq,
+                "version": seq,
                 "at": at,
-                "exp": ee,
-                "v": shadow,
+                "expires": ee,
+                "value": shadow,
             }
             data = document_bytes(doc, None, f"value {offset} of log {hold.key!r}")
             if chunk and (len(chunk) >= CHUNK_ENTRIES or size + len(data) > CHUNK_BYTES):

@@ -87,15 +87,15 @@ class Head:
             "_id": self.key,
             "log": self.key,
             "seq": 0,
-            "ver": self.ver,
+            "version": self.ver,
             "lo": self.lo,
             "top": self.top,
             "n": self.n,
             "cut": self.cut,
             "inc": self.inc,
-            "exp": self.exp,
+            "expires": self.exp,
             "ee": self.ee,
-            "ca": self.ca,
+            "created": self.ca,
             "w": self.w,
             "cw": list(self.cw),
         }
@@ -128,18 +128,22 @@ def parse_head(collection: str, key: str, doc: Any) -> Head | Creation | None:
     document that is neither."""
     if doc is None:
         return None
+    if "ver" in doc and "version" not in doc:
+        from satchel_mongodb.migrate import LegacyForm
+
+        raise LegacyForm(collection)
     try:
         if doc.get("seq") != 0 or doc.get("log") != key:
             raise ValueError("not a log's head")
         w = doc["w"]
         if not isinstance(w, str):
             raise ValueError("no write id")
-        if doc.get("ver") == 0:
+        if doc.get("version") == 0:
             return Creation(w, doc.get("cat"))
-        ints = [doc[name] for name in ("ver", "lo", "top", "n", "cut")]
+        ints = [doc[name] for name in ("version", "lo", "top", "n", "cut")]
         if not all(is_int(v) for v in ints):
             raise ValueError("counters of the wrong types")
-        exp, ee, ca = doc.get("exp"), doc.get("ee"), doc["ca"]
+        exp, ee, ca = doc.get("expires"), doc.get("ee"), doc["created"]
         if not (exp is None or isinstance(exp, datetime)) or not (
             ee is None or isinstance(ee, datetime)
         ):
@@ -178,7 +182,11 @@ def parse_entry(collection: str, key: str, doc: Any) -> LogEntry:
         at = doc["at"]
         if not is_int(seq) or not isinstance(at, datetime):
             raise ValueError("metadata of the wrong types")
-        return LogEntry(int(seq), decode(doc["v"]), at)
+        if "value" not in doc and ("v" in doc or "ver" in doc):
+            from satchel_mongodb.migrate import LegacyForm
+
+            raise LegacyForm(collection)
+        return LogEntry(int(seq), decode(doc["value"]), at)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CorruptRecord(
             f"{collection!r}: entry {seq!r} of log {key!r} is not a satchel log entry "

@@ -2,14 +2,15 @@
 
 A log collection holds, in the MongoDB collection of its satchel collection::
 
-    head   {_id: <key>, log: <key>, seq: 0, ver, lo, top, n, cut, inc, exp, ee, ca, w, cw,
-            c, cat, rs (while an append holds the log), dead (only when there are some)}
-    entry  {_id: <ObjectId>, log: <key>, seq, ver: <seq>, at, exp, v}
+    head   {_id: <key>, log: <key>, seq: 0, version, lo, top, n, cut, inc, expires, ee,
+            created, w, cw, c, cat, rs (while an append holds the log), dead (only when
+            there are some)}
+    entry  {_id: <ObjectId>, log: <key>, seq, version: <seq>, at, expires, value}
 
-An entry's value ``v`` is in the shadow form of :mod:`satchel_mongodb.codec`, as a record's
-is; ``at`` is when it was appended. The unique index ``satchel_log`` on ``{log: 1, seq: 1}``
-serves every range read (``find({log, seq: {$gte, $lte}}).sort({seq: -1})`` for the last
-entries) and makes a sequence number impossible to store twice.
+An entry's ``value`` is stored as :mod:`satchel_mongodb.codec` stores a record's; ``at``
+is when it was appended. The unique index ``satchel_log`` on ``{log: 1, seq: 1}`` serves
+every range read (``find({log, seq: {$gte, $lte}}).sort({seq: -1})`` for the last entries)
+and makes a sequence number impossible to store twice.
 
 Why one document per entry: no log ever nears MongoDB's 16 MiB per document (only one
 entry has to fit), the last entries are an index range, and a pop or a trim removes whole
@@ -17,7 +18,7 @@ documents. A batch document (one per append) saves documents but would make a po
 of a batch rewrite the batch. The price is a document per entry; the head keeps what would
 otherwise need a scan (the length, the expiry).
 
-The head decides what is visible. ``ver`` is the highest sequence number ever handed out in
+The head decides what is visible. ``version`` is the highest sequence number ever handed out in
 the log (also to an append still under way), ``top`` the highest one committed, ``lo`` the
 lowest one still in the log; the entries are those with ``lo <= seq <= top`` outside the
 ``dead`` ranges, ``n`` of them. ``inc`` names the log's incarnation, ``cut`` counts its
@@ -46,11 +47,11 @@ again. Only an acknowledged commit makes an append happen, and a commit whose re
 lost is recognised as done by the head (``top`` has passed its range) instead of being
 made again.
 
-A log that does not exist is created under a *creation claim* (a head with ``ver`` 0 that
+A log that does not exist is created under a *creation claim* (a head with ``version`` 0 that
 no reader counts): the writer inserts it, then reads the collection's floor (the
 ``<prefix>%floors`` document that records versions use, here holding sequence numbers), and
 starts the log above it. Every removal of a log (delete, a pop or trim that empties it,
-drop, purge, the TTL monitor) raises the floor to the log's ``ver`` first, or is covered by
+drop, purge, the TTL monitor) raises the floor to the log's ``version`` first, or is covered by
 it in advance, so sequence numbers are never reused.
 
 Pop and trim are one compare-and-set of the head on ``w`` (lowering ``top``, or raising
@@ -58,13 +59,13 @@ Pop and trim are one compare-and-set of the head on ``w`` (lowering ``top``, or 
 such a cut reads the head again after its entries, and starts over when ``cut`` moved.
 
 A pop or trim that empties the log, and a delete, are such a cut too: the head becomes a
-*tombstone* (``n`` 0, ``lo`` above ``ver``: no entry is visible, so the log reads as
-absent everywhere), whose ``cw`` still holds the write's id, and whose ``exp`` keeps it for
+*tombstone* (``n`` 0, ``lo`` above ``version``: no entry is visible, so the log reads as
+absent everywhere), whose ``cw`` still holds the write's id, and whose ``expires`` keeps it for
 :func:`satchel.backend.outcome_retention` of the call bound (the backend's
 ``tombstone_seconds``), after which ``purge_expired`` or the TTL monitor removes it. Why not
 delete the head: a delete whose reply is lost, sent again, finds nothing to delete and
 cannot tell whether its first attempt ran, and the entries it popped would be lost to
-every caller. An append to a tombstone goes on from its ``ver`` (keeping ``cw``), so even a
+every caller. An append to a tombstone goes on from its ``version`` (keeping ``cw``), so even a
 pop whose write is sent again after another writer appended finds its id. The entries a
 cut removes are deleted after it; a failure there does not undo the cut (the pop returns
 its entries), and what stays is never read and goes when the log is next emptied,
@@ -75,7 +76,7 @@ backend itself when a reply is lost with retryable writes off, as on a standalon
 ``mongod``): it is filtered on the write id it replaces, so at most one copy applies, and
 the write id in ``cw`` says whether one did.
 
-Expiry: the head's ``exp`` is the log's; entries carry ``exp`` too, kept at or after the
+Expiry: the head's ``expires`` is the log's; entries carry ``expires`` too, kept at or after the
 head's (``ee``), so that MongoDB's TTL monitor (the ``satchel_ttl`` index, shared with the
 records) removes the entries of an expired log and never those of a live one. Renewing
 every entry on every append would cost a write per entry, so an append that needs the
@@ -376,7 +377,7 @@ class MongoLogs:
 
     async def _empty(self, coll: AsyncCollection[Any], collection: str, head: Head) -> bool:
         """Empty the log of ``head`` (if it is still as read): the floor raised to its
-        ``ver``, the head made a tombstone (see the module's docs), the entries deleted;
+        ``version``, the head made a tombstone (see the module's docs), the entries deleted;
         whether it is done."""
         await self.backend._raise_floor(collection, head.ver)
         kept = timedelta(seconds=self.backend.tombstone_seconds)
@@ -548,7 +549,7 @@ class MongoLogs:
         if not await self._holds_logs(coll, collection):
             return False
         await self.call(
-            coll.delete_many({"seq": 0, "$nor": [{"ver": {"$gt": floor}}]}), "drop", collection
+            coll.delete_many({"seq": 0, "$nor": [{"version": {"$gt": floor}}]}), "drop", collection
         )
         await self._remove_orphans(coll, collection, floor, None)
         return True
@@ -565,7 +566,7 @@ class MongoLogs:
             coll.find(condition, {"_id": 1}).to_list(None), "read from", collection
         )
         survivors = [doc["_id"] for doc in found]
-        entries: dict[str, Any] = {"seq": {"$gte": 1}, "$nor": [{"ver": {"$gt": floor}}]}
+        entries: dict[str, Any] = {"seq": {"$gte": 1}, "$nor": [{"version": {"$gt": floor}}]}
         if keys is not None:
             entries["log"] = {"$in": [k for k in keys if k not in set(survivors)]}
         elif survivors:
@@ -582,7 +583,7 @@ class MongoLogs:
         logs."""
         if not await self._holds_logs(coll, collection):
             return None
-        expired = {"seq": 0, "exp": {"$lte": now}, "$nor": [{"ver": {"$gt": floor}}]}
+        expired = {"seq": 0, "expires": {"$lte": now}, "$nor": [{"version": {"$gt": floor}}]}
         found = await self.call(
             coll.find(expired, {"_id": 1, "n": 1}).to_list(None), "purge", collection
         )
@@ -596,7 +597,11 @@ class MongoLogs:
             await self._remove_orphans(coll, collection, floor, keys)
         await self.call(
             coll.delete_many(
-                {"seq": {"$gte": 1}, "exp": {"$lte": now}, "$nor": [{"ver": {"$gt": floor}}]}
+                {
+                    "seq": {"$gte": 1},
+                    "expires": {"$lte": now},
+                    "$nor": [{"version": {"$gt": floor}}],
+                }
             ),
             "purge",
             collection,

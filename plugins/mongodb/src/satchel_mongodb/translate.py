@@ -1,22 +1,23 @@
-"""satchel queries as MongoDB filters, sorts and aggregation stages.
+"""satchel queries as MongoDB filters and sorts.
 
-Conditions on the value are written against the shadow form of :mod:`satchel_mongodb.codec`,
-in which MongoDB's plain operators mean what satchel's mean: no query path ever stops at an
-array, so ``{"v.o.tags": "x"}`` never matches a list holding ``"x"``; equality with a list or
-an object is spelled out field by field (with the key count ``n`` and ``$size``), so key
-order does not matter; ``null`` is matched with ``$type``, because ``{f: null}`` would also
-match a missing field; ``neq`` is the ``$nor`` of ``eq``; datetimes are compared with the
-instants tree ``d``. User data only ever appears as an operand, never as an operator or a
-field name: keys are escaped, strings in regular expressions are escaped character by
-character.
-
-Ordering by a value path (whose values may be objects and lists, which satchel ranks as
-equal among themselves) runs as an aggregation that computes each term's rank and value;
-ordering by the key, version, ``created_at`` or ``updated_at`` is a plain ``find``.
+A condition is either *exact* on the server or *refined*. Exact: every condition on the
+key and the metadata, and a condition on the value whose meaning MongoDB's can be made
+equal to (:func:`_exact`): a path with no all-digit segment, each of its steps guarded with
+``$not: {$type: "array"}`` (MongoDB walks into the elements of an array), compared with a
+string, a boolean, ``null`` (``$type: "null"``: ``{f: null}`` also matches a missing field)
+or a number below 2**53; ``neq`` and ``exists false`` as the ``$nor`` of the exact match.
+Refined: the server runs a filter that selects a superset of the matches (:func:`superset`)
+and the backend applies :func:`satchel.query.evaluate` to those candidates only (the split
+satchel-redis makes for ``keys(pattern)``). A query whose conditions are all exact, ordered
+by the key or metadata only, runs wholly on the server (filter, sort, skip, limit, cursor).
+User data only ever appears as an operand, never as an operator or a field name: keys are
+escaped (:func:`satchel_mongodb.codec.escape`), strings in regular expressions are escaped
+character by character.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
@@ -26,16 +27,19 @@ from bson.decimal128 import Decimal128
 from satchel.errors import InvalidQuery
 from satchel.query import Condition, FieldPath, Order, Query, cursor_position
 from satchel_mongodb.codec import decode as decode_number
-from satchel_mongodb.codec import escape, instant, shadow_paths
+from satchel_mongodb.codec import instant, value_path
 
 __all__ = [
     "FALSE",
+    "INSTANTS",
+    "RECORDS",
     "all_of",
+    "exact_on_server",
     "live",
-    "needs_pipeline",
     "page_after",
     "projection",
     "sort_fields",
+    "superset",
     "where_filter",
 ]
 
@@ -45,18 +49,31 @@ _INT64: Final = 2**63
 _MAX_INDEX: Final = 2**31
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Where each metadata field is stored, and the rank (in satchel's sort order) of its values.
-_METADATA: Final = {"key": "_id", "version": "ver", "created_at": "ca", "updated_at": "ua"}
+_METADATA: Final = {
+    "key": "_id",
+    "version": "version",
+    "created_at": "created",
+    "updated_at": "updated",
+}
 #: Where each metadata field is stored.
-_STORED: Final = {**_METADATA, "expires_at": "exp"}
+_STORED: Final = {**_METADATA, "expires_at": "expires"}
 _OPS: Final = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 _LAST_CHAR: Final = "\U0010ffff"
+#: Records only (not the documents of a log in the same collection, which have ``seq``).
+RECORDS: Final[dict[str, Any]] = {"seq": {"$exists": False}}
+#: The field that lists the instants of the value's strings that read as datetimes.
+INSTANTS: Final = "instants"
+#: Below this magnitude a number compares on the server as in Python, whatever the server
+#: does with a long or a Decimal128 against a double (at worst it rounds them to doubles,
+#: which keeps their order against a number that a double holds exactly, as this one is).
+_EXACT_NUMBER: Final = 2**53
 
 
 def live(now: datetime) -> dict[str, Any]:
-    """Records that have not expired at ``now``: ``exp`` is ``null``, missing or later.
+    """Records that have not expired at ``now``: ``expires`` is ``null``, missing or later.
     (One field condition, not an ``$or``: a server may stop using the ``_id`` or ``ix``
     index for a filter with a top-level operator.)"""
-    return {"exp": {"$not": {"$lte": now}}}
+    return {"expires": {"$not": {"$lte": now}}}
 
 
 def all_of(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -82,16 +99,25 @@ def all_of(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _join_key_bounds(name: str, first: Any, second: Any) -> dict[str, Any] | None:
-    """Two range conditions on ``_id`` as one (``{"$gte": a, "$lt": b}`` and
-    ``{"$gt": c}``: one range, which a server reads from the ``_id`` index), or ``None``
-    when they are not two sets of distinct range operators. (``_id`` is never a list, so
-    the operators of one condition hold for one and the same value.)"""
-    if name != "_id" or not isinstance(first, Mapping) or not isinstance(second, Mapping):
-        return None
-    operators = (*first, *second)
-    if len(set(operators)) < len(operators) or not set(operators) <= set(_OPS.values()):
+    """Two conditions on one field as one operator document (``{"$gte": a, "$lt": b}``
+    and ``{"$gt": c}``: one range, which a server reads from an index), or ``None`` when
+    they share an operator or one is an object to equal. A plain operand becomes ``$eq``.
+    (MongoDB applies each operator of a document on its own, also to an array's elements,
+    so the joined condition means what the two meant.)"""
+    first, second = _operators(first), _operators(second)
+    if first is None or second is None or set(first) & set(second):
         return None
     return {**first, **second}
+
+
+def _operators(condition: Any) -> dict[str, Any] | None:
+    if isinstance(condition, Mapping):
+        if condition and all(isinstance(k, str) and k.startswith("$") for k in condition):
+            return dict(condition)
+        return None
+    if isinstance(condition, (list, tuple)):
+        return None
+    return {"$eq": condition}
 
 
 def _or(clauses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -145,112 +171,163 @@ def _regex(text: str) -> str:
 _END: Final = "(?![\\s\\S])"
 
 
-def _has_datetime(value: Any) -> bool:
-    if isinstance(value, datetime):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_has_datetime(v) for v in value)
-    if isinstance(value, Mapping):
-        return any(_has_datetime(v) for v in value.values())
-    return False
+# -- conditions on the value: supersets --------------------------------------------------
 
 
-# -- conditions on the value ------------------------------------------------------------
+def _scalar_operand(wanted: Any) -> Any:
+    return _number(wanted) if _is_number(wanted) else wanted
 
 
-def _eq(path: str, dates: str, wanted: Any) -> dict[str, Any]:
-    """Records whose value at the shadow ``path`` (instants at ``dates``) equals ``wanted``.
-    ``path`` is empty for "the element itself" inside ``$elemMatch``."""
-    prefix = f"{path}." if path else ""
-    dprefix = f"{dates}." if dates else ""
+def _number_range(path: str, op: str, wanted: int | float) -> dict[str, Any]:
+    """Numbers at ``path`` that may be ``op wanted``: exactly those for a number a double
+    holds exactly and below 2**53, else a range widened by one double on each side (which
+    holds whether the server compares exactly or through doubles)."""
+    if abs(wanted) < _EXACT_NUMBER:
+        if op == "eq":
+            return {path: wanted}
+        return {path: {_OPS[op]: wanted}}
+    near = float(wanted)
+    below, above = math.nextafter(near, -math.inf), math.nextafter(near, math.inf)
+    if op == "eq":
+        return {path: {"$gte": below, "$lte": above}}
+    if op in ("gt", "gte"):
+        return {path: {"$gte": below}}
+    return {path: {"$lte": above}}
+
+
+def _eq_superset(path: str, wanted: Any) -> dict[str, Any]:
+    """A filter matching at least every record whose value at ``path`` equals ``wanted``."""
     if wanted is None:
-        return {path: {"$type": "null"}} if path else {"$type": "null"}
+        return {path: None}  # null, or missing, or a list holding null
     if isinstance(wanted, datetime):
-        if not dates:
-            return FALSE
-        return {dates: instant(_aware(wanted))}
-    if isinstance(wanted, (bool, str)) or _is_number(wanted):
-        operand = _number(wanted) if _is_number(wanted) else wanted
-        return {path: operand} if path else {"$eq": operand}
+        return {path: {"$type": "string"}, INSTANTS: instant(_aware(wanted))}
+    if _is_number(wanted):
+        return _number_range(path, "eq", wanted)
+    if isinstance(wanted, (bool, str)):
+        return {path: wanted}
     if isinstance(wanted, (list, tuple)):
         return all_of(
-            [{f"{prefix}l": {"$size": len(wanted)}}]
-            + [
-                _eq(f"{prefix}l.{i}", f"{dprefix}l.{i}" if dates else "", item)
-                for i, item in enumerate(wanted)
-            ]
+            [{path: {"$size": len(wanted)}}]
+            + [_eq_superset(f"{path}.{i}", item) for i, item in enumerate(wanted)]
         )
     if isinstance(wanted, Mapping):
-        return all_of(
-            [{f"{prefix}n": len(wanted)}]
-            + [
-                _eq(
-                    f"{prefix}o.{escape(k)}",
-                    f"{dprefix}o.{escape(k)}" if dates else "",
-                    item,
-                )
-                for k, item in wanted.items()
-            ]
-        )
+        if not wanted:
+            return {path: {"$type": "object"}}
+        return all_of([_eq_superset(value_path((k,), path), item) for k, item in wanted.items()])
     raise InvalidQuery(f"where: {wanted!r} is not a JSON value or a datetime")
 
 
-def _value_condition(path: str, dates: str, op: str, wanted: Any) -> dict[str, Any]:
-    """One condition on one shadow path (one reading of the satchel path)."""
+def superset(condition: Condition) -> dict[str, Any]:
+    """A filter that matches at least every record ``condition`` (on the value) matches;
+    :data:`FALSE` when it matches none, ``{}`` when the server cannot narrow."""
+    op, wanted = condition.op, condition.value
+    segments = condition.field[1:]
+    odd = next((i for i, s in enumerate(segments) if s.isdigit() and not s.isascii()), None)
+    if odd is not None:
+        # a segment of digits other than 0-9 ("²"), which some servers fail to read: the
+        # records where the path up to it exists (none of its values is missing at "²")
+        if op == "neq" or (op == "exists" and not wanted):
+            return {}
+        return {value_path(segments[:odd]): {"$exists": True}} if odd else {}
+    path = value_path(segments)
     if op == "eq":
-        return _eq(path, dates, wanted)
+        return _eq_superset(path, wanted)
     if op == "in":
-        return _or([_eq(path, dates, item) for item in wanted])
+        return _or([_eq_superset(path, item) for item in wanted])
     if op == "exists":
-        return {path: {"$exists": True}}
+        return {path: {"$exists": True}} if wanted else {}
+    if op == "neq":
+        return {}
     if op in ("startswith", "endswith"):
         pattern = "^" + _regex(wanted) if op == "startswith" else _regex(wanted) + _END
         return {path: {"$regex": pattern}}
     if op == "contains":
-        if isinstance(wanted, datetime):
-            in_list: dict[str, Any] = {f"{dates}.e": instant(_aware(wanted))}
-        elif isinstance(wanted, (list, tuple, Mapping)) and _has_datetime(wanted):
-            raise InvalidQuery(
-                "where: 'contains' with a list or object that holds a datetime is not "
-                "supported by the mongodb backend; compare with ISO-8601 strings instead"
-            )
-        else:
-            in_list = {f"{path}.l": {"$elemMatch": _eq("", "", wanted)}}
         if isinstance(wanted, str):
-            return _or([{path: {"$regex": _regex(wanted)}}, in_list])
-        return in_list
+            return {path: {"$regex": _regex(wanted)}}  # a substring, or a list's element
+        if wanted is None or isinstance(wanted, (bool, datetime)) or _is_number(wanted):
+            return _eq_superset(path, wanted)  # MongoDB matches a list's elements too
+        return {path: {"$exists": True}}
     # gt gte lt lte
-    mongo_op = _OPS[op]
     if isinstance(wanted, datetime):
-        return {dates: {mongo_op: instant(_aware(wanted))}}
+        return {path: {"$type": "string"}, INSTANTS: {_OPS[op]: instant(_aware(wanted))}}
     if _is_number(wanted):
-        return {path: {mongo_op: _number(wanted)}}
+        return _number_range(path, op, wanted)
     if isinstance(wanted, (str, bool)):
-        return {path: {mongo_op: wanted}}
+        return {path: {_OPS[op]: wanted}}
     return FALSE  # null, lists and objects are not ordered
 
 
-def _paths(field: FieldPath) -> list[tuple[str, str]]:
-    segments = field[1:]
-    shadows = shadow_paths("v", segments)
-    dates = shadow_paths("d", segments)
-    if len(shadows) > 256:
-        raise InvalidQuery(
-            f"where: the path {'.'.join(segments)!r} has more than 8 all-digit segments"
-        )
-    return list(zip(shadows, dates, strict=True))
+def _exact_scalar(wanted: Any) -> bool:
+    """Whether MongoDB compares ``wanted`` with a stored scalar as satchel does: a string,
+    a boolean, ``null``, or a number below 2**53 (see :data:`_EXACT_NUMBER`)."""
+    if isinstance(wanted, (str, bool)) or wanted is None:
+        return True
+    return _is_number(wanted) and abs(wanted) < _EXACT_NUMBER
 
 
-def _value(condition: Condition) -> dict[str, Any]:
+def _not_array(path: str) -> dict[str, Any]:
+    return {path: {"$not": {"$type": "array"}}}
+
+
+def _exact(condition: Condition) -> dict[str, Any] | None:
+    """The exact filter of a condition on the value, or ``None`` when MongoDB's meaning
+    cannot be made satchel's (then :func:`superset` narrows and the client refines).
+
+    Exact: paths without an all-digit segment (which MongoDB reads as a list index or a
+    key, and walks into the elements of a list), guarded so that no step of the path is an
+    array (MongoDB would walk into its elements); scalars that compare alike (strings,
+    booleans, ``null``, numbers below 2**53)."""
+    segments = condition.field[1:]
+    if any(segment.isdigit() for segment in segments):
+        return None
     op, wanted = condition.op, condition.value
-    readings = _paths(condition.field)
-    if op == "neq":
-        return _not(_or([_eq(p, d, wanted) for p, d in readings]))
-    if op == "exists" and wanted is False:
-        return _not(_or([_value_condition(p, d, "exists", True) for p, d in readings]))
+    path = value_path(segments)
+    steps = [_not_array(value_path(segments[:n])) for n in range(len(segments))]
     if op == "exists":
-        return _or([_value_condition(p, d, "exists", True) for p, d in readings])
-    return _or([_value_condition(p, d, op, wanted) for p, d in readings])
+        there = all_of([{path: {"$exists": True}}, *steps])
+        return there if wanted else _not(there)
+    if op in ("eq", "neq"):
+        if not _exact_scalar(wanted):
+            return None
+        operand = {"$type": "null"} if wanted is None else wanted
+        equal = all_of([{path: operand}, _not_array(path), *steps])
+        return equal if op == "eq" else _not(equal)
+    if op == "in":
+        if not all(_exact_scalar(item) for item in wanted):
+            return None
+        return _or(
+            [
+                all_of([{path: {"$type": "null"} if w is None else w}, _not_array(path), *steps])
+                for w in wanted
+            ]
+        )
+    if op in ("startswith", "endswith"):
+        return all_of([superset(condition), _not_array(path), *steps])
+    if op == "contains":
+        if not _exact_scalar(wanted):
+            return None
+        in_list = all_of([{path: wanted}, {path: {"$type": "array"}}, *steps])
+        if not isinstance(wanted, str):
+            return in_list
+        within = all_of([{path: {"$regex": _regex(wanted)}}, _not_array(path), *steps])
+        return _or([within, in_list])
+    if op in _OPS:
+        if wanted is None or isinstance(wanted, (list, tuple, Mapping)):
+            return FALSE  # not ordered: nothing matches
+        if not _exact_scalar(wanted):
+            return None
+        return all_of([{path: {_OPS[op]: wanted}}, _not_array(path), *steps])
+    return None
+
+
+def exact_on_server(condition: Condition) -> bool:
+    """Whether :func:`where_filter` decides ``condition`` on the server exactly."""
+    return condition.field[0] != "value" or _exact(condition) is not None
+
+
+def _value_filter(condition: Condition) -> dict[str, Any]:
+    exact = _exact(condition)
+    return superset(condition) if exact is None else exact
 
 
 # -- conditions on metadata ---------------------------------------------------------------
@@ -265,7 +342,7 @@ def _moment(field: str, op: str, wanted: Any) -> dict[str, Any]:
         return _or([_moment(field, "eq", item) for item in wanted])
     if op == "eq":
         if wanted is None:
-            return {field: None} if field == "exp" else FALSE
+            return {field: None} if field == "expires" else FALSE
         if not isinstance(wanted, datetime):
             return FALSE
         moment = _aware(wanted)
@@ -288,7 +365,9 @@ def _metadata(condition: Condition) -> dict[str, Any]:
     if op == "neq":
         return _not(_metadata(Condition(condition.field, "eq", wanted)))
     if name in ("created_at", "updated_at", "expires_at"):
-        return _moment({"created_at": "ca", "updated_at": "ua"}.get(name, "exp"), op, wanted)
+        return _moment(
+            {"created_at": "created", "updated_at": "updated"}.get(name, "expires"), op, wanted
+        )
     if op == "exists":
         return {} if wanted else FALSE
     if op == "in":
@@ -319,9 +398,9 @@ def _metadata(condition: Condition) -> dict[str, Any]:
     if not _is_number(wanted):
         return FALSE
     if op == "eq":
-        return {"ver": _number(wanted)}
+        return {"version": _number(wanted)}
     if op in _OPS:
-        return {"ver": {_OPS[op]: _number(wanted)}}
+        return {"version": {_OPS[op]: _number(wanted)}}
     return FALSE
 
 
@@ -340,30 +419,78 @@ def successor(prefix: str) -> str | None:
 
 
 def where_filter(where: Sequence[Condition]) -> dict[str, Any]:
-    """The filter for ``where`` (conditions joined by AND); :data:`FALSE` when nothing can
-    match."""
-    return all_of([_value(c) if c.field[0] == "value" else _metadata(c) for c in where])
+    """The filter for ``where`` (conditions joined by AND): exact for the conditions
+    :func:`exact_on_server` accepts, a superset for the others; :data:`FALSE` when nothing
+    can match."""
+    return all_of([_value_filter(c) if c.field[0] == "value" else _metadata(c) for c in where])
 
 
 # -- ordering and paging --------------------------------------------------------------------
 
 
-def needs_pipeline(order_by: Sequence[Order]) -> bool:
-    """Whether ordering needs computed sort fields: a value path, whose values may be
-    objects and lists, which satchel ranks as equal among themselves."""
-    return any(o.field[0] == "value" for o in order_by)
-
-
 def _sort_field(order: Order, index: int) -> str:
-    """The field a term sorts on: the stored metadata field, or the computed ``s<i>``."""
+    """The field a term sorts on: the stored metadata field, or the path into the value."""
     name = order.field[0]
-    return _STORED.get(name, f"s{index}")
+    if name == "value":
+        return value_path(order.field[1:])
+    return _STORED[name]
 
 
-def atom_fields(order_by: Sequence[Order]) -> list[str]:
-    """The fields :func:`atoms` reads: one per term, also for terms the sort skips (a term
-    after the key still places a cursor)."""
-    return [_sort_field(o, i) for i, o in enumerate(order_by)]
+def server_sortable(order_by: Sequence[Order]) -> bool:
+    """Whether the server may sort by ``order_by`` once :func:`unsortable` finds no
+    candidate: the key and metadata, and value paths without all-digit segments."""
+    return all(o.field[0] != "value" or not any(s.isdigit() for s in o.field[1:]) for o in order_by)
+
+
+def unsortable(order_by: Sequence[Order]) -> dict[str, Any]:
+    """Records that MongoDB may place otherwise than satchel by the value paths of
+    ``order_by``, anywhere in the order: those with an array at a step of a path or at its
+    end (MongoDB sorts by an element; satchel reads the path as missing, or ranks the
+    list). (An object, or a number of 2**53 or more, is placed in its own rank by both, so
+    it cannot hide past a page it belongs in: :func:`sortable_document` catches it on the
+    page.) :data:`FALSE` when no term is on the value."""
+    clauses: list[dict[str, Any]] = []
+    for order in order_by:
+        segments = order.field[1:]
+        if order.field[0] != "value":
+            continue
+        clauses.extend(
+            {value_path(segments[:n]): {"$type": "array"}} for n in range(len(segments) + 1)
+        )
+    return _or(clauses)
+
+
+def sortable_document(doc: Mapping[str, Any], order_by: Sequence[Order]) -> bool:
+    """Whether a fetched document holds, at every value path of ``order_by``, what the
+    server orders as satchel does (the check :func:`unsortable` makes, on one document)."""
+    for order in order_by:
+        if order.field[0] != "value":
+            continue
+        current: Any = doc
+        for part in value_path(order.field[1:]).split("."):
+            if isinstance(current, list):
+                return False
+            if not isinstance(current, Mapping) or part not in current:
+                current = None
+                break
+            current = current[part]
+        if isinstance(current, (list, Mapping)):
+            return False
+        if isinstance(current, (int, float)) and not isinstance(current, bool):
+            if abs(current) >= _EXACT_NUMBER:
+                return False
+        elif current is not None and not isinstance(current, (str, bool)):
+            return False  # a long or a Decimal128 beyond 2**53... or anything else
+    return True
+
+
+def _lookup(doc: Mapping[str, Any], field: str) -> Any:
+    current: Any = doc
+    for part in field.split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part)
+    return current
 
 
 def sort_fields(order_by: Sequence[Order]) -> list[tuple[str, int]]:
@@ -381,81 +508,6 @@ def sort_fields(order_by: Sequence[Order]) -> list[tuple[str, int]]:
     return out
 
 
-def _with_suffix(expression: Any, suffix: str) -> Any:
-    if not suffix:
-        return expression
-    if isinstance(expression, str):
-        return expression + suffix
-    return {"$let": {"vars": {"c": _bound(expression)}, "in": "$$c" + suffix}}
-
-
-def _bound(expression: Any) -> Any:
-    """``expression`` with missing made ``null``, to bind to a ``$let`` variable (a missing
-    value bound to a variable is not read back as missing by every server; for ordering,
-    missing and ``null`` are the same)."""
-    return {"$ifNull": [expression, None]}
-
-
-def _resolve(field: FieldPath) -> Any:
-    """An aggregation expression for the shadow at a satchel path (missing if none).
-    Aggregation paths do not index lists, so an all-digit segment reads ``l`` with
-    ``$arrayElemAt`` when the node is a list, and the key otherwise."""
-    expression: Any = "$v"
-    pending = ""
-    for segment in field[1:]:
-        if segment.isascii() and segment.isdigit() and int(segment) < _MAX_INDEX:
-            current = _with_suffix(expression, pending)
-            pending = ""
-            expression = {
-                "$let": {
-                    "vars": {"c": _bound(current)},
-                    "in": {
-                        "$cond": [
-                            {"$isArray": "$$c.l"},
-                            {"$arrayElemAt": ["$$c.l", int(segment)]},
-                            f"$$c.o.{escape(segment)}",
-                        ]
-                    },
-                }
-            }
-        else:
-            pending += f".o.{escape(segment)}"
-    return _with_suffix(expression, pending)
-
-
-#: What an object and a list sort as: every object the same, every list the same, objects
-#: before lists, both after strings and before booleans (MongoDB's order of types, which
-#: is satchel's: null, numbers, strings, objects, lists, booleans, dates).
-OBJECT: Final[dict[str, Any]] = {}
-LIST: Final[dict[str, Any]] = {"l": 0}
-
-
-def atom_stage(order_by: Sequence[Order]) -> dict[str, Any]:
-    """The ``$addFields`` of ``s<i>`` for each term on a value path: the value there, with
-    objects and lists replaced by :data:`OBJECT` and :data:`LIST` (missing stays missing,
-    which sorts as ``null``, as in satchel)."""
-    fields: dict[str, Any] = {}
-    for index, order in enumerate(order_by):
-        if order.field[0] != "value":
-            continue
-        resolved = _resolve(order.field)
-        if isinstance(resolved, str):
-            node, wrap = resolved, None
-        else:
-            node, wrap = "$$a", _bound(resolved)
-        expression: dict[str, Any] = {
-            "$cond": [
-                {"$eq": [{"$type": node}, "object"]},
-                {"$cond": [{"$isArray": node + ".l"}, {"$literal": LIST}, {"$literal": OBJECT}]},
-                node,
-            ]
-        }
-        if wrap is not None:
-            expression = {"$let": {"vars": {"a": wrap}, "in": expression}}
-        fields[f"s{index}"] = expression
-    return {"$addFields": fields}
-
-
 def _atom_operand(rank: int, value: Any) -> Any:
     if rank == 6:
         return _EPOCH + timedelta(milliseconds=round(value * 1000))
@@ -466,9 +518,14 @@ def _atom_operand(rank: int, value: Any) -> Any:
     return value
 
 
-_SCALAR_TYPES: Final = {
+#: The BSON types of each sort rank but null (objects and arrays tie within their rank in
+#: satchel: a page on the server that holds one falls back to the client, see
+#: sortable_document).
+_RANK_TYPES: Final = {
     1: ["double", "int", "long", "decimal"],
     2: ["string"],
+    3: ["object"],
+    4: ["array"],
     5: ["bool"],
     6: ["date"],
 }
@@ -477,17 +534,11 @@ _SCALAR_TYPES: Final = {
 def _in_ranks(field: str, ranks: Sequence[int]) -> dict[str, Any]:
     """Records whose sort value at ``field`` has one of ``ranks``."""
     clauses: list[dict[str, Any]] = []
-    types = [t for rank in ranks for t in _SCALAR_TYPES.get(rank, ())]
+    types = [t for rank in ranks for t in _RANK_TYPES.get(rank, ())]
     if types:
         clauses.append({field: {"$type": types}})
     if 0 in ranks:
         clauses.append({field: None})
-    if 3 in ranks and 4 in ranks:
-        clauses.append({field: {"$type": "object"}})
-    elif 3 in ranks:
-        clauses.append({field: {"$eq": OBJECT}})
-    elif 4 in ranks:
-        clauses.append({field: {"$eq": LIST}})
     return _or(clauses)
 
 
@@ -495,7 +546,7 @@ def _same(field: str, rank: int, value: Any) -> dict[str, Any]:
     if rank == 0:
         return {field: None}
     if rank in (3, 4):
-        return {field: {"$eq": OBJECT if rank == 3 else LIST}}
+        return {field: {"$type": _RANK_TYPES[rank]}}
     return {field: _atom_operand(rank, value)}
 
 
@@ -521,7 +572,7 @@ def atoms(doc: Mapping[str, Any], order_by: Sequence[Order]) -> list[tuple[int, 
     """The sort atoms (see :func:`satchel.query.cursor_position`) of a fetched document."""
     out: list[tuple[int, Any]] = []
     for index, order in enumerate(order_by):
-        value = doc.get(_sort_field(order, index))
+        value = _lookup(doc, _sort_field(order, index))
         if value is None:
             out.append((0, 0))
         elif isinstance(value, bool):
@@ -531,7 +582,9 @@ def atoms(doc: Mapping[str, Any], order_by: Sequence[Order]) -> list[tuple[int, 
         elif isinstance(value, datetime):
             out.append((6, _aware(value).timestamp()))
         elif isinstance(value, Mapping):
-            out.append((4, 0) if "l" in value else (3, 0))
+            out.append((3, 0))
+        elif isinstance(value, list):
+            out.append((4, 0))
         else:
             out.append((1, decode_number(value)))
     return out
@@ -540,8 +593,8 @@ def atoms(doc: Mapping[str, Any], order_by: Sequence[Order]) -> list[tuple[int, 
 def projection(select: Sequence[FieldPath] | None) -> dict[str, Any] | None:
     """The fields to fetch: every top-level field a selected path starts with (the exact
     projection is applied to what comes back, with :func:`satchel.query.project`)."""
-    if select is None or any(len(path) == 1 for path in select):
-        return None
-    fields: dict[str, Any] = {"v.o." + escape(path[1]): 1 for path in select}
-    fields.update({"ver": 1, "ca": 1, "ua": 1, "exp": 1, "ix": 1, "ixe": 1})
+    if select is None or any(len(path) == 1 or path[1].isdigit() for path in select):
+        return None  # the whole value (a list's elements cannot be projected by index)
+    fields: dict[str, Any] = {value_path(path[1:2]): 1 for path in select}
+    fields.update({"version": 1, "created": 1, "updated": 1, "expires": 1, "ix": 1, "ixe": 1})
     return fields

@@ -1,0 +1,302 @@
+"""The stored form: natural documents a MongoDB user can query, index and aggregate; what
+the server narrows and the client refines; records stored in the earlier form."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from satchel.backend import Record, utcnow
+from satchel.query import Query, evaluate
+from satchel_mongodb import MongoBackend
+from satchel_mongodb.migrate import LegacyForm, migrate
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+class Filters(monitoring.CommandListener):
+    """The ``find`` and ``count`` commands sent by clients built after registration."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("find", "aggregate", "count"):
+            self.sent.append(dict(event.command))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+FILTERS = Filters()
+monitoring.register(FILTERS)
+
+
+@pytest.fixture
+async def backend(mongodb_uri: str) -> AsyncIterator[MongoBackend]:
+    made = MongoBackend.from_uri(
+        mongodb_uri,
+        database="satchel_natural",
+        collection_prefix=f"n{uuid.uuid4().hex[:10]}.",
+        server_selection_timeout=5,
+    )
+    try:
+        yield made
+    finally:
+        for name in await made.collections():
+            await made.drop(name)
+        await made.close()
+
+
+@pytest.fixture
+async def raw(mongodb_uri: str) -> AsyncIterator[Any]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    try:
+        yield client["satchel_natural"]
+    finally:
+        await client.close()
+
+
+VALUE = {"user": {"name": "ann", "tags": ["x", "y"]}, "seen": "2026-01-02T03:04:05Z", "n": 3}
+
+
+async def test_a_record_is_a_natural_document(backend: MongoBackend, raw: Any) -> None:
+    expires = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    stored = await backend.put(
+        Record("people", "ann", VALUE, expires_at=expires, index={"by_name": ["ann"]})
+    )
+    coll = raw[backend.mongo_name("people")]
+    doc = await coll.find_one({"_id": "ann"})
+    assert doc is not None
+    assert doc["value"] == VALUE
+    assert list(doc["value"]) == ["user", "seen", "n"], "keys keep their order"
+    assert doc["instants"] == [1767323045000000], "the instant of the datetime string"
+    assert (doc["version"], doc["created"], doc["updated"], doc["expires"]) == (
+        1,
+        stored.created_at,
+        stored.updated_at,
+        expires,
+    )
+    assert doc["ix"] == ["7:by_nameann"]
+    assert "v" not in doc and "d" not in doc
+    # what a MongoDB user does with satchel's data, unchanged
+    assert [d["_id"] async for d in coll.find({"value.user.name": "ann"})] == ["ann"]
+    assert [d["_id"] async for d in coll.find({"value.user.tags": "y"})] == ["ann"]
+    await coll.create_index("value.user.name")
+    await backend.put(Record("people", "bob", {"user": {"name": "bob"}, "n": 4}))
+    cursor = await coll.aggregate(
+        [
+            {"$match": {"seq": {"$exists": False}}},
+            {"$group": {"_id": None, "n": {"$sum": "$value.n"}}},
+        ]
+    )
+    assert [d["n"] for d in await cursor.to_list(None)] == [7]
+    got = await backend.get("people", "ann")
+    assert got is not None
+    assert got.value == VALUE
+
+
+async def test_a_refined_query_narrows_its_candidates_on_the_server(
+    backend: MongoBackend,
+) -> None:
+    records = [
+        await backend.put(Record("narrow", f"k{i}", {"tags": [f"u{i % 10}", "x"], "i": i}))
+        for i in range(40)
+    ]
+    FILTERS.sent.clear()
+    # equality with a list: MongoDB compares arrays otherwise (objects in key order), so
+    # the server selects candidates and the client decides
+    query = Query.build(where=[("tags", "eq", ["u3", "x"])], order_by="-i", limit=3)
+    page = await backend.query("narrow", query)
+    assert [r.key for r in page] == [r.key for r in evaluate(records, query)[0]]
+    assert [r.key for r in page] == ["k33", "k23", "k13"]
+    sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("narrow")]
+    assert len(sent) == 1
+    assert "value.tags.0" in str(sent[0]["filter"]), "the server narrows the candidates"
+
+
+async def test_ordering_by_a_value_path_runs_on_the_server_when_it_is_exact(
+    backend: MongoBackend,
+) -> None:
+    records = [
+        await backend.put(Record("sorted", f"k{i:02}", {"g": i % 3, "i": i})) for i in range(30)
+    ]
+    query = Query.build(where=[("g", "eq", 1)], order_by="-i", limit=3)
+    FILTERS.sent.clear()
+    page = await backend.query("sorted", query)
+    assert [r.key for r in page] == [r.key for r in evaluate(records, query)[0]]
+    sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("sorted")]
+    # a check that no candidate holds an array on the path "i", and (at once) the page
+    # itself, sorted and limited on the server
+    assert sorted(c.get("limit") for c in sent) == [1, 4]
+    page_find = next(c for c in sent if c.get("limit") == 4)
+    assert dict(page_find["sort"]) == {"value.i": -1, "_id": 1}
+    # candidates holding an object, an array, or a list on the way at "i": ordered by the
+    # client, as satchel orders them
+    records.append(await backend.put(Record("sorted", "obj", {"g": 1, "i": {"a": 1}})))
+    records.append(await backend.put(Record("sorted", "arr", {"g": 1, "i": [100]})))
+    records.append(await backend.put(Record("sorted", "big", {"g": 1, "i": 2**70})))
+    walked: list[str] = []
+    cursor = None
+    while True:
+        page = await backend.query(
+            "sorted", Query.build(where=[("g", "eq", 1)], order_by="-i", limit=3, cursor=cursor)
+        )
+        walked += [r.key for r in page]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    everything = Query.build(where=[("g", "eq", 1)], order_by="-i")
+    assert walked == [r.key for r in evaluate(records, everything)[0]]
+    assert walked[:3] == ["arr", "obj", "big"], "lists, then objects, after numbers"
+
+
+async def test_records_in_the_earlier_form_are_refused_until_migrated(
+    backend: MongoBackend, raw: Any
+) -> None:
+    await backend.put(Record("old", "new", {"a": 1}))
+    entries = await backend.log_append("old", "log", [{"a.b": [1]}])
+    coll = raw[backend.mongo_name("old")]
+    # what the earlier release stored: the shadow form under "v", datetimes under "d", the
+    # metadata under ver, ca, ua, exp (records, log heads and log entries alike)
+    shadow = {"n": 3, "o": {"a%2Eb": {"l": [1, "2026-01-02"]}, "%24x": {"n": 0, "o": {}}, "a": 2}}
+    await coll.insert_one(
+        {
+            "_id": "old",
+            "v": shadow,
+            "d": {"o": {"a%2Eb": {"l": {"1": 1767312000000000}, "e": [1767312000000000]}}},
+            "ver": 1,
+            "ca": NOW,
+            "ua": NOW,
+            "exp": None,
+            "w": "earlier",
+        }
+    )
+    earlier = {"version": "ver", "created": "ca", "updated": "ua", "expires": "exp"}
+    await coll.update_many({"_id": {"$ne": "old"}}, {"$rename": earlier})
+    await coll.update_one(
+        {"log": "log", "seq": entries[0].seq},
+        {"$set": {"v": {"n": 1, "o": {"a%2Eb": {"l": [1]}}}}, "$unset": {"value": ""}},
+    )
+    await coll.update_one({"_id": "new"}, {"$set": {"v": 1}, "$unset": {"value": ""}})
+    fresh = MongoBackend.from_uri(
+        backend.settings.uri.get_secret_value(),
+        database="satchel_natural",
+        collection_prefix=backend.settings.collection_prefix,
+    )
+    try:
+        for attempt in (
+            fresh.query("old", Query.build(where=[("a", "eq", 2)])),
+            fresh.count("old", Query.build(where=[("a", "eq", 2)]).where),
+            fresh.get("old", "old"),
+            fresh.put(Record("old", "other", 1)),
+            fresh.log_range("old", "log"),
+        ):
+            with pytest.raises(LegacyForm, match="migrate"):
+                await attempt
+        assert await migrate(fresh) == 4  # two records, a log's head and its entry
+        got = await fresh.get("old", "old")
+        assert got is not None
+        assert (got.version, got.created_at) == (1, NOW)
+        got = await fresh.get("old", "new")
+        assert got is not None
+        assert (got.value, got.version) == (1, 1)
+        got = await fresh.get("old", "old")
+        assert got is not None
+        assert got.value == {"a.b": [1, "2026-01-02"], "$x": {}, "a": 2}
+        found = await fresh.query("old", Query.build(where=[("a", "eq", 2)]))
+        assert [r.key for r in found] == ["old"]
+        assert await fresh.count("old", Query.build(where=[(("a.b",), "contains", 1)]).where) == 1
+        assert [e.value for e in await fresh.log_range("old", "log")] == [{"a.b": [1]}]
+        doc = await coll.find_one({"_id": "old"})
+        assert doc is not None
+        assert doc["value"] == {"%a%2Eb": [1, "2026-01-02"], "%%24x": {}, "a": 2}
+        assert "v" not in doc and "d" not in doc and doc["instants"] == [1767312000000000]
+        assert "ver" not in doc and doc["version"] == 1 and doc["expires"] is None
+        await fresh.log_append("old", "log", [2])
+        assert [e.value for e in await fresh.log_range("old", "log")] == [{"a.b": [1]}, 2]
+        assert await migrate(fresh) == 0
+    finally:
+        await fresh.close()
+
+
+async def test_the_stored_value_round_trips_hostile_and_big_values(backend: MongoBackend) -> None:
+    value = {
+        "%": 1,
+        "%%": {"": [{"$": None, ".": 2**64, "\x00": -(2**70)}]},
+        "ok": utcnow().isoformat(),
+    }
+    await backend.put(Record("trip", "k", value))
+    got = await backend.get("trip", "k")
+    assert got is not None
+    assert got.value == value
+    assert list(got.value) == list(value)
+
+
+async def test_an_exact_query_is_filtered_sorted_and_limited_on_the_server(
+    backend: MongoBackend,
+) -> None:
+    records = [
+        await backend.put(Record("exact", f"k{i:02}", {"user": {"name": f"u{i % 10}"}, "i": i}))
+        for i in range(40)
+    ]
+    records.append(await backend.put(Record("exact", "list", {"user": {"name": ["u3"]}})))
+    records.append(await backend.put(Record("exact", "deep", {"user": [{"name": "u3"}]})))
+    FILTERS.sent.clear()
+    query = Query.build(where=[("user.name", "eq", "u3")], order_by="-key", limit=2)
+    page = await backend.query("exact", query)
+    assert [r.key for r in page] == [r.key for r in evaluate(records, query)[0]]
+    assert [r.key for r in page] == ["k33", "k23"]
+    sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("exact")]
+    assert len(sent) == 1
+    assert sent[0]["limit"] == 3, "one more than the page, to know whether another follows"
+    assert dict(sent[0]["sort"]) == {"_id": -1}
+    # the guards: no step of the path, nor the value there, is an array
+    assert "value.user" in str(sent[0]["filter"]) and "$not" in str(sent[0]["filter"])
+    everything = Query.build(where=[("user.name", "eq", "u3")])
+    assert await backend.count("exact", everything.where) == 4
+
+
+async def test_paging_through_objects_and_booleans_agrees_with_the_reference(
+    backend: MongoBackend,
+) -> None:
+    """A cursor positioned on an object (which satchel ties with every object) continues
+    with the other objects, then the booleans, whichever side runs the next page."""
+    values = {
+        "n1": 1,
+        "n2": 2,
+        "n3": 3,
+        "o1": {"z": 1},
+        "o2": {"a": 1},
+        "o3": {"m": 2},
+        "t1": True,
+        "t2": False,
+        "s1": "text",
+    }
+    records = [
+        await backend.put(Record("paged", key, {"g": 1, "i": value}))
+        for key, value in values.items()
+    ]
+    for order in ("i", "-i"):
+        for size in (1, 2, 4):
+            walked: list[str] = []
+            cursor = None
+            while True:
+                query = Query.build(
+                    where=[("g", "eq", 1)], order_by=order, limit=size, cursor=cursor
+                )
+                page = await backend.query("paged", query)
+                walked += [r.key for r in page]
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            everything = Query.build(where=[("g", "eq", 1)], order_by=order)
+            assert walked == [r.key for r in evaluate(records, everything)[0]], (order, size)
