@@ -130,22 +130,6 @@ def test_the_credential_checks_name_what_set_them(
 
 
 @pytest.fixture
-async def backend(mongodb_uri: str) -> AsyncIterator[MongoBackend]:
-    made = MongoBackend.from_uri(
-        mongodb_uri,
-        database="satchel_own",
-        collection_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        server_selection_timeout=5,
-    )
-    try:
-        yield made
-    finally:
-        for name in await made.collections():
-            await made.drop(name)
-        await made.close()
-
-
-@pytest.fixture
 async def raw(mongodb_uri: str) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
     try:

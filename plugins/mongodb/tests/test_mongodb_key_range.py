@@ -6,7 +6,6 @@ code-point order."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -70,22 +69,6 @@ def finds() -> Finds:
     listener = Finds()
     monitoring.register(listener)
     return listener
-
-
-@pytest.fixture
-async def backend(mongodb_uri: str) -> AsyncIterator[MongoBackend]:
-    made = MongoBackend.from_uri(
-        mongodb_uri,
-        database="satchel_own",
-        collection_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        server_selection_timeout=5,
-    )
-    try:
-        yield made
-    finally:
-        for name in await made.collections():
-            await made.drop(name)
-        await made.close()
 
 
 async def test_a_page_of_a_thread_is_read_with_one_id_range(

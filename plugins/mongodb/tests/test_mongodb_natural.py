@@ -3,7 +3,6 @@ the server narrows and the client refines; records stored in the earlier form.""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
@@ -41,26 +40,10 @@ monitoring.register(FILTERS)
 
 
 @pytest.fixture
-async def backend(mongodb_uri: str) -> AsyncIterator[MongoBackend]:
-    made = MongoBackend.from_uri(
-        mongodb_uri,
-        database="satchel_natural",
-        collection_prefix=f"n{uuid.uuid4().hex[:10]}.",
-        server_selection_timeout=5,
-    )
-    try:
-        yield made
-    finally:
-        for name in await made.collections():
-            await made.drop(name)
-        await made.close()
-
-
-@pytest.fixture
 async def raw(mongodb_uri: str) -> AsyncIterator[Any]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
     try:
-        yield client["satchel_natural"]
+        yield client["satchel_own"]  # the database of conftest.backend
     finally:
         await client.close()
 
@@ -189,7 +172,7 @@ async def test_records_in_the_earlier_form_are_refused_until_migrated(
     await coll.update_one({"_id": "new"}, {"$set": {"v": 1}, "$unset": {"value": ""}})
     fresh = MongoBackend.from_uri(
         backend.settings.uri.get_secret_value(),
-        database="satchel_natural",
+        database=backend.settings.database,
         collection_prefix=backend.settings.collection_prefix,
     )
     try:
