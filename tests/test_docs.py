@@ -442,3 +442,59 @@ else:
 
     def test_example_backend_conformance() -> None:
         pytest.skip("satchel.testing.BackendConformance is not available")
+
+
+def _page_blocks(language: str, text: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", text, re.S | re.M)
+
+
+def _kit_run_as_the_page_sets_it_up(
+    folder: Path, pyproject: str
+) -> subprocess.CompletedProcess[str]:
+    """The test module of the page run in a project laid out as the page shows, with
+    deprecation warnings as errors; a few of the kit's tests are enough to load it all."""
+    page = (DOCS / "writing-a-backend.md").read_text(encoding="utf-8")
+    (conftest,) = [b for b in _python_blocks(page) if b.startswith("# conftest.py")]
+    (folder / "tests").mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    (folder / "conftest.py").write_text(conftest, encoding="utf-8")
+    test_module = (EXAMPLES / "sqlite_conformance.py").read_text(encoding="utf-8")
+    (folder / "tests" / "test_conformance.py").write_text(test_module, encoding="utf-8")
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-W",
+            "error::DeprecationWarning",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-k",
+            "if_version",
+            "-c",
+            str(folder / "pyproject.toml"),
+            "--rootdir",
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        env=_clean_env() | {"PYTHONPATH": str(EXAMPLES)},
+        cwd=folder,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_pages_project_runs_the_kit_without_deprecation_warnings(tmp_path: Path) -> None:
+    pytest.importorskip("pytest_asyncio")
+    page = (DOCS / "writing-a-backend.md").read_text(encoding="utf-8")
+    (pyproject,) = [b for b in _page_blocks("toml", page) if b.startswith("[project]")]
+    result = _kit_run_as_the_page_sets_it_up(tmp_path / "as-documented", pyproject)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout
+    # and the line the page adds for pytest-asyncio is what keeps the run clean
+    bare = pyproject.split("[tool.pytest.ini_options]")[0]
+    result = _kit_run_as_the_page_sets_it_up(tmp_path / "without-the-line", bare)
+    assert result.returncode != 0
+    assert "asyncio_default_fixture_loop_scope" in result.stdout + result.stderr

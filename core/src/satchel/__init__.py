@@ -29,15 +29,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-#: Where each public name lives; they are imported on first use, so that ``import satchel``
-#: (and ``satchel --help``) stays cheap and nothing happens at import time.
+#: The public names and the module each lives in: the one table of them. ``__all__`` is made
+#: from it, and the names are imported on first use, so that ``import satchel`` (and
+#: ``satchel --help``) stays cheap and nothing happens at import time. The
+#: ``TYPE_CHECKING`` block below repeats it for type checkers, which cannot read a table; a
+#: test checks that the two agree.
 _EXPORTS = {
     "Backend": "satchel.backend",
     "BackendSpec": "satchel.backend",
     "Capabilities": "satchel.backend",
+    "LogEntry": "satchel.backend",
     "Page": "satchel.backend",
     "Record": "satchel.backend",
-    "LogEntry": "satchel.backend",
     "AlreadyExists": "satchel.errors",
     "BackendNotFound": "satchel.errors",
     "BackendUnavailable": "satchel.errors",
@@ -75,40 +78,48 @@ _EXPORTS = {
 #: Submodules that ``satchel.NAME`` imports on first use.
 _SUBMODULES = ("sync",)
 
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
+
 if TYPE_CHECKING:
-    from satchel import sync
-    from satchel.backend import Backend, BackendSpec, Capabilities, LogEntry, Page, Record
-    from satchel.errors import (
-        AlreadyExists,
-        BackendNotFound,
-        BackendUnavailable,
-        BlockingCallInEventLoop,
-        ConfigError,
-        Conflict,
-        CorruptRecord,
-        HandleClosed,
-        InvalidArgument,
-        InvalidQuery,
-        NotFound,
-        PluginError,
-        SatchelError,
-        ValueTooLarge,
-    )
-    from satchel.handle import Satchel, open
-    from satchel.instrument import Codec, Operation
-    from satchel.markers import hookimpl
-    from satchel.query import Condition, Order, Query, escape_glob
-    from satchel.settings import SatchelSettings
-    from satchel.stores import (
-        DEFAULT,
-        Entry,
-        KVStore,
-        LogItem,
-        LogStore,
-        SessionStore,
-        TaskStore,
-        Versioned,
-    )
+    from satchel import sync as sync
+    from satchel.backend import Backend as Backend
+    from satchel.backend import BackendSpec as BackendSpec
+    from satchel.backend import Capabilities as Capabilities
+    from satchel.backend import LogEntry as LogEntry
+    from satchel.backend import Page as Page
+    from satchel.backend import Record as Record
+    from satchel.errors import AlreadyExists as AlreadyExists
+    from satchel.errors import BackendNotFound as BackendNotFound
+    from satchel.errors import BackendUnavailable as BackendUnavailable
+    from satchel.errors import BlockingCallInEventLoop as BlockingCallInEventLoop
+    from satchel.errors import ConfigError as ConfigError
+    from satchel.errors import Conflict as Conflict
+    from satchel.errors import CorruptRecord as CorruptRecord
+    from satchel.errors import HandleClosed as HandleClosed
+    from satchel.errors import InvalidArgument as InvalidArgument
+    from satchel.errors import InvalidQuery as InvalidQuery
+    from satchel.errors import NotFound as NotFound
+    from satchel.errors import PluginError as PluginError
+    from satchel.errors import SatchelError as SatchelError
+    from satchel.errors import ValueTooLarge as ValueTooLarge
+    from satchel.handle import Satchel as Satchel
+    from satchel.handle import open as open
+    from satchel.instrument import Codec as Codec
+    from satchel.instrument import Operation as Operation
+    from satchel.markers import hookimpl as hookimpl
+    from satchel.query import Condition as Condition
+    from satchel.query import Order as Order
+    from satchel.query import Query as Query
+    from satchel.query import escape_glob as escape_glob
+    from satchel.settings import SatchelSettings as SatchelSettings
+    from satchel.stores import DEFAULT as DEFAULT
+    from satchel.stores import Entry as Entry
+    from satchel.stores import KVStore as KVStore
+    from satchel.stores import LogItem as LogItem
+    from satchel.stores import LogStore as LogStore
+    from satchel.stores import SessionStore as SessionStore
+    from satchel.stores import TaskStore as TaskStore
+    from satchel.stores import Versioned as Versioned
 
 
 def __getattr__(name: str) -> Any:
@@ -127,45 +138,3 @@ def __dir__() -> list[str]:
 
 
 __version__ = "0.1.0"
-
-__all__ = [
-    "DEFAULT",
-    "AlreadyExists",
-    "Backend",
-    "BackendNotFound",
-    "BackendSpec",
-    "BackendUnavailable",
-    "BlockingCallInEventLoop",
-    "Capabilities",
-    "Codec",
-    "Condition",
-    "ConfigError",
-    "Conflict",
-    "CorruptRecord",
-    "Entry",
-    "HandleClosed",
-    "InvalidArgument",
-    "InvalidQuery",
-    "KVStore",
-    "LogEntry",
-    "LogItem",
-    "LogStore",
-    "NotFound",
-    "Operation",
-    "Order",
-    "Page",
-    "PluginError",
-    "Query",
-    "Record",
-    "Satchel",
-    "SatchelError",
-    "SatchelSettings",
-    "SessionStore",
-    "TaskStore",
-    "ValueTooLarge",
-    "Versioned",
-    "escape_glob",
-    "hookimpl",
-    "open",
-    "sync",
-]

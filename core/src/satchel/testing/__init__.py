@@ -28,83 +28,10 @@ import importlib
 import sys
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from satchel.testing.bounds import BoundRules, SilentServer
-    from satchel.testing.concurrency import ConcurrencyRules
-    from satchel.testing.expiry import ExpiryRules
-    from satchel.testing.fixtures import CollectionNames, ConformanceFixtures, MakeBackend
-    from satchel.testing.fuzz import FuzzRules
-    from satchel.testing.incarnations import IncarnationRules
-    from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
-    from satchel.testing.logs import LogRules
-    from satchel.testing.loops import EventLoopRules
-    from satchel.testing.queries import (
-        CountRules,
-        PagingRules,
-        ProjectionRules,
-        QueryMetadataRules,
-        QueryOperatorRules,
-        QueryOrderRules,
-        QueryPathRules,
-    )
-    from satchel.testing.records import (
-        BatchRules,
-        CollectionRules,
-        CorruptRecordRules,
-        FindRules,
-        LifeRules,
-        ValueSizeRules,
-        VersionRules,
-    )
-    from satchel.testing.stateful import (
-        BackendStateMachine,
-        backend_state_machine,
-        stateful_settings,
-    )
-    from satchel.testing.stores import StoreRules
-    from satchel.testing.suite import BackendConformance, StatefulRules
-    from satchel.testing.threads import SyncRules, threads_share_one_handle
-
-__all__ = [
-    "BackendConformance",
-    "BackendStateMachine",
-    "BatchRules",
-    "BoundRules",
-    "CollectionIsolationRules",
-    "CollectionNames",
-    "CollectionRules",
-    "ConcurrencyRules",
-    "ConformanceFixtures",
-    "CopyRules",
-    "CorruptRecordRules",
-    "CountRules",
-    "EventLoopRules",
-    "ExpiryRules",
-    "FindRules",
-    "FuzzRules",
-    "IncarnationRules",
-    "KeyIsolationRules",
-    "LifeRules",
-    "LogRules",
-    "MakeBackend",
-    "PagingRules",
-    "ProjectionRules",
-    "QueryMetadataRules",
-    "QueryOperatorRules",
-    "QueryOrderRules",
-    "QueryPathRules",
-    "SilentServer",
-    "StatefulRules",
-    "StoreRules",
-    "SyncRules",
-    "ValueSizeRules",
-    "VersionRules",
-    "backend_state_machine",
-    "stateful_settings",
-    "threads_share_one_handle",
-]
-
-#: Where each public name lives.
+#: The public names and the module of the kit each lives in: the one table of them.
+#: ``__all__`` and the modules whose asserts pytest rewrites are made from it, and the names
+#: are imported on first use. The ``TYPE_CHECKING`` block below repeats it for type checkers,
+#: which cannot read a table; a test checks that the two agree.
 _HOMES = {
     "BackendConformance": "suite",
     "StatefulRules": "suite",
@@ -144,23 +71,48 @@ _HOMES = {
     "threads_share_one_handle": "threads",
 }
 
+__all__ = sorted(_HOMES)
 
-_MODULES = (
-    "concurrency",
-    "expiry",
-    "fixtures",
-    "fuzz",
-    "incarnations",
-    "isolation",
-    "logs",
-    "loops",
-    "queries",
-    "records",
-    "stateful",
-    "stores",
-    "suite",
-    "threads",
-)
+#: The kit's modules that hold rules (their ``assert`` statements are rewritten under pytest).
+_MODULES = tuple(sorted(set(_HOMES.values())))
+
+if TYPE_CHECKING:
+    from satchel.testing.bounds import BoundRules as BoundRules
+    from satchel.testing.bounds import SilentServer as SilentServer
+    from satchel.testing.concurrency import ConcurrencyRules as ConcurrencyRules
+    from satchel.testing.expiry import ExpiryRules as ExpiryRules
+    from satchel.testing.fixtures import CollectionNames as CollectionNames
+    from satchel.testing.fixtures import ConformanceFixtures as ConformanceFixtures
+    from satchel.testing.fixtures import MakeBackend as MakeBackend
+    from satchel.testing.fuzz import FuzzRules as FuzzRules
+    from satchel.testing.incarnations import IncarnationRules as IncarnationRules
+    from satchel.testing.isolation import CollectionIsolationRules as CollectionIsolationRules
+    from satchel.testing.isolation import CopyRules as CopyRules
+    from satchel.testing.isolation import KeyIsolationRules as KeyIsolationRules
+    from satchel.testing.logs import LogRules as LogRules
+    from satchel.testing.loops import EventLoopRules as EventLoopRules
+    from satchel.testing.queries import CountRules as CountRules
+    from satchel.testing.queries import PagingRules as PagingRules
+    from satchel.testing.queries import ProjectionRules as ProjectionRules
+    from satchel.testing.queries import QueryMetadataRules as QueryMetadataRules
+    from satchel.testing.queries import QueryOperatorRules as QueryOperatorRules
+    from satchel.testing.queries import QueryOrderRules as QueryOrderRules
+    from satchel.testing.queries import QueryPathRules as QueryPathRules
+    from satchel.testing.records import BatchRules as BatchRules
+    from satchel.testing.records import CollectionRules as CollectionRules
+    from satchel.testing.records import CorruptRecordRules as CorruptRecordRules
+    from satchel.testing.records import FindRules as FindRules
+    from satchel.testing.records import LifeRules as LifeRules
+    from satchel.testing.records import ValueSizeRules as ValueSizeRules
+    from satchel.testing.records import VersionRules as VersionRules
+    from satchel.testing.stateful import BackendStateMachine as BackendStateMachine
+    from satchel.testing.stateful import backend_state_machine as backend_state_machine
+    from satchel.testing.stateful import stateful_settings as stateful_settings
+    from satchel.testing.stores import StoreRules as StoreRules
+    from satchel.testing.suite import BackendConformance as BackendConformance
+    from satchel.testing.suite import StatefulRules as StatefulRules
+    from satchel.testing.threads import SyncRules as SyncRules
+    from satchel.testing.threads import threads_share_one_handle as threads_share_one_handle
 
 
 def _rewrite_asserts() -> None:

@@ -304,7 +304,9 @@ class LogRules(ConformanceFixtures):
         assert await backend.log_trim(collection, "absent", before=10) == 0
 
     @pytest.mark.asyncio
-    async def test_delete_says_whether_it_deleted(self, backend: Backend, collection: str) -> None:
+    async def test_log_delete_says_whether_it_deleted(
+        self, backend: Backend, collection: str
+    ) -> None:
         await backend.log_append(collection, "log", [1, 2])
         await backend.log_append(collection, "other", [3])
         assert await backend.log_delete(collection, "log") is True

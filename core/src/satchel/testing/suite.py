@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
@@ -60,7 +60,7 @@ class StatefulRules(ConformanceFixtures):
     #: How many operations each program has at most.
     stateful_step_count: ClassVar[int] = DEFAULT_STEP_COUNT
 
-    def test_backend_agrees_with_the_reference_model(
+    def test_stateful_backend_agrees_with_the_reference_model(
         self, make_backend: MakeBackend, request: pytest.FixtureRequest
     ) -> None:
         examples = request.config.getoption("satchel_stateful_examples", None)
@@ -74,33 +74,36 @@ class StatefulRules(ConformanceFixtures):
 
 
 class BackendConformance(
-    VersionRules,
-    IncarnationRules,
-    ConcurrencyRules,
+    # pytest runs the tests of a class's bases in the reverse of this order (the last base
+    # first): the plain rules, quick and each aimed at one rule, run before the threads,
+    # the fuzzer and the stateful test, so a broken backend fails within seconds.
+    StatefulRules,
+    FuzzRules,
+    SyncRules,
     BoundRules,
     EventLoopRules,
-    ExpiryRules,
-    QueryOperatorRules,
-    QueryPathRules,
-    QueryMetadataRules,
-    QueryOrderRules,
-    ProjectionRules,
-    PagingRules,
-    CountRules,
-    FindRules,
-    KeyIsolationRules,
-    CollectionIsolationRules,
-    CopyRules,
-    BatchRules,
-    CollectionRules,
-    LifeRules,
-    ValueSizeRules,
-    CorruptRecordRules,
-    LogRules,
+    ConcurrencyRules,
     StoreRules,
-    SyncRules,
-    FuzzRules,
-    StatefulRules,
+    LogRules,
+    CorruptRecordRules,
+    ValueSizeRules,
+    LifeRules,
+    CollectionRules,
+    BatchRules,
+    CopyRules,
+    CollectionIsolationRules,
+    KeyIsolationRules,
+    FindRules,
+    CountRules,
+    PagingRules,
+    ProjectionRules,
+    QueryOrderRules,
+    QueryMetadataRules,
+    QueryPathRules,
+    QueryOperatorRules,
+    ExpiryRules,
+    IncarnationRules,
+    VersionRules,
 ):
     """Every rule of the backend contract, as tests. Subclass it in a test module and
     override the ``make_backend`` fixture::
@@ -122,4 +125,29 @@ class BackendConformance(
 
     Each rule group is also importable on its own (``VersionRules``, ``QueryOperatorRules``,
     ...) for a backend that wants to run a part of the kit.
+
+    The order is part of the kit: the plain rules run first (the quickest and most basic
+    ones, versions and conditional writes, at the head), and the fuzzer and the stateful
+    test (:attr:`RUN_LAST`) run after everything else, the subclass's own tests included,
+    so that a broken backend meets its first failure within seconds rather than after the
+    random programs have run and shrunk.
     """
+
+    #: The tests that run after every other test of a subclass, in this order: the ones that
+    #: run random programs and shrink what fails.
+    RUN_LAST: ClassVar[tuple[str, ...]] = (
+        "test_fuzzed_input_round_trips_or_raises_a_satchel_error",
+        "test_stateful_backend_agrees_with_the_reference_model",
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # pytest collects a class's own tests after its bases', in the order of the class's
+        # ``__dict__``: set the random-program tests again on the subclass, at the end of it.
+        for name in cls.RUN_LAST:
+            test = getattr(cls, name, None)
+            if test is None:
+                continue
+            if name in cls.__dict__:
+                delattr(cls, name)
+            setattr(cls, name, test)
