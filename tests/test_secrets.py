@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import satchel
 from satchel.cli import CommandError, cli
-from satchel.settings import clean_error, redact_url, scrub_secrets, secret_parts
+from satchel.redaction import clean_error, redact_url, scrub_secrets, secret_parts
 
 # Every password is made of two-letter segments no message holds by chance, joined by the
 # characters that break naive URL parsing. A test fails when any segment shows up.

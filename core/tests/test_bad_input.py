@@ -19,7 +19,8 @@ from satchel.backend import BackendSpec
 from satchel.errors import ConfigError, CorruptRecord, InvalidArgument, InvalidQuery, PluginError
 from satchel.handle import Satchel
 from satchel.plugins import load_plugins
-from satchel.settings import SatchelSettings, redact_url, scrub_secrets
+from satchel.redaction import redact_url, scrub_secrets
+from satchel.settings import SatchelSettings
 from satchel.validation import MAX_DEPTH
 from satchel_memory import MemoryBackend
 

@@ -7,7 +7,7 @@ from pydantic import AliasChoices, Field, HttpUrl, MongoDsn, RedisDsn, SecretStr
 from pydantic_settings import BaseSettings
 
 from satchel.errors import ConfigError, SatchelError
-from satchel.plugins import scrub_secrets
+from satchel.redaction import scrub_secrets
 from satchel.settings import (
     SatchelSettings,
     describe_variables,

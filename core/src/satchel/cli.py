@@ -135,7 +135,7 @@ class CommandError(Exception):
         """The command error that reports ``error`` (URL credentials scrubbed from the text
         of an error that is not satchel's)."""
         from satchel.errors import SatchelError
-        from satchel.plugins import scrub_secrets
+        from satchel.redaction import scrub_secrets
 
         return cls(
             str(error) if isinstance(error, SatchelError) else scrub_secrets(str(error)),
@@ -231,8 +231,7 @@ def _setting(value: Any) -> str:
 def _masked(value: Any) -> Any:
     """A setting's value with any password in a URL masked, whatever the value's type
     (``settings_summary`` masks ``str`` URLs; pydantic URL types carry passwords too)."""
-    from satchel.plugins import scrub_secrets
-    from satchel.settings import redact_url
+    from satchel.redaction import redact_url, scrub_secrets
 
     if value is None or isinstance(value, (bool, int, float)):
         return value

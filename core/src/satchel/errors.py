@@ -46,7 +46,7 @@ class SatchelError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from its state, not by calling the constructor again: a subclass may take
         # other arguments than its message, and a masked error (see
-        # satchel.settings.clean_error) keeps its attributes, so copy and pickle work alike.
+        # satchel.redaction.clean_error) keeps its attributes, so copy and pickle work alike.
         return (_rebuild, (type(self), self.args, self.__dict__))
 
 

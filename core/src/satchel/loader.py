@@ -21,7 +21,8 @@ from typing import Any
 
 from satchel.backend import Backend, missing_methods
 from satchel.errors import ConfigError, SatchelError
-from satchel.settings import scrub_secrets, variable_in_use
+from satchel.redaction import scrub_secrets
+from satchel.settings import variable_in_use
 
 __all__ = ["build_custom_backend", "load_backend_class"]
 

@@ -26,7 +26,7 @@ from satchel.errors import InvalidArgument, PluginError
 from satchel.instrument import Codec, Operation
 from satchel.markers import hookimpl
 from satchel.metrics import OperationMetrics
-from satchel.settings import clean_error, scrub_secrets
+from satchel.redaction import clean_error, scrub_secrets
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -35,7 +35,6 @@ __all__ = [
     "RegisteredBackend",
     "load_plugins",
     "plugins_from_code",
-    "scrub_secrets",
 ]
 
 log = logging.getLogger("satchel")
