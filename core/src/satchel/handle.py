@@ -17,8 +17,8 @@ from satchel.plugins import (
     RegisteredBackend,
     load_plugins,
     plugins_from_code,
-    scrub_secrets,
 )
+from satchel.redaction import scrub_secrets
 from satchel.settings import (
     SatchelSettings,
     clean_error,
