@@ -347,8 +347,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the docs with --strict (warnings are errors)."""
+    """Check that the generated configuration page is current, then build the docs with
+    --strict (warnings are errors)."""
     install(session, "mkdocs-material", "mkdocstrings[python]", editable=ALL)
+    session.run("python", str(ROOT / "tools" / "docgen.py"), "--check")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / ".nox" / "site"))
 
 

@@ -1,6 +1,6 @@
 """The documentation cannot drift from the code.
 
-- ``docs/configuration.md`` is exactly what ``python -m satchel.docgen`` renders;
+- ``docs/configuration.md`` is exactly what ``python tools/docgen.py`` renders;
 - every hook in ``satchel.hookspecs`` has a docstring with a ``:param NAME:`` line per
   parameter, and is on ``docs/hooks.md``;
 - every page under ``docs/`` is in the ``mkdocs.yml`` nav, and every nav entry exists;
@@ -27,13 +27,25 @@ from typing import Any
 import pytest
 
 import satchel
-from satchel import docgen, hookspecs
+from satchel import hookspecs
 from satchel.plugins import load_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
 CONFIGURATION = DOCS / "configuration.md"
+
+
+def _load_docgen() -> ModuleType:
+    """``tools/docgen.py``, the docs build's tool that renders the configuration page."""
+    spec = importlib.util.spec_from_file_location("docgen", ROOT / "tools" / "docgen.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+docgen = _load_docgen()
 
 # Folders under docs/ that hold no pages: code the pages include or the build uses.
 NOT_PAGES = ("examples", "_griffe")
