@@ -3,7 +3,8 @@
 :class:`AgentTask` and :class:`AgentTaskItem` mirror Teal Agents' task models, so the demo
 shows the calls a Teal deployment makes: create a task, pause it for a human, find it again
 by the ``request_id`` the resume call carries, resume it, complete it, list and clean up.
-A short key-value part and a session part follow.
+A short key-value part and a session part follow. (The rest of satchel's Teal Agents
+compatibility is in :mod:`satchel.teal`.)
 
 The demo writes only under its own names (:data:`DEMO_STORE`, :data:`DEMO_NAMESPACE`), with
 keys unique to each run and a one-hour TTL, and removes what it wrote, so it can run

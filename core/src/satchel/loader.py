@@ -1,7 +1,7 @@
 """Loading a custom backend class named by ``SATCHEL_BACKEND_MODULE``/``SATCHEL_BACKEND_CLASS``.
 
 It works the way the Teal Agents factory loads ``TA_PERSISTENCE_MODULE``/
-``TA_PERSISTENCE_CLASS``: a module given as a file path is loaded with
+``TA_PERSISTENCE_CLASS`` (:mod:`satchel.teal`): a module given as a file path is loaded with
 ``importlib.util.spec_from_file_location`` and registered under the file's base name; a
 dotted name is imported. The class is built with ``settings=`` and, failing that, with no
 arguments. Every failure is a :class:`~satchel.errors.ConfigError` naming the variable.
@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from satchel import teal
 from satchel.backend import Backend, missing_methods
 from satchel.errors import ConfigError, SatchelError
 from satchel.redaction import scrub_secrets
@@ -74,8 +75,8 @@ def load_backend_class(
 ) -> type[Any]:
     """Import ``module`` and return its ``class_name``, checked against the contract."""
     env = os.environ if environ is None else environ
-    module_var = variable_in_use("SATCHEL_BACKEND_MODULE", "TA_PERSISTENCE_MODULE", env)
-    class_var = variable_in_use("SATCHEL_BACKEND_CLASS", "TA_PERSISTENCE_CLASS", env)
+    module_var = variable_in_use("SATCHEL_BACKEND_MODULE", teal.PERSISTENCE_MODULE_VARIABLE, env)
+    class_var = variable_in_use("SATCHEL_BACKEND_CLASS", teal.PERSISTENCE_CLASS_VARIABLE, env)
     loaded = _load_module(module, module_var)
     cls = getattr(loaded, class_name, None)
     if cls is None:
@@ -110,7 +111,9 @@ def build_custom_backend(
     except SatchelError:
         raise
     except Exception as exc:
-        class_var = variable_in_use("SATCHEL_BACKEND_CLASS", "TA_PERSISTENCE_CLASS", environ)
+        class_var = variable_in_use(
+            "SATCHEL_BACKEND_CLASS", teal.PERSISTENCE_CLASS_VARIABLE, environ
+        )
         raise ConfigError(
             f"{class_var}={class_name!r}: building it failed: "
             f"{type(exc).__name__}: {scrub_secrets(str(exc))}"

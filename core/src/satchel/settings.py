@@ -37,6 +37,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from satchel import teal
 from satchel.errors import ConfigError, InvalidArgument
 from satchel.redaction import (  # re-exported: plugins import them from here
     check_url_userinfo,
@@ -55,8 +56,6 @@ __all__ = [
     "clean_error",
     "settings_secrets",
     "SatchelSettings",
-    "TEAL_DEFAULT_PERSISTENCE_CLASS",
-    "TEAL_DEFAULT_PERSISTENCE_MODULE",
     "describe_variables",
     "config_error",
     "env_names",
@@ -74,17 +73,6 @@ __all__ = [
 ]
 
 S = TypeVar("S", bound=BaseSettings)
-
-#: Teal Agents' defaults: when ``TA_PERSISTENCE_MODULE``/``TA_PERSISTENCE_CLASS`` hold these,
-#: Teal uses its in-memory manager, and so does satchel.
-TEAL_DEFAULT_PERSISTENCE_MODULE = "persistence/in_memory_persistence_manager.py"
-TEAL_DEFAULT_PERSISTENCE_CLASS = "InMemoryPersistenceManager"
-
-#: Teal Agents' Redis example (``TA_PERSISTENCE_MODULE=.../example_redis_persistence.py``,
-#: ``TA_PERSISTENCE_CLASS=RedisTaskPersistenceManager``): satchel selects its ``redis``
-#: backend for it, which reads the same ``TA_REDIS_*`` variables.
-TEAL_REDIS_EXAMPLE_MODULE = "example_redis_persistence"
-TEAL_REDIS_EXAMPLE_CLASS = "RedisTaskPersistenceManager"
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")  # always used with fullmatch
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -131,14 +119,14 @@ class SatchelSettings(BaseSettings):
     )
     backend_module: str | None = Field(
         None,
-        validation_alias=AliasChoices("SATCHEL_BACKEND_MODULE", "TA_PERSISTENCE_MODULE"),
+        validation_alias=AliasChoices("SATCHEL_BACKEND_MODULE", teal.PERSISTENCE_MODULE_VARIABLE),
         description="A custom backend: a Python file path (`path/to/backend.py`) or a dotted "
         "module (`package.module`). Needs `SATCHEL_BACKEND_CLASS`; wins over "
         "`SATCHEL_BACKEND`. Teal Agents' `TA_PERSISTENCE_MODULE` is read as an alias.",
     )
     backend_class: str | None = Field(
         None,
-        validation_alias=AliasChoices("SATCHEL_BACKEND_CLASS", "TA_PERSISTENCE_CLASS"),
+        validation_alias=AliasChoices("SATCHEL_BACKEND_CLASS", teal.PERSISTENCE_CLASS_VARIABLE),
         description="The class in `SATCHEL_BACKEND_MODULE` that implements "
         "`satchel.backend.Backend`. Teal Agents' `TA_PERSISTENCE_CLASS` is read as an alias.",
     )
@@ -198,7 +186,7 @@ class SatchelSettings(BaseSettings):
     def _teal_redis_example(self) -> SatchelSettings:
         """Teal's Redis example class selects the ``redis`` backend (unless
         ``SATCHEL_BACKEND`` says otherwise)."""
-        if _is_teal_redis_example(self.backend_module, self.backend_class):
+        if teal.is_redis_example(self.backend_module, self.backend_class):
             if "backend" not in self.model_fields_set:
                 self.backend = "redis"
             self.backend_module = self.backend_class = None
@@ -218,12 +206,14 @@ class SatchelSettings(BaseSettings):
         """
         if self.backend_module is None and self.backend_class is None:
             return None
-        if (self.backend_module in (None, TEAL_DEFAULT_PERSISTENCE_MODULE)) and (
-            self.backend_class in (None, TEAL_DEFAULT_PERSISTENCE_CLASS)
-        ):
+        if teal.is_default_manager(self.backend_module, self.backend_class):
             return None
-        module_var = variable_in_use("SATCHEL_BACKEND_MODULE", "TA_PERSISTENCE_MODULE", environ)
-        class_var = variable_in_use("SATCHEL_BACKEND_CLASS", "TA_PERSISTENCE_CLASS", environ)
+        module_var = variable_in_use(
+            "SATCHEL_BACKEND_MODULE", teal.PERSISTENCE_MODULE_VARIABLE, environ
+        )
+        class_var = variable_in_use(
+            "SATCHEL_BACKEND_CLASS", teal.PERSISTENCE_CLASS_VARIABLE, environ
+        )
         if not self.backend_module:
             raise ConfigError(
                 f"SATCHEL_BACKEND_MODULE is not set, but {class_var} is: "
@@ -235,13 +225,6 @@ class SatchelSettings(BaseSettings):
                 f"({self.backend_module!r}): name the class to load from it"
             )
         return self.backend_module, self.backend_class
-
-
-def _is_teal_redis_example(module: str | None, class_name: str | None) -> bool:
-    if module is None or class_name not in (None, TEAL_REDIS_EXAMPLE_CLASS):
-        return False
-    stem = module.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".py")
-    return stem.rsplit(".", 1)[-1] == TEAL_REDIS_EXAMPLE_MODULE
 
 
 # --------------------------------------------------------------------------------------

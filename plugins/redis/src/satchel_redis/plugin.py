@@ -1,5 +1,6 @@
 """The ``redis`` entry point: settings (``SATCHEL_REDIS_*``, with Teal Agents' ``TA_REDIS_*``
-as aliases) and the registration of :class:`~satchel_redis.backend.RedisBackend`.
+as aliases: :mod:`satchel_redis.teal`) and the registration of
+:class:`~satchel_redis.backend.RedisBackend`.
 
 Loading this module imports neither redis-py nor the backend: the driver is imported when a
 backend is built.
@@ -29,6 +30,7 @@ from satchel.settings import (
     setting_label,
     variable_in_use,
 )
+from satchel_redis.teal import TEAL_VARIABLES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,7 +43,9 @@ __all__ = ["RedisSettings", "satchel_register_backends"]
 _SCHEMES = ("redis://", "rediss://", "unix://")
 
 
-def _alias(field: str, teal: str | None = None) -> AliasChoices:
+def _alias(field: str) -> AliasChoices:
+    """``SATCHEL_REDIS_<FIELD>``, then Teal Agents' variable of the field, if it has one."""
+    teal = TEAL_VARIABLES.get(field.lower())
     return AliasChoices(f"SATCHEL_REDIS_{field}", *([teal] if teal else []))
 
 
@@ -62,20 +66,20 @@ class RedisSettings(BaseSettings):
     )
     host: str = Field(
         "localhost",
-        validation_alias=_alias("HOST", "TA_REDIS_HOST"),
+        validation_alias=_alias("HOST"),
         description="The server's host name (Teal Agents: `TA_REDIS_HOST`).",
     )
     port: int = Field(
         6379,
         ge=1,
         le=65535,
-        validation_alias=_alias("PORT", "TA_REDIS_PORT"),
+        validation_alias=_alias("PORT"),
         description="The server's port (Teal Agents: `TA_REDIS_PORT`).",
     )
     db: int = Field(
         0,
         ge=0,
-        validation_alias=_alias("DB", "TA_REDIS_DB"),
+        validation_alias=_alias("DB"),
         description="The database number; a Cluster has only database 0 "
         "(Teal Agents: `TA_REDIS_DB`).",
     )
@@ -86,12 +90,12 @@ class RedisSettings(BaseSettings):
     )
     password: SecretStr | None = Field(
         None,
-        validation_alias=_alias("PASSWORD", "TA_REDIS_PWD"),
+        validation_alias=_alias("PASSWORD"),
         description="The password (Teal Agents: `TA_REDIS_PWD`).",
     )
     ssl: bool = Field(
         False,
-        validation_alias=_alias("SSL", "TA_REDIS_SSL"),
+        validation_alias=_alias("SSL"),
         description="`true` connects with TLS, `false` without (Teal Agents: `TA_REDIS_SSL`, "
         "which satchel reads the right way round).",
     )
@@ -109,7 +113,7 @@ class RedisSettings(BaseSettings):
     )
     ttl: float | None = Field(
         None,
-        validation_alias=_alias("TTL", "TA_REDIS_TTL"),
+        validation_alias=_alias("TTL"),
         description="Seconds a record lives when it is written without a TTL, and a log "
         "after an append without one (unset: such records and logs never expire; Teal "
         "Agents: `TA_REDIS_TTL`).",
@@ -341,11 +345,6 @@ class RedisSettings(BaseSettings):
         return self
 
 
-#: Teal Agents' names of the fields that have one.
-_TEAL = {"host": "TA_REDIS_HOST", "port": "TA_REDIS_PORT", "db": "TA_REDIS_DB"}
-_TEAL |= {"password": "TA_REDIS_PWD", "ssl": "TA_REDIS_SSL", "ttl": "TA_REDIS_TTL"}
-
-
 _DB_PATH = re.compile(r"/?[0-9]*")
 
 
@@ -380,7 +379,7 @@ def _variable(field: str) -> str:
     """What set ``field``: the argument given in code, else its variable (the Teal Agents
     alias when only it is set)."""
     primary = f"SATCHEL_REDIS_{field.upper()}"
-    teal = _TEAL.get(field)
+    teal = TEAL_VARIABLES.get(field)
     return setting_label(field, primary if teal is None else variable_in_use(primary, teal))
 
 
