@@ -245,7 +245,7 @@ SCRIPT: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = [
     ("sessions", "save", ("s1", Snapshot(step=2)), {"expected_version": 7}),
     ("sessions", "load", ("s1",), {}),
     ("sessions", "load_versioned", ("s1",), {}),
-    ("sessions", "has", ("s1",), {}),
+    ("sessions", "exists", ("s1",), {}),
     ("sessions", "list", (), {"limit": 1}),
     ("sessions", "delete", ("s1",), {}),
     ("logs", "append", ("k", 1, 2, 3, 4), {"ttl": 60}),
