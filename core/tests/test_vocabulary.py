@@ -54,13 +54,13 @@ async def test_kv_set_if_version_warns_and_still_works(store: satchel.Satchel) -
     await kv.set("k", 1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert await kv.set("k", 2, if_version=1) == 2  # type: ignore[call-arg]
+        assert await kv.set("k", 2, if_version=1) == 2
     _one_deprecation(caught, "expected_version")
     assert "if_version" in str(caught[0].message)
     with pytest.warns(DeprecationWarning, match="expected_version"), pytest.raises(Conflict):
-        await kv.set("k", 3, if_version=1)  # type: ignore[call-arg]
-    with pytest.warns(DeprecationWarning), pytest.raises(NotFound):
-        await kv.set("missing", 3, if_version=1)  # type: ignore[call-arg]
+        await kv.set("k", 3, if_version=1)
+    with pytest.warns(DeprecationWarning, match="expected_version"), pytest.raises(NotFound):
+        await kv.set("missing", 3, if_version=1)
     assert await kv.get("k") == 2
 
 
@@ -68,10 +68,10 @@ async def test_kv_delete_if_version_warns_and_still_works(store: satchel.Satchel
     kv = store.kv("old names")
     await kv.set("k", 1)
     with pytest.warns(DeprecationWarning, match="expected_version"), pytest.raises(Conflict):
-        await kv.delete("k", if_version=2)  # type: ignore[call-arg]
+        await kv.delete("k", if_version=2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert await kv.delete("k", if_version=1) is True  # type: ignore[call-arg]
+        assert await kv.delete("k", if_version=1) is True
     _one_deprecation(caught, "expected_version")
     assert not await kv.exists("k")
 
@@ -79,10 +79,16 @@ async def test_kv_delete_if_version_warns_and_still_works(store: satchel.Satchel
 async def test_old_and_new_name_together_are_refused(store: satchel.Satchel) -> None:
     kv = store.kv("old names")
     await kv.set("k", 1)
-    with pytest.warns(DeprecationWarning), pytest.raises(InvalidArgument, match="^if_version"):
-        await kv.set("k", 2, expected_version=1, if_version=1)  # type: ignore[call-arg]
-    with pytest.warns(DeprecationWarning), pytest.raises(InvalidArgument, match="^if_version"):
-        await kv.delete("k", expected_version=1, if_version=1)  # type: ignore[call-arg]
+    with (
+        pytest.warns(DeprecationWarning, match="expected_version"),
+        pytest.raises(InvalidArgument, match=r"^if_version"),
+    ):
+        await kv.set("k", 2, expected_version=1, if_version=1)
+    with (
+        pytest.warns(DeprecationWarning, match="expected_version"),
+        pytest.raises(InvalidArgument, match=r"^if_version"),
+    ):
+        await kv.delete("k", expected_version=1, if_version=1)
     assert await kv.get_entry("k") is not None
 
 
@@ -104,14 +110,17 @@ def test_the_blocking_twins_warn_at_the_callers_line(
     kv.set("k", 1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert kv.set("k", 2, if_version=1) == 2  # type: ignore[call-arg]
+        assert kv.set("k", 2, if_version=1) == 2
     _one_deprecation(caught, "expected_version")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert kv.delete("k", if_version=2) is True  # type: ignore[call-arg]
+        assert kv.delete("k", if_version=2) is True
     _one_deprecation(caught, "expected_version")
-    with pytest.warns(DeprecationWarning), pytest.raises(InvalidArgument, match="^if_version"):
-        kv.set("k", 2, expected_version=1, if_version=1)  # type: ignore[call-arg]
+    with (
+        pytest.warns(DeprecationWarning, match="expected_version"),
+        pytest.raises(InvalidArgument, match=r"^if_version"),
+    ):
+        kv.set("k", 2, expected_version=1, if_version=1)
     sessions = sync_store.sessions(Chat)
     sessions.save("s1", Chat(user="ana"))
     with warnings.catch_warnings(record=True) as caught:
@@ -264,5 +273,5 @@ async def test_unsupported_values_are_refused_naming_the_part(
 async def test_a_value_that_contains_itself_is_refused(store: satchel.Satchel) -> None:
     loop: list[Any] = [Decimal(1)]
     loop.append(loop)
-    with pytest.raises(InvalidArgument, match="^value: nests deeper"):
+    with pytest.raises(InvalidArgument, match=r"^value: nests deeper"):
         await store.kv("refused").set("k", loop)

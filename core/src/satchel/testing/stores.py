@@ -254,7 +254,8 @@ class StoreRules(ConformanceFixtures):
             "kinds": ["plain", "rush"],
         }
         entry = await kv.get_entry("other")
-        assert isinstance(entry, satchel.Entry) and isinstance(entry, satchel.Versioned)
+        assert isinstance(entry, satchel.Entry)
+        assert isinstance(entry, satchel.Versioned)
         assert _Stamp.model_validate(entry.value["stamp"]) == _Stamp(at=noon, amount=Decimal("2.5"))
 
         async def keys(where: Any, order_by: Any = None) -> list[str]:
