@@ -381,7 +381,7 @@ def test_satchel_messages_keep_every_character_but_the_known_secrets(
         async with satchel.open() as store:
             await store.kv("cache").set(key, 1)
             with pytest.raises(satchel.Conflict) as info:
-                await store.kv("cache").set(key, 2, if_version=7)
+                await store.kv("cache").set(key, 2, expected_version=7)
             return info.value
 
     error = asyncio.run(conflict())

@@ -105,10 +105,10 @@ async def test_version_arguments_are_checked_everywhere(
     await kv.set("k", 1)
     await tasks.create(Task(task_id="t"))
     await sessions.save("s", Chat())
-    with pytest.raises(InvalidArgument, match="if_version: must be a version number"):
-        await kv.delete("k", if_version=version)
-    with pytest.raises(InvalidArgument, match="if_version: must be a version number"):
-        await kv.set("k", 2, if_version=version)
+    with pytest.raises(InvalidArgument, match="expected_version: must be a version number"):
+        await kv.delete("k", expected_version=version)
+    with pytest.raises(InvalidArgument, match="expected_version: must be a version number"):
+        await kv.set("k", 2, expected_version=version)
     with pytest.raises(InvalidArgument, match="expected_version: must be a version number"):
         await tasks.delete("t", expected_version=version)
     with pytest.raises(InvalidArgument, match="expected_version: must be a version number"):

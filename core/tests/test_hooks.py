@@ -56,7 +56,7 @@ async def test_an_observer_sees_every_operation_and_its_outcome() -> None:
     await kv.get("a")
     await kv.set_many({"b": 2, "c": 3})
     with pytest.raises(NotFound):
-        await kv.set("zz", 1, if_version=3)
+        await kv.set("zz", 1, expected_version=3)
     await kv.query(limit=1)
     assert recorder.seen == [
         ("put", "default:kv:ns", "a", 1),
@@ -75,7 +75,7 @@ async def test_metrics_count_calls_errors_and_latency() -> None:
         await kv.set(f"k{i}", i)
     await kv.get("k1")
     with pytest.raises(NotFound):
-        await kv.set("missing", 1, if_version=1)
+        await kv.set("missing", 1, expected_version=1)
     stats = await store.stats()
     ops = stats["operations"]
     assert ops["put"]["calls"] == 11 and ops["put"]["errors"] == 1

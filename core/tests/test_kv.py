@@ -45,12 +45,12 @@ async def test_conditional_sets(kv: KVStore) -> None:
     with pytest.raises(AlreadyExists):
         await kv.set("a", 2, if_absent=True)
     with pytest.raises(Conflict):
-        await kv.set("a", 2, if_version=5)
-    assert await kv.set("a", 2, if_version=1) == 2
+        await kv.set("a", 2, expected_version=5)
+    assert await kv.set("a", 2, expected_version=1) == 2
     with pytest.raises(NotFound):
-        await kv.set("b", 1, if_version=1)
+        await kv.set("b", 1, expected_version=1)
     with pytest.raises(Conflict):
-        await kv.delete("a", if_version=1)
+        await kv.delete("a", expected_version=1)
     entry = await kv.get_entry("a")
     assert entry is not None and entry.value == 2 and entry.version == 2
     assert entry.created_at is not None and entry.updated_at is not None
@@ -150,8 +150,11 @@ async def test_query_count_clear(store: satchel.Satchel, kv: KVStore) -> None:
         (lambda kv: kv.set("k", 1, ttl=-1), "ttl: must be a positive number"),
         (lambda kv: kv.set("k", 1, ttl=0), "ttl: must be a positive number"),
         (lambda kv: kv.set("k", 1, ttl="10"), "ttl: must be seconds"),
-        (lambda kv: kv.set("k", 1, if_absent=True, if_version=1), "if_absent and if_version"),
-        (lambda kv: kv.set("k", 1, if_version=0), "if_version"),
+        (
+            lambda kv: kv.set("k", 1, if_absent=True, expected_version=1),
+            "if_absent and expected_version",
+        ),
+        (lambda kv: kv.set("k", 1, expected_version=0), "expected_version"),
         (lambda kv: kv.get(None), "key: must be a string"),
         (lambda kv: kv.get_many("abc"), "keys: must be a list"),
         (lambda kv: kv.get_many(["a", ""]), r"keys\[1\]: must not be empty"),

@@ -128,7 +128,7 @@ async def test_a_wrapper_that_swallows_an_error_is_named() -> None:
     kv = store.kv("ns")
     await kv.set("k", 1)
     with pytest.raises(PluginError) as info:
-        await kv.set("k", 2, if_version=99)
+        await kv.set("k", 2, expected_version=99)
     message = str(info.value)
     assert "plugin 'swallower'" in message
     assert "satchel_backend_operation" in message
@@ -138,7 +138,7 @@ async def test_a_wrapper_that_swallows_an_error_is_named() -> None:
     assert isinstance(info.value.__cause__, Conflict)
     assert "AttributeError" not in message
     with pytest.raises(PluginError, match=r"plugin 'swallower'.*NotFound"):
-        await kv.set("missing", 1, if_version=1)
+        await kv.set("missing", 1, expected_version=1)
 
 
 class FalseOnError:
@@ -168,7 +168,7 @@ async def test_a_wrapper_that_turns_a_conditional_delete_error_into_false_is_nam
     await kv.set("k", 1)
     for key, raised in (("k", "Conflict"), ("missing", "NotFound")):
         with pytest.raises(PluginError) as info:
-            await kv.delete(key, if_version=99)
+            await kv.delete(key, expected_version=99)
         message = str(info.value)
         assert "plugin 'swallower'" in message and "satchel_backend_operation" in message
         assert f"returned bool where the operation raised {raised}" in message
@@ -271,7 +271,7 @@ async def test_a_backend_that_returns_the_wrong_type_is_named() -> None:
             await kv.count()
         await store.raw_backend.put(Record("default:kv:ns", "k", 1))
         with pytest.raises(PluginError, match=r"\(Sloppy\) returned bool from delete, not True"):
-            await kv.delete("k", if_version=9)
+            await kv.delete("k", expected_version=9)
 
 
 async def test_a_well_behaved_wrapper_changes_nothing() -> None:
@@ -279,9 +279,9 @@ async def test_a_well_behaved_wrapper_changes_nothing() -> None:
     kv = store.kv("ns")
     assert await kv.set("k", 1) == 1
     with pytest.raises(Conflict):
-        await kv.set("k", 2, if_version=5)
+        await kv.set("k", 2, expected_version=5)
     with pytest.raises(NotFound):
-        await kv.delete("missing", if_version=1)
+        await kv.delete("missing", expected_version=1)
     assert await kv.get_many(["k", "x"]) == {"k": 1}
     assert await kv.count() == 1
     assert [e.key for e in await kv.query()] == ["k"]

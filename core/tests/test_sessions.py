@@ -23,7 +23,7 @@ async def test_save_load_has_delete(store: satchel.Satchel) -> None:
     assert await sessions.save("s1", Chat(user="ana", turns=["hi", "yo"])) == 2
     loaded = await sessions.load("s1")
     assert loaded == Chat(user="ana", turns=["hi", "yo"])
-    assert await sessions.has("s1")
+    assert await sessions.exists("s1")
     versioned = await sessions.load_versioned("s1")
     assert versioned is not None and versioned.version == 2
     assert await sessions.load_versioned("nope") is None
@@ -31,7 +31,7 @@ async def test_save_load_has_delete(store: satchel.Satchel) -> None:
         await sessions.save("s1", Chat(user="x"), expected_version=1)
     assert await sessions.delete("s1") is True
     assert await sessions.delete("s1") is False
-    assert not await sessions.has("s1")
+    assert not await sessions.exists("s1")
 
 
 async def test_ttl_per_save_and_default(store: satchel.Satchel) -> None:
@@ -40,7 +40,7 @@ async def test_ttl_per_save_and_default(store: satchel.Satchel) -> None:
     await sessions.save("longer", Chat(user="b"), ttl=60)
     await sessions.save("forever", Chat(user="c"), ttl=None)
     await asyncio.sleep(0.1)
-    assert not await sessions.has("default")
+    assert not await sessions.exists("default")
     assert (await sessions.list()).items == ["forever", "longer"]
 
 

@@ -336,4 +336,4 @@ async def _sessions_part(handle: Satchel, emit: Callable[[DemoStep], None], run:
         step("load", f"load -> {len(session.messages)} messages, equal to what was saved")
     finally:
         deleted = await sessions.delete(session_id)
-    step("delete", f"delete -> {deleted}; has -> {await sessions.has(session_id)}")
+    step("delete", f"delete -> {deleted}; exists -> {await sessions.exists(session_id)}")

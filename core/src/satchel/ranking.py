@@ -99,7 +99,7 @@ class Ranking(Generic[T]):
         since (by another writer that may need it)."""
         # written again (or removed) by another writer: theirs to keep or remove
         with contextlib.suppress(Conflict, NotFound):
-            await self.kv.delete(self.key(group, rank), if_version=version)
+            await self.kv.delete(self.key(group, rank), expected_version=version)
 
     async def remove(self, group: str, rank: str) -> None:
         """Remove the entry of a rank the record no longer has."""

@@ -4,10 +4,13 @@ written."""
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from satchel.errors import InvalidArgument
 
@@ -17,6 +20,7 @@ __all__ = [
     "MAX_VERSION",
     "check_json",
     "check_model",
+    "check_value",
     "check_key",
     "check_keys",
     "check_limit",
@@ -172,6 +176,10 @@ def check_json(value: Any, argument: str = "value") -> Any:
                         _check_text(v, _path((where, i)))
                 elif type(v) not in _SCALARS:
                     stack.append((v, (where, i), depth + 1))
+        elif isinstance(item, enum.Enum):  # a str or int enum: not stored as itself
+            raise InvalidArgument(
+                f"{_path(where)}: {type(item).__name__} is an enum, not a JSON value: {item!r:.80}"
+            )
         elif isinstance(item, str):
             if not item.isascii():
                 _check_text(item, _path(where))
@@ -200,3 +208,78 @@ def check_model(instance: Any, argument: str) -> Any:
             f"{type(exc).__name__}: {str(exc)[:200]}"
         ) from None
     return check_json(dumped, argument)
+
+
+#: The standard types :func:`check_value` turns into JSON, as pydantic's JSON mode does (a
+#: datetime before a date: it is one).
+_CONVERTED = (date, time, timedelta, Decimal, UUID)
+
+
+def stored_form(value: Any) -> Any:
+    """The JSON form of one model, enum, or :data:`_CONVERTED` value (as
+    :func:`check_value` stores it); any other value itself (a ``datetime`` too)."""
+    from pydantic import BaseModel
+
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, _CONVERTED) and not isinstance(value, datetime):
+        from pydantic_core import to_jsonable_python
+
+        return to_jsonable_python(value)
+    if isinstance(value, BaseModel):
+        try:
+            return value.model_dump(mode="json")
+        except ValueError:
+            return value  # refused as it stands
+    return value
+
+
+def _to_json(value: Any, where: str, depth: int) -> Any:
+    """``value`` with every model, enum and :data:`_CONVERTED` value in it replaced by its
+    JSON form; anything else is left for :func:`check_json` to accept or refuse."""
+    from pydantic import BaseModel
+
+    if depth > MAX_DEPTH + 1:  # too deep, or contains itself: check_json says so
+        return value
+    if isinstance(value, dict):
+        return {k: _to_json(v, f"{where}[{k!r}]", depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    if isinstance(value, enum.Enum):
+        return _to_json(value.value, where, depth)
+    if isinstance(value, _CONVERTED):
+        from pydantic_core import to_jsonable_python
+
+        return to_jsonable_python(value)
+    if isinstance(value, BaseModel):
+        return check_model(value, where)
+    return value
+
+
+def check_value(value: Any, argument: str = "value") -> Any:
+    """The JSON form in which a value is stored (KV values, untyped log entries).
+
+    A JSON value (see :func:`check_json`) is stored as it is. Beyond those, the values
+    pydantic's JSON mode turns into JSON are stored in that form, exactly as a field of the
+    same type is in a :class:`~satchel.TaskStore` model:
+
+    * a pydantic model: ``model_dump(mode="json")``;
+    * ``datetime``: an ISO 8601 string, ``2026-01-02T03:04:05Z`` (UTC),
+      ``2026-01-02T03:04:05.123456+02:00``; a naive one has no offset (queries read it as
+      UTC);
+    * ``date``: ``2026-01-02``; ``time``: ``03:04:05`` (with its offset, if any);
+    * ``timedelta``: an ISO 8601 duration, ``PT1H30M``;
+    * ``Decimal``: its exact text, ``"1.10"`` (a string: it is not rounded to a float);
+    * ``UUID``: ``"00000000-0000-0000-0000-000000000005"``;
+    * an enum member: its value (itself stored by these rules).
+
+    They may sit anywhere in a dict, list or tuple. Every one comes back as its JSON form
+    (a string, a dict), never as the object. Anything else (sets, bytes, other objects,
+    non-string dict keys, NaN) is an :class:`~satchel.errors.InvalidArgument` naming the
+    part of ``argument`` at fault.
+    """
+    try:
+        return check_json(value, argument)
+    except InvalidArgument:
+        pass  # not plain JSON: convert what converts, then check again
+    return check_json(_to_json(value, argument, 1), argument)

@@ -4,6 +4,7 @@ resolves in a record (:func:`resolve`, :data:`MISSING`, :func:`parse_datetime`).
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
 
 from satchel.errors import InvalidQuery
-from satchel.validation import MAX_DEPTH
+from satchel.validation import MAX_DEPTH, stored_form
 
 if TYPE_CHECKING:
     from satchel.backend import Record
@@ -137,7 +138,12 @@ def _show_input(value: Any) -> str:
 
 def _check_query_value(value: Any, *, argument: str, depth: int = 0) -> Any:
     """A query value must be JSON-like (or a datetime); return it as plain JSON types
-    (mappings become dicts, tuples stay tuples), or raise :class:`InvalidQuery`."""
+    (mappings become dicts, tuples stay tuples), or raise :class:`InvalidQuery`. A value a
+    store keeps in a JSON form (a model, enum, ``date``, ``Decimal``, ``UUID``...: see
+    :func:`satchel.validation.check_value`) stands for that form, so it finds what it
+    stored; a ``datetime`` stays an instant."""
+    if isinstance(value, enum.Enum):
+        value = value.value
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, str):
@@ -162,6 +168,9 @@ def _check_query_value(value: Any, *, argument: str, depth: int = 0) -> Any:
         return [_check_query_value(item, argument=argument, depth=depth + 1) for item in value]
     if isinstance(value, tuple):
         return tuple(_check_query_value(item, argument=argument, depth=depth + 1) for item in value)
+    converted = stored_form(value)
+    if converted is not value:  # a model, enum, date, Decimal, UUID...: as a store keeps it
+        return _check_query_value(converted, argument=argument, depth=depth)
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():

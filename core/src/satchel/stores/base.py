@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,8 @@ __all__ = [
     "check_indexes",
     "collection_name",
     "index_entries",
+    "deprecated_method",
+    "renamed",
 ]
 
 #: An index extractor: the index values of a stored value (several are allowed).
@@ -96,6 +99,9 @@ class Versioned(Generic[T]):
     :param key: the key (task id, session id, KV key).
     :param value: the value (the caller's own copy).
     :param version: pass it as ``expected_version`` to update only this version.
+
+    A plain class: ``isinstance(found, satchel.Versioned)`` holds for what every store's
+    versioned read returns (and ``isinstance(entry, satchel.Entry)`` for a KV entry).
     """
 
     key: str
@@ -104,6 +110,34 @@ class Versioned(Generic[T]):
     created_at: datetime | None
     updated_at: datetime | None
     expires_at: datetime | None
+
+
+def renamed(new_value: Any, old_value: Any, *, old: str, new: str, method: str) -> Any:
+    """The value of argument ``new``, given it may still arrive under its deprecated name
+    ``old``: that warns (a :class:`DeprecationWarning` naming ``new``, pointing at the
+    caller of ``method``), and giving both is an :class:`~satchel.errors.InvalidArgument`.
+    Call it from the public method itself, so the warning points at the user's line."""
+    if old_value is None:
+        return new_value
+    warnings.warn(
+        f"{method}({old}=...) is deprecated; use {new}= (the same meaning). "
+        f"The name {old}= goes in the next release.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if new_value is not None:
+        raise InvalidArgument(f"{old} and {new}: give {new} only ({old} is its old name)")
+    return old_value
+
+
+def deprecated_method(method: str, new: str) -> None:
+    """Warn that ``method`` is the deprecated name of ``new`` (pointing at its caller)."""
+    warnings.warn(
+        f"{method}() is deprecated; use {new}() (the same meaning). "
+        f"The name goes in the next release.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 class StoreBase:

@@ -16,20 +16,28 @@ from satchel.stores.base import (
     Versioned,
     check_indexes,
     index_entries,
+    renamed,
 )
-from satchel.validation import check_json, check_key, check_keys, check_limit, check_version
+from satchel.validation import check_key, check_keys, check_limit, check_value, check_version
 
 __all__ = ["Entry", "KVStore"]
 
-#: A KV record with its metadata, as :meth:`KVStore.query` and :meth:`KVStore.get_entry`
-#: return it.
-Entry = Versioned[JSONValue]
+
+class Entry(Versioned[JSONValue]):
+    """A KV value with its metadata, as :meth:`KVStore.get_entry`, :meth:`KVStore.query`
+    and :meth:`KVStore.find` return it: ``key``, ``value`` (its stored JSON form),
+    ``version``, ``created_at``, ``updated_at``, ``expires_at``. A
+    :class:`~satchel.Versioned`, so ``isinstance(entry, Entry)`` and
+    ``isinstance(entry, Versioned)`` both hold."""
+
+    __slots__ = ()
+
 
 _NO_DEFAULT: Any = object()
 
 
 def _entry(record: Record) -> Entry:
-    return Versioned(
+    return Entry(
         record.key,
         record.value,
         record.version,
@@ -42,8 +50,13 @@ def _entry(record: Record) -> Entry:
 class KVStore(StoreBase):
     """One namespace of key-value records. Get it with :meth:`satchel.Satchel.kv`.
 
-    Keys are any non-empty strings; values are any JSON value. Every value returned is the
-    caller's own copy.
+    Keys are any non-empty strings. Values are JSON values, pydantic models, and the
+    standard types pydantic turns into JSON (``datetime``, ``date``, ``time``,
+    ``timedelta``, ``Decimal``, ``UUID``, enums), stored in their JSON form exactly as a
+    :class:`~satchel.TaskStore` field of that type is (see
+    :func:`satchel.validation.check_value`): a ``datetime`` is stored as an ISO 8601
+    string, which queries compare with ``datetime`` values as instants. Every value
+    returned is the caller's own copy, in its stored JSON form.
 
     Declared indexes (``indexes={name: extractor}``) are multi-valued: each extractor is
     given the value being stored and returns every string under which :meth:`find` finds
@@ -65,7 +78,7 @@ class KVStore(StoreBase):
         super().__init__(backend, tenant, name, ttl)
         self.indexes: dict[str, IndexExtractor] = check_indexes(indexes)
 
-    def _record(self, key: str, value: JSONValue, expires_at: Any) -> Record:
+    def _record(self, key: str, value: Any, expires_at: Any) -> Record:
         index = index_entries(self.indexes, value, key, "value") if self.indexes else {}
         return Record(self.collection, key, value, expires_at=expires_at, index=index)
 
@@ -89,34 +102,64 @@ class KVStore(StoreBase):
     async def set(
         self,
         key: str,
-        value: JSONValue,
+        value: Any,
         *,
         ttl: TTL = DEFAULT,
         if_absent: bool = False,
+        expected_version: int | None = None,
         if_version: int | None = None,
     ) -> int:
         """Store ``value`` under ``key``; return the new version.
 
+        :param value: a JSON value, a pydantic model, or a ``datetime``, ``date``,
+            ``time``, ``timedelta``, ``Decimal``, ``UUID`` or enum (anywhere in it): see the
+            class for the JSON form stored.
         :param ttl: seconds (or a ``timedelta``) to live; ``None``: never expires; default:
             the namespace's default TTL.
         :param if_absent: only if no value exists (else :class:`~satchel.errors.AlreadyExists`).
-        :param if_version: only if the stored version is this one (else
+        :param expected_version: only if the stored version is this one (else
             :class:`~satchel.errors.Conflict`, or :class:`~satchel.errors.NotFound`).
+        :param if_version: the deprecated name of ``expected_version``.
         """
+        expected_version = renamed(
+            expected_version,
+            if_version,
+            old="if_version",
+            new="expected_version",
+            method="KVStore.set",
+        )
         check_key(key)
-        check_json(value)
-        if if_absent and if_version is not None:
-            raise InvalidArgument("if_absent and if_version: give one or the other")
-        check_version(if_version, "if_version")
+        value = check_value(value)
+        if if_absent and expected_version is not None:
+            raise InvalidArgument("if_absent and expected_version: give one or the other")
+        check_version(expected_version, "expected_version")
         record = self._record(key, value, self._expiry(ttl))
-        stored = await self._backend.put(record, if_absent=if_absent, if_version=if_version)
+        stored = await self._backend.put(record, if_absent=if_absent, if_version=expected_version)
         return stored.version
 
-    async def delete(self, key: str, *, if_version: int | None = None) -> bool:
-        """Delete the value under ``key``; ``True`` if there was one."""
+    async def delete(
+        self,
+        key: str,
+        *,
+        expected_version: int | None = None,
+        if_version: int | None = None,
+    ) -> bool:
+        """Delete the value under ``key``; ``True`` if there was one.
+
+        :param expected_version: only if the stored version is this one (else
+            :class:`~satchel.errors.Conflict`, or :class:`~satchel.errors.NotFound`).
+        :param if_version: the deprecated name of ``expected_version``.
+        """
+        expected_version = renamed(
+            expected_version,
+            if_version,
+            old="if_version",
+            new="expected_version",
+            method="KVStore.delete",
+        )
         check_key(key)
-        check_version(if_version, "if_version")
-        return await self._backend.delete(self.collection, key, if_version=if_version)
+        check_version(expected_version, "expected_version")
+        return await self._backend.delete(self.collection, key, if_version=expected_version)
 
     async def exists(self, key: str) -> bool:
         """Whether a (live) value is stored under ``key``."""
@@ -170,17 +213,17 @@ class KVStore(StoreBase):
         records = await self._backend.get_many(self.collection, wanted) if wanted else []
         return {r.key: _entry(r) for r in records if r is not None}
 
-    async def set_many(self, items: Mapping[str, JSONValue], *, ttl: TTL = DEFAULT) -> list[int]:
+    async def set_many(self, items: Mapping[str, Any], *, ttl: TTL = DEFAULT) -> list[int]:
         """Store every ``key: value`` (one round trip on network backends); return the new
-        versions. Every key and value is checked before anything is written."""
+        versions. Values are taken as :meth:`set` takes them; every key and value is
+        checked before anything is written."""
         if not isinstance(items, Mapping):
             raise InvalidArgument(f"items: must be a mapping of key to value, not {items!r}")
         expires_at = self._expiry(ttl)
         records = []
         for key, value in items.items():
             check_key(key, "items key")
-            check_json(value, f"items[{key!r}]")
-            records.append(self._record(key, value, expires_at))
+            records.append(self._record(key, check_value(value, f"items[{key!r}]"), expires_at))
         if not records:
             return []
         return [r.version for r in await self._backend.put_many(records)]

@@ -13,7 +13,7 @@ from satchel.backend import MAX_LOG_BATCH, Backend, LogEntry, Page
 from satchel.errors import CorruptRecord, InvalidArgument
 from satchel.query import compile_glob
 from satchel.stores.base import DEFAULT, TTL, StoreBase
-from satchel.validation import MAX_VERSION, check_json, check_key, check_model
+from satchel.validation import MAX_VERSION, check_key, check_model, check_value
 
 __all__ = ["LogItem", "LogStore"]
 
@@ -54,7 +54,8 @@ def _seq(value: Any, argument: str) -> int | None:
 class LogStore(StoreBase, Generic[T]):
     """Append-only, ordered logs, one per key. Get it with :meth:`satchel.Satchel.logs`.
 
-    Entries are JSON values, or instances of ``model`` when the store is typed. Each append
+    Entries are instances of ``model`` when the store is typed; otherwise the values
+    :meth:`satchel.KVStore.set` takes, stored in the same JSON form. Each append
     renews the log's time to live; an expired log reads as empty. Every guarantee of
     "Rules of logs" in :mod:`satchel.backend` holds on every backend: sequence numbers are
     never reused, an append is atomic, and two pops never return the same entry.
@@ -79,7 +80,7 @@ class LogStore(StoreBase, Generic[T]):
 
     def _dump(self, item: Any, argument: str) -> Any:
         if self.model is None:
-            return check_json(item, argument)
+            return check_value(item, argument)
         if not isinstance(item, self.model):
             raise InvalidArgument(
                 f"{argument}: must be a {self.model.__name__}, not {type(item).__name__}"

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from satchel.backend import Backend, Page, Record
 from satchel.errors import CorruptRecord, InvalidArgument
 from satchel.query import Query
-from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned
+from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned, deprecated_method
 from satchel.validation import check_key, check_limit, check_model, check_version
 
 __all__ = ["SessionStore"]
@@ -97,15 +97,25 @@ class SessionStore(StoreBase, Generic[M]):
             record.expires_at,
         )
 
-    async def delete(self, session_id: str) -> bool:
-        """Delete the snapshot; ``True`` if there was one."""
-        check_key(session_id, "session_id")
-        return await self._backend.delete(self.collection, session_id)
+    async def delete(self, session_id: str, *, expected_version: int | None = None) -> bool:
+        """Delete the snapshot; ``True`` if there was one.
 
-    async def has(self, session_id: str) -> bool:
+        :param expected_version: only if the stored snapshot is at this version (else
+            :class:`~satchel.errors.Conflict`, or :class:`~satchel.errors.NotFound`).
+        """
+        check_key(session_id, "session_id")
+        check_version(expected_version, "expected_version")
+        return await self._backend.delete(self.collection, session_id, if_version=expected_version)
+
+    async def exists(self, session_id: str) -> bool:
         """Whether a (live) snapshot exists."""
         check_key(session_id, "session_id")
         return await self._backend.get(self.collection, session_id) is not None
+
+    async def has(self, session_id: str) -> bool:
+        """The deprecated name of :meth:`exists`."""
+        deprecated_method("SessionStore.has", "SessionStore.exists")
+        return await self.exists(session_id)
 
     async def list(self, *, limit: int | None = None, cursor: str | None = None) -> Page[str]:
         """Session ids, sorted; page with ``limit`` and the page's ``next_cursor``."""

@@ -17,7 +17,15 @@ from pydantic import BaseModel
 
 from satchel.backend import JSONValue, Page
 from satchel.query import OrderInput, WhereInput
-from satchel.stores.base import DEFAULT, TTL, IndexExtractor, StoreBase, Versioned
+from satchel.stores.base import (
+    DEFAULT,
+    TTL,
+    IndexExtractor,
+    StoreBase,
+    Versioned,
+    deprecated_method,
+    renamed,
+)
 from satchel.stores.kv import Entry, KVStore
 from satchel.stores.logs import LogItem, LogStore
 from satchel.stores.sessions import SessionStore
@@ -138,18 +146,45 @@ class SyncKVStore(_SyncStore[KVStore]):
     def set(
         self,
         key: str,
-        value: JSONValue,
+        value: Any,
         *,
         ttl: TTL = DEFAULT,
         if_absent: bool = False,
+        expected_version: int | None = None,
         if_version: int | None = None,
     ) -> int:
+        # the old name is warned about here, in the caller's thread
+        expected_version = renamed(
+            expected_version,
+            if_version,
+            old="if_version",
+            new="expected_version",
+            method="KVStore.set",
+        )
         return self._loop.run(
-            self._store.set, key, value, ttl=ttl, if_absent=if_absent, if_version=if_version
+            self._store.set,
+            key,
+            value,
+            ttl=ttl,
+            if_absent=if_absent,
+            expected_version=expected_version,
         )
 
-    def delete(self, key: str, *, if_version: int | None = None) -> bool:
-        return self._loop.run(self._store.delete, key, if_version=if_version)
+    def delete(
+        self,
+        key: str,
+        *,
+        expected_version: int | None = None,
+        if_version: int | None = None,
+    ) -> bool:
+        expected_version = renamed(
+            expected_version,
+            if_version,
+            old="if_version",
+            new="expected_version",
+            method="KVStore.delete",
+        )
+        return self._loop.run(self._store.delete, key, expected_version=expected_version)
 
     def exists(self, key: str) -> bool:
         return self._loop.run(self._store.exists, key)
@@ -166,7 +201,7 @@ class SyncKVStore(_SyncStore[KVStore]):
     def get_entries(self, keys: Sequence[str]) -> dict[str, Entry]:
         return self._loop.run(self._store.get_entries, keys)
 
-    def set_many(self, items: Mapping[str, JSONValue], *, ttl: TTL = DEFAULT) -> list[int]:
+    def set_many(self, items: Mapping[str, Any], *, ttl: TTL = DEFAULT) -> list[int]:
         return self._loop.run(self._store.set_many, items, ttl=ttl)
 
     def find(self, index: str, value: str, *, limit: int | None = None) -> list[Entry]:
@@ -297,11 +332,15 @@ class SyncSessionStore(_SyncStore[SessionStore[M]], Generic[M]):
     def load_versioned(self, session_id: str) -> Versioned[M] | None:
         return self._loop.run(self._store.load_versioned, session_id)
 
-    def delete(self, session_id: str) -> bool:
-        return self._loop.run(self._store.delete, session_id)
+    def delete(self, session_id: str, *, expected_version: int | None = None) -> bool:
+        return self._loop.run(self._store.delete, session_id, expected_version=expected_version)
+
+    def exists(self, session_id: str) -> bool:
+        return self._loop.run(self._store.exists, session_id)
 
     def has(self, session_id: str) -> bool:
-        return self._loop.run(self._store.has, session_id)
+        deprecated_method("SessionStore.has", "SessionStore.exists")
+        return self._loop.run(self._store.exists, session_id)
 
     def list(self, *, limit: int | None = None, cursor: str | None = None) -> Page[str]:
         return self._loop.run(self._store.list, limit=limit, cursor=cursor)

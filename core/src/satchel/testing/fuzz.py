@@ -41,6 +41,7 @@ from satchel.testing.fixtures import (
     assert_same_json,
     open_backend,
 )
+from satchel.validation import check_value
 
 __all__ = ["FuzzRules"]
 
@@ -68,7 +69,8 @@ class _Opaque:
         return "<opaque>"
 
 
-#: What no JSON value, key or argument may be.
+#: What no key or argument may be, nor a JSON value (a datetime and a timedelta are stored in
+#: their JSON form, see :func:`satchel.validation.check_value`; they are refused elsewhere).
 _JUNK = st.one_of(
     st.sampled_from(
         [
@@ -260,14 +262,14 @@ class _Call:
         return f"kv.{self.method}({', '.join(args)})"
 
 
-def _set_kwargs(ttl: Any, if_absent: bool, if_version: Any) -> tuple[tuple[str, Any], ...]:
+def _set_kwargs(ttl: Any, if_absent: bool, expected_version: Any) -> tuple[tuple[str, Any], ...]:
     out: list[tuple[str, Any]] = []
     if ttl != "default":
         out.append(("ttl", ttl))
     if if_absent:
         out.append(("if_absent", True))
-    if if_version is not None:
-        out.append(("if_version", if_version))
+    if expected_version is not None:
+        out.append(("expected_version", expected_version))
     return tuple(out)
 
 
@@ -288,7 +290,7 @@ _CALLS = st.one_of(
     st.builds(lambda key: _Call("exists", (key,)), _KEYS),
     st.builds(
         lambda key, version: _Call(
-            "delete", (key,), () if version is None else (("if_version", version),)
+            "delete", (key,), () if version is None else (("expected_version", version),)
         ),
         _KEYS,
         _VERSIONS,
@@ -379,8 +381,9 @@ def _plain(result: Any) -> Any:
 
 
 def _as_stored(value: Any) -> Any:
-    """What a value reads back as: its JSON form (tuples become lists)."""
-    return json.loads(json.dumps(value))
+    """What a value reads back as: its JSON form (tuples become lists, a datetime or
+    timedelta its ISO 8601 text)."""
+    return json.loads(json.dumps(check_value(value)))
 
 
 #: The calls that stamp records with the time, and the pause before each (seconds).

@@ -4,8 +4,12 @@ refused with a typed error naming the argument before anything is written."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import math
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 from pydantic import BaseModel, Field
@@ -74,6 +78,20 @@ def _nested(levels: int) -> Any:
     return value
 
 
+class _Kind(enum.Enum):
+    """An enum whose members are stored as their values."""
+
+    PLAIN = "plain"
+    RUSH = "rush"
+
+
+class _Stamp(BaseModel):
+    """A model with fields of the standard types stored in a JSON form."""
+
+    at: datetime
+    amount: Decimal
+
+
 class StoreRules(ConformanceFixtures):
     """Through ``satchel.open(backend=...)``: the key-value store sets, gets, queries and
     lists keys; the task store creates, updates with ``expected_version`` and finds tasks
@@ -101,7 +119,7 @@ class StoreRules(ConformanceFixtures):
         with pytest.raises(AlreadyExists):
             await kv.set("b", "again", if_absent=True)
         with pytest.raises(Conflict):
-            await kv.set("b", "again", if_version=5)
+            await kv.set("b", "again", expected_version=5)
         assert await kv.get("b") == "scalar"
         assert "agent state: ä*" in await satchel_handle.namespaces()
         assert await kv.delete("b") is True
@@ -186,8 +204,90 @@ class StoreRules(ConformanceFixtures):
         assert loaded is not None
         assert loaded.turns == ["hi", "bye"]
         assert (await sessions.list()).items == ["s1"]
-        assert await sessions.delete("s1") is True
+        assert await sessions.exists("s1")
+        with pytest.raises(Conflict):
+            await sessions.delete("s1", expected_version=1)
+        assert await sessions.delete("s1", expected_version=2) is True
+        assert not await sessions.exists("s1")
         assert await sessions.load("s1") is None
+
+    @pytest.mark.asyncio
+    async def test_standard_types_are_stored_in_their_json_form(
+        self, satchel_handle: satchel.Satchel
+    ) -> None:
+        """A key-value value may hold models, datetimes, dates, times, durations, decimals,
+        UUIDs and enums: each is stored (and read back) as the JSON form pydantic gives it,
+        a datetime is found by a datetime range query whatever its offset, and the other
+        types are found by a query with the same value."""
+        kv = satchel_handle.kv("typed values")
+        noon = datetime(2026, 1, 2, 12, 0, tzinfo=timezone.utc)
+        ident = UUID(int=5)
+        values = {
+            "utc": {"at": noon, "kind": _Kind.RUSH, "id": ident},
+            # one hour later than noon UTC, written at +02:00
+            "east": {"at": datetime(2026, 1, 2, 15, 0, tzinfo=timezone(timedelta(hours=2)))},
+            "naive": {"at": datetime(2026, 1, 2, 14, 0)},  # read as UTC
+            "other": {
+                "day": date(2026, 1, 2),
+                "clock": time(3, 4, 5),
+                "took": timedelta(hours=1, minutes=30),
+                "amount": Decimal("1.10"),
+                "stamp": _Stamp(at=noon, amount=Decimal("2.5")),
+                "kinds": (_Kind.PLAIN, _Kind.RUSH),
+            },
+        }
+        await kv.set("utc", values["utc"])
+        await kv.set_many({k: v for k, v in values.items() if k != "utc"})
+        assert await kv.get("utc") == {
+            "at": "2026-01-02T12:00:00Z",
+            "kind": "rush",
+            "id": "00000000-0000-0000-0000-000000000005",
+        }
+        assert await kv.get("east") == {"at": "2026-01-02T15:00:00+02:00"}
+        assert await kv.get("naive") == {"at": "2026-01-02T14:00:00"}
+        assert await kv.get("other") == {
+            "day": "2026-01-02",
+            "clock": "03:04:05",
+            "took": "PT1H30M",
+            "amount": "1.10",
+            "stamp": {"at": "2026-01-02T12:00:00Z", "amount": "2.5"},
+            "kinds": ["plain", "rush"],
+        }
+        entry = await kv.get_entry("other")
+        assert isinstance(entry, satchel.Entry)
+        assert isinstance(entry, satchel.Versioned)
+        assert _Stamp.model_validate(entry.value["stamp"]) == _Stamp(at=noon, amount=Decimal("2.5"))
+
+        async def keys(where: Any, order_by: Any = None) -> list[str]:
+            page = await kv.query(where, order_by=order_by)
+            assert all(isinstance(e, satchel.Entry) for e in page.items)
+            return [e.key for e in page.items]
+
+        # datetimes compare as instants: noon UTC, 13:00 UTC (+02:00), 14:00 UTC (naive)
+        after = noon + timedelta(minutes=30)
+        assert await keys({"at": {"gt": after}}) == ["east", "naive"]
+        assert await keys({"at": {"gte": noon, "lt": after}}) == ["utc"]
+        assert await keys({"at": noon.astimezone(timezone(timedelta(hours=-5)))}) == ["utc"]
+        assert await keys({"at": {"gte": noon, "lte": noon + timedelta(hours=2)}}) == [
+            "east",
+            "naive",
+            "utc",
+        ]
+        assert await kv.count({"at": {"lt": noon}}) == 0
+        # the other types find their stored form
+        assert await keys({"kind": _Kind.RUSH, "id": ident}) == ["utc"]
+        assert await keys({"kinds": {"contains": _Kind.PLAIN}}) == ["other"]
+        assert await keys({"day": date(2026, 1, 2), "amount": Decimal("1.10")}) == ["other"]
+        assert await keys({"took": timedelta(minutes=90), "clock": time(3, 4, 5)}) == ["other"]
+        assert await keys({"stamp": _Stamp(at=noon, amount=Decimal("2.5"))}) == ["other"]
+        assert await keys({"stamp.at": {"lte": noon}}) == ["other"]
+
+        logs = satchel_handle.logs("typed entries")
+        await logs.append("l", {"at": noon, "id": ident}, _Kind.PLAIN)
+        assert [i.value for i in await logs.last("l", 2)] == [
+            {"at": "2026-01-02T12:00:00Z", "id": "00000000-0000-0000-0000-000000000005"},
+            "plain",
+        ]
 
     @pytest.mark.asyncio
     @pytest.mark.parametrize(
@@ -198,6 +298,14 @@ class StoreRules(ConformanceFixtures):
             (lambda kv: kv.set("k", 1, ttl=-1), InvalidArgument, "ttl"),
             (lambda kv: kv.set("k", 1, ttl=0), InvalidArgument, "ttl"),
             (lambda kv: kv.set("k", {1, 2}), InvalidArgument, "value"),
+            (lambda kv: kv.set("k", {"at": [b"x"]}), InvalidArgument, "value['at'][0]"),
+            (lambda kv: kv.set("k", {"m": [object()]}), InvalidArgument, "value['m'][0]"),
+            (lambda kv: kv.set("k", {1: datetime.now()}), InvalidArgument, "value"),
+            (
+                lambda kv: kv.set_many({"ok": 1, "bad": {"d": {Decimal(1)}}}),
+                InvalidArgument,
+                "items['bad']['d']",
+            ),
             (lambda kv: kv.set("k", {"a": [math.nan]}), InvalidArgument, "value"),
             (lambda kv: kv.set("k", {1: "a"}), InvalidArgument, "value"),
             (lambda kv: kv.set("k", b"bytes"), InvalidArgument, "value"),
@@ -236,8 +344,16 @@ class StoreRules(ConformanceFixtures):
             ),
             (lambda kv: kv.query(limit=2**70), InvalidQuery, "limit"),
             (lambda kv: kv.query(offset=2**64), InvalidQuery, "offset"),
-            (lambda kv: kv.set("k", 1, if_version=2**70), InvalidArgument, "if_version"),
-            (lambda kv: kv.delete("k", if_version=2**63), InvalidArgument, "if_version"),
+            (
+                lambda kv: kv.set("k", 1, expected_version=2**70),
+                InvalidArgument,
+                "expected_version",
+            ),
+            (
+                lambda kv: kv.delete("k", expected_version=2**63),
+                InvalidArgument,
+                "expected_version",
+            ),
             (lambda kv: kv.keys("a\ud800*"), InvalidQuery, "pattern"),
             (lambda kv: kv.query([("a", "eq", {1, 2})]), InvalidQuery, "where"),
             (lambda kv: kv.query([("a", "eq", _deep(65))]), InvalidQuery, "where"),
@@ -248,6 +364,10 @@ class StoreRules(ConformanceFixtures):
             "negative-ttl",
             "zero-ttl",
             "set-value",
+            "bytes-in-a-list",
+            "object-in-a-list",
+            "int-key-over-a-datetime",
+            "set_many-set-of-decimals",
             "nan-value",
             "int-object-key",
             "bytes-value",
@@ -274,8 +394,8 @@ class StoreRules(ConformanceFixtures):
             "cursor-surrogate-key",
             "limit-beyond-64-bits",
             "offset-beyond-64-bits",
-            "if_version-beyond-64-bits",
-            "delete-if_version-beyond-64-bits",
+            "expected_version-beyond-64-bits",
+            "delete-expected_version-beyond-64-bits",
             "surrogate-in-pattern",
             "set-in-query-value",
             "query-value-too-deep",
@@ -327,7 +447,7 @@ class StoreRules(ConformanceFixtures):
         refused: list[tuple[str, Any]] = [
             ("value", lambda: kv.set("deep", deep)),
             ("items", lambda: kv.set_many({"deep": deep})),
-            ("value", lambda: kv.set("ok", deep, if_version=1)),
+            ("value", lambda: kv.set("ok", deep, expected_version=1)),
             ("task", lambda: tasks.create(held_deep)),
             ("task", lambda: tasks.update(_Holder(task_id="ok", data=deep), expected_version=2)),
             ("session", lambda: sessions.save("deep", held_deep)),

@@ -91,7 +91,7 @@ def _run_thread(
             assert current is not None
             assert isinstance(current.value, int)
             try:
-                won = kv.set("counter", current.value + 1, if_version=current.version)
+                won = kv.set("counter", current.value + 1, expected_version=current.version)
             except Conflict:
                 continue
             break

@@ -251,7 +251,7 @@ class SatchelTaskStore(HandleOwner, TaskStore):
             if previous is None:
                 return
             try:
-                await self.kv.delete(key, if_version=previous.version)
+                await self.kv.delete(key, expected_version=previous.version)
             except Conflict:
                 continue  # saved again in between: read again
             self._known.pop((owner, task_id), None)
@@ -379,7 +379,7 @@ class SatchelTaskStore(HandleOwner, TaskStore):
                 if previous is None:
                     version = await self.kv.set(key, value, if_absent=True)
                 else:
-                    version = await self.kv.set(key, value, if_version=previous.version)
+                    version = await self.kv.set(key, value, expected_version=previous.version)
             except TaskModified:
                 await self.ranking.withdraw(group, rank, placed)
                 raise
@@ -426,7 +426,7 @@ class SatchelTaskStore(HandleOwner, TaskStore):
         value["rank"] = known.rank
         renewed, written = await asyncio.gather(
             self.ranking.place(group_of(owner), known.rank, known.entry),
-            self.kv.set(key, value, if_version=known.version),
+            self.kv.set(key, value, expected_version=known.version),
             return_exceptions=True,
         )
         if isinstance(written, BaseException):

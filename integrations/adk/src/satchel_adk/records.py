@@ -183,7 +183,7 @@ async def merge(
             else:
                 value = dict(entry.value)
                 value["state"] = {**value.get("state", {}), **delta}
-                await store.set(key, value, if_version=entry.version)
+                await store.set(key, value, expected_version=entry.version)
         except (AlreadyExists, Conflict, NotFound):
             continue
         return dict(value["state"])

@@ -280,7 +280,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
         except Exception:
             # not created without its app: and user: keys: undone, so that a retry works
             with contextlib.suppress(Exception):
-                await self.sessions_store.delete(key, if_version=version)
+                await self.sessions_store.delete(key, expected_version=version)
                 await order.withdraw(placed, key)
             raise
         session = Session(
@@ -419,7 +419,9 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
                     "log": records.log_key(key, value),
                 }
                 try:
-                    await sessions.set(key, tombstone, if_version=head.version, ttl=TOMBSTONE_TTL)
+                    await sessions.set(
+                        key, tombstone, expected_version=head.version, ttl=TOMBSTONE_TTL
+                    )
                 except (Conflict, NotFound):
                     continue  # an event was committed meanwhile: delete what is there now
             await asyncio.gather(
@@ -533,7 +535,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
                 raise placed
             new["tip"] = seqs[0]
             try:
-                version = await sessions.set(key, new, if_version=head.version)
+                version = await sessions.set(key, new, expected_version=head.version)
             except (Conflict, NotFound):
                 # another writer committed first (decide again against its event), or the
                 # session was deleted (the next read says so)
@@ -602,7 +604,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
                     f"{head['app_name']!r} exists already"
                 )
             try:
-                return await sessions.set(key, head, if_version=current.version)
+                return await sessions.set(key, head, expected_version=current.version)
             except (Conflict, NotFound):
                 continue
         raise Conflict(f"session_id: {head['id']!r} is being created by others; try again")

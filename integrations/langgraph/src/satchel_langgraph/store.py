@@ -262,7 +262,7 @@ async def _renew(kv: KVStore, found: Sequence[tuple[Entry, SearchItem]]) -> None
             return
         doc = {**entry.value, "updated_at": item.updated_at.isoformat()}
         with contextlib.suppress(Conflict, NotFound):
-            await kv.set(entry.key, doc, ttl=minutes * 60, if_version=entry.version)
+            await kv.set(entry.key, doc, ttl=minutes * 60, expected_version=entry.version)
 
     await asyncio.gather(*(renew(entry, item) for entry, item in found))
 
