@@ -73,10 +73,10 @@ _EXPORTS = {
 }
 
 #: Submodules that ``satchel.NAME`` imports on first use.
-_SUBMODULES = ("sync",)
+_SUBMODULES = ("sync", "toolkit")
 
 if TYPE_CHECKING:
-    from satchel import sync
+    from satchel import sync, toolkit
     from satchel.backend import Backend, BackendSpec, Capabilities, LogEntry, Page, Record
     from satchel.errors import (
         AlreadyExists,
@@ -168,4 +168,5 @@ __all__ = [
     "hookimpl",
     "open",
     "sync",
+    "toolkit",
 ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import json
 import math
 import re
@@ -50,6 +51,7 @@ __all__ = [
     "Operator",
     "Order",
     "Query",
+    "SortRank",
     "compile_glob",
     "cursor_position",
     "decode_cursor",
@@ -654,9 +656,24 @@ def matches(record: Record, where: Iterable[Condition]) -> bool:
     return all(predicate(c)(record) for c in where)
 
 
-# Sort ranks (missing and null first, then numbers, strings, objects, lists, booleans,
-# datetimes) follow MongoDB's comparison order, so that a server-side sort can agree.
-_RANK_NULL, _RANK_NUMBER, _RANK_STRING, _RANK_OBJECT, _RANK_LIST, _RANK_BOOL, _RANK_DATE = range(7)
+class SortRank(enum.IntEnum):
+    """The ranks of the sort order, lowest first: a value of a lower rank sorts before any
+    value of a higher one, whatever their values. They follow MongoDB's comparison order,
+    so that a server-side sort can agree; they are the first element of each sort atom of
+    :func:`cursor_position`."""
+
+    NULL = 0  #: a missing field or ``null``
+    NUMBER = 1
+    STRING = 2
+    OBJECT = 3  #: objects tie among themselves
+    LIST = 4  #: lists tie among themselves
+    BOOL = 5
+    DATE = 6  #: a datetime; its atom value is a Unix timestamp in seconds
+
+
+_RANK_NULL, _RANK_NUMBER, _RANK_STRING, _RANK_OBJECT, _RANK_LIST, _RANK_BOOL, _RANK_DATE = (
+    int(rank) for rank in SortRank
+)
 
 
 def _sort_atom(value: Any) -> tuple[int, Any]:
@@ -780,9 +797,10 @@ def decode_cursor(query: Query) -> tuple[Any, ...]:
 
 def cursor_position(query: Query) -> tuple[list[tuple[int, Any]], str]:
     """Where ``query.cursor`` points: the sort atoms ``(rank, value)`` of the last record
-    returned, one per ``order_by`` term, and its key. The ranks are 0 missing or ``null``,
-    1 number, 2 string, 3 object, 4 list, 5 boolean, 6 datetime (the value a Unix timestamp
-    in seconds); the value of ranks 0, 3 and 4 is 0. A backend that pages on its server
+    returned, one per ``order_by`` term, and its key. The ranks are those of
+    :class:`SortRank`: 0 missing or ``null``, 1 number, 2 string, 3 object, 4 list,
+    5 boolean, 6 datetime (the value a Unix timestamp in seconds); the value of ranks 0, 3
+    and 4 is 0. A backend that pages on its server
     continues after this position. :class:`InvalidQuery` if the cursor is bad."""
     position = decode_cursor(query)
     atoms = [part.atom if isinstance(part, _Reversed) else part for part in position[:-1]]

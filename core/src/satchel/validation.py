@@ -4,10 +4,14 @@ written."""
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
+
+import orjson
 
 from satchel.errors import InvalidArgument
 
@@ -23,6 +27,8 @@ __all__ = [
     "check_name",
     "check_ttl",
     "check_version",
+    "decode_json",
+    "encode_json",
 ]
 
 #: The longest TTL accepted: 100 years (longer ones overflow datetimes; use ``None``).
@@ -132,6 +138,77 @@ def _path(where: Any) -> str:
     return str(where) + "".join(reversed(steps))
 
 
+#: orjson refuses (instead of converting) what satchel refuses too: datetimes, dataclasses,
+#: and subclasses of str, int, dict and list (those go to the exact check, which accepts
+#: them as values but not as object keys).
+_ORJSON_STRICT = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+_ALL_BUT_BRACKETS = bytes(b for b in range(256) if b not in b'[]{}"\\')
+_OPENING = bytes.maketrans(b"{}", b"[]")
+_stdlib_encode = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
+).encode
+# more than 20 digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float
+_LONG_DIGITS = re.compile(rb"[0-9]{20}")
+_LONG_DIGITS_TEXT = re.compile(r"[0-9]{20}")
+
+
+def _shallow(data: bytes) -> bool:
+    """Whether the JSON text ``data`` nests at most :data:`MAX_DEPTH` levels: ``True`` is
+    sure, ``False`` means "not shown" (the exact check decides). With the string contents
+    dropped, the brackets left are the structure; each pass of ``replace("[]", "")`` removes
+    the innermost level, so the value is shallow enough if they are gone within MAX_DEPTH
+    passes. A string holding a bracket, a quote or a backslash leaves a quote behind, which
+    sends the value to the exact check."""
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return True
+    structure = data.translate(_OPENING, _ALL_BUT_BRACKETS).replace(b'""', b"")
+    if b'"' in structure or b"\\" in structure:
+        return False
+    for _ in range(MAX_DEPTH):
+        structure = structure.replace(b"[]", b"")
+        if not structure:
+            return True
+    return False
+
+
+def encode_json(value: Any, argument: str = "value") -> tuple[bytes, Any]:
+    """Check ``value`` as :func:`check_json` does and encode it: its compact UTF-8 JSON and
+    a fresh copy read back from that JSON (lists for tuples).
+
+    orjson encodes (in C) and refuses most of what is not JSON on the way; reading the text
+    back and comparing it with ``value`` (also in C) catches what it would write anyway (NaN
+    and infinities as ``null``, enums, UUIDs), and :func:`_shallow` the nesting limit. A
+    value these cannot vouch for (a refusal, an integer beyond 64 bits, a tuple, a str
+    subclass) takes the exact check in Python, which raises the message naming the
+    offending part; if it passes, the standard library encodes it."""
+    try:
+        data = orjson.dumps(value, option=_ORJSON_STRICT)
+    except TypeError:
+        pass
+    else:
+        copy = orjson.loads(data)
+        if copy == value and _shallow(data):
+            return data, copy
+    _walk(value, argument)
+    text = _stdlib_encode(value)
+    return text.encode(), json.loads(text)
+
+
+def decode_json(data: bytes | str) -> Any:
+    """The value of JSON text that :func:`encode_json` wrote (integers of any size stay
+    integers). Raises ``ValueError`` if ``data`` is not JSON."""
+    if isinstance(data, str):
+        if len(data) >= 20 and _LONG_DIGITS_TEXT.search(data) is not None:
+            return json.loads(data)
+    elif len(data) >= 20 and _LONG_DIGITS.search(data) is not None:
+        return json.loads(data)
+    return orjson.loads(data)
+
+
 def check_json(value: Any, argument: str = "value") -> Any:
     """Check that ``value`` is a JSON value that survives a round trip unchanged.
 
@@ -139,8 +216,15 @@ def check_json(value: Any, argument: str = "value") -> Any:
     are accepted and come back as lists; nesting is at most :data:`MAX_DEPTH` levels (which
     also stops a value that contains itself). Anything else (sets, bytes, datetimes,
     objects) is refused with the path of the offending part, so that nothing is stored that
-    would come back different.
+    would come back different. (The check is :func:`encode_json`'s: a C encoder first, the
+    walk in Python for the exact message.)
     """
+    encode_json(value, argument)
+    return value
+
+
+def _walk(value: Any, argument: str) -> None:
+    """The exact check, in Python: raise the message naming the offending part."""
     # Paths are kept as (parent, key) pairs and spelt out only for an error message, so a
     # valid value costs no string building.
     # depth: how many objects and lists enclose the item, the item included if it is one
@@ -184,7 +268,6 @@ def check_json(value: Any, argument: str = "value") -> Any:
             raise InvalidArgument(
                 f"{_path(where)}: {type(item).__name__} is not JSON-serialisable: {item!r:.80}"
             )
-    return value
 
 
 def check_model(instance: Any, argument: str) -> Any:

@@ -17,6 +17,7 @@ from satchel.stores.base import (
     check_indexes,
     index_entries,
 )
+from satchel.toolkit import check_put_condition, iter_pages
 from satchel.validation import check_json, check_key, check_keys, check_limit, check_version
 
 __all__ = ["Entry", "KVStore"]
@@ -105,8 +106,7 @@ class KVStore(StoreBase):
         """
         check_key(key)
         check_json(value)
-        if if_absent and if_version is not None:
-            raise InvalidArgument("if_absent and if_version: give one or the other")
+        check_put_condition(if_absent, if_version)
         check_version(if_version, "if_version")
         record = self._record(key, value, self._expiry(ttl))
         stored = await self._backend.put(record, if_absent=if_absent, if_version=if_version)
@@ -146,16 +146,13 @@ class KVStore(StoreBase):
             raise InvalidArgument(
                 f"batch_size: must be a whole number from 1 to {MAX_COUNT}, not {batch_size!r}"
             )
-        cursor: str | None = None
-        while True:
-            page = await self._backend.query(
+        async for page in iter_pages(
+            lambda cursor: self._backend.query(
                 self.collection, Query(limit=batch_size, cursor=cursor)
             )
+        ):
             for record in page.items:
                 yield record.key, record.value
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, JSONValue]:
         """``{key: value}`` for the keys that have a value (in the order of ``keys``)."""
