@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import satchel
 from satchel import AlreadyExists, Conflict, InvalidArgument, NotFound, ValueTooLarge
 from satchel.backend import Page, Record, utcnow
 from satchel.query import Query, SortRank, cursor_position, encode_cursor, evaluate
 from satchel.toolkit import (
     EPOCH,
+    MAX_STORED_DEPTH,
     already_exists,
     check_put_condition,
     conflict,
@@ -132,9 +132,22 @@ def test_refusals_name_the_offending_part(value: Any, message: str) -> None:
     with pytest.raises(InvalidArgument) as info:
         check_json(value)
     assert str(info.value).startswith(message)
+    if "nests deeper" in message:
+        return  # a backend stores deeper values: see the next test
     with pytest.raises(InvalidArgument) as again:
         encode_value(value, "value of 'k' in 'c'")
     assert str(again.value) == f"value of 'k' in 'c': {info.value}"
+
+
+def test_a_backend_stores_deeper_values_up_to_its_own_bound() -> None:
+    for depth in (MAX_DEPTH + 1, MAX_STORED_DEPTH):
+        for value in (nested(depth), [nested(depth - 1, 2**70)], [nested(depth - 1), "[" * 300]):
+            assert encode_value(value, "value").copy == json.loads(json.dumps(value))
+    with pytest.raises(InvalidArgument) as info:
+        encode_value([1, nested(MAX_STORED_DEPTH)], "value of 'k'")
+    assert str(info.value).startswith(
+        f"value of 'k': value: nests deeper than {MAX_STORED_DEPTH} levels (or contains itself)"
+    )
 
 
 def test_a_value_that_contains_itself_is_refused() -> None:
@@ -142,6 +155,8 @@ def test_a_value_that_contains_itself_is_refused() -> None:
     loop.append(loop)
     with pytest.raises(InvalidArgument, match="contains itself"):
         encode_json(loop)
+    with pytest.raises(InvalidArgument, match="contains itself"):
+        encode_value({"a": loop}, "value")
 
 
 @pytest.mark.parametrize(

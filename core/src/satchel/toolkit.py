@@ -35,6 +35,7 @@ from satchel.validation import decode_json, encode_json
 
 __all__ = [
     "EPOCH",
+    "MAX_STORED_DEPTH",
     "Encoded",
     "SortRank",
     "already_exists",
@@ -54,6 +55,13 @@ T = TypeVar("T")
 
 # -- values --------------------------------------------------------------------------------
 
+#: How deeply a value a backend stores may nest. The stores refuse values nested deeper
+#: than :data:`satchel.validation.MAX_DEPTH` (48); a backend stores what it is given, and
+#: what satchel builds around a value (the default log layout, a codec's wrapper, a record
+#: written under an earlier, higher limit) nests deeper. This bound only stops a value
+#: that contains itself, or one no server would take.
+MAX_STORED_DEPTH = 200
+
 
 class Encoded(NamedTuple):
     """A value as a backend stores it (:func:`encode_value`)."""
@@ -69,8 +77,9 @@ def encode_value(
     value: Any, what: str, *, max_bytes: int | None = None, setting: str = ""
 ) -> Encoded:
     """``value`` in its stored form, checked: a JSON value (the rules of
-    :func:`satchel.validation.check_json`, with their messages naming the offending part)
-    of at most ``max_bytes`` bytes of JSON (``None``: no limit).
+    :func:`satchel.validation.check_json`, with their messages naming the offending part,
+    but nested at most :data:`MAX_STORED_DEPTH` levels) of at most ``max_bytes`` bytes of
+    JSON (``None``: no limit).
 
     :param what: names the value in errors, as ``"value of 'k' in 'c'"``.
     :param setting: the setting that holds ``max_bytes``, named in the
@@ -79,7 +88,7 @@ def encode_value(
     :raises ValueTooLarge: its JSON is over ``max_bytes``.
     """
     try:
-        data, copy = encode_json(value)
+        data, copy = encode_json(value, max_depth=MAX_STORED_DEPTH)
     except InvalidArgument as exc:
         raise InvalidArgument(f"{what}: {exc}") from None
     if max_bytes is not None and len(data) > max_bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -151,33 +150,38 @@ _OPENING = bytes.maketrans(b"{}", b"[]")
 _stdlib_encode = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
 ).encode
-# more than 20 digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float
-_LONG_DIGITS = re.compile(rb"[0-9]{20}")
-_LONG_DIGITS_TEXT = re.compile(r"[0-9]{20}")
+# every digit a "0", everything else a space: 20 zeros in a row are a number that may be an
+# integer beyond 64 bits (which orjson reads as a float), or digits in a string
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_TWENTY_DIGITS = b"0" * 20
 
 
-def _shallow(data: bytes) -> bool:
-    """Whether the JSON text ``data`` nests at most :data:`MAX_DEPTH` levels: ``True`` is
-    sure, ``False`` means "not shown" (the exact check decides). With the string contents
+def _shallow(data: bytes, max_depth: int) -> bool:
+    """Whether the JSON text ``data`` nests at most ``max_depth`` levels: ``True`` is sure,
+    ``False`` means "not shown" (the exact check decides). With the string contents
     dropped, the brackets left are the structure; each pass of ``replace("[]", "")`` removes
-    the innermost level, so the value is shallow enough if they are gone within MAX_DEPTH
-    passes. A string holding a bracket, a quote or a backslash leaves a quote behind, which
-    sends the value to the exact check."""
-    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+    the innermost level, so the value is shallow enough if they are gone within
+    ``max_depth`` passes. A string holding a bracket, a quote or a backslash leaves a quote
+    behind, which sends the value to the exact check."""
+    if data.count(b"[") + data.count(b"{") <= max_depth:
         return True
     structure = data.translate(_OPENING, _ALL_BUT_BRACKETS).replace(b'""', b"")
     if b'"' in structure or b"\\" in structure:
         return False
-    for _ in range(MAX_DEPTH):
+    for _ in range(max_depth):
         structure = structure.replace(b"[]", b"")
         if not structure:
             return True
     return False
 
 
-def encode_json(value: Any, argument: str = "value") -> tuple[bytes, Any]:
+def encode_json(
+    value: Any, argument: str = "value", *, max_depth: int = MAX_DEPTH
+) -> tuple[bytes, Any]:
     """Check ``value`` as :func:`check_json` does and encode it: its compact UTF-8 JSON and
-    a fresh copy read back from that JSON (lists for tuples).
+    a fresh copy read back from that JSON (lists for tuples). ``max_depth`` is the nesting
+    limit (:data:`MAX_DEPTH`, the stores' limit, unless a backend stores what it builds
+    around a value).
 
     orjson encodes (in C) and refuses most of what is not JSON on the way; reading the text
     back and comparing it with ``value`` (also in C) catches what it would write anyway (NaN
@@ -191,9 +195,9 @@ def encode_json(value: Any, argument: str = "value") -> tuple[bytes, Any]:
         pass
     else:
         copy = orjson.loads(data)
-        if copy == value and _shallow(data):
+        if copy == value and _shallow(data, max_depth):
             return data, copy
-    _walk(value, argument)
+    _walk(value, argument, max_depth)
     text = _stdlib_encode(value)
     return text.encode(), json.loads(text)
 
@@ -201,10 +205,8 @@ def encode_json(value: Any, argument: str = "value") -> tuple[bytes, Any]:
 def decode_json(data: bytes | str) -> Any:
     """The value of JSON text that :func:`encode_json` wrote (integers of any size stay
     integers). Raises ``ValueError`` if ``data`` is not JSON."""
-    if isinstance(data, str):
-        if len(data) >= 20 and _LONG_DIGITS_TEXT.search(data) is not None:
-            return json.loads(data)
-    elif len(data) >= 20 and _LONG_DIGITS.search(data) is not None:
+    raw = data.encode() if isinstance(data, str) else data
+    if _TWENTY_DIGITS in raw.translate(_DIGITS_AS_ZEROS):
         return json.loads(data)
     return orjson.loads(data)
 
@@ -223,7 +225,7 @@ def check_json(value: Any, argument: str = "value") -> Any:
     return value
 
 
-def _walk(value: Any, argument: str) -> None:
+def _walk(value: Any, argument: str, max_depth: int = MAX_DEPTH) -> None:
     """The exact check, in Python: raise the message naming the offending part."""
     # Paths are kept as (parent, key) pairs and spelt out only for an error message, so a
     # valid value costs no string building.
@@ -231,9 +233,9 @@ def _walk(value: Any, argument: str) -> None:
     stack: list[tuple[Any, Any, int]] = [(value, argument, 1)]
     while stack:
         item, where, depth = stack.pop()
-        if depth > MAX_DEPTH and isinstance(item, (dict, list, tuple)):
+        if depth > max_depth and isinstance(item, (dict, list, tuple)):
             raise InvalidArgument(
-                f"{argument}: nests deeper than {MAX_DEPTH} levels (or contains itself) at "
+                f"{argument}: nests deeper than {max_depth} levels (or contains itself) at "
                 f"{_path(where)[:120]}"
             )
         if isinstance(item, dict):

@@ -47,7 +47,6 @@ from satchel.toolkit import (
     check_put_condition,
     conflict,
     decode_json,
-    encode_json,
     encode_value,
     not_found,
 )
@@ -603,7 +602,7 @@ def _copy_record(record: Record) -> Record:
     return Record(
         record.collection,
         record.key,
-        encode_json(record.value)[1],
+        encode_value(record.value, "value").copy,
         record.version,
         record.created_at,
         record.updated_at,
