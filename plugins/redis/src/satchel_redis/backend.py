@@ -641,9 +641,8 @@ class RedisBackend(Backend):
         expires = self._expiry(record.expires_at, now)
         index = b""
         if record.index:
-            index = encode_json({name: list(dict.fromkeys(v)) for name, v in record.index.items()})[
-                0
-            ]
+            entries = {name: list(dict.fromkeys(v)) for name, v in record.index.items()}
+            index = encode_json(entries)[0]
         return text, expires, index
 
     def _value_text(self, value: Any, what: str, where: str) -> bytes:
