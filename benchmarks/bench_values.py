@@ -7,7 +7,11 @@ On the ~1 KiB values of the other benchmarks (``workload.make_value``), in µs p
 - ``encode``: :func:`satchel.toolkit.encode_value` (the check, the JSON and a fresh copy)
   against what a backend did with the standard library: ``json`` encode, ``len`` of the
   UTF-8, ``json.loads`` for the copy (no check);
-- ``decode``: :func:`satchel.toolkit.decode_json` against ``json.loads``.
+- ``decode``: :func:`satchel.toolkit.decode_json` against ``json.loads``;
+- ``set_work``: the value work of one memory-backend ``set``, the store's check, the
+  backend's encoding with its size check and private copy, and the caller's copy: now
+  ``check_json`` + ``encode_value`` + ``decode_json``, before the walk + ``json`` encode +
+  ``len`` of the UTF-8 + two ``json.loads``.
 
 The two sides of each pair run alternately, ``--repeats`` rounds of ``--number`` calls each,
 so that the load of the machine weighs on both alike; the figures are medians. A
@@ -37,6 +41,20 @@ _stdlib = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",",
 def stdlib_encode(value: Any) -> tuple[bytes, Any]:
     text = _stdlib(value)
     return text.encode(), json.loads(text)
+
+
+def set_work_now(value: Any) -> Any:
+    check_json(value)
+    text = encode_value(value, "value", max_bytes=2**24).data.decode()
+    return decode_json(text)
+
+
+def set_work_before(value: Any) -> Any:
+    _walk(value, "value")
+    text = _stdlib(value)
+    assert len(text.encode()) <= 2**24
+    json.loads(text)
+    return json.loads(text)
 
 
 def pair(
@@ -85,6 +103,7 @@ def main() -> None:
             lambda v: encode_value(v, "value"), stdlib_encode, values, args.number, args.repeats
         ),
         "decode": pair(decode_json, json.loads, texts, args.number, args.repeats),
+        "set_work": pair(set_work_now, set_work_before, values, args.number, args.repeats),
     }
     if args.json:
         print(json.dumps(results, indent=2))
