@@ -183,8 +183,9 @@ def encode_json(
     limit (:data:`MAX_DEPTH`, the stores' limit, unless a backend stores what it builds
     around a value).
 
-    orjson encodes (in C) and refuses most of what is not JSON on the way; reading the text
-    back and comparing it with ``value`` (also in C) catches what it would write anyway (NaN
+    orjson encodes (in native code) and refuses most of what is not JSON on the way; reading
+    the text back and comparing it with ``value`` (no Python loop either) catches what it
+    would write anyway (NaN
     and infinities as ``null``, enums, UUIDs), and :func:`_shallow` the nesting limit. A
     value these cannot vouch for (a refusal, an integer beyond 64 bits, a tuple, a str
     subclass) takes the exact check in Python, which raises the message naming the
@@ -218,8 +219,8 @@ def check_json(value: Any, argument: str = "value") -> Any:
     are accepted and come back as lists; nesting is at most :data:`MAX_DEPTH` levels (which
     also stops a value that contains itself). Anything else (sets, bytes, datetimes,
     objects) is refused with the path of the offending part, so that nothing is stored that
-    would come back different. (The check is :func:`encode_json`'s: a C encoder first, the
-    walk in Python for the exact message.)
+    would come back different. (The check is :func:`encode_json`'s: a native encoder first,
+    the walk in Python for the exact message.)
     """
     encode_json(value, argument)
     return value
