@@ -336,6 +336,10 @@ class Backend(abc.ABC):
             :class:`~satchel.errors.NotFound` if there is none and
             :class:`~satchel.errors.Conflict` if its version differs.
 
+        Both conditions together contradict each other: raise
+        :class:`~satchel.errors.InvalidArgument` naming both, and write nothing
+        (:func:`satchel.toolkit.check_put_condition`).
+
         The check and the write are one atomic step, across processes where the backend is
         shared: two writers can never both succeed with the same ``if_version``, and a
         version read from an earlier incarnation of the key never matches a later one.
