@@ -76,12 +76,13 @@ _EXPORTS = {
 }
 
 #: Submodules that ``satchel.NAME`` imports on first use.
-_SUBMODULES = ("sync",)
+_SUBMODULES = ("sync", "toolkit")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 if TYPE_CHECKING:
     from satchel import sync as sync
+    from satchel import toolkit as toolkit
     from satchel.backend import Backend as Backend
     from satchel.backend import BackendSpec as BackendSpec
     from satchel.backend import Capabilities as Capabilities

@@ -284,30 +284,31 @@ class Backend(abc.ABC):
 
     async def count(self, collection: str, where: Sequence[Condition] = ()) -> int:
         """How many live records match ``where`` (all of them when empty)."""
-        total, cursor = 0, None
-        while True:
-            page = await self.query(
-                collection, Query(where=tuple(where), select=(), limit=1000, cursor=cursor)
+        from satchel.toolkit import iter_pages
+
+        conditions = tuple(where)
+        total = 0
+        async for page in iter_pages(
+            lambda cursor: self.query(
+                collection, Query(where=conditions, select=(), limit=1000, cursor=cursor)
             )
+        ):
             total += len(page.items)
-            if page.next_cursor is None:
-                return total
-            cursor = page.next_cursor
+        return total
 
     async def iter_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
         """Every live key of the collection matching the glob ``pattern`` (all when
         ``None``), each exactly once, in any order. See :func:`satchel.query.compile_glob`
         for the pattern language."""
+        from satchel.toolkit import iter_pages
+
         regex = compile_glob(pattern) if pattern is not None else None
-        cursor = None
-        while True:
-            page = await self.query(collection, Query(select=(), limit=1000, cursor=cursor))
+        async for page in iter_pages(
+            lambda cursor: self.query(collection, Query(select=(), limit=1000, cursor=cursor))
+        ):
             for record in page.items:
                 if regex is None or regex.fullmatch(record.key):
                     yield record.key
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
 
     @abc.abstractmethod
     async def collections(self) -> list[str]:
@@ -334,6 +335,10 @@ class Backend(abc.ABC):
         :param if_version: write only if the live record has this version; raise
             :class:`~satchel.errors.NotFound` if there is none and
             :class:`~satchel.errors.Conflict` if its version differs.
+
+        Both conditions together contradict each other: raise
+        :class:`~satchel.errors.InvalidArgument` naming both, and write nothing
+        (:func:`satchel.toolkit.check_put_condition`).
 
         The check and the write are one atomic step, across processes where the backend is
         shared: two writers can never both succeed with the same ``if_version``, and a

@@ -5,12 +5,15 @@ written."""
 from __future__ import annotations
 
 import enum
+import json
 import math
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 from satchel.errors import InvalidArgument
 
@@ -27,6 +30,8 @@ __all__ = [
     "check_name",
     "check_ttl",
     "check_version",
+    "decode_json",
+    "encode_json",
 ]
 
 #: The longest TTL accepted: 100 years (longer ones overflow datetimes; use ``None``).
@@ -136,6 +141,81 @@ def _path(where: Any) -> str:
     return str(where) + "".join(reversed(steps))
 
 
+#: orjson refuses (instead of converting) what satchel refuses too: datetimes, dataclasses,
+#: and subclasses of str, int, dict and list (those go to the exact check, which accepts
+#: them as values but not as object keys).
+_ORJSON_STRICT = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+_ALL_BUT_BRACKETS = bytes(b for b in range(256) if b not in b'[]{}"\\')
+_OPENING = bytes.maketrans(b"{}", b"[]")
+_stdlib_encode = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
+).encode
+# every digit a "0", everything else a space: 20 zeros in a row are a number that may be an
+# integer beyond 64 bits (which orjson reads as a float), or digits in a string
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_TWENTY_DIGITS = b"0" * 20
+
+
+def _shallow(data: bytes, max_depth: int) -> bool:
+    """Whether the JSON text ``data`` nests at most ``max_depth`` levels: ``True`` is sure,
+    ``False`` means "not shown" (the exact check decides). With the string contents
+    dropped, the brackets left are the structure; each pass of ``replace("[]", "")`` removes
+    the innermost level, so the value is shallow enough if they are gone within
+    ``max_depth`` passes. A string holding a bracket, a quote or a backslash leaves a quote
+    behind, which sends the value to the exact check."""
+    if data.count(b"[") + data.count(b"{") <= max_depth:
+        return True
+    structure = data.translate(_OPENING, _ALL_BUT_BRACKETS).replace(b'""', b"")
+    if b'"' in structure or b"\\" in structure:
+        return False
+    for _ in range(max_depth):
+        structure = structure.replace(b"[]", b"")
+        if not structure:
+            return True
+    return False
+
+
+def encode_json(
+    value: Any, argument: str = "value", *, max_depth: int = MAX_DEPTH
+) -> tuple[bytes, Any]:
+    """Check ``value`` as :func:`check_json` does and encode it: its compact UTF-8 JSON and
+    a fresh copy read back from that JSON (lists for tuples). ``max_depth`` is the nesting
+    limit (:data:`MAX_DEPTH`, the stores' limit, unless a backend stores what it builds
+    around a value).
+
+    orjson encodes (in native code) and refuses most of what is not JSON on the way; reading
+    the text back and comparing it with ``value`` (no Python loop either) catches what it
+    would write anyway (NaN
+    and infinities as ``null``, enums, UUIDs), and :func:`_shallow` the nesting limit. A
+    value these cannot vouch for (a refusal, an integer beyond 64 bits, a tuple, a str
+    subclass) takes the exact check in Python, which raises the message naming the
+    offending part; if it passes, the standard library encodes it."""
+    try:
+        data = orjson.dumps(value, option=_ORJSON_STRICT)
+    except TypeError:
+        pass
+    else:
+        copy = orjson.loads(data)
+        if copy == value and _shallow(data, max_depth):
+            return data, copy
+    _walk(value, argument, max_depth)
+    text = _stdlib_encode(value)
+    return text.encode(), json.loads(text)
+
+
+def decode_json(data: bytes | str) -> Any:
+    """The value of JSON text that :func:`encode_json` wrote (integers of any size stay
+    integers). Raises ``ValueError`` if ``data`` is not JSON."""
+    raw = data.encode() if isinstance(data, str) else data
+    if _TWENTY_DIGITS in raw.translate(_DIGITS_AS_ZEROS):
+        return json.loads(data)
+    return orjson.loads(data)
+
+
 def check_json(value: Any, argument: str = "value") -> Any:
     """Check that ``value`` is a JSON value that survives a round trip unchanged.
 
@@ -143,17 +223,24 @@ def check_json(value: Any, argument: str = "value") -> Any:
     are accepted and come back as lists; nesting is at most :data:`MAX_DEPTH` levels (which
     also stops a value that contains itself). Anything else (sets, bytes, datetimes,
     objects) is refused with the path of the offending part, so that nothing is stored that
-    would come back different.
+    would come back different. (The check is :func:`encode_json`'s: a native encoder first,
+    the walk in Python for the exact message.)
     """
+    encode_json(value, argument)
+    return value
+
+
+def _walk(value: Any, argument: str, max_depth: int = MAX_DEPTH) -> None:
+    """The exact check, in Python: raise the message naming the offending part."""
     # Paths are kept as (parent, key) pairs and spelt out only for an error message, so a
     # valid value costs no string building.
     # depth: how many objects and lists enclose the item, the item included if it is one
     stack: list[tuple[Any, Any, int]] = [(value, argument, 1)]
     while stack:
         item, where, depth = stack.pop()
-        if depth > MAX_DEPTH and isinstance(item, (dict, list, tuple)):
+        if depth > max_depth and isinstance(item, (dict, list, tuple)):
             raise InvalidArgument(
-                f"{argument}: nests deeper than {MAX_DEPTH} levels (or contains itself) at "
+                f"{argument}: nests deeper than {max_depth} levels (or contains itself) at "
                 f"{_path(where)[:120]}"
             )
         if isinstance(item, dict):
@@ -192,7 +279,6 @@ def check_json(value: Any, argument: str = "value") -> Any:
             raise InvalidArgument(
                 f"{_path(where)}: {type(item).__name__} is not JSON-serialisable: {item!r:.80}"
             )
-    return value
 
 
 def check_model(instance: Any, argument: str) -> Any:

@@ -12,23 +12,27 @@ it (and above an expired record it replaces).
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
-from satchel.backend import Backend, Capabilities, Page, Record, utcnow
-from satchel.errors import (
-    AlreadyExists,
-    BackendUnavailable,
-    Conflict,
-    CorruptRecord,
-    InvalidArgument,
-    NotFound,
-)
+from satchel.backend import Backend, Capabilities, Page, Record
+from satchel.errors import BackendUnavailable, CorruptRecord
 from satchel.query import Condition, Query, evaluate, matches
+from satchel.toolkit import (
+    already_exists,
+    check_put_condition,
+    conflict,
+    decode_json,
+    encode_json,
+    encode_value,
+    from_unix_ms,
+    not_found,
+    now_ms,
+    unix_ms,
+)
 
 T = TypeVar("T")
 
@@ -63,19 +67,10 @@ _RAISE_FLOOR = (
 )
 _COLUMNS = "key, value, version, created_at, updated_at, expires_at, idx"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-
-
-def _ms(when: datetime) -> int:
-    """Milliseconds since the epoch (satchel keeps millisecond precision)."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return (when - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _datetime(ms: int | None) -> datetime | None:
-    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
+    return None if ms is None else from_unix_ms(ms)
 
 
 class SqliteBackend(Backend):
@@ -116,7 +111,7 @@ class SqliteBackend(Backend):
     def _record(self, collection: str, row: tuple[Any, ...]) -> Record:
         key, text, version, created, updated, expires, idx = row
         try:
-            value, index = json.loads(text), json.loads(idx)
+            value, index = decode_json(text), decode_json(idx)
         except ValueError as exc:
             raise CorruptRecord(f"{key!r} in {collection!r} is not valid JSON: {exc}") from exc
         return Record(
@@ -152,17 +147,12 @@ class SqliteBackend(Backend):
             (record.collection, record.key, now),
         ).fetchone()
         if if_absent and current is not None:
-            raise AlreadyExists(f"{record.key!r} already exists in {record.collection!r}")
+            raise already_exists(record.collection, record.key, current[0])
         if if_version is not None:
             if current is None:
-                raise NotFound(f"{record.key!r} does not exist in {record.collection!r}")
+                raise not_found(record.collection, record.key)
             if current[0] != if_version:
-                raise Conflict(
-                    f"{record.key!r} in {record.collection!r} is at version {current[0]}, "
-                    f"not {if_version}; reload it and try again",
-                    expected=if_version,
-                    actual=current[0],
-                )
+                raise conflict(record.collection, record.key, if_version, current[0])
         if current is None:  # a new incarnation: above every version the key had before
             (floor,) = db.execute(
                 "SELECT MAX(v) FROM (SELECT version AS v FROM floors WHERE collection = ?"
@@ -173,14 +163,15 @@ class SqliteBackend(Backend):
         else:
             version, created = current[0] + 1, current[1]
         index = {name: list(dict.fromkeys(values)) for name, values in record.index.items()}
-        expires = None if record.expires_at is None else _ms(record.expires_at)
+        idx = encode_json(index)[0].decode()
+        expires = None if record.expires_at is None else unix_ms(record.expires_at)
         db.execute(
             "DELETE FROM index_entries WHERE collection = ? AND key = ?",
             (record.collection, record.key),
         )
         db.execute(
             f"INSERT OR REPLACE INTO records (collection, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
-            (record.collection, record.key, text, version, created, now, expires, _encode(index)),
+            (record.collection, record.key, text, version, created, now, expires, idx),
         )
         db.executemany(
             "INSERT OR IGNORE INTO index_entries VALUES (?,?,?,?)",
@@ -193,7 +184,7 @@ class SqliteBackend(Backend):
         return Record(
             record.collection,
             record.key,
-            json.loads(text),  # a fresh copy for the caller
+            decode_json(text),  # a fresh copy for the caller
             version,
             _datetime(created),
             _datetime(now),
@@ -203,15 +194,15 @@ class SqliteBackend(Backend):
 
     @staticmethod
     def _text(record: Record) -> str:
-        try:
-            return _encode(record.value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgument(f"value of {record.key!r}: not JSON: {exc}") from exc
+        """The value as stored: compact JSON, checked (InvalidArgument naming the part that
+        is not JSON)."""
+        where = f"value of {record.key!r} in {record.collection!r}"
+        return encode_value(record.value, where).data.decode()
 
     # -- reads ------------------------------------------------------------------------------
 
     async def get(self, collection: str, key: str) -> Record | None:
-        now = _ms(utcnow())
+        now = now_ms()
 
         def work(db: sqlite3.Connection) -> Record | None:
             row = db.execute(
@@ -223,7 +214,7 @@ class SqliteBackend(Backend):
         return await self._run(work)
 
     async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
-        now = _ms(utcnow())
+        now = now_ms()
 
         def work(db: sqlite3.Connection) -> list[Record]:
             # TEXT compares by its UTF-8 bytes, which is code point order, as Python sorts.
@@ -238,18 +229,18 @@ class SqliteBackend(Backend):
         return await self._run(work)
 
     async def query(self, collection: str, query: Query) -> Page[Record]:
-        now = _ms(utcnow())
+        now = now_ms()
         records = await self._run(lambda db: self._live_records(db, collection, now))
         items, next_cursor = evaluate(records, query)  # the reference semantics
         return Page(items, next_cursor)
 
     async def count(self, collection: str, where: Sequence[Condition] = ()) -> int:
-        now = _ms(utcnow())
+        now = now_ms()
         records = await self._run(lambda db: self._live_records(db, collection, now))
         return sum(1 for record in records if matches(record, where))
 
     async def collections(self) -> list[str]:
-        now = _ms(utcnow())
+        now = now_ms()
         rows = await self._run(
             lambda db: db.execute(
                 f"SELECT DISTINCT collection FROM records WHERE {_LIVE} ORDER BY collection",
@@ -263,8 +254,9 @@ class SqliteBackend(Backend):
     async def put(
         self, record: Record, *, if_absent: bool = False, if_version: int | None = None
     ) -> Record:
+        check_put_condition(if_absent, if_version)
         text = self._text(record)  # every check before the transaction
-        now = _ms(utcnow())
+        now = now_ms()
 
         def work(db: sqlite3.Connection) -> Record:
             db.execute("BEGIN IMMEDIATE")  # the write lock, from the version check to commit
@@ -280,7 +272,7 @@ class SqliteBackend(Backend):
 
     async def put_many(self, records: Sequence[Record]) -> list[Record]:
         texts = [self._text(record) for record in records]
-        now = _ms(utcnow())
+        now = now_ms()
 
         def work(db: sqlite3.Connection) -> list[Record]:
             db.execute("BEGIN IMMEDIATE")
@@ -295,7 +287,7 @@ class SqliteBackend(Backend):
         return await self._run(work)
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
-        now = _ms(utcnow())
+        now = now_ms()
 
         def work(db: sqlite3.Connection) -> bool:
             db.execute("BEGIN IMMEDIATE")
@@ -305,14 +297,9 @@ class SqliteBackend(Backend):
                     (collection, key, now),
                 ).fetchone()
                 if row is None and if_version is not None:
-                    raise NotFound(f"{key!r} does not exist in {collection!r}")
+                    raise not_found(collection, key)
                 if row is not None and if_version is not None and row[0] != if_version:
-                    raise Conflict(
-                        f"{key!r} in {collection!r} is at version {row[0]}, not {if_version}; "
-                        "reload it and try again",
-                        expected=if_version,
-                        actual=row[0],
-                    )
+                    raise conflict(collection, key, if_version, row[0])
                 db.execute(
                     _RAISE_FLOOR.format(
                         select="SELECT collection, version FROM records "
@@ -333,7 +320,7 @@ class SqliteBackend(Backend):
         return await self._run(work)
 
     async def drop(self, collection: str) -> int:
-        now = _ms(utcnow())
+        now = now_ms()
 
         def work(db: sqlite3.Connection) -> int:
             db.execute("BEGIN IMMEDIATE")
@@ -360,7 +347,7 @@ class SqliteBackend(Backend):
         return await self._run(work)
 
     async def purge_expired(self) -> int:
-        now = _ms(utcnow())
+        now = now_ms()
 
         def work(db: sqlite3.Connection) -> int:
             db.execute("BEGIN IMMEDIATE")

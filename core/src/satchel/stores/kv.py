@@ -18,6 +18,7 @@ from satchel.stores.base import (
     index_entries,
     renamed,
 )
+from satchel.toolkit import iter_pages
 from satchel.validation import check_key, check_keys, check_limit, check_value, check_version
 
 __all__ = ["Entry", "KVStore"]
@@ -189,16 +190,13 @@ class KVStore(StoreBase):
             raise InvalidArgument(
                 f"batch_size: must be a whole number from 1 to {MAX_COUNT}, not {batch_size!r}"
             )
-        cursor: str | None = None
-        while True:
-            page = await self._backend.query(
+        async for page in iter_pages(
+            lambda cursor: self._backend.query(
                 self.collection, Query(limit=batch_size, cursor=cursor)
             )
+        ):
             for record in page.items:
                 yield record.key, record.value
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, JSONValue]:
         """``{key: value}`` for the keys that have a value (in the order of ``keys``)."""

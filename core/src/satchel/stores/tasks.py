@@ -21,6 +21,7 @@ from satchel.stores.base import (
     check_indexes,
     index_entries,
 )
+from satchel.toolkit import iter_pages
 from satchel.validation import check_key, check_limit, check_model, check_version
 
 __all__ = ["FINISHED_STATUSES", "IndexExtractor", "TaskStore", "request_ids"]
@@ -318,11 +319,12 @@ class TaskStore(StoreBase, Generic[M]):
         if self.status_field is not None:
             where.append(self._status_condition(list(statuses)))
         deleted = 0
-        cursor: str | None = None
-        while True:
-            page = await self._backend.query(
-                self.collection, Query(tuple(where), select=(), limit=200, cursor=cursor)
+        conditions = tuple(where)
+        async for page in iter_pages(
+            lambda cursor: self._backend.query(
+                self.collection, Query(conditions, select=(), limit=200, cursor=cursor)
             )
+        ):
             for record in page.items:
                 try:
                     if await self._backend.delete(
@@ -331,6 +333,4 @@ class TaskStore(StoreBase, Generic[M]):
                         deleted += 1
                 except (Conflict, NotFound):
                     continue
-            if page.next_cursor is None:
-                return deleted
-            cursor = page.next_cursor
+        return deleted

@@ -24,6 +24,7 @@ import satchel
 from satchel.backend import Backend, JSONValue, Page, Record, utcnow
 from satchel.query import Query, evaluate
 from satchel.settings import SatchelSettings
+from satchel.toolkit import iter_pages
 
 __all__ = [
     "CollectionNames",
@@ -263,13 +264,14 @@ async def walk_pages(
     """Every page of a query (from ``cursor`` on), following ``next_cursor`` (at most 1000
     pages)."""
     pages: list[Page[Record]] = []
-    for _ in range(1000):
-        page = await backend.query(collection, Query.build(limit=page_size, cursor=cursor, **build))
+    async for page in iter_pages(
+        lambda at: backend.query(collection, Query.build(limit=page_size, cursor=at, **build)),
+        cursor,
+    ):
         pages.append(page)
-        if page.next_cursor is None:
-            return pages
-        cursor = page.next_cursor
-    raise AssertionError("next_cursor never became None after 1000 pages")
+        if page.next_cursor is not None and len(pages) == 1000:
+            raise AssertionError("next_cursor never became None after 1000 pages")
+    return pages
 
 
 def assert_utc_ms(value: datetime | None, what: str) -> None:

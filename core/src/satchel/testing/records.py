@@ -16,6 +16,7 @@ from satchel.errors import (
     AlreadyExists,
     Conflict,
     CorruptRecord,
+    InvalidArgument,
     NotFound,
     ValueTooLarge,
 )
@@ -59,7 +60,8 @@ class VersionRules(ConformanceFixtures):
     returns the stored record; ``created_at`` survives updates while ``updated_at`` moves;
     timestamps are UTC with millisecond precision; ``if_absent`` raises ``AlreadyExists``
     and ``if_version`` raises ``Conflict`` (stale) or ``NotFound`` (missing), in which case
-    nothing is written; ``delete`` says whether it deleted."""
+    nothing is written; both together are refused (``InvalidArgument`` naming both), with
+    nothing written; ``delete`` says whether it deleted."""
 
     @pytest.mark.asyncio
     async def test_put_creates_version_1_and_returns_the_stored_record(
@@ -166,6 +168,25 @@ class VersionRules(ConformanceFixtures):
         got = await backend.get(collection, "k")
         assert got is not None, "nothing written"
         assert (got.value, got.version) == ("v2", 2), "nothing written"
+
+    @pytest.mark.asyncio
+    async def test_if_absent_with_if_version_is_refused(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """The two conditions contradict each other: no backend may pick one of them."""
+        await backend.put(rec(collection, "k", "v1"))
+        for key, if_version in (("k", 1), ("k", 2), ("absent", 1)):
+            with pytest.raises(InvalidArgument) as info:
+                await backend.put(
+                    rec(collection, key, "both"), if_absent=True, if_version=if_version
+                )
+            message = str(info.value)
+            assert "if_absent" in message, f"the message names if_absent: {message!r}"
+            assert "if_version" in message, f"the message names if_version: {message!r}"
+        got = await backend.get(collection, "k")
+        assert got is not None, "nothing written"
+        assert (got.value, got.version) == ("v1", 1), "nothing written"
+        assert await all_keys(backend, collection) == ["k"], "nothing written"
 
     @pytest.mark.asyncio
     async def test_if_version_on_a_missing_record_is_not_found(

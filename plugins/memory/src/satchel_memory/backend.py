@@ -16,7 +16,6 @@ behind the same lock, with sequence numbers that never repeat in the same way.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,13 +33,7 @@ from satchel.backend import (
     truncate_ms,
     utcnow,
 )
-from satchel.errors import (
-    AlreadyExists,
-    Conflict,
-    InvalidArgument,
-    NotFound,
-    ValueTooLarge,
-)
+from satchel.errors import InvalidArgument
 from satchel.query import (
     Condition,
     Query,
@@ -49,13 +42,20 @@ from satchel.query import (
     evaluate,
     predicate,
 )
+from satchel.toolkit import (
+    already_exists,
+    check_put_condition,
+    conflict,
+    decode_json,
+    encode_value,
+    not_found,
+)
 from satchel_memory.keys import SortedKeys
 from satchel_memory.logs import LogTable, Row
 
 __all__ = ["MemoryBackend"]
 
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-_decode = json.loads
+_decode = decode_json
 
 
 @dataclass(slots=True)
@@ -170,23 +170,17 @@ class MemoryBackend(Backend):
             if not entries:
                 del self._index[(collection, name)]
 
-    def _encode(self, value: Any, what: str) -> str:
-        """``value`` as JSON text, checked against the size limit (outside the lock)."""
-        try:
-            text = _encode(value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgument(f"{what}: not JSON-serialisable: {exc}") from exc
-        if self._max is not None and len(text) > self._max // 4 and len(text.encode()) > self._max:
-            raise ValueTooLarge(
-                f"{what} is {len(text.encode())} bytes of JSON; the memory backend's maximum "
-                f"is {self._max} (SATCHEL_MEMORY_MAX_VALUE_BYTES)"
-            )
-        return text
+    def _encode(self, value: Any, what: str) -> tuple[str, Any]:
+        """``value`` as JSON text, checked against the size limit (outside the lock), and a
+        fresh copy of it."""
+        data, copy = encode_value(
+            value, what, max_bytes=self._max, setting="SATCHEL_MEMORY_MAX_VALUE_BYTES"
+        )
+        return data.decode(), copy
 
     def _prepare(self, record: Record) -> tuple[str, Any]:
         """Encode a value outside the lock: the size check and the private copy."""
-        text = self._encode(record.value, f"value of {record.key!r} in {record.collection!r}")
-        return text, _decode(text)
+        return self._encode(record.value, f"value of {record.key!r} in {record.collection!r}")
 
     def _write(
         self,
@@ -199,20 +193,12 @@ class MemoryBackend(Backend):
     ) -> Record:
         current = self._live(record.collection, record.key, now)
         if if_absent and current is not None:
-            raise AlreadyExists(
-                f"{record.key!r} already exists in {record.collection!r} "
-                f"(version {current.version})"
-            )
+            raise already_exists(record.collection, record.key, current.version)
         if if_version is not None:
             if current is None:
-                raise NotFound(f"{record.key!r} does not exist in {record.collection!r}")
+                raise not_found(record.collection, record.key)
             if current.version != if_version:
-                raise Conflict(
-                    f"{record.key!r} in {record.collection!r} is at version "
-                    f"{current.version}, not {if_version}; reload it and try again",
-                    expected=if_version,
-                    actual=current.version,
-                )
+                raise conflict(record.collection, record.key, if_version, current.version)
         index = {name: tuple(dict.fromkeys(values)) for name, values in record.index.items()}
         stored = _Stored(
             record.key,
@@ -379,8 +365,7 @@ class MemoryBackend(Backend):
     async def put(
         self, record: Record, *, if_absent: bool = False, if_version: int | None = None
     ) -> Record:
-        if if_absent and if_version is not None:
-            raise InvalidArgument("if_absent and if_version cannot be combined")
+        check_put_condition(if_absent, if_version)
         text, parsed = self._prepare(record)
         now = utcnow()
         with self._lock:
@@ -401,15 +386,10 @@ class MemoryBackend(Backend):
             current = self._live(collection, key, now)
             if current is None:
                 if if_version is not None:
-                    raise NotFound(f"{key!r} does not exist in {collection!r}")
+                    raise not_found(collection, key)
                 return False
             if if_version is not None and current.version != if_version:
-                raise Conflict(
-                    f"{key!r} in {collection!r} is at version {current.version}, "
-                    f"not {if_version}; reload it and try again",
-                    expected=if_version,
-                    actual=current.version,
-                )
+                raise conflict(collection, key, if_version, current.version)
             self._remove(collection, current)
             return True
 
@@ -452,15 +432,15 @@ class MemoryBackend(Backend):
         expires_at: datetime | None = None,
     ) -> list[LogEntry]:
         check_log_call(values=values)
-        texts = [
+        encoded = [
             self._encode(v, f"values[{i}] of log {key!r} in {collection!r}")
             for i, v in enumerate(values)
         ]
         expires = None if expires_at is None else truncate_ms(expires_at)
         now = utcnow()
         with self._lock:
-            numbers = self._logs.append(collection, key, texts, now, expires)
-        return [LogEntry(n, _decode(t), now) for n, t in zip(numbers, texts, strict=True)]
+            numbers = self._logs.append(collection, key, [t for t, _ in encoded], now, expires)
+        return [LogEntry(n, c, now) for n, (_, c) in zip(numbers, encoded, strict=True)]
 
     async def log_range(
         self,
@@ -622,7 +602,7 @@ def _copy_record(record: Record) -> Record:
     return Record(
         record.collection,
         record.key,
-        _decode(_encode(record.value)),
+        encode_value(record.value, "value").copy,
         record.version,
         record.created_at,
         record.updated_at,

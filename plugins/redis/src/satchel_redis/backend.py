@@ -23,7 +23,6 @@ import contextlib
 import heapq
 import inspect
 import itertools
-import json
 import os
 import random
 import ssl
@@ -51,15 +50,11 @@ from satchel.backend import (
     outcome_retention,
 )
 from satchel.errors import (
-    AlreadyExists,
     BackendUnavailable,
     ConfigError,
-    Conflict,
     CorruptRecord,
     InvalidArgument,
-    NotFound,
     SatchelError,
-    ValueTooLarge,
 )
 from satchel.query import (
     Condition,
@@ -71,12 +66,20 @@ from satchel.query import (
     sort_key,
 )
 from satchel.settings import load_settings, redact_url, scrub_secrets, secret_parts
+from satchel.toolkit import (
+    already_exists,
+    check_put_condition,
+    conflict,
+    encode_json,
+    encode_value,
+    not_found,
+)
 from satchel_redis.layout import LOG_SLOTS, Layout, server_pattern
 from satchel_redis.logs import RedisLogs
 from satchel_redis.plugin import RedisSettings
 from satchel_redis.scripts import SCRIPTS
 from satchel_redis.slots import Slots, acquire_all
-from satchel_redis.stored import encode_json as _encode
+from satchel_redis.stored import decode_json
 from satchel_redis.stored import moment as _moment
 from satchel_redis.stored import now_ms as _now_ms
 from satchel_redis.stored import text as _text
@@ -603,14 +606,14 @@ class RedisBackend(Backend):
             expires_ms = None if expires is None else int(expires)
             if expires_ms is not None and expires_ms <= now_ms:
                 return None
-            value = json.loads(fields[b"v"])
+            value = decode_json(fields[b"v"])
             version = int(fields[b"n"])
             created = _moment(int(fields[b"c"]))
             updated = _moment(int(fields[b"u"]))
             index_json = fields.get(b"i")
             index: dict[str, tuple[str, ...]] = {}
             if index_json:
-                parsed = json.loads(index_json)
+                parsed = decode_json(index_json)
                 if not isinstance(parsed, dict):
                     raise ValueError("index is not an object")
                 index = {name: tuple(values) for name, values in parsed.items()}
@@ -630,32 +633,24 @@ class RedisBackend(Backend):
             index,
         )
 
-    def _prepare(self, record: Record, now: datetime) -> tuple[str, str, str]:
+    def _prepare(self, record: Record, now: datetime) -> tuple[bytes, str, bytes]:
         """The value's JSON, the expiry (ms or '') and the index JSON (or ''), checked."""
         text = self._value_text(
             record.value, f"value of {record.key!r}", f" in {record.collection!r}"
         )
         expires = self._expiry(record.expires_at, now)
-        index = ""
+        index = b""
         if record.index:
-            index = _encode({name: list(dict.fromkeys(v)) for name, v in record.index.items()})
+            entries = {name: list(dict.fromkeys(v)) for name, v in record.index.items()}
+            index = encode_json(entries)[0]
         return text, expires, index
 
-    def _value_text(self, value: Any, what: str, where: str) -> str:
+    def _value_text(self, value: Any, what: str, where: str) -> bytes:
         """``value`` as stored (UTF-8 JSON), checked: JSON can hold it, and it is within
         ``SATCHEL_REDIS_MAX_VALUE_BYTES``. ``what`` names it, ``where`` says where it goes."""
-        try:
-            text = _encode(value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgument(f"{what}: not JSON-serialisable: {exc}") from exc
-        if len(text) > self._max // 4:
-            size = len(text.encode())
-            if size > self._max:
-                raise ValueTooLarge(
-                    f"{what}{where} is {size} bytes of JSON; the redis backend's maximum "
-                    f"is {self._max} (SATCHEL_REDIS_MAX_VALUE_BYTES)"
-                )
-        return text
+        return encode_value(
+            value, f"{what}{where}", max_bytes=self._max, setting="SATCHEL_REDIS_MAX_VALUE_BYTES"
+        ).data
 
     def _expiry(self, expires_at: datetime | None, now: datetime) -> str:
         """The expiry to store, in Unix ms ('' for none): ``expires_at``, else the one the
@@ -667,7 +662,7 @@ class RedisBackend(Backend):
     def _stored(
         self,
         record: Record,
-        text: str,
+        text: bytes,
         expires: str,
         version: int,
         created: int,
@@ -676,7 +671,7 @@ class RedisBackend(Backend):
         return Record(
             record.collection,
             record.key,
-            json.loads(text),
+            decode_json(text),
             version,
             _moment(created),
             now,
@@ -882,8 +877,7 @@ class RedisBackend(Backend):
     async def put(
         self, record: Record, *, if_absent: bool = False, if_version: int | None = None
     ) -> Record:
-        if if_absent and if_version is not None:
-            raise InvalidArgument("if_absent and if_version cannot be combined")
+        check_put_condition(if_absent, if_version)
         now_ms = _now_ms()
         now = _moment(now_ms)
         text, expires, index = self._prepare(record, now)
@@ -901,13 +895,11 @@ class RedisBackend(Backend):
         if status == "ok":
             return self._stored(record, text, expires, int(result[1]), int(result[2]), now)
         if status == "exists":
-            raise AlreadyExists(
-                f"{key!r} already exists in {collection!r} (version {int(result[1])})"
-            )
+            raise already_exists(collection, key, int(result[1]))
         if status == "missing":
-            raise NotFound(f"{key!r} does not exist in {collection!r}")
+            raise not_found(collection, key)
         if status == "conflict":
-            raise _conflict(collection, key, if_version, int(result[1]))
+            raise conflict(collection, key, if_version, int(result[1]))
         raise self._corrupt(collection, key, "not a satchel record; a conditional write needs one")
 
     async def put_many(self, records: Sequence[Record]) -> list[Record]:
@@ -969,7 +961,7 @@ class RedisBackend(Backend):
     def _put_many_result(
         self,
         records: Sequence[Record],
-        prepared: list[tuple[str, str, str]],
+        prepared: list[tuple[bytes, str, bytes]],
         groups: dict[str, list[int]],
         results: Sequence[Any],
         now: datetime,
@@ -998,9 +990,9 @@ class RedisBackend(Backend):
         if status == "ok":
             return bool(int(result[1]))
         if status == "missing":
-            raise NotFound(f"{key!r} does not exist in {collection!r}")
+            raise not_found(collection, key)
         if status == "conflict":
-            raise _conflict(collection, key, if_version, int(result[1]))
+            raise conflict(collection, key, if_version, int(result[1]))
         raise self._corrupt(collection, key, "not a satchel record; a conditional delete needs one")
 
     async def drop(self, collection: str) -> int:
@@ -1267,15 +1259,6 @@ def _drop(connection: Any) -> None:
             transport._sock = None
     connection._reader = None
     connection._writer = None
-
-
-def _conflict(collection: str, key: str, expected: int | None, actual: int) -> Conflict:
-    return Conflict(
-        f"{key!r} in {collection!r} is at version {actual}, not {expected}; "
-        "reload it and try again",
-        expected=expected,
-        actual=actual,
-    )
 
 
 def _outcome_keep_ms(settings: RedisSettings) -> int:

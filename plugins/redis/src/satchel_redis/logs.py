@@ -17,7 +17,6 @@ above the bucket's floor, which every removal raises to the removed log's last n
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -27,7 +26,7 @@ from satchel.errors import CorruptRecord
 from satchel.query import compile_glob
 from satchel_redis.layout import server_pattern
 from satchel_redis.scripts import SCRIPTS
-from satchel_redis.stored import moment, now_ms, text
+from satchel_redis.stored import decode_json, moment, now_ms, text
 
 if TYPE_CHECKING:
     from satchel_redis.backend import RedisBackend
@@ -54,7 +53,7 @@ def _decode(ids: Sequence[Any], ats: Sequence[Any], values: Sequence[Any]) -> li
         when = times.get(at)
         if when is None:
             when = times[at] = moment(int(at))
-        out.append(LogEntry(int(raw_id.partition(b"-")[0]), json.loads(value), when))
+        out.append(LogEntry(int(raw_id.partition(b"-")[0]), decode_json(value), when))
     return out
 
 
@@ -90,7 +89,7 @@ class RedisLogs:
     def _entry(self, collection: str, key: str, raw_id: Any, at: Any, value: Any) -> LogEntry:
         try:
             seq = int(text(raw_id).partition("-")[0])
-            return LogEntry(seq, json.loads(value), moment(int(at)))
+            return LogEntry(seq, decode_json(value), moment(int(at)))
         except (ValueError, TypeError, OverflowError) as exc:
             problem = f"entry {text(raw_id)!r}: {type(exc).__name__}: {exc}"
             raise self._corrupt(collection, key, problem) from None
@@ -134,7 +133,7 @@ class RedisLogs:
             raise self._corrupt(collection, key, "not a stream; an append needs one")
         first = int(result[1])
         # the values as stored, decoded again: the caller's own copies
-        return [LogEntry(first + i, json.loads(t), at) for i, t in enumerate(texts)]
+        return [LogEntry(first + i, decode_json(t), at) for i, t in enumerate(texts)]
 
     async def pop(self, collection: str, key: str, count: int) -> list[LogEntry]:
         check_log_call(count=count)
