@@ -270,8 +270,8 @@ def test_sort_ranks_are_the_order_of_evaluate() -> None:
         SortRank.STRING: "s",
         SortRank.OBJECT: {"a": 1},
         SortRank.LIST: [1],
-        SortRank.BOOL: False,
-        SortRank.DATE: when,
+        SortRank.BOOLEAN: False,
+        SortRank.DATETIME: when,
     }
     records = [Record("c", f"k{int(rank)}", {"f": value}) for rank, value in by_rank.items()]
     query = Query.build(order_by="f")

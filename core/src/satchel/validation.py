@@ -263,10 +263,6 @@ def _walk(value: Any, argument: str, max_depth: int = MAX_DEPTH) -> None:
                         _check_text(v, _path((where, i)))
                 elif type(v) not in _SCALARS:
                     stack.append((v, (where, i), depth + 1))
-        elif isinstance(item, enum.Enum):  # a str or int enum: not stored as itself
-            raise InvalidArgument(
-                f"{_path(where)}: {type(item).__name__} is an enum, not a JSON value: {item!r:.80}"
-            )
         elif isinstance(item, str):
             if not item.isascii():
                 _check_text(item, _path(where))
@@ -364,6 +360,8 @@ def check_value(value: Any, argument: str = "value") -> Any:
     non-string dict keys, NaN) is an :class:`~satchel.errors.InvalidArgument` naming the
     part of ``argument`` at fault.
     """
+    if isinstance(value, enum.Enum):
+        value = value.value
     try:
         return check_json(value, argument)
     except InvalidArgument:
