@@ -189,9 +189,7 @@ async def measure_redis(
         return await kv.set_many(chunk_items[i % len(chunks)])
 
     async def s_query(i: int) -> Any:
-        page = await kv.query(
-            {"status": QUERY_STATUS}, order_by="-score", limit=QUERY_LIMIT
-        )
+        page = await kv.query({"status": QUERY_STATUS}, order_by="-score", limit=QUERY_LIMIT)
         return [(e.key, e.value) for e in page.items]
 
     for op, fn in {
@@ -311,6 +309,7 @@ async def measure_redis(
         try:
             from aiocache import RedisCache
             from aiocache.serializers import JsonSerializer
+
             host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
             where = {"endpoint": host, "port": int(port), "serializer": JsonSerializer()}
             ac = RedisCache(namespace=f"{PREFIX}ac:", **where)

@@ -57,6 +57,7 @@ _EXPORTS = {
     "Codec": "satchel.instrument",
     "Operation": "satchel.instrument",
     "hookimpl": "satchel.markers",
+    "around_operation": "satchel.markers",
     "Condition": "satchel.query",
     "Order": "satchel.query",
     "Query": "satchel.query",
@@ -96,7 +97,7 @@ if TYPE_CHECKING:
     )
     from satchel.handle import Satchel, open
     from satchel.instrument import Codec, Operation
-    from satchel.markers import hookimpl
+    from satchel.markers import around_operation, hookimpl
     from satchel.query import Condition, Order, Query, escape_glob
     from satchel.settings import SatchelSettings
     from satchel.stores import (
@@ -164,6 +165,7 @@ __all__ = [
     "TaskStore",
     "ValueTooLarge",
     "Versioned",
+    "around_operation",
     "escape_glob",
     "hookimpl",
     "open",

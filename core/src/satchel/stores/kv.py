@@ -109,8 +109,7 @@ class KVStore(StoreBase):
             raise InvalidArgument("if_absent and if_version: give one or the other")
         check_version(if_version, "if_version")
         record = self._record(key, value, self._expiry(ttl))
-        stored = await self._backend.put(record, if_absent=if_absent, if_version=if_version)
-        return stored.version
+        return await self._backend.put_version(record, if_absent=if_absent, if_version=if_version)
 
     async def delete(self, key: str, *, if_version: int | None = None) -> bool:
         """Delete the value under ``key``; ``True`` if there was one."""
@@ -121,7 +120,7 @@ class KVStore(StoreBase):
     async def exists(self, key: str) -> bool:
         """Whether a (live) value is stored under ``key``."""
         check_key(key)
-        return await self._backend.get(self.collection, key) is not None
+        return await self._backend.exists(self.collection, key)
 
     async def keys(self, pattern: str = "*") -> list[str]:
         """The keys matching the glob ``pattern``, sorted.
@@ -183,7 +182,7 @@ class KVStore(StoreBase):
             records.append(self._record(key, value, expires_at))
         if not records:
             return []
-        return [r.version for r in await self._backend.put_many(records)]
+        return await self._backend.put_many_versions(records)
 
     async def find(self, index: str, value: str, *, limit: int | None = None) -> list[Entry]:
         """The entries whose declared index ``index`` holds ``value``, in key order: one

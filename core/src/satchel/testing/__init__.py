@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         FindRules,
         LifeRules,
         ValueSizeRules,
+        VersionOnlyRules,
         VersionRules,
     )
     from satchel.testing.stateful import (
@@ -98,6 +99,7 @@ __all__ = [
     "StoreRules",
     "SyncRules",
     "ValueSizeRules",
+    "VersionOnlyRules",
     "VersionRules",
     "backend_state_machine",
     "stateful_settings",
@@ -138,6 +140,7 @@ _HOMES = {
     "FindRules": "records",
     "LifeRules": "records",
     "ValueSizeRules": "records",
+    "VersionOnlyRules": "records",
     "VersionRules": "records",
     "StoreRules": "stores",
     "SyncRules": "threads",

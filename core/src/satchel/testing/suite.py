@@ -32,6 +32,7 @@ from satchel.testing.records import (
     FindRules,
     LifeRules,
     ValueSizeRules,
+    VersionOnlyRules,
     VersionRules,
 )
 from satchel.testing.stateful import (
@@ -75,6 +76,7 @@ class StatefulRules(ConformanceFixtures):
 
 class BackendConformance(
     VersionRules,
+    VersionOnlyRules,
     IncarnationRules,
     ConcurrencyRules,
     BoundRules,

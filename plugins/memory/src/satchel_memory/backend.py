@@ -60,11 +60,11 @@ _decode = json.loads
 
 @dataclass(slots=True)
 class _Stored:
-    """A record as kept: metadata, the JSON text, and a parsed copy for queries only."""
+    """A record as kept: metadata and the JSON text (a parsed copy, for queries only, is
+    made by the first query that looks at it)."""
 
     key: str
     text: str
-    parsed: Any
     version: int
     created_at: datetime
     updated_at: datetime
@@ -79,7 +79,7 @@ class _Stored:
             self.view = Record(
                 collection,
                 self.key,
-                self.parsed,
+                _decode(self.text),
                 self.version,
                 self.created_at,
                 self.updated_at,
@@ -183,20 +183,18 @@ class MemoryBackend(Backend):
             )
         return text
 
-    def _prepare(self, record: Record) -> tuple[str, Any]:
-        """Encode a value outside the lock: the size check and the private copy."""
-        text = self._encode(record.value, f"value of {record.key!r} in {record.collection!r}")
-        return text, _decode(text)
+    def _prepare(self, record: Record) -> str:
+        """Encode a value outside the lock, with the size check."""
+        return self._encode(record.value, f"value of {record.key!r} in {record.collection!r}")
 
     def _write(
         self,
         record: Record,
         text: str,
-        parsed: Any,
         now: datetime,
         if_absent: bool,
         if_version: int | None,
-    ) -> Record:
+    ) -> _Stored:
         current = self._live(record.collection, record.key, now)
         if if_absent and current is not None:
             raise AlreadyExists(
@@ -217,7 +215,6 @@ class MemoryBackend(Backend):
         stored = _Stored(
             record.key,
             text,
-            parsed,
             self._floor.get(record.collection, 0) + 1 if current is None else current.version + 1,
             now if current is None else current.created_at,
             now,
@@ -236,7 +233,7 @@ class MemoryBackend(Backend):
             entries = self._index.setdefault((record.collection, name), {})
             for value in values:
                 entries.setdefault(value, set()).add(record.key)
-        return stored.record(record.collection, _decode(text))
+        return stored
 
     def _snapshot(self, collection: str, now: datetime) -> list[Record]:
         """Live records of a collection (values are the private parsed copies)."""
@@ -305,8 +302,12 @@ class MemoryBackend(Backend):
             stored = self._live(collection, key, now)
             if stored is None:
                 return None
-            text = stored.text
-            return stored.record(collection, _decode(text))
+            return stored.record(collection, _decode(stored.text))
+
+    async def exists(self, collection: str, key: str) -> bool:
+        now = utcnow()
+        with self._lock:
+            return self._live(collection, key, now) is not None
 
     async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
         now = utcnow()
@@ -381,18 +382,41 @@ class MemoryBackend(Backend):
     ) -> Record:
         if if_absent and if_version is not None:
             raise InvalidArgument("if_absent and if_version cannot be combined")
-        text, parsed = self._prepare(record)
+        text = self._prepare(record)
         now = utcnow()
         with self._lock:
-            return self._write(record, text, parsed, now, if_absent, if_version)
+            stored = self._write(record, text, now, if_absent, if_version)
+        return stored.record(record.collection, _decode(text))
+
+    async def put_version(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> int:
+        if if_absent and if_version is not None:
+            raise InvalidArgument("if_absent and if_version cannot be combined")
+        text = self._prepare(record)
+        now = utcnow()
+        with self._lock:
+            return self._write(record, text, now, if_absent, if_version).version
 
     async def put_many(self, records: Sequence[Record]) -> list[Record]:
         prepared = [self._prepare(r) for r in records]  # every check before any write
         now = utcnow()
         with self._lock:
+            written = [
+                self._write(r, text, now, False, None)
+                for r, text in zip(records, prepared, strict=True)
+            ]
+        return [
+            s.record(r.collection, _decode(s.text)) for r, s in zip(records, written, strict=True)
+        ]
+
+    async def put_many_versions(self, records: Sequence[Record]) -> list[int]:
+        prepared = [self._prepare(r) for r in records]  # every check before any write
+        now = utcnow()
+        with self._lock:
             return [
-                self._write(r, text, parsed, now, False, None)
-                for r, (text, parsed) in zip(records, prepared, strict=True)
+                self._write(r, text, now, False, None).version
+                for r, text in zip(records, prepared, strict=True)
             ]
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:

@@ -693,6 +693,23 @@ class RedisBackend(Backend):
         )
         return self._decode(collection, key, raw, _now_ms())
 
+    async def exists(self, collection: str, key: str) -> bool:
+        """One ``HMGET`` of the version and expiry fields: the value is not read."""
+        rk = f"{self._layout.base(collection)}r:{key}"
+        version, expires = await self._run(
+            lambda: f"exists {key!r} in {collection!r}",
+            lambda: self._client.hmget(rk, "n", "e"),
+            rk,
+        )
+        if version is None:
+            if expires is not None:
+                raise self._corrupt(collection, key, "no field 'n'")
+            return False
+        try:
+            return expires is None or int(expires) > _now_ms()
+        except ValueError as exc:
+            raise self._corrupt(collection, key, f"{type(exc).__name__}: {exc}") from None
+
     async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
         if not keys:
             return []
@@ -882,6 +899,19 @@ class RedisBackend(Backend):
     async def put(
         self, record: Record, *, if_absent: bool = False, if_version: int | None = None
     ) -> Record:
+        text, expires, now, version, created = await self._put(record, if_absent, if_version)
+        return self._stored(record, text, expires, version, created, now)
+
+    async def put_version(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> int:
+        return (await self._put(record, if_absent, if_version))[3]
+
+    async def _put(
+        self, record: Record, if_absent: bool, if_version: int | None
+    ) -> tuple[str, str, datetime, int, int]:
+        """Write ``record``: the value's JSON, the expiry, the time of the write, and the
+        version and ``created_at`` (ms) the record got."""
         if if_absent and if_version is not None:
             raise InvalidArgument("if_absent and if_version cannot be combined")
         now_ms = _now_ms()
@@ -897,9 +927,10 @@ class RedisBackend(Backend):
             lambda: SCRIPTS["put"](self._client, [rk], args),
             rk,
         )
-        status = _text(result[0])
-        if status == "ok":
-            return self._stored(record, text, expires, int(result[1]), int(result[2]), now)
+        status = result[0]
+        if status == b"ok" or status == "ok":
+            return text, expires, now, int(result[1]), int(result[2])
+        status = _text(status)
         if status == "exists":
             raise AlreadyExists(
                 f"{key!r} already exists in {collection!r} (version {int(result[1])})"
@@ -913,6 +944,23 @@ class RedisBackend(Backend):
     async def put_many(self, records: Sequence[Record]) -> list[Record]:
         if not records:
             return []
+        prepared, groups, results, now = await self._put_many(records)
+        return self._put_many_result(records, prepared, groups, results, now)
+
+    async def put_many_versions(self, records: Sequence[Record]) -> list[int]:
+        if not records:
+            return []
+        _, groups, results, _ = await self._put_many(records)
+        out = [0] * len(records)
+        for (_, positions), result in zip(groups.items(), results, strict=True):
+            for j, i in enumerate(positions):
+                out[i] = int(result[2 * j])
+        return out
+
+    async def _put_many(
+        self, records: Sequence[Record]
+    ) -> tuple[list[tuple[str, str, str]], dict[str, list[int]], Sequence[Any], datetime]:
+        """Write ``records``: what :meth:`_put_many_result` makes the stored records of."""
         now_ms = _now_ms()
         now = _moment(now_ms)
         prepared = [self._prepare(r, now) for r in records]  # every check before any write
@@ -944,7 +992,7 @@ class RedisBackend(Backend):
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
-            return self._put_many_result(records, prepared, groups, outcomes, now)
+            return prepared, groups, outcomes, now
 
         async def call() -> list[Any]:
             if len(calls) == 1:
@@ -964,7 +1012,7 @@ class RedisBackend(Backend):
         # a batch of one collection goes to one slot
         route = calls[0][0][0] if len(calls) == 1 else None
         results = await self._run(what, call, route)
-        return self._put_many_result(records, prepared, groups, results, now)
+        return prepared, groups, results, now
 
     def _put_many_result(
         self,
