@@ -232,6 +232,14 @@ class InstrumentedBackend(Backend):
         self._distributions = dict(distributions or {})
         self._codec_plugins = dict(codec_plugins or {})
         self._secrets = secrets
+        # put_version, put_many_versions and exists go to put, put_many and get instead
+        # when the backend's class overrides those below where its shortcut is defined (the
+        # contract's defaults, or a subclass that changed put): what they return is checked,
+        # and a subclass that changed put sees every write
+        kind = type(inner)
+        self._own_put_version = _shortcut_holds(kind, "put_version", "put")
+        self._own_put_many_versions = _shortcut_holds(kind, "put_many_versions", "put_many")
+        self._own_exists = _shortcut_holds(kind, "exists", "get")
         self._plan_impls: list[Any] | None = None
         self._plan: _Plan | None = None
 
@@ -473,6 +481,15 @@ class InstrumentedBackend(Backend):
         return [self._decode_optional(r) for r in records]
 
     async def exists(self, collection: str, key: str) -> bool:
+        if not self._own_exists:
+            found = await self._call(
+                "exists",
+                collection,
+                key,
+                lambda: self.inner.get(collection, key),
+                rule=_RESULTS["get"],
+            )
+            return found is not None
         return await self._call(
             "exists", collection, key, lambda: self.inner.exists(collection, key)
         )
@@ -538,6 +555,14 @@ class InstrumentedBackend(Backend):
     ) -> int:
         # the hook sees a put: it is one, whose caller needs only the version
         encoded = self._encode(record)
+        if not self._own_put_version:
+            stored = await self._call(
+                "put",
+                record.collection,
+                record.key,
+                lambda: self.inner.put(encoded, if_absent=if_absent, if_version=if_version),
+            )
+            return stored.version
         return await self._call(
             "put",
             record.collection,
@@ -549,6 +574,11 @@ class InstrumentedBackend(Backend):
     async def put_many_versions(self, records: Sequence[Record]) -> list[int]:
         encoded = [self._encode(r) for r in records]
         collection = records[0].collection if records else None
+        if not self._own_put_many_versions:
+            stored = await self._call(
+                "put_many", collection, None, lambda: self.inner.put_many(encoded), len(records)
+            )
+            return [r.version for r in stored]
         return await self._call(
             "put_many",
             collection,
@@ -676,6 +706,19 @@ class InstrumentedBackend(Backend):
 
     def describe(self) -> str:
         return self.inner.describe()
+
+
+def _defined_in(kind: type, name: str) -> type:
+    """The class of ``kind``'s MRO whose own body defines ``name``."""
+    return next(c for c in kind.__mro__ if name in vars(c))
+
+
+def _shortcut_holds(kind: type, shortcut: str, method: str) -> bool:
+    """Whether ``kind``'s ``shortcut`` (``put_version``...) is defined by a class that also
+    sees its ``method`` (``put``...): not the contract's default, and not overtaken by a
+    subclass that overrides ``method`` alone."""
+    where = _defined_in(kind, shortcut)
+    return where is not Backend and issubclass(where, _defined_in(kind, method))
 
 
 def _where(name: str, collection: str | None, key: str | None) -> str:
