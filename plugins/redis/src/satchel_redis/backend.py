@@ -84,6 +84,24 @@ from satchel_redis.stored import unix_ms as _ms
 
 __all__ = ["RedisBackend"]
 
+_loads = json.loads
+#: The datetimes of stored times (Unix ms, as Redis returns them), recently decoded: a
+#: record read again has the same created_at and updated_at. Bounded; cleared when full.
+_MOMENTS: dict[bytes, datetime] = {}
+_MOMENTS_MAX = 4096
+
+
+def _at(raw: bytes) -> datetime:
+    """The UTC datetime of a stored time (Unix ms, as bytes)."""
+    at = _MOMENTS.get(raw)
+    if at is None:
+        at = _moment(int(raw))
+        if len(_MOMENTS) >= _MOMENTS_MAX:
+            _MOMENTS.clear()
+        _MOMENTS[raw] = at
+    return at
+
+
 T = TypeVar("T")
 
 #: Records fetched per round trip when a query walks a collection.
@@ -593,42 +611,41 @@ class RedisBackend(Backend):
 
     def _decode(self, collection: str, key: str, raw: Any, now_ms: int) -> Record | None:
         """A record from its ``HGETALL`` (``None`` when expired)."""
-        if not isinstance(raw, (dict, list)):
-            raise self._corrupt(collection, key, "not a hash")
-        fields = raw if isinstance(raw, dict) else dict(zip(raw[::2], raw[1::2], strict=True))
-        if not fields:
+        if type(raw) is not dict:
+            if not isinstance(raw, (dict, list)):
+                raise self._corrupt(collection, key, "not a hash")
+            raw = dict(zip(raw[::2], raw[1::2], strict=True))
+        if not raw:
             return None
         try:
-            expires = fields.get(b"e")
-            expires_ms = None if expires is None else int(expires)
-            if expires_ms is not None and expires_ms <= now_ms:
-                return None
-            value = json.loads(fields[b"v"])
-            version = int(fields[b"n"])
-            created = _moment(int(fields[b"c"]))
-            updated = _moment(int(fields[b"u"]))
-            index_json = fields.get(b"i")
+            expires = raw.get(b"e")
+            expires_at = None
+            if expires is not None:
+                if int(expires) <= now_ms:
+                    return None
+                expires_at = _at(expires)
+            index_json = raw.get(b"i")
             index: dict[str, tuple[str, ...]] = {}
             if index_json:
-                parsed = json.loads(index_json)
+                parsed = _loads(index_json)
                 if not isinstance(parsed, dict):
                     raise ValueError("index is not an object")
                 index = {name: tuple(values) for name, values in parsed.items()}
+            return Record(
+                collection,
+                key,
+                _loads(raw[b"v"]),
+                int(raw[b"n"]),
+                _at(raw[b"c"]),
+                _at(raw[b"u"]),
+                expires_at,
+                index,
+            )
         except KeyError as exc:
             missing = exc.args[0].decode() if exc.args else "?"
             raise self._corrupt(collection, key, f"no field {missing!r}") from None
         except (ValueError, TypeError, OverflowError) as exc:
             raise self._corrupt(collection, key, f"{type(exc).__name__}: {exc}") from None
-        return Record(
-            collection,
-            key,
-            value,
-            version,
-            created,
-            updated,
-            None if expires_ms is None else _moment(expires_ms),
-            index,
-        )
 
     def _prepare(self, record: Record, now: datetime) -> tuple[str, str, str]:
         """The value's JSON, the expiry (ms or '') and the index JSON (or ''), checked."""
