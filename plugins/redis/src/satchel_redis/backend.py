@@ -647,6 +647,50 @@ class RedisBackend(Backend):
         except (ValueError, TypeError, OverflowError) as exc:
             raise self._corrupt(collection, key, f"{type(exc).__name__}: {exc}") from None
 
+    def _decode_packed(
+        self, collection: str, key: str, replies: Sequence[Any], now_ms: int
+    ) -> Record | None:
+        """A record from the ``get_many`` script's three replies (``None`` when there is
+        none, or it expired)."""
+        meta, value, index_json = replies
+        if meta is None:
+            return None
+        if meta == b"corrupt":
+            raise self._corrupt(collection, key, "not a hash")
+        try:
+            version, created, updated, expires = meta.split(b" ")
+            if value is None:
+                raise KeyError(b"v")
+            for name, part in ((b"n", version), (b"c", created), (b"u", updated)):
+                if not part:
+                    raise KeyError(name)
+            expires_at = None
+            if expires:
+                if int(expires) <= now_ms:
+                    return None
+                expires_at = _at(expires)
+            index: dict[str, tuple[str, ...]] = {}
+            if index_json:
+                parsed = _loads(index_json)
+                if not isinstance(parsed, dict):
+                    raise ValueError("index is not an object")
+                index = {name: tuple(values) for name, values in parsed.items()}
+            return Record(
+                collection,
+                key,
+                _loads(value),
+                int(version),
+                _at(created),
+                _at(updated),
+                expires_at,
+                index,
+            )
+        except KeyError as exc:
+            missing = exc.args[0].decode() if exc.args else "?"
+            raise self._corrupt(collection, key, f"no field {missing!r}") from None
+        except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+            raise self._corrupt(collection, key, f"{type(exc).__name__}: {exc}") from None
+
     def _prepare(self, record: Record, now: datetime) -> tuple[str, str, str]:
         """The value's JSON, the expiry (ms or '') and the index JSON (or ''), checked."""
         text = self._value_text(
@@ -739,9 +783,14 @@ class RedisBackend(Backend):
             f"{base}k",
         )
         now_ms = _now_ms()
+        if len(results) != 3 * len(keys):
+            raise SatchelError(
+                f"get_many in {collection!r}: the script answered {len(results)} "
+                f"replies for {len(keys)} keys"
+            )
         return [
-            self._decode(collection, key, raw, now_ms)
-            for key, raw in zip(keys, results, strict=True)
+            self._decode_packed(collection, key, results[3 * j : 3 * j + 3], now_ms)
+            for j, key in enumerate(keys)
         ]
 
     async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
