@@ -709,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "machine": cli.machine(load_average=True),
-        "versions": cli.versions(["satchel", "redis", "py-key-value-aio", "aiocache"]),
+        "versions": cli.versions(["satchel", "redis", "hiredis", "py-key-value-aio", "aiocache"]),
         "server": {"url": server.where, "redis_version": redis_version},
         "parameters": {
             "iterations": args.iterations,
