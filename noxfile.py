@@ -362,6 +362,7 @@ BENCHMARKS = (
     "bench_logs.py",
     "bench_integrations.py",
     "bench_sessions_tasks.py",
+    "bench_peers.py",
 )
 
 

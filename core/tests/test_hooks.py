@@ -124,7 +124,12 @@ async def test_codecs_encode_in_order_and_decode_in_reverse() -> None:
     store = open_with(("codecs", plugin))
     kv = store.kv("ns")
     await kv.set("a", {"secret": "value"})
+    # set needs only the new version: nothing is decoded back
+    assert log == ["encode inner", "encode outer"]
+    log.clear()
     # put hands back the stored record, decoded: the caller never sees the encoded form
+    stored = await store.backend.put(satchel.Record("default:kv:ns", "a", {"secret": "value"}))
+    assert stored.value == {"secret": "value"}
     assert log == ["encode inner", "encode outer", "decode outer", "decode inner"]
     log.clear()
     assert await kv.get("a") == {"secret": "value"}
@@ -174,3 +179,121 @@ async def test_the_handle_lifecycle() -> None:
         assert "memory" in repr(store)
     await store.close()  # twice is harmless
     assert await store.purge_expired() >= 0
+
+
+class AroundRecorder:
+    """A wrapper made with satchel.around_operation: the hook's public fast path."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name = name
+        self.log = log
+
+    @satchel.around_operation
+    async def satchel_backend_operation(self, operation: Operation, inner: Awaitable[Any]) -> Any:
+        self.log.append(f"{self.name} before {operation.name} {operation.key}")
+        try:
+            return await inner
+        finally:
+            self.log.append(f"{self.name} after {operation.name}")
+
+
+async def test_around_wrappers_nest_as_registered_and_metrics_still_count() -> None:
+    log: list[str] = []
+    store = open_with(
+        ("first", AroundRecorder("first", log)), ("second", AroundRecorder("second", log))
+    )
+    kv = store.kv("ns")
+    await kv.set("a", 1)
+    assert await kv.exists("a") is True
+    # the one registered last is the outermost, as pluggy orders new-style wrappers
+    assert log == [
+        "second before put a",
+        "first before put a",
+        "first after put",
+        "second after put",
+        "second before exists a",
+        "first before exists a",
+        "first after exists",
+        "second after exists",
+    ]
+    ops = (await store.stats())["operations"]
+    assert ops["put"]["calls"] == 1 and ops["exists"]["calls"] == 1
+
+
+async def test_around_wrappers_and_classic_wrappers_run_together_through_the_hook() -> None:
+    log: list[str] = []
+    recorder = Recorder()
+    store = open_with(("around", AroundRecorder("around", log)), ("recorder", recorder))
+    kv = store.kv("ns")
+    await kv.set("a", 1)
+    assert await kv.get("a") == 1
+    assert log == [
+        "around before put a",
+        "around after put",
+        "around before get a",
+        "around after get",
+    ]
+    assert recorder.seen == [("put", "default:kv:ns", "a", 1), ("get", "default:kv:ns", "a", 1)]
+    assert recorder.outcomes == ["ok", "ok"]
+
+
+async def test_around_on_a_plain_function_and_a_plugin_registered_later() -> None:
+    seen: list[str] = []
+
+    class Module:
+        @staticmethod
+        @satchel.around_operation
+        async def satchel_backend_operation(operation: Operation, inner: Awaitable[Any]) -> Any:
+            seen.append(operation.name)
+            return await inner
+
+    store = open_with()
+    kv = store.kv("ns")
+    await kv.set("a", 1)
+    assert seen == []
+    store.plugins.manager.register(Module(), name="late")
+    await kv.get("a")
+    assert seen == ["get"], "a plugin registered later is honoured"
+
+
+async def test_an_around_wrapper_that_fails_is_named() -> None:
+    class Broken:
+        @satchel.around_operation
+        async def satchel_backend_operation(
+            self, operation: Operation, inner: Awaitable[Any]
+        ) -> Any:
+            await inner
+            raise RuntimeError("boom")
+
+    store = open_with(("broken", Broken()))
+    with pytest.raises(PluginError, match="broken"):
+        await store.kv("ns").set("a", 1)
+
+
+def test_around_operation_takes_an_async_def_only() -> None:
+    with pytest.raises(TypeError):
+        satchel.around_operation(lambda operation, inner: inner)
+
+
+async def test_a_backend_that_changes_put_alone_sees_every_write() -> None:
+    """put_version and exists of a subclass that overrides put or get alone go to them."""
+
+    class Counting(MemoryBackend):
+        puts = 0
+        gets = 0
+
+        async def put(self, record: Any, **kwargs: Any) -> Any:
+            self.puts += 1
+            return await super().put(record, **kwargs)
+
+        async def get(self, collection: str, key: str) -> Any:
+            self.gets += 1
+            return await super().get(collection, key)
+
+    backend = Counting()
+    store = Satchel(backend, SatchelSettings(), load_plugins())
+    kv = store.kv("ns")
+    assert await kv.set("a", 1) == 1
+    assert await kv.set("a", 2, if_version=1) == 2
+    assert await kv.exists("a") is True
+    assert (backend.puts, backend.gets) == (2, 1)

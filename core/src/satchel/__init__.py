@@ -59,6 +59,7 @@ _EXPORTS = {
     "open": "satchel.handle",
     "Codec": "satchel.instrument",
     "Operation": "satchel.instrument",
+    "around_operation": "satchel.markers",
     "hookimpl": "satchel.markers",
     "Condition": "satchel.query",
     "Order": "satchel.query",
@@ -107,6 +108,7 @@ if TYPE_CHECKING:
     from satchel.handle import open as open
     from satchel.instrument import Codec as Codec
     from satchel.instrument import Operation as Operation
+    from satchel.markers import around_operation as around_operation
     from satchel.markers import hookimpl as hookimpl
     from satchel.query import Condition as Condition
     from satchel.query import Order as Order

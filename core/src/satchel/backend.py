@@ -274,6 +274,11 @@ class Backend(abc.ABC):
         """The live records under ``keys``, in the order of ``keys`` (``None`` where absent)."""
         return [await self.get(collection, key) for key in keys]
 
+    async def exists(self, collection: str, key: str) -> bool:
+        """Whether a live record is stored under ``key``. The default reads the record; a
+        backend that can answer without reading the value overrides it."""
+        return await self.get(collection, key) is not None
+
     @abc.abstractmethod
     async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
         """The live records whose index ``index_name`` holds ``value``, ordered by key."""
@@ -351,6 +356,21 @@ class Backend(abc.ABC):
         other writers race the batch: the version returned for a record is the version that
         holds its value."""
         return [await self.put(record) for record in records]
+
+    async def put_version(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> int:
+        """Exactly :meth:`put`, with every rule and error of it, but return only the new
+        version: for callers that do not need the stored record (the stores' ``set``,
+        ``create`` and ``update``). The default calls :meth:`put`; a backend that would
+        otherwise build the stored record (decode a copy of the value) overrides it."""
+        stored = await self.put(record, if_absent=if_absent, if_version=if_version)
+        return stored.version
+
+    async def put_many_versions(self, records: Sequence[Record]) -> list[int]:
+        """Exactly :meth:`put_many`, but return only the new versions, in order. The
+        default calls :meth:`put_many`."""
+        return [stored.version for stored in await self.put_many(records)]
 
     @abc.abstractmethod
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:

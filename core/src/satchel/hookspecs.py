@@ -99,6 +99,12 @@ def satchel_backend_operation(operation: Operation) -> Awaitable[Any] | None:
 
             return traced()
 
+    A wrapper that only runs code around ``await inner`` is best written as one ``async
+    def satchel_backend_operation(operation, inner)`` marked with
+    :func:`satchel.around_operation`: when every implementation is core's own or made so
+    (the built-in ``metrics`` plugin is one), satchel calls them directly, without building
+    a hook call; with no implementation but core's, the operation runs alone.
+
     Core's own implementation, which runs last, returns ``operation.run()``. An
     implementation that is not a wrapper and returns something else than ``None``
     replaces the operation (``firstresult``); this is meant for test doubles only.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from satchel.backend import Backend, JSONValue, LogEntry, Page, Record
 from satchel.errors import CorruptRecord, InvalidArgument, PluginError, SatchelError
+from satchel.markers import AROUND, _Around
 from satchel.query import Condition, Query, project
 from satchel.settings import clean_error, mask_foreign
 from satchel.validation import check_json
@@ -34,9 +35,10 @@ R = TypeVar("R")
 class Operation:
     """One backend operation, as the ``satchel_backend_operation`` hook sees it.
 
-    :param name: the backend method: ``get``, ``get_many``, ``put``, ``put_many``,
-        ``delete``, ``find``, ``query``, ``count``, ``keys``, ``collections``, ``drop``,
-        ``purge_expired``, ``ping``, ``stats``, and the log operations ``log_append``,
+    :param name: the backend method: ``get``, ``get_many``, ``exists``, ``put``,
+        ``put_many`` (also for ``put_version`` and ``put_many_versions``), ``delete``,
+        ``find``, ``query``, ``count``, ``keys``, ``collections``, ``drop``, ``purge_expired``,
+        ``ping``, ``stats``, and the log operations ``log_append``,
         ``log_range``, ``log_length``, ``log_pop``, ``log_trim``, ``log_delete``,
         ``log_keys``.
     :param backend: the backend's name (``memory``, ``redis``, ...).
@@ -123,6 +125,7 @@ _RESULTS: dict[str, _Rule] = {
         lambda r, n: _records(r) and len(r) == n,
     ),
     "delete": ("a bool", lambda r, n: isinstance(r, bool)),
+    "exists": ("a bool", lambda r, n: isinstance(r, bool)),
     "drop": ("an int", lambda r, n: _is_int(r)),
     "purge_expired": ("an int", lambda r, n: _is_int(r)),
     "ping": ("None", lambda r, n: r is None),
@@ -141,12 +144,25 @@ _RESULTS: dict[str, _Rule] = {
     ),
     "stats": ("a dict", lambda r, n: isinstance(r, dict)),
 }
+#: What ``put_version`` and ``put_many_versions`` return (the hook sees them as ``put`` and
+#: ``put_many``).
+_VERSION: _Rule = ("a version (a positive int)", lambda r, n: _is_int(r) and r > 0)
+_VERSIONS: _Rule = (
+    "a list of versions (positive ints), one per record",
+    lambda r, n: isinstance(r, list) and len(r) == n and all(_is_int(v) and v > 0 for v in r),
+)
 #: A delete with ``if_version`` deletes (``True``) or raises NotFound or Conflict: ``False``
 #: is what a wrapper that swallowed one of those would give.
 _CONDITIONAL_DELETE: _Rule = (
     "True (a delete with if_version deletes, or raises)",
     lambda r, n: r is True,
 )
+
+#: How to run an operation around-wrappers only: the wrappers, innermost first, as
+#: ``(function, plugin or None)``, and whether every one is satchel's own.
+_Plan = tuple[tuple[tuple[Callable[..., Awaitable[Any]], Any], ...], bool]
+
+_NO_WRAPPERS: _Plan = ((), True)
 
 #: Plugins of satchel itself, trusted not to misbehave (their code is tested here).
 _OWN_PLUGINS = frozenset({"core", "metrics"})
@@ -216,6 +232,16 @@ class InstrumentedBackend(Backend):
         self._distributions = dict(distributions or {})
         self._codec_plugins = dict(codec_plugins or {})
         self._secrets = secrets
+        # put_version, put_many_versions and exists go to put, put_many and get instead
+        # when the backend's class overrides those below where its shortcut is defined (the
+        # contract's defaults, or a subclass that changed put): what they return is checked,
+        # and a subclass that changed put sees every write
+        kind = type(inner)
+        self._own_put_version = _shortcut_holds(kind, "put_version", "put")
+        self._own_put_many_versions = _shortcut_holds(kind, "put_many_versions", "put_many")
+        self._own_exists = _shortcut_holds(kind, "exists", "get")
+        self._plan_impls: list[Any] | None = None
+        self._plan: _Plan | None = None
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -267,25 +293,36 @@ class InstrumentedBackend(Backend):
     ) -> R:
         attempt: _Attempt | None = None
         try:
-            if self._hook is None:
-                result = await run()
-            else:
-                timed = self._metrics_only()
-                if timed is not None:  # the default plugins: skip building the hook call
-                    result = await timed(name, run())
+            plan = _NO_WRAPPERS if self._hook is None else self._around_plan()
+            if plan is not None:  # no plugin needs the hook call: run the wrappers directly
+                layers, own = plan
+                if own:
+                    awaitable: Awaitable[Any] = run()
+                    start = run
                 else:
                     attempt = _Attempt()
                     start = attempt.starter(run)
+                    awaitable = start()
+                if layers:
                     op = Operation(name, self.inner.name, collection, key, items, start)
-                    awaitable = self._hook.satchel_backend_operation(operation=op)
-                    if not inspect.isawaitable(awaitable):
-                        raise PluginError(
-                            f"{self._wrappers()}: its satchel_backend_operation wrapper "
-                            f"returned {_kind(awaitable)}, not an awaitable, for "
-                            f"{_where(name, collection, key)}; a wrapper must return an "
-                            "awaitable (such as a coroutine) that awaits the one it receives"
-                        )
-                    result = await awaitable
+                    for function, plugin in layers:
+                        args = (op, awaitable) if plugin is None else (plugin, op, awaitable)
+                        awaitable = _Around(function, args)
+                result = await awaitable
+            else:
+                assert self._hook is not None
+                attempt = _Attempt()
+                start = attempt.starter(run)
+                op = Operation(name, self.inner.name, collection, key, items, start)
+                awaitable = self._hook.satchel_backend_operation(operation=op)
+                if not inspect.isawaitable(awaitable):
+                    raise PluginError(
+                        f"{self._wrappers()}: its satchel_backend_operation wrapper "
+                        f"returned {_kind(awaitable)}, not an awaitable, for "
+                        f"{_where(name, collection, key)}; a wrapper must return an "
+                        "awaitable (such as a coroutine) that awaits the one it receives"
+                    )
+                result = await awaitable
         except SatchelError:
             raise
         except Exception as exc:  # a backend bug or a driver error (CancelledError is not one)
@@ -303,7 +340,7 @@ class InstrumentedBackend(Backend):
         expected, valid = rule or _RESULTS[name]
         if not valid(result, items):
             raise self._wrong_result(name, collection, key, expected, result, attempt)
-        return result
+        return result  # type: ignore[no-any-return]
 
     def _wrong_result(
         self,
@@ -341,26 +378,34 @@ class InstrumentedBackend(Backend):
             error.__cause__ = attempt.error
         return error
 
-    def _metrics_only(self) -> Callable[[str, Awaitable[Any]], Awaitable[Any]] | None:
-        """The metrics plugin's timer when it and core's own implementation are the only
-        ones of the operation hook (the default), else ``None``. The answer is the same as
-        going through the hook; it is checked on every call, so that a plugin registered
-        later is honoured."""
+    def _around_plan(self) -> _Plan | None:
+        """How to run an operation without the hook call, when every implementation of the
+        operation hook is core's own or made with :func:`satchel.around_operation`: the
+        wrappers, innermost first (``(function, plugin or None)``), and whether all of them
+        are satchel's own; ``None`` when some plugin needs the hook call. Checked on every
+        call (cheaply: the plan is kept while the implementations stay the same), so that a
+        plugin registered later is honoured."""
         assert self._hook is not None
         impls = self._hook.satchel_backend_operation.get_hookimpls()
-        if len(impls) != 2:
-            return None
-        core, metrics = impls  # pluggy lists trylast implementations first
-        if (
-            core.plugin_name != "core"
-            or metrics.plugin_name != "metrics"
-            or not metrics.wrapper
-            or type(metrics.plugin).__name__ != "OperationMetrics"
-        ):
-            return None
-        plugin: Any = metrics.plugin
-        timed: Callable[[str, Awaitable[Any]], Awaitable[Any]] = plugin._timed
-        return timed
+        if impls == self._plan_impls:
+            return self._plan
+        plan: _Plan | None = None
+        layers: list[tuple[Callable[..., Awaitable[Any]], Any]] = []
+        own = True
+        for impl in impls:  # pluggy lists them innermost first
+            if impl.plugin_name == "core" and not impl.wrapper:
+                continue
+            function = getattr(impl.function, AROUND, None)
+            if function is None or not impl.wrapper:
+                break
+            bound: Any = impl.function
+            layers.append((function, bound.__self__ if inspect.ismethod(bound) else None))
+            own = own and impl.plugin_name in _OWN_PLUGINS
+        else:
+            if any(impl.plugin_name == "core" for impl in impls):
+                plan = (tuple(layers), own)
+        self._plan_impls, self._plan = impls, plan
+        return plan
 
     def _codec(self, codec: Codec) -> str:
         plugin = self._codec_plugins.get(codec.name)
@@ -435,6 +480,20 @@ class InstrumentedBackend(Backend):
         )
         return [self._decode_optional(r) for r in records]
 
+    async def exists(self, collection: str, key: str) -> bool:
+        if not self._own_exists:
+            found = await self._call(
+                "exists",
+                collection,
+                key,
+                lambda: self.inner.get(collection, key),
+                rule=_RESULTS["get"],
+            )
+            return found is not None
+        return await self._call(
+            "exists", collection, key, lambda: self.inner.exists(collection, key)
+        )
+
     async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
         records = await self._call(
             "find", collection, None, lambda: self.inner.find(collection, index_name, value)
@@ -490,6 +549,44 @@ class InstrumentedBackend(Backend):
             "put_many", collection, None, lambda: self.inner.put_many(encoded), len(records)
         )
         return [self._decode(s) for s in stored] if self._decoders else stored
+
+    async def put_version(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> int:
+        # the hook sees a put: it is one, whose caller needs only the version
+        encoded = self._encode(record)
+        if not self._own_put_version:
+            stored = await self._call(
+                "put",
+                record.collection,
+                record.key,
+                lambda: self.inner.put(encoded, if_absent=if_absent, if_version=if_version),
+            )
+            return stored.version
+        return await self._call(
+            "put",
+            record.collection,
+            record.key,
+            lambda: self.inner.put_version(encoded, if_absent=if_absent, if_version=if_version),
+            rule=_VERSION,
+        )
+
+    async def put_many_versions(self, records: Sequence[Record]) -> list[int]:
+        encoded = [self._encode(r) for r in records]
+        collection = records[0].collection if records else None
+        if not self._own_put_many_versions:
+            stored = await self._call(
+                "put_many", collection, None, lambda: self.inner.put_many(encoded), len(records)
+            )
+            return [r.version for r in stored]
+        return await self._call(
+            "put_many",
+            collection,
+            None,
+            lambda: self.inner.put_many_versions(encoded),
+            len(records),
+            rule=_VERSIONS,
+        )
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
         return await self._call(
@@ -609,6 +706,19 @@ class InstrumentedBackend(Backend):
 
     def describe(self) -> str:
         return self.inner.describe()
+
+
+def _defined_in(kind: type, name: str) -> type:
+    """The class of ``kind``'s MRO whose own body defines ``name``."""
+    return next(c for c in kind.__mro__ if name in vars(c))
+
+
+def _shortcut_holds(kind: type, shortcut: str, method: str) -> bool:
+    """Whether ``kind``'s ``shortcut`` (``put_version``...) is defined by a class that also
+    sees its ``method`` (``put``...): not the contract's default, and not overtaken by a
+    subclass that overrides ``method`` alone."""
+    where = _defined_in(kind, shortcut)
+    return where is not Backend and issubclass(where, _defined_in(kind, method))
 
 
 def _where(name: str, collection: str | None, key: str | None) -> str:

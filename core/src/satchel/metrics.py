@@ -10,12 +10,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
 from satchel.instrument import Operation
-from satchel.markers import hookimpl
+from satchel.markers import around_operation
 
 __all__ = ["OperationMetrics"]
 
@@ -44,14 +44,11 @@ class OperationMetrics:
         self._lock = threading.Lock()
         self._ops: dict[str, _Counter] = {}
 
-    @hookimpl(wrapper=True)
-    def satchel_backend_operation(
-        self, operation: Operation
-    ) -> Generator[None, Awaitable[Any], Awaitable[Any]]:
-        inner = yield
-        return _Timed(self, operation.name, inner)
-
-    async def _timed(self, name: str, inner: Awaitable[Any]) -> Any:
+    @around_operation
+    async def satchel_backend_operation(self, operation: Operation, inner: Awaitable[Any]) -> Any:
+        """Time the operation: the public fast path of the hook (see
+        :func:`satchel.around_operation`), which any plugin may take."""
+        name = operation.name
         start = time.perf_counter()
         error: str | None = None
         try:
@@ -95,19 +92,3 @@ class OperationMetrics:
         """Forget everything counted so far."""
         with self._lock:
             self._ops.clear()
-
-
-class _Timed:
-    """The awaitable the metrics wrapper returns: the timing coroutine is made only when it
-    is awaited, so that an outer plugin that drops it (a bug satchel reports as a
-    ``PluginError``) leaves no "coroutine was never awaited" behind."""
-
-    __slots__ = ("inner", "metrics", "name")
-
-    def __init__(self, metrics: OperationMetrics, name: str, inner: Awaitable[Any]) -> None:
-        self.metrics = metrics
-        self.name = name
-        self.inner = inner
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        return self.metrics._timed(self.name, self.inner).__await__()

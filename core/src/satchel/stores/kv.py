@@ -135,8 +135,9 @@ class KVStore(StoreBase):
             raise InvalidArgument("if_absent and expected_version: give one or the other")
         check_version(expected_version, "expected_version")
         record = self._record(key, value, self._expiry(ttl))
-        stored = await self._backend.put(record, if_absent=if_absent, if_version=expected_version)
-        return stored.version
+        return await self._backend.put_version(
+            record, if_absent=if_absent, if_version=expected_version
+        )
 
     async def delete(
         self,
@@ -165,7 +166,7 @@ class KVStore(StoreBase):
     async def exists(self, key: str) -> bool:
         """Whether a (live) value is stored under ``key``."""
         check_key(key)
-        return await self._backend.get(self.collection, key) is not None
+        return await self._backend.exists(self.collection, key)
 
     async def keys(self, pattern: str = "*") -> list[str]:
         """The keys matching the glob ``pattern``, sorted.
@@ -224,7 +225,7 @@ class KVStore(StoreBase):
             records.append(self._record(key, check_value(value, f"items[{key!r}]"), expires_at))
         if not records:
             return []
-        return [r.version for r in await self._backend.put_many(records)]
+        return await self._backend.put_many_versions(records)
 
     async def find(self, index: str, value: str, *, limit: int | None = None) -> list[Entry]:
         """The entries whose declared index ``index`` holds ``value``, in key order: one

@@ -73,8 +73,7 @@ class SessionStore(StoreBase, Generic[M]):
             check_model(session, "session"),
             expires_at=self._expiry(ttl),
         )
-        stored = await self._backend.put(record, if_version=expected_version)
-        return stored.version
+        return await self._backend.put_version(record, if_version=expected_version)
 
     async def load(self, session_id: str) -> M | None:
         """The snapshot, or ``None`` when there is none (or it expired)."""
@@ -110,7 +109,7 @@ class SessionStore(StoreBase, Generic[M]):
     async def exists(self, session_id: str) -> bool:
         """Whether a (live) snapshot exists."""
         check_key(session_id, "session_id")
-        return await self._backend.get(self.collection, session_id) is not None
+        return await self._backend.exists(self.collection, session_id)
 
     async def has(self, session_id: str) -> bool:
         """The deprecated name of :meth:`exists`."""

@@ -152,12 +152,11 @@ class TaskStore(StoreBase, Generic[M]):
         """
         key = self._check_task(task)
         try:
-            stored = await self._backend.put(self._record(task, key, ttl), if_absent=True)
+            return await self._backend.put_version(self._record(task, key, ttl), if_absent=True)
         except AlreadyExists:
             raise AlreadyExists(
                 f"task {key!r} already exists in {self.name!r}; use update() to change it"
             ) from None
-        return stored.version
 
     async def load(self, task_id: str) -> M | None:
         """The task, or ``None`` when there is none (or it expired)."""
@@ -185,7 +184,7 @@ class TaskStore(StoreBase, Generic[M]):
         check_version(expected_version, "expected_version")
         record = self._record(task, key, ttl)
         if expected_version is not None:
-            return (await self._put_existing(record, expected_version)).version
+            return await self._put_existing(record, expected_version)
         # No expected version: last writer wins, but never on a task that does not exist.
         # Each attempt is a conditional write on the version just read, so a delete that
         # lands in between is noticed instead of resurrecting the task.
@@ -194,7 +193,7 @@ class TaskStore(StoreBase, Generic[M]):
             if current is None:
                 break
             try:
-                return (await self._put_existing(record, current.version)).version
+                return await self._put_existing(record, current.version)
             except Conflict:
                 continue
             except NotFound:
@@ -206,9 +205,9 @@ class TaskStore(StoreBase, Generic[M]):
             )
         raise NotFound(f"task {key!r} does not exist in {self.name!r}; use create() first")
 
-    async def _put_existing(self, record: Record, version: int) -> Record:
+    async def _put_existing(self, record: Record, version: int) -> int:
         try:
-            return await self._backend.put(record, if_version=version)
+            return await self._backend.put_version(record, if_version=version)
         except NotFound:
             raise NotFound(
                 f"task {record.key!r} does not exist in {self.name!r}; use create() first"
@@ -250,7 +249,7 @@ class TaskStore(StoreBase, Generic[M]):
     async def exists(self, task_id: str) -> bool:
         """Whether the task exists."""
         check_key(task_id, "task_id")
-        return await self._backend.get(self.collection, task_id) is not None
+        return await self._backend.exists(self.collection, task_id)
 
     async def find(self, index: str, value: str, *, limit: int | None = None) -> list[M]:
         """The tasks whose declared index ``index`` holds ``value``, most recently updated

@@ -65,6 +65,7 @@ _HOMES = {
     "FindRules": "records",
     "LifeRules": "records",
     "ValueSizeRules": "records",
+    "VersionOnlyRules": "records",
     "VersionRules": "records",
     "StoreRules": "stores",
     "SyncRules": "threads",
@@ -104,6 +105,7 @@ if TYPE_CHECKING:
     from satchel.testing.records import FindRules as FindRules
     from satchel.testing.records import LifeRules as LifeRules
     from satchel.testing.records import ValueSizeRules as ValueSizeRules
+    from satchel.testing.records import VersionOnlyRules as VersionOnlyRules
     from satchel.testing.records import VersionRules as VersionRules
     from satchel.testing.stateful import BackendStateMachine as BackendStateMachine
     from satchel.testing.stateful import backend_state_machine as backend_state_machine

@@ -23,6 +23,7 @@ from satchel.errors import (
 from satchel.testing.fixtures import (
     ConformanceFixtures,
     MakeBackend,
+    ago,
     all_keys,
     assert_same_json,
     assert_utc_ms,
@@ -40,6 +41,7 @@ __all__ = [
     "FindRules",
     "LifeRules",
     "ValueSizeRules",
+    "VersionOnlyRules",
     "VersionRules",
 ]
 
@@ -234,6 +236,76 @@ class VersionRules(ConformanceFixtures):
         assert again.created_at is not None
         assert first.created_at is not None
         assert again.created_at > first.created_at
+
+
+class VersionOnlyRules(ConformanceFixtures):
+    """``put_version`` and ``put_many_versions`` are ``put`` and ``put_many`` whose answer is
+    only the new versions: the same writes (value, expiry, index entries, a version that
+    ``get`` then shows), the same conditions and errors, nothing written when refused.
+    ``exists`` says whether a live record is stored: not for a key never written, deleted
+    or expired."""
+
+    @pytest.mark.asyncio
+    async def test_put_version_writes_as_put_does(self, backend: Backend, collection: str) -> None:
+        when = later()
+        record = rec(collection, "k", _DOC, expires_at=when, index={"tag": ["a", "b"]})
+        assert await backend.put_version(record) == 1
+        got = await backend.get(collection, "k")
+        assert got is not None
+        assert got.version == 1
+        assert_same_json(got.value, _DOC, "the value put_version wrote")
+        assert same_instant(got.expires_at, when)
+        assert [r.key for r in await backend.find(collection, "tag", "b")] == ["k"]
+        assert await backend.put_version(rec(collection, "k", 2)) == 2
+        got = await backend.get(collection, "k")
+        assert got is not None
+        assert (got.value, got.version, got.expires_at) == (2, 2, None)
+        assert await backend.find(collection, "tag", "a") == [], "the index entries replaced"
+        assert await backend.put_version(rec(collection, "k", 3), if_version=2) == 3
+
+    @pytest.mark.asyncio
+    async def test_put_version_refuses_as_put_does_and_writes_nothing(
+        self, backend: Backend, collection: str
+    ) -> None:
+        assert await backend.put_version(rec(collection, "k", "first"), if_absent=True) == 1
+        with pytest.raises(AlreadyExists):
+            await backend.put_version(rec(collection, "k", "second"), if_absent=True)
+        with pytest.raises(Conflict):
+            await backend.put_version(rec(collection, "k", "stale"), if_version=7)
+        with pytest.raises(NotFound):
+            await backend.put_version(rec(collection, "other", 1), if_version=1)
+        got = await backend.get(collection, "k")
+        assert got is not None
+        assert (got.value, got.version) == ("first", 1), "nothing written"
+        assert await backend.get(collection, "other") is None, "nothing written"
+
+    @pytest.mark.asyncio
+    async def test_put_many_versions_writes_as_put_many_does(
+        self, backend: Backend, collection: str
+    ) -> None:
+        await backend.put(rec(collection, "b", "old"))
+        versions = await backend.put_many_versions(
+            [rec(collection, "a", 1), rec(collection, "b", 2), rec(collection, "a", 3)]
+        )
+        assert versions == [1, 2, 2], "in order; a later duplicate wins"
+        got = await backend.get_many(collection, ["a", "b"])
+        assert [None if r is None else (r.value, r.version) for r in got] == [(3, 2), (2, 2)]
+        assert await backend.put_many_versions([]) == []
+
+    @pytest.mark.asyncio
+    async def test_exists_says_whether_a_live_record_is_stored(
+        self, backend: Backend, collection: str
+    ) -> None:
+        assert await backend.exists(collection, "k") is False
+        await backend.put(rec(collection, "k", {"a": 1}))
+        await backend.put(rec(collection, "later", 1, expires_at=later()))
+        await backend.put(rec(collection, "gone", 1, expires_at=ago()))
+        assert await backend.exists(collection, "k") is True
+        assert await backend.exists(collection, "later") is True
+        assert await backend.exists(collection, "gone") is False, "an expired record is gone"
+        assert await backend.exists(collection + "-other", "k") is False
+        await backend.delete(collection, "k")
+        assert await backend.exists(collection, "k") is False
 
 
 class BatchRules(ConformanceFixtures):

@@ -32,6 +32,7 @@ from satchel.testing.records import (
     FindRules,
     LifeRules,
     ValueSizeRules,
+    VersionOnlyRules,
     VersionRules,
 )
 from satchel.testing.stateful import (
@@ -103,6 +104,7 @@ class BackendConformance(
     QueryOperatorRules,
     ExpiryRules,
     IncarnationRules,
+    VersionOnlyRules,
     VersionRules,
 ):
     """Every rule of the backend contract, as tests. Subclass it in a test module and

@@ -60,11 +60,11 @@ _decode = decode_json
 
 @dataclass(slots=True)
 class _Stored:
-    """A record as kept: metadata, the JSON text, and a parsed copy for queries only."""
+    """A record as kept: metadata and the JSON text (a parsed copy, for queries only, is
+    made by the first query that looks at it)."""
 
     key: str
     text: str
-    parsed: Any
     version: int
     created_at: datetime
     updated_at: datetime
@@ -79,7 +79,7 @@ class _Stored:
             self.view = Record(
                 collection,
                 self.key,
-                self.parsed,
+                _decode(self.text),
                 self.version,
                 self.created_at,
                 self.updated_at,
@@ -170,27 +170,25 @@ class MemoryBackend(Backend):
             if not entries:
                 del self._index[(collection, name)]
 
-    def _encode(self, value: Any, what: str) -> tuple[str, Any]:
-        """``value`` as JSON text, checked against the size limit (outside the lock), and a
-        fresh copy of it."""
-        data, copy = encode_value(
+    def _encode(self, value: Any, what: str) -> str:
+        """``value`` as JSON text, checked against the size limit (outside the lock)."""
+        data, _ = encode_value(
             value, what, max_bytes=self._max, setting="SATCHEL_MEMORY_MAX_VALUE_BYTES"
         )
-        return data.decode(), copy
+        return data.decode()
 
-    def _prepare(self, record: Record) -> tuple[str, Any]:
-        """Encode a value outside the lock: the size check and the private copy."""
+    def _prepare(self, record: Record) -> str:
+        """Encode a value outside the lock, with the size check."""
         return self._encode(record.value, f"value of {record.key!r} in {record.collection!r}")
 
     def _write(
         self,
         record: Record,
         text: str,
-        parsed: Any,
         now: datetime,
         if_absent: bool,
         if_version: int | None,
-    ) -> Record:
+    ) -> _Stored:
         current = self._live(record.collection, record.key, now)
         if if_absent and current is not None:
             raise already_exists(record.collection, record.key, current.version)
@@ -203,7 +201,6 @@ class MemoryBackend(Backend):
         stored = _Stored(
             record.key,
             text,
-            parsed,
             self._floor.get(record.collection, 0) + 1 if current is None else current.version + 1,
             now if current is None else current.created_at,
             now,
@@ -222,7 +219,7 @@ class MemoryBackend(Backend):
             entries = self._index.setdefault((record.collection, name), {})
             for value in values:
                 entries.setdefault(value, set()).add(record.key)
-        return stored.record(record.collection, _decode(text))
+        return stored
 
     def _snapshot(self, collection: str, now: datetime) -> list[Record]:
         """Live records of a collection (values are the private parsed copies)."""
@@ -291,8 +288,12 @@ class MemoryBackend(Backend):
             stored = self._live(collection, key, now)
             if stored is None:
                 return None
-            text = stored.text
-            return stored.record(collection, _decode(text))
+            return stored.record(collection, _decode(stored.text))
+
+    async def exists(self, collection: str, key: str) -> bool:
+        now = utcnow()
+        with self._lock:
+            return self._live(collection, key, now) is not None
 
     async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
         now = utcnow()
@@ -366,18 +367,40 @@ class MemoryBackend(Backend):
         self, record: Record, *, if_absent: bool = False, if_version: int | None = None
     ) -> Record:
         check_put_condition(if_absent, if_version)
-        text, parsed = self._prepare(record)
+        text = self._prepare(record)
         now = utcnow()
         with self._lock:
-            return self._write(record, text, parsed, now, if_absent, if_version)
+            stored = self._write(record, text, now, if_absent, if_version)
+        return stored.record(record.collection, _decode(text))
+
+    async def put_version(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> int:
+        check_put_condition(if_absent, if_version)
+        text = self._prepare(record)
+        now = utcnow()
+        with self._lock:
+            return self._write(record, text, now, if_absent, if_version).version
 
     async def put_many(self, records: Sequence[Record]) -> list[Record]:
         prepared = [self._prepare(r) for r in records]  # every check before any write
         now = utcnow()
         with self._lock:
+            written = [
+                self._write(r, text, now, False, None)
+                for r, text in zip(records, prepared, strict=True)
+            ]
+        return [
+            s.record(r.collection, _decode(s.text)) for r, s in zip(records, written, strict=True)
+        ]
+
+    async def put_many_versions(self, records: Sequence[Record]) -> list[int]:
+        prepared = [self._prepare(r) for r in records]  # every check before any write
+        now = utcnow()
+        with self._lock:
             return [
-                self._write(r, text, parsed, now, False, None)
-                for r, (text, parsed) in zip(records, prepared, strict=True)
+                self._write(r, text, now, False, None).version
+                for r, text in zip(records, prepared, strict=True)
             ]
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
@@ -432,15 +455,15 @@ class MemoryBackend(Backend):
         expires_at: datetime | None = None,
     ) -> list[LogEntry]:
         check_log_call(values=values)
-        encoded = [
+        texts = [
             self._encode(v, f"values[{i}] of log {key!r} in {collection!r}")
             for i, v in enumerate(values)
         ]
         expires = None if expires_at is None else truncate_ms(expires_at)
         now = utcnow()
         with self._lock:
-            numbers = self._logs.append(collection, key, [t for t, _ in encoded], now, expires)
-        return [LogEntry(n, c, now) for n, (_, c) in zip(numbers, encoded, strict=True)]
+            numbers = self._logs.append(collection, key, texts, now, expires)
+        return [LogEntry(n, _decode(t), now) for n, t in zip(numbers, texts, strict=True)]
 
     async def log_range(
         self,

@@ -87,6 +87,24 @@ from satchel_redis.stored import unix_ms as _ms
 
 __all__ = ["RedisBackend"]
 
+_loads = decode_json
+#: The datetimes of stored times (Unix ms, as Redis returns them), recently decoded: a
+#: record read again has the same created_at and updated_at. Bounded; cleared when full.
+_MOMENTS: dict[bytes, datetime] = {}
+_MOMENTS_MAX = 4096
+
+
+def _at(raw: bytes) -> datetime:
+    """The UTC datetime of a stored time (Unix ms, as bytes)."""
+    at = _MOMENTS.get(raw)
+    if at is None:
+        at = _moment(int(raw))
+        if len(_MOMENTS) >= _MOMENTS_MAX:
+            _MOMENTS.clear()
+        _MOMENTS[raw] = at
+    return at
+
+
 T = TypeVar("T")
 
 #: Records fetched per round trip when a query walks a collection.
@@ -596,42 +614,85 @@ class RedisBackend(Backend):
 
     def _decode(self, collection: str, key: str, raw: Any, now_ms: int) -> Record | None:
         """A record from its ``HGETALL`` (``None`` when expired)."""
-        if not isinstance(raw, (dict, list)):
-            raise self._corrupt(collection, key, "not a hash")
-        fields = raw if isinstance(raw, dict) else dict(zip(raw[::2], raw[1::2], strict=True))
-        if not fields:
+        if type(raw) is not dict:
+            if not isinstance(raw, (dict, list)):
+                raise self._corrupt(collection, key, "not a hash")
+            raw = dict(zip(raw[::2], raw[1::2], strict=True))
+        if not raw:
             return None
         try:
-            expires = fields.get(b"e")
-            expires_ms = None if expires is None else int(expires)
-            if expires_ms is not None and expires_ms <= now_ms:
-                return None
-            value = decode_json(fields[b"v"])
-            version = int(fields[b"n"])
-            created = _moment(int(fields[b"c"]))
-            updated = _moment(int(fields[b"u"]))
-            index_json = fields.get(b"i")
+            expires = raw.get(b"e")
+            expires_at = None
+            if expires is not None:
+                if int(expires) <= now_ms:
+                    return None
+                expires_at = _at(expires)
+            index_json = raw.get(b"i")
             index: dict[str, tuple[str, ...]] = {}
             if index_json:
-                parsed = decode_json(index_json)
+                parsed = _loads(index_json)
                 if not isinstance(parsed, dict):
                     raise ValueError("index is not an object")
                 index = {name: tuple(values) for name, values in parsed.items()}
+            return Record(
+                collection,
+                key,
+                _loads(raw[b"v"]),
+                int(raw[b"n"]),
+                _at(raw[b"c"]),
+                _at(raw[b"u"]),
+                expires_at,
+                index,
+            )
         except KeyError as exc:
             missing = exc.args[0].decode() if exc.args else "?"
             raise self._corrupt(collection, key, f"no field {missing!r}") from None
         except (ValueError, TypeError, OverflowError) as exc:
             raise self._corrupt(collection, key, f"{type(exc).__name__}: {exc}") from None
-        return Record(
-            collection,
-            key,
-            value,
-            version,
-            created,
-            updated,
-            None if expires_ms is None else _moment(expires_ms),
-            index,
-        )
+
+    def _decode_packed(
+        self, collection: str, key: str, replies: Sequence[Any], now_ms: int
+    ) -> Record | None:
+        """A record from the ``get_many`` script's three replies (``None`` when there is
+        none, or it expired)."""
+        meta, value, index_json = replies
+        if meta is None:
+            return None
+        if meta == b"corrupt":
+            raise self._corrupt(collection, key, "not a hash")
+        try:
+            version, created, updated, expires = meta.split(b" ")
+            if value is None:
+                raise KeyError(b"v")
+            for name, part in ((b"n", version), (b"c", created), (b"u", updated)):
+                if not part:
+                    raise KeyError(name)
+            expires_at = None
+            if expires:
+                if int(expires) <= now_ms:
+                    return None
+                expires_at = _at(expires)
+            index: dict[str, tuple[str, ...]] = {}
+            if index_json:
+                parsed = _loads(index_json)
+                if not isinstance(parsed, dict):
+                    raise ValueError("index is not an object")
+                index = {name: tuple(values) for name, values in parsed.items()}
+            return Record(
+                collection,
+                key,
+                _loads(value),
+                int(version),
+                _at(created),
+                _at(updated),
+                expires_at,
+                index,
+            )
+        except KeyError as exc:
+            missing = exc.args[0].decode() if exc.args else "?"
+            raise self._corrupt(collection, key, f"no field {missing!r}") from None
+        except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+            raise self._corrupt(collection, key, f"{type(exc).__name__}: {exc}") from None
 
     def _prepare(self, record: Record, now: datetime) -> tuple[bytes, str, bytes]:
         """The value's JSON, the expiry (ms or '') and the index JSON (or ''), checked."""
@@ -688,6 +749,23 @@ class RedisBackend(Backend):
         )
         return self._decode(collection, key, raw, _now_ms())
 
+    async def exists(self, collection: str, key: str) -> bool:
+        """One ``HMGET`` of the version and expiry fields: the value is not read."""
+        rk = f"{self._layout.base(collection)}r:{key}"
+        version, expires = await self._run(
+            lambda: f"exists {key!r} in {collection!r}",
+            lambda: self._client.hmget(rk, "n", "e"),
+            rk,
+        )
+        if version is None:
+            if expires is not None:
+                raise self._corrupt(collection, key, "no field 'n'")
+            return False
+        try:
+            return expires is None or int(expires) > _now_ms()
+        except ValueError as exc:
+            raise self._corrupt(collection, key, f"{type(exc).__name__}: {exc}") from None
+
     async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
         if not keys:
             return []
@@ -700,9 +778,14 @@ class RedisBackend(Backend):
             f"{base}k",
         )
         now_ms = _now_ms()
+        if len(results) != 3 * len(keys):
+            raise SatchelError(
+                f"get_many in {collection!r}: the script answered {len(results)} "
+                f"replies for {len(keys)} keys"
+            )
         return [
-            self._decode(collection, key, raw, now_ms)
-            for key, raw in zip(keys, results, strict=True)
+            self._decode_packed(collection, key, results[3 * j : 3 * j + 3], now_ms)
+            for j, key in enumerate(keys)
         ]
 
     async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
@@ -877,6 +960,19 @@ class RedisBackend(Backend):
     async def put(
         self, record: Record, *, if_absent: bool = False, if_version: int | None = None
     ) -> Record:
+        text, expires, now, version, created = await self._put(record, if_absent, if_version)
+        return self._stored(record, text, expires, version, created, now)
+
+    async def put_version(
+        self, record: Record, *, if_absent: bool = False, if_version: int | None = None
+    ) -> int:
+        return (await self._put(record, if_absent, if_version))[3]
+
+    async def _put(
+        self, record: Record, if_absent: bool, if_version: int | None
+    ) -> tuple[bytes, str, datetime, int, int]:
+        """Write ``record``: the value's JSON, the expiry, the time of the write, and the
+        version and ``created_at`` (ms) the record got."""
         check_put_condition(if_absent, if_version)
         now_ms = _now_ms()
         now = _moment(now_ms)
@@ -891,9 +987,10 @@ class RedisBackend(Backend):
             lambda: SCRIPTS["put"](self._client, [rk], args),
             rk,
         )
-        status = _text(result[0])
-        if status == "ok":
-            return self._stored(record, text, expires, int(result[1]), int(result[2]), now)
+        status = result[0]
+        if status == b"ok" or status == "ok":
+            return text, expires, now, int(result[1]), int(result[2])
+        status = _text(status)
         if status == "exists":
             raise already_exists(collection, key, int(result[1]))
         if status == "missing":
@@ -905,6 +1002,23 @@ class RedisBackend(Backend):
     async def put_many(self, records: Sequence[Record]) -> list[Record]:
         if not records:
             return []
+        prepared, groups, results, now = await self._put_many(records)
+        return self._put_many_result(records, prepared, groups, results, now)
+
+    async def put_many_versions(self, records: Sequence[Record]) -> list[int]:
+        if not records:
+            return []
+        _, groups, results, _ = await self._put_many(records)
+        out = [0] * len(records)
+        for (_, positions), result in zip(groups.items(), results, strict=True):
+            for j, i in enumerate(positions):
+                out[i] = int(result[2 * j])
+        return out
+
+    async def _put_many(
+        self, records: Sequence[Record]
+    ) -> tuple[list[tuple[str, str, str]], dict[str, list[int]], Sequence[Any], datetime]:
+        """Write ``records``: what :meth:`_put_many_result` makes the stored records of."""
         now_ms = _now_ms()
         now = _moment(now_ms)
         prepared = [self._prepare(r, now) for r in records]  # every check before any write
@@ -936,7 +1050,7 @@ class RedisBackend(Backend):
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
-            return self._put_many_result(records, prepared, groups, outcomes, now)
+            return prepared, groups, outcomes, now
 
         async def call() -> list[Any]:
             if len(calls) == 1:
@@ -956,7 +1070,7 @@ class RedisBackend(Backend):
         # a batch of one collection goes to one slot
         route = calls[0][0][0] if len(calls) == 1 else None
         results = await self._run(what, call, route)
-        return self._put_many_result(records, prepared, groups, results, now)
+        return prepared, groups, results, now
 
     def _put_many_result(
         self,

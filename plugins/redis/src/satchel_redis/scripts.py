@@ -288,13 +288,27 @@ sweep({SWEEP_PER_WRITE})
 if live then return remember(token, keep, {{'ok', 1}}) end
 return remember(token, keep, {{'ok', 0}})
 """,
-    # KEYS: records. ARGV: base, 0. HGETALL of each ('corrupt' where the key holds another
-    # type); expiry is checked by the caller.
+    # KEYS: records. ARGV: base, 0. Three replies per record, flat (few replies for the
+    # client to parse): the metadata 'n c u e' (a field missing is empty; nil where there
+    # is no record, 'corrupt' where the key holds another type), the value and the index
+    # JSON (nil where missing). Expiry is checked by the caller.
     "get_many": """
 local out = {}
-for i, rk in ipairs(KEYS) do
+for _, rk in ipairs(KEYS) do
   local h = redis.pcall('HGETALL', rk)
-  if h['err'] then out[i] = 'corrupt' else out[i] = h end
+  local n = #out
+  if h['err'] then
+    out[n + 1] = 'corrupt'; out[n + 2] = false; out[n + 3] = false
+  elseif #h == 0 then
+    out[n + 1] = false; out[n + 2] = false; out[n + 3] = false
+  else
+    local f = {}
+    for j = 1, #h, 2 do f[h[j]] = h[j + 1] end
+    local meta = {f['n'] or '', f['c'] or '', f['u'] or '', f['e'] or ''}
+    out[n + 1] = table.concat(meta, ' ')
+    out[n + 2] = f['v'] or false
+    out[n + 3] = f['i'] or false
+  end
 end
 return out
 """,
