@@ -244,6 +244,13 @@ def _alive(current: Any, now: datetime) -> bool:
     )
 
 
+def _expired(doc: Any, now: datetime) -> bool:
+    """Whether a stored document read without a condition on ``expires`` has expired at
+    ``now`` (what the filter ``translate.live(now)`` leaves out)."""
+    expires = doc.get("expires")
+    return isinstance(expires, datetime) and expires <= now
+
+
 def _is_record(current: Any) -> bool:
     """Whether the metadata ``current`` are a satchel record's (live or expired)."""
     return (
@@ -911,8 +918,7 @@ class MongoBackend(Backend):
         doc = await self._call(coll.find_one({"_id": key}), "read from", collection)
         if doc is None:
             return None
-        expires = doc.get("expires")
-        if expires is not None and isinstance(expires, datetime) and expires <= utcnow():
+        if _expired(doc, utcnow()):
             return None
         return self._record(collection, doc)
 
@@ -922,11 +928,15 @@ class MongoBackend(Backend):
             return []
         coll = self._collection(collection)
         wanted = list(dict.fromkeys(keys))
-        now = utcnow()
-        cursor = coll.find({"_id": {"$in": wanted}, **translate.live(now)})
+        # the keys alone select the documents (a point lookup each); the expired ones are
+        # dropped here, as get does
+        cursor = coll.find({"_id": {"$in": wanted}})
         docs = await self._call(cursor.to_list(None), "read from", collection)
+        now = utcnow()
         found = {}
         for doc in docs:
+            if _expired(doc, now):
+                continue
             record = self._record(collection, doc)
             found[record.key] = record
         return [found.get(key) for key in keys]
@@ -935,9 +945,13 @@ class MongoBackend(Backend):
     async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
         coll = self._collection(collection)
         entry = f"{len(index_name)}:{index_name}{value}"
-        cursor = coll.find({"ix": entry, **translate.live(utcnow())}).sort("_id", 1)
+        # every document that holds the entry, the expired ones dropped here (as get does):
+        # the index alone selects them, where a condition on expires beside it costs the
+        # server a test of each one (and only records hold entries)
+        cursor = coll.find({"ix": entry}).sort("_id", 1)
         docs = await self._call(cursor.to_list(None), "look up an index of", collection)
-        return [self._record(collection, doc) for doc in docs]
+        now = utcnow()
+        return [self._record(collection, doc) for doc in docs if not _expired(doc, now)]
 
     @_bounded
     async def count(self, collection: str, where: Sequence[Any] = ()) -> int:
@@ -1147,11 +1161,17 @@ class MongoBackend(Backend):
     @staticmethod
     def _written_by(key: str, seen: tuple[Any, ...] | Any) -> dict[str, Any]:
         """The filter of exactly the write ``seen`` (``(version, created, expires, write
-        id)``): its version and write id (or creation time, when it has no write id)."""
+        id)``): its version and write id (or creation time, when it has no write id).
+
+        Each field but ``_id`` is matched with ``$all`` of one value, which MongoDB defines
+        as that very equality: a server then finds the document by ``_id`` alone and tests
+        the rest on it, where a plain equality on ``version`` or ``w`` sends a query
+        planner through every index for a way in first (on SecantusDB, each look reads
+        the index catalog: about a third of a replace's cost)."""
         version, created, _, write = seen
         if isinstance(write, str):
-            return {"_id": key, "version": version, "w": write}
-        return {"_id": key, "version": version, "created": created}
+            return {"_id": key, "version": {"$all": [version]}, "w": {"$all": [write]}}
+        return {"_id": key, "version": {"$all": [version]}, "created": {"$all": [created]}}
 
     async def _replace(
         self,
