@@ -89,7 +89,7 @@ from satchel_mongodb.codec import (
     copy_value,
     decode,
     document_bytes,
-    encode,
+    encode_copy,
     string_instant,
 )
 from satchel_mongodb.logs import LOG_LAYOUT, MongoLogs
@@ -131,6 +131,8 @@ _AUTH_CODES: Final = frozenset({13, 18, 8000})
 _NAME_ESCAPE: Final = re.compile(r"[%$\x00]")
 _NAME_UNESCAPE: Final = re.compile(r"%([0-9A-F]{2})")
 _DOTS: Final = re.compile(r"^\.|(?<=\.)\.|\.$")
+#: ``_stored``'s mark of a value not copied yet.
+_UNCOPIED: Final[Any] = object()
 #: A record (no ``seq``), or the head of a log that holds entries (the records' and the
 #: logs' documents that make a collection non-empty).
 _RECORD_OR_LOG: Final = [{"seq": {"$exists": False}}, {"seq": 0, "n": {"$gt": 0}}]
@@ -502,6 +504,8 @@ class MongoBackend(Backend):
         self._closed = False
         self._floors_name = self._prefix + FLOORS
         self._indexed: set[str] = set()
+        #: satchel collection name -> its MongoDB name
+        self._names: dict[str, str] = {}
         #: collections found free of documents in the earlier (shadow) form
         self._natural: set[str] = set()
         #: (floor key, minute of expiry) -> the version this process raised it to
@@ -603,6 +607,14 @@ class MongoBackend(Backend):
         return self._connection().collection(self._mongo_name(name))
 
     def _mongo_name(self, name: str) -> str:
+        mongo_name = self._names.get(name)
+        if mongo_name is None:
+            mongo_name = self._names[name] = self._name_of(name)
+            if len(self._names) > VERSION_CACHE_SIZE:
+                self._names.clear()
+        return mongo_name
+
+    def _name_of(self, name: str) -> str:
         mongo_name = _collection_name(self._prefix, name)
         if len(f"{self.settings.database}.{mongo_name}".encode()) > _MAX_NAMESPACE:
             # too long for MongoDB: a digest of the name, which the catalog maps back
@@ -884,7 +896,19 @@ class MongoBackend(Backend):
         write: str | None = None,
     ) -> RawBSONDocument:
         """The document of ``record`` at ``version``, encoded once (and checked for size)."""
-        stored, instants = encode(record.value)
+        return self._encoded(record, version, created, now, write)[0]
+
+    def _encoded(
+        self,
+        record: Record,
+        version: int,
+        created: datetime,
+        now: datetime,
+        write: str | None = None,
+    ) -> tuple[RawBSONDocument, Any]:
+        """``(document, copy)``: :meth:`_document`, and a deep copy of the value (the one
+        the stored record returned holds; made in the same walk)."""
+        stored, instants, copy = encode_copy(record.value)
         doc: dict[str, Any] = {
             "_id": record.key,
             "value": stored,
@@ -908,7 +932,7 @@ class MongoBackend(Backend):
         if write is not None:
             doc["w"] = write
         data = document_bytes(doc, record.value, f"value of {key!r}")
-        return RawBSONDocument(data)
+        return RawBSONDocument(data), copy
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -1102,9 +1126,9 @@ class MongoBackend(Backend):
             cached is not None
             and if_version in (None, cached[0])
             and (cached[2] is None or cached[2] > now)
-            and (written := await self._replace(coll, record, cached, now)) is not None
+            and (stored := await self._replace(coll, record, cached, now)) is not None
         ):
-            return self._stored(record, cached[0] + 1, cached[1], now, written)
+            return stored
         for attempt in range(ATTEMPTS):
             if attempt >= 3:
                 await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 20)))
@@ -1120,9 +1144,9 @@ class MongoBackend(Backend):
             if alive:
                 created = current["created"]
                 seen = (int(version), created, current.get("expires"), current.get("w"))
-                written = await self._replace(coll, record, seen, now)
-                if written is not None:
-                    return self._stored(record, int(version) + 1, created, now, written)
+                stored = await self._replace(coll, record, seen, now)
+                if stored is not None:
+                    return stored
                 continue
             if _is_record(current):
                 # an expired record: the next version of its key, created now
@@ -1179,17 +1203,20 @@ class MongoBackend(Backend):
         record: Record,
         seen: tuple[Any, ...],
         now: datetime,
-    ) -> str | None:
+    ) -> Record | None:
         """Replace the live write ``seen`` (``(version, created, expires, write id)``) with
-        the next version of ``record``; the new write id, or ``None`` when ``seen`` is no
+        the next version of ``record``; the record stored, or ``None`` when ``seen`` is no
         longer there. (The expiry need not be in the filter: the caller checked it, and
         the write ``seen`` has that expiry.)"""
         write = self._write_id()
-        doc = self._document(record, seen[0] + 1, seen[1], now, write)
+        version = seen[0] + 1
+        doc, copy = self._encoded(record, version, seen[1], now, write)
         condition = self._written_by(record.key, seen)
-        await self._cover_record(record, seen[0] + 1, now)
+        await self._cover_record(record, version, now)
         result = await self._call(coll.replace_one(condition, doc), "write to", record.collection)
-        return write if result.matched_count == 1 else None
+        if result.matched_count != 1:
+            return None
+        return self._stored(record, version, seen[1], now, write, copy)
 
     async def _claim(
         self,
@@ -1323,7 +1350,10 @@ class MongoBackend(Backend):
         created: datetime,
         now: datetime,
         write: str | None = None,
+        value: Any = _UNCOPIED,
     ) -> Record:
+        """The record as stored: ``value`` is a deep copy of its value made already (else
+        one is made here)."""
         expires = None if record.expires_at is None else truncate_ms(record.expires_at)
         if write is None:
             self._versions.pop((record.collection, record.key), None)
@@ -1332,7 +1362,7 @@ class MongoBackend(Backend):
         return Record(
             record.collection,
             record.key,
-            copy_value(record.value),
+            copy_value(record.value) if value is _UNCOPIED else value,
             version,
             created,
             now,
