@@ -3,6 +3,7 @@ the server narrows and the client refines; records stored in the earlier form.""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
@@ -222,6 +223,35 @@ async def test_the_stored_value_round_trips_hostile_and_big_values(backend: Mong
     assert got is not None
     assert got.value == value
     assert list(got.value) == list(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"user": {"name": "ann", "tags": ["x", ["y", "z"]]}, "n": 3},
+        {"%": 1, "a.b": {"$c": [{"": 2**64}]}, "d": ["e", {"f": None}]},
+    ],
+    ids=["plain", "escaped keys and a big integer"],
+)
+async def test_a_put_returns_the_value_as_its_own_copy(backend: MongoBackend, value: Any) -> None:
+    # the second put replaces the first in one write: the record it returns holds the copy
+    # made while encoding (a plain value) or a copy made apart (a value stored otherwise)
+    await backend.put(Record("copies", "k", copy.deepcopy(value)))
+    given = copy.deepcopy(value)
+    stored = await backend.put(Record("copies", "k", given))
+    assert stored.version == 2
+    assert stored.value == value
+    assert list(stored.value) == list(value)
+    for name in list(given):
+        if isinstance(given[name], dict):
+            given[name].clear()
+        elif isinstance(given[name], list):
+            given[name].append("more")
+    given["new"] = True
+    assert stored.value == value
+    got = await backend.get("copies", "k")
+    assert got is not None
+    assert got.value == value
 
 
 async def test_an_exact_query_is_filtered_sorted_and_limited_on_the_server(

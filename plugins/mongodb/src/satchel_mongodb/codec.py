@@ -38,6 +38,7 @@ __all__ = [
     "decode",
     "document_bytes",
     "encode",
+    "encode_copy",
     "escape",
     "instant",
     "string_instant",
@@ -102,7 +103,7 @@ def _number(value: int) -> Any:
     return Decimal128(text)
 
 
-def _natural(value: Any, instants: list[int]) -> Any:
+def _natural(value: Any, instants: list[int], changed: list[bool]) -> Any:
     kind = type(value)
     if kind is str:
         if value and value[0] in DIGITS:
@@ -111,26 +112,30 @@ def _natural(value: Any, instants: list[int]) -> Any:
                 instants.append(moment)
         return value
     if kind is dict:
-        return {
-            (key if key and _NEEDS_ESCAPE.search(key) is None else escape(key)): _natural(
-                item, instants
-            )
-            for key, item in value.items()
-        }
+        out = {}
+        for key, item in value.items():
+            if not key or _NEEDS_ESCAPE.search(key) is not None:
+                changed.append(True)
+                key = escape(key)
+            out[key] = _natural(item, instants, changed)
+        return out
     if kind is list or kind is tuple:
-        return [_natural(item, instants) for item in value]
+        return [_natural(item, instants, changed) for item in value]
     if kind is bool or kind is float or value is None:
         return value
     if kind is int:
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        changed.append(True)
         return _number(value)
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):  # an int subclass
-        return _number(int(value))
+        return _natural(int(value), instants, changed)
     if isinstance(value, float):
         return float(value)
     if isinstance(value, str):
-        return _natural(str(value), instants)
+        return _natural(str(value), instants, changed)
     raise InvalidArgument(f"value: {type(value).__name__} is not a JSON value: {value!r:.80}")
 
 
@@ -138,11 +143,21 @@ def encode(value: Any) -> tuple[Any, list[int] | None]:
     """``(stored, instants)`` of a JSON value: ``stored`` is its BSON form, ``instants`` the
     distinct instants of its strings that read as datetimes (``None`` when there are
     none)."""
+    stored, instants, _ = encode_copy(value)
+    return stored, instants
+
+
+def encode_copy(value: Any) -> tuple[Any, list[int] | None, Any]:
+    """``(stored, instants, copy)``: what :func:`encode` gives, and a deep copy of the value
+    (as :func:`copy_value` makes it): ``stored`` itself when no key was escaped and no
+    integer became a ``Decimal128``, which saves a second walk."""
     instants: list[int] = []
-    stored = _natural(value, instants)
+    changed: list[bool] = []
+    stored = _natural(value, instants, changed)
+    copy = copy_value(value) if changed else stored
     if not instants:
-        return stored, None
-    return stored, sorted(set(instants))
+        return stored, None, copy
+    return stored, sorted(set(instants)), copy
 
 
 def decode(stored: Any) -> Any:
