@@ -294,6 +294,6 @@ async def test_a_backend_that_changes_put_alone_sees_every_write() -> None:
     store = Satchel(backend, SatchelSettings(), load_plugins())
     kv = store.kv("ns")
     assert await kv.set("a", 1) == 1
-    assert await kv.set("a", 2, if_version=1) == 2
+    assert await kv.set("a", 2, expected_version=1) == 2
     assert await kv.exists("a") is True
     assert (backend.puts, backend.gets) == (2, 1)

@@ -1017,7 +1017,7 @@ class RedisBackend(Backend):
 
     async def _put_many(
         self, records: Sequence[Record]
-    ) -> tuple[list[tuple[str, str, str]], dict[str, list[int]], Sequence[Any], datetime]:
+    ) -> tuple[list[tuple[bytes, str, bytes]], dict[str, list[int]], Sequence[Any], datetime]:
         """Write ``records``: what :meth:`_put_many_result` makes the stored records of."""
         now_ms = _now_ms()
         now = _moment(now_ms)
