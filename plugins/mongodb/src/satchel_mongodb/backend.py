@@ -71,18 +71,16 @@ from satchel.backend import (
     utcnow,
 )
 from satchel.errors import (
-    AlreadyExists,
     BackendUnavailable,
     ConfigError,
-    Conflict,
     CorruptRecord,
     InvalidArgument,
-    NotFound,
     SatchelError,
     ValueTooLarge,
 )
 from satchel.query import Query, compile_glob, evaluate, make_cursor, matches, project
 from satchel.settings import load_settings, mask_foreign
+from satchel.toolkit import EPOCH, already_exists, check_put_condition, conflict, not_found
 from satchel_mongodb import translate
 from satchel_mongodb.codec import (
     MAX_DOCUMENT_BYTES,
@@ -115,7 +113,7 @@ LONG_NAME: Final = "%~"
 CATALOG: Final = "%name:"
 #: MongoDB's limit on "<database>.<collection>", in bytes.
 _MAX_NAMESPACE: Final = 255
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH: Final = EPOCH
 #: Seconds past a record's expiry before MongoDB's TTL monitor may remove it (the TTL
 #: index's expireAfterSeconds): room for clocks that differ by less than a minute.
 TTL_MARGIN: Final = 60
@@ -309,23 +307,14 @@ def _last_created(
     return created
 
 
-def _check_version(
-    collection: str, key: str, if_version: int, current: Any, now: datetime, doing: str
-) -> None:
+def _check_version(collection: str, key: str, if_version: int, current: Any, now: datetime) -> None:
     """Raise what a write conditional on ``if_version`` meets in ``current``: NotFound when
     there is no live record, Conflict when its version differs."""
     if not _alive(current, now):
-        raise NotFound(
-            f"{collection!r}: no record under {key!r} to {doing} at version {if_version}"
-        )
+        raise not_found(collection, key)
     version = current["version"]
     if version != if_version:
-        raise Conflict(
-            f"{collection!r}: {key!r} is at version {version}, not {if_version}; "
-            "load it again and retry",
-            expected=if_version,
-            actual=int(version),
-        )
+        raise conflict(collection, key, if_version, int(version))
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
@@ -1114,6 +1103,7 @@ class MongoBackend(Backend):
     async def put(
         self, record: Record, *, if_absent: bool = False, if_version: int | None = None
     ) -> Record:
+        check_put_condition(if_absent, if_version)
         collection, key = record.collection, record.key
         coll = self._collection(collection)
         if collection not in self._indexed:
@@ -1136,11 +1126,9 @@ class MongoBackend(Backend):
             version: Any = current.get("version") if current is not None else None
             alive = _alive(current, now)
             if if_version is not None:
-                _check_version(collection, key, if_version, current, now, "update")
+                _check_version(collection, key, if_version, current, now)
             elif if_absent and alive:
-                raise AlreadyExists(
-                    f"{collection!r}: a record already exists under {key!r} (version {version})"
-                )
+                raise already_exists(collection, key, int(version))
             if alive:
                 created = current["created"]
                 seen = (int(version), created, current.get("expires"), current.get("w"))
@@ -1585,7 +1573,7 @@ class MongoBackend(Backend):
             else:
                 current = await self._current(coll, collection, key)
                 if if_version is not None:
-                    _check_version(collection, key, if_version, current, now, "delete")
+                    _check_version(collection, key, if_version, current, now)
                 elif not _alive(current, now):
                     if current is None or _is_record(current) or current.get("version") == 0:
                         return False

@@ -18,10 +18,9 @@ so that a query comparing with a datetime can narrow its candidates on the serve
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Final
 
 import bson
@@ -30,6 +29,7 @@ from bson.int64 import Int64
 
 from satchel.errors import InvalidArgument, ValueTooLarge
 from satchel.query import parse_datetime
+from satchel.toolkit import EPOCH, MAX_STORED_DEPTH, encode_json
 
 __all__ = [
     "DIGITS",
@@ -48,11 +48,10 @@ __all__ = [
 
 #: MongoDB's largest document.
 MAX_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
-_ENCODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH: Final = EPOCH
 _NEEDS_ESCAPE: Final = re.compile(r"^[$%]|[.\x00]")
 _ESCAPED_CHARS: Final = re.compile(r"[%.$\x00]")
 _ESCAPES: Final = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
@@ -205,7 +204,7 @@ def document_bytes(doc: Mapping[str, Any], value: Any, what: str) -> bytes:
             f"limit is {MAX_DOCUMENT_BYTES} bytes (16 MiB)"
         )
     if size * 6 > MAX_DOCUMENT_BYTES:  # only then can its JSON be over the limit
-        text = len(_ENCODE_JSON(value).encode("utf-8"))
+        text = len(encode_json(value, max_depth=MAX_STORED_DEPTH)[0])
         if text > MAX_DOCUMENT_BYTES:
             raise ValueTooLarge(
                 f"{what}: {text} bytes of JSON; the mongodb backend's maximum "

@@ -25,7 +25,8 @@ from typing import Any, Final
 from bson.decimal128 import Decimal128
 
 from satchel.errors import InvalidQuery
-from satchel.query import Condition, FieldPath, Order, Query, cursor_position
+from satchel.query import Condition, FieldPath, Order, Query, SortRank, cursor_position
+from satchel.toolkit import EPOCH
 from satchel_mongodb.codec import decode as decode_number
 from satchel_mongodb.codec import instant, value_path
 
@@ -47,7 +48,7 @@ __all__ = [
 FALSE: Final[dict[str, Any]] = {"_id": {"$in": []}}
 _INT64: Final = 2**63
 _MAX_INDEX: Final = 2**31
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH: Final = EPOCH
 #: Where each metadata field is stored, and the rank (in satchel's sort order) of its values.
 _METADATA: Final = {
     "key": "_id",
@@ -509,11 +510,11 @@ def sort_fields(order_by: Sequence[Order]) -> list[tuple[str, int]]:
 
 
 def _atom_operand(rank: int, value: Any) -> Any:
-    if rank == 6:
+    if rank == SortRank.DATETIME:
         return _EPOCH + timedelta(milliseconds=round(value * 1000))
-    if rank == 1:
+    if rank == SortRank.NUMBER:
         return _number(value)
-    if rank == 5:
+    if rank == SortRank.BOOLEAN:
         return bool(value)  # the cursor keeps a boolean as 0 or 1
     return value
 
@@ -521,13 +522,13 @@ def _atom_operand(rank: int, value: Any) -> Any:
 #: The BSON types of each sort rank but null (objects and arrays tie within their rank in
 #: satchel: a page on the server that holds one falls back to the client, see
 #: sortable_document).
-_RANK_TYPES: Final = {
-    1: ["double", "int", "long", "decimal"],
-    2: ["string"],
-    3: ["object"],
-    4: ["array"],
-    5: ["bool"],
-    6: ["date"],
+_RANK_TYPES: Final[dict[int, list[str]]] = {
+    SortRank.NUMBER: ["double", "int", "long", "decimal"],
+    SortRank.STRING: ["string"],
+    SortRank.OBJECT: ["object"],
+    SortRank.LIST: ["array"],
+    SortRank.BOOLEAN: ["bool"],
+    SortRank.DATETIME: ["date"],
 }
 
 
@@ -537,15 +538,15 @@ def _in_ranks(field: str, ranks: Sequence[int]) -> dict[str, Any]:
     types = [t for rank in ranks for t in _RANK_TYPES.get(rank, ())]
     if types:
         clauses.append({field: {"$type": types}})
-    if 0 in ranks:
+    if SortRank.NULL in ranks:
         clauses.append({field: None})
     return _or(clauses)
 
 
 def _same(field: str, rank: int, value: Any) -> dict[str, Any]:
-    if rank == 0:
+    if rank == SortRank.NULL:
         return {field: None}
-    if rank in (3, 4):
+    if rank in (SortRank.OBJECT, SortRank.LIST):
         return {field: {"$type": _RANK_TYPES[rank]}}
     return {field: _atom_operand(rank, value)}
 
@@ -557,9 +558,9 @@ def page_after(query: Query) -> dict[str, Any]:
     equal: list[dict[str, Any]] = []
     for index, (order, (rank, value)) in enumerate(zip(query.order_by, atoms, strict=True)):
         field = _sort_field(order, index)
-        beyond = range(rank) if order.descending else range(rank + 1, 7)
+        beyond = range(rank) if order.descending else range(rank + 1, len(SortRank))
         after = [_in_ranks(field, list(beyond))]
-        if rank not in (0, 3, 4):
+        if rank not in (SortRank.NULL, SortRank.OBJECT, SortRank.LIST):
             operator = "$lt" if order.descending else "$gt"
             after.append({field: {operator: _atom_operand(rank, value)}})
         branches.append(all_of([*equal, _or(after)]))
@@ -574,19 +575,19 @@ def atoms(doc: Mapping[str, Any], order_by: Sequence[Order]) -> list[tuple[int, 
     for index, order in enumerate(order_by):
         value = _lookup(doc, _sort_field(order, index))
         if value is None:
-            out.append((0, 0))
+            out.append((SortRank.NULL, 0))
         elif isinstance(value, bool):
-            out.append((5, int(value)))
+            out.append((SortRank.BOOLEAN, int(value)))
         elif isinstance(value, str):
-            out.append((2, value))
+            out.append((SortRank.STRING, value))
         elif isinstance(value, datetime):
-            out.append((6, _aware(value).timestamp()))
+            out.append((SortRank.DATETIME, _aware(value).timestamp()))
         elif isinstance(value, Mapping):
-            out.append((3, 0))
+            out.append((SortRank.OBJECT, 0))
         elif isinstance(value, list):
-            out.append((4, 0))
+            out.append((SortRank.LIST, 0))
         else:
-            out.append((1, decode_number(value)))
+            out.append((SortRank.NUMBER, decode_number(value)))
     return out
 
 
