@@ -297,3 +297,51 @@ async def test_a_backend_that_changes_put_alone_sees_every_write() -> None:
     assert await kv.set("a", 2, expected_version=1) == 2
     assert await kv.exists("a") is True
     assert (backend.puts, backend.gets) == (2, 1)
+
+
+class ResultTypes:
+    """Records the type of what each put and put_many gives, by the two kinds of wrapper."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[str, Any]] = []
+
+    @hookimpl(wrapper=True)
+    def satchel_backend_operation(
+        self, operation: Operation
+    ) -> Generator[None, Awaitable[Any], Awaitable[Any]]:
+        inner = yield
+
+        async def observed() -> Any:
+            result = await inner
+            self.results.append((operation.name, result))
+            return result
+
+        return observed()
+
+
+class AroundResultTypes:
+    def __init__(self) -> None:
+        self.results: list[tuple[str, Any]] = []
+
+    @satchel.around_operation
+    async def satchel_backend_operation(self, operation: Operation, inner: Awaitable[Any]) -> Any:
+        result = await inner
+        self.results.append((operation.name, result))
+        return result
+
+
+@pytest.mark.parametrize("kind", [ResultTypes, AroundResultTypes])
+async def test_a_plugin_wrapping_put_sees_the_stored_records(kind: Any) -> None:
+    """Stores ask the backend for versions only, but a plugin's wrapper of put and put_many
+    sees what put and put_many give: the stored records, as before that shortcut."""
+    plugin = kind()
+    store = open_with(("types", plugin))
+    kv = store.kv("ns")
+    assert await kv.set("a", {"n": 1}) == 1
+    assert await kv.set_many({"b": 2, "c": 3}) == [1, 1]
+    puts = [(name, result) for name, result in plugin.results if name in ("put", "put_many")]
+    assert puts[0][0] == "put" and isinstance(puts[0][1], satchel.Record)
+    assert puts[0][1].value == {"n": 1} and puts[0][1].version == 1
+    assert puts[1][0] == "put_many"
+    assert [r.key for r in puts[1][1]] == ["b", "c"]
+    assert all(isinstance(r, satchel.Record) for r in puts[1][1])

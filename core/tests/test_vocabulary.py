@@ -275,3 +275,27 @@ async def test_a_value_that_contains_itself_is_refused(store: satchel.Satchel) -
     loop.append(loop)
     with pytest.raises(InvalidArgument, match=r"^value: nests deeper"):
         await store.kv("refused").set("k", loop)
+
+
+async def test_an_error_names_the_argument_as_the_caller_spelt_it(store: satchel.Satchel) -> None:
+    kv = store.kv("old names")
+    with (
+        pytest.warns(DeprecationWarning, match="expected_version"),
+        pytest.raises(InvalidArgument, match=r"^if_version: must be a version number"),
+    ):
+        await kv.set("k", 1, if_version=0)
+    with (
+        pytest.warns(DeprecationWarning, match="expected_version"),
+        pytest.raises(InvalidArgument, match=r"^if_absent and if_version: give one"),
+    ):
+        await kv.set("k", 1, if_absent=True, if_version=1)
+    with (
+        pytest.warns(DeprecationWarning, match="expected_version"),
+        pytest.raises(InvalidArgument, match=r"^if_version: must be a version number"),
+    ):
+        await kv.delete("k", if_version=-1)
+    with pytest.raises(InvalidArgument, match=r"^expected_version: must be a version number"):
+        await kv.set("k", 1, expected_version=0)
+    with pytest.raises(InvalidArgument, match=r"^if_absent and expected_version: give one"):
+        await kv.set("k", 1, if_absent=True, expected_version=1)
+    assert await kv.get_entry("k") is None

@@ -36,7 +36,9 @@ class Operation:
     """One backend operation, as the ``satchel_backend_operation`` hook sees it.
 
     :param name: the backend method: ``get``, ``get_many``, ``exists``, ``put``,
-        ``put_many`` (also for ``put_version`` and ``put_many_versions``), ``delete``,
+        ``put_many`` (a store that needs only the new versions may ask the backend for
+        just those, but a plugin's wrapper always sees what ``put`` and ``put_many`` give:
+        the stored records), ``delete``,
         ``find``, ``query``, ``count``, ``keys``, ``collections``, ``drop``, ``purge_expired``,
         ``ping``, ``stats``, and the log operations ``log_append``,
         ``log_range``, ``log_length``, ``log_pop``, ``log_trim``, ``log_delete``,
@@ -378,6 +380,16 @@ class InstrumentedBackend(Backend):
             error.__cause__ = attempt.error
         return error
 
+    def _only_own_wrappers(self) -> bool:
+        """Whether no plugin but satchel's own wraps the backend's operations. Only then do
+        ``put_version`` and ``put_many_versions`` reach the backend's shortcuts: a plugin's
+        wrapper of ``put`` and ``put_many`` sees what those return (the stored records), as
+        it did before the shortcuts existed, whatever the store asked for."""
+        if self._hook is None:
+            return True
+        plan = self._around_plan()
+        return plan is not None and plan[1]
+
     def _around_plan(self) -> _Plan | None:
         """How to run an operation without the hook call, when every implementation of the
         operation hook is core's own or made with :func:`satchel.around_operation`: the
@@ -555,7 +567,7 @@ class InstrumentedBackend(Backend):
     ) -> int:
         # the hook sees a put: it is one, whose caller needs only the version
         encoded = self._encode(record)
-        if not self._own_put_version:
+        if not self._own_put_version or not self._only_own_wrappers():
             stored = await self._call(
                 "put",
                 record.collection,
@@ -574,7 +586,7 @@ class InstrumentedBackend(Backend):
     async def put_many_versions(self, records: Sequence[Record]) -> list[int]:
         encoded = [self._encode(r) for r in records]
         collection = records[0].collection if records else None
-        if not self._own_put_many_versions:
+        if not self._own_put_many_versions or not self._only_own_wrappers():
             stored = await self._call(
                 "put_many", collection, None, lambda: self.inner.put_many(encoded), len(records)
             )

@@ -154,10 +154,11 @@ _OPENING = bytes.maketrans(b"{}", b"[]")
 _stdlib_encode = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
 ).encode
-# every digit a "0", everything else a space: 20 zeros in a row are a number that may be an
-# integer beyond 64 bits (which orjson reads as a float), or digits in a string
+# every digit a "0", everything else a space: 19 zeros in a row are a number that may be an
+# integer orjson reads as a float (one below -2**63, which has 19 digits, or above
+# 2**64 - 1, which has 20), or digits in a string
 _DIGITS_AS_ZEROS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
-_TWENTY_DIGITS = b"0" * 20
+_LONG_DIGITS = b"0" * 19
 
 
 def _shallow(data: bytes, max_depth: int) -> bool:
@@ -211,7 +212,7 @@ def decode_json(data: bytes | str) -> Any:
     """The value of JSON text that :func:`encode_json` wrote (integers of any size stay
     integers). Raises ``ValueError`` if ``data`` is not JSON."""
     raw = data.encode() if isinstance(data, str) else data
-    if _TWENTY_DIGITS in raw.translate(_DIGITS_AS_ZEROS):
+    if _LONG_DIGITS in raw.translate(_DIGITS_AS_ZEROS):
         return json.loads(data)
     return orjson.loads(data)
 

@@ -16,6 +16,7 @@ import traceback
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from contention_worker import Counter, increment
@@ -442,6 +443,41 @@ async def test_a_planted_value_of_another_type_is_a_corrupt_record(
         await kv.set("victim", "repaired")
         assert await kv.get("victim") == "repaired"
         await kv.clear()
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"n": "1", "c": "1", "u": "1", "e": "1"}, None),  # expired: gone, damaged or not
+        ({"v": "1", "n": "1", "c": "1", "u": "1", "e": ""}, CorruptRecord),  # bad expiry
+        ({"n": "1", "c": "1", "u": "1"}, CorruptRecord),  # live, with no value
+        ({"v": "1", "c": "1", "u": "1"}, CorruptRecord),  # no version
+        ({"v": "7", "n": "2", "c": "1", "u": "1", "e": "99999999999999"}, 7),
+        ({"v": "8", "n": "1", "c": "1", "u": "1"}, 8),
+    ],
+)
+async def test_get_and_get_many_read_a_hash_alike(
+    backend: RedisBackend, raw: Redis, fields: dict[str, str], expected: Any
+) -> None:
+    """get reads a record from its hash, get_many from the packed replies of a script: a
+    damaged or expired record means the same to both."""
+    await backend.put(Record("alike", "k", 0))
+    await raw.delete("satchel-unit:{alike}:r:k")
+    await raw.hset("satchel-unit:{alike}:r:k", mapping=fields)
+    if expected is CorruptRecord:
+        with pytest.raises(CorruptRecord):
+            await backend.get("alike", "k")
+        with pytest.raises(CorruptRecord):
+            await backend.get_many("alike", ["k"])
+        return
+    one = await backend.get("alike", "k")
+    [many] = await backend.get_many("alike", ["k"])
+    if expected is None:
+        assert one is None and many is None
+    else:
+        assert one is not None and many is not None
+        assert one.value == many.value == expected
+        assert (one.version, one.expires_at) == (many.version, many.expires_at)
 
 
 async def test_a_value_over_the_limit_is_refused_before_anything_is_written(

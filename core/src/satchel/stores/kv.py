@@ -129,11 +129,12 @@ class KVStore(StoreBase):
             new="expected_version",
             method="KVStore.set",
         )
+        given = "expected_version" if if_version is None else "if_version"  # as the caller said
         check_key(key)
         value = check_value(value)
         if if_absent and expected_version is not None:
-            raise InvalidArgument("if_absent and expected_version: give one or the other")
-        check_version(expected_version, "expected_version")
+            raise InvalidArgument(f"if_absent and {given}: give one or the other")
+        check_version(expected_version, given)
         record = self._record(key, value, self._expiry(ttl))
         return await self._backend.put_version(
             record, if_absent=if_absent, if_version=expected_version
@@ -160,7 +161,7 @@ class KVStore(StoreBase):
             method="KVStore.delete",
         )
         check_key(key)
-        check_version(expected_version, "expected_version")
+        check_version(expected_version, "expected_version" if if_version is None else "if_version")
         return await self._backend.delete(self.collection, key, if_version=expected_version)
 
     async def exists(self, key: str) -> bool:

@@ -280,6 +280,60 @@ class QueryOperatorRules(ConformanceFixtures):
             )
 
     @pytest.mark.asyncio
+    async def test_integers_at_the_64_bit_edges_stay_exact_integers(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """An integer just past a 64-bit edge (below ``-2**63``, with 19 digits; above
+        ``2**64 - 1``) reads back as the same ``int``, by ``get``, ``get_many``, a query and
+        a log, and a query finds it by its exact value: never a float near it."""
+        edges = {
+            "min": -(2**63),
+            "under": -(2**63) - 1,
+            "nines": -(10**19 - 1),
+            "max": 2**63 - 1,
+            "over": 2**63,
+            "u64": 2**64 - 1,
+            "past": 2**64,
+        }
+        stored = await seed(
+            backend, collection, {k: {"n": n, "l": [n, {"m": n}]} for k, n in edges.items()}
+        )
+        for key, n in edges.items():
+            record = await backend.get(collection, key)
+            assert record is not None
+            assert record.value == {"n": n, "l": [n, {"m": n}]}, key
+            assert type(record.value["n"]) is int
+            assert type(record.value["l"][1]["m"]) is int
+        many = await backend.get_many(collection, list(edges))
+        assert [r.value["n"] if r else None for r in many] == list(edges.values())
+        assert all(type(r.value["n"]) is int for r in many if r)
+        for key, n in edges.items():
+            await expect_keys(backend, collection, stored, [key], where=[("n", "eq", n)])
+        await expect_keys(
+            backend,
+            collection,
+            stored,
+            ["nines", "under"],
+            where=[("n", "lt", -(2**63))],
+            order_by="key",
+        )
+        page = await backend.query(collection, Query.build(order_by="n"))
+        assert [type(r.value["n"]) for r in page.items] == [int] * len(edges)
+        assert [r.key for r in page.items] == [
+            "nines",
+            "under",
+            "min",
+            "max",
+            "over",
+            "u64",
+            "past",
+        ]
+        await backend.log_append(collection, "edges", list(edges.values()))
+        entries = await backend.log_range(collection, "edges")
+        assert [e.value for e in entries] == list(edges.values())
+        assert all(type(e.value) is int for e in entries)
+
+    @pytest.mark.asyncio
     async def test_conditions_are_joined_by_and(self, backend: Backend, collection: str) -> None:
         stored = await seed(backend, collection, NUMBERS)
         await expect_keys(

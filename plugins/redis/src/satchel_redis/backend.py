@@ -661,17 +661,21 @@ class RedisBackend(Backend):
         if meta == b"corrupt":
             raise self._corrupt(collection, key, "not a hash")
         try:
-            version, created, updated, expires = meta.split(b" ")
+            parts = meta.split(b" ")
+            if len(parts) == 3:  # no expiry field
+                (version, created, updated), expires = parts, None
+            else:
+                version, created, updated, expires = parts
+            expires_at = None
+            if expires is not None:  # checked first, as get does: an expired record is gone
+                if int(expires) <= now_ms:
+                    return None
+                expires_at = _at(expires)
             if value is None:
                 raise KeyError(b"v")
             for name, part in ((b"n", version), (b"c", created), (b"u", updated)):
                 if not part:
                     raise KeyError(name)
-            expires_at = None
-            if expires:
-                if int(expires) <= now_ms:
-                    return None
-                expires_at = _at(expires)
             index: dict[str, tuple[str, ...]] = {}
             if index_json:
                 parsed = _loads(index_json)

@@ -289,8 +289,9 @@ if live then return remember(token, keep, {{'ok', 1}}) end
 return remember(token, keep, {{'ok', 0}})
 """,
     # KEYS: records. ARGV: base, 0. Three replies per record, flat (few replies for the
-    # client to parse): the metadata 'n c u e' (a field missing is empty; nil where there
-    # is no record, 'corrupt' where the key holds another type), the value and the index
+    # client to parse): the metadata 'n c u' or 'n c u e' (e only when the field is
+    # there; another field missing is empty; nil where there is no record, 'corrupt' where
+    # the key holds another type), the value and the index
     # JSON (nil where missing). Expiry is checked by the caller.
     "get_many": """
 local out = {}
@@ -304,7 +305,8 @@ for _, rk in ipairs(KEYS) do
   else
     local f = {}
     for j = 1, #h, 2 do f[h[j]] = h[j + 1] end
-    local meta = {f['n'] or '', f['c'] or '', f['u'] or '', f['e'] or ''}
+    local meta = {f['n'] or '', f['c'] or '', f['u'] or ''}
+    if f['e'] then meta[4] = f['e'] end
     out[n + 1] = table.concat(meta, ' ')
     out[n + 2] = f['v'] or false
     out[n + 3] = f['i'] or false
