@@ -94,6 +94,17 @@ _MOMENTS: dict[bytes, datetime] = {}
 _MOMENTS_MAX = 4096
 
 
+def _index(index_json: bytes | None) -> dict[str, tuple[str, ...]]:
+    """A record's index entries from their stored JSON (none when missing or empty);
+    ``ValueError`` when it is not an object."""
+    if not index_json:
+        return {}
+    parsed = _loads(index_json)
+    if not isinstance(parsed, dict):
+        raise ValueError("index is not an object")
+    return {name: tuple(values) for name, values in parsed.items()}
+
+
 def _at(raw: bytes) -> datetime:
     """The UTC datetime of a stored time (Unix ms, as bytes)."""
     at = _MOMENTS.get(raw)
@@ -627,13 +638,7 @@ class RedisBackend(Backend):
                 if int(expires) <= now_ms:
                     return None
                 expires_at = _at(expires)
-            index_json = raw.get(b"i")
-            index: dict[str, tuple[str, ...]] = {}
-            if index_json:
-                parsed = _loads(index_json)
-                if not isinstance(parsed, dict):
-                    raise ValueError("index is not an object")
-                index = {name: tuple(values) for name, values in parsed.items()}
+            index = _index(raw.get(b"i"))
             return Record(
                 collection,
                 key,
@@ -676,12 +681,7 @@ class RedisBackend(Backend):
             for name, part in ((b"n", version), (b"c", created), (b"u", updated)):
                 if not part:
                     raise KeyError(name)
-            index: dict[str, tuple[str, ...]] = {}
-            if index_json:
-                parsed = _loads(index_json)
-                if not isinstance(parsed, dict):
-                    raise ValueError("index is not an object")
-                index = {name: tuple(values) for name, values in parsed.items()}
+            index = _index(index_json)
             return Record(
                 collection,
                 key,
