@@ -10,7 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
+
+import pytest
 
 from satchel.testing import BackendConformance, StatefulRules
 from satchel.testing.suite import BackendConformance as SuiteConformance
@@ -46,36 +47,50 @@ STATEFUL = "test_stateful_backend_agrees_with_the_reference_model"
 FUZZ = "test_fuzzed_input_round_trips_or_raises_a_satchel_error"
 
 
-def run_pytest(tmp_path: Path, *args: str) -> list[str]:
-    (tmp_path / "test_broken.py").write_text(textwrap.dedent(BROKEN), encoding="utf-8")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "-o",
-            "asyncio_default_fixture_loop_scope=function",
-            "--rootdir",
-            str(tmp_path),
-            *args,
-            str(tmp_path / "test_broken.py"),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    return result.stdout.splitlines()
+#: The three runs of pytest on the broken backend that the tests below read, by name.
+RUNS = {
+    "collect": ("--collect-only", "-q"),
+    "fail fast": ("-x", "-rf", "-q"),
+    "stateful": ("--collect-only", "-q", "-k", "stateful"),
+}
 
 
-def test_the_random_program_tests_are_collected_last(tmp_path: Path) -> None:
-    lines = run_pytest(tmp_path, "--collect-only", "-q")
-    tests = [line.rsplit("::", 1)[1] for line in lines if "::" in line]
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """The output lines of each of :data:`RUNS`, run at once (each is mostly the start of
+    an interpreter and the collection of the kit)."""
+    started = {}
+    for name, args in RUNS.items():
+        where = tmp_path_factory.mktemp(name.replace(" ", "_"))
+        (where / "test_broken.py").write_text(textwrap.dedent(BROKEN), encoding="utf-8")
+        started[name] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:randomly",
+                "-o",
+                "asyncio_default_fixture_loop_scope=function",
+                "--rootdir",
+                str(where),
+                *args,
+                str(where / "test_broken.py"),
+            ],
+            cwd=where,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return {
+        name: process.communicate(timeout=300)[0].splitlines() for name, process in started.items()
+    }
+
+
+def test_the_random_program_tests_are_collected_last(runs: dict[str, list[str]]) -> None:
+    tests = [line.rsplit("::", 1)[1] for line in runs["collect"] if "::" in line]
     assert len(tests) > 200
     assert tests[-2:] == [FUZZ, STATEFUL]
     assert tests.index("test_of_the_authors_own") < len(tests) - 2
@@ -83,8 +98,8 @@ def test_the_random_program_tests_are_collected_last(tmp_path: Path) -> None:
     assert tests[0] == "test_put_creates_version_1_and_returns_the_stored_record"
 
 
-def test_a_broken_backend_fails_in_the_first_tests(tmp_path: Path) -> None:
-    lines = run_pytest(tmp_path, "-x", "-rf", "-q")
+def test_a_broken_backend_fails_in_the_first_tests(runs: dict[str, list[str]]) -> None:
+    lines = runs["fail fast"]
     failed = [line for line in lines if line.startswith("FAILED")]
     assert len(failed) == 1, lines[-20:]
     assert "TestBroken::test_if_version_writes_only_over_that_version" in failed[0]
@@ -94,8 +109,8 @@ def test_a_broken_backend_fails_in_the_first_tests(tmp_path: Path) -> None:
     assert passed < 10, summary
 
 
-def test_dash_k_stateful_selects_the_stateful_test(tmp_path: Path) -> None:
-    lines = run_pytest(tmp_path, "--collect-only", "-q", "-k", "stateful")
+def test_dash_k_stateful_selects_the_stateful_test(runs: dict[str, list[str]]) -> None:
+    lines = runs["stateful"]
     assert [line.rsplit("::", 1)[1] for line in lines if "::" in line] == [STATEFUL]
 
 
