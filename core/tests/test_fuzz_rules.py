@@ -3,9 +3,12 @@ what it compares must not depend on when each side ran."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 import satchel
+import satchel_memory.backend
 from satchel.settings import SatchelSettings
 from satchel.testing import fuzz
 from satchel.testing.fuzz import _Call, _compare, _run, _Side
@@ -45,8 +48,31 @@ async def test_an_order_by_a_timestamp_never_differs_by_when_a_side_ran() -> Non
     assert await mismatches(60) == 0
 
 
-async def test_without_the_spacing_the_two_sides_disagree(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The test above can fail: without the pause before writes, the same program gives
-    different answers on two memory backends."""
+async def test_the_program_gives_different_answers_by_when_each_side_wrote(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The test above is not vacuous: when one side's two writes share a millisecond and the
+    other side's do not, the same program gives different answers on two memory backends
+    (on one the order by ``created_at`` ties and falls back to the keys). The rule's pause
+    before writes is what keeps every side's writes apart. A clock of the test's own makes
+    the two timings, so this holds on every run, whatever the machine's speed."""
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = [base]
+    monkeypatch.setattr(satchel_memory.backend, "utcnow", lambda: now[0])
     monkeypatch.setattr(fuzz, "_WRITE_GAP", 0)
-    assert await mismatches(60) > 0
+    settings = SatchelSettings.model_construct(namespace="clocked")
+    sides = [
+        _Side(name, satchel.open(settings, backend=MemoryBackend()))
+        for name in ("reference", "backend")
+    ]
+
+    async def run_both() -> None:
+        for step, call in enumerate(PROGRAM):
+            now[0] = base  # every write of the reference in one millisecond
+            expected = await _run(sides[0], "fuzz", call, 10)
+            now[0] = base + timedelta(milliseconds=step)  # the other side's apart
+            got = await _run(sides[1], "fuzz", call, 10)
+            _compare(call, "fuzz", got, expected)
+
+    with pytest.raises(AssertionError):
+        await run_both()
