@@ -10,28 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = [
-    "tests_core",
-    "tests_memory",
-    "tests_redis",
-    "tests_mongodb",
-    "tests_integration",
-    "tests_openai_agents",
-    "tests_langgraph",
-    "tests_adk",
-    "tests_a2a",
-    "compat",
-    "coverage",
-    "lint",
-    "typecheck",
-    "docs",
-]
+nox.options.sessions = ["ci"]
 
 ROOT = Path(__file__).parent
 CONSTRAINTS = ROOT / ".nox" / "constraints.txt"
@@ -303,6 +289,62 @@ def compat(session: nox.Session) -> None:
         f"--satchel-stateful-examples={COMPAT_STATEFUL_EXAMPLES}",
         *session.posargs,
     )
+
+
+#: The test sessions, in two lanes that ``ci`` runs at once (each lane one session after
+#: another), balanced by how long each takes; then :data:`CHECKS`, which read what they left.
+LANES = (
+    (
+        "tests_mongodb",
+        *(f"compat-{p}" for p in COMPAT_PYTHONS[:1]),
+        "tests_integration",
+        "tests_a2a",
+    ),
+    (
+        "tests_core",
+        "tests_memory",
+        "tests_redis",
+        *(f"compat-{p}" for p in COMPAT_PYTHONS[1:]),
+        "tests_openai_agents",
+        "tests_langgraph",
+        "tests_adk",
+    ),
+)
+CHECKS = ("coverage", "lint", "typecheck", "docs")
+
+
+@nox.session(python=False)
+def ci(session: nox.Session) -> None:
+    """What ``nox`` runs (CI): every test session, in the two :data:`LANES` at once (most of
+    their time is spent waiting on servers, processes and timers, which a second lane puts to
+    use on a small machine), each lane's output shown when it ends; then :data:`CHECKS`.
+    Fails if any session fails. ``nox -s <session>`` runs one alone."""
+    logs = ROOT / ".nox" / "lanes"
+    logs.mkdir(parents=True, exist_ok=True)
+    constraints()  # written once, before the lanes share it
+    running = []
+    for number, lane in enumerate(LANES, 1):
+        log = logs / f"lane-{number}.log"
+        with log.open("w") as out:
+            command = [sys.executable, "-m", "nox", "--no-color", "--sessions", *lane]
+            running.append(
+                (
+                    number,
+                    lane,
+                    log,
+                    subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT),
+                )
+            )
+    failed = []
+    for number, lane, log, process in running:
+        code = process.wait()
+        print(f"----- lane {number}: {', '.join(lane)} (exit {code}) -----", flush=True)
+        print(log.read_text(encoding="utf-8", errors="replace"), flush=True)
+        if code:
+            failed.append(number)
+    session.run(sys.executable, "-m", "nox", "--sessions", *CHECKS, external=True)
+    if failed:
+        session.error(f"test lanes {failed} failed: see their output above")
 
 
 @nox.session
