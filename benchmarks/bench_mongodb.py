@@ -280,9 +280,10 @@ async def measure(
             )
             return _live_values(await cursor.to_list(None))[:LIMIT]
 
-        async def shadow_query_by_score(i: int) -> Any:
-            # by hand: the candidates of the same filter, ordered and cut in Python
-            condition = translate.all_of([shadow_where, translate.live(_now()), translate.RECORDS])
+        async def by_hand(where: dict[str, Any], query: Query) -> Any:
+            """A query done by hand on satchel's documents: the live candidates of the
+            server filter ``where``, then refined, ordered and cut in Python."""
+            condition = translate.all_of([where, translate.live(_now()), translate.RECORDS])
             docs = await shadow.find(condition).to_list(None)
             candidates = [
                 Record(
@@ -297,8 +298,12 @@ async def measure(
                 )
                 for d in docs
             ]
-            page, _ = evaluate(candidates, query_by_score)
+            page, _ = evaluate(candidates, query)
             return [{"_id": r.key, "value": r.value} for r in page]
+
+        async def shadow_query_by_score(i: int) -> Any:
+            # by hand: the candidates of the same filter, ordered and cut in Python
+            return await by_hand(shadow_where, query_by_score)
 
         async def kv_query_refined(i: int) -> Any:
             return await kv.query(WHERE_REFINED, limit=LIMIT)
@@ -314,25 +319,7 @@ async def measure(
         async def shadow_query_refined(i: int) -> Any:
             # by hand: the candidates of satchel's superset filter, refined, ordered and cut
             # in Python
-            condition = translate.all_of(
-                [shadow_refined, translate.live(_now()), translate.RECORDS]
-            )
-            docs = await shadow.find(condition).to_list(None)
-            candidates = [
-                Record(
-                    collection,
-                    d["_id"],
-                    decode(d["value"]),
-                    d["version"],
-                    d["created"],
-                    d["updated"],
-                    d.get("expires"),
-                    {},
-                )
-                for d in docs
-            ]
-            page, _ = evaluate(candidates, query_refined)
-            return [{"_id": r.key, "value": r.value} for r in page]
+            return await by_hand(shadow_refined, query_refined)
 
         # -- batches ----------------------------------------------------------------------
 
