@@ -20,7 +20,7 @@ from satchel.errors import CorruptRecord, InvalidArgument, PluginError, SatchelE
 from satchel.markers import AROUND, _Around
 from satchel.query import Condition, Query, project
 from satchel.settings import clean_error, mask_foreign
-from satchel.validation import check_json
+from satchel.validation import check_json, forget_vouched
 
 if TYPE_CHECKING:
     import pluggy
@@ -302,6 +302,7 @@ class InstrumentedBackend(Backend):
                     awaitable: Awaitable[Any] = run()
                     start = run
                 else:
+                    forget_vouched()  # a plugin's wrapper may suspend the call: values may change
                     attempt = _Attempt()
                     start = attempt.starter(run)
                     awaitable = start()
@@ -313,6 +314,7 @@ class InstrumentedBackend(Backend):
                 result = await awaitable
             else:
                 assert self._hook is not None
+                forget_vouched()
                 attempt = _Attempt()
                 start = attempt.starter(run)
                 op = Operation(name, self.inner.name, collection, key, items, start)

@@ -8,6 +8,7 @@ import enum
 import json
 import math
 from collections.abc import Iterable
+from contextvars import ContextVar, Token
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -180,6 +181,37 @@ def _shallow(data: bytes, max_depth: int) -> bool:
     return False
 
 
+#: The values a store has checked for the backend call it is making, by ``id``: each with
+#: its JSON, the copy read back from it and the nesting limit it passed, so that the
+#: backend's own :func:`encode_json` of the same object (the next step of the same call, in
+#: the same task) takes them instead of checking and encoding it again. ``None`` outside
+#: such a call. See :func:`vouching`.
+_VOUCHED: ContextVar[dict[int, tuple[Any, bytes, Any, int]] | None] = ContextVar(
+    "satchel_vouched", default=None
+)
+
+
+def vouching() -> Token[dict[int, tuple[Any, bytes, Any, int]] | None]:
+    """Start keeping what :func:`encode_json` checks, for the backend call a store is about
+    to make (end it with :func:`end_vouching`, in a ``finally``). Each value is handed over
+    once, to the first :func:`encode_json` of the very same object; the backend gets its
+    JSON and a copy no one else holds. A value changed in between would go unchecked, which
+    is why :class:`~satchel.instrument.InstrumentedBackend` drops them (:func:`forget_vouched`)
+    before a plugin's operation wrapper, which may suspend the call, runs."""
+    return _VOUCHED.set({})
+
+
+def end_vouching(token: Token[dict[int, tuple[Any, bytes, Any, int]] | None]) -> None:
+    """End what :func:`vouching` started (its values are let go)."""
+    _VOUCHED.reset(token)
+
+
+def forget_vouched() -> None:
+    """Drop the values kept for the current call: the backend checks everything itself."""
+    if _VOUCHED.get() is not None:
+        _VOUCHED.set(None)
+
+
 def encode_json(
     value: Any, argument: str = "value", *, max_depth: int = MAX_DEPTH
 ) -> tuple[bytes, Any]:
@@ -195,6 +227,11 @@ def encode_json(
     value these cannot vouch for (a refusal, an integer beyond 64 bits, a tuple, a str
     subclass) takes the exact check in Python, which raises the message naming the
     offending part; if it passes, the standard library encodes it."""
+    vouched = _VOUCHED.get()
+    if vouched:
+        kept = vouched.pop(id(value), None)
+        if kept is not None and kept[0] is value and kept[3] <= max_depth:
+            return kept[1], kept[2]
     try:
         data = orjson.dumps(value, option=_ORJSON_STRICT)
     except TypeError:
@@ -202,6 +239,8 @@ def encode_json(
     else:
         copy = orjson.loads(data)
         if copy == value and _shallow(data, max_depth):
+            if vouched is not None:
+                vouched[id(value)] = (value, data, copy, max_depth)
             return data, copy
     _walk(value, argument, max_depth)
     text = _stdlib_encode(value)

@@ -19,7 +19,15 @@ from satchel.stores.base import (
     renamed,
 )
 from satchel.toolkit import iter_pages
-from satchel.validation import check_key, check_keys, check_limit, check_value, check_version
+from satchel.validation import (
+    check_key,
+    check_keys,
+    check_limit,
+    check_value,
+    check_version,
+    end_vouching,
+    vouching,
+)
 
 __all__ = ["Entry", "KVStore"]
 
@@ -131,14 +139,18 @@ class KVStore(StoreBase):
         )
         given = "expected_version" if if_version is None else "if_version"  # as the caller said
         check_key(key)
-        value = check_value(value)
-        if if_absent and expected_version is not None:
-            raise InvalidArgument(f"if_absent and {given}: give one or the other")
-        check_version(expected_version, given)
-        record = self._record(key, value, self._expiry(ttl))
-        return await self._backend.put_version(
-            record, if_absent=if_absent, if_version=expected_version
-        )
+        vouched = vouching()  # the backend takes the JSON this check makes
+        try:
+            value = check_value(value)
+            if if_absent and expected_version is not None:
+                raise InvalidArgument(f"if_absent and {given}: give one or the other")
+            check_version(expected_version, given)
+            record = self._record(key, value, self._expiry(ttl))
+            return await self._backend.put_version(
+                record, if_absent=if_absent, if_version=expected_version
+            )
+        finally:
+            end_vouching(vouched)
 
     async def delete(
         self,
@@ -220,13 +232,18 @@ class KVStore(StoreBase):
         if not isinstance(items, Mapping):
             raise InvalidArgument(f"items: must be a mapping of key to value, not {items!r}")
         expires_at = self._expiry(ttl)
-        records = []
-        for key, value in items.items():
-            check_key(key, "items key")
-            records.append(self._record(key, check_value(value, f"items[{key!r}]"), expires_at))
-        if not records:
-            return []
-        return await self._backend.put_many_versions(records)
+        vouched = vouching()  # the backend takes the JSON these checks make
+        try:
+            records = []
+            for key, value in items.items():
+                check_key(key, "items key")
+                value = check_value(value, f"items[{key!r}]")
+                records.append(self._record(key, value, expires_at))
+            if not records:
+                return []
+            return await self._backend.put_many_versions(records)
+        finally:
+            end_vouching(vouched)
 
     async def find(self, index: str, value: str, *, limit: int | None = None) -> list[Entry]:
         """The entries whose declared index ``index`` holds ``value``, in key order: one

@@ -22,7 +22,14 @@ from satchel.stores.base import (
     index_entries,
 )
 from satchel.toolkit import iter_pages
-from satchel.validation import check_key, check_limit, check_model, check_version
+from satchel.validation import (
+    check_key,
+    check_limit,
+    check_model,
+    check_version,
+    end_vouching,
+    vouching,
+)
 
 __all__ = ["FINISHED_STATUSES", "IndexExtractor", "TaskStore", "request_ids"]
 
@@ -151,12 +158,15 @@ class TaskStore(StoreBase, Generic[M]):
         :raises AlreadyExists: a task with this id exists; nothing was written.
         """
         key = self._check_task(task)
+        vouched = vouching()  # the backend takes the JSON the check makes
         try:
             return await self._backend.put_version(self._record(task, key, ttl), if_absent=True)
         except AlreadyExists:
             raise AlreadyExists(
                 f"task {key!r} already exists in {self.name!r}; use update() to change it"
             ) from None
+        finally:
+            end_vouching(vouched)
 
     async def load(self, task_id: str) -> M | None:
         """The task, or ``None`` when there is none (or it expired)."""
@@ -182,9 +192,13 @@ class TaskStore(StoreBase, Generic[M]):
         """
         key = self._check_task(task)
         check_version(expected_version, "expected_version")
-        record = self._record(task, key, ttl)
-        if expected_version is not None:
-            return await self._put_existing(record, expected_version)
+        vouched = vouching()  # the backend takes the JSON the check makes
+        try:
+            record = self._record(task, key, ttl)
+            if expected_version is not None:
+                return await self._put_existing(record, expected_version)
+        finally:
+            end_vouching(vouched)
         # No expected version: last writer wins, but never on a task that does not exist.
         # Each attempt is a conditional write on the version just read, so a delete that
         # lands in between is noticed instead of resurrecting the task.

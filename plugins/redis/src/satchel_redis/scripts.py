@@ -82,9 +82,10 @@ local function xinfo(key)
   return nil, v  -- kept by an older satchel: the index JSON alone
 end
 
--- the index JSON of a record, also when Redis has already expired its hash
+-- the index JSON of a record, also when Redis has already expired its hash (a hash that
+-- is there holds its own: `xi` only repeats it, for an expiring record)
 local function old_index(key, cur)
-  if cur and cur.i then return cur.i end
+  if cur then return cur.i end
   local _, ij = xinfo(key)
   return ij
 end
@@ -198,12 +199,15 @@ local function write(key, value, e, ij, cur)
   else
     redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2])
   end
-  redis.call('ZADD', base .. 'k', 0, key)
+  -- a live record's key is listed already; the expiry entries of a record stored without
+  -- an expiry were never made (every script that writes `e` writes them, and the one that
+  -- drops it removes them)
+  if not (cur and cur.live) then redis.call('ZADD', base .. 'k', 0, key) end
   if e ~= '' then
     redis.call('PEXPIREAT', rk, tonumber(e) + GRACE_MS)
     redis.call('ZADD', base .. 'x', e, key)
     redis.call('HSET', base .. 'xi', key, n .. ':' .. ij)
-  else
+  elseif not cur or cur.e then
     redis.call('ZREM', base .. 'x', key)
     redis.call('HDEL', base .. 'xi', key)
   end
