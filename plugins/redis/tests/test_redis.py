@@ -37,6 +37,7 @@ from satchel.errors import (
 )
 from satchel.query import Query, compile_glob
 from satchel.settings import load_settings, settings_summary
+from satchel.toolkit import unix_ms
 from satchel_redis import RedisBackend, RedisSettings
 from satchel_redis.layout import Layout, decode_tag, encode_tag, server_pattern
 from satchel_redis.scripts import SCRIPTS
@@ -317,6 +318,42 @@ async def test_a_write_clears_some_expired_records_of_its_collection(
     await backend.put(Record("sweep", "new", 1))
     base = "satchel-unit:{sweep}:"
     assert await keys_under(raw, base) == sorted([f"{base}r:new", f"{base}k", f"{base}f"])
+
+
+async def test_the_listing_and_expiry_entries_follow_every_write_and_delete(
+    backend: RedisBackend, raw: Redis
+) -> None:
+    """The key listing ``k`` holds exactly the stored keys, and the expiry entries ``x`` and
+    ``xi`` exactly those stored with an expiry, whatever the order of writes with and
+    without one (the write script skips what a record's own fields show is already so)."""
+    later = utcnow() + timedelta(hours=1)
+    c = "books"
+    await backend.put(Record(c, "a", 1, expires_at=later))
+    await backend.put(Record(c, "a", 2))  # the expiry is dropped
+    await backend.put(Record(c, "b", 1))
+    await backend.put(Record(c, "b", 2, expires_at=later))  # an expiry is added
+    await backend.put(Record(c, "c", 1, expires_at=later))
+    await backend.put(Record(c, "c", 2, expires_at=later + timedelta(hours=1)))
+    await backend.put(Record(c, "d", 1))
+    await backend.put(Record(c, "d", 2))
+    await backend.put(Record(c, "e", 1, expires_at=later))
+    assert await backend.delete(c, "e")
+    await backend.put(Record(c, "f", 1))
+    assert await backend.delete(c, "f")
+    assert not await backend.delete(c, "f")
+    base = f"satchel-unit:{{{c}}}:"
+    listed = {k.decode() for k in await raw.zrange(f"{base}k", 0, -1)} - {""}
+    expiring = {k.decode() for k in await raw.zrange(f"{base}x", 0, -1)}
+    kept = {k.decode() for k in await raw.hkeys(f"{base}xi")}
+    assert listed == {"a", "b", "c", "d"}
+    assert expiring == kept == {"b", "c"}
+    assert [r.expires_at is not None for r in await backend.get_many(c, ["a", "b", "c", "d"])] == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert int(await raw.zscore(f"{base}x", "c")) == unix_ms(later + timedelta(hours=1))
 
 
 # -- scripts ----------------------------------------------------------------------------------

@@ -124,8 +124,10 @@ local function remove(key, cur)
   unindex(key, ij)
   redis.call('DEL', base .. 'r:' .. key)
   redis.call('ZREM', base .. 'k', key)
-  redis.call('ZREM', base .. 'x', key)
-  redis.call('HDEL', base .. 'xi', key)
+  if not cur or cur.e then  -- a record stored without an expiry has no expiry entries
+    redis.call('ZREM', base .. 'x', key)
+    redis.call('HDEL', base .. 'xi', key)
+  end
 end
 
 -- remove up to `limit` expired records with their entries; how many
