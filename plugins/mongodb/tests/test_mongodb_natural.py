@@ -69,7 +69,7 @@ async def test_a_record_is_a_natural_document(backend: MongoBackend, raw: Any) -
         stored.updated_at,
         expires,
     )
-    assert doc["ix"] == ["7:by_nameann"]
+    assert doc["index_entries"] == ["7:by_nameann"]
     assert "v" not in doc and "d" not in doc
     # what a MongoDB user does with satchel's data, unchanged
     assert [d["_id"] async for d in coll.find({"value.user.name": "ann"})] == ["ann"]
