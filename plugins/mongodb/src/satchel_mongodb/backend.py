@@ -695,6 +695,21 @@ class MongoBackend(Backend):
             name,
         )
 
+    async def _uncatalog(self, name: str, coll: AsyncCollection[Any]) -> None:
+        """Remove the catalog document of a collection whose MongoDB name is a digest, once
+        that collection has been dropped; put it back when a writer made the collection
+        again meanwhile."""
+        if not coll.name.startswith(self._prefix + LONG_NAME):
+            return
+        entry = {"_id": CATALOG + coll.name}
+        await self._call(self._floors.delete_one(entry), "drop", name)
+        if await self._call(coll.find_one({}, {"_id": 1}), "drop", name) is not None:
+            await self._call(
+                self._floors.update_one(entry, {"$set": {"name": name}}, upsert=True),
+                "record the name of",
+                name,
+            )
+
     async def _prepare(self, name: str, coll: AsyncCollection[Any]) -> None:
         """Create the collection's indexes, once per process (creating an index that exists
         is a no-op on the server): ``satchel_index_entries`` for index entries, and ``satchel_ttl``,
@@ -1654,6 +1669,7 @@ class MongoBackend(Backend):
             self._indexed.discard(collection)
             self._natural.discard(collection)
             self._logs.forget(collection)
+            await self._uncatalog(collection, coll)
         for cached in [k for k in self._versions if k[0] == collection]:
             del self._versions[cached]
         return count
