@@ -84,6 +84,20 @@ async def test_a_record_is_a_natural_document(backend: MongoBackend, raw: Any) -
         ]
     )
     assert [d["n"] for d in await cursor.to_list(None)] == [7]
+    # the index entries, as docs/mongodb.md reads them
+    await backend.put(Record("people", "al", {"n": 1}, index={"by_name": ["ann", "al"]}))
+    by_entry = coll.find({"index_entries": "7:by_nameann"}).sort({"_id": 1})
+    assert [d["_id"] async for d in by_entry] == ["al", "ann"]
+    cursor = await coll.aggregate(
+        [
+            {"$match": {"seq": {"$exists": False}, "index_entries": {"$regex": "^7:by_name"}}},
+            {"$unwind": "$index_entries"},
+            {"$match": {"index_entries": {"$regex": "^7:by_name"}}},
+            {"$group": {"_id": {"$substrCP": ["$index_entries", 9, 1000]}, "records": {"$sum": 1}}},
+        ]
+    )
+    per_name = {d["_id"]: d["records"] for d in await cursor.to_list(None)}
+    assert per_name == {"ann": 2, "al": 1}
     got = await backend.get("people", "ann")
     assert got is not None
     assert got.value == VALUE
