@@ -317,6 +317,7 @@ async def test_documents_with_short_metadata_names_are_refused_until_migrated(
         indexes = {i["name"] async for i in await coll.list_indexes()}
         assert "satchel_index_entries" in indexes and "satchel_index" not in indexes
         assert await migrate(fresh) == 0
+        assert await migrate(fresh, "never-written") == 0
     finally:
         await fresh.close()
 
