@@ -247,7 +247,7 @@ async def measure(
 
         async def shadow_find(i: int) -> Any:
             entry = f"3:tag{tag(i)}"
-            cursor = shadow.find({"ix": entry}).sort("_id", 1)
+            cursor = shadow.find({"index_entries": entry}).sort("_id", 1)
             now = _now()
             return [doc for doc in await cursor.to_list(None) if not _expired(doc, now)]
 
@@ -646,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'':<40}{'raw*':>9}{'backend/raw*':>14}{'raw*/raw':>10}")
     commands = {
         "get": "get: find_one",
-        "find": "find: find ix, sort _id",
+        "find": "find: find index_entries, sort _id",
         "query": "query by key: find + live, sort _id",
         "query_by_score": "query by score: by hand (find, evaluate)",
         "query_refined": "query refined: by hand (find, evaluate)",

@@ -503,11 +503,11 @@ async def test_indexes_are_created_once_and_idempotently(
         await other.close()
     coll = raw[backend.settings.database][backend._collection("indexed").name]
     indexes = {i["name"]: i async for i in await coll.list_indexes()}
-    assert dict(indexes["satchel_index"]["key"]) == {"ix": 1, "_id": 1}
+    assert dict(indexes["satchel_index_entries"]["key"]) == {"index_entries": 1, "_id": 1}
     assert indexes["satchel_ttl"]["expireAfterSeconds"] == 60
     assert [r.key for r in await backend.find("indexed", "tag", "x")] == ["a", "b"]
     doc = await raw_document(raw, backend, "indexed", "a")
-    assert doc is not None and doc["ix"] == ["3:tagx", "3:tagy"]
+    assert doc is not None and doc["index_entries"] == ["3:tagx", "3:tagy"]
 
 
 async def test_a_stale_remembered_version_costs_a_retry_not_a_lost_write(

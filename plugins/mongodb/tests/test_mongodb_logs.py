@@ -148,29 +148,30 @@ async def test_a_log_is_a_head_and_one_document_per_entry(
     coll = documents(raw, backend)
     head = await coll.find_one({"_id": "chat"})
     assert head is not None
-    assert {k: head[k] for k in ("log", "seq", "version", "lo", "top", "n", "expires")} == {
+    fields = ("log", "seq", "version", "bottom", "top", "length", "expires")
+    assert {k: head[k] for k in fields} == {
         "log": "chat",
         "seq": 0,
         "version": 5,
-        "lo": 1,
+        "bottom": 1,
         "top": 5,
-        "n": 5,
+        "length": 5,
         "expires": None,
     }
-    assert "c" not in head  # no append holds it
+    assert "claim" not in head  # no append holds it
     entries = await coll.find({"seq": {"$gte": 1}}).sort("seq", 1).to_list(None)
     assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
     assert all(e["log"] == "chat" and e["version"] == e["seq"] for e in entries)
     # the value in the records' stored form, its keys escaped
     assert entries[0]["value"] == {"role": "user", "%a%2Eb": 1, "%%24x": 2}
     assert entries[2]["value"] == [1, 2]
-    assert entries[0]["at"] == first[0].appended_at == first[1].appended_at
+    assert entries[0]["appended"] == first[0].appended_at == first[1].appended_at
     assert await coll.count_documents({}) == 6
     indexes = {i["name"]: i async for i in await coll.list_indexes()}
     assert dict(indexes["satchel_log"]["key"]) == {"log": 1, "seq": 1}
     assert indexes["satchel_log"]["unique"] and indexes["satchel_log"]["sparse"]
     assert dict(indexes["satchel_ttl"]["key"]) == {"expires": 1}
-    assert "satchel_index" not in indexes  # records only
+    assert "satchel_index_entries" not in indexes  # records only
     stats = await backend.stats()
     assert "head document per log" in stats["log_layout"]
 
@@ -211,7 +212,7 @@ async def test_an_entry_too_large_for_a_document_writes_nothing(
     assert await backend.log_length("logs", "k") == 1
     assert await documents(raw, backend).count_documents({}) == 2
     head = await documents(raw, backend).find_one({"_id": "k"})
-    assert head is not None and head["version"] == 1 and "c" not in head
+    assert head is not None and head["version"] == 1 and "claim" not in head
 
 
 async def test_a_foreign_document_under_a_log_key_is_corrupt_until_deleted(
@@ -299,7 +300,7 @@ async def test_numbers_are_never_reused_and_nothing_is_left_behind(
 
     async def only_tombstone() -> None:
         docs = await coll.find({"log": "k"}).to_list(None)
-        assert [(d["seq"], d["n"]) for d in docs] == [(0, 0)]
+        assert [(d["seq"], d["length"]) for d in docs] == [(0, 0)]
 
     async def fresh(values: list[Any]) -> list[int]:
         nonlocal top
@@ -352,8 +353,8 @@ async def test_an_emptied_log_is_a_tombstone_that_reads_as_no_log_and_goes(
     before = utcnow()
     assert len(await backend.log_pop("logs", "k", 2)) == 2
     head = await coll.find_one({"_id": "k"})
-    assert head is not None and head["n"] == 0 and head["w"] in head["cw"]
-    assert head["lo"] == head["top"] + 1 == head["version"] + 1 == 3
+    assert head is not None and head["length"] == 0 and head["write_id"] in head["cut_write_ids"]
+    assert head["bottom"] == head["top"] + 1 == head["version"] + 1 == 3
     kept = timedelta(seconds=backend.tombstone_seconds)
     assert backend.tombstone_seconds >= 2 * backend.call_timeout
     assert before + kept <= head["expires"] <= utcnow() + kept
@@ -411,7 +412,12 @@ async def test_pop_and_trim_delete_the_entries_they_remove(
     assert [e.value for e in await backend.log_range("logs", "k")] == [5, 6]
     assert sorted(d["seq"] for d in await coll.find({"log": "k"}).to_list(None)) == [0, 6, 7]
     head = await coll.find_one({"_id": "k"})
-    assert head is not None and (head["lo"], head["top"], head["n"], head["cut"]) == (6, 7, 2, 3)
+    assert head is not None and (head["bottom"], head["top"], head["length"], head["cuts"]) == (
+        6,
+        7,
+        2,
+        3,
+    )
 
 
 # -- expiry ---------------------------------------------------------------------------------------
@@ -617,11 +623,11 @@ async def test_a_read_that_meets_a_cut_half_done_reads_again(
         head = coll.find_one({"_id": "k"})
         assert head is not None
         if cut == "pop":
-            changes, deleted = {"top": 7, "n": 7}, 9
+            changes, deleted = {"top": 7, "length": 7}, 9
         else:
-            changes, deleted = {"lo": 5, "n": 6}, 2
-        changes.update(cut=head["cut"] + 1, w="another-client")
-        coll.update_one({"_id": "k", "w": head["w"]}, {"$set": changes})
+            changes, deleted = {"bottom": 5, "length": 6}, 2
+        changes.update(cuts=head["cuts"] + 1, write_id="another-client")
+        coll.update_one({"_id": "k", "write_id": head["write_id"]}, {"$set": changes})
         coll.delete_one({"log": "k", "seq": deleted})
 
     try:
@@ -803,7 +809,7 @@ async def _mid_append(raw: Any, backend: MongoBackend, inserted: int, limit: flo
     deadline = time.monotonic() + limit
     while True:
         head = await coll.find_one({"_id": "k"})
-        if head is not None and head.get("c") is not None:
+        if head is not None and head.get("claim") is not None:
             above = await coll.count_documents(
                 {"log": "k", "seq": {"$gt": head["top"], "$lte": head["version"]}}
             )

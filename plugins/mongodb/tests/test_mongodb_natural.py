@@ -12,11 +12,12 @@ import pytest
 from pymongo import AsyncMongoClient, monitoring
 
 from satchel.backend import Record, utcnow
-from satchel.query import Query, evaluate
+from satchel.query import Query, evaluate, matches
 from satchel_mongodb import MongoBackend
 from satchel_mongodb.migrate import LegacyForm, migrate
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class Filters(monitoring.CommandListener):
@@ -69,7 +70,7 @@ async def test_a_record_is_a_natural_document(backend: MongoBackend, raw: Any) -
         stored.updated_at,
         expires,
     )
-    assert doc["ix"] == ["7:by_nameann"]
+    assert doc["index_entries"] == ["7:by_nameann"]
     assert "v" not in doc and "d" not in doc
     # what a MongoDB user does with satchel's data, unchanged
     assert [d["_id"] async for d in coll.find({"value.user.name": "ann"})] == ["ann"]
@@ -83,6 +84,20 @@ async def test_a_record_is_a_natural_document(backend: MongoBackend, raw: Any) -
         ]
     )
     assert [d["n"] for d in await cursor.to_list(None)] == [7]
+    # the index entries, as docs/mongodb.md reads them
+    await backend.put(Record("people", "al", {"n": 1}, index={"by_name": ["ann", "al"]}))
+    by_entry = coll.find({"index_entries": "7:by_nameann"}).sort({"_id": 1})
+    assert [d["_id"] async for d in by_entry] == ["al", "ann"]
+    cursor = await coll.aggregate(
+        [
+            {"$match": {"seq": {"$exists": False}, "index_entries": {"$regex": "^7:by_name"}}},
+            {"$unwind": "$index_entries"},
+            {"$match": {"index_entries": {"$regex": "^7:by_name"}}},
+            {"$group": {"_id": {"$substrCP": ["$index_entries", 9, 1000]}, "records": {"$sum": 1}}},
+        ]
+    )
+    per_name = {d["_id"]: d["records"] for d in await cursor.to_list(None)}
+    assert per_name == {"ann": 2, "al": 1}
     got = await backend.get("people", "ann")
     assert got is not None
     assert got.value == VALUE
@@ -210,6 +225,156 @@ async def test_records_in_the_earlier_form_are_refused_until_migrated(
         assert await migrate(fresh) == 0
     finally:
         await fresh.close()
+
+
+async def test_documents_with_short_metadata_names_are_refused_until_migrated(
+    backend: MongoBackend, raw: Any
+) -> None:
+    """The first release of natural documents named the metadata briefly (``ix``, ``ixe``,
+    ``kd``, ``w``; a log head's ``lo``, ``n``, ``cut``, ``inc``, ``ee``, ``w``, ``cw``; an
+    entry's ``at``) under the index ``satchel_index``: refused until ``migrate`` renames
+    them, then read as they were."""
+    moment = "2026-01-02T03:04:05Z"  # a key that reads as a datetime: its instant was "kd"
+    await backend.put(Record("short", "ann", {"n": 1}, index={"tag": ["x"], "none": []}))
+    await backend.put(Record("short", moment, {"n": 2}))
+    await backend.log_append("short", "chat", ["hi", {"a": 1}])
+    coll = raw[backend.mongo_name("short")]
+    records = {"index_entries": "ix", "empty_indexes": "ixe", "key_instant": "kd", "write_id": "w"}
+    await coll.update_many({"seq": {"$exists": False}}, {"$rename": records})
+    head = {
+        "bottom": "lo",
+        "length": "n",
+        "cuts": "cut",
+        "incarnation": "inc",
+        "entries_expire": "ee",
+        "write_id": "w",
+        "cut_write_ids": "cw",
+    }
+    await coll.update_many({"seq": 0}, {"$rename": head})
+    await coll.update_many({"seq": {"$gte": 1}}, {"$rename": {"appended": "at"}})
+    # a writer's claim on a key, left by a process that died
+    claim = {"version": 0, "created": NOW, "updated": NOW, "expires": EPOCH, "w": "gone-1"}
+    await coll.insert_one({"_id": "claimed", **claim})
+    await coll.drop_index("satchel_index_entries")
+    await coll.create_index([("ix", 1), ("_id", 1)], name="satchel_index")
+    doc = await coll.find_one({"_id": "ann"})
+    assert doc is not None and doc["ix"] == ["3:tagx"] and doc["ixe"] == ["none"]
+    fresh = MongoBackend.from_uri(
+        backend.settings.uri.get_secret_value(),
+        database=backend.settings.database,
+        collection_prefix=backend.settings.collection_prefix,
+    )
+    try:
+        for attempt in (
+            fresh.query("short", Query.build(where=[("n", "eq", 1)])),
+            fresh.count("short", Query.build(where=[("n", "eq", 1)]).where),
+            fresh.find("short", "tag", "x"),
+            fresh.get("short", "ann"),
+            fresh.get_many("short", [moment]),
+            fresh.put(Record("short", "other", 1)),
+            fresh.put_many([Record("short", "other", 1)]),
+            fresh.log_range("short", "chat"),
+            fresh.log_length("short", "chat"),
+            fresh.log_append("short", "chat", ["more"]),
+        ):
+            with pytest.raises(LegacyForm, match="migrate"):
+                await attempt
+        with pytest.raises(LegacyForm):
+            _ = [key async for key in fresh.log_keys("short")]
+        # two records, the claim, the log's head and its two entries
+        assert await migrate(fresh) == 6
+        indexes = {i["name"] async for i in await coll.list_indexes()}
+        assert "satchel_index" not in indexes
+        got = await fresh.get("short", "ann")
+        assert got is not None
+        assert (got.value, got.version, got.index) == ({"n": 1}, 1, {"tag": ("x",), "none": ()})
+        assert [r.key for r in await fresh.find("short", "tag", "x")] == ["ann"]
+        found = await fresh.query("short", Query.build(where=[("key", "eq", NOW)]))
+        assert [r.key for r in found] == [moment]
+        assert await fresh.count("short", Query.build(where=[("n", "gte", 1)]).where) == 2
+        assert [e.value for e in await fresh.log_range("short", "chat")] == ["hi", {"a": 1}]
+        assert await fresh.log_length("short", "chat") == 2
+        assert [key async for key in fresh.log_keys("short")] == ["chat"]
+        doc = await coll.find_one({"_id": "ann"})
+        assert doc is not None
+        assert (doc["index_entries"], doc["empty_indexes"]) == (["3:tagx"], ["none"])
+        assert not {"ix", "ixe", "w"} & set(doc) and isinstance(doc["write_id"], str)
+        doc = await coll.find_one({"_id": moment})
+        assert doc is not None and doc["key_instant"] == 1767323045000000 and "kd" not in doc
+        doc = await coll.find_one({"_id": "claimed"})
+        assert doc is not None and doc["write_id"] == "gone-1" and "w" not in doc
+        doc = await coll.find_one({"_id": "chat"})
+        assert doc is not None
+        assert (doc["bottom"], doc["top"], doc["length"], doc["cuts"]) == (1, 2, 2, 0)
+        assert not set(head.values()) & set(doc)
+        entries = await coll.find({"seq": {"$gte": 1}}).to_list(None)
+        assert all(isinstance(e["appended"], datetime) and "at" not in e for e in entries)
+        # and they are written as any other
+        assert (await fresh.put(Record("short", "ann", {"n": 3}))).version == 2
+        assert (await fresh.put(Record("short", "claimed", 1), if_absent=True)).version >= 1
+        assert [e.seq for e in await fresh.log_append("short", "chat", ["more"])] == [3]
+        assert await fresh.log_pop("short", "chat", 1) != []
+        indexes = {i["name"] async for i in await coll.list_indexes()}
+        assert "satchel_index_entries" in indexes and "satchel_index" not in indexes
+        assert await migrate(fresh) == 0
+        assert await migrate(fresh, "never-written") == 0
+    finally:
+        await fresh.close()
+
+
+async def test_a_refined_count_fetches_only_what_its_conditions_read(
+    backend: MongoBackend,
+) -> None:
+    records = [
+        await backend.put(
+            Record("counted", f"k{i}", {"tags": [f"u{i % 3}", "x"], "pad": "p" * 500, "i": i})
+        )
+        for i in range(12)
+    ]
+    records.append(await backend.put(Record("counted", "scalar", 5)))
+    records.append(await backend.put(Record("counted", "list", [{"tags": ["u1", "x"]}])))
+    name = backend.mongo_name("counted")
+    for where, expected in (
+        ([("tags", "eq", ["u1", "x"])], 4),  # a list: refined
+        ([("tags", "neq", ["u1", "x"])], 10),  # a missing field and a list value too
+        ([("tags", "eq", ["u1", "x"]), ("i", "gt", 3)], 3),
+    ):
+        conditions = Query.build(where=where).where
+        FILTERS.sent.clear()
+        assert await backend.count("counted", conditions) == expected
+        assert expected == sum(1 for r in records if matches(r, conditions))
+        [sent] = [c for c in FILTERS.sent if c.get("find") == name]
+        fields = set(sent["projection"])
+        assert {"value.tags", "version", "created", "updated", "expires"} <= fields
+        assert not {"value", "value.pad", "instants", "index_entries"} & fields
+    # a condition on the value itself reads the whole value, and still nothing else of it
+    conditions = Query.build(where=[("value", "eq", [{"tags": ["u1", "x"]}])]).where
+    FILTERS.sent.clear()
+    assert await backend.count("counted", conditions) == 1
+    [sent] = [c for c in FILTERS.sent if c.get("find") == name]
+    assert "value" in sent["projection"] and "instants" not in sent["projection"]
+
+
+async def test_dropping_a_long_named_collection_removes_its_name_from_the_catalog(
+    backend: MongoBackend, raw: Any
+) -> None:
+    name = "L" * 300  # too long for MongoDB: stored under a digest, named in the catalog
+    await backend.put(Record(name, "k", 1))
+    mongo = backend.mongo_name(name)
+    assert "%~" in mongo
+    floors = raw[backend.settings.collection_prefix + "%floors"]
+    assert await floors.find_one({"_id": "%name:" + mongo}) == {
+        "_id": "%name:" + mongo,
+        "name": name,
+    }
+    assert name in await backend.collections()
+    assert await backend.drop(name) == 1
+    assert await floors.find_one({"_id": "%name:" + mongo}) is None
+    assert name not in await backend.collections()
+    assert name not in [n for n, _ in await backend.mongo_collections()]
+    await backend.put(Record(name, "k", 2))  # written again: named again
+    assert await floors.find_one({"_id": "%name:" + mongo}) is not None
+    assert name in await backend.collections()
 
 
 async def test_the_stored_value_round_trips_hostile_and_big_values(backend: MongoBackend) -> None:

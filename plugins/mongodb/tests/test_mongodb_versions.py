@@ -96,8 +96,8 @@ async def test_put_many_never_writes_a_record_twice(
             doc = coll.find_one({"_id": "j"})
             assert doc is not None
             coll.update_one(
-                {"_id": "j", "w": doc["w"]},
-                {"$set": {"value": "other", "w": "other-writer"}, "$inc": {"version": 1}},
+                {"_id": "j", "write_id": doc["write_id"]},
+                {"$set": {"value": "other", "write_id": "other-writer"}, "$inc": {"version": 1}},
             )
 
         after_bulk_write.action = overwrite_j

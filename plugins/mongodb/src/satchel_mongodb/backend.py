@@ -11,16 +11,17 @@ A document holds::
     version   the version
     created   created_at; updated: updated_at; expires: expires_at (null: never), BSON
               dates (UTC, milliseconds); the TTL index satchel_ttl is on expires
-    ix        index entries, "<len(name)>:<name><value>", under a multikey index
-    ixe       names of indexes given with no value (only when there are some)
-    kd        the key's instant, when the key reads as a datetime
-    w         the id of the write that stored this version
+    index_entries  index entries, "<len(name)>:<name><value>", under the multikey index
+                   satchel_index_entries
+    empty_indexes  names of indexes given with no value (only when there are some)
+    key_instant    the key's instant, when the key reads as a datetime
+    write_id       the id of the write that stored this version
 
 Each conditional write is one server operation whose filter carries the condition: an
 insert for create-if-absent (a duplicate key means the record exists), and a replace or a
 delete filtered on ``_id`` and the write or version it expects for everything else; when the
 filter matches nothing, a read tells a conflict from a missing record. A replace names
-the write it replaces by its write id (``w``). An unconditional ``put`` needs the current
+the write it replaces by its write id (``write_id``). An unconditional ``put`` needs the current
 version: the backend remembers the versions (and write ids) it has read and written, tries
 the conditional replace at once, and reads first only when it has none (or another writer
 got there first).
@@ -91,7 +92,7 @@ from satchel_mongodb.codec import (
     string_instant,
 )
 from satchel_mongodb.logs import LOG_LAYOUT, MongoLogs
-from satchel_mongodb.migrate import LEGACY, LegacyForm
+from satchel_mongodb.migrate import LEGACY, LegacyForm, is_legacy
 from satchel_mongodb.plugin import MongoSettings
 
 __all__ = ["MongoBackend", "MAX_DOCUMENT_BYTES"]
@@ -102,7 +103,9 @@ T = TypeVar("T")
 VERSION_CACHE_SIZE: Final = 10_000
 #: Attempts of an unconditional write that keeps meeting other writers.
 ATTEMPTS: Final = 100
-_META: Final = {"version": 1, "created": 1, "expires": 1, "w": 1}
+_META: Final = {"version": 1, "created": 1, "expires": 1, "write_id": 1}
+#: The multikey index on the index entries (and the key) of a collection's records.
+INDEX_ENTRIES: Final = "satchel_index_entries"
 #: The collection (after the prefix) that holds each collection's version floor.
 FLOORS: Final = "%floors"
 #: What follows the prefix in the MongoDB name of a collection whose name is too long for
@@ -132,8 +135,13 @@ _DOTS: Final = re.compile(r"^\.|(?<=\.)\.|\.$")
 #: ``_stored``'s mark of a value not copied yet.
 _UNCOPIED: Final[Any] = object()
 #: A record (no ``seq``), or the head of a log that holds entries (the records' and the
-#: logs' documents that make a collection non-empty).
-_RECORD_OR_LOG: Final = [{"seq": {"$exists": False}}, {"seq": 0, "n": {"$gt": 0}}]
+#: logs' documents that make a collection non-empty; ``n`` is the length in a head of the
+#: earlier form, see satchel_mongodb.migrate).
+_RECORD_OR_LOG: Final = [
+    {"seq": {"$exists": False}},
+    {"seq": 0, "length": {"$gt": 0}},
+    {"seq": 0, "n": {"$gt": 0}},
+]
 
 
 def _collection_name(prefix: str, name: str) -> str:
@@ -199,7 +207,7 @@ def _secrets(uri: str, settings: MongoSettings) -> list[str]:
 def _exactly(key: str, current: Any) -> dict[str, Any]:
     """The filter of the document ``current`` (metadata as read) exactly as it was."""
     condition: dict[str, Any] = {"_id": key}
-    for name in ("version", "created", "expires", "w"):
+    for name in ("version", "created", "expires", "write_id"):
         condition[name] = current.get(name, {"$exists": False})
     return condition
 
@@ -263,7 +271,14 @@ def _is_record(current: Any) -> bool:
 def _claim_document(key: str, claim: str, now: datetime) -> dict[str, Any]:
     """A claim on ``key``: not a record (version 0, expired since 1970), the place a new
     record takes once its writer has read the floor."""
-    return {"_id": key, "version": 0, "created": now, "updated": now, "expires": _EPOCH, "w": claim}
+    return {
+        "_id": key,
+        "version": 0,
+        "created": now,
+        "updated": now,
+        "expires": _EPOCH,
+        "write_id": claim,
+    }
 
 
 def _is_young_claim(current: Any) -> bool:
@@ -273,7 +288,11 @@ def _is_young_claim(current: Any) -> bool:
     CLAIM_SECONDS ahead (a claimer whose clock runs fast) counts as old, so it can hold a key
     for at most CLAIM_SECONDS of anyone's time. Taking over a claim is always safe: the
     claimer's own write is filtered on its claim and then fails, and it tries again."""
-    if current is None or current.get("version") != 0 or not isinstance(current.get("w"), str):
+    if (
+        current is None
+        or current.get("version") != 0
+        or not isinstance(current.get("write_id"), str)
+    ):
         return False
     made = current.get("created")
     if not isinstance(made, datetime):
@@ -676,9 +695,24 @@ class MongoBackend(Backend):
             name,
         )
 
+    async def _uncatalog(self, name: str, coll: AsyncCollection[Any]) -> None:
+        """Remove the catalog document of a collection whose MongoDB name is a digest, once
+        that collection has been dropped; put it back when a writer made the collection
+        again meanwhile."""
+        if not coll.name.startswith(self._prefix + LONG_NAME):
+            return
+        entry = {"_id": CATALOG + coll.name}
+        await self._call(self._floors.delete_one(entry), "drop", name)
+        if await self._call(coll.find_one({}, {"_id": 1}), "drop", name) is not None:
+            await self._call(
+                self._floors.update_one(entry, {"$set": {"name": name}}, upsert=True),
+                "record the name of",
+                name,
+            )
+
     async def _prepare(self, name: str, coll: AsyncCollection[Any]) -> None:
         """Create the collection's indexes, once per process (creating an index that exists
-        is a no-op on the server): ``satchel_index`` for index entries, and ``satchel_ttl``,
+        is a no-op on the server): ``satchel_index_entries`` for index entries, and ``satchel_ttl``,
         whose TTL monitor removes a record a minute (TTL_MARGIN) after it expires. The floor
         already covers such a record: every write of a record with an expiry raises it
         first (see :meth:`_cover`)."""
@@ -687,7 +721,7 @@ class MongoBackend(Backend):
         await self._check_form(name, coll)
         from pymongo import IndexModel
 
-        index = IndexModel([("ix", 1), ("_id", 1)], name="satchel_index")
+        index = IndexModel([("index_entries", 1), ("_id", 1)], name=INDEX_ENTRIES)
         await self._create_indexes(name, coll, [index])
         self._indexed.add(name)
 
@@ -847,7 +881,7 @@ class MongoBackend(Backend):
     ) -> Record:
         """The record of a stored document; :class:`CorruptRecord` if it is not one."""
         key = doc.get("_id")
-        if "value" not in doc and ("v" in doc or "ver" in doc):
+        if is_legacy(doc):
             raise LegacyForm(collection)
         try:
             version = doc["version"]
@@ -866,14 +900,14 @@ class MongoBackend(Backend):
                 value = decode(doc["value"])
             else:
                 value = project(decode(doc["value"]) if "value" in doc else None, select)
-            index = _index(doc.get("ix"), doc.get("ixe"))
+            index = _index(doc.get("index_entries"), doc.get("empty_indexes"))
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise CorruptRecord(
                 f"{collection!r}: the document of key {key!r} is not a satchel record ({exc}); "
                 "another client wrote it. Overwrite it with put or remove it with delete"
             ) from None
         version = int(version)
-        self._remember(collection, key, version, created, expires, doc.get("w"))
+        self._remember(collection, key, version, created, expires, doc.get("write_id"))
         return Record(collection, key, value, version, created, updated, expires, index)
 
     def _document(
@@ -911,15 +945,15 @@ class MongoBackend(Backend):
         if record.index:
             entries, empty = _index_entries(record.index)
             if entries:
-                doc["ix"] = entries
+                doc["index_entries"] = entries
             if empty:
-                doc["ixe"] = empty
+                doc["empty_indexes"] = empty
         key = record.key
         key_instant = string_instant(key)
         if key_instant is not None:
-            doc["kd"] = key_instant
+            doc["key_instant"] = key_instant
         if write is not None:
-            doc["w"] = write
+            doc["write_id"] = write
         data = document_bytes(doc, record.value, f"value of {key!r}")
         return RawBSONDocument(data), copy
 
@@ -957,11 +991,12 @@ class MongoBackend(Backend):
     @_bounded
     async def find(self, collection: str, index_name: str, value: str) -> list[Record]:
         coll = self._collection(collection)
+        await self._check_form(collection, coll)  # the earlier form names its entries "ix"
         entry = f"{len(index_name)}:{index_name}{value}"
         # every document that holds the entry, the expired ones dropped here (as get does):
         # the index alone selects them, where a condition on expires beside it costs the
         # server a test of each one (and only records hold entries)
-        cursor = coll.find({"ix": entry}).sort("_id", 1)
+        cursor = coll.find({"index_entries": entry}).sort("_id", 1)
         docs = await self._call(cursor.to_list(None), "look up an index of", collection)
         now = utcnow()
         return [self._record(collection, doc) for doc in docs if not _expired(doc, now)]
@@ -976,9 +1011,15 @@ class MongoBackend(Backend):
         query = translate.all_of([translate.live(utcnow()), translate.RECORDS, condition])
         if all(translate.exact_on_server(c) for c in where):
             return await self._call(coll.count_documents(query), "count in", collection)
-        # the server's filter selects a superset: each candidate is tested here
-        docs = await self._call(coll.find(query).to_list(None), "count in", collection)
-        return sum(1 for doc in docs if matches(self._record(collection, doc), where))
+        # the server's filter selects a superset: each candidate is tested here, fetched
+        # with only what the conditions read
+        cursor = coll.find(query, translate.candidate_fields(where))
+        docs = await self._call(cursor.to_list(None), "count in", collection)
+        count = 0
+        for doc in docs:
+            doc.setdefault("value", None)  # a value that is not an object lost its fields
+            count += matches(self._record(collection, doc), where)
+        return count
 
     @_bounded
     async def query(self, collection: str, query: Query) -> Page[Record]:
@@ -1131,7 +1172,7 @@ class MongoBackend(Backend):
                 raise already_exists(collection, key, int(version))
             if alive:
                 created = current["created"]
-                seen = (int(version), created, current.get("expires"), current.get("w"))
+                seen = (int(version), created, current.get("expires"), current.get("write_id"))
                 stored = await self._replace(coll, record, seen, now)
                 if stored is not None:
                     return stored
@@ -1158,7 +1199,7 @@ class MongoBackend(Backend):
             doc = self._document(record, floor + 1, now, now, write)
             await self._cover_record(record, floor + 1, now)
             result = await self._call(
-                coll.replace_one({"_id": key, "w": claim}, doc), "write to", collection
+                coll.replace_one({"_id": key, "write_id": claim}, doc), "write to", collection
             )
             if result.matched_count == 1:
                 return self._stored(record, floor + 1, now, now, write)
@@ -1177,12 +1218,12 @@ class MongoBackend(Backend):
 
         Each field but ``_id`` is matched with ``$all`` of one value, which MongoDB defines
         as that very equality: a server then finds the document by ``_id`` alone and tests
-        the rest on it, where a plain equality on ``version`` or ``w`` sends a query
+        the rest on it, where a plain equality on ``version`` or ``write_id`` sends a query
         planner through every index for a way in first (on SecantusDB, each look reads
         the index catalog: about a third of a replace's cost)."""
         version, created, _, write = seen
         if isinstance(write, str):
-            return {"_id": key, "version": {"$all": [version]}, "w": {"$all": [write]}}
+            return {"_id": key, "version": {"$all": [version]}, "write_id": {"$all": [write]}}
         return {"_id": key, "version": {"$all": [version]}, "created": {"$all": [created]}}
 
     async def _replace(
@@ -1424,7 +1465,7 @@ class MongoBackend(Backend):
                                 "version": version,
                                 "created": created,
                                 "expires": expires,
-                                "w": write,
+                                "write_id": write,
                             }
                 if unknown:
                     cursor = coll.find({"_id": {"$in": unknown}}, _META)
@@ -1440,7 +1481,7 @@ class MongoBackend(Backend):
                 chain = chains[key]
                 if _alive(current, now):
                     base, created = int(current["version"]), current["created"]
-                    seen = (base, created, current.get("expires"), current.get("w"))
+                    seen = (base, created, current.get("expires"), current.get("write_id"))
                     condition = self._written_by(key, seen)
                 elif _is_record(current):
                     base, created = int(current["version"]), now
@@ -1482,7 +1523,9 @@ class MongoBackend(Backend):
                 write, claim = self._write_id(), self._write_id()
                 last = _last_created(records, chain, now, now)
                 doc = self._document(records[chain[-1]], floor + len(chain), last, now, write)
-                operations.append(_write_or_claim({"_id": key, "w": held}, doc, key, claim, now))
+                operations.append(
+                    _write_or_claim({"_id": key, "write_id": held}, doc, key, claim, now)
+                )
                 meant.append((key, floor, now, write, claim))
             for op, m in postponed:
                 operations.append(op)
@@ -1626,6 +1669,7 @@ class MongoBackend(Backend):
             self._indexed.discard(collection)
             self._natural.discard(collection)
             self._logs.forget(collection)
+            await self._uncatalog(collection, coll)
         for cached in [k for k in self._versions if k[0] == collection]:
             del self._versions[cached]
         return count

@@ -63,7 +63,9 @@ class Claim:
             return
         self.renewed = time.monotonic()
         result = await self.logs.call(
-            self.coll.update_one({"_id": self.key, "c": self.claim}, {"$set": {"cat": utcnow()}}),
+            self.coll.update_one(
+                {"_id": self.key, "claim": self.claim}, {"$set": {"claimed_at": utcnow()}}
+            ),
             "append to",
             self.collection,
         )
@@ -88,7 +90,7 @@ class Appender:
                 "log": key,
                 "seq": 2**62,
                 "version": 2**62,
-                "at": EPOCH,
+                "appended": EPOCH,
                 "expires": EPOCH,
                 "value": shadow,
             }
@@ -146,8 +148,8 @@ class Appender:
             "version": 0,
             "expires": EPOCH,
             "created": now,
-            "w": claim,
-            "cat": now,
+            "write_id": claim,
+            "claimed_at": now,
         }
         if current is None:
             try:
@@ -161,7 +163,7 @@ class Appender:
                 # the expired log's numbers are taken for good before it is replaced
                 await self._backend._raise_floor(collection, current.ver)
             result = await self._logs.call(
-                coll.replace_one({"_id": key, "w": current.w}, claim_doc),
+                coll.replace_one({"_id": key, "write_id": current.w}, claim_doc),
                 "append to",
                 collection,
             )
@@ -223,7 +225,9 @@ class Appender:
         if covers:
             await backend._cover(collection, covers)
         result = await self._logs.call(
-            coll.replace_one({"_id": key, "w": base.w}, held.document()), "append to", collection
+            coll.replace_one({"_id": key, "write_id": base.w}, held.document()),
+            "append to",
+            collection,
         )
         if result.matched_count != 1:
             return None
@@ -253,7 +257,7 @@ class Appender:
             )
             await hold.keep()
             result = await self._logs.call(
-                coll.replace_one({"_id": key, "c": claim}, committed.document()),
+                coll.replace_one({"_id": key, "claim": claim}, committed.document()),
                 "append to",
                 collection,
             )
@@ -311,7 +315,7 @@ class Appender:
                 "log": hold.key,
                 "seq": seq,
                 "version": seq,
-                "at": at,
+                "appended": at,
                 "expires": ee,
                 "value": shadow,
             }

@@ -88,19 +88,19 @@ class Head:
             "log": self.key,
             "seq": 0,
             "version": self.ver,
-            "lo": self.lo,
+            "bottom": self.lo,
             "top": self.top,
-            "n": self.n,
-            "cut": self.cut,
-            "inc": self.inc,
+            "length": self.n,
+            "cuts": self.cut,
+            "incarnation": self.inc,
             "expires": self.exp,
-            "ee": self.ee,
+            "entries_expire": self.ee,
             "created": self.ca,
-            "w": self.w,
-            "cw": list(self.cw),
+            "write_id": self.w,
+            "cut_write_ids": list(self.cw),
         }
         if self.claim is not None:
-            doc.update(c=self.claim, cat=self.claimed_at, rs=self.rs)
+            doc.update(claim=self.claim, claimed_at=self.claimed_at, claim_start=self.rs)
         if self.dead:
             doc["dead"] = [list(r) for r in self.dead]
         return doc
@@ -128,27 +128,27 @@ def parse_head(collection: str, key: str, doc: Any) -> Head | Creation | None:
     document that is neither."""
     if doc is None:
         return None
-    if "ver" in doc and "version" not in doc:
+    if ("ver" in doc and "version" not in doc) or ("w" in doc and "write_id" not in doc):
         from satchel_mongodb.migrate import LegacyForm
 
         raise LegacyForm(collection)
     try:
         if doc.get("seq") != 0 or doc.get("log") != key:
             raise ValueError("not a log's head")
-        w = doc["w"]
+        w = doc["write_id"]
         if not isinstance(w, str):
             raise ValueError("no write id")
         if doc.get("version") == 0:
-            return Creation(w, doc.get("cat"))
-        ints = [doc[name] for name in ("version", "lo", "top", "n", "cut")]
+            return Creation(w, doc.get("claimed_at"))
+        ints = [doc[name] for name in ("version", "bottom", "top", "length", "cuts")]
         if not all(is_int(v) for v in ints):
             raise ValueError("counters of the wrong types")
-        exp, ee, ca = doc.get("expires"), doc.get("ee"), doc["created"]
+        exp, ee, ca = doc.get("expires"), doc.get("entries_expire"), doc["created"]
         if not (exp is None or isinstance(exp, datetime)) or not (
             ee is None or isinstance(ee, datetime)
         ):
             raise ValueError("expiry of the wrong type")
-        claim = doc.get("c")
+        claim = doc.get("claim")
         dead = tuple((int(a), int(b)) for a, b in doc.get("dead") or ())
         ver, lo, top, n, cut = (int(v) for v in ints)
         return Head(
@@ -158,15 +158,15 @@ def parse_head(collection: str, key: str, doc: Any) -> Head | Creation | None:
             top,
             n,
             cut,
-            str(doc["inc"]),
+            str(doc["incarnation"]),
             exp,
             ee,
             ca,
             w,
-            tuple(str(x) for x in doc.get("cw") or ()),
+            tuple(str(x) for x in doc.get("cut_write_ids") or ()),
             claim if isinstance(claim, str) else None,
-            doc.get("cat"),
-            int(doc.get("rs") or 0),
+            doc.get("claimed_at"),
+            int(doc.get("claim_start") or 0),
             dead,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -179,13 +179,15 @@ def parse_head(collection: str, key: str, doc: Any) -> Head | Creation | None:
 def parse_entry(collection: str, key: str, doc: Any) -> LogEntry:
     seq = doc.get("seq")
     try:
-        at = doc["at"]
-        if not is_int(seq) or not isinstance(at, datetime):
-            raise ValueError("metadata of the wrong types")
-        if "value" not in doc and ("v" in doc or "ver" in doc):
+        if ("value" not in doc and ("v" in doc or "ver" in doc)) or (
+            "at" in doc and "appended" not in doc
+        ):
             from satchel_mongodb.migrate import LegacyForm
 
             raise LegacyForm(collection)
+        at = doc["appended"]
+        if not is_int(seq) or not isinstance(at, datetime):
+            raise ValueError("metadata of the wrong types")
         return LogEntry(int(seq), decode(doc["value"]), at)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CorruptRecord(

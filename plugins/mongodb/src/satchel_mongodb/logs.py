@@ -2,12 +2,13 @@
 
 A log collection holds, in the MongoDB collection of its satchel collection::
 
-    head   {_id: <key>, log: <key>, seq: 0, version, lo, top, n, cut, inc, expires, ee,
-            created, w, cw, c, cat, rs (while an append holds the log), dead (only when
-            there are some)}
-    entry  {_id: <ObjectId>, log: <key>, seq, version: <seq>, at, expires, value}
+    head   {_id: <key>, log: <key>, seq: 0, version, bottom, top, length, cuts,
+            incarnation, expires, entries_expire, created, write_id, cut_write_ids,
+            claim, claimed_at, claim_start (while an append holds the log), dead (only
+            when there are some)}
+    entry  {_id: <ObjectId>, log: <key>, seq, version: <seq>, appended, expires, value}
 
-An entry's ``value`` is stored as :mod:`satchel_mongodb.codec` stores a record's; ``at``
+An entry's ``value`` is stored as :mod:`satchel_mongodb.codec` stores a record's; ``appended``
 is when it was appended. The unique index ``satchel_log`` on ``{log: 1, seq: 1}`` serves
 every range read (``find({log, seq: {$gte, $lte}}).sort({seq: -1})`` for the last entries)
 and makes a sequence number impossible to store twice.
@@ -18,24 +19,25 @@ documents. A batch document (one per append) saves documents but would make a po
 of a batch rewrite the batch. The price is a document per entry; the head keeps what would
 otherwise need a scan (the length, the expiry).
 
-The head decides what is visible. ``version`` is the highest sequence number ever handed out in
-the log (also to an append still under way), ``top`` the highest one committed, ``lo`` the
-lowest one still in the log; the entries are those with ``lo <= seq <= top`` outside the
-``dead`` ranges, ``n`` of them. ``inc`` names the log's incarnation, ``cut`` counts its
-pops, trims and deletes, ``w`` is the id of the last write to the head and ``cw`` the ids of
-the last pops, trims and deletes (so one whose reply was lost can tell whether it happened).
+The head decides what is visible. ``version`` is the highest sequence number ever handed
+out in the log (also to an append still under way), ``top`` the highest one committed,
+``bottom`` the lowest one still in the log; the entries are those with ``bottom <= seq <=
+top`` outside the ``dead`` ranges, ``length`` of them. ``incarnation`` names the log's
+incarnation, ``cuts`` counts its pops, trims and deletes, ``write_id`` is the id of the last
+write to the head and ``cut_write_ids`` the ids of the last pops, trims and deletes (so one
+whose reply was lost can tell whether it happened).
 
 An append, from any process:
 
-1. reads the head; a live one is *claimed* by a compare-and-set on ``w`` that hands out the
-   next ``ver + 1 .. ver + m`` and records the claim (``c``, ``cat``, ``rs``). While a claim
-   younger than :data:`~satchel_mongodb.loghead.LOG_CLAIM_SECONDS` is there, other writers
-   wait; an older one is taken over: its range becomes ``dead`` and its writer's commit
-   (filtered on its claim) fails.
-2. inserts the entries (:mod:`satchel_mongodb.logappend`), which nobody reads yet (they
-   are above ``top``), in chunks, renewing the claim between chunks (so a long append
-   keeps it);
-3. commits: one write of the head, filtered on its claim, sets ``top``, ``n`` and the
+1. reads the head; a live one is *claimed* by a compare-and-set on ``write_id`` that hands
+   out the next ``version + 1 .. version + m`` and records the claim (``claim``,
+   ``claimed_at``, ``claim_start``). While a claim younger than
+   :data:`~satchel_mongodb.loghead.LOG_CLAIM_SECONDS` is there, other writers wait; an older
+   one is taken over: its range becomes ``dead`` and its writer's commit (filtered on its
+   claim) fails.
+2. inserts the entries (:mod:`satchel_mongodb.logappend`), which nobody reads yet (they are
+   above ``top``), in chunks, renewing the claim between chunks (so a long append keeps it);
+3. commits: one write of the head, filtered on its claim, sets ``top``, ``length`` and the
    expiry. Readers see the whole batch from then on, or none of it, and in sequence order:
    appends commit one after the other, each above the last.
 
@@ -54,38 +56,36 @@ starts the log above it. Every removal of a log (delete, a pop or trim that empt
 drop, purge, the TTL monitor) raises the floor to the log's ``version`` first, or is covered by
 it in advance, so sequence numbers are never reused.
 
-Pop and trim are one compare-and-set of the head on ``w`` (lowering ``top``, or raising
-``lo``), after which the entries that left are deleted. A reader that read the head before
-such a cut reads the head again after its entries, and starts over when ``cut`` moved.
+Pop and trim are one compare-and-set of the head on ``write_id`` (lowering ``top``, or raising
+``bottom``), after which the entries that left are deleted. A reader that read the head before
+such a cut reads the head again after its entries, and starts over when ``cuts`` moved.
 
 A pop or trim that empties the log, and a delete, are such a cut too: the head becomes a
-*tombstone* (``n`` 0, ``lo`` above ``version``: no entry is visible, so the log reads as
-absent everywhere), whose ``cw`` still holds the write's id, and whose ``expires`` keeps it for
-:func:`satchel.backend.outcome_retention` of the call bound (the backend's
-``tombstone_seconds``), after which ``purge_expired`` or the TTL monitor removes it. Why not
-delete the head: a delete whose reply is lost, sent again, finds nothing to delete and
-cannot tell whether its first attempt ran, and the entries it popped would be lost to
-every caller. An append to a tombstone goes on from its ``version`` (keeping ``cw``), so even a
-pop whose write is sent again after another writer appended finds its id. The entries a
-cut removes are deleted after it; a failure there does not undo the cut (the pop returns
-its entries), and what stays is never read and goes when the log is next emptied,
-deleted, purged or dropped (or, above ``top``, at the next append).
+*tombstone* (``length`` 0, ``bottom`` above ``version``: no entry is visible, so the log
+reads as absent everywhere), whose ``cut_write_ids`` still holds the write's id, and whose
+``expires`` keeps it for :func:`satchel.backend.outcome_retention` of the call bound (the
+backend's ``tombstone_seconds``), after which ``purge_expired`` or the TTL monitor removes
+it. Why not delete the head: a delete whose reply is lost, sent again, finds nothing to
+delete and cannot tell whether its first attempt ran, and the entries it popped would be
+lost to every caller. An append to a tombstone goes on from its ``version`` (keeping
+``cut_write_ids``), so even a pop whose write is sent again after another writer appended
+finds its id. The entries a cut removes are deleted after it; a failure there does not undo
+the cut (the pop returns its entries), and what stays is never read and goes when the log is
+next emptied, deleted, purged or dropped (or, above ``top``, at the next append).
 
 A cut's write is the same write when it is sent again (by pymongo, or once more by the
 backend itself when a reply is lost with retryable writes off, as on a standalone
 ``mongod``): it is filtered on the write id it replaces, so at most one copy applies, and
-the write id in ``cw`` says whether one did.
+the write id in ``cut_write_ids`` says whether one did.
 
-Expiry: the head's ``expires`` is the log's; entries carry ``expires`` too, kept at or after the
-head's (``ee``), so that MongoDB's TTL monitor (the ``satchel_ttl`` index, shared with the
-records) removes the entries of an expired log and never those of a live one. Renewing
-every entry on every append would cost a write per entry, so an append that needs the
-entries to live longer sets them to its expiry plus its time to live (at most
+Expiry: the head's ``expires`` is the log's; entries carry ``expires`` too, kept at or after
+the head's (``entries_expire``), so that MongoDB's TTL monitor (the ``satchel_ttl`` index,
+shared with the records) removes the entries of an expired log and never those of a live
+one. Renewing every entry on every append would cost a write per entry, so an append that
+needs the entries to live longer sets them to its expiry plus its time to live (at most
 :data:`~satchel_mongodb.logappend.ENTRY_SLACK_SECONDS`): the next renewal comes after that
-time to live has passed again. Entries therefore outlive an expired log by up to that
-slack before the TTL monitor removes them; ``purge_expired`` removes them with their head
-at once.
-"""
+time to live has passed again. Entries therefore outlive an expired log by up to that slack
+before the TTL monitor removes them; ``purge_expired`` removes them with their head at once."""
 
 from __future__ import annotations
 
@@ -315,8 +315,9 @@ class MongoLogs:
     ) -> list[str]:
         """Up to ``size`` keys of live logs, in order, from ``prefix`` (after ``last``)."""
         coll = self.backend._collection(collection)
+        await self.backend._check_form(collection, coll)  # an earlier form has no "length"
         after: dict[str, Any] = {"$gte": prefix} if last is None else {"$gt": last}
-        condition = {"_id": after, "seq": 0, "n": {"$gt": 0}, **translate.live(utcnow())}
+        condition = {"_id": after, "seq": 0, "length": {"$gt": 0}, **translate.live(utcnow())}
         cursor = coll.find(condition, {"_id": 1}).sort("_id", 1).limit(size)
         docs = await self.call(cursor.to_list(None), "list the logs of", collection)
         return [d["_id"] for d in docs if isinstance(d.get("_id"), str)]
@@ -348,7 +349,7 @@ class MongoLogs:
         then the head, then the entries."""
         await self.backend._raise_floor(collection, head.ver)
         result = await self.call(
-            coll.delete_one({"_id": head.key, "w": head.w}), "delete from", collection
+            coll.delete_one({"_id": head.key, "write_id": head.w}), "delete from", collection
         )
         if result.deleted_count != 1:
             return False
@@ -363,7 +364,7 @@ class MongoLogs:
         A write whose reply is lost is sent again once, the same write: filtered on the
         write id it replaces, it applies at most once whichever copy arrives, and the head
         remembers the ids of its last cuts (``cw``)."""
-        condition, doc = {"_id": head.key, "w": head.w}, cut.document()
+        condition, doc = {"_id": head.key, "write_id": head.w}, cut.document()
         try:
             result = await self.call(coll.replace_one(condition, doc), "write to", collection)
         except SatchelError as exc:
@@ -518,7 +519,7 @@ class MongoLogs:
                 if claim_is_young(head.claimed_at):
                     return False  # a log being created: it does not exist yet
                 result = await self.call(
-                    coll.delete_one({"_id": key, "w": head.w}), "delete from", collection
+                    coll.delete_one({"_id": key, "write_id": head.w}), "delete from", collection
                 )
                 if result.deleted_count == 1:
                     return False
@@ -585,7 +586,7 @@ class MongoLogs:
             return None
         expired = {"seq": 0, "expires": {"$lte": now}, "$nor": [{"version": {"$gt": floor}}]}
         found = await self.call(
-            coll.find(expired, {"_id": 1, "n": 1}).to_list(None), "purge", collection
+            coll.find(expired, {"_id": 1, "length": 1}).to_list(None), "purge", collection
         )
         keys = [doc["_id"] for doc in found]
         removed = 0
@@ -593,7 +594,7 @@ class MongoLogs:
             result = await self.call(
                 coll.delete_many({**expired, "_id": {"$in": keys}}), "purge", collection
             )
-            removed = min(result.deleted_count, sum(1 for d in found if (d.get("n") or 0) > 0))
+            removed = min(result.deleted_count, sum(1 for d in found if (d.get("length") or 0) > 0))
             await self._remove_orphans(coll, collection, floor, keys)
         await self.call(
             coll.delete_many(

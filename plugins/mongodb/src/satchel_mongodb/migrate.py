@@ -1,16 +1,30 @@
-"""Rewriting records stored in the earlier form into natural documents.
+"""Rewriting documents stored in an earlier form into the current one.
 
-Before natural documents, satchel-mongodb stored a value under ``v`` in a private *shadow*
-form (see :mod:`satchel_mongodb.legacy`), and the metadata under ``ver``, ``ca``, ``ua`` and
-``exp`` (now ``version``, ``created``, ``updated``, ``expires``). A collection that still
-holds such a document is refused by every query, count and write (:class:`LegacyForm`),
-never answered wrongly; :func:`migrate` rewrites those documents in place, one conditional
-update each, and may run while the collection is in use.
+Two earlier forms are read:
+
+* the *shadow form*: before natural documents, satchel-mongodb stored a value under ``v``
+  in a private form (see :mod:`satchel_mongodb.legacy`), and the metadata under ``ver``,
+  ``ca``, ``ua`` and ``exp`` (now ``version``, ``created``, ``updated``, ``expires``);
+* the *short names*: the first release of natural documents named the rest of the
+  metadata briefly: ``ix``, ``ixe``, ``kd``, ``w`` in records and claims (now
+  ``index_entries``, ``empty_indexes``, ``key_instant``, ``write_id``), ``lo``, ``n``,
+  ``cut``, ``inc``, ``ee``, ``w``, ``cw``, ``c``, ``cat``, ``rs`` in the head of a log and
+  ``at`` in its entries (see :data:`HEAD_NAMES` and :data:`ENTRY_NAMES`), with the index
+  ``satchel_index`` on ``{ix: 1, _id: 1}`` (now ``satchel_index_entries`` on
+  ``{index_entries: 1, _id: 1}``).
+
+A collection that still holds such a document is refused by every query, count, index
+lookup and write (:class:`LegacyForm`), and so is every read of such a document, never
+answered wrongly; :func:`migrate` rewrites those documents in place, one conditional update
+each, drops ``satchel_index``, and may run while the collection is in use.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from pymongo import errors as perr
 
 from satchel.errors import CorruptRecord
 from satchel_mongodb.codec import document_bytes, encode
@@ -19,32 +33,111 @@ from satchel_mongodb.legacy import decode_shadow
 if TYPE_CHECKING:
     from satchel_mongodb.backend import MongoBackend
 
-__all__ = ["LEGACY", "LegacyForm", "migrate"]
+__all__ = [
+    "ENTRY_NAMES",
+    "HEAD_NAMES",
+    "LEGACY",
+    "LEGACY_INDEX",
+    "RECORD_NAMES",
+    "RENAMED",
+    "LegacyForm",
+    "is_legacy",
+    "migrate",
+]
 
-#: The filter of documents (records, claims, log heads and entries) in the earlier form.
-LEGACY: dict[str, Any] = {"$or": [{"v": {"$exists": True}}, {"ver": {"$exists": True}}]}
-#: The metadata fields of the earlier form, and their names now.
-RENAMED: dict[str, str] = {"ver": "version", "ca": "created", "ua": "updated", "exp": "expires"}
+#: The metadata fields of the shadow form, and their names now.
+RENAMED: Final[dict[str, str]] = {
+    "ver": "version",
+    "ca": "created",
+    "ua": "updated",
+    "exp": "expires",
+}
+#: The short names of a record's (or a claim's) metadata, and their names now.
+RECORD_NAMES: Final[dict[str, str]] = {
+    "ix": "index_entries",
+    "ixe": "empty_indexes",
+    "kd": "key_instant",
+    "w": "write_id",
+}
+#: The short names of the fields of a log's head (``seq`` 0), and their names now.
+HEAD_NAMES: Final[dict[str, str]] = {
+    "lo": "bottom",
+    "n": "length",
+    "cut": "cuts",
+    "inc": "incarnation",
+    "ee": "entries_expire",
+    "w": "write_id",
+    "cw": "cut_write_ids",
+    "c": "claim",
+    "cat": "claimed_at",
+    "rs": "claim_start",
+}
+#: The short names of the fields of a log's entry (``seq`` 1 or more), and their names now.
+ENTRY_NAMES: Final[dict[str, str]] = {"at": "appended"}
+#: Fields only a document in an earlier form has (every such document has one of them:
+#: records and claims ``w``, heads ``w``, entries ``at``, the shadow form ``v`` or ``ver``).
+_MARKS: Final = ("v", "ver", "w", "ix", "ixe", "kd", "at")
+#: The filter of documents (records, claims, log heads and entries) in an earlier form.
+LEGACY: Final[dict[str, Any]] = {"$or": [{name: {"$exists": True}} for name in _MARKS]}
+#: The index of the short names' form on the index entries.
+LEGACY_INDEX: Final = "satchel_index"
+
+
+def is_legacy(doc: Mapping[str, Any]) -> bool:
+    """Whether the stored document ``doc`` (read whole) is in an earlier form."""
+    return any(name in doc for name in _MARKS)
 
 
 class LegacyForm(CorruptRecord):
-    """A collection holds records in the form satchel-mongodb stored before natural
-    documents."""
+    """A collection holds records in a form an earlier satchel-mongodb stored."""
 
     def __init__(self, collection: str) -> None:
         super().__init__(
             f"{collection!r}: holds records stored by an earlier satchel-mongodb (values "
-            "under 'v' in its shadow form, metadata under 'ver', 'ca', 'ua', 'exp'), which "
-            "this version does not read; rewrite them "
+            "under 'v' in its shadow form, or metadata under short names such as 'ver', "
+            "'w', 'ix'), which this version does not read; rewrite them "
             "once with `await satchel_mongodb.migrate.migrate(backend)` (docs/mongodb.md, "
-            "'Upgrading from the shadow form')"
+            "'Upgrading from an earlier form')"
         )
+
+
+def _names(doc: Mapping[str, Any]) -> dict[str, str]:
+    """The fields of ``doc`` to rename, and their names now."""
+    seq = doc.get("seq")
+    if seq is None:
+        short = RECORD_NAMES
+    elif seq == 0:
+        short = HEAD_NAMES
+    else:
+        short = ENTRY_NAMES
+    return {old: new for old, new in {**RENAMED, **short}.items() if old in doc}
+
+
+def _rewrite(doc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(filter, update)`` rewriting ``doc`` into the current form: the filter names the
+    document as read (its key and every field the update renames or removes)."""
+    fields: dict[str, Any] = {}
+    if "v" in doc:
+        value = decode_shadow(doc["v"])
+        stored, instants = encode(value)
+        fields["value"] = stored
+        if instants is not None:
+            fields["instants"] = instants
+        document_bytes({**doc, **fields}, value, f"value of {doc['_id']!r}")
+    renamed = _names(doc)
+    for old, new in renamed.items():
+        fields[new] = doc[old]
+    read = [old for old in ("v", *renamed) if old in doc]
+    condition = {"_id": doc["_id"], **{old: doc[old] for old in read}}
+    gone = dict.fromkeys(["v", "d", *renamed], "")
+    return condition, {"$set": fields, "$unset": gone}
 
 
 async def migrate(backend: MongoBackend, collection: str | None = None) -> int:
     """Rewrite the documents of ``collection`` (of every satchel collection when ``None``)
-    stored in the earlier form; how many were rewritten. Each is one update filtered on the
-    document as read, so a record written meanwhile is left as its writer wrote it."""
+    stored in an earlier form, and drop the earlier form's index; how many documents were
+    rewritten. Each is one update filtered on the document as read, so a document written
+    meanwhile is left as its writer wrote it."""
     if collection is None:
         names = await backend.mongo_collections()
     else:
@@ -52,23 +145,15 @@ async def migrate(backend: MongoBackend, collection: str | None = None) -> int:
     total = 0
     for name, mongo in names:
         coll = backend.raw_collection(mongo)
+        try:
+            await coll.drop_index(LEGACY_INDEX)
+        except perr.OperationFailure as exc:
+            # no such index (27), or no such collection (26)
+            if exc.code not in (26, 27) and "not found" not in str(exc).lower():
+                raise
         async for doc in coll.find(LEGACY):
-            fields: dict[str, Any] = {}
-            if "v" in doc:
-                value = decode_shadow(doc["v"])
-                stored, instants = encode(value)
-                fields["value"] = stored
-                if instants is not None:
-                    fields["instants"] = instants
-                document_bytes({**doc, **fields}, value, f"value of {doc['_id']!r}")
-            for old, new in RENAMED.items():
-                if old in doc:
-                    fields[new] = doc[old]
-            condition = {"_id": doc["_id"], **{old: doc[old] for old in ("v", "ver") if old in doc}}
-            result = await coll.update_one(
-                condition,
-                {"$set": fields, "$unset": {"v": "", "d": "", **dict.fromkeys(RENAMED, "")}},
-            )
+            condition, update = _rewrite(doc)
+            result = await coll.update_one(condition, update)
             total += result.modified_count
         backend.forget_form(name)
     return total

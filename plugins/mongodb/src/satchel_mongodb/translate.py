@@ -33,8 +33,10 @@ from satchel_mongodb.codec import instant, value_path
 __all__ = [
     "FALSE",
     "INSTANTS",
+    "METADATA_FIELDS",
     "RECORDS",
     "all_of",
+    "candidate_fields",
     "exact_on_server",
     "live",
     "page_after",
@@ -62,6 +64,9 @@ _OPS: Final = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 _LAST_CHAR: Final = "\U0010ffff"
 #: Records only (not the documents of a log in the same collection, which have ``seq``).
 RECORDS: Final[dict[str, Any]] = {"seq": {"$exists": False}}
+#: The metadata of a record, beside its value (what a projection fetches).
+_RECORD_FIELDS: Final = {"version": 1, "created": 1, "updated": 1, "expires": 1, "write_id": 1}
+METADATA_FIELDS: Final = {**_RECORD_FIELDS, "index_entries": 1, "empty_indexes": 1}
 #: The field that lists the instants of the value's strings that read as datetimes.
 INSTANTS: Final = "instants"
 #: Below this magnitude a number compares on the server as in Python, whatever the server
@@ -72,7 +77,7 @@ _EXACT_NUMBER: Final = 2**53
 
 def live(now: datetime) -> dict[str, Any]:
     """Records that have not expired at ``now``: ``expires`` is ``null``, missing or later.
-    (One field condition, not an ``$or``: a server may stop using the ``_id`` or ``ix``
+    (One field condition, not an ``$or``: a server may stop using the ``_id`` or ``index_entries``
     index for a filter with a top-level operator.)"""
     return {"expires": {"$not": {"$lte": now}}}
 
@@ -376,9 +381,9 @@ def _metadata(condition: Condition) -> dict[str, Any]:
     if name == "key":
         if isinstance(wanted, datetime):
             if op == "eq":
-                return {"kd": instant(_aware(wanted))}
+                return {"key_instant": instant(_aware(wanted))}
             if op in _OPS:
-                return {"kd": {_OPS[op]: instant(_aware(wanted))}}
+                return {"key_instant": {_OPS[op]: instant(_aware(wanted))}}
             return FALSE
         if not isinstance(wanted, str):
             return FALSE
@@ -591,11 +596,26 @@ def atoms(doc: Mapping[str, Any], order_by: Sequence[Order]) -> list[tuple[int, 
     return out
 
 
+def candidate_fields(where: Sequence[Condition]) -> dict[str, Any]:
+    """The fields to fetch of a candidate that ``where`` is tested on in the client (with
+    :func:`satchel.query.matches`): the metadata, and every top-level field of the value a
+    condition's path starts with (the whole value when a condition names the value itself
+    or a list index first). A value that is not an object comes back without those fields,
+    or as a list; either way a path into it finds nothing, as in the whole value."""
+    fields = dict(_RECORD_FIELDS)
+    paths = [c.field[1:] for c in where if c.field[0] == "value"]
+    if any(not path or path[0].isdigit() for path in paths):
+        fields["value"] = 1
+    else:
+        fields.update({value_path(path[:1]): 1 for path in paths})
+    return fields
+
+
 def projection(select: Sequence[FieldPath] | None) -> dict[str, Any] | None:
     """The fields to fetch: every top-level field a selected path starts with (the exact
     projection is applied to what comes back, with :func:`satchel.query.project`)."""
     if select is None or any(len(path) == 1 or path[1].isdigit() for path in select):
         return None  # the whole value (a list's elements cannot be projected by index)
     fields: dict[str, Any] = {value_path(path[1:2]): 1 for path in select}
-    fields.update({"version": 1, "created": 1, "updated": 1, "expires": 1, "ix": 1, "ixe": 1})
+    fields.update(METADATA_FIELDS)
     return fields
