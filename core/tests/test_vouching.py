@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 import satchel
-from satchel import Operation
-from satchel import validation
+from satchel import Operation, validation
 from satchel.errors import InvalidArgument
 from satchel.handle import Satchel
 from satchel.plugins import load_plugins
