@@ -271,6 +271,9 @@ class SyncTaskStore(_SyncStore[TaskStore[M]], Generic[M]):
     def update(self, task: M, *, expected_version: int | None = None, ttl: TTL = DEFAULT) -> int:
         return self._loop.run(self._store.update, task, expected_version=expected_version, ttl=ttl)
 
+    def save(self, task: M, *, ttl: TTL = DEFAULT) -> int:
+        return self._loop.run(self._store.save, task, ttl=ttl)
+
     def delete(self, task_id: str, *, expected_version: int | None = None) -> None:
         return self._loop.run(self._store.delete, task_id, expected_version=expected_version)
 

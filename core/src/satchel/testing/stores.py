@@ -194,6 +194,15 @@ class StoreRules(ConformanceFixtures):
         await tasks.delete("t:1", expected_version=2)
         assert await tasks.load("t:1") is None
         assert await tasks.load_by_request_id("req-1") is None
+        # save: create or replace, unconditionally, with the task's own index entries
+        assert await tasks.save(KitTask(task_id="t:3", items=[{"request_id": "req-4"}])) == 1
+        assert await tasks.save(KitTask(task_id="t:3", items=[{"request_id": "req-5"}])) == 2
+        assert await tasks.load_by_request_id("req-4") is None
+        saved = await tasks.load_versioned("t:3")
+        assert saved is not None and saved.version == 2
+        assert saved.created_at is not None and saved.created_at <= saved.updated_at  # type: ignore[operator]
+        by_request = await tasks.load_by_request_id("req-5")
+        assert by_request is not None and by_request.task_id == "t:3"
 
     @pytest.mark.asyncio
     async def test_session_store(self, satchel_handle: satchel.Satchel) -> None:
