@@ -38,11 +38,11 @@ from satchel.query.cursors import cursor_position, decode_cursor, encode_cursor,
 from satchel.query.evaluation import evaluate, matches, predicate, project
 from satchel.query.globs import compile_glob, escape_glob, glob_match
 from satchel.query.model import (
-    MAX_COUNT,
-    METADATA_FIELDS,
     JSON_CONDITION_KEYS,
     JSON_OPERATOR_SPELLINGS,
     JSON_ORDER_KEYS,
+    MAX_COUNT,
+    METADATA_FIELDS,
     MISSING,
     OPERATORS,
     QUERY_DOCUMENT_KEYS,

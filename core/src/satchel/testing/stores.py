@@ -199,10 +199,14 @@ class StoreRules(ConformanceFixtures):
         assert await tasks.save(KitTask(task_id="t:3", items=[{"request_id": "req-5"}])) == 2
         assert await tasks.load_by_request_id("req-4") is None
         saved = await tasks.load_versioned("t:3")
-        assert saved is not None and saved.version == 2
-        assert saved.created_at is not None and saved.created_at <= saved.updated_at  # type: ignore[operator]
+        assert saved is not None
+        assert saved.version == 2
+        assert saved.created_at is not None
+        assert saved.updated_at is not None
+        assert saved.created_at <= saved.updated_at
         by_request = await tasks.load_by_request_id("req-5")
-        assert by_request is not None and by_request.task_id == "t:3"
+        assert by_request is not None
+        assert by_request.task_id == "t:3"
 
     @pytest.mark.asyncio
     async def test_session_store(self, satchel_handle: satchel.Satchel) -> None:
