@@ -154,7 +154,7 @@ SECRET = "hunter2"
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never depend on the caller's SATCHEL_* / TA_* variables."""
     for name in list(os.environ):
-        if name.upper().startswith(("SATCHEL_", "TA_")):
+        if name.upper().startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL")):
             monkeypatch.delenv(name)
 
 
@@ -916,7 +916,7 @@ def satchel_command() -> list[str]:
 
 
 def run_script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.upper().startswith(("SATCHEL_", "TA_"))}
+    environ = {k: v for k, v in os.environ.items() if not k.upper().startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))}
     environ.update(env)
     return subprocess.run(
         [*satchel_command(), *args],
