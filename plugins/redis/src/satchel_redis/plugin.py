@@ -273,9 +273,10 @@ class RedisSettings(BaseSettings):
                 settings._sources[field] = _variable(field)
         return settings
 
-    def _url_variable(self) -> str:
-        """The variable the URL came from (``SATCHEL_REDIS_URL`` when it was given in code,
-        as the messages about a URL always said)."""
+    def url_source(self) -> str:
+        """The variable the URL came from: ``SATCHEL_REDIS_URL``, or ``REDIS_URL`` when
+        only it set the URL (``SATCHEL_REDIS_URL`` too when the URL was given in code, as
+        the messages about a URL always said)."""
         source = self._sources.get("url", "SATCHEL_REDIS_URL")
         return "SATCHEL_REDIS_URL" if source.endswith("=") else source
 
@@ -292,7 +293,7 @@ class RedisSettings(BaseSettings):
 
     def database_source(self) -> str:
         """Where the database number comes from: ``SATCHEL_REDIS_URL`` or its variable."""
-        return self._url_variable() if self.url is not None else self.source_of("db")
+        return self.url_source() if self.url is not None else self.source_of("db")
 
     def credentials_sent(self) -> str:
         """Which credentials are sent to the server, and where they come from (never the
@@ -309,7 +310,7 @@ class RedisSettings(BaseSettings):
                 has_password = bool(parts.password) or has_password
             except ValueError:
                 pass
-            url = self._url_variable()
+            url = self.url_source()
             if user and has_password:
                 return f"the user {user!r} and the password in {url}"
             if has_password:
