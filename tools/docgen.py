@@ -101,9 +101,7 @@ def _variables_section(variables: Sequence[EnvVariable], level: str) -> list[str
         if variable.aliases:
             names = ", ".join(_code(alias) for alias in variable.aliases)
             order = ", in this order," if len(variable.aliases) > 1 else ""
-            lines.append(
-                f"- Also read from{order}: {names} (when {_code(variable.name)} is unset)"
-            )
+            lines.append(f"- Also read from{order}: {names} (when {_code(variable.name)} is unset)")
         if variable.secret:
             lines.append("- Secret: never shown in listings, logs or error messages")
     return lines

@@ -763,7 +763,11 @@ def test_ctrl_c_at_any_moment_leaves_the_handle_working(tmp_path: Any) -> None:
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))},
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
+        },
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -813,7 +817,11 @@ def test_a_handle_open_at_exit_is_closed_then(tmp_path: Any) -> None:
         text=True,
         timeout=60,
         cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))},
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
+        },
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["a 1", "exiting", "backend closed"]
