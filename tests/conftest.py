@@ -14,9 +14,10 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No SATCHEL_* or TA_* variable of the caller's leaks into a test."""
+    """No variable satchel reads (SATCHEL_*, TA_*, KV_STORE_*, REDIS_URL) leaks into a test
+    from the caller's environment."""
     for name in list(os.environ):
-        if name.upper().startswith(("SATCHEL_", "TA_")):
+        if name.upper().startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL")):
             monkeypatch.delenv(name)
 
 

@@ -154,7 +154,7 @@ SECRET = "hunter2"
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never depend on the caller's SATCHEL_* / TA_* variables."""
     for name in list(os.environ):
-        if name.upper().startswith(("SATCHEL_", "TA_")):
+        if name.upper().startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL")):
             monkeypatch.delenv(name)
 
 
@@ -420,6 +420,31 @@ def test_backends_variables() -> None:
     text = run("backends", "--variables").stdout
     assert "SATCHEL_MEMORY_MAX_VALUE_BYTES" in text
     assert "also read from: TA_PERSISTENCE_CLASS" in text
+
+
+def test_backends_variables_lists_the_platform_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KV_STORE_BACKEND", "redis")
+    monkeypatch.setenv("KV_STORE_TTL", "60")
+    monkeypatch.setenv("REDIS_URL", f"redis://admin:{SECRET}@platform.example:6390/0")
+    rows = {row["name"]: row for row in run_json("backends", "--variables")["variables"]}
+    for name, alias in (
+        ("SATCHEL_BACKEND", "KV_STORE_BACKEND"),
+        ("SATCHEL_DEFAULT_TTL", "KV_STORE_TTL"),
+        ("SATCHEL_REDIS_URL", "REDIS_URL"),
+    ):
+        assert rows[name]["aliases"][-1] == alias, rows[name]  # the lowest precedence
+        assert rows[name]["set"], name  # set by its alias alone
+    assert rows["SATCHEL_REDIS_URL"]["secret"]
+    text = run("backends", "--variables").stdout
+    assert "also read from: KV_STORE_BACKEND" in text
+    assert "also read from: REDIS_URL" in text
+    # the backend they select, with the URL masked
+    report = run_json("backends")
+    assert report["selected"]["name"] == "redis"
+    assert report["selected"]["settings"]["SATCHEL_REDIS_URL"] == "***"
+    assert report["core_settings"]["SATCHEL_DEFAULT_TTL"] == 60.0
+    for args in (("backends",), ("backends", "--json"), ("backends", "--variables", "--json")):
+        assert SECRET not in run(*args).output, args
 
 
 def test_plugin_failures_and_secrets_are_reported_masked(
@@ -916,7 +941,11 @@ def satchel_command() -> list[str]:
 
 
 def run_script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.upper().startswith(("SATCHEL_", "TA_"))}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
+    }
     environ.update(env)
     return subprocess.run(
         [*satchel_command(), *args],

@@ -52,7 +52,11 @@ NOT_PAGES = ("examples", "_griffe")
 
 
 def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SATCHEL_", "TA_"))}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
+    }
 
 
 def _python_blocks(text: str) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 import satchel
 from satchel.errors import BackendNotFound, ConfigError
-from satchel.settings import SatchelSettings, load_settings
+from satchel.settings import SatchelSettings, describe_variables, load_settings
 
 CUSTOM = """
     from satchel_memory import MemoryBackend
@@ -286,3 +286,119 @@ def test_another_class_in_a_module_of_that_name_is_still_loaded_as_custom() -> N
     settings = load_settings(SatchelSettings, environ)
     assert settings.backend == "memory"
     assert settings.custom_backend() == ("custom/example_redis_persistence.py", "MyOwnManager")
+
+
+# --------------------------------------------------------------------------------------
+# the elizaOS KV store proposal's names: aliases at the lowest precedence
+
+
+def _sources(environ: dict[str, str]) -> dict[str, str | None]:
+    return {v.name: v.source for v in describe_variables(SatchelSettings, environ)}
+
+
+def test_kv_store_variables_are_read_when_nothing_else_is_set() -> None:
+    environ = {"KV_STORE_BACKEND": "mongodb", "KV_STORE_TTL": "90"}
+    settings = load_settings(SatchelSettings, environ)
+    assert settings.backend == "mongodb"
+    assert settings.default_ttl == 90.0
+    sources = _sources(environ)
+    assert sources["SATCHEL_BACKEND"] == "KV_STORE_BACKEND"
+    assert sources["SATCHEL_DEFAULT_TTL"] == "KV_STORE_TTL"
+    assert sources["SATCHEL_NAMESPACE"] is None
+    # the listing names them as aliases, after the SATCHEL_ name
+    described = {v.name: v for v in describe_variables(SatchelSettings)}
+    assert described["SATCHEL_BACKEND"].aliases == ("KV_STORE_BACKEND",)
+    assert described["SATCHEL_DEFAULT_TTL"].aliases == ("KV_STORE_TTL",)
+
+
+def test_the_satchel_variables_win_over_the_kv_store_ones() -> None:
+    environ = {
+        "SATCHEL_BACKEND": "memory",
+        "KV_STORE_BACKEND": "mongodb",
+        "SATCHEL_DEFAULT_TTL": "5",
+        "KV_STORE_TTL": "not even a number",  # shadowed: never read, so no error
+    }
+    settings = load_settings(SatchelSettings, environ)
+    assert (settings.backend, settings.default_ttl) == ("memory", 5.0)
+    sources = _sources(environ)
+    assert sources["SATCHEL_BACKEND"] == "SATCHEL_BACKEND"
+    assert sources["SATCHEL_DEFAULT_TTL"] == "SATCHEL_DEFAULT_TTL"
+    # an empty SATCHEL_ variable counts as unset: the alias is read
+    settings = load_settings(SatchelSettings, {"SATCHEL_BACKEND": "", "KV_STORE_BACKEND": "redis"})
+    assert settings.backend == "redis"
+    # and settings given in code win over both
+    store = satchel.open(default_ttl=7, environ={"KV_STORE_TTL": "90"})
+    assert store.settings.default_ttl == 7.0
+
+
+def test_teal_agents_variables_win_over_kv_store_backend(custom_module: Path) -> None:
+    teal_redis = {
+        "TA_PERSISTENCE_MODULE": "src/sk_agents/persistence/custom/example_redis_persistence.py",
+        "TA_PERSISTENCE_CLASS": "RedisTaskPersistenceManager",
+    }
+    # Teal's Redis example selects redis, whatever KV_STORE_BACKEND says
+    environ = {**teal_redis, "KV_STORE_BACKEND": "mongodb"}
+    assert load_settings(SatchelSettings, environ).backend == "redis"
+    assert _sources(environ)["SATCHEL_BACKEND"] is None  # KV_STORE_BACKEND is not used
+    # ... but SATCHEL_BACKEND still says otherwise
+    environ = {**teal_redis, "SATCHEL_BACKEND": "memory", "KV_STORE_BACKEND": "mongodb"}
+    assert load_settings(SatchelSettings, environ).backend == "memory"
+    # Teal's custom class wins over KV_STORE_BACKEND as over SATCHEL_BACKEND
+    environ = {
+        "TA_PERSISTENCE_MODULE": str(custom_module),
+        "TA_PERSISTENCE_CLASS": "TenantBackend",
+        "KV_STORE_BACKEND": "mongodb",
+    }
+    assert satchel.open(environ=environ).raw_backend.name == "tenant"
+    # Teal's defaults (its in-memory manager) leave the choice to KV_STORE_BACKEND
+    environ = {
+        "TA_PERSISTENCE_MODULE": "persistence/in_memory_persistence_manager.py",
+        "TA_PERSISTENCE_CLASS": "InMemoryPersistenceManager",
+        "KV_STORE_BACKEND": "mongodb",
+    }
+    settings = load_settings(SatchelSettings, environ)
+    assert settings.backend == "mongodb"
+    assert settings.custom_backend(environ) is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {"KV_STORE_TTL": "-5"},
+            "KV_STORE_TTL='-5': must be a positive number of seconds",
+        ),
+        (
+            {"KV_STORE_TTL": "soon"},
+            "KV_STORE_TTL='soon': Input should be a valid number",
+        ),
+        (
+            {"KV_STORE_BACKEND": "Not A Name"},
+            "KV_STORE_BACKEND='Not A Name': must be a backend name",
+        ),
+    ],
+)
+def test_a_bad_kv_store_value_names_its_variable(environ: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        satchel.open(environ=environ)
+    assert str(info.value).startswith(expected), str(info.value)
+
+
+def test_an_unknown_backend_names_kv_store_backend_when_that_was_used() -> None:
+    with pytest.raises(BackendNotFound) as info:
+        satchel.open(environ={"KV_STORE_BACKEND": "reddis"})
+    assert str(info.value).startswith("unknown backend 'reddis' (KV_STORE_BACKEND);")
+    with pytest.raises(BackendNotFound) as info:
+        satchel.open(environ={"KV_STORE_BACKEND": "memory", "SATCHEL_BACKEND": "reddis"})
+    assert str(info.value).startswith("unknown backend 'reddis' (SATCHEL_BACKEND);")
+
+
+async def test_kv_store_ttl_applies_to_stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KV_STORE_TTL", "60")
+    async with satchel.open() as store:
+        assert store.settings.default_ttl == 60.0
+        kv = store.kv("ns")
+        await kv.set("k", 1)
+        entry = await kv.get_entry("k")
+        assert entry is not None and entry.expires_at is not None
+        assert 59 < (entry.expires_at - entry.updated_at).total_seconds() <= 60  # type: ignore[operator]

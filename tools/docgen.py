@@ -45,6 +45,15 @@ name as in `SATCHEL_BACKEND`. Names are case-insensitive and an empty variable c
 A bad value stops `satchel.open()` with a `ConfigError` that names the variable and says what
 is wrong with its value; secrets are never shown.
 
+Some variables are also read from other names, the aliases listed under them: Teal Agents'
+`TA_*` names, and, at the lowest precedence, generic names that hosting platforms and other
+agent frameworks set: `KV_STORE_BACKEND` and `KV_STORE_TTL` (from the elizaOS KV store
+proposal) and `REDIS_URL`. The `SATCHEL_*` variable wins over its aliases, and an alias is
+read only when the variables before it are unset, in the order listed; `REDIS_URL` is not
+read at all when another variable names the Redis server. An error names the variable the
+bad value came from (`KV_STORE_TTL='-5': ...`), and `satchel backends --variables` lists each
+variable with its aliases.
+
 In code, pass `satchel.open(settings=SatchelSettings(...))` to set core settings directly (the
 fields you leave out are still read from the environment), or `satchel.open(environ={...})` to
 read the variables from a mapping instead of the process environment. `satchel backends`
@@ -91,7 +100,8 @@ def _variables_section(variables: Sequence[EnvVariable], level: str) -> list[str
         lines.append(f"- Default: {_default(variable)}")
         if variable.aliases:
             names = ", ".join(_code(alias) for alias in variable.aliases)
-            lines.append(f"- Also read from: {names} (when {_code(variable.name)} is unset)")
+            order = ", in this order," if len(variable.aliases) > 1 else ""
+            lines.append(f"- Also read from{order}: {names} (when {_code(variable.name)} is unset)")
         if variable.secret:
             lines.append("- Secret: never shown in listings, logs or error messages")
     return lines

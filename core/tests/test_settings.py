@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
-from pydantic import AliasChoices, Field, HttpUrl, MongoDsn, RedisDsn, SecretStr
+from pydantic import AliasChoices, Field, HttpUrl, MongoDsn, RedisDsn, SecretStr, model_validator
 from pydantic_settings import BaseSettings
 
 from satchel.errors import ConfigError, SatchelError
@@ -11,11 +14,14 @@ from satchel.redaction import scrub_secrets
 from satchel.settings import (
     SatchelSettings,
     describe_variables,
+    drop_ignored,
     env_names,
     load_settings,
     plugin_settings_config,
     redact_url,
+    settings_from_code,
     settings_summary,
+    variable_source,
 )
 
 
@@ -153,3 +159,52 @@ def test_a_given_environ_is_the_only_one_read(monkeypatch: pytest.MonkeyPatch) -
 
     assert os.environ["SATCHEL_NAMESPACE"] == "from-process"  # and not touched
     assert load_settings(SatchelSettings).namespace == "from-process"
+
+
+class PlatformSettings(BaseSettings):
+    """A setting with a Teal-style alias and a platform alias below it, and a rule: the
+    platform's variable is not used when ``SATCHEL_PLAT_HOST`` is set."""
+
+    model_config = plugin_settings_config("plat", populate_by_name=True)
+
+    url: str | None = Field(
+        None, validation_alias=AliasChoices("SATCHEL_PLAT_URL", "TEAL_PLAT_URL", "PLAT_URL")
+    )
+    host: str | None = None
+
+    @classmethod
+    def ignored_variables(cls, environ: Mapping[str, str]) -> frozenset[str]:
+        return frozenset({"PLAT_URL"} if environ.get("SATCHEL_PLAT_HOST") else ())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop(cls, data: Any) -> Any:
+        return drop_ignored(cls, data)
+
+
+@pytest.mark.parametrize(
+    ("environ", "url", "source"),
+    [
+        ({}, None, None),
+        ({"PLAT_URL": "p"}, "p", "PLAT_URL"),
+        ({"PLAT_URL": "p", "TEAL_PLAT_URL": "t"}, "t", "TEAL_PLAT_URL"),
+        ({"PLAT_URL": "p", "TEAL_PLAT_URL": "t", "SATCHEL_PLAT_URL": "s"}, "s", "SATCHEL_PLAT_URL"),
+        ({"PLAT_URL": "p", "SATCHEL_PLAT_URL": ""}, "p", "PLAT_URL"),  # empty is unset
+        ({"plat_url": "p"}, "p", "PLAT_URL"),  # names in any case
+        ({"PLAT_URL": "p", "SATCHEL_PLAT_HOST": "h"}, None, None),  # ignored: unused
+        ({"PLAT_URL": "p", "TEAL_PLAT_URL": "t", "SATCHEL_PLAT_HOST": "h"}, "t", "TEAL_PLAT_URL"),
+    ],
+)
+def test_the_first_variable_set_and_not_ignored_is_the_source(
+    environ: dict[str, str], url: str | None, source: str | None
+) -> None:
+    assert load_settings(PlatformSettings, environ).url == url
+    assert variable_source(PlatformSettings, "url", environ) == source
+    [described] = [
+        v for v in describe_variables(PlatformSettings, environ) if v.name.endswith("URL")
+    ]
+    assert described.aliases == ("TEAL_PLAT_URL", "PLAT_URL")
+    assert described.source == source
+    # given in code, a value is kept whatever the environment ignores
+    in_code = settings_from_code(PlatformSettings, {"url": "c"}, argument="x", environ=environ)
+    assert in_code.url == "c"

@@ -38,6 +38,7 @@ from satchel.errors import (
     SatchelError,
 )
 from satchel.handle import Satchel
+from satchel.query import parse_query
 from satchel.stores import KVStore, LogStore, SessionStore, TaskStore
 from satchel.sync import SyncKVStore, SyncLogStore, SyncSatchel, SyncSessionStore, SyncTaskStore
 from satchel.sync.loop import CANCEL_WAIT
@@ -216,6 +217,21 @@ SCRIPT: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = [
     ("kv", "find", ("nope", "2"), {}),
     ("kv", "query", ([("x", "eq", 2)],), {"order_by": "-key", "select": ["x"], "limit": 5}),
     ("kv", "query", (), {"offset": 1, "limit": 2}),
+    (
+        "kv",
+        "query",
+        ([{"field": "x", "operator": "eq", "value": 2}],),
+        {"order_by": {"field": "key", "direction": "desc"}},
+    ),
+    (
+        "kv",
+        "query",
+        (parse_query({"where": [["x", "gte", 1]], "orderBy": {"field": "x", "direction": "asc"}}),),
+        {},
+    ),
+    ("kv", "query", (parse_query({"limit": 1}),), {"limit": 2}),
+    ("kv", "count", (parse_query({"where": [{"field": "x", "operator": "gt", "value": 0}]}),), {}),
+    ("kv", "count", ([{"field": "x", "operator": "gt"}],), {}),
     ("kv", "query", (), {"cursor": "bogus"}),
     ("kv", "entries", (), {"batch_size": 2}),
     ("kv", "entries", (), {"batch_size": 0}),
@@ -230,6 +246,10 @@ SCRIPT: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = [
     ("tasks", "update", (Task(task_id="t1", request_id="r1", n=1),), {"expected_version": 1}),
     ("tasks", "update", (Task(task_id="t1", n=2),), {"expected_version": 1}),
     ("tasks", "update", (Task(task_id="t9"),), {}),
+    ("tasks", "save", (Task(task_id="t1", request_id="r1", n=3),), {"ttl": 120}),
+    ("tasks", "save", (Task(task_id="t2"),), {}),
+    ("tasks", "save", ("not a task",), {}),
+    ("tasks", "delete", ("t2",), {}),
     ("tasks", "exists", ("t1",), {}),
     ("tasks", "find", ("request_id", "r1"), {"limit": 1}),
     ("tasks", "find", ("nope", "r1"), {}),
@@ -743,7 +763,11 @@ def test_ctrl_c_at_any_moment_leaves_the_handle_working(tmp_path: Any) -> None:
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("SATCHEL_", "TA_"))},
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
+        },
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -793,7 +817,11 @@ def test_a_handle_open_at_exit_is_closed_then(tmp_path: Any) -> None:
         text=True,
         timeout=60,
         cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("SATCHEL_", "TA_"))},
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
+        },
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["a 1", "exiting", "backend closed"]

@@ -303,3 +303,69 @@ async def test_cleanup_with_no_age_takes_tasks_finished_this_millisecond(
     for i in range(20):
         await tasks.create(make_task(f"t{i}", status=Status.COMPLETED))
         assert await tasks.cleanup(older_than=timedelta(0)) == 1
+
+
+async def test_save_creates_or_replaces_whatever_is_stored(tasks: TaskStore[AgentTask]) -> None:
+    assert await tasks.save(make_task("t1", "r1")) == 1  # created
+    first = await tasks.load_versioned("t1")
+    assert first is not None and first.version == 1
+    await asyncio.sleep(0.002)
+    replaced = make_task("t1", "r2", status=Status.PAUSED)
+    assert await tasks.save(replaced) == 2  # replaced, no version asked for
+    second = await tasks.load_versioned("t1")
+    assert second is not None and second.value == replaced and second.version == 2
+    assert second.created_at == first.created_at  # a replace keeps the creation time
+    assert second.updated_at > first.updated_at  # type: ignore[operator]
+    # the index entries are the saved task's own
+    assert await tasks.load_by_request_id("r1") is None
+    assert (await tasks.load_by_request_id("r2")).task_id == "t1"  # type: ignore[union-attr]
+    # unconditional: a concurrent change is overwritten, not refused
+    await tasks.update(make_task("t1", "r3"), expected_version=2)
+    assert await tasks.save(make_task("t1", "r4")) == 4
+    assert [i.request_id for i in (await tasks.load("t1")).items] == ["r4"]  # type: ignore[union-attr]
+    # after a delete, save creates again (at a version never held before)
+    await tasks.delete("t1")
+    again = make_task("t1")
+    assert await tasks.save(again) > 4
+    assert await tasks.load("t1") == again
+
+
+async def test_save_takes_the_ttl_as_create_and_update_do(store: satchel.Satchel) -> None:
+    tasks = store.tasks(AgentTask, ttl=0.4)
+    await tasks.save(make_task("default", "r1"))
+    await tasks.save(make_task("forever", "r2"), ttl=None)
+    await tasks.save(make_task("given", "r3"), ttl=timedelta(seconds=30))
+    default, forever, given = [
+        await tasks.load_versioned(k) for k in ("default", "forever", "given")
+    ]
+    assert default is not None and default.expires_at is not None
+    assert forever is not None and forever.expires_at is None
+    assert given is not None and given.expires_at is not None
+    assert given.expires_at - given.updated_at > timedelta(seconds=29)  # type: ignore[operator]
+    await asyncio.sleep(0.45)
+    assert await tasks.load("default") is None
+    assert await tasks.load_by_request_id("r1") is None
+    assert await tasks.load_by_request_id("r2") is not None
+    # a replace without a ttl takes the store's default again: the task expires
+    await tasks.save(make_task("forever", "r2"))
+    assert (await tasks.load_versioned("forever")).expires_at is not None  # type: ignore[union-attr]
+
+
+async def test_save_refuses_bad_input_and_writes_nothing(
+    store: satchel.Satchel, tasks: TaskStore[AgentTask]
+) -> None:
+    await tasks.save(make_task("keep", "r1"))
+    with pytest.raises(InvalidArgument, match="task: must be a AgentTask"):
+        await tasks.save({"task_id": "x"})  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match=r"task.task_id: must not be empty"):
+        await tasks.save(make_task(""))
+    with pytest.raises(InvalidArgument, match="ttl: must be a positive number"):
+        await tasks.save(make_task("keep", "r2"), ttl=-1)
+    with pytest.raises(TypeError):
+        await tasks.save(make_task("keep"), expected_version=1)  # type: ignore[call-arg]
+    bad = store.tasks(AgentTask, indexes={"user": lambda t: [None]})
+    with pytest.raises(InvalidArgument, match=r"indexes\['user'\]"):
+        await bad.save(make_task("keep", "r3"))
+    loaded = await tasks.load_versioned("keep")
+    assert loaded is not None and loaded.version == 1
+    assert [i.request_id for i in loaded.value.items] == ["r1"]

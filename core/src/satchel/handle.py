@@ -25,6 +25,7 @@ from satchel.settings import (
     load_settings,
     settings_from_code,
     settings_secrets,
+    variable_source,
 )
 from satchel.stores.base import IndexExtractor, collection_name
 from satchel.stores.kv import KVStore
@@ -60,7 +61,11 @@ def build_backend(
         arguments instead of variables.
     """
     in_code = backend_settings is not None
-    source = "the backend argument" if in_code else "SATCHEL_BACKEND"
+    source = (
+        "the backend argument"
+        if in_code
+        else variable_source(SatchelSettings, "backend", environ) or "SATCHEL_BACKEND"
+    )
     custom = None if in_code else settings.custom_backend(environ)
     if custom is not None:
         from satchel.loader import build_custom_backend

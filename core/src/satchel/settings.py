@@ -5,6 +5,14 @@ whose variables are ``SATCHEL_<NAME>_<FIELD>``, built with :func:`plugin_setting
 so that every plugin names its variables the same way and core can list them all
 (:func:`describe_variables`, ``satchel backends``, ``docs/configuration.md``).
 
+A setting may be read from several variables (``AliasChoices``), the first set one winning:
+``SATCHEL_*`` first, then Teal Agents' names, then the generic names many platforms set
+(``KV_STORE_BACKEND``, ``KV_STORE_TTL``, ``REDIS_URL``: :data:`KV_STORE_BACKEND_VARIABLE`),
+at the lowest precedence. A settings class may say which of its variables are not used in
+an environment (a classmethod ``ignored_variables(environ)``: ``REDIS_URL`` beside a host
+and port); :func:`drop_ignored` applies it in a ``mode="before"`` model validator, and
+:func:`variable_source` tells which variable a setting's value comes from.
+
 A bad value becomes a one-line :class:`~satchel.errors.ConfigError` naming the variable
 (:func:`load_settings`), or the argument when the value was given in code
 (:func:`settings_from_code`); secrets (``SecretStr`` fields, passwords inside URLs) are never
@@ -51,7 +59,10 @@ from satchel.redaction import (  # re-exported: plugins import them from here
 from satchel.validation import MAX_TTL_SECONDS
 
 __all__ = [
+    "KV_STORE_BACKEND_VARIABLE",
+    "KV_STORE_TTL_VARIABLE",
     "EnvVariable",
+    "drop_ignored",
     "check_url_userinfo",
     "clean_error",
     "settings_secrets",
@@ -70,9 +81,16 @@ __all__ = [
     "settings_summary",
     "setting_label",
     "variable_in_use",
+    "variable_source",
 ]
 
 S = TypeVar("S", bound=BaseSettings)
+
+#: The elizaOS KV store proposal's variables, read at the lowest precedence: aliases of
+#: ``SATCHEL_BACKEND`` and ``SATCHEL_DEFAULT_TTL``, used only when neither the ``SATCHEL_*``
+#: variable nor a higher alias is set.
+KV_STORE_BACKEND_VARIABLE = "KV_STORE_BACKEND"
+KV_STORE_TTL_VARIABLE = "KV_STORE_TTL"
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")  # always used with fullmatch
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -114,8 +132,10 @@ class SatchelSettings(BaseSettings):
 
     backend: str = Field(
         "memory",
+        validation_alias=AliasChoices("SATCHEL_BACKEND", KV_STORE_BACKEND_VARIABLE),
         description="The backend to use: the entry-point name of an installed plugin "
-        "(`memory`, `redis`, `mongodb`, ...).",
+        "(`memory`, `redis`, `mongodb`, ...). `KV_STORE_BACKEND` is read as an alias, at the "
+        "lowest precedence (not when Teal Agents' `TA_PERSISTENCE_*` name its Redis example).",
     )
     backend_module: str | None = Field(
         None,
@@ -137,8 +157,10 @@ class SatchelSettings(BaseSettings):
     )
     default_ttl: float | None = Field(
         None,
+        validation_alias=AliasChoices("SATCHEL_DEFAULT_TTL", KV_STORE_TTL_VARIABLE),
         description="Seconds a record lives when a store and the call give no TTL "
-        "(unset: records never expire).",
+        "(unset: records never expire). `KV_STORE_TTL` (seconds too) is read as an alias, "
+        "at the lowest precedence.",
     )
     disable_plugins: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
@@ -156,6 +178,21 @@ class SatchelSettings(BaseSettings):
             error = config_error(type(self), exc)
         if error is not None:  # raised here, so that pydantic's error (which quotes the
             raise error  # input, secrets too) is neither its __cause__ nor its __context__
+
+    @classmethod
+    def ignored_variables(cls, environ: Mapping[str, str]) -> frozenset[str]:
+        """``KV_STORE_BACKEND`` when Teal Agents' variables name its Redis example (which
+        selects the ``redis`` backend, and ranks above the lowest aliases)."""
+        module = _first_set(environ, "SATCHEL_BACKEND_MODULE", teal.PERSISTENCE_MODULE_VARIABLE)
+        class_name = _first_set(environ, "SATCHEL_BACKEND_CLASS", teal.PERSISTENCE_CLASS_VARIABLE)
+        if teal.is_redis_example(module, class_name):
+            return frozenset({KV_STORE_BACKEND_VARIABLE})
+        return frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_ignored(cls, data: Any) -> Any:
+        return drop_ignored(cls, data)
 
     @field_validator("backend")
     @classmethod
@@ -406,6 +443,59 @@ def variable_in_use(primary: str, alias: str, environ: Mapping[str, str] | None 
     return primary
 
 
+def _first_set(env: Mapping[str, str], *names: str) -> str | None:
+    """The value of the first of ``names`` set (not empty) in ``env``, or ``None``."""
+    for name in names:
+        value = _env_get(env, name)
+        if value:
+            return value
+    return None
+
+
+def _ignored(settings_cls: type[BaseSettings], env: Mapping[str, str]) -> frozenset[str]:
+    hook = getattr(settings_cls, "ignored_variables", None)
+    if not callable(hook):
+        return frozenset()
+    return frozenset(str(name).upper() for name in hook(env))
+
+
+def variable_source(
+    settings_cls: type[BaseSettings], field_name: str, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The variable ``field_name`` takes its value from in ``environ`` (default: the
+    environment being read, ``os.environ`` outside :func:`load_settings`): the first of
+    its variables (:func:`env_names`, in order of precedence) that is set, not empty and
+    not ignored by the class (its ``ignored_variables(environ)``); ``None`` when none is."""
+    env = _environment() if environ is None else environ
+    ignored = _ignored(settings_cls, env)
+    for name in env_names(settings_cls, field_name):
+        if name not in ignored and _env_get(env, name):
+            return name
+    return None
+
+
+def drop_ignored(settings_cls: type[BaseSettings], data: Any) -> Any:
+    """``data`` (what a ``mode="before"`` model validator of ``settings_cls`` receives)
+    without the values read from variables the class ignores in this environment (its
+    ``ignored_variables(environ)``), so that such a setting takes its default, as if the
+    variable were unset. Values given in code are kept."""
+    if not isinstance(data, dict):
+        return data
+    env = _environment()
+    if not _ignored(settings_cls, env):
+        return data
+    kept = dict(data)
+    for name in settings_cls.model_fields:
+        names = env_names(settings_cls, name)
+        # pydantic-settings keys a value read from any of a field's variables by the first
+        key = next((k for k in kept if isinstance(k, str) and k.upper() == names[0]), None)
+        if key is None or variable_source(settings_cls, name, env) is not None:
+            continue
+        if any(_env_get(env, n) for n in names):  # set, but only in ignored variables
+            del kept[key]
+    return kept
+
+
 def setting_label(field: str, variable: str) -> str:
     """How a message names the setting ``field``: ``backend_settings['url']`` while
     :func:`settings_from_code` validates values given in code (the settings are given
@@ -519,6 +609,9 @@ class EnvVariable:
     default: str
     description: str
     secret: bool
+    #: The variable the value comes from in the environment described (:func:`variable_source`):
+    #: ``name``, one of ``aliases``, or ``None`` when none is set (or only ignored ones).
+    source: str | None = None
 
 
 def _type_name(annotation: Any) -> str:
@@ -529,8 +622,12 @@ def _type_name(annotation: Any) -> str:
     return text.replace("NoneType", "None").replace("pydantic.types.", "")
 
 
-def describe_variables(settings_cls: type[BaseSettings]) -> list[EnvVariable]:
-    """Every variable of ``settings_cls``, with its type, default and description."""
+def describe_variables(
+    settings_cls: type[BaseSettings], environ: Mapping[str, str] | None = None
+) -> list[EnvVariable]:
+    """Every variable of ``settings_cls``, with its type, default and description, and
+    where its value comes from in ``environ`` (default: ``os.environ``): ``source``."""
+    env = _environment() if environ is None else environ
     out = []
     for name, info in settings_cls.model_fields.items():
         names = env_names(settings_cls, name)
@@ -544,6 +641,7 @@ def describe_variables(settings_cls: type[BaseSettings]) -> list[EnvVariable]:
                 default="(unset)" if shown in (None, "", ()) else str(shown),
                 description=info.description or "",
                 secret=_is_secret(settings_cls, name),
+                source=variable_source(settings_cls, name, env),
             )
         )
     return out

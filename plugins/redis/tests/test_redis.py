@@ -36,7 +36,12 @@ from satchel.errors import (
     ValueTooLarge,
 )
 from satchel.query import Query, compile_glob
-from satchel.settings import load_settings, settings_summary
+from satchel.settings import (
+    describe_variables,
+    load_settings,
+    settings_from_code,
+    settings_summary,
+)
 from satchel.toolkit import unix_ms
 from satchel_redis import RedisBackend, RedisSettings
 from satchel_redis.layout import Layout, decode_tag, encode_tag, server_pattern
@@ -140,6 +145,119 @@ def test_an_ssl_setting_that_agrees_with_the_url_is_no_clash() -> None:
             RedisSettings, environ={"SATCHEL_REDIS_URL": url, "TA_REDIS_SSL": ssl}
         )
         assert settings.ssl is (ssl == "true")
+
+
+# REDIS_URL, which many hosting platforms set: an alias of SATCHEL_REDIS_URL at the lowest
+# precedence, ignored when anything else names the server
+
+PLATFORM_URL = f"redis://ann:{SECRET}@platform.example:6390/3"
+
+
+def _url_source(environ: dict[str, str]) -> str | None:
+    return {v.name: v.source for v in describe_variables(RedisSettings, environ)}[
+        "SATCHEL_REDIS_URL"
+    ]
+
+
+def test_redis_url_is_read_when_nothing_else_names_the_server() -> None:
+    environ = {"REDIS_URL": PLATFORM_URL, "SATCHEL_REDIS_CLUSTER": "false", "TA_REDIS_TTL": "60"}
+    settings = load_settings(RedisSettings, environ=environ)
+    assert settings.url is not None and settings.url.get_secret_value() == PLATFORM_URL
+    assert settings.database() == 3
+    assert settings.database_source() == "REDIS_URL"
+    assert settings.credentials_sent() == "the user 'ann' and the password in REDIS_URL"
+    assert _url_source(environ) == "REDIS_URL"
+    described = {v.name: v for v in describe_variables(RedisSettings)}
+    assert described["SATCHEL_REDIS_URL"].aliases == ("REDIS_URL",)
+    assert described["SATCHEL_REDIS_URL"].secret
+    # never shown: not in a summary, a repr, a listing or a backend's description
+    assert settings_summary(settings)["SATCHEL_REDIS_URL"] == "***"
+    backend = RedisBackend(settings)
+    shown = [
+        repr(settings),
+        json.dumps(settings_summary(settings)),
+        repr(describe_variables(RedisSettings, environ)),
+        repr(backend),
+        backend.describe(),
+    ]
+    assert all(SECRET not in text for text in shown), shown
+    assert "platform.example:6390/3" in backend.describe()
+
+
+@pytest.mark.parametrize(
+    ("rival", "source"),
+    [
+        ({"SATCHEL_REDIS_URL": "redis://main.example:6379/0"}, "SATCHEL_REDIS_URL"),
+        ({"SATCHEL_REDIS_HOST": "main.example"}, None),
+        ({"TA_REDIS_HOST": "main.example"}, None),
+        ({"TA_REDIS_PORT": "6380"}, None),
+        ({"TA_REDIS_DB": "1"}, None),
+        ({"SATCHEL_REDIS_USERNAME": "bob"}, None),
+        ({"TA_REDIS_PWD": "pw"}, None),
+        ({"TA_REDIS_SSL": "true"}, None),
+        ({"SATCHEL_REDIS_SENTINELS": "s1:26379"}, None),
+    ],
+)
+def test_redis_url_gives_way_to_whatever_else_names_the_server(
+    rival: dict[str, str], source: str | None
+) -> None:
+    environ = {"REDIS_URL": PLATFORM_URL, **rival}
+    settings = load_settings(RedisSettings, environ=environ)  # no clash: REDIS_URL is unused
+    if source is None:
+        assert settings.url is None
+    else:
+        assert settings.url is not None
+        assert settings.url.get_secret_value() == rival["SATCHEL_REDIS_URL"]
+    assert _url_source(environ) == source
+    # an unused REDIS_URL is not read at all: a bad one is no error either
+    load_settings(RedisSettings, environ={**environ, "REDIS_URL": "http://nonsense"})
+
+
+def test_redis_url_gives_way_to_the_server_given_in_code() -> None:
+    settings = settings_from_code(
+        RedisSettings, {"host": "code.example"}, argument="x", environ={"REDIS_URL": PLATFORM_URL}
+    )
+    assert (settings.url, settings.host) == (None, "code.example")
+    settings = settings_from_code(
+        RedisSettings, {"max_connections": 3}, argument="x", environ={"REDIS_URL": PLATFORM_URL}
+    )
+    assert settings.url is not None and settings.database_source() == "REDIS_URL"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (f"http://ann:{SECRET}@h/0", "REDIS_URL: must start with redis://"),
+        (f"redis://ann:{SECRET}@h:1/x", "REDIS_URL: the database (the path after host:port)"),
+        (
+            f"redis://ann:{SECRET}@h:1/0?decode_responses=true",
+            "REDIS_URL: the option decode_responses=",
+        ),
+        (f"redis://ann:{SECRET}@h1:1,h2:2/3", "REDIS_URL: a Cluster has only database 0"),
+    ],
+)
+def test_a_bad_redis_url_names_redis_url_and_never_shows_it(url: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        RedisBackend(load_settings(RedisSettings, environ={"REDIS_URL": url}))
+    assert str(info.value).startswith(message), str(info.value)
+    assert SECRET not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        satchel.open(environ={"KV_STORE_BACKEND": "redis", "REDIS_URL": url})
+    assert str(info.value).startswith(message), str(info.value)
+    assert SECRET not in str(info.value)
+
+
+async def test_the_platform_variables_alone_reach_the_server(redis_url: str) -> None:
+    environ = {"KV_STORE_BACKEND": "redis", "REDIS_URL": redis_url, "KV_STORE_TTL": "120"}
+    async with satchel.open(environ=environ) as handle:
+        assert "redis standalone" in repr(handle.backend)
+        kv = handle.kv("platform-test")
+        await kv.set("k", {"v": 1})
+        entry = await kv.get_entry("k")
+        assert entry is not None and entry.value == {"v": 1}
+        assert entry.expires_at is not None  # KV_STORE_TTL, the default TTL
+        assert 119 < (entry.expires_at - entry.updated_at).total_seconds() <= 120  # type: ignore[operator]
+        await kv.clear()
 
 
 async def test_cluster_by_host_and_port_and_by_a_list_of_nodes(redis_cluster_url: str) -> None:

@@ -21,6 +21,10 @@ Semantics, in short (``docs/queries.md`` has the long form):
   ``null`` first, then numbers, strings, objects, lists, booleans, datetimes; objects and
   lists tie among themselves. Ties are broken by key, ascending, whatever the direction.
 
+Conditions and ordering terms also take a JSON form (``{"field", "operator", "value"}``,
+``{"field", "direction"}``), and :func:`parse_query` turns a whole JSON query document into
+a :class:`Query`, so that queries can be stored and sent.
+
 The package's modules: :mod:`~satchel.query.model` (the query, its validation, field paths),
 :mod:`~satchel.query.evaluation` (the reference semantics), :mod:`~satchel.query.ordering`
 (:class:`SortRank` and sort keys), :mod:`~satchel.query.cursors` and
@@ -34,10 +38,14 @@ from satchel.query.cursors import cursor_position, decode_cursor, encode_cursor,
 from satchel.query.evaluation import evaluate, matches, predicate, project
 from satchel.query.globs import compile_glob, escape_glob, glob_match
 from satchel.query.model import (
+    JSON_CONDITION_KEYS,
+    JSON_OPERATOR_SPELLINGS,
+    JSON_ORDER_KEYS,
     MAX_COUNT,
     METADATA_FIELDS,
     MISSING,
     OPERATORS,
+    QUERY_DOCUMENT_KEYS,
     Condition,
     FieldPath,
     Operator,
@@ -46,10 +54,12 @@ from satchel.query.model import (
     Query,
     WhereInput,
     check_path,
+    check_query,
     check_text,
     parse_datetime,
     parse_field,
     parse_order_by,
+    parse_query,
     parse_select,
     parse_where,
     resolve,
@@ -59,8 +69,12 @@ from satchel.query.ordering import SortRank, sort_key
 __all__ = [
     "MAX_COUNT",
     "METADATA_FIELDS",
+    "JSON_CONDITION_KEYS",
+    "JSON_OPERATOR_SPELLINGS",
+    "JSON_ORDER_KEYS",
     "MISSING",
     "OPERATORS",
+    "QUERY_DOCUMENT_KEYS",
     "Condition",
     "FieldPath",
     "Operator",
@@ -70,6 +84,7 @@ __all__ = [
     "SortRank",
     "WhereInput",
     "check_path",
+    "check_query",
     "check_text",
     "compile_glob",
     "cursor_position",
@@ -83,6 +98,7 @@ __all__ = [
     "parse_datetime",
     "parse_field",
     "parse_order_by",
+    "parse_query",
     "parse_select",
     "parse_where",
     "predicate",

@@ -276,10 +276,12 @@ class Query:
     ) -> Query:
         """Validate user input and build a query; every problem is an :class:`InvalidQuery`.
 
-        ``where`` takes a list of ``(field, op, value)`` triples or :class:`Condition`, or a
-        mapping ``{field: value}`` (equality) / ``{field: {op: value, ...}}``.
-        ``order_by`` takes ``"field"``, ``"-field"`` (descending), ``(field, "asc"|"desc")``
-        or a list of those.
+        ``where`` takes a list of ``(field, op, value)`` triples, :class:`Condition` objects
+        or ``{"field": ..., "operator": ..., "value": ...}`` objects, or a mapping
+        ``{field: value}`` (equality) / ``{field: {op: value, ...}}``.
+        ``order_by`` takes ``"field"``, ``"-field"`` (descending), ``(field, "asc"|"desc")``,
+        ``{"field": ..., "direction": "asc"|"desc"}`` or a list of those.
+        :func:`parse_query` builds one from a JSON document.
         """
         conditions = parse_where(where)
         orders = parse_order_by(order_by)
@@ -323,16 +325,27 @@ class Query:
 
 
 WhereInput: TypeAlias = (
-    Sequence["Condition | tuple[str | Sequence[str], str, Any]"] | Mapping[str, Any] | None
+    Sequence["Condition | tuple[str | Sequence[str], str, Any] | Mapping[str, Any]"]
+    | Mapping[str, Any]
+    | None
 )
 OrderInput: TypeAlias = (
-    str | tuple[str, str] | Order | Sequence["str | tuple[str, str] | Order"] | None
+    str
+    | tuple[str, str]
+    | Order
+    | Mapping[str, Any]
+    | Sequence["str | tuple[str, str] | Order | Mapping[str, Any]"]
+    | None
 )
 
 
-def parse_where(where: WhereInput) -> tuple[Condition, ...]:
+def parse_where(where: WhereInput, *, argument: str = "where") -> tuple[Condition, ...]:
     """Normalise the accepted ``where`` forms into conditions (every one checked, also a
-    :class:`Condition` built by hand); :class:`InvalidQuery` names what is wrong."""
+    :class:`Condition` built by hand); :class:`InvalidQuery` names what is wrong, and the
+    index of the condition in a list (``where[2]: ...``).
+
+    A list takes ``(field, op, value)`` triples, :class:`Condition` objects and the JSON
+    form ``{"field": ..., "operator": ..., "value": ...}``, mixed as they come."""
     if where is None:
         return ()
     out: list[Condition] = []
@@ -343,68 +356,198 @@ def parse_where(where: WhereInput) -> tuple[Condition, ...]:
                 and spec
                 and all(isinstance(k, str) and k in OPERATORS for k in spec)
             ):
-                out.extend(Condition.of(name, op, v) for op, v in spec.items())
+                out.extend(Condition.of(name, op, v, argument=argument) for op, v in spec.items())
             else:
-                out.append(Condition.of(name, "eq", spec))
+                out.append(Condition.of(name, "eq", spec, argument=argument))
         return tuple(out)
     if not isinstance(where, (list, tuple)):
         raise InvalidQuery(
-            f"where: takes a list of (field, op, value) or a mapping, not {_show_input(where)}"
+            f"{argument}: takes a list of (field, op, value) or of "
+            '{"field", "operator", "value"} objects, or a mapping, not '
+            f"{_show_input(where)}"
         )
-    for item in where:
+    for index, item in enumerate(where):
+        at = f"{argument}[{index}]"
         if isinstance(item, Condition):
-            path = check_path(item.field, argument="where")
-            out.append(Condition._checked(path, item.op, item.value, "where"))
+            path = check_path(item.field, argument=at)
+            out.append(Condition._checked(path, item.op, item.value, at))
+        elif isinstance(item, Mapping):
+            out.append(_json_condition(item, at))
         elif isinstance(item, (tuple, list)) and len(item) == 3:
-            out.append(Condition.of(item[0], item[1], item[2]))
+            out.append(Condition.of(item[0], item[1], item[2], argument=at))
         else:
             raise InvalidQuery(
-                f"where: each condition is (field, op, value), not {_show_input(item)}"
+                f"{at}: each condition is (field, op, value) or "
+                '{"field": ..., "operator": ..., "value": ...}, '
+                f"not {_show_input(item)}"
             )
     return tuple(out)
 
 
-def parse_order_by(order_by: OrderInput) -> tuple[Order, ...]:
+#: The keys of a condition in the JSON form, all required.
+JSON_CONDITION_KEYS: Final = ("field", "operator", "value")
+#: The keys of an ordering term in the JSON form, all required.
+JSON_ORDER_KEYS: Final = ("field", "direction")
+#: Operator spellings the JSON form takes besides :data:`OPERATORS` (those of Codebolt's
+#: KV query DSL), and the operator each stands for.
+JSON_OPERATOR_SPELLINGS: Final = {"startsWith": "startswith", "endsWith": "endswith"}
+
+
+def _json_object(item: Mapping[Any, Any], keys: tuple[str, ...], what: str, at: str) -> None:
+    """Check that the JSON object ``item`` has exactly ``keys``."""
+    unknown = [k for k in item if k not in keys]
+    if unknown:
+        raise InvalidQuery(
+            f"{at}: unknown key {unknown[0]!r} in {what}; its keys are {', '.join(keys)}"
+        )
+    missing = [k for k in keys if k not in item]
+    if missing:
+        raise InvalidQuery(
+            f"{at}: {what} lacks {', '.join(repr(k) for k in missing)}; "
+            f"its keys are {', '.join(keys)}"
+        )
+
+
+def _json_condition(item: Mapping[Any, Any], at: str) -> Condition:
+    """A condition of the JSON form, ``{"field": ..., "operator": ..., "value": ...}``."""
+    _json_object(item, JSON_CONDITION_KEYS, "a condition", at)
+    op = item["operator"]
+    if isinstance(op, str):
+        op = JSON_OPERATOR_SPELLINGS.get(op, op)
+    return Condition.of(item["field"], op, item["value"], argument=at)
+
+
+def _json_order(item: Mapping[Any, Any], at: str) -> Order:
+    """An ordering term of the JSON form, ``{"field": ..., "direction": "asc"|"desc"}``."""
+    _json_object(item, JSON_ORDER_KEYS, "an ordering term", at)
+    return Order(parse_field(item["field"], argument=at), _descending(item["direction"], at))
+
+
+def _descending(direction: Any, at: str) -> bool:
+    """``True`` for ``"desc"``, ``False`` for ``"asc"`` (in any case), else an error."""
+    text = direction.lower() if isinstance(direction, str) else None
+    if text not in ("asc", "desc"):
+        shown = repr(direction) if isinstance(direction, str) else _show_input(direction)
+        raise InvalidQuery(f"{at}: direction is 'asc' or 'desc', not {shown}")
+    return text == "desc"
+
+
+def parse_order_by(order_by: OrderInput, *, argument: str = "order_by") -> tuple[Order, ...]:
     """Normalise the accepted ``order_by`` forms into ordering terms; :class:`InvalidQuery`
-    for anything else."""
+    for anything else, naming the index of the term in a list (``order_by[1]: ...``).
+
+    A term is ``"field"``, ``"-field"``, ``(field, "asc"|"desc")``, an :class:`Order`, or
+    the JSON form ``{"field": ..., "direction": "asc"|"desc"}``; a list holds several."""
     if order_by is None:
         return ()
-    if isinstance(order_by, (str, Order)) or (
+    single = isinstance(order_by, (str, Order, Mapping)) or (
         isinstance(order_by, tuple)
         and len(order_by) == 2
         and isinstance(order_by[1], str)
         and order_by[1].lower() in ("asc", "desc")
-    ):
+    )
+    if single:
         items: Sequence[Any] = [order_by]
     elif isinstance(order_by, (list, tuple)):
         items = order_by
     else:
         raise InvalidQuery(
-            "order_by: takes 'field', '-field', (field, 'asc'|'desc') or a list of those, "
+            f"{argument}: takes 'field', '-field', (field, 'asc'|'desc'), "
+            '{"field": ..., "direction": ...} or a list of those, '
             f"not {_show_input(order_by)}"
         )
     out: list[Order] = []
-    for item in items:
+    for index, item in enumerate(items):
+        at = argument if single else f"{argument}[{index}]"
         if isinstance(item, Order):
             if not isinstance(item.descending, bool):
                 raise InvalidQuery(
-                    f"order_by: descending is True or False, not {_show_input(item.descending)}"
+                    f"{at}: descending is True or False, not {_show_input(item.descending)}"
                 )
-            out.append(Order(check_path(item.field, argument="order_by"), item.descending))
+            out.append(Order(check_path(item.field, argument=at), item.descending))
+        elif isinstance(item, Mapping):
+            out.append(_json_order(item, at))
         elif isinstance(item, str):
             descending = item.startswith("-")
-            out.append(Order(parse_field(item.lstrip("-"), argument="order_by"), descending))
+            out.append(Order(parse_field(item.lstrip("-"), argument=at), descending))
         elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], str):
-            direction = item[1].lower()
-            if direction not in ("asc", "desc"):
-                raise InvalidQuery(f"order_by: direction is 'asc' or 'desc', not {item[1]!r}")
-            out.append(Order(parse_field(item[0], argument="order_by"), direction == "desc"))
+            descending = _descending(item[1], at)
+            out.append(Order(parse_field(item[0], argument=at), descending))
         else:
             raise InvalidQuery(
-                "order_by: takes 'field', '-field' or (field, 'asc'|'desc'), "
+                f"{at}: takes 'field', '-field', (field, 'asc'|'desc') or "
+                '{"field": ..., "direction": ...}, '
                 f"not {_show_input(item)}"
             )
     return tuple(out)
+
+
+#: The keys of a query document (:func:`parse_query`); ``orderBy`` is ``order_by``.
+QUERY_DOCUMENT_KEYS: Final = ("where", "order_by", "orderBy", "select", "limit", "offset", "cursor")
+
+
+def parse_query(document: Mapping[str, Any] | str | bytes) -> Query:
+    """The :class:`Query` a JSON query document describes: a mapping (or its JSON text)
+    with any of ``where``, ``order_by`` (or ``orderBy``), ``select``, ``limit``,
+    ``offset`` and ``cursor``, each taken as :meth:`Query.build` takes it. So a query can be
+    stored or sent (a config file, an HTTP request, a tool call) and run with
+    ``kv.query(parse_query(document))``::
+
+        parse_query({
+            "where": [{"field": "value.user.age", "operator": "gte", "value": 18}],
+            "orderBy": {"field": "updated_at", "direction": "desc"},
+            "limit": 20,
+        })
+
+    :raises InvalidQuery: the text is not JSON, the document is not an object, a key is
+        unknown, ``order_by`` and ``orderBy`` are both given, or a part is invalid (the
+        message names it: ``where[1]: unknown operator 'like'``).
+    """
+    if isinstance(document, (str, bytes)):
+        try:
+            document = json.loads(document)
+        except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+            raise InvalidQuery(f"query: not a JSON document ({exc})") from None
+    if not isinstance(document, Mapping):
+        raise InvalidQuery(f"query: a query document is a JSON object, not {_show_input(document)}")
+    unknown = [k for k in document if k not in QUERY_DOCUMENT_KEYS]
+    if unknown:
+        raise InvalidQuery(
+            f"query: unknown key {_show_key(unknown[0])}; a query document has "
+            f"{', '.join(QUERY_DOCUMENT_KEYS)}"
+        )
+    if "order_by" in document and "orderBy" in document:
+        raise InvalidQuery("query: give order_by or orderBy, not both")
+    order_key = "orderBy" if "orderBy" in document else "order_by"
+    offset = document.get("offset", 0)
+    return Query.build(
+        parse_where(document.get("where")),
+        parse_order_by(document.get(order_key), argument=order_key),
+        document.get("select"),
+        document.get("limit"),
+        0 if offset is None else offset,
+        document.get("cursor"),
+    )
+
+
+def _show_key(key: Any) -> str:
+    return repr(key) if isinstance(key, str) else _show_input(key)
+
+
+def check_query(query: Query, *, argument: str = "query") -> Query:
+    """``query`` checked as :meth:`Query.build` checks what users pass (a :class:`Query`
+    may be built by hand), or :class:`InvalidQuery`."""
+    if not isinstance(query, Query):
+        raise InvalidQuery(f"{argument}: must be a Query, not {_show_input(query)}")
+    select = query.select
+    if select is not None:
+        if not isinstance(select, tuple):
+            raise InvalidQuery(f"select: takes a tuple of field paths, not {_show_input(select)}")
+        for path in select:
+            if check_path(path, argument="select")[0] != "value":
+                raise InvalidQuery(f"select: {path[0]!r} is metadata; select names value fields")
+    built = Query.build(query.where, query.order_by, None, query.limit, query.offset, query.cursor)
+    return Query(built.where, built.order_by, select, built.limit, built.offset, built.cursor)
 
 
 def parse_select(select: Any) -> tuple[FieldPath, ...] | None:

@@ -7,7 +7,15 @@ from typing import Any
 
 from satchel.backend import Backend, JSONValue, Page, Record
 from satchel.errors import InvalidArgument
-from satchel.query import MAX_COUNT, OrderInput, Query, WhereInput, compile_glob, parse_where
+from satchel.query import (
+    MAX_COUNT,
+    OrderInput,
+    Query,
+    WhereInput,
+    check_query,
+    compile_glob,
+    parse_where,
+)
 from satchel.stores.base import (
     DEFAULT,
     TTL,
@@ -262,13 +270,18 @@ class KVStore(StoreBase):
         records.sort(key=lambda r: r.key)
         return [_entry(r) for r in records[:limit]]
 
-    async def count(self, where: WhereInput = None) -> int:
-        """How many values there are (matching ``where``, see :meth:`query`)."""
-        return await self._backend.count(self.collection, parse_where(where))
+    async def count(self, where: WhereInput | Query = None) -> int:
+        """How many values there are (matching ``where``, see :meth:`query`; given a
+        :class:`~satchel.Query`, its ``where``)."""
+        if isinstance(where, Query):
+            conditions = check_query(where, argument="where").where
+        else:
+            conditions = parse_where(where)
+        return await self._backend.count(self.collection, conditions)
 
     async def query(
         self,
-        where: WhereInput = None,
+        where: WhereInput | Query = None,
         *,
         order_by: OrderInput = None,
         select: Sequence[str | Sequence[str]] | None = None,
@@ -278,18 +291,41 @@ class KVStore(StoreBase):
     ) -> Page[Entry]:
         """Query the namespace.
 
-        :param where: ``[(field, op, value), ...]`` or ``{field: value}`` /
-            ``{field: {op: value}}``; all conditions must hold. Fields are dotted paths
+        :param where: ``[(field, op, value), ...]``,
+            ``[{"field": ..., "operator": ..., "value": ...}, ...]`` or ``{field: value}``
+            / ``{field: {op: value}}``; all conditions must hold. Fields are dotted paths
             into the value (``"user.age"``), ``"value"`` for the whole value (scalars), or
             ``key``, ``version``, ``created_at``, ``updated_at``, ``expires_at``. Operators:
-            ``eq neq gt gte lt lte in contains startswith endswith exists``.
-        :param order_by: ``"field"``, ``"-field"`` (descending) or a list; ties by key.
+            ``eq neq gt gte lt lte in contains startswith endswith exists``. Or a whole
+            :class:`~satchel.Query` (from :func:`satchel.query.parse_query`, for a JSON
+            query document), and then no other argument.
+        :param order_by: ``"field"``, ``"-field"`` (descending),
+            ``{"field": ..., "direction": "asc"|"desc"}`` or a list; ties by key.
         :param select: value fields to return; the others are left out.
         :param limit: at most this many entries.
         :param offset: skip this many first (not with ``cursor``).
         :param cursor: the ``next_cursor`` of the previous page of the same query.
         """
-        q = Query.build(where, order_by, select, limit, offset, cursor)
+        if isinstance(where, Query):
+            given = [
+                name
+                for name, value, default in (
+                    ("order_by", order_by, None),
+                    ("select", select, None),
+                    ("limit", limit, None),
+                    ("offset", offset, 0),
+                    ("cursor", cursor, None),
+                )
+                if value is not default and value != default
+            ]
+            if given:
+                raise InvalidArgument(
+                    f"{', '.join(given)}: given with a Query as where; put "
+                    f"{'it' if len(given) == 1 else 'them'} in the Query"
+                )
+            q = check_query(where, argument="where")
+        else:
+            q = Query.build(where, order_by, select, limit, offset, cursor)
         page = await self._backend.query(self.collection, q)
         return Page([_entry(r) for r in page.items], page.next_cursor)
 

@@ -219,6 +219,21 @@ class TaskStore(StoreBase, Generic[M]):
             )
         raise NotFound(f"task {key!r} does not exist in {self.name!r}; use create() first")
 
+    async def save(self, task: M, *, ttl: TTL = DEFAULT) -> int:
+        """Store ``task``, whether or not one with its id exists (create or replace); return
+        its new version (a replaced task's version plus one; versions never repeat for an
+        id, so a task saved after a delete does not start again at 1).
+
+        Unconditional: the last writer wins, whatever version is stored (there is no
+        ``expected_version``); use :meth:`create` to refuse a task that exists,
+        :meth:`update` to refuse one that does not, and ``update(task,
+        expected_version=...)`` to refuse a concurrent change. The index entries
+        (``request_id`` and the declared indexes) are the task's own, replacing those of a
+        replaced task, and the TTL is taken as :meth:`create` and :meth:`update` take it.
+        """
+        key = self._check_task(task)
+        return await self._backend.put_version(self._record(task, key, ttl))
+
     async def _put_existing(self, record: Record, version: int) -> int:
         try:
             return await self._backend.put_version(record, if_version=version)

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from satchel.backend import JSONValue, Page
-from satchel.query import OrderInput, WhereInput
+from satchel.query import OrderInput, Query, WhereInput
 from satchel.stores.base import (
     DEFAULT,
     TTL,
@@ -207,12 +207,12 @@ class SyncKVStore(_SyncStore[KVStore]):
     def find(self, index: str, value: str, *, limit: int | None = None) -> list[Entry]:
         return self._loop.run(self._store.find, index, value, limit=limit)
 
-    def count(self, where: WhereInput = None) -> int:
+    def count(self, where: WhereInput | Query = None) -> int:
         return self._loop.run(self._store.count, where)
 
     def query(
         self,
-        where: WhereInput = None,
+        where: WhereInput | Query = None,
         *,
         order_by: OrderInput = None,
         select: Sequence[str | Sequence[str]] | None = None,
@@ -270,6 +270,9 @@ class SyncTaskStore(_SyncStore[TaskStore[M]], Generic[M]):
 
     def update(self, task: M, *, expected_version: int | None = None, ttl: TTL = DEFAULT) -> int:
         return self._loop.run(self._store.update, task, expected_version=expected_version, ttl=ttl)
+
+    def save(self, task: M, *, ttl: TTL = DEFAULT) -> int:
+        return self._loop.run(self._store.save, task, ttl=ttl)
 
     def delete(self, task_id: str, *, expected_version: int | None = None) -> None:
         return self._loop.run(self._store.delete, task_id, expected_version=expected_version)

@@ -194,6 +194,20 @@ class StoreRules(ConformanceFixtures):
         await tasks.delete("t:1", expected_version=2)
         assert await tasks.load("t:1") is None
         assert await tasks.load_by_request_id("req-1") is None
+        # save: create or replace, unconditionally, with the task's own index entries
+        created = await tasks.save(KitTask(task_id="t:3", items=[{"request_id": "req-4"}]))
+        replaced = await tasks.save(KitTask(task_id="t:3", items=[{"request_id": "req-5"}]))
+        assert replaced == created + 1
+        assert await tasks.load_by_request_id("req-4") is None
+        saved = await tasks.load_versioned("t:3")
+        assert saved is not None
+        assert saved.version == replaced
+        assert saved.created_at is not None
+        assert saved.updated_at is not None
+        assert saved.created_at <= saved.updated_at
+        by_request = await tasks.load_by_request_id("req-5")
+        assert by_request is not None
+        assert by_request.task_id == "t:3"
 
     @pytest.mark.asyncio
     async def test_session_store(self, satchel_handle: satchel.Satchel) -> None:

@@ -1480,8 +1480,11 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
         return "sentinel", where, sentinel_client
 
     if url is not None:
-        parts = _split_url(url)
-        _check_url_options(url, several_nodes=parts is not None, cluster=settings.cluster)
+        variable = settings.url_source()
+        parts = _split_url(url, variable)
+        _check_url_options(
+            url, several_nodes=parts is not None, cluster=settings.cluster, variable=variable
+        )
         if parts is not None:  # several nodes: a Cluster
             scheme, username, url_password, hosts = parts
 
@@ -1510,7 +1513,7 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
                     url, max_connections=settings.max_connections, retry=no_retry, **tls, **common
                 )
             except ValueError as exc:
-                raise ConfigError(f"SATCHEL_REDIS_URL={where!r}: {_clean(exc)}") from None
+                raise ConfigError(f"{variable}={where!r}: {_clean(exc)}") from None
             return client, None
 
         return ("cluster" if cluster else "standalone"), where, url_client
@@ -1632,7 +1635,9 @@ def _init_parameters(*classes: type) -> set[str]:
     return names
 
 
-def _check_url_options(url: str, *, several_nodes: bool, cluster: bool) -> None:
+def _check_url_options(
+    url: str, *, several_nodes: bool, cluster: bool, variable: str = "SATCHEL_REDIS_URL"
+) -> None:
     """Refuse a URL option that satchel would not honour as written: one redis-py does not
     take (it failed at the first command, as a TypeError), one that satchel sets from its
     own settings, one that changes how satchel's bytes are encoded, and any option of a URL
@@ -1649,15 +1654,13 @@ def _check_url_options(url: str, *, several_nodes: bool, cluster: bool) -> None:
     options = parse_qs(urlsplit(url).query)
     names = [n for n in options if n != "db"]
     if several_nodes and options.get("db", ["0"])[-1] != "0":
-        raise ConfigError(
-            f"SATCHEL_REDIS_URL: a Cluster has only database 0 (in {redact_url(url)!r})"
-        )
+        raise ConfigError(f"{variable}: a Cluster has only database 0 (in {redact_url(url)!r})")
     if not names:
         return
     secrets = secret_parts(url)
     if several_nodes:
         raise ConfigError(
-            f"SATCHEL_REDIS_URL: a URL naming several Cluster nodes carries no options ("
+            f"{variable}: a URL naming several Cluster nodes carries no options ("
             f"redis-py would ignore them); give them as SATCHEL_REDIS_* settings, or name "
             f"one node and set SATCHEL_REDIS_CLUSTER=true (in {redact_url(url)!r})"
         )
@@ -1685,7 +1688,7 @@ def _check_url_options(url: str, *, several_nodes: bool, cluster: bool) -> None:
             )
         else:
             continue
-        raise ConfigError(f"SATCHEL_REDIS_URL: {shown}: {problem} (in {redact_url(url)!r})")
+        raise ConfigError(f"{variable}: {shown}: {problem} (in {redact_url(url)!r})")
 
 
 def _host_port(node: str) -> tuple[str, int]:
@@ -1693,7 +1696,9 @@ def _host_port(node: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _split_url(url: str) -> tuple[str, str | None, str | None, list[tuple[str, int]]] | None:
+def _split_url(
+    url: str, variable: str = "SATCHEL_REDIS_URL"
+) -> tuple[str, str | None, str | None, list[tuple[str, int]]] | None:
     """``(scheme, username, password, [(host, port), ...])`` of a URL naming several nodes
     (``redis://user:pw@h1:7000,h2:7001``); ``None`` for a URL with one node."""
     scheme, _, rest = url.partition("://")
@@ -1709,8 +1714,7 @@ def _split_url(url: str) -> tuple[str, str | None, str | None, list[tuple[str, i
     path = rest[len(netloc) :].split("?", 1)[0].strip("/")
     if path not in ("", "0"):
         raise ConfigError(
-            f"SATCHEL_REDIS_URL: a Cluster has only database 0, not {path!r} "
-            f"(in {redact_url(url)!r})"
+            f"{variable}: a Cluster has only database 0, not {path!r} (in {redact_url(url)!r})"
         )
     nodes = []
     for node in hosts.split(","):
@@ -1720,8 +1724,6 @@ def _split_url(url: str) -> tuple[str, str | None, str | None, list[tuple[str, i
         except ValueError:
             host = None
         if not host:
-            raise ConfigError(
-                f"SATCHEL_REDIS_URL: {node!r} is not host:port (in {redact_url(url)!r})"
-            )
+            raise ConfigError(f"{variable}: {node!r} is not host:port (in {redact_url(url)!r})")
         nodes.append((host, port))
     return scheme.lower(), username, password, nodes

@@ -9,7 +9,8 @@ backend is built.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import (
@@ -26,9 +27,10 @@ from pydantic_settings import BaseSettings
 from satchel import BackendSpec, hookimpl
 from satchel.settings import (
     check_url_userinfo,
+    drop_ignored,
     plugin_settings_config,
     setting_label,
-    variable_in_use,
+    variable_source,
 )
 from satchel_redis.teal import TEAL_VARIABLES
 
@@ -43,10 +45,31 @@ __all__ = ["RedisSettings", "satchel_register_backends"]
 _SCHEMES = ("redis://", "rediss://", "unix://")
 
 
+#: The variable many hosting platforms set to the Redis URL: an alias of
+#: ``SATCHEL_REDIS_URL`` at the lowest precedence, ignored when anything else names the
+#: server (:data:`PLATFORM_URL_RIVALS`).
+PLATFORM_URL_VARIABLE: Final = "REDIS_URL"
+
+#: The settings that name the server otherwise than by ``REDIS_URL``: when any of them is
+#: set (by its variable, its Teal Agents alias, or in code), ``REDIS_URL`` is ignored.
+PLATFORM_URL_RIVALS: Final = (
+    "url",
+    "host",
+    "port",
+    "db",
+    "username",
+    "password",
+    "ssl",
+    "sentinels",
+)
+
+
 def _alias(field: str) -> AliasChoices:
-    """``SATCHEL_REDIS_<FIELD>``, then Teal Agents' variable of the field, if it has one."""
+    """``SATCHEL_REDIS_<FIELD>``, then Teal Agents' variable of the field, if it has one
+    (then ``REDIS_URL`` for the URL)."""
     teal = TEAL_VARIABLES.get(field.lower())
-    return AliasChoices(f"SATCHEL_REDIS_{field}", *([teal] if teal else []))
+    platform = [PLATFORM_URL_VARIABLE] if field == "URL" else []
+    return AliasChoices(f"SATCHEL_REDIS_{field}", *([teal] if teal else []), *platform)
 
 
 class RedisSettings(BaseSettings):
@@ -62,7 +85,10 @@ class RedisSettings(BaseSettings):
         description="Where the server is: `redis://[user:password@]host:port/db`, "
         "`rediss://...` (TLS) or `unix:///path/to/socket?db=0`. For a Cluster, several "
         "`host:port` separated by commas (`redis://h1:7000,h2:7001`). A secret, because it "
-        "may hold a password. Excludes HOST/PORT/DB/USERNAME/PASSWORD/SSL.",
+        "may hold a password. Excludes HOST/PORT/DB/USERNAME/PASSWORD/SSL. `REDIS_URL`, "
+        "which many hosting platforms set, is read as an alias at the lowest precedence: "
+        "only when none of URL/HOST/PORT/DB/USERNAME/PASSWORD/SSL/SENTINELS is set (nor "
+        "their `TA_REDIS_*` aliases).",
     )
     host: str = Field(
         "localhost",
@@ -191,9 +217,33 @@ class RedisSettings(BaseSettings):
         "512 MiB string limit; the default matches MongoDB's document limit).",
     )
 
-    #: Where each of username, password and db came from: the variable that set it, or
-    #: ``"<field>="`` when it was given in code (for error messages)
+    #: Where each of username, password, db and url came from: the variable that set it,
+    #: or ``"<field>="`` when it was given in code (for error messages)
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def ignored_variables(cls, environ: Mapping[str, str]) -> frozenset[str]:
+        """``REDIS_URL`` when another variable names the server (see
+        :data:`PLATFORM_URL_RIVALS`): a platform's ``REDIS_URL`` never overrides, nor clashes
+        with, the server configured for satchel."""
+        for field in PLATFORM_URL_RIVALS:
+            names = [f"SATCHEL_REDIS_{field.upper()}", TEAL_VARIABLES.get(field)]
+            if any(_env_set(environ, n) for n in names if n is not None):
+                return frozenset({PLATFORM_URL_VARIABLE})
+        return frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_platform_url(cls, data: Any) -> Any:
+        data = drop_ignored(cls, data)
+        if (
+            isinstance(data, dict)
+            and "SATCHEL_REDIS_URL" in data
+            and variable_source(cls, "url") == PLATFORM_URL_VARIABLE
+            and any(isinstance(k, str) and k.lower() in PLATFORM_URL_RIVALS for k in data)
+        ):  # the server is given in code: the platform's URL is not used
+            data = {k: v for k, v in data.items() if k != "SATCHEL_REDIS_URL"}
+        return data
 
     @field_validator("url")
     @classmethod
@@ -214,12 +264,21 @@ class RedisSettings(BaseSettings):
     ) -> RedisSettings:
         given = {str(k).upper() for k in data} if isinstance(data, dict) else set()
         settings = handler(data)
-        for field in ("username", "password", "db"):
+        for field in ("username", "password", "db", "url"):
             if field.upper() in given:  # given in code, by field name
                 settings._sources[field] = f"{field}="
+            elif field == "url" and "SATCHEL_REDIS_URL" in given:  # from the environment
+                settings._sources[field] = variable_source(cls, field) or "SATCHEL_REDIS_URL"
             elif f"SATCHEL_REDIS_{field.upper()}" in given:  # from the environment
                 settings._sources[field] = _variable(field)
         return settings
+
+    def url_source(self) -> str:
+        """The variable the URL came from: ``SATCHEL_REDIS_URL``, or ``REDIS_URL`` when
+        only it set the URL (``SATCHEL_REDIS_URL`` too when the URL was given in code, as
+        the messages about a URL always said)."""
+        source = self._sources.get("url", "SATCHEL_REDIS_URL")
+        return "SATCHEL_REDIS_URL" if source.endswith("=") else source
 
     def source_of(self, field: str) -> str:
         """The variable that set ``field`` (``username``, ``password``, ``db``), or
@@ -234,7 +293,7 @@ class RedisSettings(BaseSettings):
 
     def database_source(self) -> str:
         """Where the database number comes from: ``SATCHEL_REDIS_URL`` or its variable."""
-        return "SATCHEL_REDIS_URL" if self.url is not None else self.source_of("db")
+        return self.url_source() if self.url is not None else self.source_of("db")
 
     def credentials_sent(self) -> str:
         """Which credentials are sent to the server, and where they come from (never the
@@ -251,13 +310,14 @@ class RedisSettings(BaseSettings):
                 has_password = bool(parts.password) or has_password
             except ValueError:
                 pass
+            url = self.url_source()
             if user and has_password:
-                return f"the user {user!r} and the password in SATCHEL_REDIS_URL"
+                return f"the user {user!r} and the password in {url}"
             if has_password:
-                return "the password in SATCHEL_REDIS_URL"
+                return f"the password in {url}"
             if user:
-                return f"the user {user!r} in SATCHEL_REDIS_URL and no password"
-            return "no password (SATCHEL_REDIS_URL holds none)"
+                return f"the user {user!r} in {url} and no password"
+            return f"no password ({url} holds none)"
         if self.username:
             source = self.source_of("username")
             source = f"given as {source}" if source.endswith("=") else source
@@ -376,11 +436,16 @@ def url_database(url: str) -> int:
 
 
 def _variable(field: str) -> str:
-    """What set ``field``: the argument given in code, else its variable (the Teal Agents
-    alias when only it is set)."""
+    """What set ``field``: the argument given in code, else its variable (an alias, Teal
+    Agents' or ``REDIS_URL``, when only it is set)."""
     primary = f"SATCHEL_REDIS_{field.upper()}"
-    teal = TEAL_VARIABLES.get(field)
-    return setting_label(field, primary if teal is None else variable_in_use(primary, teal))
+    return setting_label(field, variable_source(RedisSettings, field) or primary)
+
+
+def _env_set(environ: Mapping[str, str], name: str) -> bool:
+    """Whether ``name`` is set, and not empty, in ``environ`` (names in any case)."""
+    upper = name.upper()
+    return any(key.upper() == upper and value for key, value in environ.items())
 
 
 def build(settings: RedisSettings, core: SatchelSettings) -> Backend:
