@@ -69,7 +69,13 @@ async def test_a_task_write_encodes_the_task_once(counting: CountingOrjson) -> N
     counting.dumps_calls = 0
     await tasks.update(Task(task_id="t", items=["a", "b"]), expected_version=version)
     assert counting.dumps_calls == 1
-    assert (await tasks.load("t")) == Task(task_id="t", items=["a", "b"])
+    counting.dumps_calls = 0
+    await tasks.save(Task(task_id="t", items=["a", "b", "c"]))
+    assert counting.dumps_calls == 1
+    counting.dumps_calls = 0
+    await tasks.save(Task(task_id="t", items=["a", "b", "c"]))
+    assert counting.dumps_calls == 1
+    assert (await tasks.load("t")) == Task(task_id="t", items=["a", "b", "c"])
 
 
 async def test_one_object_stored_under_two_keys_gives_two_independent_values() -> None:

@@ -232,7 +232,11 @@ class TaskStore(StoreBase, Generic[M]):
         replaced task, and the TTL is taken as :meth:`create` and :meth:`update` take it.
         """
         key = self._check_task(task)
-        return await self._backend.put_version(self._record(task, key, ttl))
+        vouched = vouching()  # the backend takes the JSON the check makes
+        try:
+            return await self._backend.put_version(self._record(task, key, ttl))
+        finally:
+            end_vouching(vouched)
 
     async def _put_existing(self, record: Record, version: int) -> int:
         try:
