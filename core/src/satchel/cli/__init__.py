@@ -5,13 +5,15 @@ Every command reads the same environment as :func:`satchel.open` (``SATCHEL_BACK
 ``SATCHEL_<NAME>_*``, ...), goes through the handle and its stores, prints aligned text,
 or JSON with stable keys under ``--json``, and exits with one of the codes in
 :data:`EXIT_CODES`. A failure is one line, ``satchel: error: <message>``, on stderr: never
-a traceback, never a secret.
+a traceback, never a secret. Destructive commands ask for confirmation unless ``--yes``,
+and take ``--dry-run``.
 
 One module per command group, each adding its commands to :data:`cli`
 (:mod:`satchel.cli.root`): :mod:`~satchel.cli.backends`, :mod:`~satchel.cli.doctor`,
-:mod:`~satchel.cli.demo`, :mod:`~satchel.cli.kv`, :mod:`~satchel.cli.tasks`; a new group
-is one more module and one more line in :data:`COMMAND_MODULES`. What they print and how
-they fail is :mod:`satchel.cli.output`; opening the handle is :mod:`satchel.cli.common`.
+:mod:`~satchel.cli.demo`, :mod:`~satchel.cli.kv`, :mod:`~satchel.cli.tasks`,
+:mod:`~satchel.cli.sessions`, :mod:`~satchel.cli.maintenance`; a new group is one more
+module and one more line in :data:`COMMAND_MODULES`. What they print and how they fail is
+:mod:`satchel.cli.output`; opening the handle is :mod:`satchel.cli.common`.
 
 Only :mod:`click` and a few standard modules are imported when the commands are
 registered; satchel's own modules, asyncio and the backends are imported inside the
@@ -26,6 +28,7 @@ from satchel.cli.output import (
     EXIT_BACKEND_UNAVAILABLE,
     EXIT_CODES,
     EXIT_CONFIG,
+    EXIT_DECLINED,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_NOT_FOUND,
@@ -41,6 +44,7 @@ __all__ = [
     "EXIT_BACKEND_UNAVAILABLE",
     "EXIT_CODES",
     "EXIT_CONFIG",
+    "EXIT_DECLINED",
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_NOT_FOUND",
@@ -60,6 +64,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "kv",
     "tasks",
+    "sessions",
+    "maintenance",
 )
 
 for _module in COMMAND_MODULES:

@@ -12,12 +12,15 @@ from satchel.cli.output import (
     EPILOG,
     clip,
     compact,
+    confirm,
+    dry_run_option,
     dumps,
     echo_lines,
     json_option,
     run,
     table,
     when,
+    yes_option,
 )
 from satchel.cli.root import cli
 
@@ -143,25 +146,128 @@ async def _kv_set(namespace: str, key: str, value: Any, ttl: float | None, as_js
 @kv.command("del", epilog=EPILOG)
 @click.argument("namespace")
 @click.argument("key")
+@click.option(
+    "--expected-version",
+    type=click.IntRange(min=1),
+    help="Delete only if the value is at this version (else exit 5, nothing deleted).",
+)
+@yes_option
+@dry_run_option
 @json_option
-def kv_del(namespace: str, key: str, as_json: bool) -> None:
-    """Delete the value under KEY (exit 1 when there is none)."""
-    run(_kv_del(namespace, key, as_json), as_json)
+def kv_del(
+    namespace: str,
+    key: str,
+    expected_version: int | None,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Delete the value under KEY (exit 1 when there is none).
+
+    Asks for confirmation unless --yes. The version deleted is the one shown (or
+    --expected-version): a value written in between is left alone, with exit 5.
+    """
+    run(_kv_del(namespace, key, expected_version, yes, dry_run, as_json), as_json)
 
 
-async def _kv_del(namespace: str, key: str, as_json: bool) -> None:
-    from satchel.errors import NotFound
+async def _kv_del(
+    namespace: str,
+    key: str,
+    expected_version: int | None,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    from satchel.errors import Conflict, NotFound
 
     async with open_handle() as handle:
-        if not await handle.kv(namespace).delete(key):
+        store = handle.kv(namespace)
+        entry = await store.get_entry(key)
+        if entry is None:
             raise NotFound(
                 f"no value under key {key!r} in KV namespace {namespace!r}"
                 + process_local_hint(handle)
             )
+        if expected_version is not None and entry.version != expected_version:
+            raise Conflict(
+                f"the value under key {key!r} is at version {entry.version}, not "
+                f"{expected_version} (--expected-version): nothing was deleted",
+                expected=expected_version,
+                actual=entry.version,
+            )
+        what = f"{key!r} (version {entry.version}) from KV namespace {namespace!r}"
+        if not dry_run:
+            confirm(f"Delete {what}?", yes=yes, as_json=as_json)
+            await store.delete(key, expected_version=entry.version)
     if as_json:
-        click.echo(dumps({"namespace": namespace, "key": key, "deleted": True}))
+        click.echo(
+            dumps(
+                {
+                    "namespace": namespace,
+                    "key": key,
+                    "version": entry.version,
+                    "dry_run": dry_run,
+                    "deleted": not dry_run,
+                }
+            )
+        )
     else:
-        click.echo(f"deleted {key!r} from KV namespace {namespace!r}")
+        click.echo(f"would delete {what}" if dry_run else f"deleted {what}")
+
+
+@kv.command("clear", epilog=EPILOG)
+@click.argument("namespace")
+@yes_option
+@dry_run_option
+@json_option
+def kv_clear(namespace: str, yes: bool, dry_run: bool, as_json: bool) -> None:
+    """Delete every value in NAMESPACE (KVStore.clear).
+
+    Asks for confirmation unless --yes; --dry-run lists the keys it would delete. A value
+    written while it runs may go too: the namespace is dropped whole.
+    """
+    run(_kv_clear(namespace, yes, dry_run, as_json), as_json)
+
+
+async def _kv_clear(namespace: str, yes: bool, dry_run: bool, as_json: bool) -> None:
+    async with open_handle() as handle:
+        store = handle.kv(namespace)
+        keys = await store.keys()
+        document: dict[str, Any] = {
+            "namespace": namespace,
+            "dry_run": dry_run,
+            "keys": keys,
+            "deleted": 0,
+        }
+        if not keys:
+            hint = process_local_hint(handle)
+            if as_json:
+                click.echo(dumps(document))
+            else:
+                click.echo(f"KV namespace {namespace!r} holds no values{hint}")
+            return
+        if dry_run:
+            if as_json:
+                click.echo(dumps(document))
+            else:
+                for key in keys:
+                    click.echo(key)
+                click.echo(f"would delete {_values(len(keys))} from KV namespace {namespace!r}")
+            return
+        confirm(
+            f"Delete all {_values(len(keys))} of KV namespace {namespace!r}?",
+            yes=yes,
+            as_json=as_json,
+        )
+        document["deleted"] = await store.clear()
+    if as_json:
+        click.echo(dumps(document))
+    else:
+        click.echo(f"deleted {_values(document['deleted'])} from KV namespace {namespace!r}")
+
+
+def _values(count: int) -> str:
+    return f"{count} value" if count == 1 else f"{count} values"
 
 
 @kv.command("keys", epilog=EPILOG)

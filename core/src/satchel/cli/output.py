@@ -1,5 +1,5 @@
 """What every command prints and how it fails: exit codes, one-line errors, text tables,
-and ``--json`` documents.
+``--json`` documents, and the confirmation of destructive commands.
 
 Only :mod:`click` and standard modules at module level (``satchel --help`` stays fast).
 """
@@ -19,6 +19,7 @@ __all__ = [
     "EXIT_BACKEND_UNAVAILABLE",
     "EXIT_CODES",
     "EXIT_CONFIG",
+    "EXIT_DECLINED",
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_NOT_FOUND",
@@ -27,6 +28,8 @@ __all__ = [
     "CommandError",
     "clip",
     "compact",
+    "confirm",
+    "dry_run_option",
     "dumps",
     "echo_lines",
     "exit_code_for",
@@ -39,6 +42,7 @@ __all__ = [
     "show_value",
     "table",
     "when",
+    "yes_option",
 ]
 
 EXIT_OK = 0
@@ -47,16 +51,18 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_BACKEND_UNAVAILABLE = 4
 EXIT_ERROR = 5
+EXIT_DECLINED = 6
 EXIT_INTERRUPTED = 130
 
 #: Every exit code and what it means (the ``--help`` epilog and ``docs/cli.md`` say the same).
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
-    EXIT_NOT_FOUND: "not found (kv get/del of a missing key, tasks show of a missing id)",
+    EXIT_NOT_FOUND: "not found (kv get/del of a missing key, tasks show/rm of a missing id)",
     EXIT_USAGE: "usage error: a bad option or argument, a malformed query or value",
     EXIT_CONFIG: "configuration or plugin error (ConfigError, BackendNotFound, PluginError)",
     EXIT_BACKEND_UNAVAILABLE: "backend unavailable (BackendUnavailable)",
-    EXIT_ERROR: "any other satchel error",
+    EXIT_ERROR: "any other satchel error (Conflict: a stale --expected-version, ...)",
+    EXIT_DECLINED: "not confirmed: a destructive command was answered no (or no answer came)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
@@ -269,3 +275,30 @@ def echo_lines(lines: Sequence[str]) -> None:
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print JSON with stable keys instead of text."
 )
+
+
+yes_option = click.option(
+    "--yes", "-y", "yes", is_flag=True, help="Do not ask for confirmation before removing."
+)
+dry_run_option = click.option(
+    "--dry-run", "dry_run", is_flag=True, help="Print what would be removed; remove nothing."
+)
+
+
+def confirm(question: str, *, yes: bool, as_json: bool) -> None:
+    """Ask ``question`` (yes/no, default no) unless ``yes``; a no, or no answer at all
+    (stdin closed), is a :class:`CommandError` with :data:`EXIT_DECLINED`. The question goes
+    to stderr, so that stdout holds only the command's report."""
+    if yes:
+        return
+    try:
+        agreed = click.confirm(question, default=False, err=True)
+    except click.Abort:
+        agreed = False
+    if not agreed:
+        raise CommandError(
+            "not confirmed: nothing was removed (pass --yes to skip the question)",
+            exit_code=EXIT_DECLINED,
+            kind="NotConfirmed",
+            as_json=as_json,
+        )

@@ -1,4 +1,4 @@
-"""``satchel tasks``: list and show stored agent tasks, whatever their model.
+"""``satchel tasks``: list, show and remove stored agent tasks, whatever their model.
 
 Every command goes through a :class:`~satchel.stores.tasks.TaskStore` of
 :class:`~satchel.stores.tasks.AnyTask` (the tasks read as the JSON they were stored as), so
@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from satchel.cli.common import open_handle, process_local_hint, store_names
+from satchel.cli.common import Duration, open_handle, process_local_hint, store_names
 from satchel.cli.output import (
     EPILOG,
     clip,
     compact,
+    confirm,
+    dry_run_option,
     dumps,
     echo_lines,
     json_option,
@@ -23,6 +25,7 @@ from satchel.cli.output import (
     show_value,
     table,
     when,
+    yes_option,
 )
 from satchel.cli.root import cli
 
@@ -47,7 +50,7 @@ _status_field_option = click.option(
 
 @cli.group(epilog=EPILOG)
 def tasks() -> None:
-    """Inspect stored agent tasks, whatever their model.
+    """Inspect and remove stored agent tasks, whatever their model.
 
     Tasks are read as plain JSON, so these commands need no import of your task model.
     """
@@ -264,6 +267,200 @@ def _print_task(found: Versioned[AnyTask]) -> None:
         ["expires_at", when(found.expires_at) if found.expires_at else "never"],
     ]
     echo_lines(table(metadata))
+
+
+# --------------------------------------------------------------------------------------
+# satchel tasks rm
+
+
+@tasks.command("rm", epilog=EPILOG)
+@click.argument("task_id")
+@_store_option
+@click.option(
+    "--expected-version",
+    type=click.IntRange(min=1),
+    help="Remove the task only if it is at this version (else exit 5, nothing removed).",
+)
+@yes_option
+@dry_run_option
+@json_option
+def tasks_rm(
+    task_id: str,
+    store: str,
+    expected_version: int | None,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Remove one task (exit 1 when there is none).
+
+    Asks for confirmation unless --yes. The version removed is the one shown (or
+    --expected-version): a task changed in between is left alone, with exit 5.
+    """
+    run(_tasks_rm(task_id, store, expected_version, yes, dry_run, as_json), as_json)
+
+
+async def _tasks_rm(
+    task_id: str,
+    store: str,
+    expected_version: int | None,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    from satchel.errors import Conflict, NotFound
+
+    async with open_handle() as handle:
+        task_store = _task_store(handle, store)
+        found = await task_store.load_versioned(task_id)
+        where = f"task store {store!r} (namespace {handle.namespace!r})"
+        if found is None:
+            raise NotFound(f"no task {task_id!r} in {where}" + process_local_hint(handle))
+        if expected_version is not None and found.version != expected_version:
+            raise Conflict(
+                f"task {task_id!r} is at version {found.version}, not {expected_version} "
+                "(--expected-version): nothing was removed",
+                expected=expected_version,
+                actual=found.version,
+            )
+        document = {
+            "store": store,
+            "namespace": handle.namespace,
+            "task_id": task_id,
+            "version": found.version,
+            "updated_at": found.updated_at,
+            "dry_run": dry_run,
+            "removed": False,
+        }
+        if dry_run:
+            _report(document, f"would remove task {task_id!r} (version {found.version})", as_json)
+            return
+        confirm(
+            f"Remove task {task_id!r} (version {found.version}) from {where}?",
+            yes=yes,
+            as_json=as_json,
+        )
+        await task_store.delete(task_id, expected_version=found.version)
+        document["removed"] = True
+    _report(document, f"removed task {task_id!r} (version {found.version})", as_json)
+
+
+def _report(document: dict[str, Any], text: str, as_json: bool) -> None:
+    click.echo(dumps(document) if as_json else text)
+
+
+# --------------------------------------------------------------------------------------
+# satchel tasks cleanup
+
+
+@tasks.command("cleanup", epilog=EPILOG)
+@click.option(
+    "--older-than",
+    "older_than",
+    type=Duration(),
+    required=True,
+    metavar="DURATION",
+    help="Remove tasks not updated for this long: 7d, 12h, 90m, 30s, 2w, 1d12h, or seconds.",
+)
+@click.option(
+    "--status",
+    multiple=True,
+    help="Only tasks with this status; repeat for any of several "
+    "[default: Completed, Failed, Canceled].",
+)
+@click.option("--any-status", is_flag=True, help="Whatever their status.")
+@_status_field_option
+@_store_option
+@yes_option
+@dry_run_option
+@json_option
+def tasks_cleanup(
+    older_than: float,
+    status: tuple[str, ...],
+    any_status: bool,
+    status_field: str,
+    store: str,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Remove finished tasks not updated for --older-than (TaskStore.cleanup's rule).
+
+    Lists what it would remove and asks for confirmation unless --yes. A task updated in
+    between is left alone (each removal is conditional on the version listed).
+    """
+    if any_status and status:
+        raise click.UsageError("give --status or --any-status, not both")
+    run(
+        _tasks_cleanup(
+            older_than, list(status), any_status, status_field, store, yes, dry_run, as_json
+        ),
+        as_json,
+    )
+
+
+async def _tasks_cleanup(
+    older_than: float,
+    statuses: list[str],
+    any_status: bool,
+    status_field: str,
+    store: str,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    from datetime import timedelta
+
+    from satchel.errors import Conflict, NotFound
+    from satchel.stores.tasks import FINISHED_STATUSES
+
+    wanted: list[str] | None = None if any_status else statuses or list(FINISHED_STATUSES)
+    async with open_handle() as handle:
+        task_store = _task_store(handle, store, status_field)
+        stale = await task_store.stale(timedelta(seconds=older_than), statuses=wanted)
+        where = f"task store {store!r} (namespace {handle.namespace!r})"
+        summaries = [_task_summary(task, status_field) for task in stale]
+        document: dict[str, Any] = {
+            "store": store,
+            "namespace": handle.namespace,
+            "older_than_seconds": older_than,
+            "statuses": wanted,
+            "dry_run": dry_run,
+            "tasks": summaries,
+            "removed": [],
+            "skipped": [],
+        }
+        if not as_json:
+            if summaries:
+                echo_lines(_summary_rows(summaries))
+            else:
+                click.echo(f"no task to remove in {where}")
+        if dry_run or not stale:
+            if as_json:
+                click.echo(dumps(document))
+            elif stale:
+                click.echo(f"would remove {_tasks(len(stale))}")
+            return
+        confirm(f"Remove these {_tasks(len(stale))} from {where}?", yes=yes, as_json=as_json)
+        for task in stale:
+            try:
+                await task_store.delete(task.key, expected_version=task.version)
+                document["removed"].append(task.key)
+            except (Conflict, NotFound):
+                document["skipped"].append(task.key)
+    if as_json:
+        click.echo(dumps(document))
+        return
+    click.echo(f"removed {_tasks(len(document['removed']))}")
+    if document["skipped"]:
+        click.echo(
+            f"left {_tasks(len(document['skipped']))} changed or removed meanwhile: "
+            + ", ".join(document["skipped"])
+        )
+
+
+def _tasks(count: int) -> str:
+    return f"{count} task" if count == 1 else f"{count} tasks"
 
 
 # --------------------------------------------------------------------------------------
