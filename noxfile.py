@@ -196,8 +196,10 @@ def tests_mongodb(session: nox.Session) -> None:
 
 @nox.session(tags=["tests"])
 def tests_integration(session: nox.Session) -> None:
-    """Cross-distribution tests: discovery, env selection, CLI, docs, end to end."""
-    install(session, "mkdocs-material", "mkdocstrings[python]")
+    """Cross-distribution tests: discovery, env selection, CLI, docs, end to end; the CLI's
+    maintenance commands also on a throwaway redis-server and a SecantusDB server."""
+    install(session, "mkdocs-material", "mkdocstrings[python]", MONGO_TEST_SERVER)
+    install_redis_server(session)
     tests_impl(session, ("tests",), ALL, "integration")
 
 

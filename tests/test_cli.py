@@ -700,8 +700,8 @@ def test_kv_set_get_del(shared: None) -> None:
     assert entry["value"] == 7
     assert entry["expires_at"] is not None
 
-    assert run("kv", "del", "agents", "agent-1").exit_code == 0
-    assert_one_error_line(run("kv", "del", "agents", "agent-1"), 1)
+    assert run("kv", "del", "agents", "agent-1", "--yes").exit_code == 0
+    assert_one_error_line(run("kv", "del", "agents", "agent-1", "--yes"), 1)
     assert_one_error_line(
         run("kv", "get", "agents", "agent-1"),
         1,

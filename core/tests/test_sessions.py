@@ -72,3 +72,16 @@ async def test_a_stored_value_that_is_not_a_session_is_corrupt(store: satchel.Sa
     await store.backend.put(satchel.Record(sessions.collection, "bad", [1, 2]))
     with pytest.raises(CorruptRecord, match="session 'bad'"):
         await sessions.load("bad")
+
+
+async def test_any_session_reads_every_snapshot_as_its_json(store: satchel.Satchel) -> None:
+    from satchel.stores.sessions import AnySession
+
+    class Chat(BaseModel):
+        user: str
+        turns: list[str]
+
+    await store.sessions(Chat).save("s1", Chat(user="ann", turns=["hi", "hello"]))
+    found = await store.sessions(AnySession).load_versioned("s1")
+    assert found is not None and found.version == 1
+    assert found.value.model_dump(mode="json") == {"user": "ann", "turns": ["hi", "hello"]}

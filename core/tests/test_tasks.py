@@ -369,3 +369,61 @@ async def test_save_refuses_bad_input_and_writes_nothing(
     loaded = await tasks.load_versioned("keep")
     assert loaded is not None and loaded.version == 1
     assert [i.request_id for i in loaded.value.items] == ["r1"]
+
+
+async def test_versioned_listing_and_finding_carry_the_metadata(
+    tasks: TaskStore[AgentTask],
+) -> None:
+    await tasks.create(make_task("t1", "r1"))
+    await asyncio.sleep(0.002)
+    await tasks.create(make_task("t2", "r1"))
+    await tasks.update(make_task("t2", "r1", status=Status.PAUSED))
+    page = await tasks.list_versioned()
+    assert [(v.key, v.version) for v in page] == [("t2", 2), ("t1", 1)]
+    assert all(isinstance(v.value, AgentTask) and v.updated_at is not None for v in page)
+    assert [v.key for v in await tasks.list_versioned(status="Paused")] == ["t2"]
+    found = await tasks.find_versioned("request_id", "r1")
+    assert [(v.key, v.version) for v in found] == [("t2", 2), ("t1", 1)]
+    # the order load_by_request_id chooses by
+    assert (await tasks.find_versioned("request_id", "r1", limit=1))[0].key == (
+        await tasks.load_by_request_id("r1")
+    ).task_id  # type: ignore[union-attr]
+
+
+async def test_stale_lists_what_cleanup_deletes(tasks: TaskStore[AgentTask]) -> None:
+    await tasks.create(make_task("done", status=Status.COMPLETED))
+    await asyncio.sleep(0.002)
+    await tasks.create(make_task("failed", status=Status.FAILED))
+    await tasks.create(make_task("running", status=Status.RUNNING))
+    assert await tasks.stale(timedelta(hours=1)) == []
+    await asyncio.sleep(0.01)
+    stale = await tasks.stale(timedelta(0))
+    assert [(v.key, v.version) for v in stale] == [("done", 1), ("failed", 1)]  # oldest first
+    assert [v.key for v in await tasks.stale(timedelta(0), statuses=["Running"])] == ["running"]
+    assert len(await tasks.stale(timedelta(0), statuses=None)) == 3  # any status
+    assert await tasks.count() == 3  # stale removes nothing
+    assert await tasks.cleanup(timedelta(0), statuses=None) == 3
+    with pytest.raises(InvalidArgument, match="older_than"):
+        await tasks.stale(timedelta(seconds=-1))
+
+
+async def test_any_task_reads_every_task_as_its_json(
+    store: satchel.Satchel, tasks: TaskStore[AgentTask]
+) -> None:
+    from satchel.stores.tasks import AnyTask
+
+    task = make_task("t1", "r1", status=Status.COMPLETED)
+    await tasks.create(task)
+    plain = store.tasks(AnyTask)
+    assert plain.collection == tasks.collection and plain.status_field == "status"
+    found = await plain.load_versioned("t1")
+    assert found is not None and found.version == 1
+    # every field, in the order it was stored
+    assert found.value.model_dump(mode="json") == task.model_dump(mode="json")
+    assert list(found.value.model_dump()) == list(AgentTask.model_fields)
+    assert [t.key for t in await plain.list_versioned(status="Completed")] == ["t1"]
+    assert (await plain.find_versioned("request_id", "r1"))[0].key == "t1"
+    other = store.tasks(AnyTask, id_field="id", status_field="state")
+    assert other.status_field == "state"
+    with pytest.raises(InvalidArgument, match=r"task\.id"):
+        await other.create(AnyTask())

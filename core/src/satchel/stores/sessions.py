@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from satchel.backend import Backend, Page, Record
 from satchel.errors import CorruptRecord, InvalidArgument
@@ -12,9 +12,16 @@ from satchel.query import Query
 from satchel.stores.base import DEFAULT, TTL, StoreBase, Versioned, deprecated_method
 from satchel.validation import check_key, check_limit, check_model, check_version
 
-__all__ = ["SessionStore"]
+__all__ = ["AnySession", "SessionStore"]
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class AnySession(BaseModel):
+    """A session snapshot of any shape, read as the JSON fields it was stored with (in their
+    order), for tools that do not import the session's own model (``satchel sessions``)."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 class SessionStore(StoreBase, Generic[M]):

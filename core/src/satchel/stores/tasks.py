@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from satchel.backend import Backend, Page, Record, utcnow
 from satchel.errors import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound
@@ -31,7 +31,7 @@ from satchel.validation import (
     vouching,
 )
 
-__all__ = ["FINISHED_STATUSES", "IndexExtractor", "TaskStore", "request_ids"]
+__all__ = ["FINISHED_STATUSES", "AnyTask", "IndexExtractor", "TaskStore", "request_ids"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -65,6 +65,20 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
 
 
+class AnyTask(BaseModel):
+    """A task of any shape, read as the JSON fields it was stored with (in their order), for
+    tools that do not import the task's own model (the ``satchel tasks`` commands):
+    ``TaskStore(..., AnyTask)`` names any field as its ``id_field`` and ``status_field``."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _has_field(model: type[BaseModel], name: str) -> bool:
+    """Whether instances of ``model`` can carry the field ``name`` (declared, or any field
+    when the model allows extra fields)."""
+    return name in model.model_fields or model.model_config.get("extra") == "allow"
+
+
 class TaskStore(StoreBase, Generic[M]):
     """Agent tasks of one pydantic model. Get it with :meth:`satchel.Satchel.tasks`.
 
@@ -89,7 +103,7 @@ class TaskStore(StoreBase, Generic[M]):
     ) -> None:
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise InvalidArgument(f"model: must be a pydantic model class, not {model!r}")
-        if id_field not in model.model_fields:
+        if not _has_field(model, id_field):
             raise InvalidArgument(
                 f"id_field: {model.__name__} has no field {id_field!r}; pass id_field= "
                 "to name the field holding the task id"
@@ -97,7 +111,7 @@ class TaskStore(StoreBase, Generic[M]):
         super().__init__(backend, tenant, name, ttl)
         self.model = model
         self.id_field = id_field
-        self.status_field = status_field if status_field in model.model_fields else None
+        self.status_field = status_field if _has_field(model, status_field) else None
         self.indexes: dict[str, IndexExtractor] = {
             REQUEST_ID_INDEX: request_ids,
             **check_indexes(indexes),
@@ -110,7 +124,7 @@ class TaskStore(StoreBase, Generic[M]):
             raise InvalidArgument(
                 f"{argument}: must be a {self.model.__name__}, not {type(task).__name__}"
             )
-        return check_key(getattr(task, self.id_field), f"{argument}.{self.id_field}")
+        return check_key(getattr(task, self.id_field, None), f"{argument}.{self.id_field}")
 
     def _record(self, task: M, key: str, ttl: TTL) -> Record:
         return Record(
@@ -287,6 +301,12 @@ class TaskStore(StoreBase, Generic[M]):
     async def find(self, index: str, value: str, *, limit: int | None = None) -> list[M]:
         """The tasks whose declared index ``index`` holds ``value``, most recently updated
         first (ties broken by task id)."""
+        return [found.value for found in await self.find_versioned(index, value, limit=limit)]
+
+    async def find_versioned(
+        self, index: str, value: str, *, limit: int | None = None
+    ) -> list[Versioned[M]]:
+        """:meth:`find`, each task with its version and timestamps."""
         if index not in self.indexes:
             raise InvalidArgument(
                 f"index: {index!r} is not declared; declared: {', '.join(sorted(self.indexes))}"
@@ -297,7 +317,49 @@ class TaskStore(StoreBase, Generic[M]):
         epoch = datetime.min.replace(tzinfo=timezone.utc)
         records.sort(key=lambda r: r.key)
         records.sort(key=lambda r: r.updated_at or epoch, reverse=True)
-        return [self._task(r) for r in records[:limit]]
+        return [self._versioned(r) for r in records[:limit]]
+
+    def _stale_conditions(
+        self, older_than: timedelta | datetime, statuses: Sequence[Any] | None
+    ) -> tuple[Condition, ...]:
+        if isinstance(older_than, timedelta):
+            if older_than < timedelta(0):
+                raise InvalidArgument(f"older_than: must not be negative, not {older_than!r}")
+            cutoff = utcnow() - older_than
+        elif isinstance(older_than, datetime):
+            cutoff = older_than if older_than.tzinfo else older_than.replace(tzinfo=timezone.utc)
+        else:
+            raise InvalidArgument(
+                f"older_than: must be a timedelta or a datetime, not {older_than!r}"
+            )
+        # inclusive: with older_than=0, a task finished in this very millisecond goes too
+        where = [Condition.of("updated_at", "lte", cutoff)]
+        if statuses is not None and self.status_field is not None:
+            if isinstance(statuses, (str, enum.Enum)):
+                statuses = [statuses]  # one status, not its characters
+            where.append(self._status_condition(list(statuses)))
+        return tuple(where)
+
+    async def stale(
+        self,
+        older_than: timedelta | datetime,
+        *,
+        statuses: Sequence[Any] | None = FINISHED_STATUSES,
+    ) -> list[Versioned[M]]:
+        """The tasks :meth:`cleanup` with the same arguments would delete now, oldest update
+        first (ties by task id): to show them before deleting them (pass each one's version
+        as :meth:`delete`'s ``expected_version``, as :meth:`cleanup` does)."""
+        conditions = self._stale_conditions(older_than, statuses)
+        records: list[Record] = []
+        async for page in iter_pages(
+            lambda cursor: self._backend.query(
+                self.collection, Query(conditions, limit=200, cursor=cursor)
+            )
+        ):
+            records.extend(page.items)
+        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        records.sort(key=lambda r: (r.updated_at or epoch, r.key))
+        return [self._versioned(r) for r in records]
 
     async def list(
         self,
@@ -310,12 +372,23 @@ class TaskStore(StoreBase, Generic[M]):
 
         :param limit: at most this many; use ``next_cursor`` of the page for the next ones.
         """
+        page = await self.list_versioned(status=status, limit=limit, cursor=cursor)
+        return Page([found.value for found in page.items], page.next_cursor)
+
+    async def list_versioned(
+        self,
+        *,
+        status: Any = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Versioned[M]]:
+        """:meth:`list`, each task with its version and timestamps."""
         where = () if status is None else (self._status_condition(status),)
         query = Query.build(
             list(where), [Order(("updated_at",), True)], None, check_limit(limit), 0, cursor
         )
         page = await self._backend.query(self.collection, query)
-        return Page([self._task(r) for r in page.items], page.next_cursor)
+        return Page([self._versioned(r) for r in page.items], page.next_cursor)
 
     async def count(self, *, status: Any = None) -> int:
         """How many tasks there are (of ``status``)."""
@@ -326,32 +399,20 @@ class TaskStore(StoreBase, Generic[M]):
         self,
         older_than: timedelta | datetime,
         *,
-        statuses: Sequence[Any] = FINISHED_STATUSES,
+        statuses: Sequence[Any] | None = FINISHED_STATUSES,
     ) -> int:
         """Delete finished tasks not updated since ``older_than`` (a cutoff time, or an age);
         return how many were deleted.
 
+        :param statuses: the statuses a task must have to go (default
+            :data:`FINISHED_STATUSES`); ``None``: any status. Ignored when the model has no
+            status field.
+
         A task updated while the clean-up runs is left alone (each delete is conditional
         on the version that was read).
         """
-        if isinstance(older_than, timedelta):
-            if older_than < timedelta(0):
-                raise InvalidArgument(f"older_than: must not be negative, not {older_than!r}")
-            cutoff = utcnow() - older_than
-        elif isinstance(older_than, datetime):
-            cutoff = older_than if older_than.tzinfo else older_than.replace(tzinfo=timezone.utc)
-        else:
-            raise InvalidArgument(
-                f"older_than: must be a timedelta or a datetime, not {older_than!r}"
-            )
-        # inclusive: with older_than=0, a task finished in this very millisecond goes too
-        if isinstance(statuses, (str, enum.Enum)):
-            statuses = [statuses]  # one status, not its characters
-        where = [Condition.of("updated_at", "lte", cutoff)]
-        if self.status_field is not None:
-            where.append(self._status_condition(list(statuses)))
+        conditions = self._stale_conditions(older_than, statuses)
         deleted = 0
-        conditions = tuple(where)
         async for page in iter_pages(
             lambda cursor: self._backend.query(
                 self.collection, Query(conditions, select=(), limit=200, cursor=cursor)

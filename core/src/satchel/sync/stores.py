@@ -286,6 +286,19 @@ class SyncTaskStore(_SyncStore[TaskStore[M]], Generic[M]):
     def find(self, index: str, value: str, *, limit: int | None = None) -> list[M]:
         return self._loop.run(self._store.find, index, value, limit=limit)
 
+    def find_versioned(
+        self, index: str, value: str, *, limit: int | None = None
+    ) -> list[Versioned[M]]:
+        return self._loop.run(self._store.find_versioned, index, value, limit=limit)
+
+    def stale(
+        self,
+        older_than: timedelta | datetime,
+        *,
+        statuses: Sequence[Any] | None = FINISHED_STATUSES,
+    ) -> list[Versioned[M]]:
+        return self._loop.run(self._store.stale, older_than, statuses=statuses)
+
     def list(
         self,
         *,
@@ -295,6 +308,15 @@ class SyncTaskStore(_SyncStore[TaskStore[M]], Generic[M]):
     ) -> Page[M]:
         return self._loop.run(self._store.list, status=status, limit=limit, cursor=cursor)
 
+    def list_versioned(
+        self,
+        *,
+        status: Any = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Versioned[M]]:
+        return self._loop.run(self._store.list_versioned, status=status, limit=limit, cursor=cursor)
+
     def count(self, *, status: Any = None) -> int:
         return self._loop.run(self._store.count, status=status)
 
@@ -302,7 +324,7 @@ class SyncTaskStore(_SyncStore[TaskStore[M]], Generic[M]):
         self,
         older_than: timedelta | datetime,
         *,
-        statuses: Sequence[Any] = FINISHED_STATUSES,
+        statuses: Sequence[Any] | None = FINISHED_STATUSES,
     ) -> int:
         return self._loop.run(self._store.cleanup, older_than, statuses=statuses)
 
