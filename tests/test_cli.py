@@ -750,6 +750,48 @@ def test_kv_keys_and_namespaces(shared: None) -> None:
     assert run_json("kv", "namespaces")["namespaces"] == ["ns", "second"]
 
 
+def test_kv_query_takes_a_json_query_document(shared: None, tmp_path: Path) -> None:
+    values = {
+        "a1": {"step": 5, "model": "small"},
+        "a2": {"step": 2, "model": "large"},
+        "a3": {"step": 9, "model": "large"},
+    }
+    for key, value in values.items():
+        assert run("kv", "set", "agents", key, json.dumps(value)).exit_code == 0
+    document = {
+        "where": [{"field": "value.step", "operator": "gte", "value": 3}],
+        "orderBy": {"field": "value.step", "direction": "desc"},
+        "select": ["value.model"],
+        "limit": 1,
+    }
+    page = run_json("kv", "query", "agents", "--query", json.dumps(document))
+    assert [(i["key"], i["value"]) for i in page["items"]] == [("a3", {"model": "large"})]
+    assert page["next_cursor"]
+    # the same as the options say it
+    assert page == run_json(
+        "kv", "query", "agents", "-w", "step gte 3", "-o", "-step", "-s", "model", "-n", "1"
+    )
+    saved = tmp_path / "query.json"
+    saved.write_text(json.dumps({"where": document["where"]}), encoding="utf-8")
+    assert run_json("kv", "query", "agents", "-q", f"@{saved}", "--count")["count"] == 2
+    piped = CliRunner().invoke(
+        cli, ["kv", "query", "agents", "-q", "@-", "--json"], input=json.dumps(document)
+    )
+    assert piped.exit_code == 0, piped.output
+    assert [i["key"] for i in json.loads(piped.stdout)["items"]] == ["a3"]
+    # the document's errors name the item; with an option it also says, the query is refused
+    bad = run("kv", "query", "agents", "-q", '{"where": [{"field": "value.step", '
+              '"operator": "like", "value": 1}]}')  # fmt: skip
+    assert_one_error_line(bad, 2)
+    assert bad.stderr.startswith("satchel: error: where[0]: unknown operator 'like'")
+    both = run("kv", "query", "agents", "-q", "{}", "-w", "step gte 1")
+    assert both.exit_code == 2
+    assert "--query: not with --where" in both.stderr
+    missing = run("kv", "query", "agents", "-q", f"@{tmp_path / 'none.json'}")
+    assert missing.exit_code == 2
+    assert "cannot read" in missing.stderr
+
+
 def test_kv_query(shared: None) -> None:
     values = {
         "a1": {"step": 5, "model": "small", "user": {"name": "ann"}},

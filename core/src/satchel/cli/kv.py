@@ -25,6 +25,7 @@ from satchel.cli.output import (
 from satchel.cli.root import cli
 
 if TYPE_CHECKING:
+    from satchel.backend import Page
     from satchel.stores.kv import Entry
 
 __all__ = ["kv"]
@@ -350,6 +351,15 @@ def _parse_condition(text: str) -> tuple[str, str, Any]:
 @click.option("--limit", "-n", type=click.IntRange(min=0), help="At most this many entries.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
 @click.option("--cursor", help="The next-page cursor a previous run of the same query printed.")
+@click.option(
+    "--query",
+    "-q",
+    "document",
+    metavar="JSON|@FILE",
+    help="The whole query as a JSON query document (where, orderBy, select, limit, offset, "
+    "cursor; see docs/queries.md), or @FILE to read it from a file ('@-': standard input); "
+    "not with --where, --order-by, --select, --limit, --offset or --cursor.",
+)
 @click.option("--count", "count_only", is_flag=True, help="Print only how many entries match.")
 @json_option
 def kv_query(
@@ -360,6 +370,7 @@ def kv_query(
     limit: int | None,
     offset: int,
     cursor: str | None,
+    document: str | None,
     count_only: bool,
     as_json: bool,
 ) -> None:
@@ -373,7 +384,28 @@ def kv_query(
       satchel kv query agent-state -w "step gte 3" -o -step -n 10
       satchel kv query agent-state -w 'model in ["small", "large"]' -s step
       satchel kv query agent-state -w "key startswith agent-" --count
+      satchel kv query agent-state -q '{"where": [{"field": "value.step",
+        "operator": "gte", "value": 3}], "orderBy": {"field": "value.step",
+        "direction": "desc"}, "limit": 10}'
+      satchel kv query agent-state -q @saved-query.json
     """
+    if document is not None:
+        given = [
+            name
+            for name, value in (
+                ("--where", where),
+                ("--order-by", order_by),
+                ("--select", select),
+                ("--limit", limit),
+                ("--offset", offset),
+                ("--cursor", cursor),
+            )
+            if value
+        ]
+        if given:
+            raise click.UsageError(f"--query: not with {', '.join(given)} (the document says it)")
+        run(_kv_query_document(namespace, _query_text(document), count_only, as_json), as_json)
+        return
     conditions = [_parse_condition(text) for text in where]
     run(
         _kv_query(
@@ -389,6 +421,33 @@ def kv_query(
         ),
         as_json,
     )
+
+
+def _query_text(document: str) -> str:
+    """The JSON of ``--query``: the text itself, or the file (``-``: standard input) that
+    ``@path`` names."""
+    if not document.startswith("@"):
+        return document
+    path = document[1:]
+    try:
+        with click.open_file(path, encoding="utf-8") as stream:
+            return str(stream.read())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {path!r}: {exc}", param_hint="--query") from None
+
+
+async def _kv_query_document(namespace: str, text: str, count_only: bool, as_json: bool) -> None:
+    from satchel.query import parse_query
+
+    query = parse_query(text)
+    async with open_handle() as handle:
+        store = handle.kv(namespace)
+        if count_only:
+            count = await store.count(query)
+            click.echo(dumps({"namespace": namespace, "count": count}) if as_json else count)
+            return
+        page = await store.query(query)
+    _print_page(namespace, page, as_json)
 
 
 async def _kv_query(
@@ -411,6 +470,10 @@ async def _kv_query(
         page = await store.query(
             where, order_by=order_by, select=select, limit=limit, offset=offset, cursor=cursor
         )
+    _print_page(namespace, page, as_json)
+
+
+def _print_page(namespace: str, page: Page[Entry], as_json: bool) -> None:
     if as_json:
         click.echo(
             dumps(
