@@ -225,7 +225,8 @@ def check_restore(records: Sequence[Record]) -> list[Record]:
         if not isinstance(record.index, Mapping):
             raise InvalidArgument(f"{where}: index must be a mapping, not {record.index!r}")
         index: dict[str, tuple[str, ...]] = {}
-        for name, values in record.index.items():
+        entries: Mapping[Any, Any] = record.index
+        for name, values in entries.items():
             if (
                 not isinstance(name, str)
                 or isinstance(values, str)

@@ -432,7 +432,8 @@ class MemoryBackend(Backend):
             self._raise_floor(collection, record.version)  # stored, and expired at once
             return
         index = {name: tuple(values) for name, values in record.index.items()}
-        assert record.created_at is not None and record.updated_at is not None
+        assert record.created_at is not None  # check_restore made sure of both
+        assert record.updated_at is not None
         stored = _Stored(
             record.key,
             text,
