@@ -3,9 +3,9 @@
 
 Records keep their keys, values, versions, created/updated times, expiry and index entries
 exactly: the target stores them with :meth:`~satchel.backend.Backend.restore_many`. Both
-ends are a :class:`~satchel.Satchel` handle (its namespace's collections, named as
-:meth:`~satchel.Satchel.namespaces` names them: ``kv:users``, ``task:tasks``; values go
-through the handle's codecs) or a bare :class:`~satchel.backend.Backend` (every collection,
+ends are a :class:`~satchel.Satchel` handle (the collections of its namespace, each named
+``<kind>:<name>``: ``kv:users``, ``task:tasks``, ``session:sessions``; values go through
+the handle's codecs) or a bare :class:`~satchel.backend.Backend` (every collection,
 by its full name). Everything streams in batches of ``batch_size`` records: the keys of a
 collection page by page, one :meth:`~satchel.backend.Backend.get_many` and one
 ``restore_many`` per page, so memory stays bounded whatever the size of the data. A copy or
