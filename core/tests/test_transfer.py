@@ -8,6 +8,7 @@ import gzip
 import io
 import itertools
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 import satchel
 from satchel import transfer
 from satchel.backend import Backend, Record
-from satchel.errors import InvalidArgument, Unsupported
+from satchel.errors import BackendUnavailable, InvalidArgument, Unsupported
 from satchel.testing.restore import assert_restored
 from satchel_memory import MemoryBackend
 
@@ -178,6 +179,34 @@ async def test_an_interrupted_copy_run_again_finishes_the_job(
     report = await transfer.copy(source, target, batch_size=3, verify=True)
     assert report.mismatched == []
     assert await assert_same_data(source, target, RECORD_NAMESPACES) == 30
+
+
+class CrashesMidBatch(MemoryBackend):
+    """Restores half the records of its third call, then fails, as a server lost mid-call
+    would."""
+
+    calls = 0
+
+    async def restore_many(self, records: Sequence[Record]) -> None:
+        self.calls += 1
+        if self.calls == 3:
+            await super().restore_many(records[: len(records) // 2])
+            raise BackendUnavailable("the server went away")
+        await super().restore_many(records)
+
+
+async def test_a_copy_that_failed_inside_a_batch_run_again_finishes_the_job(
+    source: satchel.Satchel,
+) -> None:
+    crashing = CrashesMidBatch()
+    async with satchel.open(backend=crashing) as target:
+        with pytest.raises(BackendUnavailable):
+            await transfer.copy(source, target, batch_size=6)
+        assert crashing.calls == 3  # the empty call that checks for support, then batches
+        report = await transfer.copy(source, target, batch_size=6, verify=True)
+        assert report.mismatched == []
+        assert report.total == 30
+        assert await assert_same_data(source, target, RECORD_NAMESPACES) == 30
 
 
 async def test_export_then_import_round_trips(
