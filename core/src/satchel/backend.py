@@ -441,6 +441,8 @@ class Backend(abc.ABC):
 
         * Every record is checked first (:func:`check_restore`); a bad one raises
           :class:`~satchel.errors.InvalidArgument` and nothing is written.
+        * An empty call writes nothing and returns: :mod:`satchel.transfer` makes one
+          before it starts, to learn whether the backend restores at all.
         * The next write of a restored key gives ``version + 1``, as after any write; the
           record it replaced counts as removed (the key's floor rises to its version), and
           a restored record that is later removed raises the floor to its own version, so

@@ -248,6 +248,14 @@ class RestoreRules(ConformanceFixtures):
         assert await backend.find(collection, "tag", "first") == []
 
     @pytest.mark.asyncio
+    async def test_an_empty_restore_writes_nothing(self, backend: Backend, collection: str) -> None:
+        await backend.put(rec(collection, "k", 1))
+        await _restore(backend, [])
+        got = await backend.get(collection, "k")
+        assert got is not None
+        assert (got.value, got.version) == (1, 1)
+
+    @pytest.mark.asyncio
     async def test_a_bad_record_writes_nothing(self, backend: Backend, collection: str) -> None:
         good = restored(collection, "good", 1, 4)
         bad_records = [
