@@ -369,3 +369,36 @@ async def test_bad_arguments(source: satchel.Satchel, target: satchel.Satchel) -
     with pytest.raises(InvalidArgument, match="source"):
         await transfer.copy("memory://", target)  # type: ignore[arg-type]
     assert await names(target) == []
+
+
+class Wrapping:
+    """A codec plugin: every stored value is wrapped as ``{"$w": value}``."""
+
+    @satchel.hookimpl
+    def satchel_register_codecs(self, register: Any) -> None:
+        register(
+            satchel.Codec(
+                "wrap",
+                lambda value, collection, key: {"$w": value},
+                lambda value, collection, key: value["$w"],
+            )
+        )
+
+
+async def test_values_go_through_each_handles_codecs(source: satchel.Satchel) -> None:
+    inner = MemoryBackend()
+    async with satchel.open(backend=inner, plugins=[Wrapping()]) as wrapped:
+        report = await transfer.copy(source, wrapped, ["kv:users"], verify=True)
+        assert report.mismatched == [], "the summaries compare decoded values"
+        collection = f"{wrapped.namespace}:kv:users"
+        stored = await inner.get(collection, "u002")
+        original = await source.backend.get(f"{source.namespace}:kv:users", "u002")
+        assert stored is not None
+        assert original is not None
+        assert stored.value == {"$w": original.value}, "encoded as the target writes"
+        assert stored.version == original.version
+        assert await wrapped.kv("users").get("u002") == original.value
+        out = io.BytesIO()
+        await transfer.export(wrapped, out)
+        lines = [json.loads(line) for line in out.getvalue().splitlines()[1:-1]]
+        assert {line["key"]: line["value"] for line in lines}["u002"] == original.value
