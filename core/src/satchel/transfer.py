@@ -26,7 +26,7 @@ import io
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import IO, Any, Final, cast
 
@@ -62,7 +62,8 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 @dataclass(frozen=True, slots=True)
 class Progress:
     """Where a copy, export or import stands, passed to its ``progress`` callback after each
-    batch (and once at the start of each namespace, with ``namespace_done=0``).
+    batch (a copy or export also calls it at the start of each namespace, with
+    ``namespace_done=0``).
 
     :param namespace: the namespace (collection) being moved.
     :param namespace_done: records of it moved so far.
@@ -215,19 +216,7 @@ async def _pages(end: _End, name: str, batch_size: int) -> AsyncIterator[list[Re
 
 def _moved(records: Sequence[Record], target: _End, name: str) -> list[Record]:
     collection = target.collection(name)
-    return [
-        Record(
-            collection,
-            r.key,
-            r.value,
-            r.version,
-            r.created_at,
-            r.updated_at,
-            r.expires_at,
-            r.index,
-        )
-        for r in records
-    ]
+    return [replace(r, collection=collection) for r in records]
 
 
 def _notify(progress: ProgressCallback | None, event: Progress) -> None:
@@ -606,18 +595,7 @@ async def import_(
                 await flush()
             last = name
             report.records[name] = report.records.get(name, 0) + 1
-            batch.append(
-                Record(
-                    dst.collection(name),
-                    record.key,
-                    record.value,
-                    record.version,
-                    record.created_at,
-                    record.updated_at,
-                    record.expires_at,
-                    record.index,
-                )
-            )
+            batch.append(replace(record, collection=dst.collection(name)))
             if len(batch) >= batch_size:
                 await flush()
         await flush()
