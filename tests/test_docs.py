@@ -296,12 +296,13 @@ def test_the_nav_has_the_expected_pages() -> None:
         "adk.md",
         "a2a.md",
         "sync.md",
+        "moving-data.md",
     ):
         assert page in _nav_pages(), page
 
 
 #: The pages whose complete programs (the blocks that call ``asyncio.run``) must run.
-RUNNABLE_PAGES = ("quickstart.md", "logs.md")
+RUNNABLE_PAGES = ("quickstart.md", "logs.md", "moving-data.md")
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,7 @@ _EXPORTS = {
     "NotFound": "satchel.errors",
     "PluginError": "satchel.errors",
     "SatchelError": "satchel.errors",
+    "Unsupported": "satchel.errors",
     "ValueTooLarge": "satchel.errors",
     "Satchel": "satchel.handle",
     "open": "satchel.handle",
@@ -103,6 +104,7 @@ if TYPE_CHECKING:
     from satchel.errors import NotFound as NotFound
     from satchel.errors import PluginError as PluginError
     from satchel.errors import SatchelError as SatchelError
+    from satchel.errors import Unsupported as Unsupported
     from satchel.errors import ValueTooLarge as ValueTooLarge
     from satchel.handle import Satchel as Satchel
     from satchel.handle import open as open

@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeAlias, TypeVar
 
-from satchel.errors import InvalidArgument
+from satchel.errors import InvalidArgument, Unsupported
 from satchel.query import Condition, Query, compile_glob
 
 if TYPE_CHECKING:
@@ -92,6 +92,7 @@ __all__ = [
     "Record",
     "REQUIRED_METHODS",
     "check_log_call",
+    "check_restore",
     "missing_methods",
     "outcome_retention",
     "utcnow",
@@ -191,6 +192,63 @@ def check_log_call(
         raise InvalidArgument(f"keep_last: must be 0 or more, not {keep_last!r}")
     if trim and keep_last is None and before is None:
         raise InvalidArgument("keep_last and before: give at least one")
+
+
+def check_restore(records: Sequence[Record]) -> list[Record]:
+    """The records of a :meth:`Backend.restore_many`, checked and normalised: each is a
+    :class:`Record` with a non-empty collection and key, a version of 1 or more, and both
+    ``created_at`` and ``updated_at`` set; the times come back as UTC with milliseconds (a
+    naive time is taken as UTC), the index values as tuples without repeats. Anything else
+    raises :class:`~satchel.errors.InvalidArgument` naming the record at fault, before a
+    backend writes anything."""
+    checked: list[Record] = []
+    for position, record in enumerate(records):
+        where = f"records[{position}]"
+        if not isinstance(record, Record):
+            raise InvalidArgument(f"{where}: must be a Record, not {type(record).__name__}")
+        where = f"{where} ({record.collection!r}, {record.key!r})"
+        if not isinstance(record.collection, str) or not record.collection:
+            raise InvalidArgument(f"{where}: collection must be a non-empty string")
+        if not isinstance(record.key, str) or not record.key:
+            raise InvalidArgument(f"{where}: key must be a non-empty string")
+        version = record.version
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise InvalidArgument(f"{where}: version must be an int of 1 or more, not {version!r}")
+        times = {}
+        for name in ("created_at", "updated_at", "expires_at"):
+            value = getattr(record, name)
+            if value is None and name != "expires_at":
+                raise InvalidArgument(f"{where}: {name} must be set (a restore keeps it)")
+            if value is not None and not isinstance(value, datetime):
+                raise InvalidArgument(f"{where}: {name} must be a datetime, not {value!r}")
+            times[name] = None if value is None else truncate_ms(value)
+        if not isinstance(record.index, Mapping):
+            raise InvalidArgument(f"{where}: index must be a mapping, not {record.index!r}")
+        index: dict[str, tuple[str, ...]] = {}
+        entries: Mapping[Any, Any] = record.index
+        for name, values in entries.items():
+            if (
+                not isinstance(name, str)
+                or isinstance(values, str)
+                or not all(isinstance(v, str) for v in values)
+            ):
+                raise InvalidArgument(
+                    f"{where}: index[{name!r}] must be index values (strings), not {values!r}"
+                )
+            index[name] = tuple(dict.fromkeys(values))
+        checked.append(
+            Record(
+                record.collection,
+                record.key,
+                record.value,
+                version,
+                times["created_at"],
+                times["updated_at"],
+                times["expires_at"],
+                index,
+            )
+        )
+    return checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +429,48 @@ class Backend(abc.ABC):
         """Exactly :meth:`put_many`, but return only the new versions, in order. The
         default calls :meth:`put_many`."""
         return [stored.version for stored in await self.put_many(records)]
+
+    async def restore_many(self, records: Sequence[Record]) -> None:
+        """Store each record exactly as given: its value, ``version``, ``created_at``,
+        ``updated_at``, ``expires_at`` and index entries, replacing whatever its key holds
+        (live, expired or absent), with no condition. For moving data between backends
+        (:mod:`satchel.transfer`): a record read from one backend and restored into another
+        reads back identical, and so do its :meth:`find` and :meth:`query` answers.
+
+        Rules (the kit's :class:`~satchel.testing.RestoreRules` check them):
+
+        * Every record is checked first (:func:`check_restore`); a bad one raises
+          :class:`~satchel.errors.InvalidArgument` and nothing is written.
+        * An empty call writes nothing and returns: :mod:`satchel.transfer` makes one
+          before it starts, to learn whether the backend restores at all.
+        * The next write of a restored key gives ``version + 1``, as after any write; the
+          record it replaced counts as removed (the key's floor rises to its version), and
+          a restored record that is later removed raises the floor to its own version, so
+          a new incarnation starts above both.
+        * A record whose ``expires_at`` has passed is stored as expired is: the key reads
+          as absent afterwards (what it held is removed), and a later write starts above
+          the record's version. So a restore of a record, expired or not, always leaves the
+          key as the record's source would show it.
+        * Restoring the same records again changes nothing (a copy run again is safe). A
+          later duplicate of a key in one call wins.
+        * Each record is restored atomically (never a value without its index entries);
+          the call as a whole need not be: after an error, some records of the batch may be
+          restored and others not, and the same call made again completes it.
+        * Restoring over a live record with a *higher* version than the restored one puts
+          the key back to the lower version: a caller holding a version between the two
+          could then match a later write. Restore into an empty target, or over a copy of
+          the same data, to keep versions from repeating.
+
+        The default raises :class:`~satchel.errors.Unsupported`, writing nothing: the other
+        methods of the contract cannot set a version or a time (``put`` ignores them), and
+        a restore that changed them would break every ``if_version`` held on the data. A
+        backend that keeps its own metadata overrides it.
+        """
+        raise Unsupported(
+            f"restore_many: backend {self.name!r} ({type(self).__name__}) cannot store "
+            "records with their versions and times as given; it does not implement "
+            "Backend.restore_many. Nothing was written"
+        )
 
     @abc.abstractmethod
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:

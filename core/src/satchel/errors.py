@@ -24,6 +24,7 @@ __all__ = [
     "NotFound",
     "PluginError",
     "SatchelError",
+    "Unsupported",
     "ValueTooLarge",
 ]
 
@@ -122,6 +123,12 @@ class CorruptRecord(SatchelError):
     #: The entries (:class:`~satchel.backend.LogEntry`) a pop removed before one of them
     #: failed to decode; ``None`` for every other error.
     popped: list[Any] | None = None
+
+
+class Unsupported(SatchelError, NotImplementedError):
+    """The backend cannot do what was asked as the contract requires it (a restore that
+    keeps a record's version and times, on a backend that does not implement
+    :meth:`~satchel.backend.Backend.restore_many`). Nothing was written."""
 
 
 class HandleClosed(SatchelError, RuntimeError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from satchel.backend import Backend, JSONValue, LogEntry, Page, Record
+from satchel.backend import Backend, JSONValue, LogEntry, Page, Record, check_restore
 from satchel.errors import CorruptRecord, InvalidArgument, PluginError, SatchelError
 from satchel.markers import AROUND, _Around
 from satchel.query import Condition, Query, project
@@ -38,7 +38,7 @@ class Operation:
     :param name: the backend method: ``get``, ``get_many``, ``exists``, ``put``,
         ``put_many`` (a store that needs only the new versions may ask the backend for
         just those, but a plugin's wrapper always sees what ``put`` and ``put_many`` give:
-        the stored records), ``delete``,
+        the stored records), ``restore_many``, ``delete``,
         ``find``, ``query``, ``count``, ``keys``, ``collections``, ``drop``, ``purge_expired``,
         ``ping``, ``stats``, and the log operations ``log_append``,
         ``log_range``, ``log_length``, ``log_pop``, ``log_trim``, ``log_delete``,
@@ -126,6 +126,7 @@ _RESULTS: dict[str, _Rule] = {
         "a list of Record, one per record",
         lambda r, n: _records(r) and len(r) == n,
     ),
+    "restore_many": ("None", lambda r, n: r is None),
     "delete": ("a bool", lambda r, n: isinstance(r, bool)),
     "exists": ("a bool", lambda r, n: isinstance(r, bool)),
     "drop": ("an int", lambda r, n: _is_int(r)),
@@ -600,6 +601,18 @@ class InstrumentedBackend(Backend):
             lambda: self.inner.put_many_versions(encoded),
             len(records),
             rule=_VERSIONS,
+        )
+
+    async def restore_many(self, records: Sequence[Record]) -> None:
+        # the values go through the codecs as on any write; the metadata is kept as given
+        encoded = [self._encode(r) for r in check_restore(records)]
+        collection = records[0].collection if records else None
+        await self._call(
+            "restore_many",
+            collection,
+            None,
+            lambda: self.inner.restore_many(encoded),
+            len(records),
         )
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:

@@ -172,3 +172,30 @@ async def test_a_record_written_long_expired_is_covered_before_the_monitor_takes
         await backend.drop("c")
         await backend.close()
         await other.close()
+
+
+async def test_a_restored_record_the_ttl_monitor_removed_never_reuses_its_version(
+    mongodb_uri: str, prefix: str, raw: Any
+) -> None:
+    """restore_many raises the floor's expiry entry before it writes a record with an
+    expiry, as put does: once the server's monitor has removed it, a client that never saw
+    it writes the key above the restored version."""
+    backend, other = make(mongodb_uri, prefix, margin=0), make(mongodb_uri, prefix, margin=0)
+    try:
+        created = utcnow() - timedelta(days=1)
+        soon = utcnow() + timedelta(seconds=0.3)
+        await backend.restore_many(
+            [Record("c", "k", "restored", 40, created, created, soon, {"tag": ("x",)})]
+        )
+        got = await backend.get("c", "k")
+        assert got is not None
+        assert got.version == 40
+        await _gone(raw, backend, "c", ["k"])
+        again = await other.put(Record("c", "k", "again"), if_absent=True)
+        assert again.version > 40, f"k starts again at {again.version}"
+        with pytest.raises(Conflict):
+            await other.put(Record("c", "k", "stale"), if_version=40)
+    finally:
+        await backend.drop("c")
+        await backend.close()
+        await other.close()

@@ -64,6 +64,7 @@ _HOMES = {
     "CorruptRecordRules": "records",
     "FindRules": "records",
     "LifeRules": "records",
+    "RestoreRules": "restore",
     "ValueSizeRules": "records",
     "VersionOnlyRules": "records",
     "VersionRules": "records",
@@ -107,6 +108,7 @@ if TYPE_CHECKING:
     from satchel.testing.records import ValueSizeRules as ValueSizeRules
     from satchel.testing.records import VersionOnlyRules as VersionOnlyRules
     from satchel.testing.records import VersionRules as VersionRules
+    from satchel.testing.restore import RestoreRules as RestoreRules
     from satchel.testing.stateful import BackendStateMachine as BackendStateMachine
     from satchel.testing.stateful import backend_state_machine as backend_state_machine
     from satchel.testing.stateful import stateful_settings as stateful_settings

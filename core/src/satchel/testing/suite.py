@@ -35,6 +35,7 @@ from satchel.testing.records import (
     VersionOnlyRules,
     VersionRules,
 )
+from satchel.testing.restore import RestoreRules
 from satchel.testing.stateful import (
     DEFAULT_MAX_EXAMPLES,
     DEFAULT_STEP_COUNT,
@@ -86,6 +87,7 @@ class BackendConformance(
     ConcurrencyRules,
     StoreRules,
     LogRules,
+    RestoreRules,
     CorruptRecordRules,
     ValueSizeRules,
     LifeRules,

@@ -30,6 +30,7 @@ from satchel.backend import (
     Page,
     Record,
     check_log_call,
+    check_restore,
     truncate_ms,
     utcnow,
 )
@@ -143,10 +144,19 @@ class MemoryBackend(Backend):
         if version > self._floor.get(collection, 0):
             self._floor[collection] = version
 
-    def _remove(self, collection: str, stored: _Stored, *, keep_order: bool = True) -> None:
+    def _remove(
+        self,
+        collection: str,
+        stored: _Stored,
+        *,
+        keep_order: bool = True,
+        raise_floor: bool = True,
+    ) -> None:
         """Forget ``stored``; ``keep_order=False`` leaves the sorted key list to the caller
-        (which rebuilds it once after removing many)."""
-        self._raise_floor(collection, stored.version)
+        (which rebuilds it once after removing many); ``raise_floor=False`` leaves the floor
+        (a restore that puts a record of a version at least as high in its place)."""
+        if raise_floor:
+            self._raise_floor(collection, stored.version)
         table = self._data[collection]
         del table[stored.key]
         if not table:
@@ -402,6 +412,46 @@ class MemoryBackend(Backend):
                 self._write(r, text, now, False, None).version
                 for r, text in zip(records, prepared, strict=True)
             ]
+
+    async def restore_many(self, records: Sequence[Record]) -> None:
+        checked = check_restore(records)
+        prepared = [self._prepare(r) for r in checked]  # every check before any write
+        now = utcnow()
+        with self._lock:
+            for record, text in zip(checked, prepared, strict=True):
+                self._restore(record, text, now)
+
+    def _restore(self, record: Record, text: str, now: datetime) -> None:
+        """Put ``record`` in place exactly as given (see :meth:`Backend.restore_many`)."""
+        collection = record.collection
+        old = self._data.get(collection, {}).get(record.key)
+        if old is not None:
+            # versions up to the restored one stay covered by it; a higher one is removed
+            self._remove(collection, old, raise_floor=old.version > record.version)
+        if record.expires_at is not None and record.expires_at <= now:
+            self._raise_floor(collection, record.version)  # stored, and expired at once
+            return
+        index = {name: tuple(values) for name, values in record.index.items()}
+        assert record.created_at is not None  # check_restore made sure of both
+        assert record.updated_at is not None
+        stored = _Stored(
+            record.key,
+            text,
+            record.version,
+            record.created_at,
+            record.updated_at,
+            record.expires_at,
+            index,
+        )
+        keys = self._keys.get(collection)
+        if keys is None:
+            keys = self._keys[collection] = SortedKeys()
+        keys.add(record.key)
+        self._data.setdefault(collection, {})[record.key] = stored
+        for name, values in index.items():
+            entries = self._index.setdefault((collection, name), {})
+            for value in values:
+                entries.setdefault(value, set()).add(record.key)
 
     async def delete(self, collection: str, key: str, *, if_version: int | None = None) -> bool:
         now = utcnow()

@@ -1418,6 +1418,12 @@ class MongoBackend(Backend):
             )
         return [record for record in out if record is not None]
 
+    @_bounded
+    async def restore_many(self, records: Sequence[Record]) -> None:
+        from satchel_mongodb.restore import restore_many  # a module of its own
+
+        await restore_many(self, records)
+
     async def _put_collection(
         self,
         collection: str,

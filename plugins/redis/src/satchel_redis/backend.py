@@ -1019,6 +1019,11 @@ class RedisBackend(Backend):
                 out[i] = int(result[2 * j])
         return out
 
+    async def restore_many(self, records: Sequence[Record]) -> None:
+        from satchel_redis.restore import restore_many  # a module of its own: one script
+
+        await restore_many(self, records)
+
     async def _put_many(
         self, records: Sequence[Record]
     ) -> tuple[list[tuple[bytes, str, bytes]], dict[str, list[int]], Sequence[Any], datetime]:

@@ -1,0 +1,404 @@
+"""satchel.transfer on the memory backend: copy, export and import keep every record with
+its metadata; an interrupted copy run again finishes the job; bad files write nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import itertools
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+import satchel
+from satchel import transfer
+from satchel.backend import Backend, Record
+from satchel.errors import BackendUnavailable, InvalidArgument, Unsupported
+from satchel.testing.restore import assert_restored
+from satchel_memory import MemoryBackend
+
+
+class Note(BaseModel):
+    text: str
+
+
+async def fill(handle: satchel.Satchel, count: int = 23) -> None:
+    """KV records with indexes and expiries, tasks, sessions, and a log, over a few
+    versions each."""
+    users = handle.kv("users", indexes={"team": lambda v: [v["team"]]})
+    for i in range(count):
+        await users.set(f"u{i:03d}", {"team": f"t{i % 3}", "n": i})
+        if i % 4 == 0:
+            await users.set(f"u{i:03d}", {"team": f"t{i % 3}", "n": -i}, ttl=3600)
+    await users.delete("u001")  # the namespace's floor rises
+    cache = handle.kv("cache", ttl=timedelta(hours=2))
+    await cache.set_many({f"c{i}": [i, str(i)] for i in range(7)})
+    sessions = handle.sessions(Note)
+    await sessions.save("s1", Note(text="hello"))
+    await sessions.save("s1", Note(text="hello again"))
+    chat = handle.logs("chat")
+    await chat.append("room", [{"m": 1}, {"m": 2}])
+
+
+async def records_of(backend: Backend, collection: str) -> dict[str, Record]:
+    keys = [k async for k in backend.iter_keys(collection)]
+    got = await backend.get_many(collection, keys)
+    return {r.key: r for r in got if r is not None}
+
+
+async def assert_same_data(
+    source: satchel.Satchel, target: satchel.Satchel, namespaces: list[str]
+) -> int:
+    """Every record of ``namespaces`` reads back identical on both sides; how many."""
+    total = 0
+    for name in namespaces:
+        mine = await records_of(source.backend, f"{source.namespace}:{name}")
+        theirs = await records_of(target.backend, f"{target.namespace}:{name}")
+        assert sorted(mine) == sorted(theirs), name
+        for key, record in mine.items():
+            assert_restored(theirs[key], record)
+        total += len(mine)
+    return total
+
+
+async def names(handle: satchel.Satchel) -> list[str]:
+    """The handle's collections, named as satchel.transfer names them."""
+    prefix = f"{handle.namespace}:"
+    return [c[len(prefix) :] for c in await handle.backend.collections()]
+
+
+RECORD_NAMESPACES = ["kv:cache", "kv:users", "session:sessions"]
+
+
+@pytest.fixture
+async def source() -> Any:
+    async with satchel.open(backend="memory") as handle:
+        await fill(handle)
+        yield handle
+
+
+@pytest.fixture
+async def target() -> Any:
+    async with satchel.open(backend="memory") as handle:
+        yield handle
+
+
+async def test_copy_keeps_every_record_with_its_metadata(
+    source: satchel.Satchel, target: satchel.Satchel
+) -> None:
+    events: list[transfer.Progress] = []
+    report = await transfer.copy(source, target, batch_size=4, progress=events.append)
+    assert sorted(report.records) == RECORD_NAMESPACES
+    assert report.skipped == ["log:chat"]
+    assert report.total == 22 + 7 + 1
+    assert await assert_same_data(source, target, RECORD_NAMESPACES) == report.total
+    assert await names(target) == RECORD_NAMESPACES, "logs are not copied"
+    # progress: after each batch, counting up to the total counted at the start
+    assert events[-1].done == report.total
+    assert all(e.expected == report.total for e in events)
+    assert [e.done for e in events] == sorted(e.done for e in events)
+    assert max(e.done - d.done for d, e in itertools.pairwise(events)) <= 4
+    # the stores read the copies as they read the originals
+    users = target.kv("users", indexes={"team": lambda v: [v["team"]]})
+    found = await users.find("team", "t1")
+    assert [(e.key, e.value, e.version) for e in found] == [
+        (e.key, e.value, e.version)
+        for e in await source.kv("users", indexes={"team": lambda v: [v["team"]]}).find(
+            "team", "t1"
+        )
+    ]
+    assert len(found) == 7
+    entry = await users.get_entry("u004")
+    assert entry is not None
+    assert entry.version == 2
+    assert await users.set("u004", {"team": "t1", "n": 0}) == 3
+    assert (await target.sessions(Note).load("s1")) == Note(text="hello again")
+
+
+async def test_copy_of_named_namespaces_only(
+    source: satchel.Satchel, target: satchel.Satchel
+) -> None:
+    report = await transfer.copy(source, target, ["kv:cache", "log:chat"])
+    assert report.records == {"kv:cache": 7}
+    assert report.skipped == ["log:chat"]
+    assert await names(target) == ["kv:cache"]
+
+
+async def test_a_dry_run_counts_and_writes_nothing(
+    source: satchel.Satchel, target: satchel.Satchel
+) -> None:
+    report = await transfer.copy(source, target, dry_run=True, verify=True)
+    assert report.dry_run
+    assert report.total == 30
+    assert report.source is None
+    assert await names(target) == []
+
+
+async def test_verify_compares_counts_and_checksums(
+    source: satchel.Satchel, target: satchel.Satchel
+) -> None:
+    report = await transfer.copy(source, target, verify=True)
+    assert report.mismatched == []
+    assert report.source == report.target
+    assert report.source is not None
+    assert report.source["kv:users"].records == 22
+    # one record changed on one side: the summaries differ
+    await target.kv("users").set("u002", {"team": "t2", "n": 2})
+    collection = f"{target.namespace}:kv:users"
+    changed = await transfer.summarize(target.backend, collection)
+    assert changed.records == 22
+    assert changed.checksum != report.target["kv:users"].checksum  # type: ignore[index]
+
+
+class Interrupted(Exception):
+    pass
+
+
+async def test_an_interrupted_copy_run_again_finishes_the_job(
+    source: satchel.Satchel, target: satchel.Satchel
+) -> None:
+    seen = []
+
+    def stop_after_three_batches(event: transfer.Progress) -> None:
+        seen.append(event)
+        if len(seen) == 5:  # the namespace's start, then batches
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        await transfer.copy(source, target, batch_size=3, progress=stop_after_three_batches)
+    partial = 0
+    for name in RECORD_NAMESPACES:
+        partial += len(await records_of(target.backend, f"{target.namespace}:{name}"))
+    assert 0 < partial < 30
+    report = await transfer.copy(source, target, batch_size=3, verify=True)
+    assert report.mismatched == []
+    assert await assert_same_data(source, target, RECORD_NAMESPACES) == 30
+
+
+class CrashesMidBatch(MemoryBackend):
+    """Restores half the records of its third call, then fails, as a server lost mid-call
+    would."""
+
+    calls = 0
+
+    async def restore_many(self, records: Sequence[Record]) -> None:
+        self.calls += 1
+        if self.calls == 3:
+            await super().restore_many(records[: len(records) // 2])
+            raise BackendUnavailable("the server went away")
+        await super().restore_many(records)
+
+
+async def test_a_copy_that_failed_inside_a_batch_run_again_finishes_the_job(
+    source: satchel.Satchel,
+) -> None:
+    crashing = CrashesMidBatch()
+    async with satchel.open(backend=crashing) as target:
+        with pytest.raises(BackendUnavailable):
+            await transfer.copy(source, target, batch_size=6)
+        assert crashing.calls == 3  # the empty call that checks for support, then batches
+        report = await transfer.copy(source, target, batch_size=6, verify=True)
+        assert report.mismatched == []
+        assert report.total == 30
+        assert await assert_same_data(source, target, RECORD_NAMESPACES) == 30
+
+
+async def test_export_then_import_round_trips(
+    source: satchel.Satchel, target: satchel.Satchel, tmp_path: Path
+) -> None:
+    for name in ("backup.jsonl", "backup.jsonl.gz"):
+        path = tmp_path / name
+        exported = await transfer.export(source, path, batch_size=5)
+        assert exported.total == 30
+        assert exported.skipped == ["log:chat"]
+        raw = path.read_bytes()
+        assert raw.startswith(b"\x1f\x8b") == name.endswith(".gz")
+        async with satchel.open(backend="memory") as fresh:
+            imported = await transfer.import_(fresh, path, batch_size=7)
+            assert imported.records == exported.records
+            assert await assert_same_data(source, fresh, RECORD_NAMESPACES) == 30
+
+
+async def test_the_export_format(source: satchel.Satchel) -> None:
+    out = io.BytesIO()
+    await transfer.export(source, out, ["kv:users"])
+    lines = [json.loads(line) for line in out.getvalue().decode().splitlines()]
+    header, records, end = lines[0], lines[1:-1], lines[-1]
+    assert header["format"] == "satchel-records"
+    assert header["format_version"] == 1
+    assert end == {"end": True, "records": 22}
+    first = min(records, key=lambda r: r["key"])
+    assert set(first) == {
+        "collection",
+        "key",
+        "value",
+        "version",
+        "created_at",
+        "updated_at",
+        "expires_at",
+        "index",
+    }
+    assert first["collection"] == "kv:users"
+    assert first["key"] == "u000"
+    assert first["version"] == 2
+    assert first["index"] == {"team": ["t0"]}
+    assert first["created_at"].endswith("Z")
+    assert first["expires_at"] is not None
+    # a stream import (gzip or not) reads it back
+    async with satchel.open(backend="memory") as fresh:
+        zipped = gzip.compress(out.getvalue())
+        report = await transfer.import_(fresh, io.BytesIO(zipped))
+        assert report.records == {"kv:users": 22}
+        await assert_same_data(source, fresh, ["kv:users"])
+
+
+def _damaged(text: str) -> list[tuple[str, str]]:
+    lines = text.splitlines(keepends=True)
+    record = json.loads(lines[1])
+    return [
+        ("".join(lines[:-1]), "truncated"),
+        ("", "empty file"),
+        ('{"format": "other"}\n' + "".join(lines[1:]), "not a satchel export"),
+        (lines[0].replace('"format_version":1', '"format_version":2') + "".join(lines[1:]), "2"),
+        (
+            "".join(lines[:2]) + json.dumps({**record, "version": 0}) + "\n" + "".join(lines[2:]),
+            "line 3",
+        ),
+        ("".join(lines[:2]) + "{not json\n" + "".join(lines[2:]), "line 3"),
+        (
+            "".join(lines[:-1]) + lines[-1].replace('"records":', '"records":1'),
+            "end line",
+        ),
+    ]
+
+
+async def test_a_damaged_file_writes_nothing(
+    source: satchel.Satchel, target: satchel.Satchel, tmp_path: Path
+) -> None:
+    out = io.BytesIO()
+    await transfer.export(source, out, ["kv:users"])
+    path = tmp_path / "damaged.jsonl"
+    for text, problem in _damaged(out.getvalue().decode()):
+        path.write_text(text)
+        with pytest.raises(InvalidArgument, match="file: ") as caught:
+            await transfer.import_(target, path, batch_size=2)
+        assert problem in str(caught.value)
+        assert await names(target) == [], f"{problem}: a record was written"
+    with pytest.raises(InvalidArgument, match="file: cannot read"):
+        await transfer.import_(target, tmp_path / "missing.jsonl")
+
+
+async def test_import_of_named_namespaces_and_dry_run(
+    source: satchel.Satchel, target: satchel.Satchel, tmp_path: Path
+) -> None:
+    path = tmp_path / "all.jsonl"
+    await transfer.export(source, path)
+    dry = await transfer.import_(target, path, dry_run=True)
+    assert dry.total == 30
+    assert await names(target) == []
+    report = await transfer.import_(target, path, ["session:sessions"])
+    assert report.records == {"session:sessions": 1}
+    assert await names(target) == ["session:sessions"]
+
+
+async def test_records_expired_by_import_time_leave_their_keys_absent(
+    target: satchel.Satchel, tmp_path: Path
+) -> None:
+    async with satchel.open(backend="memory") as source:
+        await source.kv("k").set("soon", 1, ttl=0.05)
+        await source.kv("k").set("stays", 2)
+        path = tmp_path / "x.jsonl"
+        await transfer.export(source, path)
+    await target.kv("k").set("soon", "live in the target")
+    await asyncio.sleep(0.1)
+    report = await transfer.import_(target, path)
+    assert report.records == {"kv:k": 2}
+    assert report.expired == 1
+    assert await target.kv("k").get("soon") is None
+    assert await target.kv("k").get("stays") == 2
+
+
+async def test_bare_backends_move_every_collection() -> None:
+    source, target = MemoryBackend(), MemoryBackend()
+    await source.put(Record("any:thing", "k", {"a": 1}, index={"i": ("x",)}))
+    await source.put(Record("plain", "k", 1))
+    report = await transfer.copy(source, target, verify=True)
+    assert report.records == {"any:thing": 1, "plain": 1}
+    assert report.mismatched == []
+    for collection in ("any:thing", "plain"):
+        assert_restored(await target.get(collection, "k"), await source.get(collection, "k"))  # type: ignore[arg-type]
+
+
+class NoRestore(MemoryBackend):
+    """A backend that keeps the contract's default restore_many."""
+
+    restore_many = Backend.restore_many
+
+
+async def test_a_target_that_cannot_restore_refuses_before_anything_is_written(
+    source: satchel.Satchel, tmp_path: Path
+) -> None:
+    plain = NoRestore()
+    with pytest.raises(Unsupported, match="restore_many"):
+        await transfer.copy(source, plain)
+    with pytest.raises(Unsupported):
+        await transfer.copy(source, plain, dry_run=True)
+    path = tmp_path / "x.jsonl"
+    await transfer.export(source, path)
+    with pytest.raises(Unsupported):
+        await transfer.import_(plain, path)
+    assert await plain.collections() == []
+    with pytest.raises(Unsupported, match="Nothing was written"):
+        await plain.restore_many([Record("c", "k", 1, 1)])
+
+
+async def test_bad_arguments(source: satchel.Satchel, target: satchel.Satchel) -> None:
+    for size in (0, -1, 10_001, True, 2.0):
+        with pytest.raises(InvalidArgument, match="batch_size"):
+            await transfer.copy(source, target, batch_size=size)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="target: is the source"):
+        await transfer.copy(source, source)
+    with pytest.raises(InvalidArgument, match="namespaces"):
+        await transfer.copy(source, target, "kv:users")
+    with pytest.raises(InvalidArgument, match="source"):
+        await transfer.copy("memory://", target)  # type: ignore[arg-type]
+    assert await names(target) == []
+
+
+class Wrapping:
+    """A codec plugin: every stored value is wrapped as ``{"$w": value}``."""
+
+    @satchel.hookimpl
+    def satchel_register_codecs(self, register: Any) -> None:
+        register(
+            satchel.Codec(
+                "wrap",
+                lambda value, collection, key: {"$w": value},
+                lambda value, collection, key: value["$w"],
+            )
+        )
+
+
+async def test_values_go_through_each_handles_codecs(source: satchel.Satchel) -> None:
+    inner = MemoryBackend()
+    async with satchel.open(backend=inner, plugins=[Wrapping()]) as wrapped:
+        report = await transfer.copy(source, wrapped, ["kv:users"], verify=True)
+        assert report.mismatched == [], "the summaries compare decoded values"
+        collection = f"{wrapped.namespace}:kv:users"
+        stored = await inner.get(collection, "u002")
+        original = await source.backend.get(f"{source.namespace}:kv:users", "u002")
+        assert stored is not None
+        assert original is not None
+        assert stored.value == {"$w": original.value}, "encoded as the target writes"
+        assert stored.version == original.version
+        assert await wrapped.kv("users").get("u002") == original.value
+        out = io.BytesIO()
+        await transfer.export(wrapped, out)
+        lines = [json.loads(line) for line in out.getvalue().splitlines()[1:-1]]
+        assert {line["key"]: line["value"] for line in lines}["u002"] == original.value
