@@ -10,6 +10,7 @@ every check here.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from click.testing import CliRunner, Result
 from satchel.cli import EXIT_CODES, cli
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+#: An export of nothing, for ``satchel import``.
+EMPTY_EXPORT = str(Path(__file__).resolve().parent / "data" / "empty-export.jsonl")
 
 #: Each command's path, the arguments to run it on an empty memory backend, and the exit
 #: code that gives (1: what it looks up is not there).
@@ -45,10 +48,14 @@ SAMPLES: dict[str, tuple[list[str], int]] = {
     "sessions stores": ([], 0),
     "stats": ([], 0),
     "purge-expired": ([], 0),
+    "copy": (["--to", "memory", "--yes"], 0),
+    "export": ([os.devnull], 0),
+    "import": ([EMPTY_EXPORT, "--yes"], 0),
 }
 
-#: The commands that remove records: they ask first, unless --yes, and take --dry-run.
-DESTRUCTIVE = {"kv del", "kv clear", "tasks rm", "tasks cleanup", "sessions rm"}
+#: The commands that remove or replace records: they ask first, unless --yes, and take
+#: --dry-run.
+DESTRUCTIVE = {"kv del", "kv clear", "tasks rm", "tasks cleanup", "sessions rm", "copy", "import"}
 
 
 def leaves(group: click.Group = cli, prefix: str = "") -> dict[str, click.Command]:
@@ -97,7 +104,9 @@ def test_help_json_and_confirmation(path: str) -> None:
 
 
 def test_destructive_commands_are_those_that_remove() -> None:
-    removing = {p for p in COMMANDS if p.split()[-1] in {"del", "clear", "rm", "cleanup"}}
+    removing = {
+        p for p in COMMANDS if p.split()[-1] in {"del", "clear", "rm", "cleanup", "copy", "import"}
+    }
     assert removing == DESTRUCTIVE
 
 
