@@ -434,13 +434,24 @@ def test_backends_variables_lists_the_platform_aliases(monkeypatch: pytest.Monke
     ):
         assert rows[name]["aliases"][-1] == alias, rows[name]  # the lowest precedence
         assert rows[name]["set"], name  # set by its alias alone
+        assert rows[name]["source"] == alias, name  # where the value comes from
     assert rows["SATCHEL_REDIS_URL"]["secret"]
+    assert rows["SATCHEL_NAMESPACE"]["source"] is None  # not set at all
     text = run("backends", "--variables").stdout
     assert "also read from: KV_STORE_BACKEND" in text
     assert "also read from: REDIS_URL" in text
-    # the backend they select, with the URL masked
+    assert "set, from KV_STORE_BACKEND" in text and "set, from REDIS_URL" in text
+    # the backend they select, with the URL masked, and the variable that selected it
     report = run_json("backends")
     assert report["selected"]["name"] == "redis"
+    assert report["backend_source"] == "KV_STORE_BACKEND"
+    assert "selected: redis (KV_STORE_BACKEND, from satchel-redis " in run("backends").stdout
+    # a name of higher precedence wins, and the listing says so
+    monkeypatch.setenv("SATCHEL_BACKEND", "memory")
+    assert run_json("backends")["backend_source"] == "SATCHEL_BACKEND"
+    rows = {row["name"]: row for row in run_json("backends", "--variables")["variables"]}
+    assert rows["SATCHEL_BACKEND"]["source"] == "SATCHEL_BACKEND"
+    monkeypatch.delenv("SATCHEL_BACKEND")
     assert report["selected"]["settings"]["SATCHEL_REDIS_URL"] == "***"
     assert report["core_settings"]["SATCHEL_DEFAULT_TTL"] == 60.0
     for args in (("backends",), ("backends", "--json"), ("backends", "--variables", "--json")):

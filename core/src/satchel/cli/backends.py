@@ -116,10 +116,12 @@ def _selected_backend(settings: SatchelSettings, plugins: LoadedPlugins) -> dict
 def _backends_report(
     settings: SatchelSettings, plugins: LoadedPlugins, environ: Mapping[str, str]
 ) -> dict[str, Any]:
-    from satchel.settings import settings_summary
+    from satchel.settings import SatchelSettings, settings_summary, variable_source
 
     selected = _selected_backend(settings, plugins)
     return {
+        # the variable the backend's name came from (SATCHEL_BACKEND when it is the default)
+        "backend_source": variable_source(SatchelSettings, "backend", environ) or "SATCHEL_BACKEND",
         "backends": [
             {
                 "name": name,
@@ -171,7 +173,7 @@ def _print_backends(report: dict[str, Any]) -> None:
         )
     else:
         where = f", from {selected['distribution']}" if selected["distribution"] else ""
-        click.echo(f"selected: {selected['name']} (SATCHEL_BACKEND{where})")
+        click.echo(f"selected: {selected['name']} ({report['backend_source']}{where})")
     if selected["error"]:
         click.echo(f"  error: {selected['error']}")
     settings_rows = [[name, setting_text(value)] for name, value in selected["settings"].items()]
@@ -211,7 +213,7 @@ def _print_variables(plugins: LoadedPlugins, environ: Mapping[str, str], as_json
     ]
     rows: list[dict[str, Any]] = []
     for plugin, distribution, settings_cls in groups:
-        for variable in describe_variables(settings_cls):
+        for variable in describe_variables(settings_cls, environ):
             rows.append(
                 {
                     "plugin": plugin,
@@ -222,6 +224,8 @@ def _print_variables(plugins: LoadedPlugins, environ: Mapping[str, str], as_json
                     "default": masked(variable.default),
                     "secret": variable.secret,
                     "set": any(n.upper() in upper_env for n in (variable.name, *variable.aliases)),
+                    # the variable the value is taken from (None: unset, or only ignored)
+                    "source": variable.source,
                     "description": variable.description,
                 }
             )
@@ -238,8 +242,10 @@ def _print_variables(plugins: LoadedPlugins, environ: Mapping[str, str], as_json
         flags = [row["type"], f"default: {row['default']}"]
         if row["secret"]:
             flags.append("secret")
-        if row["set"]:
-            flags.append("set")
+        if row["source"] is not None:
+            flags.append(f"set, from {row['source']}")
+        elif row["set"]:
+            flags.append("set, ignored")
         click.echo(f"  {row['name']}  [{', '.join(flags)}]")
         for line in textwrap.wrap(row["description"], 88):
             click.echo(f"      {line}")
