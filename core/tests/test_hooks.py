@@ -345,3 +345,31 @@ async def test_a_plugin_wrapping_put_sees_the_stored_records(kind: Any) -> None:
     assert puts[1][0] == "put_many"
     assert [r.key for r in puts[1][1]] == ["b", "c"]
     assert all(isinstance(r, satchel.Record) for r in puts[1][1])
+
+
+async def test_a_handle_walks_keys_a_chunk_at_a_time() -> None:
+    """Walking a collection's keys through a handle holds one chunk of keys, each chunk one
+    ``keys`` operation that the hook sees (not the whole collection in one list)."""
+    from satchel.backend import Record
+    from satchel.instrument import KEYS_PER_CALL
+
+    pulled: list[str] = []
+
+    class Counting(MemoryBackend):
+        async def iter_keys(self, collection: str, pattern: str | None = None) -> Any:
+            async for key in super().iter_keys(collection, pattern):
+                pulled.append(key)
+                yield key
+
+    recorder = Recorder()
+    loaded = load_plugins(extra_plugins=[("recorder", recorder)])
+    handle = Satchel(Counting(), SatchelSettings(), loaded)
+    total = 2 * KEYS_PER_CALL + 5
+    await handle.raw_backend.put_many([Record("c", f"k{i:05d}", i) for i in range(total)])
+    walk = handle.backend.iter_keys("c")
+    first = await walk.__anext__()
+    assert first == "k00000"
+    assert len(pulled) == KEYS_PER_CALL  # one chunk, not the collection
+    rest = [key async for key in walk]
+    assert len(rest) + 1 == total
+    assert [s for s in recorder.seen if s[0] == "keys"] == [("keys", "c", None, 1)] * 3

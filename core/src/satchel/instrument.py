@@ -206,6 +206,10 @@ class _Attempt:
                 coroutine.close()
 
 
+#: Keys per ``keys`` operation when a handle walks a collection's keys (:meth:`iter_keys`).
+KEYS_PER_CALL = 1000
+
+
 class InstrumentedBackend(Backend):
     """Wraps a backend: hook around every call, codecs on every value, driver errors
     wrapped in :class:`~satchel.errors.SatchelError`, and what plugins return checked: a
@@ -536,11 +540,30 @@ class InstrumentedBackend(Backend):
         )
 
     async def iter_keys(self, collection: str, pattern: str | None = None) -> AsyncIterator[str]:
-        async def collect() -> list[str]:
-            return [k async for k in self.inner.iter_keys(collection, pattern)]
+        """The backend's keys, :data:`KEYS_PER_CALL` at a time: each chunk is one ``keys``
+        operation through the hook, so a walk over a large collection holds one chunk."""
+        inner = self.inner.iter_keys(collection, pattern)
+        exhausted = False
 
-        for key in await self._call("keys", collection, None, collect):
-            yield key
+        async def chunk() -> list[str]:
+            nonlocal exhausted
+            keys: list[str] = []
+            while len(keys) < KEYS_PER_CALL:
+                try:
+                    keys.append(await inner.__anext__())
+                except StopAsyncIteration:
+                    exhausted = True
+                    break
+            return keys
+
+        try:
+            while not exhausted:
+                for key in await self._call("keys", collection, None, chunk):
+                    yield key
+        finally:
+            close = getattr(inner, "aclose", None)
+            if close is not None:
+                await close()
 
     async def collections(self) -> list[str]:
         return await self._call("collections", None, None, self.inner.collections)
