@@ -377,6 +377,66 @@ async def test_migrate_folds_the_floors_of_dropped_collections_too(
     assert (await backend.put(Record("gone", "k", 1))).version == 9
 
 
+class BeforeUpdateOf(monitoring.CommandListener):
+    """Once armed, runs ``action`` (blocking) right before the next ``update`` of the
+    collection ``name`` reaches the server: another writer getting in between a read and the
+    update made from it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.action: Any = None
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "update" and event.command.get("update") == self.name:
+            action, self.action = self.action, None
+            if action is not None:
+                action()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_migrate_reads_again_a_floor_raised_between_its_read_and_its_update(
+    mongodb_uri: str, prefix: str
+) -> None:
+    """A process of the earlier release raises ``f`` and ``e`` after ``migrate`` read the
+    floor and before its update: the update (filtered on what it read) changes nothing, the
+    floor is read again, and what was raised is folded in, not lost."""
+    from satchel_mongodb.migrate import migrate
+
+    listener = BeforeUpdateOf(prefix + "%floors")
+    monitoring.register(listener)
+    backend = make(mongodb_uri, prefix)
+    sync: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri)
+    try:
+        mongo = backend.mongo_name("raced")
+        floors = sync["satchel_versions"][backend.floors_name]
+        past = started_entry(100)
+        floors.insert_one({"_id": mongo, "f": 3, "e": {past: 4}})
+
+        def earlier_process() -> None:
+            floors.update_one({"_id": mongo}, {"$max": {"f": 30, f"e.{past}": 40}})
+
+        listener.action = earlier_process
+        assert await migrate(backend, "raced") == 1
+        assert listener.action is None, "the update was never seen"
+        assert floors.find_one({"_id": mongo}) == {
+            "_id": mongo,
+            "floor": 30,
+            "expiry_floors": {past: 40},
+        }
+        assert (await backend.put(Record("raced", "k", 1))).version == 41
+    finally:
+        listener.action = None
+        sync.close()
+        for name in await backend.collections():
+            await backend.drop(name)
+        await backend.close()
+
+
 async def test_writers_of_the_earlier_names_beside_this_release_never_reuse_a_version(
     backend: MongoBackend, other: MongoBackend, raw_db: Any
 ) -> None:
