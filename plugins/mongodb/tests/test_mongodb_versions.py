@@ -5,6 +5,7 @@ versions, decides every conditional write."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -302,3 +303,230 @@ async def test_drop_leaves_no_empty_collection_behind_and_keeps_the_floor(
         await raw.close()
     again = await backend.put(Record("dropped", "k", 3))
     assert again.version > 2
+
+
+# -- the floors' documents ----------------------------------------------------------------------
+
+
+def started_entry(seconds_ago: float) -> str:
+    """The name of an entry of a floor's expiry floors that counts already (it started
+    ``seconds_ago``)."""
+    import time
+
+    from satchel_mongodb.backend import _BUCKET
+
+    return str(int((time.time() - seconds_ago) // _BUCKET))
+
+
+@pytest.fixture
+async def raw_db(mongodb_uri: str) -> AsyncIterator[Any]:
+    raw: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    try:
+        yield raw["satchel_versions"]
+    finally:
+        await raw.close()
+
+
+async def test_a_floor_under_the_earlier_names_counts_and_migrate_folds_it(
+    backend: MongoBackend, raw_db: Any
+) -> None:
+    """A floor document an earlier release wrote (``f``, ``e``) keeps its versions from
+    coming back: a new key starts above both; ``migrate`` moves them to ``floor`` and
+    ``expiry_floors``, and they still count."""
+    from satchel_mongodb.migrate import migrate
+
+    await backend.put(Record("old", "k", 1))
+    assert await backend.delete("old", "k")  # a floor in the plain names: 1
+    mongo = backend.mongo_name("old")
+    floors = raw_db[backend.floors_name]
+    past, future = started_entry(100), started_entry(-3600)
+    # what an earlier release wrote beside it (its deletes and its records with an expiry)
+    await floors.update_one(
+        {"_id": mongo}, {"$max": {"f": 7, f"e.{past}": 9, f"e.{future}": 40}}, upsert=True
+    )
+    assert (await backend.put(Record("old", "a", 1), if_absent=True)).version == 10
+    # the entry that counts is folded into the plain floor; the rest is left as it was
+    doc = await floors.find_one({"_id": mongo})
+    assert doc == {"_id": mongo, "floor": 9, "f": 7, "e": {future: 40}}
+    await floors.update_one({"_id": mongo}, {"$max": {"f": 20}})  # an earlier process again
+    assert [r.version for r in await backend.put_many([Record("old", "b", 1)])] == [21]
+    [entry] = await backend.log_append("old", "log", ["x"])  # a log starts above it too
+    assert entry.seq == 21
+    assert await migrate(backend, "old") >= 1
+    doc = await floors.find_one({"_id": mongo})
+    assert doc == {"_id": mongo, "floor": 20, "expiry_floors": {future: 40}}
+    assert (await backend.put(Record("old", "c", 1), if_absent=True)).version == 21
+    assert await migrate(backend) == 0
+
+
+async def test_migrate_folds_the_floors_of_dropped_collections_too(
+    backend: MongoBackend, raw_db: Any
+) -> None:
+    from satchel_mongodb.migrate import migrate
+
+    floors = raw_db[backend.floors_name]
+    mongo = backend.mongo_name("gone")  # no MongoDB collection: only its floor is left
+    past = started_entry(100)
+    await floors.insert_one({"_id": mongo, "f": 5, "e": {past: 8}, "floor": 6})
+    assert await migrate(backend) == 1
+    assert await floors.find_one({"_id": mongo}) == {
+        "_id": mongo,
+        "floor": 6,
+        "expiry_floors": {past: 8},
+    }
+    assert (await backend.put(Record("gone", "k", 1))).version == 9
+
+
+class BeforeUpdateOf(monitoring.CommandListener):
+    """Once armed, runs ``action`` (blocking) right before the next ``update`` of the
+    collection ``name`` reaches the server: another writer getting in between a read and the
+    update made from it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.action: Any = None
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "update" and event.command.get("update") == self.name:
+            action, self.action = self.action, None
+            if action is not None:
+                action()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_migrate_reads_again_a_floor_raised_between_its_read_and_its_update(
+    mongodb_uri: str, prefix: str
+) -> None:
+    """A process of the earlier release raises ``f`` and ``e`` after ``migrate`` read the
+    floor and before its update: the update (filtered on what it read) changes nothing, the
+    floor is read again, and what was raised is folded in, not lost."""
+    from satchel_mongodb.migrate import migrate
+
+    listener = BeforeUpdateOf(prefix + "%floors")
+    monitoring.register(listener)
+    backend = make(mongodb_uri, prefix)
+    sync: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri)
+    try:
+        mongo = backend.mongo_name("raced")
+        floors = sync["satchel_versions"][backend.floors_name]
+        past = started_entry(100)
+        floors.insert_one({"_id": mongo, "f": 3, "e": {past: 4}})
+
+        def earlier_process() -> None:
+            floors.update_one({"_id": mongo}, {"$max": {"f": 30, f"e.{past}": 40}})
+
+        listener.action = earlier_process
+        assert await migrate(backend, "raced") == 1
+        assert listener.action is None, "the update was never seen"
+        assert floors.find_one({"_id": mongo}) == {
+            "_id": mongo,
+            "floor": 30,
+            "expiry_floors": {past: 40},
+        }
+        assert (await backend.put(Record("raced", "k", 1))).version == 41
+    finally:
+        listener.action = None
+        sync.close()
+        for name in await backend.collections():
+            await backend.drop(name)
+        await backend.close()
+
+
+async def test_writers_of_the_earlier_names_beside_this_release_never_reuse_a_version(
+    backend: MongoBackend, other: MongoBackend, raw_db: Any
+) -> None:
+    """During a rolling upgrade a process of the earlier release raises ``f`` and ``e``
+    (``$max``) while this release's processes create and delete keys and ``migrate`` folds the
+    earlier names in: every key created after a raise was acknowledged starts above it, and
+    the folded document holds the greatest of everything raised."""
+    from satchel_mongodb.migrate import migrate
+
+    await backend.put(Record("mixed", "seed", 1))
+    mongo = backend.mongo_name("mixed")
+    floors = raw_db[backend.floors_name]
+    raised: list[int] = [0]
+    done = asyncio.Event()
+
+    async def earlier_process() -> None:
+        for i in range(1, 41):
+            version = 10 * i
+            if i % 2:
+                update = {"$max": {"f": version}}
+            else:
+                update = {"$max": {f"e.{started_entry(100 + i * 10)}": version}}
+            await floors.update_one({"_id": mongo}, update, upsert=True)
+            raised.append(version)
+            await asyncio.sleep(0)
+        done.set()
+
+    async def this_release(writer: MongoBackend, name: str) -> None:
+        n = 0
+        while not done.is_set():
+            before = max(raised)
+            stored = await writer.put(Record("mixed", f"{name}{n}", n), if_absent=True)
+            assert stored.version > before, (stored.version, before)
+            if n % 3 == 0:
+                assert await writer.delete("mixed", f"{name}{n}")
+            n += 1
+
+    async def migrating() -> None:
+        while not done.is_set():
+            await migrate(other, "mixed")
+            await asyncio.sleep(0)
+
+    await asyncio.gather(
+        earlier_process(), this_release(backend, "a"), this_release(other, "b"), migrating()
+    )
+    await migrate(backend)
+    doc = await floors.find_one({"_id": mongo})
+    assert doc is not None and "f" not in doc and "e" not in doc
+    assert max([doc.get("floor", 0), *doc.get("expiry_floors", {}).values()]) >= 400
+    assert (await backend.put(Record("mixed", "last", 1), if_absent=True)).version > 400
+
+
+# -- the catalog of long names ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("write", ["put", "create", "put_many", "log_append"])
+async def test_a_long_name_dropped_by_another_process_is_named_again_by_a_writer(
+    backend: MongoBackend, other: MongoBackend, raw_db: Any, write: str
+) -> None:
+    """``other`` wrote to a long-named collection (it named it in the catalog and made its
+    indexes); ``backend`` drops it, which removes its catalog document; ``other`` writes
+    again: the collection is listed, purged and indexed as before."""
+    from datetime import timedelta
+
+    from satchel.backend import utcnow
+
+    name = "L" * 300  # too long for MongoDB: stored under a digest, named in the catalog
+    await other.put(Record(name, "first", 1))
+    await other.log_append(name, "first-log", ["x"])
+    mongo = other.mongo_name(name)
+    assert "%~" in mongo
+    assert await backend.drop(name) == 2
+    assert await raw_db[backend.floors_name].find_one({"_id": "%name:" + mongo}) is None
+    expired = utcnow() - timedelta(seconds=5)
+    if write == "put":
+        await other.put(Record(name, "k", 1, expires_at=expired))
+    elif write == "create":
+        await other.put(Record(name, "k", 1, expires_at=expired), if_absent=True)
+    elif write == "put_many":
+        await other.put_many([Record(name, "k", 1, expires_at=expired)])
+    else:
+        await other.log_append(name, "k", ["x"], expires_at=expired)
+    assert await raw_db[backend.floors_name].find_one({"_id": "%name:" + mongo}) == {
+        "_id": "%name:" + mongo,
+        "name": name,
+    }
+    assert name in [n for n, _ in await backend.mongo_collections()]
+    await other.put(Record(name, "live", 1))  # its next use makes its indexes again
+    indexes = await raw_db[mongo].index_information()
+    assert {"satchel_index_entries", "satchel_ttl"} <= set(indexes)
+    assert name in await backend.collections()
+    assert await backend.purge_expired() >= 1  # the expired record (or log) found and purged
+    assert await backend.get(name, "live") is not None

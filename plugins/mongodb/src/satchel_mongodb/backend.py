@@ -92,7 +92,7 @@ from satchel_mongodb.codec import (
     string_instant,
 )
 from satchel_mongodb.logs import LOG_LAYOUT, MongoLogs
-from satchel_mongodb.migrate import LEGACY, LegacyForm, is_legacy
+from satchel_mongodb.migrate import FLOOR_NAMES, LEGACY, LegacyForm, is_legacy
 from satchel_mongodb.plugin import MongoSettings
 
 __all__ = ["MongoBackend", "MAX_DOCUMENT_BYTES"]
@@ -108,6 +108,17 @@ _META: Final = {"version": 1, "created": 1, "expires": 1, "write_id": 1}
 INDEX_ENTRIES: Final = "satchel_index_entries"
 #: The collection (after the prefix) that holds each collection's version floor.
 FLOORS: Final = "%floors"
+#: The fields of a floor document: the floor, raised before every removal, and the expiry
+#: floors, ``{<entry>: <version>}`` (see :meth:`MongoBackend._floor`). The earlier names of
+#: both (``f``, ``e``: satchel_mongodb.migrate.FLOOR_NAMES) are read too, never written.
+FLOOR: Final = "floor"
+EXPIRY_FLOORS: Final = "expiry_floors"
+#: The names a floor document's floor is read under, and its expiry floors.
+_FLOOR_FIELDS: Final = (FLOOR, *[old for old, new in FLOOR_NAMES.items() if new == FLOOR])
+_EXPIRY_FIELDS: Final = (
+    EXPIRY_FLOORS,
+    *[old for old, new in FLOOR_NAMES.items() if new == EXPIRY_FLOORS],
+)
 #: What follows the prefix in the MongoDB name of a collection whose name is too long for
 #: MongoDB (then a digest of the name; an escaped name never holds "%~").
 LONG_NAME: Final = "%~"
@@ -120,7 +131,8 @@ _EPOCH: Final = EPOCH
 #: Seconds past a record's expiry before MongoDB's TTL monitor may remove it (the TTL
 #: index's expireAfterSeconds): room for clocks that differ by less than a minute.
 TTL_MARGIN: Final = 60
-#: Seconds per entry of a floor document's ``e`` (the versions of records with an expiry).
+#: Seconds per entry of a floor document's ``expiry_floors`` (the versions of records with an
+#: expiry).
 _BUCKET: Final = 10
 #: The most this process's clock may lag the server's for the floor to count a record
 #: before the TTL monitor can remove it.
@@ -608,6 +620,11 @@ class MongoBackend(Backend):
     def _floors(self) -> AsyncCollection[Any]:
         return self._connection().collection(self._floors_name)
 
+    @property
+    def floors_name(self) -> str:
+        """The MongoDB collection of the version floors (and the catalog of long names)."""
+        return self._floors_name
+
     def describe(self) -> str:
         return f"mongodb {self._where} database={self.settings.database}"
 
@@ -709,6 +726,15 @@ class MongoBackend(Backend):
                 "record the name of",
                 name,
             )
+
+    async def _recatalog(self, name: str, mongo_name: str) -> None:
+        """Name again a collection whose catalog document is missing although this process
+        is writing to it: another process dropped it (and its catalog document) since this
+        one named it. Its indexes (gone with it) are made again on this process's next use
+        of it."""
+        self._indexed.discard(name)
+        self._logs.forget(name)
+        await self._catalog(name, mongo_name)
 
     async def _prepare(self, name: str, coll: AsyncCollection[Any]) -> None:
         """Create the collection's indexes, once per process (creating an index that exists
@@ -1279,38 +1305,54 @@ class MongoBackend(Backend):
         """The collection's version floor: no record it has held and removed (or that the
         TTL monitor may have removed) had a greater version.
 
-        The floor document holds ``f``, raised before every removal satchel makes, and
-        ``e``: per minute of expiry (``_BUCKET`` seconds since 1970), the highest version of a
-        record written with an expiry in that minute. Such a record can be removed by the
-        TTL monitor TTL_MARGIN seconds after its expiry at the earliest; its minute counts
-        from the start of that minute (by this process's clock), so a clock up to a minute
-        behind the server's still counts it before the monitor can remove the record. Minutes
-        that count are folded into ``f`` (only if no writer raised them meanwhile)."""
+        The floor document holds ``floor``, raised before every removal satchel makes, and
+        ``expiry_floors``: per entry of expiry (``_BUCKET`` seconds since 1970), the highest
+        version of a record written with an expiry in that entry. Such a record can be
+        removed by the TTL monitor TTL_MARGIN seconds after its expiry at the earliest; its
+        entry counts from CLOCK_SKEW seconds before that (by this process's clock), so a
+        clock up to CLOCK_SKEW behind the server's still counts it before the monitor can
+        remove the record. Entries that count are folded into ``floor`` (only if no writer
+        raised them meanwhile). The earlier names of both (``f``, ``e``, which a process of
+        an earlier release may still write) count as much: the floor is the greatest of
+        them all.
+
+        Read in the same round trip for a collection with a long name: its catalog
+        document, put back when another process's ``drop`` removed it (see
+        :meth:`_recatalog`)."""
         key = self._floor_key(collection)
-        doc = await self._call(
-            self._floors.find_one({"_id": key}), "read the versions of", collection
-        )
+        long = key.startswith(self._prefix + LONG_NAME)
+        if long:
+            cursor = self._floors.find({"_id": {"$in": [key, CATALOG + key]}})
+            docs = await self._call(cursor.to_list(None), "read the versions of", collection)
+            doc = next((d for d in docs if d["_id"] == key), None)
+            if not any(d["_id"] == CATALOG + key for d in docs):
+                await self._recatalog(collection, key)
+        else:
+            doc = await self._call(
+                self._floors.find_one({"_id": key}), "read the versions of", collection
+            )
         if doc is None:
             return 0
-        floor: Any = doc.get("f")
-        top = int(floor) if _is_version(floor) else 0
-        minutes = doc.get("e")
-        if not isinstance(minutes, dict) or not minutes:
-            return top
+        top = max(
+            (int(floor) for name in _FLOOR_FIELDS if _is_version(floor := doc.get(name))),
+            default=0,
+        )
         now = utcnow().timestamp() // _BUCKET
-        started = {
-            name: version
-            for name, version in minutes.items()
-            if name.isdigit() and int(name) <= now and _is_version(version)
-        }
-        if not started:
+        condition: dict[str, Any] = {"_id": key}
+        for field in _EXPIRY_FIELDS:
+            entries = doc.get(field)
+            if not isinstance(entries, dict):
+                continue
+            for name, version in entries.items():
+                if name.isdigit() and int(name) <= now and _is_version(version):
+                    top = max(top, int(version))
+                    condition[f"{field}.{name}"] = version
+        if len(condition) == 1:
             return top
-        top = max(top, *(int(v) for v in started.values()))
-        condition = {"_id": key, **{f"e.{name}": v for name, v in started.items()}}
         await self._call(
             self._floors.update_one(
                 condition,
-                {"$max": {"f": top}, "$unset": {f"e.{name}": "" for name in started}},
+                {"$max": {FLOOR: top}, "$unset": dict.fromkeys(list(condition)[1:], "")},
             ),
             "record the versions of",
             collection,
@@ -1318,10 +1360,10 @@ class MongoBackend(Backend):
         return top
 
     async def _cover(self, collection: str, covers: dict[int, int]) -> None:
-        """Raise entries of the floor's ``e`` (``{entry: version}``, see :meth:`_floor`)
-        before records with an expiry are written at those versions, so that the TTL monitor
-        never removes a record the floor does not cover. Skipped for what this process has
-        raised already."""
+        """Raise entries of the floor's ``expiry_floors`` (``{entry: version}``, see
+        :meth:`_floor`) before records with an expiry are written at those versions, so that
+        the TTL monitor never removes a record the floor does not cover. Skipped for what
+        this process has raised already."""
         key = self._floor_key(collection)
         needed = {
             minute: version
@@ -1333,7 +1375,11 @@ class MongoBackend(Backend):
         await self._call(
             self._floors.update_one(
                 {"_id": key},
-                {"$max": {f"e.{minute}": version for minute, version in needed.items()}},
+                {
+                    "$max": {
+                        f"{EXPIRY_FLOORS}.{minute}": version for minute, version in needed.items()
+                    }
+                },
                 upsert=True,
             ),
             "record the versions of",
@@ -1346,10 +1392,10 @@ class MongoBackend(Backend):
             self._covered.clear()
 
     def _counts_from(self, expires: datetime, now: datetime) -> int:
-        """The entry of the floor's ``e`` for a record expiring at ``expires`` written at
-        ``now``: the TTL monitor removes it ``ttl_margin`` seconds after it expires, and not
-        before it is written, at the earliest; the entry counts from CLOCK_SKEW (to at most
-        CLOCK_SKEW + _BUCKET) seconds before that."""
+        """The entry of the floor's ``expiry_floors`` for a record expiring at ``expires``
+        written at ``now``: the TTL monitor removes it ``ttl_margin`` seconds after it
+        expires, and not before it is written, at the earliest; the entry counts from
+        CLOCK_SKEW (to at most CLOCK_SKEW + _BUCKET) seconds before that."""
         removable = max(truncate_ms(expires).timestamp() + self.ttl_margin, now.timestamp())
         return int((removable - CLOCK_SKEW) // _BUCKET)
 
@@ -1366,7 +1412,7 @@ class MongoBackend(Backend):
             return
         await self._call(
             self._floors.update_one(
-                {"_id": self._floor_key(collection)}, {"$max": {"f": version}}, upsert=True
+                {"_id": self._floor_key(collection)}, {"$max": {FLOOR: version}}, upsert=True
             ),
             "record the versions of",
             collection,

@@ -11,12 +11,20 @@ Two earlier forms are read:
   ``cut``, ``inc``, ``ee``, ``w``, ``cw``, ``c``, ``cat``, ``rs`` in the head of a log and
   ``at`` in its entries (see :data:`HEAD_NAMES` and :data:`ENTRY_NAMES`), with the index
   ``satchel_index`` on ``{ix: 1, _id: 1}`` (now ``satchel_index_entries`` on
-  ``{index_entries: 1, _id: 1}``).
+  ``{index_entries: 1, _id: 1}``); and ``f`` and ``e`` in the version floors'
+  documents (``<prefix>%floors``; now ``floor`` and ``expiry_floors``, see
+  :data:`FLOOR_NAMES`).
 
-A collection that still holds such a document is refused by every query, count, index
-lookup and write (:class:`LegacyForm`), and so is every read of such a document, never
-answered wrongly; :func:`migrate` rewrites those documents in place, one conditional update
-each, drops ``satchel_index``, and may run while the collection is in use.
+A collection that still holds such a record, claim or log document is refused by every
+query, count, index lookup and write (:class:`LegacyForm`), and so is every read of such a
+document, never answered wrongly; :func:`migrate` rewrites those documents in place, one
+conditional update each, drops ``satchel_index``, and may run while the collection is in use.
+
+A floor document is never refused: the backend reads both names of a floor (the floor is the
+greater of the two, an entry of the expiry floors the greater of its two), so a floor
+written by a process of the earlier release, before the upgrade or beside it, always counts.
+:func:`migrate` folds the short names into the plain ones (``$max``, filtered on the
+document as read), after which only the plain names remain.
 """
 
 from __future__ import annotations
@@ -35,8 +43,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_NAMES",
+    "FLOOR_NAMES",
     "HEAD_NAMES",
     "LEGACY",
+    "LEGACY_FLOORS",
     "LEGACY_INDEX",
     "RECORD_NAMES",
     "RENAMED",
@@ -74,6 +84,14 @@ HEAD_NAMES: Final[dict[str, str]] = {
 }
 #: The short names of the fields of a log's entry (``seq`` 1 or more), and their names now.
 ENTRY_NAMES: Final[dict[str, str]] = {"at": "appended"}
+#: The short names of the fields of a version floor's document (``<prefix>%floors``), and
+#: their names now: the floor, and the expiry floors (``{<entry>: <version>}``, see the
+#: backend's ``_floor``).
+FLOOR_NAMES: Final[dict[str, str]] = {"f": "floor", "e": "expiry_floors"}
+#: The floor documents that hold a short name.
+LEGACY_FLOORS: Final[dict[str, Any]] = {"$or": [{name: {"$exists": True}} for name in FLOOR_NAMES]}
+#: Attempts at folding a floor document that writers of the earlier release keep changing.
+_FOLD_ATTEMPTS: Final = 100
 #: Fields only a document in an earlier form has (every such document has one of them:
 #: records and claims ``w``, heads ``w``, entries ``at``, the shadow form ``v`` or ``ver``).
 _MARKS: Final = ("v", "ver", "w", "ix", "ixe", "kd", "at")
@@ -133,16 +151,64 @@ def _rewrite(doc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return condition, {"$set": fields, "$unset": gone}
 
 
+def _is_version(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _fold(doc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(filter, update)`` folding the short names of the floor document ``doc`` into the
+    plain ones: each version raised into its plain name (``$max``), the short names removed;
+    the filter names the short names' values as read, so a floor an earlier process raised
+    meanwhile is read again, never lost."""
+    condition: dict[str, Any] = {"_id": doc["_id"]}
+    raised: dict[str, Any] = {}
+    for old in FLOOR_NAMES:
+        condition[old] = doc.get(old, {"$exists": False})
+    if _is_version(doc.get("f")):
+        raised["floor"] = doc["f"]
+    entries = doc.get("e")
+    if isinstance(entries, Mapping):
+        for name, version in entries.items():
+            if name.isdigit() and _is_version(version):
+                raised[f"expiry_floors.{name}"] = version
+    update: dict[str, Any] = {"$unset": dict.fromkeys(FLOOR_NAMES, "")}
+    if raised:
+        update["$max"] = raised
+    return condition, update
+
+
+async def _migrate_floors(backend: MongoBackend, ids: list[str] | None) -> int:
+    """Fold the short names of the floor documents ``ids`` (every one when ``None``: the
+    floors of dropped collections too) into the plain ones; how many were rewritten."""
+    floors = backend.raw_collection(backend.floors_name)
+    where = LEGACY_FLOORS if ids is None else {"_id": {"$in": ids}, **LEGACY_FLOORS}
+    total = 0
+    async for doc in floors.find(where):
+        current: Any = doc
+        for _ in range(_FOLD_ATTEMPTS):
+            condition, update = _fold(current)
+            if (await floors.update_one(condition, update)).modified_count == 1:
+                total += 1
+                break
+            # an earlier process raised it meanwhile: read it again
+            current = await floors.find_one({"_id": doc["_id"], **LEGACY_FLOORS})
+            if current is None:
+                break
+    return total
+
+
 async def migrate(backend: MongoBackend, collection: str | None = None) -> int:
     """Rewrite the documents of ``collection`` (of every satchel collection when ``None``)
-    stored in an earlier form, and drop the earlier form's index; how many documents were
-    rewritten. Each is one update filtered on the document as read, so a document written
-    meanwhile is left as its writer wrote it."""
+    stored in an earlier form, drop the earlier form's index, and fold the short names of
+    the collection's version floor (of every floor when ``None``) into the plain ones; how
+    many documents were rewritten. Each is one update filtered on the document as read, so
+    a document written meanwhile is left as its writer wrote it (a floor is read again and
+    folded)."""
     if collection is None:
         names = await backend.mongo_collections()
     else:
         names = [(collection, backend.mongo_name(collection))]
-    total = 0
+    total = await _migrate_floors(backend, None if collection is None else [names[0][1]])
     for name, mongo in names:
         coll = backend.raw_collection(mongo)
         try:
