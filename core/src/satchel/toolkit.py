@@ -20,9 +20,9 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
-from satchel.backend import Page, truncate_ms
+from satchel.backend import truncate_ms
 from satchel.errors import (
     AlreadyExists,
     Conflict,
@@ -158,11 +158,23 @@ def already_exists(collection: str, key: str, version: int | None = None) -> Alr
 # -- paging --------------------------------------------------------------------------------
 
 
+class Paged(Protocol):
+    """A page of a paged listing: a :class:`~satchel.backend.Page`, or any object that
+    says where the next page starts (``None``: this is the last)."""
+
+    @property
+    def next_cursor(self) -> str | None: ...
+
+
+P = TypeVar("P", bound=Paged)
+
+
 async def iter_pages(
-    fetch: Callable[[str | None], Awaitable[Page[T]]], cursor: str | None = None
-) -> AsyncIterator[Page[T]]:
-    """Every page of a paged listing, from ``cursor`` on: ``fetch(cursor)`` gets a page,
-    and its ``next_cursor`` is passed to the next call, until it is ``None``::
+    fetch: Callable[[str | None], Awaitable[P]], cursor: str | None = None
+) -> AsyncIterator[P]:
+    """Every page of a paged listing, from ``cursor`` on: ``fetch(cursor)`` gets a page
+    (a :class:`~satchel.backend.Page`, or anything with a ``next_cursor``), and its
+    ``next_cursor`` is passed to the next call, until it is ``None``::
 
         async for page in iter_pages(
             lambda cursor: backend.query(collection, Query(limit=500, cursor=cursor))

@@ -6,7 +6,7 @@ satchel's own modules are imported inside the functions (``satchel --help`` stay
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Duration",
+    "remove_one",
     "open_handle",
     "parse_duration",
     "process_local_hint",
@@ -131,3 +132,48 @@ async def store_names(handle: Satchel, kind: str) -> list[str]:
 
     prefix = collection_name(handle.namespace, kind, "")
     return [c[len(prefix) :] for c in await handle.backend.collections() if c.startswith(prefix)]
+
+
+async def remove_one(
+    *,
+    version: int | None,
+    expected_version: int | None,
+    missing: str,
+    subject: str,
+    shown: str,
+    delete: Callable[[int], Awaitable[object]],
+    document: dict[str, Any],
+    flag: str,
+    verb: str,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    question: str | None = None,
+) -> None:
+    """Remove one record at the version it was read at, as ``kv del``, ``tasks rm`` and
+    ``sessions rm`` do: :class:`~satchel.errors.NotFound` (``missing``) when ``version`` is
+    ``None``; :class:`~satchel.errors.Conflict` when ``expected_version`` is given and is
+    not ``version`` (``subject`` names the record in that message); under ``dry_run`` the
+    report alone; else the question (``question``, or ``"<Verb> <shown>?"``), ``delete(version)``
+    and the report: ``document`` with ``flag`` set (JSON), or ``"<verb>d <shown>"``."""
+    from satchel.cli.output import confirm, dumps
+    from satchel.errors import Conflict, NotFound
+
+    if version is None:
+        raise NotFound(missing)
+    if expected_version is not None and version != expected_version:
+        raise Conflict(
+            f"{subject} is at version {version}, not {expected_version} "
+            f"(--expected-version): nothing was {verb}d",
+            expected=expected_version,
+            actual=version,
+        )
+    document = {**document, "dry_run": dry_run, flag: False}
+    if not dry_run:
+        confirm(question or f"{verb.capitalize()} {shown}?", yes=yes, as_json=as_json)
+        await delete(version)
+        document[flag] = True
+    if as_json:
+        click.echo(dumps(document))
+    else:
+        click.echo(f"would {verb} {shown}" if dry_run else f"{verb}d {shown}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from satchel.cli.common import open_handle, process_local_hint
+from satchel.cli.common import open_handle, process_local_hint, remove_one
 from satchel.cli.output import (
     EPILOG,
     clip,
@@ -179,41 +179,25 @@ async def _kv_del(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    from satchel.errors import Conflict, NotFound
-
     async with open_handle() as handle:
         store = handle.kv(namespace)
         entry = await store.get_entry(key)
-        if entry is None:
-            raise NotFound(
-                f"no value under key {key!r} in KV namespace {namespace!r}"
-                + process_local_hint(handle)
-            )
-        if expected_version is not None and entry.version != expected_version:
-            raise Conflict(
-                f"the value under key {key!r} is at version {entry.version}, not "
-                f"{expected_version} (--expected-version): nothing was deleted",
-                expected=expected_version,
-                actual=entry.version,
-            )
-        what = f"{key!r} (version {entry.version}) from KV namespace {namespace!r}"
-        if not dry_run:
-            confirm(f"Delete {what}?", yes=yes, as_json=as_json)
-            await store.delete(key, expected_version=entry.version)
-    if as_json:
-        click.echo(
-            dumps(
-                {
-                    "namespace": namespace,
-                    "key": key,
-                    "version": entry.version,
-                    "dry_run": dry_run,
-                    "deleted": not dry_run,
-                }
-            )
+        version = None if entry is None else entry.version
+        await remove_one(
+            version=version,
+            expected_version=expected_version,
+            missing=f"no value under key {key!r} in KV namespace {namespace!r}"
+            + process_local_hint(handle),
+            subject=f"the value under key {key!r}",
+            shown=f"{key!r} (version {version}) from KV namespace {namespace!r}",
+            delete=lambda v: store.delete(key, expected_version=v),
+            document={"namespace": namespace, "key": key, "version": version},
+            flag="deleted",
+            verb="delete",
+            dry_run=dry_run,
+            yes=yes,
+            as_json=as_json,
         )
-    else:
-        click.echo(f"would delete {what}" if dry_run else f"deleted {what}")
 
 
 @kv.command("clear", epilog=EPILOG)

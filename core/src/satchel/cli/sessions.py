@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from satchel.cli.common import open_handle, process_local_hint, store_names
+from satchel.cli.common import open_handle, process_local_hint, remove_one, store_names
 from satchel.cli.output import (
     EPILOG,
-    confirm,
     dry_run_option,
     dumps,
     echo_lines,
@@ -179,39 +178,33 @@ async def _sessions_rm(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    from satchel.errors import Conflict, NotFound
-
     async with open_handle() as handle:
         session_store = _session_store(handle, store)
         found = await session_store.load_versioned(session_id)
         where = f"session store {store!r} (namespace {handle.namespace!r})"
-        if found is None:
-            raise NotFound(f"no session {session_id!r} in {where}" + process_local_hint(handle))
-        if expected_version is not None and found.version != expected_version:
-            raise Conflict(
-                f"session {session_id!r} is at version {found.version}, not "
-                f"{expected_version} (--expected-version): nothing was removed",
-                expected=expected_version,
-                actual=found.version,
-            )
-        document = {
-            "store": store,
-            "namespace": handle.namespace,
-            "session_id": session_id,
-            "version": found.version,
-            "updated_at": found.updated_at,
-            "dry_run": dry_run,
-            "removed": False,
-        }
-        what = f"session {session_id!r} (version {found.version})"
-        if not dry_run:
-            confirm(f"Remove {what} from {where}?", yes=yes, as_json=as_json)
-            await session_store.delete(session_id, expected_version=found.version)
-            document["removed"] = True
-    if as_json:
-        click.echo(dumps(document))
-    else:
-        click.echo(f"would remove {what}" if dry_run else f"removed {what}")
+        version = None if found is None else found.version
+        shown = f"session {session_id!r} (version {version})"
+        await remove_one(
+            version=version,
+            expected_version=expected_version,
+            missing=f"no session {session_id!r} in {where}" + process_local_hint(handle),
+            subject=f"session {session_id!r}",
+            shown=shown,
+            question=f"Remove {shown} from {where}?",
+            delete=lambda v: session_store.delete(session_id, expected_version=v),
+            document={
+                "store": store,
+                "namespace": handle.namespace,
+                "session_id": session_id,
+                "version": version,
+                "updated_at": None if found is None else found.updated_at,
+            },
+            flag="removed",
+            verb="remove",
+            dry_run=dry_run,
+            yes=yes,
+            as_json=as_json,
+        )
 
 
 @sessions.command("stores", epilog=EPILOG)

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from satchel.cli.common import Duration, open_handle, process_local_hint, store_names
+from satchel.cli.common import (
+    Duration,
+    open_handle,
+    process_local_hint,
+    remove_one,
+    store_names,
+)
 from satchel.cli.output import (
     EPILOG,
     clip,
@@ -308,45 +314,33 @@ async def _tasks_rm(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    from satchel.errors import Conflict, NotFound
-
     async with open_handle() as handle:
         task_store = _task_store(handle, store)
         found = await task_store.load_versioned(task_id)
         where = f"task store {store!r} (namespace {handle.namespace!r})"
-        if found is None:
-            raise NotFound(f"no task {task_id!r} in {where}" + process_local_hint(handle))
-        if expected_version is not None and found.version != expected_version:
-            raise Conflict(
-                f"task {task_id!r} is at version {found.version}, not {expected_version} "
-                "(--expected-version): nothing was removed",
-                expected=expected_version,
-                actual=found.version,
-            )
-        document = {
-            "store": store,
-            "namespace": handle.namespace,
-            "task_id": task_id,
-            "version": found.version,
-            "updated_at": found.updated_at,
-            "dry_run": dry_run,
-            "removed": False,
-        }
-        if dry_run:
-            _report(document, f"would remove task {task_id!r} (version {found.version})", as_json)
-            return
-        confirm(
-            f"Remove task {task_id!r} (version {found.version}) from {where}?",
+        version = None if found is None else found.version
+        shown = f"task {task_id!r} (version {version})"
+        await remove_one(
+            version=version,
+            expected_version=expected_version,
+            missing=f"no task {task_id!r} in {where}" + process_local_hint(handle),
+            subject=f"task {task_id!r}",
+            shown=shown,
+            question=f"Remove {shown} from {where}?",
+            delete=lambda v: task_store.delete(task_id, expected_version=v),
+            document={
+                "store": store,
+                "namespace": handle.namespace,
+                "task_id": task_id,
+                "version": version,
+                "updated_at": None if found is None else found.updated_at,
+            },
+            flag="removed",
+            verb="remove",
+            dry_run=dry_run,
             yes=yes,
             as_json=as_json,
         )
-        await task_store.delete(task_id, expected_version=found.version)
-        document["removed"] = True
-    _report(document, f"removed task {task_id!r} (version {found.version})", as_json)
-
-
-def _report(document: dict[str, Any], text: str, as_json: bool) -> None:
-    click.echo(dumps(document) if as_json else text)
 
 
 # --------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from satchel import InvalidArgument
 from satchel.backend import JSONValue
 from satchel.ranking import sortable_text
 from satchel.stores import KVStore
+from satchel.toolkit import iter_pages
 from satchel_a2a.errors import InvalidListRequest
 from satchel_a2a.records import instant
 
@@ -216,9 +217,7 @@ async def rank_stored_tasks(
     are left alone, and placing one twice writes the same entry, so this may run again, or
     on several replicas at once."""
     placed = 0
-    cursor: str | None = None
-    while True:
-        page = await tasks.query(limit=500, cursor=cursor)
+    async for page in iter_pages(lambda cursor: tasks.query(limit=500, cursor=cursor)):
         now = datetime.now(timezone.utc)
         by_ttl: dict[float | None, dict[str, JSONValue]] = {}
         for record in page.items:
@@ -234,9 +233,7 @@ async def rank_stored_tasks(
             by_ttl.setdefault(ttl, {}).update(entry)
         for ttl, batch in by_ttl.items():
             placed += len(await ranks.set_many(batch, ttl=ttl))
-        cursor = page.next_cursor
-        if cursor is None:
-            return placed
+    return placed
 
 
 def stored_entry(task_id: str, value: Mapping[str, Any]) -> dict[str, JSONValue]:

@@ -33,6 +33,7 @@ from google.adk.sessions.session import Session
 
 from satchel.ranking import Ranking, sortable_number, sortable_text
 from satchel.stores.kv import Entry, KVStore
+from satchel.toolkit import iter_pages
 from satchel_adk import records
 
 #: The key, in the ranks namespace, of the record that says every session is ranked (the
@@ -202,9 +203,9 @@ class SessionOrder:
         (damaged, or not a session's) is skipped with a warning."""
         ranks = self.ranking.kv
         count = 0
-        cursor: str | None = None
-        while True:
-            page = await self._sessions.query(None, limit=REBUILD_BATCH, cursor=cursor)
+        async for page in iter_pages(
+            lambda cursor: self._sessions.query(None, limit=REBUILD_BATCH, cursor=cursor)
+        ):
             by_ttl: dict[float | None, dict[str, Any]] = {}
             now = _time.time()
             for head in page.items:
@@ -227,9 +228,6 @@ class SessionOrder:
                 count += 1
             for ttl, batch in by_ttl.items():
                 await ranks.set_many(batch, ttl=ttl)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
         await ranks.set(READY_KEY, {"sessions": count}, ttl=None)
         self._built = True
         return count

@@ -47,6 +47,7 @@ from satchel.ranking import Ranking
 from satchel.shared import HandleOwner
 from satchel.stores.kv import Entry, KVStore
 from satchel.stores.logs import LogStore
+from satchel.toolkit import iter_pages
 from satchel.validation import check_key, check_name, check_ttl
 from satchel_adk import listing, records
 from satchel_adk.errors import SessionAlreadyExists, SessionNotFound, StaleSession
@@ -363,13 +364,11 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
         if user_id is not None:
             user_id = records.name(user_id, "user_id")
         found: list[Session] = []
-        cursor: str | None = None
-        while True:
-            page = await self._page(app_name, user_id, LIST_BATCH, cursor)
+        async for page in iter_pages(
+            lambda cursor: self._page(app_name, user_id, LIST_BATCH, cursor)
+        ):
             found += page.sessions
-            if page.next_cursor is None:
-                return ListSessionsResponse(sessions=found)
-            cursor = page.next_cursor
+        return ListSessionsResponse(sessions=found)
 
     async def list_sessions_page(
         self,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from satchel.backend import JSONValue, Record, expiry_after
 from satchel.errors import Conflict
 from satchel.stores.kv import Entry, KVStore
+from satchel.toolkit import iter_pages
 from satchel_langgraph.records import (
     RUN_INDEX,
     blob_key,
@@ -56,16 +57,13 @@ async def walk(
 ) -> AsyncIterator[Entry]:
     """The records of ``kv`` whose key starts with ``prefix``, in key order, a page at a
     time."""
-    cursor: str | None = None
-    while True:
-        page = await kv.query(
+    async for page in iter_pages(
+        lambda cursor: kv.query(
             [("key", "startswith", prefix)], select=select, limit=PAGE, cursor=cursor
         )
+    ):
         for entry in page.items:
             yield entry
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
 
 
 async def delete_keys(kv: KVStore, keys: Iterable[str]) -> None:

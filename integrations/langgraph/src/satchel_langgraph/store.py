@@ -30,6 +30,7 @@ from satchel.backend import JSONValue
 from satchel.query import MAX_COUNT
 from satchel.stores.base import DEFAULT
 from satchel.stores.kv import Entry, KVStore
+from satchel.toolkit import iter_pages
 from satchel.validation import check_json, check_name, check_ttl
 from satchel_langgraph.filters import check_filter, matches, plan
 from satchel_langgraph.handle import HandleOwner
@@ -271,14 +272,11 @@ async def _pages(
     kv: KVStore, where: list[Any], size: int, select: list[str] | None = None
 ) -> AsyncGenerator[Entry, None]:
     """Every record matching ``where``, in key order, read ``size`` at a time."""
-    cursor: str | None = None
-    while True:
-        page = await kv.query(where, select=select, limit=size, cursor=cursor)
+    async for page in iter_pages(
+        lambda cursor: kv.query(where, select=select, limit=size, cursor=cursor)
+    ):
         for entry in page.items:
             yield entry
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
 
 
 async def _merged(kv: KVStore, wheres: list[list[Any]], size: int) -> AsyncGenerator[Entry, None]:
