@@ -71,9 +71,11 @@ def test_the_blocking_twin_does_what_the_async_store_does() -> None:
         renamed = instances.update(made.id, name="renamed", expected_version=made.version)
         assert renamed.name == "renamed"
         assert instances.orphans() == []
+        assert instances.exists(made.id) is True
         assert instances.delete(made.id) == 2
+        assert instances.get(made.id) is None
         with pytest.raises(NotFound, match="instance_id"):
-            instances.get(made.id)
+            instances.delete(made.id)
         assert "InstanceStore" in repr(instances)
 
 

@@ -101,9 +101,7 @@ def _is_async(member: Any) -> bool:
 # the twins cannot drift
 
 
-@pytest.mark.parametrize(
-    ("source", "twin"), TWINS + UNSCRIPTED_TWINS, ids=lambda c: c.__name__
-)
+@pytest.mark.parametrize(("source", "twin"), TWINS + UNSCRIPTED_TWINS, ids=lambda c: c.__name__)
 def test_every_async_method_has_a_blocking_twin_with_the_same_parameters(
     source: type, twin: type
 ) -> None:
@@ -119,9 +117,9 @@ def test_every_async_method_has_a_blocking_twin_with_the_same_parameters(
         if inspect.isasyncgenfunction(method):
             assert returns.startswith("AsyncIterator[")
             returns = returns.removeprefix("Async")
-        elif source is Satchel and name in ("tasks", "sessions", "kv", "logs", "instances"):
-            returns = f"Sync{returns}"
-        elif source is InstanceStore and name == "kv":
+        elif (source is Satchel and name in ("tasks", "sessions", "kv", "logs", "instances")) or (
+            source is InstanceStore and name == "kv"
+        ):
             returns = f"Sync{returns}"
         assert str(ours.return_annotation) == returns, f"{twin.__name__}.{name}"
         if name != "close":

@@ -77,7 +77,8 @@ class InstanceStore(StoreBase):
     """The instances of one tenant: create, get, find, list, update, delete them, and reach
     the key-value namespaces inside each. Get it with :meth:`satchel.Satchel.instances`.
 
-    Every method that takes an ``instance_id`` raises :class:`~satchel.errors.NotFound`
+    :meth:`get` and :meth:`exists` answer ``None`` and ``False`` for an unknown id; every
+    other method that takes an ``instance_id`` raises :class:`~satchel.errors.NotFound`
     naming it when the catalogue holds no such instance (a string that is not an id
     included).
     """
@@ -155,9 +156,15 @@ class InstanceStore(StoreBase):
                 continue
             return await self._require(instance_id)
 
-    async def get(self, instance_id: str) -> Instance:
-        """The instance ``instance_id`` (one being deleted too, with ``deleting`` set)."""
-        return await self._require(instance_id)
+    async def get(self, instance_id: str) -> Instance | None:
+        """The instance ``instance_id`` (one being deleted too, with ``deleting`` set), or
+        ``None``."""
+        record = await self._load(instance_id)
+        return None if record is None else self._instance(record)
+
+    async def exists(self, instance_id: str) -> bool:
+        """Whether the catalogue holds the instance ``instance_id``."""
+        return await self._load(instance_id) is not None
 
     async def find(self, name: str) -> list[Instance]:
         """The instances named ``name``, oldest first."""

@@ -428,8 +428,11 @@ class SyncInstanceStore(_SyncStore[InstanceStore]):
     def create(self, name: str, description: str = "") -> Instance:
         return self._loop.run(self._store.create, name, description)
 
-    def get(self, instance_id: str) -> Instance:
+    def get(self, instance_id: str) -> Instance | None:
         return self._loop.run(self._store.get, instance_id)
+
+    def exists(self, instance_id: str) -> bool:
+        return self._loop.run(self._store.exists, instance_id)
 
     def find(self, name: str) -> list[Instance]:
         return self._loop.run(self._store.find, name)

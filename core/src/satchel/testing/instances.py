@@ -76,9 +76,10 @@ class InstanceRules(ConformanceFixtures):
         assert await instances.find("planner state") == [described]
         assert await instances.find("agent state") == []
 
+        assert await instances.exists(made.id) is True
         assert await instances.delete(made.id) == 3
-        with pytest.raises(NotFound, match="instance_id"):
-            await instances.get(made.id)
+        assert await instances.get(made.id) is None
+        assert await instances.exists(made.id) is False
         with pytest.raises(NotFound, match="instance_id"):
             await instances.counts(made.id)
         with pytest.raises(NotFound, match="instance_id"):
@@ -140,6 +141,7 @@ class InstanceRules(ConformanceFixtures):
         monkeypatch.undo()
 
         half = await instances.get(made.id)
+        assert half is not None
         assert half.deleting is True
         assert await instances.list() == [half]
         assert sum((await instances.counts(made.id)).values()) == 4
@@ -195,6 +197,7 @@ class InstanceRules(ConformanceFixtures):
             instances.update(made.id, description="kept"),
         )
         both = await instances.get(made.id)
+        assert both is not None
         assert (both.name, both.description) == ("both", "kept")
         assert await instances.delete(made.id, expected_version=both.version) == 1
 
@@ -212,6 +215,7 @@ class InstanceRules(ConformanceFixtures):
             ("description", instances.create("x", "\ud800")),
             ("instance_id", instances.get(5)),  # type: ignore[arg-type]
             ("instance_id", instances.get("")),
+            ("instance_id", instances.exists(None)),  # type: ignore[arg-type]
             ("name, description", instances.update(made.id)),
             ("name", instances.update(made.id, name="")),
             ("expected_version", instances.update(made.id, name="n", expected_version=0)),
@@ -224,8 +228,8 @@ class InstanceRules(ConformanceFixtures):
             with pytest.raises(InvalidArgument, match=argument):
                 await call
         for missing in ("0123456789abcdef", "not an id", "../x"):
-            with pytest.raises(NotFound, match="instance_id"):
-                await instances.get(missing)
+            assert await instances.get(missing) is None
+            assert await instances.exists(missing) is False
             with pytest.raises(NotFound, match="instance_id"):
                 await instances.kv(missing, "n")
             with pytest.raises(NotFound, match="instance_id"):
