@@ -149,12 +149,12 @@ class InstanceStore(StoreBase):
         while True:
             instance_id = secrets.token_hex(8)
             try:
-                await self._backend.put(
+                stored = await self._backend.put(
                     self._record(instance_id, name, description, False), if_absent=True
                 )
             except AlreadyExists:  # 64 random bits met an earlier id: draw again
                 continue
-            return await self._require(instance_id)
+            return self._instance(stored)
 
     async def get(self, instance_id: str) -> Instance | None:
         """The instance ``instance_id`` (one being deleted too, with ``deleting`` set), or
@@ -212,12 +212,12 @@ class InstanceStore(StoreBase):
                 False,
             )
             try:
-                await self._backend.put(record, if_version=current.version)
+                stored = await self._backend.put(record, if_version=current.version)
             except (Conflict, NotFound):
                 if expected_version is not None:
                     raise
                 continue  # another writer came first: apply the change over its version
-            return await self._require(instance_id)
+            return self._instance(stored)
 
     async def delete(self, instance_id: str, *, expected_version: int | None = None) -> int:
         """Delete the instance and everything in it; return how many records and logs its
