@@ -4,7 +4,7 @@
 - every hook in ``satchel.hookspecs`` has a docstring with a ``:param NAME:`` line per
   parameter, and is on ``docs/hooks.md``;
 - every page under ``docs/`` is in the ``mkdocs.yml`` nav, and every nav entry exists;
-- the complete programs on the quickstart, logs and blocking API pages and the hook
+- the complete programs on the quickstart, logs, instances and blocking API pages and the hook
   examples run;
 - the example backend of ``docs/writing-a-backend.md`` registers, builds from its variables,
   and passes the conformance kit;
@@ -281,6 +281,7 @@ def test_the_nav_has_the_expected_pages() -> None:
         "index.md",
         "quickstart.md",
         "logs.md",
+        "instances.md",
         "configuration.md",
         "queries.md",
         "writing-a-backend.md",
@@ -302,7 +303,7 @@ def test_the_nav_has_the_expected_pages() -> None:
 
 
 #: The pages whose complete programs (the blocks that call ``asyncio.run``) must run.
-RUNNABLE_PAGES = ("quickstart.md", "logs.md", "moving-data.md")
+RUNNABLE_PAGES = ("quickstart.md", "logs.md", "moving-data.md", "instances.md")
 
 
 @pytest.mark.parametrize(

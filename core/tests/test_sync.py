@@ -39,8 +39,15 @@ from satchel.errors import (
 )
 from satchel.handle import Satchel
 from satchel.query import parse_query
-from satchel.stores import KVStore, LogStore, SessionStore, TaskStore
-from satchel.sync import SyncKVStore, SyncLogStore, SyncSatchel, SyncSessionStore, SyncTaskStore
+from satchel.stores import InstanceStore, KVStore, LogStore, SessionStore, TaskStore
+from satchel.sync import (
+    SyncInstanceStore,
+    SyncKVStore,
+    SyncLogStore,
+    SyncSatchel,
+    SyncSessionStore,
+    SyncTaskStore,
+)
 from satchel.sync.loop import CANCEL_WAIT
 from satchel.sync.stores import STREAM_CHUNK
 from satchel.testing import threads_share_one_handle
@@ -53,6 +60,10 @@ TWINS: list[tuple[type, type]] = [
     (LogStore, SyncLogStore),
     (Satchel, SyncSatchel),
 ]
+
+#: Twins whose calls the script does not run (instances have random ids): their own tests
+#: are in test_instances.py.
+UNSCRIPTED_TWINS: list[tuple[type, type]] = [(InstanceStore, SyncInstanceStore)]
 
 #: Members of the async handle that the blocking one leaves out: the backend objects are
 #: async, and ``close`` is the blocking handle's own.
@@ -90,7 +101,7 @@ def _is_async(member: Any) -> bool:
 # the twins cannot drift
 
 
-@pytest.mark.parametrize(("source", "twin"), TWINS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("source", "twin"), TWINS + UNSCRIPTED_TWINS, ids=lambda c: c.__name__)
 def test_every_async_method_has_a_blocking_twin_with_the_same_parameters(
     source: type, twin: type
 ) -> None:
@@ -106,7 +117,9 @@ def test_every_async_method_has_a_blocking_twin_with_the_same_parameters(
         if inspect.isasyncgenfunction(method):
             assert returns.startswith("AsyncIterator[")
             returns = returns.removeprefix("Async")
-        elif source is Satchel and name in ("tasks", "sessions", "kv", "logs"):
+        elif (source is Satchel and name in ("tasks", "sessions", "kv", "logs", "instances")) or (
+            source is InstanceStore and name == "kv"
+        ):
             returns = f"Sync{returns}"
         assert str(ours.return_annotation) == returns, f"{twin.__name__}.{name}"
         if name != "close":
@@ -304,6 +317,7 @@ def _stores(handle: Any) -> dict[str, Any]:
         "tasks": handle.tasks(Task),
         "sessions": handle.sessions(Snapshot),
         "logs": handle.logs("script"),
+        "instances": handle.instances(),
         "handle": handle,
     }
 

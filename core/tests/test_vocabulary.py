@@ -18,8 +18,8 @@ from pydantic import BaseModel
 import satchel
 import satchel.sync
 from satchel import Conflict, InvalidArgument, NotFound
-from satchel.stores import KVStore, LogStore, SessionStore, TaskStore
-from satchel.sync.stores import SyncKVStore, SyncSessionStore
+from satchel.stores import InstanceStore, KVStore, LogStore, SessionStore, TaskStore
+from satchel.sync.stores import SyncInstanceStore, SyncKVStore, SyncSessionStore
 from satchel.validation import check_value
 
 
@@ -153,13 +153,26 @@ async def test_the_new_names_do_not_warn(store: satchel.Satchel) -> None:
         (SessionStore, "delete"),
         (TaskStore, "update"),
         (TaskStore, "delete"),
+        (InstanceStore, "update"),
+        (InstanceStore, "delete"),
     ],
 )
 def test_every_conditional_write_says_expected_version(cls: type, method: str) -> None:
     assert "expected_version" in inspect.signature(getattr(cls, method)).parameters
 
 
-@pytest.mark.parametrize("cls", [KVStore, SessionStore, TaskStore, SyncKVStore, SyncSessionStore])
+@pytest.mark.parametrize(
+    "cls",
+    [
+        KVStore,
+        SessionStore,
+        TaskStore,
+        InstanceStore,
+        SyncKVStore,
+        SyncSessionStore,
+        SyncInstanceStore,
+    ],
+)
 def test_every_keyed_store_says_exists(cls: type) -> None:
     assert callable(getattr(cls, "exists", None))
 

@@ -69,6 +69,8 @@ _EXPORTS = {
     "SatchelSettings": "satchel.settings",
     "DEFAULT": "satchel.stores",
     "Entry": "satchel.stores",
+    "Instance": "satchel.stores",
+    "InstanceStore": "satchel.stores",
     "KVStore": "satchel.stores",
     "LogItem": "satchel.stores",
     "LogStore": "satchel.stores",
@@ -119,6 +121,8 @@ if TYPE_CHECKING:
     from satchel.settings import SatchelSettings as SatchelSettings
     from satchel.stores import DEFAULT as DEFAULT
     from satchel.stores import Entry as Entry
+    from satchel.stores import Instance as Instance
+    from satchel.stores import InstanceStore as InstanceStore
     from satchel.stores import KVStore as KVStore
     from satchel.stores import LogItem as LogItem
     from satchel.stores import LogStore as LogStore

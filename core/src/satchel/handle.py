@@ -28,6 +28,7 @@ from satchel.settings import (
     variable_source,
 )
 from satchel.stores.base import IndexExtractor, collection_name
+from satchel.stores.instances import InstanceStore
 from satchel.stores.kv import KVStore
 from satchel.stores.logs import LogStore
 from satchel.stores.sessions import SessionStore
@@ -347,6 +348,12 @@ class Satchel:
         """
         check_name(namespace, "namespace")
         return KVStore(self.backend, self.namespace, namespace, self._ttl(ttl), indexes)
+
+    def instances(self) -> InstanceStore:
+        """The instances of this tenant: named, described containers of key-value
+        namespaces, each under a tenant of its own (see ``docs/instances.md``). Their KV
+        stores take the handle's default TTL."""
+        return InstanceStore(self.backend, self.namespace, self.settings.default_ttl)
 
     @overload
     def logs(self, name: str, model: None = None, *, ttl: Any = _UNSET) -> LogStore[Any]: ...

@@ -1,8 +1,10 @@
-"""The stores users call: tasks, sessions, key-value namespaces and logs."""
+"""The stores users call: tasks, sessions, key-value namespaces (and the instances that
+contain them) and logs."""
 
 from __future__ import annotations
 
 from satchel.stores.base import DEFAULT, Versioned, collection_name
+from satchel.stores.instances import Instance, InstanceStore
 from satchel.stores.kv import Entry, KVStore
 from satchel.stores.logs import LogItem, LogStore
 from satchel.stores.sessions import SessionStore
@@ -12,6 +14,8 @@ __all__ = [
     "DEFAULT",
     "FINISHED_STATUSES",
     "Entry",
+    "Instance",
+    "InstanceStore",
     "KVStore",
     "LogItem",
     "LogStore",

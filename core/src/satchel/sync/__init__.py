@@ -20,9 +20,16 @@ async API there. See the "Blocking API" page of the documentation.
 from __future__ import annotations
 
 from satchel.sync.handle import SyncSatchel, open
-from satchel.sync.stores import SyncKVStore, SyncLogStore, SyncSessionStore, SyncTaskStore
+from satchel.sync.stores import (
+    SyncInstanceStore,
+    SyncKVStore,
+    SyncLogStore,
+    SyncSessionStore,
+    SyncTaskStore,
+)
 
 __all__ = [
+    "SyncInstanceStore",
     "SyncKVStore",
     "SyncLogStore",
     "SyncSatchel",

@@ -16,6 +16,7 @@ from satchel.settings import SatchelSettings
 from satchel.stores.base import IndexExtractor
 from satchel.sync.loop import LoopThread
 from satchel.sync.stores import (
+    SyncInstanceStore,
     SyncKVStore,
     SyncLogStore,
     SyncSessionStore,
@@ -100,6 +101,9 @@ class SyncSatchel:
         indexes: Mapping[str, IndexExtractor] | None = None,
     ) -> SyncKVStore:
         return SyncKVStore(self._handle.kv(namespace, ttl=ttl, indexes=indexes), self._loop)
+
+    def instances(self) -> SyncInstanceStore:
+        return SyncInstanceStore(self._handle.instances(), self._loop)
 
     @overload
     def logs(self, name: str, model: None = None, *, ttl: Any = _UNSET) -> SyncLogStore[Any]: ...

@@ -26,13 +26,21 @@ from satchel.stores.base import (
     deprecated_method,
     renamed,
 )
+from satchel.stores.instances import Instance, InstanceStore
 from satchel.stores.kv import Entry, KVStore
 from satchel.stores.logs import LogItem, LogStore
 from satchel.stores.sessions import SessionStore
 from satchel.stores.tasks import FINISHED_STATUSES, TaskStore
 from satchel.sync.loop import LoopThread, refuse_in_event_loop
 
-__all__ = ["SyncKVStore", "SyncLogStore", "SyncSessionStore", "SyncTaskStore", "twin_of"]
+__all__ = [
+    "SyncInstanceStore",
+    "SyncKVStore",
+    "SyncLogStore",
+    "SyncSessionStore",
+    "SyncTaskStore",
+    "twin_of",
+]
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -427,3 +435,71 @@ class SyncLogStore(_SyncStore[LogStore[T]], Generic[T]):
 
     def keys(self, pattern: str = "*") -> list[str]:
         return self._loop.run(self._store.keys, pattern)
+
+
+@twin_of(InstanceStore)
+class SyncInstanceStore(_SyncStore[InstanceStore]):
+    """The instances of one tenant, with blocking methods: the twin of
+    :class:`satchel.InstanceStore`. Get it with :meth:`satchel.sync.SyncSatchel.instances`."""
+
+    @property
+    def tenant(self) -> str:
+        """The tenant whose instances these are."""
+        return self._store.tenant
+
+    def create(self, name: str, description: str = "") -> Instance:
+        return self._loop.run(self._store.create, name, description)
+
+    def get(self, instance_id: str) -> Instance | None:
+        return self._loop.run(self._store.get, instance_id)
+
+    def exists(self, instance_id: str) -> bool:
+        return self._loop.run(self._store.exists, instance_id)
+
+    def find(self, name: str) -> list[Instance]:
+        return self._loop.run(self._store.find, name)
+
+    def update(
+        self,
+        instance_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        expected_version: int | None = None,
+    ) -> Instance:
+        return self._loop.run(
+            self._store.update,
+            instance_id,
+            name=name,
+            description=description,
+            expected_version=expected_version,
+        )
+
+    def delete(self, instance_id: str, *, expected_version: int | None = None) -> int:
+        return self._loop.run(self._store.delete, instance_id, expected_version=expected_version)
+
+    def orphans(self) -> list[str]:
+        return self._loop.run(self._store.orphans)
+
+    def kv(
+        self,
+        instance_id: str,
+        namespace: str,
+        *,
+        ttl: TTL = DEFAULT,
+        indexes: Mapping[str, IndexExtractor] | None = None,
+    ) -> SyncKVStore:
+        store = self._loop.run(self._store.kv, instance_id, namespace, ttl=ttl, indexes=indexes)
+        return SyncKVStore(store, self._loop)
+
+    def namespaces(self, instance_id: str) -> list[str]:
+        return self._loop.run(self._store.namespaces, instance_id)
+
+    def counts(self, instance_id: str) -> dict[str, int]:
+        return self._loop.run(self._store.counts, instance_id)
+
+    def count(self, instance_id: str, namespace: str | None = None) -> int:
+        return self._loop.run(self._store.count, instance_id, namespace)
+
+    def list(self) -> list[Instance]:
+        return self._loop.run(self._store.list)

@@ -47,6 +47,7 @@ _HOMES = {
     "ExpiryRules": "expiry",
     "FuzzRules": "fuzz",
     "IncarnationRules": "incarnations",
+    "InstanceRules": "instances",
     "EventLoopRules": "loops",
     "LogRules": "logs",
     "CollectionIsolationRules": "isolation",
@@ -88,6 +89,7 @@ if TYPE_CHECKING:
     from satchel.testing.fixtures import MakeBackend as MakeBackend
     from satchel.testing.fuzz import FuzzRules as FuzzRules
     from satchel.testing.incarnations import IncarnationRules as IncarnationRules
+    from satchel.testing.instances import InstanceRules as InstanceRules
     from satchel.testing.isolation import CollectionIsolationRules as CollectionIsolationRules
     from satchel.testing.isolation import CopyRules as CopyRules
     from satchel.testing.isolation import KeyIsolationRules as KeyIsolationRules

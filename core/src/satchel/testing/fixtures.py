@@ -87,9 +87,10 @@ class CollectionNames:
         return name
 
     def tenant(self) -> str:
-        """A fresh store namespace (``SATCHEL_NAMESPACE``) whose collections are cleaned up."""
-        tenant = f"{self.run}-t{len(self.prefixes)}"
-        self.prefixes.append(f"{tenant}:")
+        """A fresh store namespace (``SATCHEL_NAMESPACE``) whose collections, and those of
+        its instances (``<tenant>.i-<id>``), are cleaned up."""
+        tenant = f"{self.run}-t{len(self.prefixes) // 2}"
+        self.prefixes.extend([f"{tenant}:", f"{tenant}."])
         return tenant
 
     def to_drop(self, existing: Iterable[str]) -> list[str]:

@@ -13,6 +13,7 @@ from satchel.testing.expiry import ExpiryRules
 from satchel.testing.fixtures import ConformanceFixtures, MakeBackend
 from satchel.testing.fuzz import FuzzRules
 from satchel.testing.incarnations import IncarnationRules
+from satchel.testing.instances import InstanceRules
 from satchel.testing.isolation import CollectionIsolationRules, CopyRules, KeyIsolationRules
 from satchel.testing.logs import LogRules
 from satchel.testing.loops import EventLoopRules
@@ -85,6 +86,7 @@ class BackendConformance(
     BoundRules,
     EventLoopRules,
     ConcurrencyRules,
+    InstanceRules,
     StoreRules,
     LogRules,
     RestoreRules,
