@@ -402,3 +402,36 @@ async def test_values_go_through_each_handles_codecs(source: satchel.Satchel) ->
         await transfer.export(wrapped, out)
         lines = [json.loads(line) for line in out.getvalue().splitlines()[1:-1]]
         assert {line["key"]: line["value"] for line in lines}["u002"] == original.value
+
+
+async def test_instances_go_with_their_tenant(tmp_path: Path) -> None:
+    """A handle's instances are moved with it: the catalogue and each instance's data,
+    under the target's namespace, with the same ids (nested instances too)."""
+    async with satchel.open(backend="memory", namespace="src") as source:
+        instances = source.instances()
+        team = await instances.create("team", "the team's agents")
+        await (await instances.kv(team.id, "notes")).set("n1", {"text": "hello"})
+        await source.kv("plain").set("k", 1)
+        for route in ("copy", "file"):
+            async with satchel.open(backend="memory", namespace="dst") as target:
+                if route == "copy":
+                    report = await transfer.copy(source, target, verify=True)
+                    assert report.mismatched == []
+                else:
+                    path = tmp_path / "with-instances.jsonl"
+                    report = await transfer.export(source, path)
+                    await transfer.import_(target, path)
+                assert f".i-{team.id}:kv:notes" in report.records
+                assert "instance:catalogue" in report.records
+                copied = target.instances()
+                [found] = await copied.list()
+                assert (found.id, found.name, found.description) == (
+                    team.id,
+                    "team",
+                    "the team's agents",
+                )
+                assert found.tenant == f"dst.i-{team.id}"
+                notes = await copied.kv(team.id, "notes")
+                assert await notes.get("n1") == {"text": "hello"}
+                assert await copied.counts(team.id) == {"notes": 1}
+                assert await target.kv("plain").get("k") == 1

@@ -4,8 +4,9 @@
 Records keep their keys, values, versions, created/updated times, expiry and index entries
 exactly: the target stores them with :meth:`~satchel.backend.Backend.restore_many`. Both
 ends are a :class:`~satchel.Satchel` handle (the collections of its namespace, each named
-``<kind>:<name>``: ``kv:users``, ``task:tasks``, ``session:sessions``; values go through
-the handle's codecs) or a bare :class:`~satchel.backend.Backend` (every collection,
+``<kind>:<name>``: ``kv:users``, ``task:tasks``, ``session:sessions``, and those of its
+instances, ``.i-<id>:kv:users``, with their catalogue; values go through the handle's
+codecs) or a bare :class:`~satchel.backend.Backend` (every collection,
 by its full name). Everything streams in batches of ``batch_size`` records: the keys of a
 collection page by page, one :meth:`~satchel.backend.Backend.get_many` and one
 ``restore_many`` per page, so memory stays bounded whatever the size of the data. A copy or
@@ -33,6 +34,7 @@ from typing import IO, Any, Final, cast
 from satchel.backend import Backend, Record, check_restore, utcnow
 from satchel.errors import InvalidArgument
 from satchel.handle import Satchel
+from satchel.stores.instances import INSTANCE_MARK
 from satchel.validation import encode_json
 
 __all__ = [
@@ -133,24 +135,39 @@ ProgressCallback = Callable[[Progress], object]
 @dataclass(frozen=True, slots=True)
 class _End:
     backend: Backend
-    prefix: str  # the handle's "<namespace>:", or "" for a bare backend
+    #: the handle's namespace (its collections are "<namespace>:<kind>:<name>", those of
+    #: its instances "<namespace>.i-<id>:<kind>:<name>"), or None for a bare backend
+    namespace: str | None
+
+    @property
+    def prefix(self) -> str:
+        return "" if self.namespace is None else f"{self.namespace}:"
 
     async def names(self) -> list[str]:
+        """The end's collections, named as :meth:`collection` takes them: a handle's own
+        as ``kv:users``, its instances' as ``.i-<id>:kv:users`` (an instance's data goes
+        with the tenant that holds it, as its catalogue does)."""
+        names = await self.backend.collections()
+        if self.namespace is None:
+            return names
+        nested = f"{self.namespace}{INSTANCE_MARK}"
         return [
-            c[len(self.prefix) :]
-            for c in await self.backend.collections()
-            if c.startswith(self.prefix)
+            c[len(self.prefix) :] if c.startswith(self.prefix) else c[len(self.namespace) :]
+            for c in names
+            if c.startswith((self.prefix, nested))
         ]
 
     def collection(self, name: str) -> str:
+        if self.namespace is not None and name.startswith(INSTANCE_MARK):
+            return self.namespace + name
         return self.prefix + name
 
 
 def _end(value: object, what: str) -> _End:
     if isinstance(value, Satchel):
-        return _End(value.backend, f"{value.namespace}:")
+        return _End(value.backend, value.namespace)
     if isinstance(value, Backend):
-        return _End(value, "")
+        return _End(value, None)
     raise InvalidArgument(
         f"{what}: must be a satchel.Satchel handle or a satchel.backend.Backend, not "
         f"{type(value).__name__}"
@@ -336,7 +353,7 @@ async def summarize(
     expiry, sorted index entries), so the listing order does not matter. Equal summaries
     on two backends mean, but for a hash collision, that they hold the same records."""
     _check_batch_size(batch_size)
-    end = _End(backend, "")
+    end = _End(backend, None)
     records, total = 0, 0
     async for page in _pages(end, collection, batch_size):
         records += len(page)

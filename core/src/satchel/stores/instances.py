@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from satchel.backend import Backend, Record
 from satchel.errors import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound
@@ -27,7 +27,7 @@ from satchel.stores.kv import KVStore
 from satchel.toolkit import iter_pages
 from satchel.validation import check_json, check_key, check_name, check_ttl, check_version
 
-__all__ = ["INSTANCE_ID", "Instance", "InstanceStore", "instance_tenant"]
+__all__ = ["INSTANCE_ID", "INSTANCE_MARK", "Instance", "InstanceStore", "instance_tenant"]
 
 #: What an instance id looks like: 16 lower-case hex digits (64 random bits).
 INSTANCE_ID = re.compile(r"[0-9a-f]{16}")
@@ -37,11 +37,15 @@ _KIND = "instance"
 _CATALOGUE = "catalogue"
 
 
+#: What follows a tenant in the tenant of one of its instances (``<tenant>.i-<id>``).
+INSTANCE_MARK: Final = ".i-"
+
+
 def instance_tenant(tenant: str, instance_id: str) -> str:
     """The tenant prefix under which the data of instance ``instance_id`` of ``tenant``
     lives: ``<tenant>.i-<id>`` (a valid ``SATCHEL_NAMESPACE`` while it is at most 64
     characters, that is for a tenant of at most 45)."""
-    return f"{tenant}.i-{instance_id}"
+    return f"{tenant}{INSTANCE_MARK}{instance_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +272,7 @@ class InstanceStore(StoreBase):
         """The ids that hold data but have no catalogue record, sorted: what a write
         through a store taken before :meth:`delete` left behind it. :meth:`delete` removes
         it."""
-        start = f"{self.tenant}.i-"
+        start = f"{self.tenant}{INSTANCE_MARK}"
         ids: set[str] = set()
         for collection in await self._backend.collections():
             if collection.startswith(start):
