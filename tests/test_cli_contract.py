@@ -51,11 +51,25 @@ SAMPLES: dict[str, tuple[list[str], int]] = {
     "copy": (["--to", "memory", "--yes"], 0),
     "export": ([os.devnull], 0),
     "import": ([EMPTY_EXPORT, "--yes"], 0),
+    "instances create": (["team"], 0),
+    "instances ls": ([], 0),
+    "instances show": (["0123456789abcdef"], 1),
+    "instances update": (["0123456789abcdef", "--name", "x"], 1),
+    "instances rm": (["0123456789abcdef", "--yes"], 1),
 }
 
 #: The commands that remove or replace records: they ask first, unless --yes, and take
 #: --dry-run.
-DESTRUCTIVE = {"kv del", "kv clear", "tasks rm", "tasks cleanup", "sessions rm", "copy", "import"}
+DESTRUCTIVE = {
+    "kv del",
+    "kv clear",
+    "tasks rm",
+    "tasks cleanup",
+    "sessions rm",
+    "instances rm",
+    "copy",
+    "import",
+}
 
 
 def leaves(group: click.Group = cli, prefix: str = "") -> dict[str, click.Command]:

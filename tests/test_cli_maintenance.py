@@ -394,3 +394,47 @@ def test_an_empty_namespace(backend: str) -> None:
     assert "no store holds a record" in run("stats").stdout
     assert run_json("sessions", "ls")["sessions"] == []
     assert run_json("tasks", "cleanup", "--older-than", "0s", "--any-status")["tasks"] == []
+
+
+# -- instances ------------------------------------------------------------------------------
+
+
+def test_instances_create_list_show_update_and_remove(backend: str) -> None:
+    created = run_json("instances", "create", "team", "--description", "the team's agents")
+    instance_id = created["id"]
+    assert created["name"] == "team" and created["version"] >= 1
+    assert created["tenant"].endswith(f".i-{instance_id}")
+
+    async def fill(handle: satchel.Satchel) -> None:
+        notes = await handle.instances().kv(instance_id, "notes")
+        await notes.set_many({"a": 1, "b": 2})
+        await (await handle.instances().kv(instance_id, "state")).set("s", {"step": 1})
+
+    with_handle(fill)
+    listed = run_json("instances", "ls")["instances"]
+    assert [(i["id"], i["records"]) for i in listed] == [(instance_id, 3)]
+    shown = run_json("instances", "show", instance_id)
+    assert shown["namespaces"] == {"notes": 2, "state": 1} and shown["records"] == 3
+    assert "notes: 2" in run("instances", "show", instance_id).stdout
+
+    updated = run_json("instances", "update", instance_id, "--name", "renamed")
+    assert updated["name"] == "renamed" and updated["version"] == created["version"] + 1
+    stale = run("instances", "update", instance_id, "-d", "x", "--expected-version", "1")
+    assert stale.exit_code == 5
+    assert run_json("instances", "show", instance_id)["records"] == 3  # the data stayed
+
+    dry = run_json("instances", "rm", instance_id, "--dry-run")
+    assert dry["removed"] is False and dry["records"] == 3
+    declined = run("instances", "rm", instance_id, input="n\n")
+    assert declined.exit_code == EXIT_DECLINED
+    assert "and its 3 records" in declined.stderr
+    removed = run_json("instances", "rm", instance_id, "--yes")
+    assert removed["removed"] is True
+    assert run_json("instances", "ls")["instances"] == []
+    assert run("instances", "show", instance_id).exit_code == 1
+
+    async def gone(handle: satchel.Satchel) -> list[str]:
+        tenant = created["tenant"]
+        return [c for c in await handle.backend.collections() if c.startswith(tenant)]
+
+    assert with_handle(gone) == []

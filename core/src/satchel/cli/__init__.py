@@ -12,8 +12,8 @@ One module per command group, each adding its commands to :data:`cli`
 (:mod:`satchel.cli.root`): :mod:`~satchel.cli.backends`, :mod:`~satchel.cli.doctor`,
 :mod:`~satchel.cli.demo`, :mod:`~satchel.cli.kv`, :mod:`~satchel.cli.tasks`,
 :mod:`~satchel.cli.sessions`, :mod:`~satchel.cli.maintenance`,
-:mod:`~satchel.cli.transfer`; a new group is one more module and one more line in
-:data:`COMMAND_MODULES`. What they print and how they fail is
+:mod:`~satchel.cli.transfer`, :mod:`~satchel.cli.instances`; a new group is one more
+module and one more line in :data:`COMMAND_MODULES`. What they print and how they fail is
 :mod:`satchel.cli.output`; opening the handle is :mod:`satchel.cli.common`.
 
 Only :mod:`click` and a few standard modules are imported when the commands are
@@ -68,6 +68,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sessions",
     "maintenance",
     "transfer",
+    "instances",
 )
 
 for _module in COMMAND_MODULES:
