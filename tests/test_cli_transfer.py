@@ -5,8 +5,10 @@ arrives with its key, value, version, times and expiry, and no secret is ever pr
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -228,3 +230,42 @@ def test_verify_fails_when_the_target_holds_more(
     assert report["verify"]["kv:other"]["source"]["records"] == 1
     assert report["verify"]["kv:other"]["target"]["records"] == 2
     assert "verify: the target differs from the source in kv:other" in result.stderr
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
+    from satchel.cli.transfer import _Meter
+    from satchel.transfer import Progress
+
+    events = [
+        Progress("kv:a", 0, 0, 1500),
+        Progress("kv:a", 500, 500, 1500),
+        Progress("kv:a", 1000, 1000, 1500),
+        Progress("kv:b", 0, 1000, 1500),
+        Progress("kv:b", 500, 1500, 1500),
+    ]
+    terminal = Terminal()
+    meter = _Meter("copying", True, terminal)
+    for event in events:
+        meter(event)
+    meter.close()
+    shown = terminal.getvalue()
+    assert "copying records" in shown
+    assert "1500/1500" in shown  # records moved of those expected
+    assert re.search(r"[\d,]+ records/s", shown)  # the rate
+    plain = io.StringIO()
+    meter = _Meter("copying", True, plain)
+    for event in events:
+        meter(event)
+    meter.close()
+    assert plain.getvalue() == "kv:a: 1000 records\nkv:b: 500 records\n"
+    quiet = io.StringIO()
+    meter = _Meter("copying", False, quiet)
+    for event in events:
+        meter(event)
+    meter.close()
+    assert quiet.getvalue() == ""

@@ -4,10 +4,11 @@ and to and from files, with their metadata (:mod:`satchel.transfer`)."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -106,14 +107,16 @@ class _Meter:
     """Progress on stderr: a bar with records, rate and time left on a terminal, a line per
     namespace otherwise; nothing under ``--json`` or ``--quiet``."""
 
-    def __init__(self, verb: str, enabled: bool) -> None:
+    def __init__(self, verb: str, enabled: bool, file: TextIO | None = None) -> None:
         self.verb = verb
         self.enabled = enabled
-        self.tty = enabled and sys.stderr.isatty()
+        self.file = sys.stderr if file is None else file
+        self.tty = enabled and self.file.isatty()
         self.bar: Any = None
         self.shown = 0
         self.namespace: str | None = None
         self.namespace_done = 0
+        self.started = time.monotonic()
 
     def __call__(self, event: Progress) -> None:
         if not self.enabled:
@@ -129,7 +132,7 @@ class _Meter:
                     label=f"{self.verb} records",
                     show_pos=True,
                     show_eta=True,
-                    file=sys.stderr,
+                    file=self.file,
                     item_show_func=lambda _: self._rate(),
                 )
                 self.bar.__enter__()
@@ -137,14 +140,14 @@ class _Meter:
             self.shown = event.done
 
     def _rate(self) -> str:
-        if self.bar is None or not self.shown:
+        elapsed = time.monotonic() - self.started
+        if not self.shown or elapsed <= 0:
             return ""
-        elapsed = max(self.bar.time_elapsed if hasattr(self.bar, "time_elapsed") else 0, 1e-9)
         return f"{self.shown / elapsed:,.0f} records/s"
 
     def _namespace_done(self) -> None:
         if self.namespace is not None and not self.tty:
-            click.echo(f"{self.namespace}: {self.namespace_done} records", err=True)
+            click.echo(f"{self.namespace}: {self.namespace_done} records", file=self.file)
 
     def close(self) -> None:
         if not self.enabled:
