@@ -275,6 +275,24 @@ def _damaged(text: str) -> list[tuple[str, str]]:
             "".join(lines[:-1]) + lines[-1].replace('"records":', '"records":1'),
             "end line",
         ),
+    ] + [
+        # a record the target would refuse, after whole batches of good ones
+        ("".join(lines[:-2]) + bad + "\n" + "".join(lines[-2:]), problem)
+        for bad, problem in (
+            (json.dumps(record)[:-1] + ', "value": [NaN]}', "NaN is not JSON"),
+            (json.dumps(record).replace('"version": ', '"value": 1e400, "version": '), "inf"),
+            (
+                json.dumps(record).replace('"version": ', '"value": %s, "version": ')
+                % ("[" * 100_000 + "]" * 100_000),
+                "recursion",
+            ),
+            (
+                json.dumps(record).replace('"version": ', '"value": %s, "version": ')
+                % ("[" * 300 + "]" * 300),
+                "nests deeper",
+            ),
+            (json.dumps({**record, "collection": "kv:x\u0000y"}), "NUL"),
+        )
     ]
 
 

@@ -209,6 +209,8 @@ def check_restore(records: Sequence[Record]) -> list[Record]:
         where = f"{where} ({record.collection!r}, {record.key!r})"
         if not isinstance(record.collection, str) or not record.collection:
             raise InvalidArgument(f"{where}: collection must be a non-empty string")
+        if "\x00" in record.collection:
+            raise InvalidArgument(f"{where}: collection must not hold NUL")
         if not isinstance(record.key, str) or not record.key:
             raise InvalidArgument(f"{where}: key must be a non-empty string")
         version = record.version

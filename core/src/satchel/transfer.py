@@ -35,7 +35,7 @@ from satchel.backend import Backend, Record, check_restore, utcnow
 from satchel.errors import InvalidArgument
 from satchel.handle import Satchel
 from satchel.stores.instances import INSTANCE_MARK
-from satchel.validation import encode_json
+from satchel.validation import check_json, encode_json
 
 __all__ = [
     "FORMAT",
@@ -493,14 +493,18 @@ class _Lines:
             if raw.strip():
                 break
         try:
-            return json.loads(raw)
-        except ValueError as exc:
+            return json.loads(raw, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
             raise self.fail(f"not JSON ({exc})") from None
 
 
 _FIELDS: Final = frozenset(
     {"collection", "key", "value", "version", "created_at", "updated_at", "expires_at", "index"}
 )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _record(line: dict[str, Any]) -> tuple[str, Record]:
@@ -523,6 +527,11 @@ def _record(line: dict[str, Any]) -> tuple[str, Record]:
         _parse_time(line.get("expires_at"), "expires_at"),
         {n: tuple(v) for n, v in index.items()},
     )
+    try:
+        # what a backend would refuse in the value, refused here, before anything is written
+        check_json(record.value, "value")
+    except InvalidArgument as exc:
+        raise ValueError(str(exc)) from None
     check_restore([record])
     return name, record
 
