@@ -8,6 +8,7 @@ import gzip
 import io
 import itertools
 import json
+import os
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -453,3 +454,48 @@ async def test_instances_go_with_their_tenant(tmp_path: Path) -> None:
                 assert await notes.get("n1") == {"text": "hello"}
                 assert await copied.counts(team.id) == {"notes": 1}
                 assert await target.kv("plain").get("k") == 1
+
+
+async def test_the_deepest_values_are_exported_and_imported(tmp_path: Path) -> None:
+    from satchel.toolkit import MAX_STORED_DEPTH
+    from satchel.validation import MAX_DEPTH
+
+    def nested(depth: int) -> Any:
+        value: Any = 1
+        for _ in range(depth - 1):
+            value = [value]
+        return value
+
+    path = tmp_path / "deep.jsonl"
+    async with satchel.open(backend="memory") as source:
+        await source.kv("deep").set("k", nested(MAX_DEPTH))  # the deepest a store takes
+        assert (await transfer.export(source, path)).total == 1
+        async with satchel.open(backend="memory") as target:
+            await transfer.import_(target, path)
+            assert await target.kv("deep").get("k") == nested(MAX_DEPTH)
+    bare = MemoryBackend()  # the deepest a backend stores, moved between bare backends
+    await bare.put(Record("c", "k", nested(MAX_STORED_DEPTH)))
+    assert (await transfer.export(bare, path)).total == 1
+    other = MemoryBackend()
+    await transfer.import_(other, path)
+    got = await other.get("c", "k")
+    assert got is not None and got.value == nested(MAX_STORED_DEPTH)
+
+
+async def test_an_export_that_fails_leaves_the_earlier_file_as_it_was(
+    source: satchel.Satchel, tmp_path: Path
+) -> None:
+    path = tmp_path / "backup.jsonl"
+    await transfer.export(source, path)
+    before = path.read_bytes()
+
+    class Failing(MemoryBackend):
+        async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
+            raise BackendUnavailable("the source went away")
+
+    broken = Failing()
+    await broken.put(Record("c", "k", 1))
+    with pytest.raises(BackendUnavailable):
+        await transfer.export(broken, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["backup.jsonl"]  # no partial file left

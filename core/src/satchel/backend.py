@@ -194,6 +194,11 @@ def check_log_call(
         raise InvalidArgument("keep_last and before: give at least one")
 
 
+#: The highest version :meth:`Backend.restore_many` takes: every backend counts on from it
+#: exactly, for 2**52 more writes (Redis's scripts count in doubles, exact to 2**53).
+MAX_RESTORED_VERSION: Final = 2**52
+
+
 def check_restore(records: Sequence[Record]) -> list[Record]:
     """The records of a :meth:`Backend.restore_many`, checked and normalised: each is a
     :class:`Record` with a non-empty collection and key, a version of 1 or more, and both
@@ -216,6 +221,11 @@ def check_restore(records: Sequence[Record]) -> list[Record]:
         version = record.version
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise InvalidArgument(f"{where}: version must be an int of 1 or more, not {version!r}")
+        if version > MAX_RESTORED_VERSION:
+            raise InvalidArgument(
+                f"{where}: version {version} is above {MAX_RESTORED_VERSION} (2**52), "
+                "the highest every backend counts on from exactly"
+            )
         times = {}
         for name in ("created_at", "updated_at", "expires_at"):
             value = getattr(record, name)

@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -35,7 +36,8 @@ from satchel.backend import Backend, Record, check_restore, utcnow
 from satchel.errors import InvalidArgument
 from satchel.handle import Satchel
 from satchel.stores.instances import INSTANCE_MARK
-from satchel.validation import check_json, encode_json
+from satchel.toolkit import MAX_STORED_DEPTH
+from satchel.validation import encode_json
 
 __all__ = [
     "FORMAT",
@@ -368,15 +370,29 @@ async def summarize(
 @contextlib.contextmanager
 def _writer(file: str | os.PathLike[str] | IO[bytes], compress: bool | None) -> Iterator[IO[bytes]]:
     if isinstance(file, (str, os.PathLike)):
+        # written beside the path and moved onto it once complete: an export that fails
+        # half-way leaves an earlier file at the path as it was
         path = os.fspath(file)
         if compress is None:
             compress = path.endswith(".gz")
-        with open(path, "wb") as raw:
-            if compress:
-                with gzip_module.GzipFile(fileobj=raw, mode="wb") as zipped:
-                    yield cast(IO[bytes], zipped)
-            else:
-                yield raw
+        directory = os.path.dirname(os.path.abspath(path))
+        try:
+            fd, partial = tempfile.mkstemp(prefix=".satchel-export-", dir=directory)
+        except OSError as exc:
+            raise InvalidArgument(f"file: cannot write {path!r}: {exc.strerror}") from None
+        try:
+            with os.fdopen(fd, "wb") as raw:
+                if compress:
+                    with gzip_module.GzipFile(fileobj=raw, mode="wb") as zipped:
+                        yield cast(IO[bytes], zipped)
+                else:
+                    yield raw
+            if os.path.exists(path) and not os.path.isfile(path):
+                raise InvalidArgument(f"file: {path!r} is not a file")
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
         return
     if compress:
         with gzip_module.GzipFile(fileobj=file, mode="wb") as zipped:
@@ -386,7 +402,8 @@ def _writer(file: str | os.PathLike[str] | IO[bytes], compress: bool | None) -> 
 
 
 def _dump(line: dict[str, Any]) -> bytes:
-    return encode_json(line)[0] + b"\n"
+    # a record's line holds its value one level down: any value a backend stores fits
+    return encode_json(line, max_depth=MAX_STORED_DEPTH + 1)[0] + b"\n"
 
 
 async def export(
@@ -529,7 +546,7 @@ def _record(line: dict[str, Any]) -> tuple[str, Record]:
     )
     try:
         # what a backend would refuse in the value, refused here, before anything is written
-        check_json(record.value, "value")
+        encode_json(record.value, "value", max_depth=MAX_STORED_DEPTH)
     except InvalidArgument as exc:
         raise ValueError(str(exc)) from None
     check_restore([record])

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from satchel.backend import Backend, Record, utcnow
+from satchel.backend import MAX_RESTORED_VERSION, Backend, Record, utcnow
 from satchel.errors import InvalidArgument, Unsupported
 from satchel.testing.fixtures import (
     ConformanceFixtures,
@@ -256,6 +256,24 @@ class RestoreRules(ConformanceFixtures):
         assert (got.value, got.version) == (1, 1)
 
     @pytest.mark.asyncio
+    async def test_the_highest_restored_version_counts_on_exactly(
+        self, backend: Backend, collection: str
+    ) -> None:
+        try:
+            await backend.restore_many([restored(collection, "k", 1, MAX_RESTORED_VERSION)])
+        except Unsupported as exc:
+            pytest.skip(f"the backend does not implement restore_many: {exc}")
+        got = await backend.get(collection, "k")
+        assert got is not None
+        assert got.version == MAX_RESTORED_VERSION
+        written = await backend.put(Record(collection, "k", 2), if_version=MAX_RESTORED_VERSION)
+        assert written.version == MAX_RESTORED_VERSION + 1
+        got = await backend.get(collection, "k")
+        assert got is not None
+        assert (got.value, got.version) == (2, MAX_RESTORED_VERSION + 1)
+        assert type(got.version) is int
+
+    @pytest.mark.asyncio
     async def test_a_bad_record_writes_nothing(self, backend: Backend, collection: str) -> None:
         good = restored(collection, "good", 1, 4)
         bad_records = [
@@ -264,6 +282,8 @@ class RestoreRules(ConformanceFixtures):
             Record(collection, "bad", 1, 3, utcnow(), None),
             Record(collection, "", 1, 3, utcnow(), utcnow()),
             Record(collection, "bad", 1, True, utcnow(), utcnow()),
+            Record(collection, "bad", 1, MAX_RESTORED_VERSION + 1, utcnow(), utcnow()),
+            Record(f"{collection}\x00x", "bad", 1, 3, utcnow(), utcnow()),
         ]
         try:
             await backend.restore_many([])
