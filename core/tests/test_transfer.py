@@ -499,3 +499,23 @@ async def test_an_export_that_fails_leaves_the_earlier_file_as_it_was(
         await transfer.export(broken, path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["backup.jsonl"]  # no partial file left
+
+
+async def test_a_tenant_whose_name_starts_like_an_instance_is_not_swept_in() -> None:
+    backend = MemoryBackend()
+    async with satchel.open(backend=backend, namespace="a") as mine:
+        made = await mine.instances().create("team")
+        await (await mine.instances().kv(made.id, "notes")).set("n", 1)
+        async with satchel.open(backend=backend, namespace="a.i-staging") as other:
+            await other.kv("secret").set("s", 1)
+        async with satchel.open(backend=backend, namespace=f"a.i-{made.id}.bak") as backup:
+            await backup.kv("old").set("o", 1)
+        async with satchel.open(backend="memory", namespace="b") as target:
+            report = await transfer.copy(mine, target)
+        assert sorted(report.records) == [f".i-{made.id}:kv:notes", "instance:catalogue"]
+        # and deleting the instance leaves the tenant that only looks like one of its own
+        await mine.instances().delete(made.id)
+        left = await backend.collections()
+        assert "a.i-staging:kv:secret" in left and f"a.i-{made.id}.bak:kv:old" in left
+        assert f"a.i-{made.id}:kv:notes" not in left
+        assert await mine.instances().orphans() == []

@@ -35,7 +35,7 @@ from typing import IO, Any, Final, cast
 from satchel.backend import Backend, Record, check_restore, utcnow
 from satchel.errors import InvalidArgument
 from satchel.handle import Satchel
-from satchel.stores.instances import INSTANCE_MARK
+from satchel.stores.instances import INSTANCE_MARK, instance_of
 from satchel.toolkit import MAX_STORED_DEPTH
 from satchel.validation import encode_json
 
@@ -152,11 +152,8 @@ class _End:
         names = await self.backend.collections()
         if self.namespace is None:
             return names
-        nested = f"{self.namespace}{INSTANCE_MARK}"
-        return [
-            c[len(self.prefix) :] if c.startswith(self.prefix) else c[len(self.namespace) :]
-            for c in names
-            if c.startswith((self.prefix, nested))
+        return [c[len(self.prefix) :] for c in names if c.startswith(self.prefix)] + [
+            c[len(self.namespace) :] for c in names if instance_of(self.namespace, c) is not None
         ]
 
     def collection(self, name: str) -> str:

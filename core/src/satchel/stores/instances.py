@@ -27,7 +27,14 @@ from satchel.stores.kv import KVStore
 from satchel.toolkit import iter_pages
 from satchel.validation import check_json, check_key, check_name, check_ttl, check_version
 
-__all__ = ["INSTANCE_ID", "INSTANCE_MARK", "Instance", "InstanceStore", "instance_tenant"]
+__all__ = [
+    "INSTANCE_ID",
+    "INSTANCE_MARK",
+    "Instance",
+    "InstanceStore",
+    "instance_of",
+    "instance_tenant",
+]
 
 #: What an instance id looks like: 16 lower-case hex digits (64 random bits).
 INSTANCE_ID = re.compile(r"[0-9a-f]{16}")
@@ -39,6 +46,24 @@ _CATALOGUE = "catalogue"
 
 #: What follows a tenant in the tenant of one of its instances (``<tenant>.i-<id>``).
 INSTANCE_MARK: Final = ".i-"
+
+
+#: What follows a tenant in the collection name of one of its instances' stores (or of an
+#: instance nested in one): ``.i-<id>`` once or more, then the ``:`` before the kind.
+_INSTANCE_PATH = re.compile(r"(?:\.i-[0-9a-f]{16})+:")
+
+
+def instance_of(tenant: str, collection: str) -> str | None:
+    """The id of the instance of ``tenant`` that ``collection`` belongs to (a store of the
+    instance's tenant, or of an instance nested in it), or ``None``: a collection of the
+    tenant itself, or of another tenant whose name merely starts the same way
+    (``<tenant>.i-staging``)."""
+    if not collection.startswith(tenant):
+        return None
+    rest = collection[len(tenant) :]
+    if _INSTANCE_PATH.match(rest) is None:
+        return None
+    return rest[len(INSTANCE_MARK) : len(INSTANCE_MARK) + 16]
 
 
 def instance_tenant(tenant: str, instance_id: str) -> str:
@@ -272,14 +297,11 @@ class InstanceStore(StoreBase):
         """The ids that hold data but have no catalogue record, sorted: what a write
         through a store taken before :meth:`delete` left behind it. :meth:`delete` removes
         it."""
-        start = f"{self.tenant}{INSTANCE_MARK}"
         ids: set[str] = set()
         for collection in await self._backend.collections():
-            if collection.startswith(start):
-                candidate = collection[len(start) : len(start) + 16]
-                rest = collection[len(start) + 16 : len(start) + 17]
-                if INSTANCE_ID.fullmatch(candidate) and rest in (":", "."):
-                    ids.add(candidate)
+            found = instance_of(self.tenant, collection)
+            if found is not None:
+                ids.add(found)
         listed = await self._backend.get_many(self.collection, sorted(ids))
         return sorted(i for i, r in zip(sorted(ids), listed, strict=True) if r is None)
 
@@ -336,11 +358,10 @@ class InstanceStore(StoreBase):
         """Every collection of the instance's tenant (and of instances nested in it)."""
         if not INSTANCE_ID.fullmatch(instance_id):
             return []
-        tenant = instance_tenant(self.tenant, instance_id)
         return [
             c
             for c in await self._backend.collections()
-            if c.startswith((f"{tenant}:", f"{tenant}."))
+            if instance_of(self.tenant, c) == instance_id
         ]
 
     async def _drop(self, collections: list[str]) -> int:
