@@ -269,3 +269,17 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
         meter(event)
     meter.close()
     assert quiet.getvalue() == ""
+
+
+def test_a_copy_onto_its_own_source_is_refused(
+    redis_url: str,  # noqa: F811
+    namespace: str,
+) -> None:
+    fill(redis_url, namespace)
+    result = run("copy", "--from", redis_url, "--to", redis_url, "--yes")
+    assert result.exit_code == 2, result.output
+    assert "target: is the source itself" in result.stderr
+    other = redis_url.rsplit("/", 1)[0] + "/3"  # another database of the same server
+    moved = run("copy", "--from", redis_url, "--to", other, "--yes", "--json")
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.stdout)["total"] == 132

@@ -173,6 +173,17 @@ def _end(value: object, what: str) -> _End:
     )
 
 
+def _same_data(one: Backend, other: Backend) -> bool:
+    """Whether two backends hold the same data: one object, or two clients of one shared
+    store (they describe themselves alike: the same server, database and key prefix).
+    Copying onto the source itself would write back, at their old versions, records that
+    writers changed meanwhile."""
+    if one is other:
+        return True
+    shared = one.capabilities.shared_across_processes and other.capabilities.shared_across_processes
+    return shared and one.describe() == other.describe()
+
+
 def _is_log(collection: str) -> bool:
     """Whether ``collection`` (a full name) is a store's collection of logs,
     ``<tenant>:log:<name>``."""
@@ -271,7 +282,7 @@ async def copy(
     """
     _check_batch_size(batch_size)
     src, dst = _end(source, "source"), _end(target, "target")
-    if src.backend is dst.backend and src.prefix == dst.prefix:
+    if src.namespace == dst.namespace and _same_data(src.backend, dst.backend):
         raise InvalidArgument("target: is the source itself; copy to another backend or namespace")
     await dst.backend.restore_many([])  # Unsupported now, before anything is read or written
     report = Report(dry_run=dry_run)

@@ -626,7 +626,10 @@ class MongoBackend(Backend):
         return self._floors_name
 
     def describe(self) -> str:
-        return f"mongodb {self._where} database={self.settings.database}"
+        return (
+            f"mongodb {self._where} database={self.settings.database} "
+            f"prefix={self.settings.collection_prefix!r}"
+        )
 
     def _collection(self, name: str) -> AsyncCollection[Any]:
         return self._connection().collection(self._mongo_name(name))
