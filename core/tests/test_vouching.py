@@ -143,3 +143,37 @@ async def test_nothing_is_kept_after_the_call() -> None:
     with pytest.raises(InvalidArgument):
         await kv.set("k", {"n": {1}})
     assert validation._VOUCHED.get() is None
+
+
+async def test_a_backend_encode_never_hands_out_a_copy_twice() -> None:
+    from satchel.toolkit import encode_value
+
+    shared = {"n": [1, 2]}
+    token = validation.vouching()
+    try:
+        validation.check_value(shared)
+        validation.check_value(shared)  # checked twice (one object under two keys)
+        first = encode_value(shared, "a").copy
+        second = encode_value(shared, "b").copy
+        third = encode_value(shared, "c").copy  # a backend's own encode registers nothing
+    finally:
+        validation.end_vouching(token)
+    assert first == second == third == shared
+    assert first is not second and second is not third and first is not third
+
+
+async def test_the_values_kept_are_let_go_also_by_a_task_started_meanwhile() -> None:
+    kept: list[Any] = []
+
+    async def holder() -> None:
+        kept.append(validation._VOUCHED.get())
+        await asyncio.sleep(0)
+
+    token = validation.vouching()
+    try:
+        validation.check_value({"big": "x" * 100})
+        task = asyncio.create_task(holder())  # copies the context, as a driver's task may
+        await task
+    finally:
+        validation.end_vouching(token)
+    assert kept[0] == {}  # the dict that task holds no longer pins the value

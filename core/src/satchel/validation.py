@@ -202,7 +202,11 @@ def vouching() -> Token[dict[int, tuple[Any, bytes, Any, int]] | None]:
 
 
 def end_vouching(token: Token[dict[int, tuple[Any, bytes, Any, int]] | None]) -> None:
-    """End what :func:`vouching` started (its values are let go)."""
+    """End what :func:`vouching` started (its values are let go, also by a task that a
+    driver started meanwhile and that holds a copy of the context)."""
+    vouched = _VOUCHED.get()
+    if vouched:
+        vouched.clear()
     _VOUCHED.reset(token)
 
 
@@ -227,6 +231,12 @@ def encode_json(
     value these cannot vouch for (a refusal, an integer beyond 64 bits, a tuple, a str
     subclass) takes the exact check in Python, which raises the message naming the
     offending part; if it passes, the standard library encodes it."""
+    return _encode_json(value, argument, max_depth, False)
+
+
+def _encode_json(value: Any, argument: str, max_depth: int, vouch: bool) -> tuple[bytes, Any]:
+    """:func:`encode_json`; with ``vouch`` (a store's check, :func:`check_json`), what it
+    encodes is kept for the backend call that follows (:func:`vouching`)."""
     vouched = _VOUCHED.get()
     if vouched:
         kept = vouched.pop(id(value), None)
@@ -239,7 +249,7 @@ def encode_json(
     else:
         copy = orjson.loads(data)
         if copy == value and _shallow(data, max_depth):
-            if vouched is not None:
+            if vouch and vouched is not None:  # a store's check: for the backend to take
                 vouched[id(value)] = (value, data, copy, max_depth)
             return data, copy
     _walk(value, argument, max_depth)
@@ -266,7 +276,7 @@ def check_json(value: Any, argument: str = "value") -> Any:
     would come back different. (The check is :func:`encode_json`'s: a native encoder first,
     the walk in Python for the exact message.)
     """
-    encode_json(value, argument)
+    _encode_json(value, argument, MAX_DEPTH, True)
     return value
 
 
