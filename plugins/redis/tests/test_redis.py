@@ -474,6 +474,32 @@ async def test_the_listing_and_expiry_entries_follow_every_write_and_delete(
     assert int(await raw.zscore(f"{base}x", "c")) == unix_ms(later + timedelta(hours=1))
 
 
+async def test_the_listing_heals_and_a_stale_expiry_entry_never_removes_a_live_record(
+    backend: RedisBackend, raw: Redis
+) -> None:
+    """Damage from outside (a key dropped from the listing, a record's expiry field
+    removed) does not last: the next write lists the key again, and the sweep drops an
+    expiry entry whose record says it is live instead of removing the record."""
+    c = "healing"
+    base = f"satchel-unit:{{{c}}}:"
+    await backend.put(Record(c, "b", 1))
+    await raw.zrem(f"{base}k", "b")
+    await backend.put(Record(c, "b", 2))
+    assert [k async for k in backend.iter_keys(c)] == ["b"]
+
+    soon = utcnow() + timedelta(milliseconds=300)
+    await backend.put(Record(c, "a", 1, expires_at=soon))
+    await raw.hdel(f"{base}r:a", "e")  # the record's own expiry, removed from outside
+    await backend.put(Record(c, "a", 2))  # stored without an expiry
+    await asyncio.sleep(0.4)
+    await backend.put(Record(c, "other", 1))  # a write sweeps the stale entry
+    got = await backend.get(c, "a")
+    assert got is not None and got.value == 2
+    assert await backend.count(c) == 3
+    assert await raw.zscore(f"{base}x", "a") is None
+    assert await raw.hget(f"{base}xi", "a") is None
+
+
 # -- scripts ----------------------------------------------------------------------------------
 
 

@@ -130,11 +130,23 @@ local function remove(key, cur)
   end
 end
 
--- remove up to `limit` expired records with their entries; how many
+-- remove up to `limit` expired records with their entries; how many. An entry whose
+-- record's own expiry says it is live (an entry left stale by a change from outside) is
+-- dropped, and the record kept.
 local function sweep(limit)
   local gone = redis.call('ZRANGEBYSCORE', base .. 'x', '-inf', now, 'LIMIT', 0, limit)
   for _, key in ipairs(gone) do
-    remove(key, load(base .. 'r:' .. key) or nil)
+    local cur = load(base .. 'r:' .. key)
+    if cur and cur.live then
+      redis.call('ZREM', base .. 'x', key)
+      if cur.e then
+        redis.call('ZADD', base .. 'x', cur.e, key)
+      else
+        redis.call('HDEL', base .. 'xi', key)
+      end
+    else
+      remove(key, cur or nil)
+    end
   end
   return #gone
 end
@@ -201,10 +213,11 @@ local function write(key, value, e, ij, cur)
   else
     redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2])
   end
-  -- a live record's key is listed already; the expiry entries of a record stored without
-  -- an expiry were never made (every script that writes `e` writes them, and the one that
-  -- drops it removes them)
-  if not (cur and cur.live) then redis.call('ZADD', base .. 'k', 0, key) end
+  -- listed again even when it is (a listing damaged from outside heals); the expiry
+  -- entries of a record stored without an expiry were never made (every script that
+  -- writes `e` writes them, and the one that drops it removes them; `sweep` drops a stale
+  -- one without touching the record)
+  redis.call('ZADD', base .. 'k', 0, key)
   if e ~= '' then
     redis.call('PEXPIREAT', rk, tonumber(e) + GRACE_MS)
     redis.call('ZADD', base .. 'x', e, key)
