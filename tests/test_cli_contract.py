@@ -56,6 +56,7 @@ SAMPLES: dict[str, tuple[list[str], int]] = {
     "instances show": (["0123456789abcdef"], 1),
     "instances update": (["0123456789abcdef", "--name", "x"], 1),
     "instances rm": (["0123456789abcdef", "--yes"], 1),
+    "instances orphans": ([], 0),
 }
 
 #: The commands that remove or replace records: they ask first, unless --yes, and take

@@ -438,3 +438,20 @@ def test_instances_create_list_show_update_and_remove(backend: str) -> None:
         return [c for c in await handle.backend.collections() if c.startswith(tenant)]
 
     assert with_handle(gone) == []
+
+
+def test_instances_orphans_are_listed_and_removed(backend: str) -> None:
+    instance_id = run_json("instances", "create", "short-lived")["id"]
+
+    async def leave_data(handle: satchel.Satchel) -> None:
+        notes = await handle.instances().kv(instance_id, "notes")  # taken before the delete
+        await handle.instances().delete(instance_id)
+        await notes.set("late", 1)  # written after it: an orphan
+
+    with_handle(leave_data)
+    assert run_json("instances", "orphans")["orphans"] == [instance_id]
+    dry = run_json("instances", "rm", instance_id, "--dry-run")
+    assert dry["orphan"] is True and dry["removed"] is False and len(dry["collections"]) == 1
+    assert run_json("instances", "rm", instance_id, "--yes")["removed"] is True
+    assert run_json("instances", "orphans")["orphans"] == []
+    assert run("instances", "rm", instance_id, "--yes").exit_code == 1

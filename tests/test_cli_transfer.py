@@ -283,3 +283,29 @@ def test_a_copy_onto_its_own_source_is_refused(
     moved = run("copy", "--from", redis_url, "--to", other, "--yes", "--json")
     assert moved.exit_code == 0, moved.output
     assert json.loads(moved.stdout)["total"] == 132
+
+
+def test_an_unreachable_end_fails_before_anything_and_a_process_local_target_is_warned(
+    redis_url: str,  # noqa: F811
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    from satchel.cli import EXIT_BACKEND_UNAVAILABLE
+
+    env = tmp_path / "nowhere.env"
+    env.write_text(
+        "SATCHEL_BACKEND=redis\nSATCHEL_REDIS_URL=redis://127.0.0.1:1/0\n"
+        "SATCHEL_REDIS_CONNECT_TIMEOUT=0.5\nSATCHEL_REDIS_RETRIES=0\n",
+        encoding="utf-8",
+    )
+    for args in (
+        ("copy", "--from", redis_url, "--to", str(env), "--dry-run"),  # an empty source too
+        ("copy", "--from", str(env), "--to", redis_url, "--yes"),
+        ("export", str(tmp_path / "x.jsonl"), "--from", str(env)),
+    ):
+        result = run(*args)
+        assert result.exit_code == EXIT_BACKEND_UNAVAILABLE, (args, result.output)
+    assert not (tmp_path / "x.jsonl").exists()
+    warned = run("copy", "--from", redis_url, "--to", "memory", "--yes")
+    assert warned.exit_code == 0, warned.output
+    assert "warning: the target" in warned.stderr and "this process only" in warned.stderr

@@ -376,37 +376,42 @@ async def summarize(
 
 
 @contextlib.contextmanager
-def _writer(file: str | os.PathLike[str] | IO[bytes], compress: bool | None) -> Iterator[IO[bytes]]:
-    if isinstance(file, (str, os.PathLike)):
-        # written beside the path and moved onto it once complete: an export that fails
-        # half-way leaves an earlier file at the path as it was
-        path = os.fspath(file)
-        if compress is None:
-            compress = path.endswith(".gz")
-        directory = os.path.dirname(os.path.abspath(path))
-        try:
-            fd, partial = tempfile.mkstemp(prefix=".satchel-export-", dir=directory)
-        except OSError as exc:
-            raise InvalidArgument(f"file: cannot write {path!r}: {exc.strerror}") from None
-        try:
-            with os.fdopen(fd, "wb") as raw:
-                if compress:
-                    with gzip_module.GzipFile(fileobj=raw, mode="wb") as zipped:
-                        yield cast(IO[bytes], zipped)
-                else:
-                    yield raw
-            if os.path.exists(path) and not os.path.isfile(path):
-                raise InvalidArgument(f"file: {path!r} is not a file")
-            os.replace(partial, path)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
-        return
+def _compressed(raw: IO[bytes], compress: bool | None) -> Iterator[IO[bytes]]:
     if compress:
-        with gzip_module.GzipFile(fileobj=file, mode="wb") as zipped:
+        with gzip_module.GzipFile(fileobj=raw, mode="wb") as zipped:
             yield cast(IO[bytes], zipped)
     else:
-        yield file
+        yield raw
+
+
+@contextlib.contextmanager
+def _writer(file: str | os.PathLike[str] | IO[bytes], compress: bool | None) -> Iterator[IO[bytes]]:
+    if not isinstance(file, (str, os.PathLike)):
+        with _compressed(file, compress) as out:
+            yield out
+        return
+    path = os.fspath(file)
+    if compress is None:
+        compress = path.endswith(".gz")
+    if os.path.exists(path) and not os.path.isfile(path):  # a device or a pipe: as it is
+        with open(path, "wb") as raw, _compressed(raw, compress) as out:
+            yield out
+        return
+    # written beside the path and moved onto it once complete: an export that fails
+    # half-way leaves an earlier file at the path as it was
+    try:
+        fd, partial = tempfile.mkstemp(
+            prefix=".satchel-export-", dir=os.path.dirname(os.path.abspath(path))
+        )
+    except OSError as exc:
+        raise InvalidArgument(f"file: cannot write {path!r}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as raw, _compressed(raw, compress) as out:
+            yield out
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
 
 
 def _dump(line: dict[str, Any]) -> bytes:

@@ -223,6 +223,9 @@ async def _rm(
     async with open_handle() as handle:
         store = handle.instances()
         found = await store.get(instance_id)
+        if found is None and instance_id in await store.orphans():
+            await _rm_orphan(handle, instance_id, yes, dry_run, as_json)
+            return
         counts = {} if found is None or found.deleting else await store.counts(instance_id)
         records = sum(counts.values())
         version = None if found is None else found.version
@@ -248,3 +251,56 @@ async def _rm(
             yes=yes,
             as_json=as_json,
         )
+
+
+async def _rm_orphan(
+    handle: Satchel, instance_id: str, yes: bool, dry_run: bool, as_json: bool
+) -> None:
+    """Remove the data an instance left after its catalogue record was deleted (written
+    through a store taken before the delete)."""
+    from satchel.cli.output import confirm
+    from satchel.stores.instances import instance_of
+
+    store = handle.instances()
+    collections = [
+        c
+        for c in await handle.backend.collections()
+        if instance_of(handle.namespace, c) == instance_id
+    ]
+    shown = f"the data left by deleted instance {instance_id} ({len(collections)} collections)"
+    document: dict[str, Any] = {
+        "namespace": handle.namespace,
+        "id": instance_id,
+        "version": None,
+        "orphan": True,
+        "collections": collections,
+        "dry_run": dry_run,
+        "removed": False,
+    }
+    if not dry_run:
+        confirm(f"Remove {shown}?", yes=yes, as_json=as_json)
+        await store.delete(instance_id)
+        document["removed"] = True
+    if as_json:
+        click.echo(dumps(document))
+    else:
+        click.echo(f"would remove {shown}" if dry_run else f"removed {shown}")
+
+
+@instances.command("orphans", epilog=EPILOG)
+@json_option
+def instances_orphans(as_json: bool) -> None:
+    """List the ids of deleted instances that still hold data (written through a store
+    taken before the delete); `satchel instances rm ID` removes it."""
+    run(_orphans(as_json), as_json)
+
+
+async def _orphans(as_json: bool) -> None:
+    async with open_handle() as handle:
+        ids = await handle.instances().orphans()
+        namespace = handle.namespace
+    if as_json:
+        click.echo(dumps({"namespace": namespace, "orphans": ids}))
+        return
+    for instance_id in ids:
+        click.echo(instance_id)

@@ -167,6 +167,23 @@ def _metered(verb: str, enabled: bool) -> Iterator[_Meter]:
         meter.close()
 
 
+async def _reachable(source: Satchel | None, target: Satchel | None = None) -> None:
+    """Ping each end before anything is read or written (an unreachable one is exit 4,
+    also for a dry run or an empty source), and warn when the target keeps records in
+    this process only: what is written there is gone when the command ends."""
+    if source is not None:
+        await source.backend.ping()
+    if target is None:
+        return
+    await target.backend.ping()
+    if not target.raw_backend.capabilities.shared_across_processes:
+        click.echo(
+            f"warning: the target, {target.raw_backend.describe()}, keeps records in this "
+            "process only: what is written there is gone when the command ends",
+            err=True,
+        )
+
+
 def _report(report: Report, extra: dict[str, Any]) -> dict[str, Any]:
     document: dict[str, Any] = {
         **extra,
@@ -296,6 +313,7 @@ async def _copy(
             "source": src.raw_backend.describe(),
             "target": dst.raw_backend.describe(),
         }
+        await _reachable(src, dst)
         if not dry_run:
             confirm(
                 f"Copy from {described['source']} to {described['target']}, replacing "
@@ -374,6 +392,7 @@ async def _export(
     from satchel import transfer
 
     async with open_end(source, "--from") as src:
+        await _reachable(src)
         with _metered("exporting", not (quiet or as_json)) as meter:
             report = await transfer.export(
                 src, file, namespaces, gzip=compress, batch_size=batch_size, progress=meter
@@ -431,6 +450,7 @@ async def _import(
 
     async with open_end(target, "--to") as dst:
         described = {"target": dst.raw_backend.describe(), "file": str(file)}
+        await _reachable(None, dst)
         if not dry_run:
             confirm(
                 f"Import {str(file)!r} into {described['target']}, replacing records under "
