@@ -284,9 +284,17 @@ async def measure(
 
     # -- the satchel side --------------------------------------------------------------
 
-    async def copy_to(target: str) -> int:
-        report = await transfer.copy(source, targets[target], [MOVED], batch_size=batch_size)
+    async def copy_to(target: str, dry_run: bool = False) -> int:
+        report = await transfer.copy(
+            source, targets[target], [MOVED], batch_size=batch_size, dry_run=dry_run
+        )
         return report.total
+
+    async def raw_read(batch: int, limit: int) -> int:
+        return sum([len(page) async for page in raw_pages(batch, limit)])
+
+    async def nothing(r: int) -> None:
+        return None
 
     async def timed(label: str, step: Callable[[], Awaitable[int]]) -> float:
         """Records per second of ``step``, which must move every record."""
@@ -355,6 +363,7 @@ async def measure(
 
         # -- the copies, satchel and raw back to back, the order rotating
         best_mongo, best_redis = best["mongodb"], best["redis"]
+        best["read only"] = batch_size
         Step = Callable[[int], Awaitable[Any]]
         pairs: dict[str, list[tuple[str, Step, Step]]] = {
             "mongodb": [
@@ -368,6 +377,11 @@ async def measure(
                     lambda r: reset_redis(dst_base),
                     lambda r: raw_to_redis(best_redis, records),
                 ),
+            ],
+            # the read side alone: a dry run of the copy, and the raw reads at its batch size
+            "read only": [
+                ("satchel", nothing, lambda r: copy_to("redis", dry_run=True)),
+                ("raw", nothing, lambda r: raw_read(batch_size, records)),
             ],
         }
         rates: dict[str, list[float]] = {}
@@ -576,8 +590,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{'records/s':<26}{'satchel':>10}{'raw best':>10}{'raw batch':>11}{'ratio':>8}")
     for target, c in result["copy"].items():
+        label = "copy redis → " + target if target != "read only" else "read only (dry run)"
         print(
-            f"{'copy redis → ' + target:<26}{c['satchel_records_per_s']:>10,}"
+            f"{label:<26}{c['satchel_records_per_s']:>10,}"
             f"{c['raw_records_per_s']:>10,}{c['raw_batch']:>11}{c['ratio']:>7.2f}x"
         )
     for target, rates_ in result["raw_trials"].items():
