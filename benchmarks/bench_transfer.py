@@ -153,7 +153,7 @@ async def measure(
     directory: str,
 ) -> dict[str, Any]:
     import orjson
-    from pymongo import IndexModel
+    from pymongo import IndexModel, ReplaceOne
     from redis.asyncio import Redis
 
     import satchel
@@ -259,13 +259,22 @@ async def measure(
             "tag": index.get("status", []),
         }
 
-    async def raw_to_mongo(batch: int, limit: int) -> int:
+    async def raw_to_mongo(batch: int, limit: int, upsert: bool = False) -> int:
+        """``insert_many(ordered=False)`` into the empty collection; or (``upsert``) what a
+        copy that can run again needs, as satchel's does: a ``bulk_write`` of ``ReplaceOne``
+        upserts by ``_id``, ordered (a later duplicate of a key wins)."""
         moved = 0
         async for page in raw_pages(batch, limit):
             docs = [document(k, h) for k, h in page]
-            result = await raw_coll.insert_many(docs, ordered=False)
-            if len(result.inserted_ids) != len(docs):
-                raise SystemExit("insert_many wrote too little; the benchmark is wrong")
+            if upsert:
+                result = await raw_coll.bulk_write(
+                    [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=True
+                )
+                written = result.upserted_count + result.matched_count
+            else:
+                written = len((await raw_coll.insert_many(docs, ordered=False)).inserted_ids)
+            if written != len(docs):
+                raise SystemExit("the raw write wrote too little; the benchmark is wrong")
             moved += len(docs)
         return moved
 
@@ -337,11 +346,15 @@ async def measure(
 
         # -- the raw side's best batch size, on the first `probe` records
         trials: dict[str, dict[int, float]] = {"mongodb": {}, "redis": {}}
+        raw_ends: list[
+            tuple[str, Callable[[], Awaitable[None]], Callable[[int, int], Awaitable[int]]]
+        ]
+        raw_ends = [
+            ("mongodb", reset_raw_mongo, raw_to_mongo),
+            ("redis", lambda: reset_redis(dst_base), raw_to_redis),
+        ]
         for b in raw_batches:
-            for end, empty, carry in (
-                ("mongodb", reset_raw_mongo, raw_to_mongo),
-                ("redis", lambda: reset_redis(dst_base), raw_to_redis),
-            ):
+            for end, empty, carry in raw_ends:
                 await empty()
                 label = f"raw → {end}, batch {b}, {probe} records"
                 load[label] = _load()
@@ -369,6 +382,11 @@ async def measure(
             "mongodb": [
                 ("satchel", lambda r: fresh_target("mongodb", r), lambda r: copy_to("mongodb")),
                 ("raw", lambda r: reset_raw_mongo(), lambda r: raw_to_mongo(best_mongo, records)),
+                (
+                    "raw upsert",
+                    lambda r: reset_raw_mongo(),
+                    lambda r: raw_to_mongo(best_mongo, records, upsert=True),
+                ),
             ],
             "redis": [
                 ("satchel", lambda r: fresh_target("redis", r), lambda r: copy_to("redis")),
@@ -387,34 +405,38 @@ async def measure(
         rates: dict[str, list[float]] = {}
         for r in range(repeats):
             for target, sides in pairs.items():
-                order = sides[r % 2 :] + sides[: r % 2]
+                shift = r % len(sides)
+                order = sides[shift:] + sides[:shift]
                 for side, reset, move in order:
                     await reset(r)
                     rate = await timed(
                         f"{side} → {target}, repeat {r + 1}", functools.partial(move, r)
                     )
                     rates.setdefault(f"{target} {side}", []).append(rate)
-        out["copy"] = {
-            target: {
-                "satchel_records_per_s": round(statistics.median(rates[f"{target} satchel"])),
-                "raw_records_per_s": round(statistics.median(rates[f"{target} raw"])),
-                "ratio": round(
-                    statistics.median(
-                        a / b
-                        for a, b in zip(
-                            rates[f"{target} satchel"], rates[f"{target} raw"], strict=True
-                        )
-                    ),
-                    3,
-                ),
-                "raw_batch": best[target],
-                "repeats_records_per_s": {
-                    side: [round(x) for x in rates[f"{target} {side}"]]
-                    for side in ("satchel", "raw")
-                },
+
+        def ratio(target: str, side: str) -> float:
+            """satchel's rate over ``side``'s: the median of the repeats' own ratios."""
+            ours, theirs = rates[f"{target} satchel"], rates[f"{target} {side}"]
+            return round(statistics.median(a / b for a, b in zip(ours, theirs, strict=True)), 3)
+
+        out["copy"] = {}
+        for target, sides in pairs.items():
+            names = [side for side, _, _ in sides]
+            figures: dict[str, Any] = {
+                f"{side.replace(' ', '_')}_records_per_s": round(
+                    statistics.median(rates[f"{target} {side}"])
+                )
+                for side in names
             }
-            for target in pairs
-        }
+            for side in names[1:]:
+                figures["ratio" if side == "raw" else f"ratio_{side.replace(' ', '_')}"] = ratio(
+                    target, side
+                )
+            figures["raw_batch"] = best[target]
+            figures["repeats_records_per_s"] = {
+                side: [round(x) for x in rates[f"{target} {side}"]] for side in names
+            }
+            out["copy"][target] = figures
 
         # -- export to a file, import into a fresh MongoDB namespace
         path = os.path.join(directory, "backup.jsonl.gz")
@@ -595,6 +617,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{label:<26}{c['satchel_records_per_s']:>10,}"
             f"{c['raw_records_per_s']:>10,}{c['raw_batch']:>11}{c['ratio']:>7.2f}x"
         )
+    upsert = result["copy"]["mongodb"]
+    print(
+        f"{'  raw → mongodb, upserts':<26}{'':>10}{upsert['raw_upsert_records_per_s']:>10,}"
+        f"{upsert['raw_batch']:>11}{upsert['ratio_raw_upsert']:>7.2f}x"
+    )
     for target, rates_ in result["raw_trials"].items():
         tried = ", ".join(f"{b}: {r:,}" for b, r in rates_.items())
         print(f"  raw → {target} by batch size ({args.probe} records): {tried}")
