@@ -20,15 +20,19 @@ entry (``status``). Then, each timed whole, in records per second:
   side), or a pipelined ``HSET`` of the same hash fields (and ``PEXPIREAT`` where the record
   expires) on the second Redis. The raw side does less than a copy: it keeps no key set,
   index sets or version floor on the Redis target, and inserts into an empty collection
-  where satchel replaces by key. Each batch size of ``--raw-batches`` is tried on the first
-  ``--probe`` records; the best one then moves them all. orjson parses the values on the raw
-  side, as satchel does;
+  where satchel replaces by key; a third side (``raw upsert``) writes the same documents as
+  a ``bulk_write`` of ``ReplaceOne`` upserts by ``_id``, ordered, as a copy that may run
+  again over the same keys must. Each batch size of ``--raw-batches`` is tried on the first
+  ``--probe`` records; the best one then moves them all. orjson parses the values on the
+  raw side, as satchel does;
+- ``read only``: the read side alone, a dry run of the copy against the raw reads in
+  batches of ``--batch``;
 - ``export`` of the namespace to a ``.jsonl.gz`` file and ``import`` of it into a fresh
   MongoDB namespace (``transfer.export`` / ``transfer.import_``; an import of a path reads
   it twice: it checks every line before writing).
 
-``--repeats`` repeats the copies (each into an emptied target, the satchel and raw sides of
-a target back to back, in an order that rotates from repeat to repeat); a rate is the median
+``--repeats`` repeats the copies (each into an emptied target, the sides of a target back
+to back, in an order that rotates from repeat to repeat); a rate is the median
 of the repeats', a ratio (satchel / raw) the median of each repeat's own. The load average
 is taken before every timed step and reported beside it: the machine is shared.
 
