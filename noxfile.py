@@ -407,6 +407,7 @@ BENCHMARKS = (
     "bench_integrations.py",
     "bench_sessions_tasks.py",
     "bench_peers.py",
+    "bench_transfer.py",
 )
 
 
