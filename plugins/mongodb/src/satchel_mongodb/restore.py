@@ -44,21 +44,26 @@ async def restore_many(backend: MongoBackend, records: Sequence[Record]) -> None
     for record in checked:
         last.pop((record.collection, record.key), None)  # a later duplicate wins
         last[(record.collection, record.key)] = record
-    groups: dict[str, list[Record]] = {}
+    groups: dict[str, list[tuple[Record, Any]]] = {}
     for record in last.values():
         assert record.created_at is not None  # check_restore made sure of both
         assert record.updated_at is not None
         backend._collection(record.collection)  # a name MongoDB refuses writes nothing
-        backend._document(record, record.version, record.created_at, record.updated_at, "0" * 24)
-        groups.setdefault(record.collection, []).append(record)
+        # encoded (and checked) once, each with its own write id, before anything is written
+        doc = backend._document(
+            record, record.version, record.created_at, record.updated_at, backend._write_id()
+        )
+        groups.setdefault(record.collection, []).append((record, doc))
     now = utcnow()
     for collection, group in groups.items():
         await _restore_collection(backend, collection, group, now)
 
 
 async def _restore_collection(
-    backend: MongoBackend, collection: str, group: list[Record], now: datetime
+    backend: MongoBackend, collection: str, encoded: list[tuple[Record, Any]], now: datetime
 ) -> None:
+    group = [record for record, _ in encoded]
+    docs_of = {record.key: doc for record, doc in encoded}
     coll = backend._collection(collection)
     if collection not in backend._indexed:
         await backend._prepare(collection, coll)
@@ -84,12 +89,7 @@ async def _restore_collection(
         if record.expires_at is not None:
             minute = backend._counts_from(record.expires_at, now)
             covers[minute] = max(covers.get(minute, 0), record.version)
-        assert record.created_at is not None
-        assert record.updated_at is not None
-        doc = backend._document(
-            record, record.version, record.created_at, record.updated_at, backend._write_id()
-        )
-        operations.append(ReplaceOne({"_id": record.key}, doc, upsert=True))
+        operations.append(ReplaceOne({"_id": record.key}, docs_of[record.key], upsert=True))
     if top:
         await backend._raise_floor(collection, top)
     if covers:
