@@ -492,12 +492,20 @@ async def test_the_listing_heals_and_a_stale_expiry_entry_never_removes_a_live_r
     await raw.hdel(f"{base}r:a", "e")  # the record's own expiry, removed from outside
     await backend.put(Record(c, "a", 2))  # stored without an expiry
     await asyncio.sleep(0.4)
-    await backend.put(Record(c, "other", 1))  # a write sweeps the stale entry
+    assert await backend.purge_expired() == 0  # the stale entry goes; no record does
     got = await backend.get(c, "a")
     assert got is not None and got.value == 2
-    assert await backend.count(c) == 3
     assert await raw.zscore(f"{base}x", "a") is None
     assert await raw.hget(f"{base}xi", "a") is None
+
+    await backend.put(Record(c, "d", 1, expires_at=utcnow() + timedelta(milliseconds=300)))
+    await raw.hdel(f"{base}r:d", "e")
+    await backend.put(Record(c, "d", 2))
+    await asyncio.sleep(0.4)
+    await backend.put(Record(c, "other", 1))  # a write sweeps the stale entry as well
+    assert (await backend.get(c, "d")) is not None
+    assert await backend.count(c) == 4
+    assert await raw.zscore(f"{base}x", "d") is None
 
 
 # -- scripts ----------------------------------------------------------------------------------

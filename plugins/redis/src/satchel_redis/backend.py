@@ -1145,15 +1145,13 @@ class RedisBackend(Backend):
             base = self._layout.base(collection)
             while True:
                 now = _now_ms()
-                gone = int(
-                    await self._run(
-                        f"purge_expired in {collection!r}",
-                        self._script("purge", [f"{base}k"], [base, now, BATCH]),
-                        f"{base}k",
-                    )
+                gone, walked = await self._run(
+                    f"purge_expired in {collection!r}",
+                    self._script("purge", [f"{base}k"], [base, now, BATCH]),
+                    f"{base}k",
                 )
-                removed += gone
-                if gone < BATCH:
+                removed += int(gone)
+                if int(walked) < BATCH:
                     break
         return removed
 

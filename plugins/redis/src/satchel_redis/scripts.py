@@ -130,11 +130,12 @@ local function remove(key, cur)
   end
 end
 
--- remove up to `limit` expired records with their entries; how many. An entry whose
--- record's own expiry says it is live (an entry left stale by a change from outside) is
--- dropped, and the record kept.
+-- remove up to `limit` expired records with their entries; how many were removed, and
+-- how many expiry entries were walked. An entry whose record's own expiry says it is live
+-- (an entry left stale by a change from outside) is dropped, and the record kept.
 local function sweep(limit)
   local gone = redis.call('ZRANGEBYSCORE', base .. 'x', '-inf', now, 'LIMIT', 0, limit)
+  local removed = 0
   for _, key in ipairs(gone) do
     local cur = load(base .. 'r:' .. key)
     if cur and cur.live then
@@ -146,9 +147,10 @@ local function sweep(limit)
       end
     else
       remove(key, cur or nil)
+      removed = removed + 1
     end
   end
-  return #gone
+  return removed, #gone
 end
 
 -- Redis refuses a script under maxmemory only at its first write command that could
@@ -424,7 +426,8 @@ return {live, left}
 """,
     # KEYS: the key sorted set. ARGV: base, now, count. Sweeps up to `count` expired records.
     "purge": """
-return sweep(tonumber(ARGV[3]))
+local removed, walked = sweep(tonumber(ARGV[3]))
+return {removed, walked}
 """,
 }
 
