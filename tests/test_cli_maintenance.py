@@ -450,6 +450,9 @@ def test_instances_orphans_are_listed_and_removed(backend: str) -> None:
 
     with_handle(leave_data)
     assert run_json("instances", "orphans")["orphans"] == [instance_id]
+    # an orphan has no version: an expected one cannot hold, and nothing is removed
+    assert run("instances", "rm", instance_id, "--expected-version", "1", "--yes").exit_code == 1
+    assert run_json("instances", "orphans")["orphans"] == [instance_id]
     dry = run_json("instances", "rm", instance_id, "--dry-run")
     assert dry["orphan"] is True and dry["removed"] is False and len(dry["collections"]) == 1
     assert run_json("instances", "rm", instance_id, "--yes")["removed"] is True

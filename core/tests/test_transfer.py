@@ -519,3 +519,78 @@ async def test_a_tenant_whose_name_starts_like_an_instance_is_not_swept_in() -> 
         assert "a.i-staging:kv:secret" in left and f"a.i-{made.id}.bak:kv:old" in left
         assert f"a.i-{made.id}:kv:notes" not in left
         assert await mine.instances().orphans() == []
+
+
+async def test_an_import_never_reaches_a_tenant_that_only_looks_like_an_instance(
+    tmp_path: Path,
+) -> None:
+    backend = MemoryBackend()
+    async with satchel.open(backend=backend, namespace="acme.i-staging") as staging:
+        await staging.kv("users").set("alice", "staging's")
+    line = {
+        "collection": ".i-staging:kv:users",
+        "key": "alice",
+        "value": "overwritten",
+        "version": 9,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+        "expires_at": None,
+        "index": {},
+    }
+    path = tmp_path / "crafted.jsonl"
+    header = {"format": transfer.FORMAT, "format_version": transfer.FORMAT_VERSION}
+    path.write_text(
+        "\n".join(json.dumps(x) for x in (header, line, {"end": True, "records": 1})) + "\n"
+    )
+    async with satchel.open(backend=backend, namespace="acme") as acme:
+        with pytest.raises(InvalidArgument, match="names no instance of 'acme'"):
+            await transfer.import_(acme, path)
+        with pytest.raises(InvalidArgument, match="namespaces: "):
+            await transfer.copy(acme, satchel.open(backend="memory"), [".i-staging:kv:users"])
+    async with satchel.open(backend=backend, namespace="acme.i-staging") as staging:
+        assert await staging.kv("users").get("alice") == "staging's"
+
+
+async def test_a_copy_that_would_write_into_what_it_reads_is_refused() -> None:
+    backend = MemoryBackend()
+    async with satchel.open(backend=backend, namespace="acme") as acme:
+        made = await acme.instances().create("team")
+        await acme.kv("users").set("alice", 1)
+        same = satchel.open(backend=backend, namespace="acme")  # another handle, same data
+        inside = satchel.open(backend=backend, namespace=made.tenant)
+        for source, target in ((acme, same), (acme, inside), (inside, acme), (acme, backend)):
+            with pytest.raises(InvalidArgument, match="target: is the source itself"):
+                await transfer.copy(source, target)
+        other = satchel.open(backend=backend, namespace="elsewhere")
+        assert (await transfer.copy(acme, other)).records["kv:users"] == 1
+
+
+async def test_an_export_keeps_links_permissions_and_redirected_output(
+    source: satchel.Satchel, tmp_path: Path
+) -> None:
+    real = tmp_path / "real.jsonl"
+    real.write_text("old")
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    await transfer.export(source, link)
+    assert link.is_symlink()  # the link stays; the file it names gets the export
+    assert real.read_text().startswith('{"format":"satchel-records"')
+    assert real.stat().st_mode & 0o777 == 0o640
+    fresh = tmp_path / "fresh.jsonl"
+    await transfer.export(source, fresh)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
+    # standard output redirected to a file: written through the open descriptor (Linux)
+    redirected = tmp_path / "redirected.jsonl"
+    with open(redirected, "wb") as out:  # noqa: ASYNC230 - a test
+        if os.path.isdir("/proc/self/fd"):  # noqa: ASYNC240 - a test
+            await transfer.export(source, f"/proc/self/fd/{out.fileno()}")
+            assert redirected.read_text().startswith('{"format":"satchel-records"')
+    assert sorted(os.listdir(tmp_path)) == [
+        "fresh.jsonl",
+        "link.jsonl",
+        "real.jsonl",
+        "redirected.jsonl",
+    ]

@@ -177,3 +177,14 @@ async def test_the_values_kept_are_let_go_also_by_a_task_started_meanwhile() -> 
     finally:
         validation.end_vouching(token)
     assert kept[0] == {}  # the dict that task holds no longer pins the value
+
+
+def test_the_values_are_let_go_also_when_the_call_dropped_them_first() -> None:
+    started = validation.vouching()
+    validation.check_value({"a": 1})
+    kept = started.kept
+    assert len(kept) == 1
+    validation.forget_vouched()  # what a plugin's wrapper makes the instrumented layer do
+    validation.end_vouching(started)
+    assert kept == {}
+    assert validation._VOUCHED.get() is None

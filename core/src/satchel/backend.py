@@ -195,8 +195,9 @@ def check_log_call(
 
 
 #: The highest version :meth:`Backend.restore_many` takes: every backend counts on from it
-#: exactly, for 2**52 more writes (Redis's scripts count in doubles, exact to 2**53).
-MAX_RESTORED_VERSION: Final = 2**52
+#: exactly, for trillions more writes (Redis's scripts count in doubles and write numbers
+#: with 14 significant digits, exact below 10**14).
+MAX_RESTORED_VERSION: Final = 2**46
 
 
 def check_restore(records: Sequence[Record]) -> list[Record]:
@@ -223,7 +224,7 @@ def check_restore(records: Sequence[Record]) -> list[Record]:
             raise InvalidArgument(f"{where}: version must be an int of 1 or more, not {version!r}")
         if version > MAX_RESTORED_VERSION:
             raise InvalidArgument(
-                f"{where}: version {version} is above {MAX_RESTORED_VERSION} (2**52), "
+                f"{where}: version {version} is above {MAX_RESTORED_VERSION} (2**46), "
                 "the highest every backend counts on from exactly"
             )
         times = {}

@@ -140,6 +140,8 @@ class _End:
     #: the handle's namespace (its collections are "<namespace>:<kind>:<name>", those of
     #: its instances "<namespace>.i-<id>:<kind>:<name>"), or None for a bare backend
     namespace: str | None
+    #: the backend that holds the data (a handle's, under its hooks and codecs)
+    raw: Backend
 
     @property
     def prefix(self) -> str:
@@ -157,31 +159,49 @@ class _End:
         ]
 
     def collection(self, name: str) -> str:
+        """The full name of ``name``; ``ValueError`` for an instance's name that is not
+        one (``.i-staging:kv:x`` would reach another tenant, ``<namespace>.i-staging``)."""
         if self.namespace is not None and name.startswith(INSTANCE_MARK):
-            return self.namespace + name
+            full = self.namespace + name
+            if instance_of(self.namespace, full) is None:
+                raise ValueError(
+                    f"{name!r} names no instance of {self.namespace!r} (an instance's "
+                    "collections are .i-<16 hex digits>:<kind>:<name>)"
+                )
+            return full
         return self.prefix + name
 
 
 def _end(value: object, what: str) -> _End:
     if isinstance(value, Satchel):
-        return _End(value.backend, value.namespace)
+        return _End(value.backend, value.namespace, value.raw_backend)
     if isinstance(value, Backend):
-        return _End(value, None)
+        return _End(value, None, value)
     raise InvalidArgument(
         f"{what}: must be a satchel.Satchel handle or a satchel.backend.Backend, not "
         f"{type(value).__name__}"
     )
 
 
-def _same_data(one: Backend, other: Backend) -> bool:
-    """Whether two backends hold the same data: one object, or two clients of one shared
-    store (they describe themselves alike: the same server, database and key prefix).
-    Copying onto the source itself would write back, at their old versions, records that
-    writers changed meanwhile."""
-    if one is other:
+def _overlap(src: _End, dst: _End) -> bool:
+    """Whether a copy from ``src`` to ``dst`` would write into what it reads: the same
+    data (one backend object, or two clients of one shared store, which describe
+    themselves alike: the same server, database and key prefix) under the same namespace,
+    or under namespaces of which one holds the other's instances (``acme`` and
+    ``acme.i-<id>``), or a bare backend (every collection) on either side. Copying onto the
+    source would write back, at their old versions, records that writers changed
+    meanwhile."""
+    one, other = src.raw, dst.raw
+    if one is not other:
+        shared = (
+            one.capabilities.shared_across_processes and other.capabilities.shared_across_processes
+        )
+        if not (shared and one.describe() == other.describe()):
+            return False
+    a, b = src.namespace, dst.namespace
+    if a is None or b is None or a == b:
         return True
-    shared = one.capabilities.shared_across_processes and other.capabilities.shared_across_processes
-    return shared and one.describe() == other.describe()
+    return instance_of(a, b + ":") is not None or instance_of(b, a + ":") is not None
 
 
 def _is_log(collection: str) -> bool:
@@ -215,7 +235,11 @@ async def _selected(end: _End, namespaces: Sequence[str] | None, report: Report)
         names = await end.names()
     chosen = []
     for name in names:
-        if _is_log(end.collection(name)):
+        try:
+            collection = end.collection(name)
+        except ValueError as exc:
+            raise InvalidArgument(f"namespaces: {exc}") from None
+        if _is_log(collection):
             report.skipped.append(name)
         else:
             chosen.append(name)
@@ -282,8 +306,11 @@ async def copy(
     """
     _check_batch_size(batch_size)
     src, dst = _end(source, "source"), _end(target, "target")
-    if src.namespace == dst.namespace and _same_data(src.backend, dst.backend):
-        raise InvalidArgument("target: is the source itself; copy to another backend or namespace")
+    if _overlap(src, dst):
+        raise InvalidArgument(
+            "target: is the source itself (or holds it, or is held in it); copy to another "
+            "backend or namespace"
+        )
     await dst.backend.restore_many([])  # Unsupported now, before anything is read or written
     report = Report(dry_run=dry_run)
     names = await _selected(src, namespaces, report)
@@ -363,7 +390,7 @@ async def summarize(
     expiry, sorted index entries), so the listing order does not matter. Equal summaries
     on two backends mean, but for a hash collision, that they hold the same records."""
     _check_batch_size(batch_size)
-    end = _End(backend, None)
+    end = _End(backend, None, backend)
     records, total = 0, 0
     async for page in _pages(end, collection, batch_size):
         records += len(page)
@@ -393,25 +420,56 @@ def _writer(file: str | os.PathLike[str] | IO[bytes], compress: bool | None) -> 
     path = os.fspath(file)
     if compress is None:
         compress = path.endswith(".gz")
-    if os.path.exists(path) and not os.path.isfile(path):  # a device or a pipe: as it is
-        with open(path, "wb") as raw, _compressed(raw, compress) as out:
+    real = os.path.realpath(path)
+    partial = None if _in_place(path, real) else _partial_beside(real)
+    if partial is None:  # a device, a pipe, standard output, or a folder satchel cannot write
+        try:
+            raw = open(path, "wb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise InvalidArgument(f"file: cannot write {path!r}: {exc.strerror}") from None
+        with raw, _compressed(raw, compress) as out:
             yield out
         return
-    # written beside the path and moved onto it once complete: an export that fails
-    # half-way leaves an earlier file at the path as it was
-    try:
-        fd, partial = tempfile.mkstemp(
-            prefix=".satchel-export-", dir=os.path.dirname(os.path.abspath(path))
-        )
-    except OSError as exc:
-        raise InvalidArgument(f"file: cannot write {path!r}: {exc.strerror}") from None
+    # written beside the file and moved onto it once complete (through a symbolic link, onto
+    # the file it names; with the file's permissions): an export that fails half-way leaves
+    # an earlier file as it was
+    fd, temporary = partial
     try:
         with os.fdopen(fd, "wb") as raw, _compressed(raw, compress) as out:
             yield out
-        os.replace(partial, path)
+        os.replace(temporary, real)
     finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _in_place(path: str, real: str) -> bool:
+    """Whether an export is written straight into ``path``: a device or a pipe (standard
+    output too, whatever it is redirected to), which a file moved into place would not
+    reach."""
+    if path.startswith(("/dev/", "/proc/")) or real.startswith(("/dev/", "/proc/")):
+        return True
+    return os.path.exists(real) and not os.path.isfile(real)
+
+
+def _partial_beside(real: str) -> tuple[int, str] | None:
+    """A new file beside ``real`` with the permissions the export should end with (those of
+    the file it replaces, else what the process's umask gives a new file), or ``None`` when
+    the folder takes no new file (the file itself is then written in place)."""
+    try:
+        fd, temporary = tempfile.mkstemp(
+            prefix=".satchel-export-", dir=os.path.dirname(real) or "."
+        )
+    except OSError:
+        return None
+    try:
+        mode = os.stat(real).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.fchmod(fd, mode)
+    return fd, temporary
 
 
 def _dump(line: dict[str, Any]) -> bytes:
@@ -472,9 +530,10 @@ async def export(
 class _Lines:
     """The lines of an export, read and checked one by one."""
 
-    def __init__(self, stream: IO[bytes], what: str) -> None:
+    def __init__(self, stream: IO[bytes], what: str, end: _End) -> None:
         self.stream = stream
         self.what = what
+        self.end = end  # where the records go: each line's collection must map there
         self.number = 0
         self.records = 0
 
@@ -509,6 +568,7 @@ class _Lines:
                 return
             try:
                 name, record = _record(line)
+                self.end.collection(name)
             except (ValueError, TypeError, InvalidArgument) as exc:
                 raise self.fail(str(exc)) from None
             self.records += 1
@@ -621,7 +681,7 @@ async def import_(
     wanted = None if namespaces is None else set(namespaces)
     if isinstance(file, (str, os.PathLike)) and not dry_run:
         with _reader(file) as (stream, what):
-            for _ in _Lines(stream, what):
+            for _ in _Lines(stream, what, dst):
                 pass
     report = Report(dry_run=dry_run)
     done = 0
@@ -640,7 +700,7 @@ async def import_(
 
     last = ""
     with _reader(file) as (stream, what):
-        for name, record in _Lines(stream, what):
+        for name, record in _Lines(stream, what, dst):
             if wanted is not None and name not in wanted:
                 continue
             if _is_log(dst.collection(name)):

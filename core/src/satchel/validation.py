@@ -191,23 +191,31 @@ _VOUCHED: ContextVar[dict[int, tuple[Any, bytes, Any, int]] | None] = ContextVar
 )
 
 
-def vouching() -> Token[dict[int, tuple[Any, bytes, Any, int]] | None]:
+class Vouching:
+    """What :func:`vouching` started: its context token and the values it keeps."""
+
+    __slots__ = ("kept", "token")
+
+    def __init__(self) -> None:
+        self.kept: dict[int, tuple[Any, bytes, Any, int]] = {}
+        self.token: Token[dict[int, tuple[Any, bytes, Any, int]] | None] = _VOUCHED.set(self.kept)
+
+
+def vouching() -> Vouching:
     """Start keeping what :func:`encode_json` checks, for the backend call a store is about
     to make (end it with :func:`end_vouching`, in a ``finally``). Each value is handed over
     once, to the first :func:`encode_json` of the very same object; the backend gets its
     JSON and a copy no one else holds. A value changed in between would go unchecked, which
     is why :class:`~satchel.instrument.InstrumentedBackend` drops them (:func:`forget_vouched`)
     before a plugin's operation wrapper, which may suspend the call, runs."""
-    return _VOUCHED.set({})
+    return Vouching()
 
 
-def end_vouching(token: Token[dict[int, tuple[Any, bytes, Any, int]] | None]) -> None:
-    """End what :func:`vouching` started (its values are let go, also by a task that a
+def end_vouching(started: Vouching) -> None:
+    """End what :func:`vouching` started: its values are let go (also by a task that a
     driver started meanwhile and that holds a copy of the context)."""
-    vouched = _VOUCHED.get()
-    if vouched:
-        vouched.clear()
-    _VOUCHED.reset(token)
+    started.kept.clear()
+    _VOUCHED.reset(started.token)
 
 
 def forget_vouched() -> None:

@@ -497,6 +497,7 @@ async def test_the_listing_heals_and_a_stale_expiry_entry_never_removes_a_live_r
     assert got is not None and got.value == 2
     assert await raw.zscore(f"{base}x", "a") is None
     assert await raw.hget(f"{base}xi", "a") is None
+    assert await raw.pttl(f"{base}r:a") == -1  # nor will Redis drop it by itself
 
     await backend.put(Record(c, "d", 1, expires_at=utcnow() + timedelta(milliseconds=300)))
     await raw.hdel(f"{base}r:d", "e")
@@ -506,6 +507,30 @@ async def test_the_listing_heals_and_a_stale_expiry_entry_never_removes_a_live_r
     assert (await backend.get(c, "d")) is not None
     assert await backend.count(c) == 4
     assert await raw.zscore(f"{base}x", "d") is None
+
+
+async def test_a_high_version_survives_redis_dropping_the_hash(
+    backend: RedisBackend, raw: Redis
+) -> None:
+    """The version kept beside an expiring record (``xi``) is written in full digits: when
+    Redis drops the record's hash by itself, the key's next version is still above it."""
+    from satchel.backend import MAX_RESTORED_VERSION
+
+    c = "high"
+    base = f"satchel-unit:{{{c}}}:"
+    later = utcnow() + timedelta(hours=1)
+    now = utcnow()
+    await backend.restore_many(
+        [Record(c, "k", 1, MAX_RESTORED_VERSION, now, now, later, {"by": ("x",)})]
+    )
+    written = await backend.put(
+        Record(c, "k", 2, expires_at=later), if_version=MAX_RESTORED_VERSION
+    )
+    assert written.version == MAX_RESTORED_VERSION + 1
+    assert await raw.hget(f"{base}xi", "k") == f"{MAX_RESTORED_VERSION + 1}:".encode()
+    await raw.delete(f"{base}r:k")  # what Redis does by itself after the expiry
+    again = await backend.put(Record(c, "k", 3))
+    assert again.version == MAX_RESTORED_VERSION + 2
 
 
 # -- scripts ----------------------------------------------------------------------------------

@@ -223,7 +223,7 @@ async def _rm(
     async with open_handle() as handle:
         store = handle.instances()
         found = await store.get(instance_id)
-        if found is None and instance_id in await store.orphans():
+        if found is None and expected_version is None and instance_id in await store.orphans():
             await _rm_orphan(handle, instance_id, yes, dry_run, as_json)
             return
         counts = {} if found is None or found.deleting else await store.counts(instance_id)

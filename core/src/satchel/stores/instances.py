@@ -266,9 +266,11 @@ class InstanceStore(StoreBase):
             record = await self._load(instance_id)
             if record is None:
                 collections = await self._collections_of(instance_id)
-                if not collections:
+                if not collections or expected_version is not None:
+                    # an orphan has no version: expected_version cannot hold for it
                     raise NotFound(
                         f"instance_id: no instance {instance_id!r} in tenant {self.tenant!r}"
+                        + (" (only data left by a deleted one)" if collections else "")
                     )
                 return await self._drop(collections)
             instance = self._instance(record)

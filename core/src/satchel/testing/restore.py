@@ -274,6 +274,28 @@ class RestoreRules(ConformanceFixtures):
         assert type(got.version) is int
 
     @pytest.mark.asyncio
+    async def test_the_highest_restored_version_survives_expiry_bookkeeping(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """An expiring record at the highest version: its removal still raises the floor
+        to it, so the key's next incarnation starts above it (not at 1)."""
+        soon = utcnow() + timedelta(milliseconds=300)
+        try:
+            await backend.restore_many(
+                [restored(collection, "e", 1, MAX_RESTORED_VERSION, expires_at=soon)]
+            )
+        except Unsupported as exc:
+            pytest.skip(f"the backend does not implement restore_many: {exc}")
+        written = await backend.put(
+            Record(collection, "e", 2, expires_at=soon), if_version=MAX_RESTORED_VERSION
+        )
+        assert written.version == MAX_RESTORED_VERSION + 1
+        await asyncio.sleep(0.4)
+        assert await backend.get(collection, "e") is None
+        again = await backend.put(Record(collection, "e", 3))
+        assert again.version > MAX_RESTORED_VERSION + 1
+
+    @pytest.mark.asyncio
     async def test_a_bad_record_writes_nothing(self, backend: Backend, collection: str) -> None:
         good = restored(collection, "good", 1, 4)
         bad_records = [

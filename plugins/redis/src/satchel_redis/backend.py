@@ -1479,7 +1479,10 @@ def _connect(settings: RedisSettings) -> tuple[str, str, Make]:
             )
             return sentinel.master_for(settings.sentinel_service), sentinel
 
-        where = f"sentinel service {settings.sentinel_service!r} via {settings.sentinels}"
+        where = (
+            f"sentinel service {settings.sentinel_service!r} via {settings.sentinels} "
+            f"db {settings.database()}"
+        )
         return "sentinel", where, sentinel_client
 
     if url is not None:

@@ -139,11 +139,15 @@ local function sweep(limit)
   for _, key in ipairs(gone) do
     local cur = load(base .. 'r:' .. key)
     if cur and cur.live then
+      local rk = base .. 'r:' .. key
       redis.call('ZREM', base .. 'x', key)
       if cur.e then
         redis.call('ZADD', base .. 'x', cur.e, key)
+        redis.call('HSET', base .. 'xi', key, string.format('%d', cur.n) .. ':' .. (cur.i or ''))
+        redis.call('PEXPIREAT', rk, cur.e + GRACE_MS)
       else
         redis.call('HDEL', base .. 'xi', key)
+        redis.call('PERSIST', rk)  -- no expiry: Redis must not drop it either
       end
     else
       remove(key, cur or nil)
@@ -223,7 +227,7 @@ local function write(key, value, e, ij, cur)
   if e ~= '' then
     redis.call('PEXPIREAT', rk, tonumber(e) + GRACE_MS)
     redis.call('ZADD', base .. 'x', e, key)
-    redis.call('HSET', base .. 'xi', key, n .. ':' .. ij)
+    redis.call('HSET', base .. 'xi', key, string.format('%d', n) .. ':' .. ij)
   elseif not cur or cur.e then
     redis.call('ZREM', base .. 'x', key)
     redis.call('HDEL', base .. 'xi', key)
