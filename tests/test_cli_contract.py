@@ -47,7 +47,7 @@ SAMPLES: dict[str, tuple[list[str], int]] = {
     "sessions rm": (["s1", "--yes"], 1),
     "sessions stores": ([], 0),
     "stats": ([], 0),
-    "purge-expired": ([], 0),
+    "purge-expired": (["--yes"], 0),
     "copy": (["--to", "memory", "--yes"], 0),
     "export": ([os.devnull], 0),
     "import": ([EMPTY_EXPORT, "--yes"], 0),
@@ -70,6 +70,7 @@ DESTRUCTIVE = {
     "instances rm",
     "copy",
     "import",
+    "purge-expired",
 }
 
 
@@ -119,9 +120,8 @@ def test_help_json_and_confirmation(path: str) -> None:
 
 
 def test_destructive_commands_are_those_that_remove() -> None:
-    removing = {
-        p for p in COMMANDS if p.split()[-1] in {"del", "clear", "rm", "cleanup", "copy", "import"}
-    }
+    verbs = {"del", "clear", "rm", "cleanup", "copy", "import", "purge-expired"}
+    removing = {p for p in COMMANDS if p.split()[-1] in verbs}
     assert removing == DESTRUCTIVE
 
 

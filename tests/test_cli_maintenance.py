@@ -379,11 +379,16 @@ def test_purge_expired(backend: str) -> None:
 
     with_handle(seed)
     time.sleep(0.6)
-    report = run_json("purge-expired")
+    dry = run_json("purge-expired", "--dry-run")
+    assert dry["dry_run"] is True and dry["purged"] is None
+    declined = run("purge-expired", input="n\n")
+    assert declined.exit_code == EXIT_DECLINED
+    assert "every expired record and log" in declined.stderr
+    report = run_json("purge-expired", "--yes")
     assert isinstance(report["purged"], int) and report["purged"] >= 0
     if backend == "memory":
         assert report["purged"] == 1  # the memory backend keeps expired records until then
-    assert run("purge-expired").exit_code == 0
+    assert run("purge-expired", "--yes").exit_code == 0
     assert run_json("kv", "keys", "brief")["keys"] == ["stays"]
     stats = {(s["kind"], s["name"]): s for s in run_json("stats")["stores"]}
     assert stats[("kv", "brief")]["records"] == 1

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from satchel.cli.common import open_handle, process_local_hint, store_names
-from satchel.cli.output import EPILOG, dumps, echo_lines, json_option, run, table
+from satchel.cli.output import (
+    EPILOG,
+    dry_run_option,
+    dumps,
+    echo_lines,
+    json_option,
+    run,
+    table,
+    yes_option,
+)
 from satchel.cli.root import cli
 
 if TYPE_CHECKING:
@@ -121,23 +130,38 @@ async def _stats(with_bytes: bool, as_json: bool) -> None:
 
 
 @cli.command("purge-expired", epilog=EPILOG)
+@yes_option
+@dry_run_option
 @json_option
-def purge_expired(as_json: bool) -> None:
-    """Remove expired records and logs from the backend now (Backend.purge_expired).
+def purge_expired(yes: bool, dry_run: bool, as_json: bool) -> None:
+    """Remove expired records and logs from the backend now (Backend.purge_expired); asks
+    for confirmation unless --yes.
 
     Expired records already read as absent everywhere; this frees their space at once
     instead of when the backend would (a backend with native expiry, such as Redis, may
-    have nothing left to remove). It covers the whole backend, every namespace, and asks
-    for no confirmation: nothing that can still be read is removed.
+    have nothing left to remove). It covers the whole backend, every namespace. --dry-run
+    says what it would do and removes nothing (no backend can count its expired records
+    without removing them).
     """
-    run(_purge_expired(as_json), as_json)
+    run(_purge_expired(yes, dry_run, as_json), as_json)
 
 
-async def _purge_expired(as_json: bool) -> None:
+async def _purge_expired(yes: bool, dry_run: bool, as_json: bool) -> None:
+    from satchel.cli.output import confirm
+
     async with open_handle() as handle:
-        purged = await handle.purge_expired()
         backend = handle.raw_backend.describe()
+        purged: int | None = None
+        if not dry_run:
+            confirm(
+                f"Remove every expired record and log of {backend} (every namespace)?",
+                yes=yes,
+                as_json=as_json,
+            )
+            purged = await handle.purge_expired()
     if as_json:
-        click.echo(dumps({"backend": backend, "purged": purged}))
+        click.echo(dumps({"backend": backend, "dry_run": dry_run, "purged": purged}))
+    elif purged is None:
+        click.echo(f"would remove every expired record and log of {backend}")
     else:
         click.echo(f"removed {purged} expired record{'' if purged == 1 else 's'} from {backend}")
