@@ -14,8 +14,7 @@ from pydantic import BaseModel
 
 import satchel
 from satchel import transfer
-from satchel.backend import Backend, Record
-from satchel.testing.restore import assert_restored
+from satchel.testing.restore import assert_same_records
 from satchel_mongodb import MongoBackend
 from satchel_mongodb.testing.fixtures import mongodb_uri  # noqa: F401
 from satchel_redis import RedisBackend
@@ -54,22 +53,10 @@ async def fill(handle: satchel.Satchel, count: int = 120) -> None:
     await handle.logs("chat").append("room", ["a", "b"])
 
 
-async def records_of(backend: Backend, collection: str) -> dict[str, Record]:
-    keys = [k async for k in backend.iter_keys(collection)]
-    got = await backend.get_many(collection, keys)
-    return {r.key: r for r in got if r is not None}
-
-
 async def assert_same_data(one: satchel.Satchel, other: satchel.Satchel) -> int:
-    total = 0
-    for name in NAMESPACES:
-        mine = await records_of(one.backend, f"{one.namespace}:{name}")
-        theirs = await records_of(other.backend, f"{other.namespace}:{name}")
-        assert sorted(mine) == sorted(theirs), name
-        for key, record in mine.items():
-            assert_restored(theirs[key], record)
-        total += len(mine)
-    return total
+    return await assert_same_records(
+        one.backend, f"{one.namespace}:", other.backend, f"{other.namespace}:", NAMESPACES
+    )
 
 
 async def answers(handle: satchel.Satchel) -> list[Any]:

@@ -21,7 +21,7 @@ import satchel
 from satchel import transfer
 from satchel.backend import Backend, Record
 from satchel.errors import BackendUnavailable, InvalidArgument, Unsupported
-from satchel.testing.restore import assert_restored
+from satchel.testing.restore import assert_restored, assert_same_records, records_of
 from satchel_memory import MemoryBackend
 
 
@@ -47,25 +47,13 @@ async def fill(handle: satchel.Satchel, count: int = 23) -> None:
     await chat.append("room", [{"m": 1}, {"m": 2}])
 
 
-async def records_of(backend: Backend, collection: str) -> dict[str, Record]:
-    keys = [k async for k in backend.iter_keys(collection)]
-    got = await backend.get_many(collection, keys)
-    return {r.key: r for r in got if r is not None}
-
-
 async def assert_same_data(
     source: satchel.Satchel, target: satchel.Satchel, namespaces: list[str]
 ) -> int:
     """Every record of ``namespaces`` reads back identical on both sides; how many."""
-    total = 0
-    for name in namespaces:
-        mine = await records_of(source.backend, f"{source.namespace}:{name}")
-        theirs = await records_of(target.backend, f"{target.namespace}:{name}")
-        assert sorted(mine) == sorted(theirs), name
-        for key, record in mine.items():
-            assert_restored(theirs[key], record)
-        total += len(mine)
-    return total
+    return await assert_same_records(
+        source.backend, f"{source.namespace}:", target.backend, f"{target.namespace}:", namespaces
+    )
 
 
 async def names(handle: satchel.Satchel) -> list[str]:

@@ -22,7 +22,7 @@ from satchel.testing.fixtures import (
     same_instant,
 )
 
-__all__ = ["RestoreRules", "assert_restored", "restored"]
+__all__ = ["RestoreRules", "assert_restored", "assert_same_records", "records_of", "restored"]
 
 
 def restored(
@@ -65,6 +65,29 @@ def assert_restored(got: Record | None, expected: Record) -> None:
     assert {n: set(v) for n, v in index.items()} == {n: set(v) for n, v in wanted.items()}, (
         f"{where}: index {got.index!r}"
     )
+
+
+async def records_of(backend: Backend, collection: str) -> dict[str, Record]:
+    """The live records of ``collection``, by key."""
+    keys = [k async for k in backend.iter_keys(collection)]
+    got = await backend.get_many(collection, keys)
+    return {r.key: r for r in got if r is not None}
+
+
+async def assert_same_records(
+    one: Backend, one_prefix: str, other: Backend, other_prefix: str, names: list[str]
+) -> int:
+    """Every record of each collection ``<prefix><name>`` reads back identical on both
+    sides (:func:`assert_restored`); how many there are."""
+    total = 0
+    for name in names:
+        mine = await records_of(one, f"{one_prefix}{name}")
+        theirs = await records_of(other, f"{other_prefix}{name}")
+        assert sorted(mine) == sorted(theirs), name
+        for key, record in mine.items():
+            assert_restored(theirs[key], record)
+        total += len(mine)
+    return total
 
 
 async def _restore(backend: Backend, records: Sequence[Record]) -> None:
