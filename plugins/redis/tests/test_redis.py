@@ -569,6 +569,36 @@ async def test_a_retried_write_is_applied_once(backend: RedisBackend, redis_url:
     assert (await backend.get("retry", "k")) is not None
 
 
+async def test_an_outcome_kept_as_json_by_an_earlier_release_is_recalled(
+    redis_url: str,
+) -> None:
+    """Outcomes are kept in MessagePack; a retry that finds one an earlier release kept as
+    JSON still answers it (and writes nothing), and numbers beyond JSON's 14 digits in Lua
+    come back exact."""
+    client = Redis.from_url(redis_url)
+    try:
+        base = "satchel-unit:{oldoutcome}:"
+        log = f"{base}o:{1_700_000_000_000 // 10_000}"
+        await client.hset(log, "token-json", '["conflict",7]')
+        args = [base, 1_700_000_000_000, "k", '{"n":1}', "", "", "", "token-json", 60_000]
+        assert await SCRIPTS["put"](client, [f"{base}r:k"], args) == [b"conflict", 7]
+        assert await client.exists(f"{base}r:k") == 0  # recalled: nothing was written
+        first = await SCRIPTS["put"](client, [f"{base}r:k"], [*args[:-2], "token-new", 60_000])
+        assert first == [b"ok", 1, b"1700000000000"]
+        kept = await client.hget(log, "token-new")
+        assert kept is not None and kept[:1] not in (b"[", b"{")
+        # a version beyond 10**14 (restored so), recalled exactly
+        await client.hset(f"{base}r:big", mapping={"v": "1", "n": 123_456_789_012_345, "c": 1})
+        await client.zadd(f"{base}k", {"big": 0})
+        big = [base, 1_700_000_000_000, "big", "2", "", "", "", "token-big", 60_000]
+        answered = await SCRIPTS["put"](client, [f"{base}r:big"], big)
+        assert answered[:2] == [b"ok", 123_456_789_012_346]
+        assert await SCRIPTS["put"](client, [f"{base}r:big"], big) == answered
+    finally:
+        await client.delete(*[k async for k in client.scan_iter(match=f"{base}*")])
+        await client.aclose()
+
+
 async def test_without_retries_no_outcome_is_recorded(redis_url: str, raw: Redis) -> None:
     backend = RedisBackend.from_url(redis_url, key_prefix="satchel-noretry:", retries=0)
     try:

@@ -169,19 +169,24 @@ local function outcome_key()
   return base .. 'o:' .. string.format('%d', math.floor(now / OUTCOME_BUCKET_MS))
 end
 
--- what the write `token` answered, if it already ran (nil: it did not)
+-- what the write `token` answered, if it already ran (nil: it did not). Outcomes are kept
+-- in MessagePack (cheaper for the server to write than JSON, and exact for every number);
+-- one kept as JSON by an earlier satchel starts with '[' or '{', which MessagePack's
+-- encoding of a table never does
 local function recall(token)
   if token == '' then return nil end
   local got = redis.call('HGET', outcome_key(), token)
-  if got then return cjson.decode(got) end
-  return nil
+  if not got then return nil end
+  local first = string.sub(got, 1, 1)
+  if first == '[' or first == '{' then return cjson.decode(got) end
+  return cmsgpack.unpack(got)
 end
 
 -- record the outcome of the write `token` for at least `keep` ms; returns the outcome
 local function remember(token, keep, outcome)
   if token ~= '' then
     local ok = outcome_key()
-    redis.call('HSET', ok, token, cjson.encode(outcome))
+    redis.call('HSET', ok, token, cmsgpack.pack(outcome))
     keep = tonumber(keep)
     if redis.call('PTTL', ok) < keep then
       -- renewed at most once per bucket span, and never shortened by a client that keeps less
@@ -191,9 +196,13 @@ local function remember(token, keep, outcome)
   return outcome
 end
 
--- write a record over `cur` (nil when absent); its version and created time
+-- write a record over `cur` (nil when absent, or not a record); its version and created
+-- time. Its first command is the listing's ZADD, which may allocate: under maxmemory Redis
+-- refuses it before anything has changed (see guard)
 local function write(key, value, e, ij, cur)
   local rk = base .. 'r:' .. key
+  -- listed again even when it is (a listing damaged from outside heals)
+  redis.call('ZADD', base .. 'k', 0, key)
   local n, c
   if cur and cur.live then
     n, c = cur.n + 1, cur.c
@@ -219,11 +228,9 @@ local function write(key, value, e, ij, cur)
   else
     redis.call('HSET', rk, 'v', value, 'n', n, 'c', c, 'u', ARGV[2])
   end
-  -- listed again even when it is (a listing damaged from outside heals); the expiry
-  -- entries of a record stored without an expiry were never made (every script that
-  -- writes `e` writes them, and the one that drops it removes them; `sweep` drops a stale
-  -- one without touching the record)
-  redis.call('ZADD', base .. 'k', 0, key)
+  -- the expiry entries of a record stored without an expiry were never made (every script
+  -- that writes `e` writes them, and the one that drops it removes them; `sweep` drops a
+  -- stale one without touching the record)
   if e ~= '' then
     redis.call('PEXPIREAT', rk, tonumber(e) + GRACE_MS)
     redis.call('ZADD', base .. 'x', e, key)
@@ -248,12 +255,10 @@ local rk, key, mode, token, keep = KEYS[1], ARGV[3], ARGV[7], ARGV[8], ARGV[9]
 -- a recalled outcome writes nothing, so it is answered even by a server out of memory
 local done = recall(token)
 if done then return done end
-guard()
 local cur = load(rk)
 if cur == false then
   if mode ~= '' then return remember(token, keep, {{'corrupt'}}) end
-  redis.call('DEL', rk)
-  cur = nil
+  cur = nil  -- written over: write() removes it after its first command
 end
 local live = cur and cur.live
 if mode == 'a' then
@@ -273,16 +278,11 @@ return remember(token, keep, {{'ok', n, c}})
 local token, keep = ARGV[3], ARGV[4]
 local done = recall(token)
 if done then return done end
-guard()
 local out = {{}}
 for j = 5, #ARGV, 4 do
   local key = ARGV[j]
-  local rk = base .. 'r:' .. key
-  local cur = load(rk)
-  if cur == false then
-    redis.call('DEL', rk)
-    cur = nil
-  end
+  local cur = load(base .. 'r:' .. key)
+  if cur == false then cur = nil end  -- written over: write() removes it
   local n, c = write(key, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], cur)
   out[#out + 1] = n
   out[#out + 1] = c
@@ -446,7 +446,7 @@ return {removed, walked}
 _LOG_PRELUDE = r"""
 local function lkey(key) return base .. 'l:' .. key end
 
--- a sequence number as Redis and cjson must get it (Lua's own conversion keeps 14 digits)
+-- a sequence number as Redis must get it (Lua's own conversion keeps 14 digits)
 local function seqstr(n) return string.format('%d', n) end
 
 -- the last sequence number the log `key` handed out (nil: none known)
