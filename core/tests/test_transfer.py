@@ -582,3 +582,66 @@ async def test_an_export_keeps_links_permissions_and_redirected_output(
         "real.jsonl",
         "redirected.jsonl",
     ]
+
+
+async def test_a_damaged_gzip_file_is_refused_naming_the_file_and_writes_nothing(
+    source: satchel.Satchel, target: satchel.Satchel, tmp_path: Path
+) -> None:
+    out = io.BytesIO()
+    await transfer.export(source, out, ["kv:users"], gzip=True)
+    whole = out.getvalue()
+    flipped = bytearray(whole)
+    flipped[-6] ^= 0xFF  # the CRC
+    path = tmp_path / "damaged.jsonl.gz"
+    for data in (whole[:-10], whole[: len(whole) // 2], bytes(flipped), whole + b"xx"):
+        path.write_bytes(data)
+        with pytest.raises(InvalidArgument, match=r"file: .*gzip") as caught:
+            await transfer.import_(target, path, batch_size=2)
+        assert "damaged.jsonl.gz" in str(caught.value)
+        assert await names(target) == [], "a record was written"
+        with pytest.raises(InvalidArgument, match=r"file: the stream.*gzip"):
+            await transfer.import_(target, io.BytesIO(data), dry_run=True)
+
+
+async def test_times_out_of_range_and_loose_header_and_end_types_are_refused(
+    target: satchel.Satchel, tmp_path: Path
+) -> None:
+    header: dict[str, Any] = {"format": transfer.FORMAT, "format_version": 1}
+    record: dict[str, Any] = {
+        "collection": "kv:x",
+        "key": "k",
+        "value": 1,
+        "version": 1,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+    }
+    path = tmp_path / "bad.jsonl"
+    cases: list[tuple[list[dict[str, Any]], str]] = [
+        ([header, {**record, "created_at": "9999-12-31T23:00:00-05:00"}], "created_at"),
+        ([header, {**record, "expires_at": "0001-01-01T00:30:00+05:00"}], "expires_at"),
+        ([header, record, {"end": True, "records": True}], "end line"),
+        ([header, record, {"end": True, "records": 1.0}], "end line"),
+        ([{**header, "format_version": True}], "format_version"),
+    ]
+    for lines, problem in cases:
+        if lines[-1].get("end") is None:
+            lines = [*lines, {"end": True, "records": len(lines) - 1}]
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        with pytest.raises(InvalidArgument, match="file: ") as caught:
+            await transfer.import_(target, path)
+        assert problem in str(caught.value)
+        assert await names(target) == []
+
+
+async def test_a_record_of_an_early_year_round_trips_through_a_file(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    early = datetime(5, 6, 7, 8, 9, 10, 11_000, tzinfo=timezone.utc)
+    record = Record("c", "k", {"a": 1}, 3, early, early, None, {"t": ("x",)})
+    source, target = MemoryBackend(), MemoryBackend()
+    await source.restore_many([record])
+    path = tmp_path / "early.jsonl"
+    await transfer.export(source, path)
+    assert '"created_at":"0005-06-07T08:09:10.011Z"' in path.read_text()
+    await transfer.import_(target, path)
+    assert_restored(await target.get("c", "k"), record)

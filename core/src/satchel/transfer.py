@@ -27,6 +27,7 @@ import io
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -344,7 +345,12 @@ def _time(value: datetime | None) -> str | None:
     if value is None:
         return None
     value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # the year with four digits whatever it is (strftime's %Y gives "5" for the year 5 on
+    # some platforms, which no ISO-8601 reader takes back)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
+        f"{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
+    )
 
 
 def _parse_time(value: Any, what: str) -> datetime | None:
@@ -358,7 +364,10 @@ def _parse_time(value: Any, what: str) -> datetime | None:
         raise ValueError(f"{what} is not an ISO-8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{what} has no time zone: {value!r}")
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00-05:00: beyond the years a time can hold
+        raise ValueError(f"{what} is out of range in UTC: {value!r}") from None
 
 
 def _line(record: Record, name: str) -> dict[str, Any]:
@@ -547,7 +556,11 @@ class _Lines:
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise self.fail(f"not a satchel export (the first line has no format {FORMAT!r})")
         version = header.get("format_version")
-        if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        if (
+            not isinstance(version, int)
+            or isinstance(version, bool)
+            or not 1 <= version <= FORMAT_VERSION
+        ):
             raise self.fail(
                 f"format_version {version!r}: this satchel reads versions 1 to {FORMAT_VERSION}"
             )
@@ -558,7 +571,8 @@ class _Lines:
             if not isinstance(line, dict):
                 raise self.fail("not a JSON object")
             if "end" in line:
-                if line.get("records") != self.records:
+                count = line.get("records")
+                if type(count) is not int or count != self.records:
                     raise self.fail(
                         f"the end line counts {line.get('records')!r} records, the file "
                         f"holds {self.records}"
@@ -576,7 +590,12 @@ class _Lines:
 
     def _next(self) -> Any:
         while True:
-            raw = self.stream.readline()
+            try:
+                raw = self.stream.readline()
+            except (EOFError, gzip_module.BadGzipFile, zlib.error) as exc:
+                # a gzip file cut short, or whose data or checksum is damaged
+                self.number += 1
+                raise self.fail(f"damaged gzip data ({exc})") from None
             if not raw:
                 return None
             self.number += 1
