@@ -247,6 +247,11 @@ async def test_the_export_format(source: satchel.Satchel) -> None:
         await assert_same_data(source, fresh, ["kv:users"])
 
 
+def with_value(record: dict[str, Any], value: str) -> str:
+    """The line of ``record`` with ``value`` (JSON text, maybe invalid) as its value."""
+    return json.dumps({**record, "value": "@value@"}).replace('"@value@"', value)
+
+
 def _damaged(text: str) -> list[tuple[str, str]]:
     lines = text.splitlines(keepends=True)
     record = json.loads(lines[1])
@@ -268,19 +273,14 @@ def _damaged(text: str) -> list[tuple[str, str]]:
         # a record the target would refuse, after whole batches of good ones
         ("".join(lines[:-2]) + bad + "\n" + "".join(lines[-2:]), problem)
         for bad, problem in (
-            (json.dumps(record)[:-1] + ', "value": [NaN]}', "NaN is not JSON"),
-            (json.dumps(record).replace('"version": ', '"value": 1e400, "version": '), "inf"),
-            (
-                json.dumps(record).replace('"version": ', '"value": %s, "version": ')
-                % ("[" * 100_000 + "]" * 100_000),
-                "recursion",
-            ),
-            (
-                json.dumps(record).replace('"version": ', '"value": %s, "version": ')
-                % ("[" * 300 + "]" * 300),
-                "nests deeper",
-            ),
+            (with_value(record, "[NaN]"), "NaN is not JSON"),
+            (with_value(record, "1e400"), "inf"),
+            (with_value(record, "[" * 100_000 + "]" * 100_000), "recursion"),
+            (with_value(record, "[" * 300 + "]" * 300), "nests deeper"),
             (json.dumps({**record, "collection": "kv:x\u0000y"}), "NUL"),
+            # a name twice: readers differ on which one counts (the first, the last)
+            (json.dumps(record)[:-1] + ', "key": "other"}', "'key' twice"),
+            (json.dumps(record).replace('"value": ', '"value": {"a": 1, "a": 2}, "v": '), "'a'"),
         )
     ]
 

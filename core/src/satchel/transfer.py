@@ -602,7 +602,7 @@ class _Lines:
             if raw.strip():
                 break
         try:
-            return json.loads(raw, parse_constant=_no_constant)
+            return json.loads(raw, parse_constant=_no_constant, object_pairs_hook=_unique)
         except (ValueError, RecursionError) as exc:
             raise self.fail(f"not JSON ({exc})") from None
 
@@ -614,6 +614,18 @@ _FIELDS: Final = frozenset(
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of a line, refused when a name appears twice in it: JSON readers differ on
+    which one counts, so such a line could restore one record here and show another to
+    whatever else reads the file. satchel never writes one."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        names = [name for name, _ in pairs]
+        twice = next(name for i, name in enumerate(names) if name in names[:i])
+        raise ValueError(f"the name {twice!r} twice in one object")
+    return found
 
 
 def _record(line: dict[str, Any]) -> tuple[str, Record]:
