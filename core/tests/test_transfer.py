@@ -645,3 +645,41 @@ async def test_a_record_of_an_early_year_round_trips_through_a_file(tmp_path: Pa
     assert '"created_at":"0005-06-07T08:09:10.011Z"' in path.read_text()
     await transfer.import_(target, path)
     assert_restored(await target.get("c", "k"), record)
+
+
+async def test_an_export_into_a_folder_that_takes_no_new_file_keeps_the_earlier_one(
+    source: satchel.Satchel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backup's file can be written but its folder takes no new file (a root-owned
+    folder holding a file the operator owns): a failed export still leaves the earlier
+    backup as it was, and a complete one replaces it."""
+    import tempfile
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    path = folder / "backup.jsonl"
+    await transfer.export(source, path)
+    before = path.read_bytes()
+    mkstemp = tempfile.mkstemp
+
+    def no_new_file_here(*args: Any, **kwargs: Any) -> Any:
+        if Path(str(kwargs.get("dir") or tempfile.gettempdir())).resolve() == folder.resolve():
+            raise PermissionError(13, "Permission denied")
+        return mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_new_file_here)
+
+    class Failing(MemoryBackend):
+        async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
+            raise BackendUnavailable("the source went away")
+
+    broken = Failing()
+    await broken.put(Record("c", "k", 1))
+    with pytest.raises(BackendUnavailable):
+        await transfer.export(broken, path)
+    assert path.read_bytes() == before
+    assert os.listdir(folder) == ["backup.jsonl"]
+    await broken.put(Record("c", "k", 2))
+    await transfer.export(MemoryBackend(), path)
+    assert path.read_text().startswith('{"format":"satchel-records"')
+    assert path.read_text().endswith('{"end":true,"records":0}\n')

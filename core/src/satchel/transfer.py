@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -430,8 +431,13 @@ def _writer(file: str | os.PathLike[str] | IO[bytes], compress: bool | None) -> 
     if compress is None:
         compress = path.endswith(".gz")
     real = os.path.realpath(path)
-    partial = None if _in_place(path, real) else _partial_beside(real)
-    if partial is None:  # a device, a pipe, standard output, or a folder satchel cannot write
+    in_place = _in_place(path, real)
+    partial = None if in_place else _partial_beside(real)
+    if partial is None and not in_place:
+        with _staged(path, real, compress) as out:
+            yield out
+        return
+    if partial is None:  # a device, a pipe, standard output
         try:
             raw = open(path, "wb")  # noqa: SIM115 - closed below
         except OSError as exc:
@@ -452,6 +458,23 @@ def _writer(file: str | os.PathLike[str] | IO[bytes], compress: bool | None) -> 
             os.unlink(temporary)
 
 
+@contextlib.contextmanager
+def _staged(path: str, real: str, compress: bool | None) -> Iterator[IO[bytes]]:
+    """An export to a file whose folder takes no new file: written to a temporary file of
+    the system's, then copied onto the file once complete (which keeps its permissions), so
+    that an export that fails half-way still leaves an earlier file as it was."""
+    try:
+        fd = os.open(real, os.O_WRONLY | os.O_CREAT, 0o666)  # not emptied before the end
+    except OSError as exc:
+        raise InvalidArgument(f"file: cannot write {path!r}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as target, tempfile.TemporaryFile() as staged:
+        with _compressed(staged, compress) as out:
+            yield out
+        staged.seek(0)
+        target.truncate(0)
+        shutil.copyfileobj(staged, target)
+
+
 def _in_place(path: str, real: str) -> bool:
     """Whether an export is written straight into ``path``: a device or a pipe (standard
     output too, whatever it is redirected to), which a file moved into place would not
@@ -464,7 +487,7 @@ def _in_place(path: str, real: str) -> bool:
 def _partial_beside(real: str) -> tuple[int, str] | None:
     """A new file beside ``real`` with the permissions the export should end with (those of
     the file it replaces, else what the process's umask gives a new file), or ``None`` when
-    the folder takes no new file (the file itself is then written in place)."""
+    the folder takes no new file (the export is then staged elsewhere: :func:`_staged`)."""
     try:
         fd, temporary = tempfile.mkstemp(
             prefix=".satchel-export-", dir=os.path.dirname(real) or "."
