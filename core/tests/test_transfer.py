@@ -683,3 +683,38 @@ async def test_an_export_into_a_folder_that_takes_no_new_file_keeps_the_earlier_
     await transfer.export(MemoryBackend(), path)
     assert path.read_text().startswith('{"format":"satchel-records"')
     assert path.read_text().endswith('{"end":true,"records":0}\n')
+
+
+async def test_an_import_from_a_pipe_is_checked_whole_then_restored(
+    source: satchel.Satchel, target: satchel.Satchel, tmp_path: Path
+) -> None:
+    """A path naming a pipe (``satchel import <(zcat backup.gz)``, ``/dev/stdin``) can be
+    read only once: the import still checks the whole file before it writes, and restores
+    every record."""
+    if not os.path.isdir("/dev/fd"):  # noqa: ASYNC240 - a test
+        pytest.skip("no /dev/fd")
+    out = io.BytesIO()
+    await transfer.export(source, out, gzip=True)
+    data = out.getvalue()
+    assert len(data) < 60_000  # fits in a pipe's buffer: no writer thread needed
+    for payload, works in ((data, True), (data[:-12], False)):
+        read, write = os.pipe()
+        try:
+            os.write(write, payload)
+            os.close(write)
+            if works:
+                report = await transfer.import_(target, f"/dev/fd/{read}", batch_size=3)
+                assert report.total == sum(
+                    (await transfer.export(source, io.BytesIO())).records.values()
+                )
+            else:
+                with pytest.raises(InvalidArgument, match="/dev/fd/"):
+                    await transfer.import_(target, f"/dev/fd/{read}", batch_size=3)
+        finally:
+            os.close(read)
+        if works:
+            assert await assert_same_data(source, target, RECORD_NAMESPACES) > 0
+            for name in await names(target):
+                await target.backend.drop(f"{target.namespace}:{name}")
+        else:
+            assert await names(target) == [], "a damaged pipe's records were written"

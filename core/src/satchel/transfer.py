@@ -27,6 +27,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -681,17 +682,50 @@ def _record(line: dict[str, Any]) -> tuple[str, Record]:
 
 
 @contextlib.contextmanager
-def _reader(file: str | os.PathLike[str] | IO[bytes]) -> Iterator[tuple[IO[bytes], str]]:
+def _reader(
+    file: str | os.PathLike[str] | IO[bytes], shown: str | None = None
+) -> Iterator[tuple[IO[bytes], str]]:
+    """The lines of ``file``, unzipped, and how errors name it (``shown``, else its path)."""
     if isinstance(file, (str, os.PathLike)):
         path = os.fspath(file)
-        try:
-            raw = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise InvalidArgument(f"file: cannot read {path!r}: {exc.strerror}") from None
-        with raw:
-            yield _unzipped(raw), repr(path)
+        with _opened(path, shown) as raw:
+            yield _unzipped(raw), shown or repr(path)
         return
     yield _unzipped(file), "the stream"
+
+
+def _opened(path: str, shown: str | None = None) -> IO[bytes]:
+    try:
+        return open(path, "rb")  # the caller closes it
+    except OSError as exc:
+        what = shown or repr(path)
+        raise InvalidArgument(f"file: cannot read {what}: {exc.strerror}") from None
+
+
+@contextlib.contextmanager
+def _rereadable(
+    file: str | os.PathLike[str] | IO[bytes], dry_run: bool
+) -> Iterator[tuple[str | os.PathLike[str] | IO[bytes], str | None]]:
+    """``file`` as :func:`import_` reads it, and the name its errors give: a path that
+    names no regular file (a pipe: ``/dev/stdin``, a shell's ``<(zcat backup.gz)``) can be
+    read only once, so it is first copied, as it is, to a temporary file, which is then
+    checked whole and restored as a regular file is. A regular file's path, a stream, or a
+    dry run (read once) are taken as they are."""
+    if dry_run or not isinstance(file, (str, os.PathLike)):
+        yield file, None
+        return
+    path = os.fspath(file)
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        regular = True  # reading it says why not
+    if regular:
+        yield file, None
+        return
+    with _opened(path) as raw, tempfile.NamedTemporaryFile(prefix="satchel-import-") as spool:
+        shutil.copyfileobj(raw, spool)
+        spool.flush()
+        yield spool.name, repr(path)
 
 
 def _unzipped(stream: IO[bytes]) -> IO[bytes]:
@@ -718,8 +752,9 @@ async def import_(
 
     A path is read twice: first every line is checked, so a damaged or truncated file
     raises :class:`~satchel.errors.InvalidArgument` (naming the line) and writes nothing;
-    then the records are restored. A stream is read once, and the check of each line
-    comes just before its batch is restored.
+    then the records are restored. A path that names a pipe (``/dev/stdin``, a shell's
+    ``<(zcat backup.gz)``) is first copied to a temporary file, then read so. A stream is
+    read once, and the check of each line comes just before its batch is restored.
 
     :param dry_run: read and check the file, write nothing.
     :raises Unsupported: the target cannot store records with their metadata; nothing is
@@ -733,40 +768,41 @@ async def import_(
     ):
         raise InvalidArgument(f"namespaces: must be a list of namespace names, not {namespaces!r}")
     wanted = None if namespaces is None else set(namespaces)
-    if isinstance(file, (str, os.PathLike)) and not dry_run:
-        with _reader(file) as (stream, what):
-            for _ in _Lines(stream, what, dst):
-                pass
-    report = Report(dry_run=dry_run)
-    done = 0
-    batch: list[Record] = []
+    with _rereadable(file, dry_run) as (source, shown):
+        if isinstance(source, (str, os.PathLike)) and not dry_run:
+            with _reader(source, shown) as (stream, what):
+                for _ in _Lines(stream, what, dst):
+                    pass
+        report = Report(dry_run=dry_run)
+        done = 0
+        batch: list[Record] = []
 
-    async def flush() -> None:
-        nonlocal done, batch
-        if not dry_run and batch:
-            await dst.backend.restore_many(batch)
-        now = utcnow()
-        report.expired += sum(1 for r in batch if not r.is_live(now))
-        done += len(batch)
-        if batch:
-            _notify(progress, Progress(last, report.records[last], done, None))
-        batch = []
+        async def flush() -> None:
+            nonlocal done, batch
+            if not dry_run and batch:
+                await dst.backend.restore_many(batch)
+            now = utcnow()
+            report.expired += sum(1 for r in batch if not r.is_live(now))
+            done += len(batch)
+            if batch:
+                _notify(progress, Progress(last, report.records[last], done, None))
+            batch = []
 
-    last = ""
-    with _reader(file) as (stream, what):
-        for name, record in _Lines(stream, what, dst):
-            if wanted is not None and name not in wanted:
-                continue
-            if _is_log(dst.collection(name)):
-                if name not in report.skipped:
-                    report.skipped.append(name)
-                continue
-            if name != last and batch:
-                await flush()
-            last = name
-            report.records[name] = report.records.get(name, 0) + 1
-            batch.append(replace(record, collection=dst.collection(name)))
-            if len(batch) >= batch_size:
-                await flush()
-        await flush()
-    return report
+        last = ""
+        with _reader(source, shown) as (stream, what):
+            for name, record in _Lines(stream, what, dst):
+                if wanted is not None and name not in wanted:
+                    continue
+                if _is_log(dst.collection(name)):
+                    if name not in report.skipped:
+                        report.skipped.append(name)
+                    continue
+                if name != last and batch:
+                    await flush()
+                last = name
+                report.records[name] = report.records.get(name, 0) + 1
+                batch.append(replace(record, collection=dst.collection(name)))
+                if len(batch) >= batch_size:
+                    await flush()
+            await flush()
+        return report
