@@ -718,3 +718,21 @@ async def test_an_import_from_a_pipe_is_checked_whole_then_restored(
                 await target.backend.drop(f"{target.namespace}:{name}")
         else:
             assert await names(target) == [], "a damaged pipe's records were written"
+
+
+async def test_an_import_from_a_stream_leaves_it_open(source: satchel.Satchel) -> None:
+    """The caller's stream is the caller's: read to its end, never closed."""
+    import gc
+
+    for compress in (False, True):
+        out = io.BytesIO()
+        await transfer.export(source, out, ["kv:users"], gzip=compress)
+        assert not out.closed
+        stream = io.BytesIO(out.getvalue())
+        async with satchel.open(backend="memory") as target:
+            report = await transfer.import_(target, stream)
+        gc.collect()
+        assert report.total > 0
+        assert not stream.closed, "import_ closed the caller's stream"
+        stream.seek(0)
+        assert stream.read(1) in (b"{", b"\x1f")

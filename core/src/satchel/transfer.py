@@ -728,10 +728,26 @@ def _rereadable(
         yield spool.name, repr(path)
 
 
+class _Borrowed(io.RawIOBase):
+    """A caller's stream, read through a buffer that closing (or collecting) leaves it
+    open: an import reads it to its end but does not own it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def _unzipped(stream: IO[bytes]) -> IO[bytes]:
     buffered: Any = stream
     if not isinstance(stream, io.BufferedReader):
-        buffered = io.BufferedReader(cast(Any, stream))
+        buffered = io.BufferedReader(_Borrowed(stream))
     if buffered.peek(2)[:2] == _GZIP_MAGIC:
         return cast(IO[bytes], gzip_module.GzipFile(fileobj=buffered, mode="rb"))
     return cast(IO[bytes], buffered)
