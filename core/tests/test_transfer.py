@@ -736,3 +736,22 @@ async def test_an_import_from_a_stream_leaves_it_open(source: satchel.Satchel) -
         assert not stream.closed, "import_ closed the caller's stream"
         stream.seek(0)
         assert stream.read(1) in (b"{", b"\x1f")
+
+
+async def test_a_copy_between_a_handle_and_a_bare_backend_keeps_full_names(
+    source: satchel.Satchel,
+) -> None:
+    """A bare backend names every collection in full: a handle's records copied into one
+    land under the handle's full names (a handle of that namespace then reads them), and a
+    bare backend's full names, which a handle's namespace cannot hold, are refused."""
+    bare = MemoryBackend()
+    report = await transfer.copy(source, bare, verify=True)
+    assert report.mismatched == []
+    assert set(report.records) >= set(RECORD_NAMESPACES)
+    assert all(c.startswith(f"{source.namespace}:") for c in await bare.collections())
+    async with satchel.open(backend=bare, namespace=source.namespace) as reader:
+        assert await assert_same_data(source, reader, RECORD_NAMESPACES) > 0
+    async with satchel.open(backend="memory", namespace="acme") as target:
+        with pytest.raises(InvalidArgument, match="target"):
+            await transfer.copy(bare, target)
+        assert await target.backend.collections() == []

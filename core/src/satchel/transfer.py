@@ -302,8 +302,10 @@ async def copy(
         whether it can restore records, so that a dry run finds that out).
     :param verify: afterwards, summarise each namespace on both sides
         (:func:`summarize`); :attr:`Report.mismatched` names those that differ.
-    :raises InvalidArgument: a bad argument, or ``source`` and ``target`` the same
-        collections; nothing is written.
+    :raises InvalidArgument: a bad argument, ``source`` and ``target`` the same
+        collections, or a bare backend copied into a handle (its full names fit no
+        namespace; a handle copied into a bare backend keeps its full names there); nothing
+        is written.
     :raises Unsupported: the target cannot store records with their metadata; nothing is
         written.
     """
@@ -314,6 +316,16 @@ async def copy(
             "target: is the source itself (or holds it, or is held in it); copy to another "
             "backend or namespace"
         )
+    if dst.namespace is not None and src.namespace is None:
+        raise InvalidArgument(
+            "target: a handle holds only its namespace's collections, and the source, a bare "
+            "backend, names every collection in full; give the target as a bare backend too "
+            "(handle.raw_backend), or the source as a handle"
+        )
+    if dst.namespace is None and src.namespace is not None:
+        # a bare target names collections in full: the handle's records keep their full
+        # names there ("<namespace>:kv:users"), where a handle of that namespace finds them
+        dst = replace(dst, namespace=src.namespace)
     await dst.backend.restore_many([])  # Unsupported now, before anything is read or written
     report = Report(dry_run=dry_run)
     names = await _selected(src, namespaces, report)
