@@ -755,3 +755,32 @@ async def test_a_copy_between_a_handle_and_a_bare_backend_keeps_full_names(
         with pytest.raises(InvalidArgument, match="target"):
             await transfer.copy(bare, target)
         assert await target.backend.collections() == []
+
+
+async def test_fields_a_reader_does_not_know_are_ignored(
+    target: satchel.Satchel, tmp_path: Path
+) -> None:
+    """docs/moving-data.md: readers ignore fields they do not know, on any line (a record
+    line with a field named like the end line's is still a record)."""
+    record = {
+        "collection": "kv:x",
+        "key": "k",
+        "value": 1,
+        "version": 4,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+        "end": True,
+        "records": 0,
+        "note": "new",
+    }
+    lines = [
+        {"format": transfer.FORMAT, "format_version": 1, "note": "new"},
+        record,
+        {"end": True, "records": 1, "note": "new"},
+    ]
+    path = tmp_path / "extra.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = await transfer.import_(target, path)
+    assert report.records == {"kv:x": 1}
+    entry = await target.kv("x").get_entry("k")
+    assert entry is not None and entry.version == 4

@@ -606,7 +606,7 @@ class _Lines:
                 raise self.fail("the file ends without its end line: it is truncated")
             if not isinstance(line, dict):
                 raise self.fail("not a JSON object")
-            if "end" in line:
+            if "end" in line and "collection" not in line:  # a record's line has one
                 count = line.get("records")
                 if type(count) is not int or count != self.records:
                     raise self.fail(
