@@ -309,3 +309,25 @@ def test_an_unreachable_end_fails_before_anything_and_a_process_local_target_is_
     warned = run("copy", "--from", redis_url, "--to", "memory", "--yes")
     assert warned.exit_code == 0, warned.output
     assert "warning: the target" in warned.stderr and "this process only" in warned.stderr
+
+
+def test_a_mistyped_url_holding_a_password_is_not_echoed(namespace: str, tmp_path: Path) -> None:
+    for spec in (
+        f"redis:/:{SECRET}@localhost:6379/0",
+        f"mongodb:u:{SECRET}@localhost",
+        f"redis//:{SECRET}@localhost",
+        f"localhost/?password={SECRET}",
+    ):
+        for args in (
+            ("copy", "--from", "memory", "--to", spec, "--yes"),
+            ("copy", "--from", spec, "--to", "memory", "--yes", "--json"),
+            ("export", str(tmp_path / "x.jsonl"), "--from", spec),
+        ):
+            result = run(*args)
+            assert result.exit_code == 2, (args, result.output)
+            assert SECRET not in result.output, args
+            assert "not a backend name" in result.stderr, result.stderr
+    # a plain name is still repeated, so a typo in a file's name shows
+    result = run("copy", "--from", "memory", "--to", "prod.evn", "--yes")
+    assert result.exit_code == 2
+    assert "'prod.evn'" in result.stderr

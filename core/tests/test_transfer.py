@@ -247,6 +247,11 @@ async def test_the_export_format(source: satchel.Satchel) -> None:
         await assert_same_data(source, fresh, ["kv:users"])
 
 
+def with_value(record: dict[str, Any], value: str) -> str:
+    """The line of ``record`` with ``value`` (JSON text, maybe invalid) as its value."""
+    return json.dumps({**record, "value": "@value@"}).replace('"@value@"', value)
+
+
 def _damaged(text: str) -> list[tuple[str, str]]:
     lines = text.splitlines(keepends=True)
     record = json.loads(lines[1])
@@ -268,19 +273,14 @@ def _damaged(text: str) -> list[tuple[str, str]]:
         # a record the target would refuse, after whole batches of good ones
         ("".join(lines[:-2]) + bad + "\n" + "".join(lines[-2:]), problem)
         for bad, problem in (
-            (json.dumps(record)[:-1] + ', "value": [NaN]}', "NaN is not JSON"),
-            (json.dumps(record).replace('"version": ', '"value": 1e400, "version": '), "inf"),
-            (
-                json.dumps(record).replace('"version": ', '"value": %s, "version": ')
-                % ("[" * 100_000 + "]" * 100_000),
-                "recursion",
-            ),
-            (
-                json.dumps(record).replace('"version": ', '"value": %s, "version": ')
-                % ("[" * 300 + "]" * 300),
-                "nests deeper",
-            ),
+            (with_value(record, "[NaN]"), "NaN is not JSON"),
+            (with_value(record, "1e400"), "inf"),
+            (with_value(record, "[" * 100_000 + "]" * 100_000), "recursion"),
+            (with_value(record, "[" * 300 + "]" * 300), "nests deeper"),
             (json.dumps({**record, "collection": "kv:x\u0000y"}), "NUL"),
+            # a name twice: readers differ on which one counts (the first, the last)
+            (json.dumps(record)[:-1] + ', "key": "other"}', "'key' twice"),
+            (json.dumps(record).replace('"value": ', '"value": {"a": 1, "a": 2}, "v": '), "'a'"),
         )
     ]
 
@@ -582,3 +582,205 @@ async def test_an_export_keeps_links_permissions_and_redirected_output(
         "real.jsonl",
         "redirected.jsonl",
     ]
+
+
+async def test_a_damaged_gzip_file_is_refused_naming_the_file_and_writes_nothing(
+    source: satchel.Satchel, target: satchel.Satchel, tmp_path: Path
+) -> None:
+    out = io.BytesIO()
+    await transfer.export(source, out, ["kv:users"], gzip=True)
+    whole = out.getvalue()
+    flipped = bytearray(whole)
+    flipped[-6] ^= 0xFF  # the CRC
+    path = tmp_path / "damaged.jsonl.gz"
+    for data in (whole[:-10], whole[: len(whole) // 2], bytes(flipped), whole + b"xx"):
+        path.write_bytes(data)
+        with pytest.raises(InvalidArgument, match=r"file: .*gzip") as caught:
+            await transfer.import_(target, path, batch_size=2)
+        assert "damaged.jsonl.gz" in str(caught.value)
+        assert await names(target) == [], "a record was written"
+        with pytest.raises(InvalidArgument, match=r"file: the stream.*gzip"):
+            await transfer.import_(target, io.BytesIO(data), dry_run=True)
+
+
+async def test_times_out_of_range_and_loose_header_and_end_types_are_refused(
+    target: satchel.Satchel, tmp_path: Path
+) -> None:
+    header: dict[str, Any] = {"format": transfer.FORMAT, "format_version": 1}
+    record: dict[str, Any] = {
+        "collection": "kv:x",
+        "key": "k",
+        "value": 1,
+        "version": 1,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+    }
+    path = tmp_path / "bad.jsonl"
+    cases: list[tuple[list[dict[str, Any]], str]] = [
+        ([header, {**record, "created_at": "9999-12-31T23:00:00-05:00"}], "created_at"),
+        ([header, {**record, "expires_at": "0001-01-01T00:30:00+05:00"}], "expires_at"),
+        ([header, record, {"end": True, "records": True}], "end line"),
+        ([header, record, {"end": True, "records": 1.0}], "end line"),
+        ([{**header, "format_version": True}], "format_version"),
+    ]
+    for lines, problem in cases:
+        if lines[-1].get("end") is None:
+            lines = [*lines, {"end": True, "records": len(lines) - 1}]
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        with pytest.raises(InvalidArgument, match="file: ") as caught:
+            await transfer.import_(target, path)
+        assert problem in str(caught.value)
+        assert await names(target) == []
+
+
+async def test_a_record_of_an_early_year_round_trips_through_a_file(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    early = datetime(5, 6, 7, 8, 9, 10, 11_000, tzinfo=timezone.utc)
+    record = Record("c", "k", {"a": 1}, 3, early, early, None, {"t": ("x",)})
+    source, target = MemoryBackend(), MemoryBackend()
+    await source.restore_many([record])
+    path = tmp_path / "early.jsonl"
+    await transfer.export(source, path)
+    assert '"created_at":"0005-06-07T08:09:10.011Z"' in path.read_text()
+    await transfer.import_(target, path)
+    assert_restored(await target.get("c", "k"), record)
+
+
+async def test_an_export_into_a_folder_that_takes_no_new_file_keeps_the_earlier_one(
+    source: satchel.Satchel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backup's file can be written but its folder takes no new file (a root-owned
+    folder holding a file the operator owns): a failed export still leaves the earlier
+    backup as it was, and a complete one replaces it."""
+    import tempfile
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    path = folder / "backup.jsonl"
+    await transfer.export(source, path)
+    before = path.read_bytes()
+    mkstemp = tempfile.mkstemp
+
+    def no_new_file_here(*args: Any, **kwargs: Any) -> Any:
+        if Path(str(kwargs.get("dir") or tempfile.gettempdir())).resolve() == folder.resolve():
+            raise PermissionError(13, "Permission denied")
+        return mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_new_file_here)
+
+    class Failing(MemoryBackend):
+        async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
+            raise BackendUnavailable("the source went away")
+
+    broken = Failing()
+    await broken.put(Record("c", "k", 1))
+    with pytest.raises(BackendUnavailable):
+        await transfer.export(broken, path)
+    assert path.read_bytes() == before
+    assert os.listdir(folder) == ["backup.jsonl"]
+    await broken.put(Record("c", "k", 2))
+    await transfer.export(MemoryBackend(), path)
+    assert path.read_text().startswith('{"format":"satchel-records"')
+    assert path.read_text().endswith('{"end":true,"records":0}\n')
+
+
+async def test_an_import_from_a_pipe_is_checked_whole_then_restored(
+    source: satchel.Satchel, target: satchel.Satchel, tmp_path: Path
+) -> None:
+    """A path naming a pipe (``satchel import <(zcat backup.gz)``, ``/dev/stdin``) can be
+    read only once: the import still checks the whole file before it writes, and restores
+    every record."""
+    if not os.path.isdir("/dev/fd"):  # noqa: ASYNC240 - a test
+        pytest.skip("no /dev/fd")
+    out = io.BytesIO()
+    await transfer.export(source, out, gzip=True)
+    data = out.getvalue()
+    assert len(data) < 60_000  # fits in a pipe's buffer: no writer thread needed
+    for payload, works in ((data, True), (data[:-12], False)):
+        read, write = os.pipe()
+        try:
+            os.write(write, payload)
+            os.close(write)
+            if works:
+                report = await transfer.import_(target, f"/dev/fd/{read}", batch_size=3)
+                assert report.total == sum(
+                    (await transfer.export(source, io.BytesIO())).records.values()
+                )
+            else:
+                with pytest.raises(InvalidArgument, match="/dev/fd/"):
+                    await transfer.import_(target, f"/dev/fd/{read}", batch_size=3)
+        finally:
+            os.close(read)
+        if works:
+            assert await assert_same_data(source, target, RECORD_NAMESPACES) > 0
+            for name in await names(target):
+                await target.backend.drop(f"{target.namespace}:{name}")
+        else:
+            assert await names(target) == [], "a damaged pipe's records were written"
+
+
+async def test_an_import_from_a_stream_leaves_it_open(source: satchel.Satchel) -> None:
+    """The caller's stream is the caller's: read to its end, never closed."""
+    import gc
+
+    for compress in (False, True):
+        out = io.BytesIO()
+        await transfer.export(source, out, ["kv:users"], gzip=compress)
+        assert not out.closed
+        stream = io.BytesIO(out.getvalue())
+        async with satchel.open(backend="memory") as target:
+            report = await transfer.import_(target, stream)
+        gc.collect()
+        assert report.total > 0
+        assert not stream.closed, "import_ closed the caller's stream"
+        stream.seek(0)
+        assert stream.read(1) in (b"{", b"\x1f")
+
+
+async def test_a_copy_between_a_handle_and_a_bare_backend_keeps_full_names(
+    source: satchel.Satchel,
+) -> None:
+    """A bare backend names every collection in full: a handle's records copied into one
+    land under the handle's full names (a handle of that namespace then reads them), and a
+    bare backend's full names, which a handle's namespace cannot hold, are refused."""
+    bare = MemoryBackend()
+    report = await transfer.copy(source, bare, verify=True)
+    assert report.mismatched == []
+    assert set(report.records) >= set(RECORD_NAMESPACES)
+    assert all(c.startswith(f"{source.namespace}:") for c in await bare.collections())
+    async with satchel.open(backend=bare, namespace=source.namespace) as reader:
+        assert await assert_same_data(source, reader, RECORD_NAMESPACES) > 0
+    async with satchel.open(backend="memory", namespace="acme") as target:
+        with pytest.raises(InvalidArgument, match="target"):
+            await transfer.copy(bare, target)
+        assert await target.backend.collections() == []
+
+
+async def test_fields_a_reader_does_not_know_are_ignored(
+    target: satchel.Satchel, tmp_path: Path
+) -> None:
+    """docs/moving-data.md: readers ignore fields they do not know, on any line (a record
+    line with a field named like the end line's is still a record)."""
+    record = {
+        "collection": "kv:x",
+        "key": "k",
+        "value": 1,
+        "version": 4,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+        "end": True,
+        "records": 0,
+        "note": "new",
+    }
+    lines = [
+        {"format": transfer.FORMAT, "format_version": 1, "note": "new"},
+        record,
+        {"end": True, "records": 1, "note": "new"},
+    ]
+    path = tmp_path / "extra.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = await transfer.import_(target, path)
+    assert report.records == {"kv:x": 1}
+    entry = await target.kv("x").get_entry("k")
+    assert entry is not None and entry.version == 4

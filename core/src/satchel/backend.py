@@ -200,13 +200,29 @@ def check_log_call(
 MAX_RESTORED_VERSION: Final = 2**46
 
 
+def _check_unicode(text: str, what: str) -> None:
+    """Refuse ``text`` holding a lone surrogate (not valid Unicode: no backend stores it)."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(
+            f"{what}: holds a lone surrogate ({exc.object[exc.start]!r}), which is not valid "
+            "Unicode"
+        ) from None
+
+
 def check_restore(records: Sequence[Record]) -> list[Record]:
     """The records of a :meth:`Backend.restore_many`, checked and normalised: each is a
     :class:`Record` with a non-empty collection and key, a version of 1 or more, and both
     ``created_at`` and ``updated_at`` set; the times come back as UTC with milliseconds (a
-    naive time is taken as UTC), the index values as tuples without repeats. Anything else
-    raises :class:`~satchel.errors.InvalidArgument` naming the record at fault, before a
-    backend writes anything."""
+    naive time is taken as UTC), the index values as tuples without repeats. No text of
+    it (collection, key, index names and values) may hold a lone surrogate, which no
+    backend can store and no store writes. Anything else raises
+    :class:`~satchel.errors.InvalidArgument` naming the record at fault, before a backend
+    writes anything. (The value is the backend's to check, as it encodes it: a restore
+    refuses what JSON cannot hold as the stores do.)"""
     checked: list[Record] = []
     for position, record in enumerate(records):
         where = f"records[{position}]"
@@ -219,6 +235,8 @@ def check_restore(records: Sequence[Record]) -> list[Record]:
             raise InvalidArgument(f"{where}: collection must not hold NUL")
         if not isinstance(record.key, str) or not record.key:
             raise InvalidArgument(f"{where}: key must be a non-empty string")
+        _check_unicode(record.collection, f"{where}: collection")
+        _check_unicode(record.key, f"{where}: key")
         version = record.version
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise InvalidArgument(f"{where}: version must be an int of 1 or more, not {version!r}")
@@ -248,6 +266,9 @@ def check_restore(records: Sequence[Record]) -> list[Record]:
                 raise InvalidArgument(
                     f"{where}: index[{name!r}] must be index values (strings), not {values!r}"
                 )
+            _check_unicode(name, f"{where}: index name")
+            for one in values:
+                _check_unicode(one, f"{where}: index[{name!r}]")
             index[name] = tuple(dict.fromkeys(values))
         checked.append(
             Record(

@@ -26,7 +26,10 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import stat
 import tempfile
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -299,8 +302,10 @@ async def copy(
         whether it can restore records, so that a dry run finds that out).
     :param verify: afterwards, summarise each namespace on both sides
         (:func:`summarize`); :attr:`Report.mismatched` names those that differ.
-    :raises InvalidArgument: a bad argument, or ``source`` and ``target`` the same
-        collections; nothing is written.
+    :raises InvalidArgument: a bad argument, ``source`` and ``target`` the same
+        collections, or a bare backend copied into a handle (its full names fit no
+        namespace; a handle copied into a bare backend keeps its full names there); nothing
+        is written.
     :raises Unsupported: the target cannot store records with their metadata; nothing is
         written.
     """
@@ -311,6 +316,16 @@ async def copy(
             "target: is the source itself (or holds it, or is held in it); copy to another "
             "backend or namespace"
         )
+    if dst.namespace is not None and src.namespace is None:
+        raise InvalidArgument(
+            "target: a handle holds only its namespace's collections, and the source, a bare "
+            "backend, names every collection in full; give the target as a bare backend too "
+            "(handle.raw_backend), or the source as a handle"
+        )
+    if dst.namespace is None and src.namespace is not None:
+        # a bare target names collections in full: the handle's records keep their full
+        # names there ("<namespace>:kv:users"), where a handle of that namespace finds them
+        dst = replace(dst, namespace=src.namespace)
     await dst.backend.restore_many([])  # Unsupported now, before anything is read or written
     report = Report(dry_run=dry_run)
     names = await _selected(src, namespaces, report)
@@ -344,7 +359,12 @@ def _time(value: datetime | None) -> str | None:
     if value is None:
         return None
     value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # the year with four digits whatever it is (strftime's %Y gives "5" for the year 5 on
+    # some platforms, which no ISO-8601 reader takes back)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
+        f"{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
+    )
 
 
 def _parse_time(value: Any, what: str) -> datetime | None:
@@ -358,7 +378,10 @@ def _parse_time(value: Any, what: str) -> datetime | None:
         raise ValueError(f"{what} is not an ISO-8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{what} has no time zone: {value!r}")
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00-05:00: beyond the years a time can hold
+        raise ValueError(f"{what} is out of range in UTC: {value!r}") from None
 
 
 def _line(record: Record, name: str) -> dict[str, Any]:
@@ -421,8 +444,13 @@ def _writer(file: str | os.PathLike[str] | IO[bytes], compress: bool | None) -> 
     if compress is None:
         compress = path.endswith(".gz")
     real = os.path.realpath(path)
-    partial = None if _in_place(path, real) else _partial_beside(real)
-    if partial is None:  # a device, a pipe, standard output, or a folder satchel cannot write
+    in_place = _in_place(path, real)
+    partial = None if in_place else _partial_beside(real)
+    if partial is None and not in_place:
+        with _staged(path, real, compress) as out:
+            yield out
+        return
+    if partial is None:  # a device, a pipe, standard output
         try:
             raw = open(path, "wb")  # noqa: SIM115 - closed below
         except OSError as exc:
@@ -443,6 +471,23 @@ def _writer(file: str | os.PathLike[str] | IO[bytes], compress: bool | None) -> 
             os.unlink(temporary)
 
 
+@contextlib.contextmanager
+def _staged(path: str, real: str, compress: bool | None) -> Iterator[IO[bytes]]:
+    """An export to a file whose folder takes no new file: written to a temporary file of
+    the system's, then copied onto the file once complete (which keeps its permissions), so
+    that an export that fails half-way still leaves an earlier file as it was."""
+    try:
+        fd = os.open(real, os.O_WRONLY | os.O_CREAT, 0o666)  # not emptied before the end
+    except OSError as exc:
+        raise InvalidArgument(f"file: cannot write {path!r}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as target, tempfile.TemporaryFile() as staged:
+        with _compressed(staged, compress) as out:
+            yield out
+        staged.seek(0)
+        target.truncate(0)
+        shutil.copyfileobj(staged, target)
+
+
 def _in_place(path: str, real: str) -> bool:
     """Whether an export is written straight into ``path``: a device or a pipe (standard
     output too, whatever it is redirected to), which a file moved into place would not
@@ -455,7 +500,7 @@ def _in_place(path: str, real: str) -> bool:
 def _partial_beside(real: str) -> tuple[int, str] | None:
     """A new file beside ``real`` with the permissions the export should end with (those of
     the file it replaces, else what the process's umask gives a new file), or ``None`` when
-    the folder takes no new file (the file itself is then written in place)."""
+    the folder takes no new file (the export is then staged elsewhere: :func:`_staged`)."""
     try:
         fd, temporary = tempfile.mkstemp(
             prefix=".satchel-export-", dir=os.path.dirname(real) or "."
@@ -547,7 +592,11 @@ class _Lines:
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise self.fail(f"not a satchel export (the first line has no format {FORMAT!r})")
         version = header.get("format_version")
-        if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        if (
+            not isinstance(version, int)
+            or isinstance(version, bool)
+            or not 1 <= version <= FORMAT_VERSION
+        ):
             raise self.fail(
                 f"format_version {version!r}: this satchel reads versions 1 to {FORMAT_VERSION}"
             )
@@ -557,8 +606,9 @@ class _Lines:
                 raise self.fail("the file ends without its end line: it is truncated")
             if not isinstance(line, dict):
                 raise self.fail("not a JSON object")
-            if "end" in line:
-                if line.get("records") != self.records:
+            if "end" in line and "collection" not in line:  # a record's line has one
+                count = line.get("records")
+                if type(count) is not int or count != self.records:
                     raise self.fail(
                         f"the end line counts {line.get('records')!r} records, the file "
                         f"holds {self.records}"
@@ -576,14 +626,19 @@ class _Lines:
 
     def _next(self) -> Any:
         while True:
-            raw = self.stream.readline()
+            try:
+                raw = self.stream.readline()
+            except (EOFError, gzip_module.BadGzipFile, zlib.error) as exc:
+                # a gzip file cut short, or whose data or checksum is damaged
+                self.number += 1
+                raise self.fail(f"damaged gzip data ({exc})") from None
             if not raw:
                 return None
             self.number += 1
             if raw.strip():
                 break
         try:
-            return json.loads(raw, parse_constant=_no_constant)
+            return json.loads(raw, parse_constant=_no_constant, object_pairs_hook=_unique)
         except (ValueError, RecursionError) as exc:
             raise self.fail(f"not JSON ({exc})") from None
 
@@ -595,6 +650,18 @@ _FIELDS: Final = frozenset(
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of a line, refused when a name appears twice in it: JSON readers differ on
+    which one counts, so such a line could restore one record here and show another to
+    whatever else reads the file. satchel never writes one."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        names = [name for name, _ in pairs]
+        twice = next(name for i, name in enumerate(names) if name in names[:i])
+        raise ValueError(f"the name {twice!r} twice in one object")
+    return found
 
 
 def _record(line: dict[str, Any]) -> tuple[str, Record]:
@@ -627,23 +694,72 @@ def _record(line: dict[str, Any]) -> tuple[str, Record]:
 
 
 @contextlib.contextmanager
-def _reader(file: str | os.PathLike[str] | IO[bytes]) -> Iterator[tuple[IO[bytes], str]]:
+def _reader(
+    file: str | os.PathLike[str] | IO[bytes], shown: str | None = None
+) -> Iterator[tuple[IO[bytes], str]]:
+    """The lines of ``file``, unzipped, and how errors name it (``shown``, else its path)."""
     if isinstance(file, (str, os.PathLike)):
         path = os.fspath(file)
-        try:
-            raw = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise InvalidArgument(f"file: cannot read {path!r}: {exc.strerror}") from None
-        with raw:
-            yield _unzipped(raw), repr(path)
+        with _opened(path, shown) as raw:
+            yield _unzipped(raw), shown or repr(path)
         return
     yield _unzipped(file), "the stream"
+
+
+def _opened(path: str, shown: str | None = None) -> IO[bytes]:
+    try:
+        return open(path, "rb")  # the caller closes it
+    except OSError as exc:
+        what = shown or repr(path)
+        raise InvalidArgument(f"file: cannot read {what}: {exc.strerror}") from None
+
+
+@contextlib.contextmanager
+def _rereadable(
+    file: str | os.PathLike[str] | IO[bytes], dry_run: bool
+) -> Iterator[tuple[str | os.PathLike[str] | IO[bytes], str | None]]:
+    """``file`` as :func:`import_` reads it, and the name its errors give: a path that
+    names no regular file (a pipe: ``/dev/stdin``, a shell's ``<(zcat backup.gz)``) can be
+    read only once, so it is first copied, as it is, to a temporary file, which is then
+    checked whole and restored as a regular file is. A regular file's path, a stream, or a
+    dry run (read once) are taken as they are."""
+    if dry_run or not isinstance(file, (str, os.PathLike)):
+        yield file, None
+        return
+    path = os.fspath(file)
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        regular = True  # reading it says why not
+    if regular:
+        yield file, None
+        return
+    with _opened(path) as raw, tempfile.NamedTemporaryFile(prefix="satchel-import-") as spool:
+        shutil.copyfileobj(raw, spool)
+        spool.flush()
+        yield spool.name, repr(path)
+
+
+class _Borrowed(io.RawIOBase):
+    """A caller's stream, read through a buffer that closing (or collecting) leaves it
+    open: an import reads it to its end but does not own it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _unzipped(stream: IO[bytes]) -> IO[bytes]:
     buffered: Any = stream
     if not isinstance(stream, io.BufferedReader):
-        buffered = io.BufferedReader(cast(Any, stream))
+        buffered = io.BufferedReader(_Borrowed(stream))
     if buffered.peek(2)[:2] == _GZIP_MAGIC:
         return cast(IO[bytes], gzip_module.GzipFile(fileobj=buffered, mode="rb"))
     return cast(IO[bytes], buffered)
@@ -664,8 +780,9 @@ async def import_(
 
     A path is read twice: first every line is checked, so a damaged or truncated file
     raises :class:`~satchel.errors.InvalidArgument` (naming the line) and writes nothing;
-    then the records are restored. A stream is read once, and the check of each line
-    comes just before its batch is restored.
+    then the records are restored. A path that names a pipe (``/dev/stdin``, a shell's
+    ``<(zcat backup.gz)``) is first copied to a temporary file, then read so. A stream is
+    read once, and the check of each line comes just before its batch is restored.
 
     :param dry_run: read and check the file, write nothing.
     :raises Unsupported: the target cannot store records with their metadata; nothing is
@@ -679,40 +796,41 @@ async def import_(
     ):
         raise InvalidArgument(f"namespaces: must be a list of namespace names, not {namespaces!r}")
     wanted = None if namespaces is None else set(namespaces)
-    if isinstance(file, (str, os.PathLike)) and not dry_run:
-        with _reader(file) as (stream, what):
-            for _ in _Lines(stream, what, dst):
-                pass
-    report = Report(dry_run=dry_run)
-    done = 0
-    batch: list[Record] = []
+    with _rereadable(file, dry_run) as (source, shown):
+        if isinstance(source, (str, os.PathLike)) and not dry_run:
+            with _reader(source, shown) as (stream, what):
+                for _ in _Lines(stream, what, dst):
+                    pass
+        report = Report(dry_run=dry_run)
+        done = 0
+        batch: list[Record] = []
 
-    async def flush() -> None:
-        nonlocal done, batch
-        if not dry_run and batch:
-            await dst.backend.restore_many(batch)
-        now = utcnow()
-        report.expired += sum(1 for r in batch if not r.is_live(now))
-        done += len(batch)
-        if batch:
-            _notify(progress, Progress(last, report.records[last], done, None))
-        batch = []
+        async def flush() -> None:
+            nonlocal done, batch
+            if not dry_run and batch:
+                await dst.backend.restore_many(batch)
+            now = utcnow()
+            report.expired += sum(1 for r in batch if not r.is_live(now))
+            done += len(batch)
+            if batch:
+                _notify(progress, Progress(last, report.records[last], done, None))
+            batch = []
 
-    last = ""
-    with _reader(file) as (stream, what):
-        for name, record in _Lines(stream, what, dst):
-            if wanted is not None and name not in wanted:
-                continue
-            if _is_log(dst.collection(name)):
-                if name not in report.skipped:
-                    report.skipped.append(name)
-                continue
-            if name != last and batch:
-                await flush()
-            last = name
-            report.records[name] = report.records.get(name, 0) + 1
-            batch.append(replace(record, collection=dst.collection(name)))
-            if len(batch) >= batch_size:
-                await flush()
-        await flush()
-    return report
+        last = ""
+        with _reader(source, shown) as (stream, what):
+            for name, record in _Lines(stream, what, dst):
+                if wanted is not None and name not in wanted:
+                    continue
+                if _is_log(dst.collection(name)):
+                    if name not in report.skipped:
+                        report.skipped.append(name)
+                    continue
+                if name != last and batch:
+                    await flush()
+                last = name
+                report.records[name] = report.records.get(name, 0) + 1
+                batch.append(replace(record, collection=dst.collection(name)))
+                if len(batch) >= batch_size:
+                    await flush()
+            await flush()
+        return report

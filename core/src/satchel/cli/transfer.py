@@ -100,7 +100,10 @@ def open_end(spec: str | None, option: str) -> Satchel:
         return open_satchel(environ=read_env_file(path, option))
     if spec.replace("-", "_").isidentifier():
         return open_satchel(backend=spec, environ=os.environ)
-    raise click.BadParameter(f"{spec!r}: no such file, and not a backend name", param_hint=option)
+    # a mistyped URL (redis:/:password@host) may hold a password: repeated only when it
+    # holds none of the characters that set one off
+    shown = "the value given" if any(c in spec for c in "@:=") else repr(spec)
+    raise click.BadParameter(f"{shown}: no such file, and not a backend name", param_hint=option)
 
 
 class _Meter:

@@ -342,3 +342,31 @@ class RestoreRules(ConformanceFixtures):
         with pytest.raises(InvalidArgument):
             await backend.restore_many([good, {"key": "not a record"}])  # type: ignore[list-item]
         assert await backend.get(collection, "good") is None
+
+    @pytest.mark.asyncio
+    async def test_text_or_a_value_no_backend_can_hold_writes_nothing(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """What a store refuses to write (a lone surrogate anywhere, a value JSON cannot
+        hold) is refused by a restore too, on every backend alike: InvalidArgument, and
+        nothing of the call written."""
+        good = restored(collection, "good", 1, 4)
+        bad_records = [
+            restored(collection, "bad\ud800", 1, 3),
+            restored(f"{collection}\udfff", "bad", 1, 3),
+            restored(collection, "bad", 1, 3, index={"tag\ud800": ("x",)}),
+            restored(collection, "bad", 1, 3, index={"tag": ("ok", "x\udc00")}),
+            restored(collection, "bad", {"text": "x\ud800"}, 3),
+            restored(collection, "bad", {"x\ud800": 1}, 3),
+            restored(collection, "bad", [1.0, float("nan")], 3),
+            restored(collection, "bad", {"n": float("inf")}, 3),
+        ]
+        try:
+            await backend.restore_many([])
+        except Unsupported as exc:
+            pytest.skip(f"the backend does not implement restore_many: {exc}")
+        for bad in bad_records:
+            with pytest.raises(InvalidArgument):
+                await backend.restore_many([good, bad])
+            assert await backend.get(collection, "good") is None, f"{bad!r} let 'good' in"
+        assert await backend.count(collection) == 0

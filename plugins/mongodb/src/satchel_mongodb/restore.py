@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import DeleteOne, ReplaceOne
 
 from satchel.backend import Record, check_restore, utcnow
+from satchel.toolkit import MAX_STORED_DEPTH, encode_json
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -49,6 +50,10 @@ async def restore_many(backend: MongoBackend, records: Sequence[Record]) -> None
         assert record.created_at is not None  # check_restore made sure of both
         assert record.updated_at is not None
         backend._collection(record.collection)  # a name MongoDB refuses writes nothing
+        # what the stores refuse in a value (NaN, infinity, a lone surrogate), refused here
+        # as by every backend's restore: BSON would store the first two and raise an
+        # untyped error for the third
+        encode_json(record.value, f"value of {record.key!r}", max_depth=MAX_STORED_DEPTH)
         # encoded (and checked) once, each with its own write id, before anything is written
         doc = backend._document(
             record, record.version, record.created_at, record.updated_at, backend._write_id()
