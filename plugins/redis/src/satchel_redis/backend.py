@@ -754,21 +754,20 @@ class RedisBackend(Backend):
         return self._decode(collection, key, raw, _now_ms())
 
     async def exists(self, collection: str, key: str) -> bool:
-        """One ``HMGET`` of the version and expiry fields: the value is not read."""
-        rk = f"{self._layout.base(collection)}r:{key}"
-        version, expires = await self._run(
+        """What :meth:`get` would say, without reading the value: one script call reads the
+        metadata and whether the value field is there, and they are checked as ``get``
+        checks them (a damaged record raises :class:`CorruptRecord` from both; only a value
+        whose bytes are not JSON goes unseen, as the value is not read)."""
+        base = self._layout.base(collection)
+        rk = f"{base}r:{key}"
+        meta, has_value, index_json = await self._run(
             lambda: f"exists {key!r} in {collection!r}",
-            lambda: self._client.hmget(rk, "n", "e"),
+            self._script("exists", [rk], [base, 0]),
             rk,
         )
-        if version is None:
-            if expires is not None:
-                raise self._corrupt(collection, key, "no field 'n'")
-            return False
-        try:
-            return expires is None or int(expires) > _now_ms()
-        except ValueError as exc:
-            raise self._corrupt(collection, key, f"{type(exc).__name__}: {exc}") from None
+        value = b"null" if has_value else None  # stands for the value, which is not read
+        record = self._decode_packed(collection, key, (meta, value, index_json), _now_ms())
+        return record is not None
 
     async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
         if not keys:
