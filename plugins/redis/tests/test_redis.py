@@ -1391,6 +1391,7 @@ async def _outcome(read: Any) -> Any:
         (("hdel", "u"), False),
         (("hset", "n", "seven"), False),
         (("hset", "c", "noon"), False),
+        (("hset", "c", "1 2"), True),
         (("hset", "e", "soon"), False),
         (("hset", "i", "[not an index"), False),
         (("hset", "i", "{not json"), True),

@@ -93,6 +93,9 @@ _loads = decode_json
 _MOMENTS: dict[bytes, datetime] = {}
 _MOMENTS_MAX = 4096
 
+#: The fields of a record's hash the ``exists`` script reads, in the order it returns them.
+_EXISTS_FIELDS = (b"n", b"c", b"u", b"e", b"i")
+
 
 def _index(index_json: bytes | None) -> dict[str, tuple[str, ...]]:
     """A record's index entries from their stored JSON (none when missing or empty);
@@ -760,14 +763,24 @@ class RedisBackend(Backend):
         whose bytes are not JSON goes unseen, as the value is not read)."""
         base = self._layout.base(collection)
         rk = f"{base}r:{key}"
-        meta, has_value, index_json = await self._run(
+        reply = await self._run(
             lambda: f"exists {key!r} in {collection!r}",
             self._script("exists", [rk], [base, 0]),
             rk,
         )
-        value = b"null" if has_value else None  # stands for the value, which is not read
-        record = self._decode_packed(collection, key, (meta, value, index_json), _now_ms())
-        return record is not None
+        if not isinstance(reply, list) or len(reply) != 7:
+            raise self._corrupt(collection, key, "not a hash")
+        *fields, has_value, is_hash = reply
+        if not is_hash:
+            return False
+        # the hash as HGETALL would give it, "null" standing for the value (not read),
+        # decoded by the code that decodes get's: the same checks, the same answer
+        raw = {name: f for name, f in zip(_EXISTS_FIELDS, fields, strict=True) if f is not None}
+        if has_value:
+            raw[b"v"] = b"null"
+        elif not raw:
+            raw[b"?"] = b""  # a hash of other fields only: not a record, as get finds it
+        return self._decode(collection, key, raw, _now_ms()) is not None
 
     async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
         if not keys:

@@ -314,18 +314,19 @@ if live then return remember(token, keep, {{'ok', 1}}) end
 return remember(token, keep, {{'ok', 0}})
 """,
     # KEYS: a record. ARGV: base, 0. What exists needs to answer as get would, without
-    # the value: get_many's three replies for the record, with 1 in place of the value
-    # when the hash has its value field (nil when it lacks it).
+    # the value: the fields n c u e i (nil where missing), then 1 when the hash has its
+    # value field v (else 0), then 1 when the key holds a hash (else 0); 'corrupt' where
+    # it holds another type.
     "exists": """
 local f = redis.pcall('HMGET', KEYS[1], 'n', 'c', 'u', 'e', 'i')
-if f['err'] then return {'corrupt', false, false} end
-local v = redis.call('HEXISTS', KEYS[1], 'v')
-if not (f[1] or f[2] or f[3] or f[4] or f[5]) and v == 0 then
-  if redis.call('EXISTS', KEYS[1]) == 0 then return {false, false, false} end
+if f['err'] then return 'corrupt' end
+f[6] = redis.call('HEXISTS', KEYS[1], 'v')
+if f[6] == 1 or f[1] or f[2] or f[3] or f[4] or f[5] then
+  f[7] = 1
+else  -- none of the fields: no hash, or one of other fields only
+  f[7] = redis.call('EXISTS', KEYS[1])
 end
-local meta = {f[1] or '', f[2] or '', f[3] or ''}
-if f[4] then meta[4] = f[4] end
-return {table.concat(meta, ' '), v == 1 and 1 or false, f[5] or false}
+return f
 """,
     # KEYS: records. ARGV: base, 0. Three replies per record, flat (few replies for the
     # client to parse): the metadata 'n c u' or 'n c u e' (e only when the field is
