@@ -1399,12 +1399,13 @@ async def _outcome(read: Any) -> Any:
         (("only", "v"), False),
     ],
 )
-async def test_exists_answers_as_get_on_a_hash_damaged_from_outside(
+async def test_exists_and_get_many_answer_as_get_on_a_hash_damaged_from_outside(
     backend: RedisBackend, raw: Redis, damage: tuple[str, ...], expired: bool
 ) -> None:
     """``exists`` reads no value, yet says what ``get`` says of a record's hash damaged from
     outside: ``CorruptRecord`` while the record is live (also for a missing value field),
-    gone once its expiry has passed."""
+    gone once its expiry has passed; ``get_many``, which reads the hash in another form,
+    says the same."""
     c = "damaged"
     rk = f"satchel-unit:{{{c}}}:r:k"
     expires = utcnow() + timedelta(milliseconds=200) if expired else None
@@ -1423,3 +1424,5 @@ async def test_exists_answers_as_get_on_a_hash_damaged_from_outside(
     there = await _outcome(backend.exists(c, "k"))
     assert there == (got if got is CorruptRecord else got is not None)
     assert there == (False if expired else CorruptRecord)
+    many = await _outcome(backend.get_many(c, ["k"]))
+    assert many == (got if got is CorruptRecord else [got]), "get_many answers as get"

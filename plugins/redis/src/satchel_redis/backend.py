@@ -661,19 +661,14 @@ class RedisBackend(Backend):
     def _decode_packed(
         self, collection: str, key: str, replies: Sequence[Any], now_ms: int
     ) -> Record | None:
-        """A record from the ``get_many`` script's three replies (``None`` when there is
+        """A record from the ``get_many`` script's four replies (``None`` when there is
         none, or it expired)."""
-        meta, value, index_json = replies
+        meta, expires, value, index_json = replies
         if meta is None:
             return None
         if meta == b"corrupt":
             raise self._corrupt(collection, key, "not a hash")
         try:
-            parts = meta.split(b" ")
-            if len(parts) == 3:  # no expiry field
-                (version, created, updated), expires = parts, None
-            else:
-                version, created, updated, expires = parts
             expires_at = None
             if expires is not None:  # checked first, as get does: an expired record is gone
                 if int(expires) <= now_ms:
@@ -681,6 +676,7 @@ class RedisBackend(Backend):
                 expires_at = _at(expires)
             if value is None:
                 raise KeyError(b"v")
+            version, created, updated = meta.split(b" ")  # more parts: a field is garbled
             for name, part in ((b"n", version), (b"c", created), (b"u", updated)):
                 if not part:
                     raise KeyError(name)
@@ -794,13 +790,13 @@ class RedisBackend(Backend):
             f"{base}k",
         )
         now_ms = _now_ms()
-        if len(results) != 3 * len(keys):
+        if len(results) != 4 * len(keys):
             raise SatchelError(
                 f"get_many in {collection!r}: the script answered {len(results)} "
                 f"replies for {len(keys)} keys"
             )
         return [
-            self._decode_packed(collection, key, results[3 * j : 3 * j + 3], now_ms)
+            self._decode_packed(collection, key, results[4 * j : 4 * j + 4], now_ms)
             for j, key in enumerate(keys)
         ]
 
