@@ -338,3 +338,16 @@ async def test_a_query_object_stands_alone(kv_store: KVStore) -> None:
     with pytest.raises(InvalidQuery, match=r"^where: must be a Query"):
         check_query("not a query", argument="where")  # type: ignore[arg-type]
     assert await kv_store.get_many(["a", "b"]) == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("offset", [False, 0.0])
+async def test_an_offset_that_is_not_a_whole_number_is_refused_beside_a_query_too(
+    kv_store: KVStore, offset: Any
+) -> None:
+    """``offset=False`` or ``0.0`` is refused without a Query (not a whole number); beside a
+    Query it is an argument given with it, not a default to ignore."""
+    query = parse_query({"limit": 1})
+    with pytest.raises(InvalidQuery, match=r"^offset: must be a whole number"):
+        await kv_store.query(offset=offset)
+    with pytest.raises(InvalidArgument, match=r"^offset: given with a Query as where"):
+        await kv_store.query(query, offset=offset)

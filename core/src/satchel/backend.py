@@ -517,7 +517,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def drop(self, collection: str) -> int:
-        """Delete the whole collection; return how many live records it held."""
+        """Delete the whole collection; return how many live records it removed (drops
+        racing each other report each record once in all)."""
 
     @abc.abstractmethod
     async def purge_expired(self) -> int:

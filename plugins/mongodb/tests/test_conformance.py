@@ -34,6 +34,23 @@ async def plant_foreign_document(backend: Backend, collection: str, key: str) ->
         await raw.close()
 
 
+async def unset_value(backend: Backend, collection: str, key: str) -> None:
+    """What another client of the server could do: ``$unset`` a record's ``value``, its
+    metadata left in place."""
+    assert isinstance(backend, MongoBackend)
+    raw: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        backend.settings.uri.get_secret_value()
+    )
+    try:
+        mongo = backend._collection(collection)
+        done = await raw[backend.settings.database][mongo.name].update_one(
+            {"_id": key}, {"$unset": {"value": ""}}
+        )
+        assert done.modified_count == 1
+    finally:
+        await raw.close()
+
+
 class TestSecantus(BackendConformance):
     """A SecantusDB server (the MongoDB wire protocol, in a process of its own)."""
 
@@ -69,6 +86,9 @@ class TestSecantus(BackendConformance):
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         await plant_foreign_document(backend, collection, key)
 
+    async def remove_record_value(self, backend: Backend, collection: str, key: str) -> None:
+        await unset_value(backend, collection, key)
+
 
 class TestRealMongo(BackendConformance):
     """A real mongod, when ``SATCHEL_TEST_MONGODB_URI`` names one."""
@@ -83,3 +103,6 @@ class TestRealMongo(BackendConformance):
 
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         await plant_foreign_document(backend, collection, key)
+
+    async def remove_record_value(self, backend: Backend, collection: str, key: str) -> None:
+        await unset_value(backend, collection, key)

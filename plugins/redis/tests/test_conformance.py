@@ -43,6 +43,22 @@ async def plant_string(backend: Backend, collection: str, key: str, garbage: byt
         await raw.aclose()
 
 
+async def remove_value_field(backend: Backend, collection: str, key: str) -> None:
+    """What another client of the server could do: ``HDEL`` the value field ``v`` of a
+    record's hash, its metadata left in place."""
+    assert isinstance(backend, RedisBackend)
+    settings = backend.settings
+    assert settings.url is not None
+    url = settings.url.get_secret_value()
+    raw: Redis | RedisCluster
+    raw = RedisCluster.from_url(url) if settings.cluster else Redis.from_url(url)
+    try:
+        base = f"{settings.key_prefix}{{{collection}}}:"
+        assert await raw.hdel(f"{base}r:{key}", "v") == 1
+    finally:
+        await raw.aclose()
+
+
 class TestStandalone(BackendConformance):
     """A standalone server."""
 
@@ -66,6 +82,9 @@ class TestStandalone(BackendConformance):
 
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         await plant_string(backend, collection, key, b"not a hash")
+
+    async def remove_record_value(self, backend: Backend, collection: str, key: str) -> None:
+        await remove_value_field(backend, collection, key)
 
 
 class TestCluster(BackendConformance):
@@ -105,3 +124,6 @@ class TestCluster(BackendConformance):
 
     async def plant_corrupt_record(self, backend: Backend, collection: str, key: str) -> None:
         await plant_string(backend, collection, key, json.dumps([1, 2]).encode())
+
+    async def remove_record_value(self, backend: Backend, collection: str, key: str) -> None:
+        await remove_value_field(backend, collection, key)

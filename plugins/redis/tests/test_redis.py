@@ -1401,3 +1401,58 @@ def test_credentials_in_a_host_or_sentinel_are_refused_and_never_shown(
         satchel.open(environ=environ)
     assert f"SATCHEL_REDIS_{shown.upper()}" in str(info.value)
     assert "hunter2SECRET" not in str(info.value)
+
+
+async def _outcome(read: Any) -> Any:
+    try:
+        return await read
+    except CorruptRecord:
+        return CorruptRecord
+
+
+@pytest.mark.parametrize(
+    ("damage", "expired"),
+    [
+        (("hdel", "v"), False),
+        (("hdel", "v"), True),
+        (("hdel", "n"), False),
+        (("hdel", "n"), True),
+        (("hdel", "c"), False),
+        (("hdel", "u"), False),
+        (("hset", "n", "seven"), False),
+        (("hset", "c", "noon"), False),
+        (("hset", "c", "1 2"), True),
+        (("hset", "e", "soon"), False),
+        (("hset", "i", "[not an index"), False),
+        (("hset", "i", "{not json"), True),
+        (("only", "x"), False),
+        (("only", "v"), False),
+    ],
+)
+async def test_exists_and_get_many_answer_as_get_on_a_hash_damaged_from_outside(
+    backend: RedisBackend, raw: Redis, damage: tuple[str, ...], expired: bool
+) -> None:
+    """``exists`` reads no value, yet says what ``get`` says of a record's hash damaged from
+    outside: ``CorruptRecord`` while the record is live (also for a missing value field),
+    gone once its expiry has passed; ``get_many``, which reads the hash in another form,
+    says the same."""
+    c = "damaged"
+    rk = f"satchel-unit:{{{c}}}:r:k"
+    expires = utcnow() + timedelta(milliseconds=200) if expired else None
+    await backend.put(Record(c, "k", {"big": "x" * 1000}, expires_at=expires))
+    match damage:
+        case ("hdel", field):
+            await raw.hdel(rk, field)
+        case ("hset", field, text):
+            await raw.hset(rk, field, text)
+        case ("only", field):
+            await raw.delete(rk)
+            await raw.hset(rk, field, "1")
+    if expired:
+        await asyncio.sleep(0.3)
+    got = await _outcome(backend.get(c, "k"))
+    there = await _outcome(backend.exists(c, "k"))
+    assert there == (got if got is CorruptRecord else got is not None)
+    assert there == (False if expired else CorruptRecord)
+    many = await _outcome(backend.get_many(c, ["k"]))
+    assert many == (got if got is CorruptRecord else [got]), "get_many answers as get"

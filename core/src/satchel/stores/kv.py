@@ -307,16 +307,18 @@ class KVStore(StoreBase):
         :param cursor: the ``next_cursor`` of the previous page of the same query.
         """
         if isinstance(where, Query):
+            # offset's default is the int 0: False or 0.0 there is an argument given (and
+            # one that Query.build would refuse), not the default
             given = [
                 name
-                for name, value, default in (
-                    ("order_by", order_by, None),
-                    ("select", select, None),
-                    ("limit", limit, None),
-                    ("offset", offset, 0),
-                    ("cursor", cursor, None),
+                for name, unset in (
+                    ("order_by", order_by is None),
+                    ("select", select is None),
+                    ("limit", limit is None),
+                    ("offset", type(offset) is int and offset == 0),
+                    ("cursor", cursor is None),
                 )
-                if value is not default and value != default
+                if not unset
             ]
             if given:
                 raise InvalidArgument(

@@ -172,6 +172,25 @@ class ConcurrencyRules(ConformanceFixtures):
         assert await backend.get(collection, "k") is None
 
     @pytest.mark.asyncio
+    async def test_concurrent_drops_count_each_record_once(
+        self, backend: Backend, collection: str, make_backend: MakeBackend
+    ) -> None:
+        """``drop`` returns how many live records it removed: drops of one collection
+        racing each other (two deletes of one instance, say) report each record once in
+        all, never the same records twice."""
+        await backend.put_many([rec(collection, f"k{i}", i) for i in range(30)])
+        count = 2 if backend.capabilities.shared_across_processes else 1
+        async with open_clients(backend, make_backend, count) as clients:
+
+            async def drop(client: Backend) -> int:
+                await asyncio.sleep(0)
+                return await client.drop(collection)
+
+            dropped = await asyncio.gather(*(drop(clients[i % count]) for i in range(4)))
+        assert sum(dropped) == 30, f"the drops reported {dropped} for 30 records"
+        assert await backend.count(collection) == 0
+
+    @pytest.mark.asyncio
     async def test_a_batch_racing_other_writers_writes_each_record_exactly_once(
         self, backend: Backend, collection: str, make_backend: MakeBackend
     ) -> None:

@@ -140,6 +140,18 @@ class ConformanceFixtures:
         """
         raise NotImplementedError
 
+    async def remove_record_value(self, backend: Backend, collection: str, key: str) -> None:
+        """Optional hook: remove the stored value of the record under ``(collection, key)``
+        and nothing else, as another client of the same server could (Redis: ``HDEL`` of
+        the hash's value field; MongoDB: ``$unset`` of the document's ``value``).
+
+        When overridden, the kit checks that every read of the key (``exists`` included,
+        which must answer as ``get`` would) raises :class:`~satchel.errors.CorruptRecord`
+        naming the key while the record is live, and that a write repairs it. The default
+        raises :class:`NotImplementedError`, and the tests that need the hook skip.
+        """
+        raise NotImplementedError
+
     # -- what the kit provides -------------------------------------------------------------
 
     @pytest.fixture

@@ -202,6 +202,49 @@ class InstanceRules(ConformanceFixtures):
         assert await instances.delete(made.id, expected_version=both.version) == 1
 
     @pytest.mark.asyncio
+    async def test_concurrent_deletes_and_updates_leave_nothing_and_count_once(
+        self, satchel_handle: satchel.Satchel, backend: Backend
+    ) -> None:
+        """Deletes of one instance racing each other and updates of it: every delete
+        finishes or finds it gone, every update lands before the delete or is refused, the
+        records are reported once in all, and nothing of it is left (no catalogue record,
+        no data, no orphan), while another instance and the tenant keep theirs."""
+        instances = satchel_handle.instances()
+        doomed = await instances.create("doomed")
+        kept = await instances.create("kept")
+        await (await instances.kv(doomed.id, "a")).set_many({f"k{i}": i for i in range(12)})
+        await (await instances.kv(doomed.id, "b")).set("k", "b")
+        await (await instances.kv(kept.id, "a")).set("k", "kept")
+        await satchel_handle.kv("a").set("k", "the tenant's own")
+
+        async def delete() -> int | str:
+            await asyncio.sleep(0)
+            try:
+                return await instances.delete(doomed.id)
+            except NotFound:
+                return "NotFound"
+
+        async def update(i: int) -> str:
+            await asyncio.sleep(0)
+            try:
+                await instances.update(doomed.id, name=f"late {i}")
+            except (Conflict, NotFound) as exc:
+                return type(exc).__name__
+            return "updated"
+
+        results = await asyncio.gather(*(delete() for _ in range(3)), *map(update, range(3)))
+        counts = [r for r in results[:3] if isinstance(r, int)]
+        assert counts, f"no delete finished: {results}"
+        assert sum(counts) == 13, f"the deletes reported {results[:3]} for 13 records"
+        assert set(results[3:]) <= {"updated", "Conflict", "NotFound"}, results
+        assert await instances.get(doomed.id) is None
+        assert await instances.orphans() == []
+        assert not [c for c in await backend.collections() if doomed.id in c]
+        assert await instances.count(kept.id) == 1
+        assert await satchel_handle.kv("a").get("k") == "the tenant's own"
+        assert await instances.delete(kept.id) == 1
+
+    @pytest.mark.asyncio
     async def test_bad_instance_input_is_refused_naming_the_argument(
         self, satchel_handle: satchel.Satchel
     ) -> None:

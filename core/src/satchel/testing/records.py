@@ -614,6 +614,7 @@ class CorruptRecordRules(ConformanceFixtures):
         await self._plant_corrupt(backend, collection, "bad:key")
         for read in (
             lambda: backend.get(collection, "bad:key"),
+            lambda: backend.exists(collection, "bad:key"),
             lambda: backend.get_many(collection, ["good", "bad:key"]),
             lambda: run_query(backend, collection),
         ):
@@ -623,6 +624,41 @@ class CorruptRecordRules(ConformanceFixtures):
         got = await backend.get(collection, "good")
         assert got is not None
         assert got.value == {"fine": True}
+
+    @pytest.mark.asyncio
+    async def test_exists_answers_as_get_for_a_record_whose_value_was_removed(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """A record whose value another client removed, metadata left in place, is corrupt
+        to ``exists`` as to ``get`` (``exists`` must not say ``True`` of a record ``get``
+        cannot return); once it has expired, both say it is gone; a write repairs it."""
+        await backend.put(rec(collection, "good", {"fine": True}))
+        await backend.put(rec(collection, "bad:key", {"soon": "damaged"}))
+        await backend.put(
+            rec(collection, "gone", "expires", expires_at=utcnow() + timedelta(seconds=0.3))
+        )
+        try:
+            await self.remove_record_value(backend, collection, "bad:key")
+            await self.remove_record_value(backend, collection, "gone")
+        except NotImplementedError:
+            pytest.skip("remove_record_value is not provided")
+        for read in (
+            lambda: backend.get(collection, "bad:key"),
+            lambda: backend.exists(collection, "bad:key"),
+            lambda: backend.get_many(collection, ["good", "bad:key"]),
+        ):
+            with pytest.raises(CorruptRecord) as info:
+                await read()
+            assert "bad:key" in str(info.value), "the message names the key"
+        assert await backend.exists(collection, "good") is True
+        await asyncio.sleep(0.5)  # "gone" has surely expired: neither read sees it
+        assert await backend.get(collection, "gone") is None
+        assert await backend.exists(collection, "gone") is False
+        await backend.put(rec(collection, "bad:key", "repaired"))
+        assert await backend.exists(collection, "bad:key") is True
+        got = await backend.get(collection, "bad:key")
+        assert got is not None
+        assert got.value == "repaired"
 
     @pytest.mark.asyncio
     async def test_a_corrupt_record_can_be_overwritten_and_deleted(

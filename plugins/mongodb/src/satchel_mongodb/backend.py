@@ -1706,15 +1706,21 @@ class MongoBackend(Backend):
     @_bounded
     async def drop(self, collection: str) -> int:
         coll = self._collection(collection)
-        live = {**translate.live(utcnow()), "$or": _RECORD_OR_LOG}
-        count = await self._call(coll.count_documents(live), "count in", collection)
+        now = utcnow()
         # the floor first, then every document at or below it (a record written meanwhile
         # above the floor was written after the drop, and stays; so does a log appended to)
         top = await self._top_version(coll, collection, {})
         await self._raise_floor(collection, top)
         floor = top if _is_version(top) else 0
         below: dict[str, Any] = {"$nor": [{"version": {"$gt": floor}}]}
-        if await self._logs.drop(coll, collection, floor):
+        # the live records first, counted by their removal: drops racing this one (two
+        # deletes of one instance) count each record once in all, never twice
+        live = {**translate.live(now), "seq": {"$exists": False}, **below}
+        removed = await self._call(coll.delete_many(live), "drop", collection)
+        count = int(removed.deleted_count)
+        logs = await self._logs.drop(coll, collection, floor, now)
+        if logs is not None:
+            count += logs
             below["seq"] = {"$exists": False}  # the logs' documents are gone (or stay)
         await self._call(coll.delete_many(below), "drop", collection)
         # an empty collection goes too, so that the database does not fill up with empty

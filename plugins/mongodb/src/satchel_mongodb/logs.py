@@ -542,18 +542,23 @@ class MongoLogs:
         )
         return doc is not None
 
-    async def drop(self, coll: AsyncCollection[Any], collection: str, floor: int) -> bool:
+    async def drop(
+        self, coll: AsyncCollection[Any], collection: str, floor: int, now: datetime
+    ) -> int | None:
         """Remove every log at or below the collection's ``floor`` (raised by the caller):
         the heads, then the entries of every log whose head is gone. A log appended to
-        after the floor was raised keeps its head and its entries. Whether the collection
-        held logs at all."""
+        after the floor was raised keeps its head and its entries. How many live logs that
+        hold entries it removed (counted by their removal, so that drops racing each other
+        count each once), or ``None`` when the collection held no logs at all."""
         if not await self._holds_logs(coll, collection):
-            return False
-        await self.call(
-            coll.delete_many({"seq": 0, "$nor": [{"version": {"$gt": floor}}]}), "drop", collection
-        )
+            return None
+        below: dict[str, Any] = {"seq": 0, "$nor": [{"version": {"$gt": floor}}]}
+        live = {**below, "expires": {"$not": {"$lte": now}}}
+        live["$or"] = [{"length": {"$gt": 0}}, {"n": {"$gt": 0}}]
+        done = await self.call(coll.delete_many(live), "drop", collection)
+        await self.call(coll.delete_many(below), "drop", collection)
         await self._remove_orphans(coll, collection, floor, None)
-        return True
+        return int(done.deleted_count)
 
     async def _remove_orphans(
         self, coll: AsyncCollection[Any], collection: str, floor: int, keys: list[str] | None

@@ -93,6 +93,9 @@ _loads = decode_json
 _MOMENTS: dict[bytes, datetime] = {}
 _MOMENTS_MAX = 4096
 
+#: The fields of a record's hash the ``exists`` script reads, in the order it returns them.
+_EXISTS_FIELDS = (b"n", b"c", b"u", b"e", b"i")
+
 
 def _index(index_json: bytes | None) -> dict[str, tuple[str, ...]]:
     """A record's index entries from their stored JSON (none when missing or empty);
@@ -658,19 +661,14 @@ class RedisBackend(Backend):
     def _decode_packed(
         self, collection: str, key: str, replies: Sequence[Any], now_ms: int
     ) -> Record | None:
-        """A record from the ``get_many`` script's three replies (``None`` when there is
+        """A record from the ``get_many`` script's four replies (``None`` when there is
         none, or it expired)."""
-        meta, value, index_json = replies
+        meta, expires, value, index_json = replies
         if meta is None:
             return None
         if meta == b"corrupt":
             raise self._corrupt(collection, key, "not a hash")
         try:
-            parts = meta.split(b" ")
-            if len(parts) == 3:  # no expiry field
-                (version, created, updated), expires = parts, None
-            else:
-                version, created, updated, expires = parts
             expires_at = None
             if expires is not None:  # checked first, as get does: an expired record is gone
                 if int(expires) <= now_ms:
@@ -678,6 +676,7 @@ class RedisBackend(Backend):
                 expires_at = _at(expires)
             if value is None:
                 raise KeyError(b"v")
+            version, created, updated = meta.split(b" ")  # more parts: a field is garbled
             for name, part in ((b"n", version), (b"c", created), (b"u", updated)):
                 if not part:
                     raise KeyError(name)
@@ -754,21 +753,30 @@ class RedisBackend(Backend):
         return self._decode(collection, key, raw, _now_ms())
 
     async def exists(self, collection: str, key: str) -> bool:
-        """One ``HMGET`` of the version and expiry fields: the value is not read."""
-        rk = f"{self._layout.base(collection)}r:{key}"
-        version, expires = await self._run(
+        """What :meth:`get` would say, without reading the value: one script call reads the
+        metadata and whether the value field is there, and they are checked as ``get``
+        checks them (a damaged record raises :class:`CorruptRecord` from both; only a value
+        whose bytes are not JSON goes unseen, as the value is not read)."""
+        base = self._layout.base(collection)
+        rk = f"{base}r:{key}"
+        reply = await self._run(
             lambda: f"exists {key!r} in {collection!r}",
-            lambda: self._client.hmget(rk, "n", "e"),
+            self._script("exists", [rk], [base, 0]),
             rk,
         )
-        if version is None:
-            if expires is not None:
-                raise self._corrupt(collection, key, "no field 'n'")
+        if not isinstance(reply, list) or len(reply) != 7:
+            raise self._corrupt(collection, key, "not a hash")
+        *fields, has_value, is_hash = reply
+        if not is_hash:
             return False
-        try:
-            return expires is None or int(expires) > _now_ms()
-        except ValueError as exc:
-            raise self._corrupt(collection, key, f"{type(exc).__name__}: {exc}") from None
+        # the hash as HGETALL would give it, "null" standing for the value (not read),
+        # decoded by the code that decodes get's: the same checks, the same answer
+        raw = {name: f for name, f in zip(_EXISTS_FIELDS, fields, strict=True) if f is not None}
+        if has_value:
+            raw[b"v"] = b"null"
+        elif not raw:
+            raw[b"?"] = b""  # a hash of other fields only: not a record, as get finds it
+        return self._decode(collection, key, raw, _now_ms()) is not None
 
     async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
         if not keys:
@@ -782,13 +790,13 @@ class RedisBackend(Backend):
             f"{base}k",
         )
         now_ms = _now_ms()
-        if len(results) != 3 * len(keys):
+        if len(results) != 4 * len(keys):
             raise SatchelError(
                 f"get_many in {collection!r}: the script answered {len(results)} "
                 f"replies for {len(keys)} keys"
             )
         return [
-            self._decode_packed(collection, key, results[3 * j : 3 * j + 3], now_ms)
+            self._decode_packed(collection, key, results[4 * j : 4 * j + 4], now_ms)
             for j, key in enumerate(keys)
         ]
 

@@ -313,28 +313,42 @@ sweep({SWEEP_PER_WRITE})
 if live then return remember(token, keep, {{'ok', 1}}) end
 return remember(token, keep, {{'ok', 0}})
 """,
-    # KEYS: records. ARGV: base, 0. Three replies per record, flat (few replies for the
-    # client to parse): the metadata 'n c u' or 'n c u e' (e only when the field is
-    # there; another field missing is empty; nil where there is no record, 'corrupt' where
-    # the key holds another type), the value and the index
-    # JSON (nil where missing). Expiry is checked by the caller.
+    # KEYS: a record. ARGV: base, 0. What exists needs to answer as get would, without
+    # the value: the fields n c u e i (nil where missing), then 1 when the hash has its
+    # value field v (else 0), then 1 when the key holds a hash (else 0); 'corrupt' where
+    # it holds another type.
+    "exists": """
+local f = redis.pcall('HMGET', KEYS[1], 'n', 'c', 'u', 'e', 'i')
+if f['err'] then return 'corrupt' end
+f[6] = redis.call('HEXISTS', KEYS[1], 'v')
+if f[6] == 1 or f[1] or f[2] or f[3] or f[4] or f[5] then
+  f[7] = 1
+else  -- none of the fields: no hash, or one of other fields only
+  f[7] = redis.call('EXISTS', KEYS[1])
+end
+return f
+""",
+    # KEYS: records. ARGV: base, 0. Four replies per record, flat (few replies for the
+    # client to parse): the metadata 'n c u' (a field missing is empty; nil where there is
+    # no record, 'corrupt' where the key holds another type), the expiry, the value and the
+    # index JSON (nil where missing). Expiry is checked by the caller, first, as get does,
+    # which a field of the metadata garbled from outside cannot hide in its own reply.
     "get_many": """
 local out = {}
 for _, rk in ipairs(KEYS) do
   local h = redis.pcall('HGETALL', rk)
   local n = #out
   if h['err'] then
-    out[n + 1] = 'corrupt'; out[n + 2] = false; out[n + 3] = false
+    out[n + 1] = 'corrupt'; out[n + 2] = false; out[n + 3] = false; out[n + 4] = false
   elseif #h == 0 then
-    out[n + 1] = false; out[n + 2] = false; out[n + 3] = false
+    out[n + 1] = false; out[n + 2] = false; out[n + 3] = false; out[n + 4] = false
   else
     local f = {}
     for j = 1, #h, 2 do f[h[j]] = h[j + 1] end
-    local meta = {f['n'] or '', f['c'] or '', f['u'] or ''}
-    if f['e'] then meta[4] = f['e'] end
-    out[n + 1] = table.concat(meta, ' ')
-    out[n + 2] = f['v'] or false
-    out[n + 3] = f['i'] or false
+    out[n + 1] = table.concat({f['n'] or '', f['c'] or '', f['u'] or ''}, ' ')
+    out[n + 2] = f['e'] or false
+    out[n + 3] = f['v'] or false
+    out[n + 4] = f['i'] or false
   end
 end
 return out
