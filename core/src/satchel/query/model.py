@@ -468,8 +468,11 @@ def parse_order_by(order_by: OrderInput, *, argument: str = "order_by") -> tuple
         elif isinstance(item, Mapping):
             out.append(_json_order(item, at))
         elif isinstance(item, str):
+            # one leading '-' says descending; what follows is the field, whatever it holds
+            # (so '--x' is the value's key '-x', descending)
             descending = item.startswith("-")
-            out.append(Order(parse_field(item.lstrip("-"), argument=at), descending))
+            field = item[1:] if descending else item
+            out.append(Order(parse_field(field, argument=at), descending))
         elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], str):
             descending = _descending(item[1], at)
             out.append(Order(parse_field(item[0], argument=at), descending))

@@ -506,6 +506,21 @@ class QueryOrderRules(ConformanceFixtures):
             assert got == reference_keys(stored, order_by=twice), twice
 
     @pytest.mark.asyncio
+    async def test_one_leading_dash_says_descending(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """``'-f'`` orders by ``f`` descending; what follows that one dash is the field, so
+        ``'--x'`` orders by the value's key ``-x`` (not by ``x``), descending."""
+        stored = await seed(
+            backend,
+            collection,
+            {"a": {"-x": 1, "x": 3}, "b": {"-x": 3, "x": 1}, "c": {"-x": 2, "x": 2}},
+        )
+        await expect_keys(backend, collection, stored, ["b", "c", "a"], order_by="--x")
+        await expect_keys(backend, collection, stored, ["a", "c", "b"], order_by="-x")
+        await expect_keys(backend, collection, stored, ["a", "c", "b"], order_by=[("-x", "asc")])
+
+    @pytest.mark.asyncio
     async def test_numbers_and_strings(self, backend: Backend, collection: str) -> None:
         numbers = {"a": {"x": 10}, "b": {"x": 2}, "c": {"x": 2.5}, "d": {"x": -1}, "e": {"x": 2.0}}
         stored = await seed(backend, collection, numbers)
