@@ -331,3 +331,33 @@ def test_a_mistyped_url_holding_a_password_is_not_echoed(namespace: str, tmp_pat
     result = run("copy", "--from", "memory", "--to", "prod.evn", "--yes")
     assert result.exit_code == 2
     assert "'prod.evn'" in result.stderr
+
+
+def test_a_url_scheme_in_capitals_names_its_backend_and_a_typo_in_an_env_file_is_warned(
+    redis_url: str,  # noqa: F811
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """A URL's scheme is read in any case; a variable of an environment file that nothing
+    installed reads is named on stderr (the copy still runs: it may be another
+    backend's)."""
+    source = fill(redis_url, namespace)
+    env = tmp_path / "source.env"
+    env.write_text(
+        f"SATCHEL_BACKEND=redis\nSATCHEL_REDIS_URL={redis_url}\nSATCHEL_NAMESPACE={namespace}\n"
+        f"SATCHEL_REDIS_ULR=redis://:{SECRET}@elsewhere:6379\n",
+        encoding="utf-8",
+    )
+    target = tmp_path / "target.jsonl"
+    result = run("export", str(target), "--from", str(env), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "SATCHEL_REDIS_ULR is set, but nothing installed reads it" in result.stderr
+    assert SECRET not in result.output
+    upper = "REDIS://" + redis_url.split("://", 1)[1]
+    result = run("import", str(target), "--to", upper, "--yes", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+    with_redis = satchel.open(
+        backend="redis", backend_settings={"url": redis_url}, namespace=namespace
+    )
+    assert entries(with_redis, "agent-state") == source["agent-state"]

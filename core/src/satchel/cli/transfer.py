@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from satchel.cli.common import open_handle
+from satchel.cli.common import open_handle, unused_variables
 from satchel.cli.output import (
     EPILOG,
     confirm,
@@ -85,6 +85,9 @@ def open_end(spec: str | None, option: str) -> Satchel:
 
     if spec is None:
         return open_handle()
+    head, sep, rest = spec.partition("://")
+    if sep:  # a URL's scheme is read in any case (RFC 3986), and passed on in lower case
+        spec = f"{head.lower()}://{rest}"
     for scheme, (backend, field) in SCHEMES.items():
         if spec.startswith(scheme):
             return open_satchel(backend=backend, backend_settings={field: spec}, environ=os.environ)
@@ -97,7 +100,15 @@ def open_end(spec: str | None, option: str) -> Satchel:
         )
     path = Path(spec)
     if path.is_file():
-        return open_satchel(environ=read_env_file(path, option))
+        environ = read_env_file(path, option)
+        handle = open_satchel(environ=environ)
+        for name in unused_variables(handle.plugins, environ):
+            click.echo(
+                f"warning: {option} {str(path)!r}: {name} is set, but nothing installed reads "
+                "it (a typo?)",
+                err=True,
+            )
+        return handle
     if spec.replace("-", "_").isidentifier():
         return open_satchel(backend=spec, environ=os.environ)
     # a mistyped URL (redis:/:password@host) may hold a password: repeated only when it
