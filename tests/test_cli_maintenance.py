@@ -231,6 +231,20 @@ def test_tasks_cleanup(backend: str) -> None:
     assert task_ids() == []
 
 
+def test_tasks_cleanup_older_than_the_calendar_removes_nothing(backend: str) -> None:
+    """An age longer than datetime reaches back is no task's: nothing is listed, nothing
+    removed; one longer than a timedelta holds is a usage error. Never a traceback."""
+    seed_tasks(make_task("done", "Completed"))
+    for age in ("999999d", "999999999d", "1000000w"):
+        report = run_json("tasks", "cleanup", "--older-than", age, "--any-status", "--yes")
+        assert report["tasks"] == [] and report["removed"] == [], age
+    for age in ("1000000000d", "9" * 30 + "d", "9" * 400):
+        result = run("tasks", "cleanup", "--older-than", age, "--yes")
+        assert result.exit_code == 2, (age, result.output)
+        assert "too long a duration" in result.stderr
+    assert task_ids() == ["done"]
+
+
 @pytest.mark.parametrize(
     "args",
     [
