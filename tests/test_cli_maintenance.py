@@ -150,6 +150,30 @@ def task_ids(name: str = "tasks") -> list[str]:
 
 
 # --------------------------------------------------------------------------------------
+# kv query --query
+
+
+def test_kv_query_document_refuses_every_option_given_and_pages_by_its_cursor(
+    backend: str,
+) -> None:
+    """--limit 0, --offset 0 and --cursor '' are given too: with --query they are refused,
+    not silently dropped; and the text's next-page hint is one the document form can follow."""
+    for key in ("a1", "a2", "a3"):
+        assert run("kv", "set", "agents", key, "1").exit_code == 0
+    for option in (["--limit", "0"], ["--offset", "0"], ["--cursor", ""], ["-n", "0"]):
+        refused = run("kv", "query", "agents", "-q", "{}", *option)
+        assert refused.exit_code == 2, (option, refused.output)
+        assert "--query: not with" in refused.stderr, option
+    first = run("kv", "query", "agents", "-q", '{"limit": 2}')
+    assert first.exit_code == 0, first.output
+    hint = first.stdout.splitlines()[-1]
+    assert hint.startswith('next page: "cursor": "') and "--query" in hint, hint
+    cursor = hint.split('"')[3]
+    second = run_json("kv", "query", "agents", "-q", json.dumps({"limit": 2, "cursor": cursor}))
+    assert [item["key"] for item in second["items"]] == ["a3"]
+
+
+# --------------------------------------------------------------------------------------
 # tasks rm
 
 

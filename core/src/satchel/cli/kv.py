@@ -374,17 +374,12 @@ def kv_query(
       satchel kv query agent-state -q @saved-query.json
     """
     if document is not None:
+        # given at all, whatever the value: --limit 0 and --offset 0 are given too
+        context = click.get_current_context()
         given = [
-            name
-            for name, value in (
-                ("--where", where),
-                ("--order-by", order_by),
-                ("--select", select),
-                ("--limit", limit),
-                ("--offset", offset),
-                ("--cursor", cursor),
-            )
-            if value
+            f"--{name.replace('_', '-')}"
+            for name in ("where", "order_by", "select", "limit", "offset", "cursor")
+            if context.get_parameter_source(name) is not click.ParameterSource.DEFAULT
         ]
         if given:
             raise click.UsageError(f"--query: not with {', '.join(given)} (the document says it)")
@@ -431,7 +426,7 @@ async def _kv_query_document(namespace: str, text: str, count_only: bool, as_jso
             click.echo(dumps({"namespace": namespace, "count": count}) if as_json else count)
             return
         page = await store.query(query)
-    _print_page(namespace, page, as_json)
+    _print_page(namespace, page, as_json, in_document=True)
 
 
 async def _kv_query(
@@ -457,7 +452,11 @@ async def _kv_query(
     _print_page(namespace, page, as_json)
 
 
-def _print_page(namespace: str, page: Page[Entry], as_json: bool) -> None:
+def _print_page(
+    namespace: str, page: Page[Entry], as_json: bool, *, in_document: bool = False
+) -> None:
+    """The page as JSON or as a table; the text ends with how to ask for the next page (for
+    a --query document, which takes no --cursor, its "cursor" key)."""
     if as_json:
         click.echo(
             dumps(
@@ -473,5 +472,7 @@ def _print_page(namespace: str, page: Page[Entry], as_json: bool) -> None:
     echo_lines(table(rows, ["KEY", "VERSION", "UPDATED", "VALUE"], right=[1], indent=""))
     noun = "entry" if len(page.items) == 1 else "entries"
     click.echo(f"{len(page.items)} {noun}")
-    if page.next_cursor is not None:
+    if page.next_cursor is not None and in_document:
+        click.echo(f'next page: "cursor": "{page.next_cursor}" in the --query document')
+    elif page.next_cursor is not None:
         click.echo(f"next page: --cursor {page.next_cursor}")
