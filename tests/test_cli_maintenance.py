@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
@@ -481,6 +482,44 @@ def test_instances_create_list_show_update_and_remove(backend: str) -> None:
         return [c for c in await handle.backend.collections() if c.startswith(tenant)]
 
     assert with_handle(gone) == []
+
+
+def test_instances_rm_names_every_record_it_removes(backend: str) -> None:
+    """The delete drops every store of the instance's tenant, not only its KV namespaces:
+    the question and --dry-run count all of it (tasks and logs too), and so for an
+    instance whose delete was interrupted."""
+    created = run_json("instances", "create", "team")
+    instance_id, tenant = created["id"], created["tenant"]
+
+    async def fill(handle: satchel.Satchel) -> None:
+        await (await handle.instances().kv(instance_id, "notes")).set("a", 1)
+        environ = {**os.environ, "SATCHEL_NAMESPACE": tenant}
+        async with satchel.open(environ=environ) as inside:
+            await inside.tasks(AgentTask).create(make_task("t1", "Running"))
+            await inside.logs("events").append("run-1", {"step": 1})
+
+    with_handle(fill)
+    dry = run_json("instances", "rm", instance_id, "--dry-run")
+    assert dry["namespaces"] == {"notes": 1} and dry["records"] == 3
+    declined = run("instances", "rm", instance_id, input="n\n")
+    assert declined.exit_code == EXIT_DECLINED
+    assert "and its 3 records" in declined.stderr
+
+    async def interrupt(handle: satchel.Satchel) -> None:  # marked deleting, data left
+        store = handle.instances()
+        record = await handle.backend.get(store.collection, instance_id)
+        assert record is not None
+        marked = store._record(instance_id, "team", "", True)
+        await handle.backend.put_version(marked, if_version=record.version)
+
+    with_handle(interrupt)
+    assert run_json("instances", "rm", instance_id, "--dry-run")["records"] == 3
+    assert run_json("instances", "rm", instance_id, "--yes")["removed"] is True
+
+    async def left(handle: satchel.Satchel) -> list[str]:
+        return [c for c in await handle.backend.collections() if c.startswith(tenant)]
+
+    assert with_handle(left) == []
 
 
 def test_instances_orphans_are_listed_and_removed(backend: str) -> None:
