@@ -865,6 +865,30 @@ def test_kv_query_usage_errors(shared: None) -> None:
     assert_one_error_line(run("kv", "query", "agents", "-w", "step in 3"), 2)
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["kv", "set", "ns", "k", "hello"], "VALUE: 'hello' is not JSON"),
+        (["kv", "set", "ns", "k", "NaN"], "VALUE: 'NaN' is not JSON"),
+        (["kv", "query", "ns", "-w", "step"], "--where: 'step': write 'FIELD OP VALUE'"),
+        (["kv", "query", "ns", "-q", "{}", "-w", "step gte 1"], "--query: not with --where"),
+        (["kv", "query", "ns", "-q", "@/no/such/query.json"], "--query: cannot read"),
+    ],
+)
+def test_the_cli_own_usage_errors_are_one_line_and_a_json_document(
+    args: list[str], message: str
+) -> None:
+    """A VALUE that is not JSON, a malformed --where, a --query with options or an
+    unreadable @FILE are satchel's usage errors, not click's: exit 2, one line on stderr,
+    and under --json the error document on stdout, as for every other failure."""
+    assert_one_error_line(run(*args), 2)
+    result = run(*args, "--json")
+    assert_one_error_line(result, 2)
+    assert message in result.stderr
+    error = json.loads(result.stdout)["error"]
+    assert error["exit_code"] == 2 and message in error["message"]
+
+
 def test_kv_backend_unavailable_exits_4(custom_backend: Callable[[str], None]) -> None:
     custom_backend("DownBackend")
     message = "cannot reach db.example:6379: connection refused"

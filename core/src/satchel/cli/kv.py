@@ -17,6 +17,7 @@ from satchel.cli.output import (
     dumps,
     echo_lines,
     json_option,
+    reporting_errors,
     run,
     table,
     when,
@@ -116,16 +117,18 @@ def kv_set(
 ) -> None:
     """Store VALUE under KEY. VALUE is JSON ('{"step": 5}', '42', '"text"', 'true');
     text that is not JSON is a usage error unless --string is given."""
-    if as_string:
-        parsed: Any = value
-    else:
-        try:
-            parsed = _strict_json(value)
-        except ValueError as exc:
-            raise click.BadParameter(
-                f"{value!r} is not JSON ({exc}); pass --string to store it as a string",
-                param_hint="VALUE",
-            ) from None
+    from satchel.errors import InvalidArgument
+
+    parsed: Any = value
+    if not as_string:
+        # a usage error of satchel's own: one line, and under --json the error document
+        with reporting_errors(as_json):
+            try:
+                parsed = _strict_json(value)
+            except ValueError as exc:
+                raise InvalidArgument(
+                    f"VALUE: {value!r} is not JSON ({exc}); pass --string to store it as a string"
+                ) from None
     run(_kv_set(namespace, key, parsed, ttl, as_json), as_json)
 
 
@@ -299,13 +302,14 @@ async def _kv_namespaces(as_json: bool) -> None:
 
 
 def _parse_condition(text: str) -> tuple[str, str, Any]:
+    from satchel.errors import InvalidQuery
+
     parts = text.split(None, 2)
     if len(parts) == 2 and parts[1] == "exists":
         return parts[0], "exists", True
     if len(parts) != 3:
-        raise click.BadParameter(
-            f"{text!r}: write 'FIELD OP VALUE', e.g. 'step gte 3' or 'user.name eq alice'",
-            param_hint="--where",
+        raise InvalidQuery(
+            f"--where: {text!r}: write 'FIELD OP VALUE', e.g. 'step gte 3' or 'user.name eq alice'"
         )
     return parts[0], parts[1], _loose_json(parts[2])
 
@@ -373,6 +377,8 @@ def kv_query(
         "direction": "desc"}, "limit": 10}'
       satchel kv query agent-state -q @saved-query.json
     """
+    from satchel.errors import InvalidArgument
+
     if document is not None:
         # given at all, whatever the value: --limit 0 and --offset 0 are given too
         context = click.get_current_context()
@@ -381,11 +387,17 @@ def kv_query(
             for name in ("where", "order_by", "select", "limit", "offset", "cursor")
             if context.get_parameter_source(name) is not click.ParameterSource.DEFAULT
         ]
-        if given:
-            raise click.UsageError(f"--query: not with {', '.join(given)} (the document says it)")
-        run(_kv_query_document(namespace, _query_text(document), count_only, as_json), as_json)
+        # usage errors of satchel's own: one line, and under --json the error document
+        with reporting_errors(as_json):
+            if given:
+                raise InvalidArgument(
+                    f"--query: not with {', '.join(given)} (the document says it)"
+                )
+            text = _query_text(document)
+        run(_kv_query_document(namespace, text, count_only, as_json), as_json)
         return
-    conditions = [_parse_condition(text) for text in where]
+    with reporting_errors(as_json):
+        conditions = [_parse_condition(text) for text in where]
     run(
         _kv_query(
             namespace,
@@ -407,12 +419,14 @@ def _query_text(document: str) -> str:
     ``@path`` names."""
     if not document.startswith("@"):
         return document
+    from satchel.errors import InvalidArgument
+
     path = document[1:]
     try:
         with click.open_file(path, encoding="utf-8") as stream:
             return str(stream.read())
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"cannot read {path!r}: {exc}", param_hint="--query") from None
+        raise InvalidArgument(f"--query: cannot read {path!r}: {exc}") from None
 
 
 async def _kv_query_document(namespace: str, text: str, count_only: bool, as_json: bool) -> None:
