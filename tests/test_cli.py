@@ -1035,6 +1035,33 @@ def run_script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.parametrize("args", [["backends", "--variables"], ["demo"], ["doctor", "--json"]])
+def test_script_whose_reader_went_away_exits_141_quietly(args: list[str]) -> None:
+    """`satchel ... | head -1`: the pipe closes before the output is written. That is not
+    exit 1 (not found), and not a traceback: 141, as a shell reports SIGPIPE."""
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
+    }
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    try:
+        done = subprocess.run(
+            [*satchel_command(), *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""
+
+
 def test_script_demo() -> None:
     done = run_script("demo")
     assert done.returncode == 0, done.stderr

@@ -17,6 +17,7 @@ import click
 __all__ = [
     "EPILOG",
     "EXIT_BACKEND_UNAVAILABLE",
+    "EXIT_BROKEN_PIPE",
     "EXIT_CODES",
     "EXIT_CONFIG",
     "EXIT_DECLINED",
@@ -53,6 +54,7 @@ EXIT_BACKEND_UNAVAILABLE = 4
 EXIT_ERROR = 5
 EXIT_DECLINED = 6
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 #: Every exit code and what it means (the ``--help`` epilog and ``docs/cli.md`` say the same).
 EXIT_CODES: dict[int, str] = {
@@ -64,6 +66,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_ERROR: "any other satchel error (Conflict: a stale --expected-version, ...)",
     EXIT_DECLINED: "not confirmed: a destructive command was answered no (or no answer came)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_BROKEN_PIPE: "standard output closed before the output was written (| head)",
 }
 
 EPILOG = "\b\nExit codes:\n" + "\n".join(
@@ -168,6 +171,26 @@ def reporting_errors(as_json: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("satchel: interrupted", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        # the reader went away (`| head`): not an error of the command's, and never the
+        # exit 1 click gives it, which means "not found"; 128 + SIGPIPE, as a shell says
+        _drop_stdout()
+        raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+
+
+def _drop_stdout() -> None:
+    """Send what is left of standard output nowhere, so that flushing it at exit does not
+    fail again on the closed pipe."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (a test runner's capture)
+        pass
+    finally:
+        os.close(devnull)
 
 
 def run(coroutine: Coroutine[Any, Any, None], as_json: bool) -> None:
