@@ -175,6 +175,42 @@ def test_kv_query_document_refuses_every_option_given_and_pages_by_its_cursor(
 
 
 # --------------------------------------------------------------------------------------
+# text output of stored data
+
+
+def test_text_output_escapes_control_characters(backend: str) -> None:
+    """Keys, ids and fields are data: printed for people, a newline in one does not forge
+    a line and an escape sequence in one (here: erase the line above) does not reach the
+    terminal, least of all in the list a destructive command asks about."""
+    erase = "\x1b[1A\x1b[2K"
+    task = make_task("t1", "Completed")
+    task.user_id = f"u1{erase}"
+    seed_tasks(task)
+
+    async def seed(handle: satchel.Satchel) -> None:
+        await handle.kv("notes").set("a\nforged", 1)
+        await handle.sessions(Chat).save(f"s{erase}", Chat(user="u", turns=[]))
+
+    with_handle(seed)
+    outputs = [
+        run("tasks", "ls"),
+        run("tasks", "show", "t1"),
+        run("tasks", "cleanup", "--older-than", "0", "--dry-run"),
+        run("kv", "keys", "notes"),
+        run("kv", "query", "notes"),
+        run("kv", "clear", "notes", "--dry-run"),
+        run("sessions", "ls"),
+    ]
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output, result.output
+        assert "\\x1b[1A" in result.output or "a\\nforged" in result.output, result.output
+        assert "forged" not in result.output or "a\\nforged" in result.output
+    assert run("kv", "keys", "notes").stdout == "a\\nforged\n"
+    assert run_json("kv", "keys", "notes")["keys"] == ["a\nforged"]  # JSON keeps the data
+
+
+# --------------------------------------------------------------------------------------
 # tasks rm
 
 

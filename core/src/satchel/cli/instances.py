@@ -16,6 +16,7 @@ from satchel.cli.output import (
     dumps,
     echo_lines,
     json_option,
+    printable,
     run,
     table,
     when,
@@ -81,7 +82,7 @@ def _print(document: dict[str, Any]) -> None:
         rows.append(["records", str(document["records"])])
     echo_lines(table(rows, indent=""))
     for name, count in document.get("namespaces", {}).items():
-        click.echo(f"  {name}: {count}")
+        click.echo(f"  {printable(name)}: {count}")
 
 
 @instances.command("create", epilog=EPILOG)

@@ -17,6 +17,7 @@ from satchel.cli.output import (
     dumps,
     echo_lines,
     json_option,
+    printable,
     reporting_errors,
     run,
     table,
@@ -239,7 +240,7 @@ async def _kv_clear(namespace: str, yes: bool, dry_run: bool, as_json: bool) -> 
                 click.echo(dumps(document))
             else:
                 for key in keys:
-                    click.echo(key)
+                    click.echo(printable(key))
                 click.echo(f"would delete {_values(len(keys))} from KV namespace {namespace!r}")
             return
         confirm(
@@ -279,7 +280,7 @@ async def _kv_keys(namespace: str, pattern: str, as_json: bool) -> None:
         click.echo(dumps({"namespace": namespace, "pattern": pattern, "keys": keys}))
         return
     for key in keys:
-        click.echo(key)
+        click.echo(printable(key))
     if not keys:
         click.echo(f"no keys match {pattern!r} in KV namespace {namespace!r}{hint}", err=True)
 
@@ -298,7 +299,7 @@ async def _kv_namespaces(as_json: bool) -> None:
         click.echo(dumps({"namespaces": names}))
         return
     for name in names:
-        click.echo(name)
+        click.echo(printable(name))
 
 
 def _parse_condition(text: str) -> tuple[str, str, Any]:

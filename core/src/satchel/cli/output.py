@@ -7,6 +7,7 @@ Only :mod:`click` and standard modules at module level (``satchel --help`` stays
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -37,6 +38,7 @@ __all__ = [
     "json_option",
     "masked",
     "one_line",
+    "printable",
     "reporting_errors",
     "run",
     "setting_text",
@@ -259,6 +261,17 @@ def masked(value: Any) -> Any:
     return redact_url(text) if " " not in text.strip() else scrub_secrets(text)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x1b``): a key, an id or a
+    stored field printed for people must neither forge a line nor send the terminal an
+    escape sequence (one that erases the line above, say, from the list a destructive
+    command asks about). ``--json`` output is JSON, escaped already."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def clip(text: str, width: int = TEXT_VALUE_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -272,7 +285,7 @@ def table(
 ) -> list[str]:
     """Rows as aligned lines; columns in ``right`` are right-aligned."""
     lines = [list(header)] if header else []
-    lines += [list(row) for row in rows]
+    lines += [[printable(cell) for cell in row] for row in rows]
     if not lines:
         return []
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]

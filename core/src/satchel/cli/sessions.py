@@ -18,6 +18,7 @@ from satchel.cli.output import (
     dumps,
     echo_lines,
     json_option,
+    printable,
     run,
     show_value,
     table,
@@ -89,7 +90,7 @@ async def _sessions_ls(store: str, limit: int, cursor: str | None, as_json: bool
         click.echo(f"no sessions in session store {store!r} (namespace {namespace!r}){hint}")
         return
     for session_id in page.items:
-        click.echo(session_id)
+        click.echo(printable(session_id))
     if page.next_cursor is not None:
         click.echo(f"next page: --cursor {page.next_cursor}")
 
@@ -222,4 +223,4 @@ async def _sessions_stores(as_json: bool) -> None:
         click.echo(dumps({"namespace": namespace, "stores": names}))
         return
     for name in names:
-        click.echo(name)
+        click.echo(printable(name))

@@ -27,6 +27,7 @@ from satchel.cli.output import (
     dumps,
     echo_lines,
     json_option,
+    printable,
     run,
     show_value,
     table,
@@ -476,4 +477,4 @@ async def _tasks_stores(as_json: bool) -> None:
         click.echo(dumps({"namespace": namespace, "stores": names}))
         return
     for name in names:
-        click.echo(name)
+        click.echo(printable(name))
