@@ -873,6 +873,8 @@ def test_kv_query_usage_errors(shared: None) -> None:
         (["kv", "query", "ns", "-w", "step"], "--where: 'step': write 'FIELD OP VALUE'"),
         (["kv", "query", "ns", "-q", "{}", "-w", "step gte 1"], "--query: not with --where"),
         (["kv", "query", "ns", "-q", "@/no/such/query.json"], "--query: cannot read"),
+        (["kv", "set", "ns", "k", "[" * 100_000], "nested too deeply"),
+        (["kv", "query", "ns", "-q", "[" * 100_000], "query: not a JSON document"),
     ],
 )
 def test_the_cli_own_usage_errors_are_one_line_and_a_json_document(

@@ -55,10 +55,16 @@ def _entry_document(namespace: str, entry: Entry) -> dict[str, Any]:
 
 
 def _strict_json(text: str) -> Any:
+    """``text`` parsed as JSON; :class:`ValueError` when it is not JSON, is ``NaN`` or
+    ``Infinity``, or nests deeper than the parser can go."""
+
     def reject(constant: str) -> Any:
         raise ValueError(f"{constant} is not a JSON value")
 
-    return json.loads(text, parse_constant=reject)
+    try:
+        return json.loads(text, parse_constant=reject)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _loose_json(text: str) -> Any:
