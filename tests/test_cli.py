@@ -891,6 +891,13 @@ def test_the_cli_own_usage_errors_are_one_line_and_a_json_document(
     assert error["exit_code"] == 2 and message in error["message"]
 
 
+def test_a_where_value_nested_too_deeply_is_text() -> None:
+    """VALUE is JSON, else text: a JSON parse that runs out of stack is 'else' too."""
+    result = run("kv", "query", "ns", "-w", "value eq " + "[" * 100_000, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["items"] == []
+
+
 def test_kv_backend_unavailable_exits_4(custom_backend: Callable[[str], None]) -> None:
     custom_backend("DownBackend")
     message = "cannot reach db.example:6379: connection refused"
