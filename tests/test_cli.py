@@ -599,7 +599,11 @@ def test_doctor_bad_backend_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.stdout == ""
     report = run_json("doctor", exit_code=3)
     assert report["ok"] is False
-    assert report["checks"][0]["name"] == "configuration"
+    assert [(c["name"], c["status"]) for c in report["checks"]] == [
+        ("configuration", "fail"),
+        ("ping", "skip"),
+        ("round trip", "skip"),
+    ]
     assert report["error"]["type"] == "BackendNotFound"
 
 

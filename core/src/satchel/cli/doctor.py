@@ -131,6 +131,9 @@ async def _doctor(timeout: float, as_json: bool) -> None:
         if not as_json:
             raise  # one line on stderr, like every other command
         doc.failed("configuration", exc)
+        # every check is listed, as after any failing check: the later ones skipped
+        doc.skipped("ping", "the configuration failed")
+        doc.skipped("round trip", "the configuration failed")
         click.echo(dumps(doc.report))
         raise CommandError.of(exc, as_json=True, reported=True) from exc
 
