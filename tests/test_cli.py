@@ -1075,6 +1075,22 @@ def test_script_whose_reader_went_away_exits_141_quietly(args: list[str]) -> Non
     assert done.stderr == ""
 
 
+def test_script_on_an_output_that_is_not_unicode_escapes_what_it_cannot_write() -> None:
+    """A Latin-1 locale (or a pipe opened as Latin-1) and a name in Japanese: the command
+    does its work and says so, escaped, instead of a traceback and exit 1 after the write;
+    --json is escaped as JSON, so it still reads back as the name."""
+    name = "日本 cafe 😀"  # no Latin-1 letter: its byte would not read back as UTF-8 here
+    done = run_script("instances", "create", name, PYTHONIOENCODING="latin-1")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "\\u65e5\\u672c" in done.stdout
+    as_json = run_script("instances", "create", name, "--json", PYTHONIOENCODING="latin-1")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["name"] == name
+    failed = run_script("kv", "get", name, "k", PYTHONIOENCODING="latin-1")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+
+
 def test_script_demo() -> None:
     done = run_script("demo")
     assert done.returncode == 0, done.stderr

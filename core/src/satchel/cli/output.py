@@ -216,7 +216,14 @@ def _json_default(value: Any) -> Any:
 
 
 def dumps(document: Any) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
+    """``document`` as indented JSON for standard output: its text as it is on a Unicode
+    output, escaped as JSON (``\\u65e5``) on one that is not (a Latin-1 locale), where it
+    could not be written otherwise."""
+    import sys
+
+    encoding = (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("_", "-")
+    unicode = encoding.startswith(("utf-8", "utf8", "utf-16", "utf-32"))
+    return json.dumps(document, indent=2, ensure_ascii=not unicode, default=_json_default)
 
 
 def compact(value: Any) -> str:
