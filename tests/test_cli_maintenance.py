@@ -336,6 +336,11 @@ def test_sessions_ls_show_rm(backend: str) -> None:
     listed = run_json("sessions", "ls")
     assert listed["sessions"] == ["s1", "s2"] and listed["next_cursor"] is None
     assert run("sessions", "ls").stdout.split() == ["s1", "s2"]
+    # stdout is the ids, one per line, whatever else is said: a script reads them
+    paged = run("sessions", "ls", "--limit", "1")
+    assert paged.stdout == "s1\n" and "next page: --cursor " in paged.stderr
+    empty = run("sessions", "ls", "--store", "empty")
+    assert empty.exit_code == 0 and empty.stdout == "" and "no sessions" in empty.stderr
     first = run_json("sessions", "ls", "--limit", "1")
     assert first["sessions"] == ["s1"]
     assert run_json("sessions", "ls", "--cursor", first["next_cursor"])["sessions"] == ["s2"]
