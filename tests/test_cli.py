@@ -1075,6 +1075,33 @@ def test_script_whose_reader_went_away_exits_141_quietly(args: list[str]) -> Non
     assert done.stderr == ""
 
 
+def test_script_error_with_its_reader_gone_keeps_its_code_and_line() -> None:
+    """With --json the error document goes to stdout too; stdout closed, the error is still
+    the one reported: its exit code and its line on stderr, not click's exit 1."""
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
+    }
+    environ["SATCHEL_BACKEND"] = "reddis"
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [*satchel_command(), "kv", "get", "ns", "k", "--json"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.startswith("satchel: error: unknown backend 'reddis'"), done.stderr
+
+
 def test_script_on_an_output_that_is_not_unicode_escapes_what_it_cannot_write() -> None:
     """A Latin-1 locale (or a pipe opened as Latin-1) and a name in Japanese: the command
     does its work and says so, escaped, instead of a traceback and exit 1 after the write;

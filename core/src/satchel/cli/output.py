@@ -152,7 +152,10 @@ class CommandError(Exception):
     def show(self) -> None:
         """Print the error (stderr; and stdout under ``--json``)."""
         if self.as_json and not self.reported:
-            click.echo(dumps({"error": self.as_dict()}))
+            try:
+                click.echo(dumps({"error": self.as_dict()}))
+            except BrokenPipeError:  # stdout closed (`| head`): the error still counts
+                _drop_stdout()
         click.echo(f"satchel: error: {self.message}", err=True)
 
 
