@@ -67,14 +67,18 @@ class SharedMemoryBackend(MemoryBackend):
 
     name = "shared"
     _state = None
+    # every piece of the memory backend's state: a piece left out (the ordered keys, say)
+    # would be empty in each new command, and a query would page through nothing
+    _SHARED = ("_lock", "_data", "_keys", "_index", "_floor", "_logs")
 
     def __init__(self, settings=None):
         super().__init__()
         self.capabilities = dataclasses.replace(self.capabilities, shared_across_processes=True)
         cls = SharedMemoryBackend
         if cls._state is None:
-            cls._state = (self._lock, self._data, self._index)
-        self._lock, self._data, self._index = cls._state
+            cls._state = {name: getattr(self, name) for name in cls._SHARED}
+        for name, value in cls._state.items():
+            setattr(self, name, value)
 
     @classmethod
     def reset(cls):
@@ -857,6 +861,17 @@ def test_kv_query(shared: None) -> None:
     assert lines[1].startswith("a3 ")
     assert lines[2] == "1 entry"
     assert lines[3].startswith("next page: --cursor ")
+
+
+def test_kv_query_pages_through_what_earlier_commands_wrote(shared: None) -> None:
+    """The shared test backend shares all of the memory backend's state: a query with a
+    limit (which walks the ordered keys) finds what earlier commands wrote."""
+    for key in ("a1", "a2", "a3"):
+        assert run("kv", "set", "agents", key, "1").exit_code == 0
+    first = run_json("kv", "query", "agents", "-n", "2")
+    assert [i["key"] for i in first["items"]] == ["a1", "a2"]
+    rest = run_json("kv", "query", "agents", "-n", "2", "--cursor", first["next_cursor"])
+    assert [i["key"] for i in rest["items"]] == ["a3"]
 
 
 def test_kv_query_usage_errors(shared: None) -> None:
