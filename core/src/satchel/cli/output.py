@@ -61,7 +61,8 @@ EXIT_BROKEN_PIPE = 141
 #: Every exit code and what it means (the ``--help`` epilog and ``docs/cli.md`` say the same).
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
-    EXIT_NOT_FOUND: "not found (kv get/del of a missing key, tasks show/rm of a missing id)",
+    EXIT_NOT_FOUND: "not found (kv get/del of a missing key; tasks, sessions, instances "
+    "show/rm of a missing id)",
     EXIT_USAGE: "usage error: a bad option or argument, a malformed query or value",
     EXIT_CONFIG: "configuration or plugin error (ConfigError, BackendNotFound, PluginError)",
     EXIT_BACKEND_UNAVAILABLE: "backend unavailable (BackendUnavailable)",
