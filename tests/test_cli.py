@@ -894,6 +894,12 @@ def test_kv_query_usage_errors(shared: None) -> None:
         (["kv", "query", "ns", "-q", "@/no/such/query.json"], "--query: cannot read"),
         (["kv", "set", "ns", "k", "[" * 100_000], "nested too deeply"),
         (["kv", "query", "ns", "-q", "[" * 100_000], "query: not a JSON document"),
+        (["tasks", "show"], "TASK_ID, --request-id: give one of them"),
+        (["tasks", "show", "t1", "--request-id", "r1"], "TASK_ID, --request-id: give one"),
+        (
+            ["tasks", "cleanup", "--older-than", "1d", "--status", "Failed", "--any-status"],
+            "--status, --any-status: give one of them, not both",
+        ),
     ],
 )
 def test_the_cli_own_usage_errors_are_one_line_and_a_json_document(
