@@ -594,6 +594,15 @@ def test_doctor_timeout_exits_4(custom_backend: Callable[[str], None]) -> None:
     assert "FAIL  ping" in result.stdout
 
 
+@pytest.mark.parametrize("timeout", ["nan", "NaN", "0", "-1"])
+def test_doctor_timeout_that_is_no_number_of_seconds_is_a_usage_error(timeout: str) -> None:
+    """Not 'the backend did not answer within nan s' (exit 4): every call would time out
+    at once, whatever the backend."""
+    result = run("doctor", "--timeout", timeout)
+    assert result.exit_code == 2, result.output
+    assert "did not answer" not in result.output
+
+
 def test_doctor_bad_backend_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SATCHEL_BACKEND", "reddis")
     result = run("doctor")
