@@ -211,6 +211,23 @@ def test_a_password_in_a_url_is_never_printed(
     assert "scheme 'ftp'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "end",
+    [f"redis//u:{SECRET}@h/0", f"redis:/u:{SECRET}@h", f"u:{SECRET}@h", f"mongodb:{SECRET}@h"],
+)
+def test_a_mistyped_url_is_refused_without_its_password(end: str) -> None:
+    """Not a URL satchel reads, not a file, not a backend name: refused (exit 2), and the
+    text, which may hold a password, is not echoed back."""
+    for args in (
+        ("copy", "--from", end, "--to", "memory", "--yes"),
+        ("export", os.devnull, "--from", end),
+    ):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert SECRET not in result.output, args
+        assert "not a backend name" in result.stderr
+
+
 def test_verify_fails_when_the_target_holds_more(
     redis_url: str,  # noqa: F811
     mongodb_uri: str,  # noqa: F811

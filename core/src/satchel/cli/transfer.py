@@ -100,7 +100,13 @@ def open_end(spec: str | None, option: str) -> Satchel:
         return open_satchel(environ=read_env_file(path, option))
     if spec.replace("-", "_").isidentifier():
         return open_satchel(backend=spec, environ=os.environ)
-    raise click.BadParameter(f"{spec!r}: no such file, and not a backend name", param_hint=option)
+    # a mistyped URL ('redis//user:password@host') is neither: never echo what may be a
+    # password; a value with '@' is named without its text
+    shown = repr(spec) if "@" not in spec else "the value (not shown: it holds '@')"
+    raise click.BadParameter(
+        f"{shown}: no such file, not a backend name, and not a URL ({', '.join(SCHEMES)})",
+        param_hint=option,
+    )
 
 
 class _Meter:
