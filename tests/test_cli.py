@@ -67,14 +67,18 @@ class SharedMemoryBackend(MemoryBackend):
 
     name = "shared"
     _state = None
+    # every piece of the memory backend's state: a piece left out (the ordered keys, say)
+    # would be empty in each new command, and a query would page through nothing
+    _SHARED = ("_lock", "_data", "_keys", "_index", "_floor", "_logs")
 
     def __init__(self, settings=None):
         super().__init__()
         self.capabilities = dataclasses.replace(self.capabilities, shared_across_processes=True)
         cls = SharedMemoryBackend
         if cls._state is None:
-            cls._state = (self._lock, self._data, self._index)
-        self._lock, self._data, self._index = cls._state
+            cls._state = {name: getattr(self, name) for name in cls._SHARED}
+        for name, value in cls._state.items():
+            setattr(self, name, value)
 
     @classmethod
     def reset(cls):
@@ -590,6 +594,15 @@ def test_doctor_timeout_exits_4(custom_backend: Callable[[str], None]) -> None:
     assert "FAIL  ping" in result.stdout
 
 
+@pytest.mark.parametrize("timeout", ["nan", "NaN", "0", "-1"])
+def test_doctor_timeout_that_is_no_number_of_seconds_is_a_usage_error(timeout: str) -> None:
+    """Not 'the backend did not answer within nan s' (exit 4): every call would time out
+    at once, whatever the backend."""
+    result = run("doctor", "--timeout", timeout)
+    assert result.exit_code == 2, result.output
+    assert "did not answer" not in result.output
+
+
 def test_doctor_bad_backend_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SATCHEL_BACKEND", "reddis")
     result = run("doctor")
@@ -599,7 +612,11 @@ def test_doctor_bad_backend_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.stdout == ""
     report = run_json("doctor", exit_code=3)
     assert report["ok"] is False
-    assert report["checks"][0]["name"] == "configuration"
+    assert [(c["name"], c["status"]) for c in report["checks"]] == [
+        ("configuration", "fail"),
+        ("ping", "skip"),
+        ("round trip", "skip"),
+    ]
     assert report["error"]["type"] == "BackendNotFound"
 
 
@@ -855,6 +872,17 @@ def test_kv_query(shared: None) -> None:
     assert lines[3].startswith("next page: --cursor ")
 
 
+def test_kv_query_pages_through_what_earlier_commands_wrote(shared: None) -> None:
+    """The shared test backend shares all of the memory backend's state: a query with a
+    limit (which walks the ordered keys) finds what earlier commands wrote."""
+    for key in ("a1", "a2", "a3"):
+        assert run("kv", "set", "agents", key, "1").exit_code == 0
+    first = run_json("kv", "query", "agents", "-n", "2")
+    assert [i["key"] for i in first["items"]] == ["a1", "a2"]
+    rest = run_json("kv", "query", "agents", "-n", "2", "--cursor", first["next_cursor"])
+    assert [i["key"] for i in rest["items"]] == ["a3"]
+
+
 def test_kv_query_usage_errors(shared: None) -> None:
     assert run("kv", "set", "agents", "a1", "1").exit_code == 0
     malformed = run("kv", "query", "agents", "--where", "step")
@@ -863,6 +891,45 @@ def test_kv_query_usage_errors(shared: None) -> None:
     assert_one_error_line(run("kv", "query", "agents", "-w", "step near 3"), 2)
     assert_one_error_line(run("kv", "query", "agents", "--cursor", "not-a-cursor"), 2)
     assert_one_error_line(run("kv", "query", "agents", "-w", "step in 3"), 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["kv", "set", "ns", "k", "hello"], "VALUE: 'hello' is not JSON"),
+        (["kv", "set", "ns", "k", "NaN"], "VALUE: 'NaN' is not JSON"),
+        (["kv", "query", "ns", "-w", "step"], "--where: 'step': write 'FIELD OP VALUE'"),
+        (["kv", "query", "ns", "-q", "{}", "-w", "step gte 1"], "--query: not with --where"),
+        (["kv", "query", "ns", "-q", "@/no/such/query.json"], "--query: cannot read"),
+        (["kv", "set", "ns", "k", "[" * 100_000], "nested too deeply"),
+        (["kv", "query", "ns", "-q", "[" * 100_000], "query: not a JSON document"),
+        (["tasks", "show"], "TASK_ID, --request-id: give one of them"),
+        (["tasks", "show", "t1", "--request-id", "r1"], "TASK_ID, --request-id: give one"),
+        (
+            ["tasks", "cleanup", "--older-than", "1d", "--status", "Failed", "--any-status"],
+            "--status, --any-status: give one of them, not both",
+        ),
+    ],
+)
+def test_the_cli_own_usage_errors_are_one_line_and_a_json_document(
+    args: list[str], message: str
+) -> None:
+    """A VALUE that is not JSON, a malformed --where, a --query with options or an
+    unreadable @FILE are satchel's usage errors, not click's: exit 2, one line on stderr,
+    and under --json the error document on stdout, as for every other failure."""
+    assert_one_error_line(run(*args), 2)
+    result = run(*args, "--json")
+    assert_one_error_line(result, 2)
+    assert message in result.stderr
+    error = json.loads(result.stdout)["error"]
+    assert error["exit_code"] == 2 and message in error["message"]
+
+
+def test_a_where_value_nested_too_deeply_is_text() -> None:
+    """VALUE is JSON, else text: a JSON parse that runs out of stack is 'else' too."""
+    result = run("kv", "query", "ns", "-w", "value eq " + "[" * 100_000, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["items"] == []
 
 
 def test_kv_backend_unavailable_exits_4(custom_backend: Callable[[str], None]) -> None:
@@ -1009,6 +1076,76 @@ def run_script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.parametrize("args", [["backends", "--variables"], ["demo"], ["doctor", "--json"]])
+def test_script_whose_reader_went_away_exits_141_quietly(args: list[str]) -> None:
+    """`satchel ... | head -1`: the pipe closes before the output is written. That is not
+    exit 1 (not found), and not a traceback: 141, as a shell reports SIGPIPE."""
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
+    }
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    try:
+        done = subprocess.run(
+            [*satchel_command(), *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""
+
+
+def test_script_error_with_its_reader_gone_keeps_its_code_and_line() -> None:
+    """With --json the error document goes to stdout too; stdout closed, the error is still
+    the one reported: its exit code and its line on stderr, not click's exit 1."""
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
+    }
+    environ["SATCHEL_BACKEND"] = "reddis"
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [*satchel_command(), "kv", "get", "ns", "k", "--json"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.startswith("satchel: error: unknown backend 'reddis'"), done.stderr
+
+
+def test_script_on_an_output_that_is_not_unicode_escapes_what_it_cannot_write() -> None:
+    """A Latin-1 locale (or a pipe opened as Latin-1) and a name in Japanese: the command
+    does its work and says so, escaped, instead of a traceback and exit 1 after the write;
+    --json is escaped as JSON, so it still reads back as the name."""
+    name = "日本 cafe 😀"  # no Latin-1 letter: its byte would not read back as UTF-8 here
+    done = run_script("instances", "create", name, PYTHONIOENCODING="latin-1")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "\\u65e5\\u672c" in done.stdout
+    as_json = run_script("instances", "create", name, "--json", PYTHONIOENCODING="latin-1")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["name"] == name
+    failed = run_script("kv", "get", name, "k", PYTHONIOENCODING="latin-1")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
 
 
 def test_script_demo() -> None:

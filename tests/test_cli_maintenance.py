@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
@@ -150,6 +151,66 @@ def task_ids(name: str = "tasks") -> list[str]:
 
 
 # --------------------------------------------------------------------------------------
+# kv query --query
+
+
+def test_kv_query_document_refuses_every_option_given_and_pages_by_its_cursor(
+    backend: str,
+) -> None:
+    """--limit 0, --offset 0 and --cursor '' are given too: with --query they are refused,
+    not silently dropped; and the text's next-page hint is one the document form can follow."""
+    for key in ("a1", "a2", "a3"):
+        assert run("kv", "set", "agents", key, "1").exit_code == 0
+    for option in (["--limit", "0"], ["--offset", "0"], ["--cursor", ""], ["-n", "0"]):
+        refused = run("kv", "query", "agents", "-q", "{}", *option)
+        assert refused.exit_code == 2, (option, refused.output)
+        assert "--query: not with" in refused.stderr, option
+    first = run("kv", "query", "agents", "-q", '{"limit": 2}')
+    assert first.exit_code == 0, first.output
+    hint = first.stdout.splitlines()[-1]
+    assert hint.startswith('next page: "cursor": "') and "--query" in hint, hint
+    cursor = hint.split('"')[3]
+    second = run_json("kv", "query", "agents", "-q", json.dumps({"limit": 2, "cursor": cursor}))
+    assert [item["key"] for item in second["items"]] == ["a3"]
+
+
+# --------------------------------------------------------------------------------------
+# text output of stored data
+
+
+def test_text_output_escapes_control_characters(backend: str) -> None:
+    """Keys, ids and fields are data: printed for people, a newline in one does not forge
+    a line and an escape sequence in one (here: erase the line above) does not reach the
+    terminal, least of all in the list a destructive command asks about."""
+    erase = "\x1b[1A\x1b[2K"
+    task = make_task("t1", "Completed")
+    task.user_id = f"u1{erase}"
+    seed_tasks(task)
+
+    async def seed(handle: satchel.Satchel) -> None:
+        await handle.kv("notes").set("a\nforged", 1)
+        await handle.sessions(Chat).save(f"s{erase}", Chat(user="u", turns=[]))
+
+    with_handle(seed)
+    outputs = [
+        run("tasks", "ls"),
+        run("tasks", "show", "t1"),
+        run("tasks", "cleanup", "--older-than", "0", "--dry-run"),
+        run("kv", "keys", "notes"),
+        run("kv", "query", "notes"),
+        run("kv", "clear", "notes", "--dry-run"),
+        run("sessions", "ls"),
+    ]
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output, result.output
+        assert "\\x1b[1A" in result.output or "a\\nforged" in result.output, result.output
+        assert "forged" not in result.output or "a\\nforged" in result.output
+    assert run("kv", "keys", "notes").stdout == "a\\nforged\n"
+    assert run_json("kv", "keys", "notes")["keys"] == ["a\nforged"]  # JSON keeps the data
+
+
+# --------------------------------------------------------------------------------------
 # tasks rm
 
 
@@ -231,6 +292,20 @@ def test_tasks_cleanup(backend: str) -> None:
     assert task_ids() == []
 
 
+def test_tasks_cleanup_older_than_the_calendar_removes_nothing(backend: str) -> None:
+    """An age longer than datetime reaches back is no task's: nothing is listed, nothing
+    removed; one longer than a timedelta holds is a usage error. Never a traceback."""
+    seed_tasks(make_task("done", "Completed"))
+    for age in ("999999d", "999999999d", "1000000w"):
+        report = run_json("tasks", "cleanup", "--older-than", age, "--any-status", "--yes")
+        assert report["tasks"] == [] and report["removed"] == [], age
+    for age in ("1000000000d", "9" * 30 + "d", "9" * 400):
+        result = run("tasks", "cleanup", "--older-than", age, "--yes")
+        assert result.exit_code == 2, (age, result.output)
+        assert "too long a duration" in result.stderr
+    assert task_ids() == ["done"]
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -261,6 +336,11 @@ def test_sessions_ls_show_rm(backend: str) -> None:
     listed = run_json("sessions", "ls")
     assert listed["sessions"] == ["s1", "s2"] and listed["next_cursor"] is None
     assert run("sessions", "ls").stdout.split() == ["s1", "s2"]
+    # stdout is the ids, one per line, whatever else is said: a script reads them
+    paged = run("sessions", "ls", "--limit", "1")
+    assert paged.stdout == "s1\n" and "next page: --cursor " in paged.stderr
+    empty = run("sessions", "ls", "--store", "empty")
+    assert empty.exit_code == 0 and empty.stdout == "" and "no sessions" in empty.stderr
     first = run_json("sessions", "ls", "--limit", "1")
     assert first["sessions"] == ["s1"]
     assert run_json("sessions", "ls", "--cursor", first["next_cursor"])["sessions"] == ["s2"]
@@ -443,6 +523,44 @@ def test_instances_create_list_show_update_and_remove(backend: str) -> None:
         return [c for c in await handle.backend.collections() if c.startswith(tenant)]
 
     assert with_handle(gone) == []
+
+
+def test_instances_rm_names_every_record_it_removes(backend: str) -> None:
+    """The delete drops every store of the instance's tenant, not only its KV namespaces:
+    the question and --dry-run count all of it (tasks and logs too), and so for an
+    instance whose delete was interrupted."""
+    created = run_json("instances", "create", "team")
+    instance_id, tenant = created["id"], created["tenant"]
+
+    async def fill(handle: satchel.Satchel) -> None:
+        await (await handle.instances().kv(instance_id, "notes")).set("a", 1)
+        environ = {**os.environ, "SATCHEL_NAMESPACE": tenant}
+        async with satchel.open(environ=environ) as inside:
+            await inside.tasks(AgentTask).create(make_task("t1", "Running"))
+            await inside.logs("events").append("run-1", {"step": 1})
+
+    with_handle(fill)
+    dry = run_json("instances", "rm", instance_id, "--dry-run")
+    assert dry["namespaces"] == {"notes": 1} and dry["records"] == 3
+    declined = run("instances", "rm", instance_id, input="n\n")
+    assert declined.exit_code == EXIT_DECLINED
+    assert "and its 3 records" in declined.stderr
+
+    async def interrupt(handle: satchel.Satchel) -> None:  # marked deleting, data left
+        store = handle.instances()
+        record = await handle.backend.get(store.collection, instance_id)
+        assert record is not None
+        marked = store._record(instance_id, "team", "", True)
+        await handle.backend.put_version(marked, if_version=record.version)
+
+    with_handle(interrupt)
+    assert run_json("instances", "rm", instance_id, "--dry-run")["records"] == 3
+    assert run_json("instances", "rm", instance_id, "--yes")["removed"] is True
+
+    async def left(handle: satchel.Satchel) -> list[str]:
+        return [c for c in await handle.backend.collections() if c.startswith(tenant)]
+
+    assert with_handle(left) == []
 
 
 def test_instances_orphans_are_listed_and_removed(backend: str) -> None:

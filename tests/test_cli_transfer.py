@@ -317,6 +317,9 @@ def test_a_mistyped_url_holding_a_password_is_not_echoed(namespace: str, tmp_pat
         f"mongodb:u:{SECRET}@localhost",
         f"redis//:{SECRET}@localhost",
         f"localhost/?password={SECRET}",
+        f"redis//u:{SECRET}@h/0",
+        f"u:{SECRET}@h",
+        f"mongodb:{SECRET}@h",
     ):
         for args in (
             ("copy", "--from", "memory", "--to", spec, "--yes"),

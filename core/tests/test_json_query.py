@@ -282,6 +282,8 @@ async def test_a_whole_document_pages_with_its_cursor(store: satchel.Satchel) ->
         ([{"field": "a"}], r"^query: a query document is a JSON object, not list"),
         ("{", r"^query: not a JSON document"),
         (b"\xff", r"^query: not a JSON document"),
+        ("[" * 100_000, r"^query: not a JSON document \(nested too deeply\)"),
+        ('{"where": ' + "[" * 100_000, r"^query: not a JSON document"),
         ("[]", r"^query: a query document is a JSON object"),
     ],
 )

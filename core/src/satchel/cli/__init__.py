@@ -27,6 +27,7 @@ import importlib
 
 from satchel.cli.output import (
     EXIT_BACKEND_UNAVAILABLE,
+    EXIT_BROKEN_PIPE,
     EXIT_CODES,
     EXIT_CONFIG,
     EXIT_DECLINED,
@@ -43,6 +44,7 @@ from satchel.cli.root import cli, main
 __all__ = [
     "COMMAND_MODULES",
     "EXIT_BACKEND_UNAVAILABLE",
+    "EXIT_BROKEN_PIPE",
     "EXIT_CODES",
     "EXIT_CONFIG",
     "EXIT_DECLINED",

@@ -91,23 +91,31 @@ def unused_variables(plugins: LoadedPlugins, environ: Mapping[str, str]) -> list
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MAX_DAYS = 999_999_999
+_MAX_DURATION = _MAX_DAYS * 86400.0
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration such as ``7d``, ``12h``, ``90m``, ``30s``, ``2w`` or
-    ``1d12h`` (a plain number is seconds); :class:`ValueError` naming the forms otherwise."""
+    ``1d12h`` (a plain number is seconds), at most 999999999 days (the longest
+    :class:`~datetime.timedelta`); :class:`ValueError` naming the forms otherwise."""
     import re
 
     stripped = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", stripped):
-        return float(stripped)
-    parts = re.findall(r"(\d+(?:\.\d+)?)([smhdw])", stripped)
-    if not parts or "".join(n + u for n, u in parts) != stripped:
-        raise ValueError(
-            f"{text!r} is not a duration: write a number and a unit, s m h d w "
-            "(e.g. 7d, 12h, 1d12h), or seconds"
-        )
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+        seconds = float(stripped)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)([smhdw])", stripped)
+        if not parts or "".join(n + u for n, u in parts) != stripped:
+            raise ValueError(
+                f"{text!r} is not a duration: write a number and a unit, s m h d w "
+                "(e.g. 7d, 12h, 1d12h), or seconds"
+            )
+        seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+    # a timedelta holds at most 999999999 days; a longer text would be inf, or overflow
+    if not seconds <= _MAX_DURATION:
+        raise ValueError(f"{text!r} is too long a duration: at most {_MAX_DAYS} days")
+    return seconds
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]

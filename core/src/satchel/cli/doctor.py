@@ -32,10 +32,19 @@ DOCTOR_GRACE = 1.0
 DOCTOR_NAMESPACE = "satchel-doctor"
 
 
+def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """``--timeout``: NaN passes FloatRange (it compares false both ways) and would time
+    every call out at once, reported as an unavailable backend."""
+    if value != value:
+        raise click.BadParameter("nan is not a number of seconds", ctx, param)
+    return value
+
+
 @cli.command(epilog=EPILOG)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
+    callback=_seconds,
     default=DOCTOR_TIMEOUT,
     show_default=True,
     help="Seconds each call may take before it counts as a failure; never less than the "
@@ -131,6 +140,9 @@ async def _doctor(timeout: float, as_json: bool) -> None:
         if not as_json:
             raise  # one line on stderr, like every other command
         doc.failed("configuration", exc)
+        # every check is listed, as after any failing check: the later ones skipped
+        doc.skipped("ping", "the configuration failed")
+        doc.skipped("round trip", "the configuration failed")
         click.echo(dumps(doc.report))
         raise CommandError.of(exc, as_json=True, reported=True) from exc
 

@@ -16,6 +16,7 @@ from satchel.cli.output import (
     dumps,
     echo_lines,
     json_option,
+    printable,
     run,
     table,
     when,
@@ -81,7 +82,7 @@ def _print(document: dict[str, Any]) -> None:
         rows.append(["records", str(document["records"])])
     echo_lines(table(rows, indent=""))
     for name, count in document.get("namespaces", {}).items():
-        click.echo(f"  {name}: {count}")
+        click.echo(f"  {printable(name)}: {count}")
 
 
 @instances.command("create", epilog=EPILOG)
@@ -227,7 +228,9 @@ async def _rm(
             await _rm_orphan(handle, instance_id, yes, dry_run, as_json)
             return
         counts = {} if found is None or found.deleting else await store.counts(instance_id)
-        records = sum(counts.values())
+        # what the delete drops: every store of its tenant (tasks, sessions, logs, nested
+        # instances too), not only the KV namespaces ``counts`` lists
+        records = 0 if found is None else await _held(handle, instance_id)
         version = None if found is None else found.version
         name = "" if found is None else f" ({found.name!r})"
         await remove_one(
@@ -251,6 +254,23 @@ async def _rm(
             yes=yes,
             as_json=as_json,
         )
+
+
+async def _held(handle: Satchel, instance_id: str) -> int:
+    """How many records and logs the collections of instance ``instance_id`` hold: what
+    :meth:`~satchel.stores.instances.InstanceStore.delete` removes."""
+    from satchel.stores.instances import instance_of
+
+    held = 0
+    for collection in await handle.backend.collections():
+        if instance_of(handle.namespace, collection) != instance_id:
+            continue
+        if collection.split(":", 2)[1] == "log":
+            async for _ in handle.backend.log_keys(collection):
+                held += 1
+        else:
+            held += await handle.backend.count(collection)
+    return held
 
 
 async def _rm_orphan(

@@ -17,6 +17,8 @@ from satchel.cli.output import (
     dumps,
     echo_lines,
     json_option,
+    printable,
+    reporting_errors,
     run,
     table,
     when,
@@ -53,10 +55,16 @@ def _entry_document(namespace: str, entry: Entry) -> dict[str, Any]:
 
 
 def _strict_json(text: str) -> Any:
+    """``text`` parsed as JSON; :class:`ValueError` when it is not JSON, is ``NaN`` or
+    ``Infinity``, or nests deeper than the parser can go."""
+
     def reject(constant: str) -> Any:
         raise ValueError(f"{constant} is not a JSON value")
 
-    return json.loads(text, parse_constant=reject)
+    try:
+        return json.loads(text, parse_constant=reject)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _loose_json(text: str) -> Any:
@@ -116,16 +124,18 @@ def kv_set(
 ) -> None:
     """Store VALUE under KEY. VALUE is JSON ('{"step": 5}', '42', '"text"', 'true');
     text that is not JSON is a usage error unless --string is given."""
-    if as_string:
-        parsed: Any = value
-    else:
-        try:
-            parsed = _strict_json(value)
-        except ValueError as exc:
-            raise click.BadParameter(
-                f"{value!r} is not JSON ({exc}); pass --string to store it as a string",
-                param_hint="VALUE",
-            ) from None
+    from satchel.errors import InvalidArgument
+
+    parsed: Any = value
+    if not as_string:
+        # a usage error of satchel's own: one line, and under --json the error document
+        with reporting_errors(as_json):
+            try:
+                parsed = _strict_json(value)
+            except ValueError as exc:
+                raise InvalidArgument(
+                    f"VALUE: {value!r} is not JSON ({exc}); pass --string to store it as a string"
+                ) from None
     run(_kv_set(namespace, key, parsed, ttl, as_json), as_json)
 
 
@@ -236,7 +246,7 @@ async def _kv_clear(namespace: str, yes: bool, dry_run: bool, as_json: bool) -> 
                 click.echo(dumps(document))
             else:
                 for key in keys:
-                    click.echo(key)
+                    click.echo(printable(key))
                 click.echo(f"would delete {_values(len(keys))} from KV namespace {namespace!r}")
             return
         confirm(
@@ -276,7 +286,7 @@ async def _kv_keys(namespace: str, pattern: str, as_json: bool) -> None:
         click.echo(dumps({"namespace": namespace, "pattern": pattern, "keys": keys}))
         return
     for key in keys:
-        click.echo(key)
+        click.echo(printable(key))
     if not keys:
         click.echo(f"no keys match {pattern!r} in KV namespace {namespace!r}{hint}", err=True)
 
@@ -295,17 +305,18 @@ async def _kv_namespaces(as_json: bool) -> None:
         click.echo(dumps({"namespaces": names}))
         return
     for name in names:
-        click.echo(name)
+        click.echo(printable(name))
 
 
 def _parse_condition(text: str) -> tuple[str, str, Any]:
+    from satchel.errors import InvalidQuery
+
     parts = text.split(None, 2)
     if len(parts) == 2 and parts[1] == "exists":
         return parts[0], "exists", True
     if len(parts) != 3:
-        raise click.BadParameter(
-            f"{text!r}: write 'FIELD OP VALUE', e.g. 'step gte 3' or 'user.name eq alice'",
-            param_hint="--where",
+        raise InvalidQuery(
+            f"--where: {text!r}: write 'FIELD OP VALUE', e.g. 'step gte 3' or 'user.name eq alice'"
         )
     return parts[0], parts[1], _loose_json(parts[2])
 
@@ -373,24 +384,27 @@ def kv_query(
         "direction": "desc"}, "limit": 10}'
       satchel kv query agent-state -q @saved-query.json
     """
+    from satchel.errors import InvalidArgument
+
     if document is not None:
+        # given at all, whatever the value: --limit 0 and --offset 0 are given too
+        context = click.get_current_context()
         given = [
-            name
-            for name, value in (
-                ("--where", where),
-                ("--order-by", order_by),
-                ("--select", select),
-                ("--limit", limit),
-                ("--offset", offset),
-                ("--cursor", cursor),
-            )
-            if value
+            f"--{name.replace('_', '-')}"
+            for name in ("where", "order_by", "select", "limit", "offset", "cursor")
+            if context.get_parameter_source(name) is not click.ParameterSource.DEFAULT
         ]
-        if given:
-            raise click.UsageError(f"--query: not with {', '.join(given)} (the document says it)")
-        run(_kv_query_document(namespace, _query_text(document), count_only, as_json), as_json)
+        # usage errors of satchel's own: one line, and under --json the error document
+        with reporting_errors(as_json):
+            if given:
+                raise InvalidArgument(
+                    f"--query: not with {', '.join(given)} (the document says it)"
+                )
+            text = _query_text(document)
+        run(_kv_query_document(namespace, text, count_only, as_json), as_json)
         return
-    conditions = [_parse_condition(text) for text in where]
+    with reporting_errors(as_json):
+        conditions = [_parse_condition(text) for text in where]
     run(
         _kv_query(
             namespace,
@@ -412,12 +426,14 @@ def _query_text(document: str) -> str:
     ``@path`` names."""
     if not document.startswith("@"):
         return document
+    from satchel.errors import InvalidArgument
+
     path = document[1:]
     try:
         with click.open_file(path, encoding="utf-8") as stream:
             return str(stream.read())
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"cannot read {path!r}: {exc}", param_hint="--query") from None
+        raise InvalidArgument(f"--query: cannot read {path!r}: {exc}") from None
 
 
 async def _kv_query_document(namespace: str, text: str, count_only: bool, as_json: bool) -> None:
@@ -431,7 +447,7 @@ async def _kv_query_document(namespace: str, text: str, count_only: bool, as_jso
             click.echo(dumps({"namespace": namespace, "count": count}) if as_json else count)
             return
         page = await store.query(query)
-    _print_page(namespace, page, as_json)
+    _print_page(namespace, page, as_json, in_document=True)
 
 
 async def _kv_query(
@@ -457,7 +473,11 @@ async def _kv_query(
     _print_page(namespace, page, as_json)
 
 
-def _print_page(namespace: str, page: Page[Entry], as_json: bool) -> None:
+def _print_page(
+    namespace: str, page: Page[Entry], as_json: bool, *, in_document: bool = False
+) -> None:
+    """The page as JSON or as a table; the text ends with how to ask for the next page (for
+    a --query document, which takes no --cursor, its "cursor" key)."""
     if as_json:
         click.echo(
             dumps(
@@ -473,5 +493,7 @@ def _print_page(namespace: str, page: Page[Entry], as_json: bool) -> None:
     echo_lines(table(rows, ["KEY", "VERSION", "UPDATED", "VALUE"], right=[1], indent=""))
     noun = "entry" if len(page.items) == 1 else "entries"
     click.echo(f"{len(page.items)} {noun}")
-    if page.next_cursor is not None:
+    if page.next_cursor is not None and in_document:
+        click.echo(f'next page: "cursor": "{page.next_cursor}" in the --query document')
+    elif page.next_cursor is not None:
         click.echo(f"next page: --cursor {page.next_cursor}")

@@ -7,6 +7,7 @@ Only :mod:`click` and standard modules at module level (``satchel --help`` stays
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ import click
 __all__ = [
     "EPILOG",
     "EXIT_BACKEND_UNAVAILABLE",
+    "EXIT_BROKEN_PIPE",
     "EXIT_CODES",
     "EXIT_CONFIG",
     "EXIT_DECLINED",
@@ -36,6 +38,7 @@ __all__ = [
     "json_option",
     "masked",
     "one_line",
+    "printable",
     "reporting_errors",
     "run",
     "setting_text",
@@ -53,17 +56,20 @@ EXIT_BACKEND_UNAVAILABLE = 4
 EXIT_ERROR = 5
 EXIT_DECLINED = 6
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 #: Every exit code and what it means (the ``--help`` epilog and ``docs/cli.md`` say the same).
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
-    EXIT_NOT_FOUND: "not found (kv get/del of a missing key, tasks show/rm of a missing id)",
+    EXIT_NOT_FOUND: "not found (kv get/del of a missing key; tasks, sessions, instances "
+    "show/rm of a missing id)",
     EXIT_USAGE: "usage error: a bad option or argument, a malformed query or value",
     EXIT_CONFIG: "configuration or plugin error (ConfigError, BackendNotFound, PluginError)",
     EXIT_BACKEND_UNAVAILABLE: "backend unavailable (BackendUnavailable)",
     EXIT_ERROR: "any other satchel error (Conflict: a stale --expected-version, ...)",
     EXIT_DECLINED: "not confirmed: a destructive command was answered no (or no answer came)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_BROKEN_PIPE: "standard output closed before the output was written (| head)",
 }
 
 EPILOG = "\b\nExit codes:\n" + "\n".join(
@@ -147,7 +153,10 @@ class CommandError(Exception):
     def show(self) -> None:
         """Print the error (stderr; and stdout under ``--json``)."""
         if self.as_json and not self.reported:
-            click.echo(dumps({"error": self.as_dict()}))
+            try:
+                click.echo(dumps({"error": self.as_dict()}))
+            except BrokenPipeError:  # stdout closed (`| head`): the error still counts
+                _drop_stdout()
         click.echo(f"satchel: error: {self.message}", err=True)
 
 
@@ -168,6 +177,26 @@ def reporting_errors(as_json: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("satchel: interrupted", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        # the reader went away (`| head`): not an error of the command's, and never the
+        # exit 1 click gives it, which means "not found"; 128 + SIGPIPE, as a shell says
+        _drop_stdout()
+        raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+
+
+def _drop_stdout() -> None:
+    """Send what is left of standard output nowhere, so that flushing it at exit does not
+    fail again on the closed pipe."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (a test runner's capture)
+        pass
+    finally:
+        os.close(devnull)
 
 
 def run(coroutine: Coroutine[Any, Any, None], as_json: bool) -> None:
@@ -191,7 +220,14 @@ def _json_default(value: Any) -> Any:
 
 
 def dumps(document: Any) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
+    """``document`` as indented JSON for standard output: its text as it is on a Unicode
+    output, escaped as JSON (``\\u65e5``) on one that is not (a Latin-1 locale), where it
+    could not be written otherwise."""
+    import sys
+
+    encoding = (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("_", "-")
+    unicode = encoding.startswith(("utf-8", "utf8", "utf-16", "utf-32"))
+    return json.dumps(document, indent=2, ensure_ascii=not unicode, default=_json_default)
 
 
 def compact(value: Any) -> str:
@@ -236,6 +272,17 @@ def masked(value: Any) -> Any:
     return redact_url(text) if " " not in text.strip() else scrub_secrets(text)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x1b``): a key, an id or a
+    stored field printed for people must neither forge a line nor send the terminal an
+    escape sequence (one that erases the line above, say, from the list a destructive
+    command asks about). ``--json`` output is JSON, escaped already."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def clip(text: str, width: int = TEXT_VALUE_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -249,7 +296,7 @@ def table(
 ) -> list[str]:
     """Rows as aligned lines; columns in ``right`` are right-aligned."""
     lines = [list(header)] if header else []
-    lines += [list(row) for row in rows]
+    lines += [[printable(cell) for cell in row] for row in rows]
     if not lines:
         return []
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]

@@ -29,4 +29,18 @@ def cli() -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script ``satchel``."""
+    _never_fail_to_encode()
     cli.main(args=list(argv) if argv is not None else None, prog_name="satchel")
+
+
+def _never_fail_to_encode() -> None:
+    """On a terminal or file whose encoding cannot hold a character (a Latin-1 locale and a
+    name in Japanese), print it escaped (``\\u65e5``) rather than fail with a traceback
+    after the command did its work. (``--json`` stays valid JSON: it is escaped as JSON
+    there, see :func:`satchel.cli.output.dumps`.)"""
+    import io
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")

@@ -18,6 +18,7 @@ from satchel.cli.output import (
     dumps,
     echo_lines,
     json_option,
+    printable,
     run,
     show_value,
     table,
@@ -85,13 +86,16 @@ async def _sessions_ls(store: str, limit: int, cursor: str | None, as_json: bool
             )
         )
         return
+    # stdout holds the ids alone, one per line (a script reads them); the rest to stderr
     if not page.items:
-        click.echo(f"no sessions in session store {store!r} (namespace {namespace!r}){hint}")
+        click.echo(
+            f"no sessions in session store {store!r} (namespace {namespace!r}){hint}", err=True
+        )
         return
     for session_id in page.items:
-        click.echo(session_id)
+        click.echo(printable(session_id))
     if page.next_cursor is not None:
-        click.echo(f"next page: --cursor {page.next_cursor}")
+        click.echo(f"next page: --cursor {page.next_cursor}", err=True)
 
 
 @sessions.command("show", epilog=EPILOG)
@@ -222,4 +226,4 @@ async def _sessions_stores(as_json: bool) -> None:
         click.echo(dumps({"namespace": namespace, "stores": names}))
         return
     for name in names:
-        click.echo(name)
+        click.echo(printable(name))

@@ -27,6 +27,8 @@ from satchel.cli.output import (
     dumps,
     echo_lines,
     json_option,
+    printable,
+    reporting_errors,
     run,
     show_value,
     table,
@@ -60,6 +62,15 @@ def tasks() -> None:
 
     Tasks are read as plain JSON, so these commands need no import of your task model.
     """
+
+
+def _usage_error(message: str, as_json: bool) -> None:
+    """A usage error of satchel's own (not click's): one line, exit 2, and under --json the
+    error document, as for every failure."""
+    from satchel.errors import InvalidArgument
+
+    with reporting_errors(as_json):
+        raise InvalidArgument(message)
 
 
 def _task_store(handle: Satchel, store: str, status_field: str = "status") -> TaskStore[AnyTask]:
@@ -187,7 +198,7 @@ def tasks_show(task_id: str | None, request_id: str | None, store: str, as_json:
     updated one when several carry it).
     """
     if (task_id is None) == (request_id is None):
-        raise click.UsageError("give either TASK_ID or --request-id")
+        _usage_error("TASK_ID, --request-id: give one of them", as_json)
     run(_tasks_show(task_id, request_id, store, as_json), as_json)
 
 
@@ -384,7 +395,7 @@ def tasks_cleanup(
     between is left alone (each removal is conditional on the version listed).
     """
     if any_status and status:
-        raise click.UsageError("give --status or --any-status, not both")
+        _usage_error("--status, --any-status: give one of them, not both", as_json)
     run(
         _tasks_cleanup(
             older_than, list(status), any_status, status_field, store, yes, dry_run, as_json
@@ -476,4 +487,4 @@ async def _tasks_stores(as_json: bool) -> None:
         click.echo(dumps({"namespace": namespace, "stores": names}))
         return
     for name in names:
-        click.echo(name)
+        click.echo(printable(name))

@@ -114,7 +114,10 @@ def open_end(spec: str | None, option: str) -> Satchel:
     # a mistyped URL (redis:/:password@host) may hold a password: repeated only when it
     # holds none of the characters that set one off
     shown = "the value given" if any(c in spec for c in "@:=") else repr(spec)
-    raise click.BadParameter(f"{shown}: no such file, and not a backend name", param_hint=option)
+    raise click.BadParameter(
+        f"{shown}: no such file, not a backend name, and not a URL ({', '.join(SCHEMES)})",
+        param_hint=option,
+    )
 
 
 class _Meter:

@@ -511,6 +511,8 @@ def parse_query(document: Mapping[str, Any] | str | bytes) -> Query:
             document = json.loads(document)
         except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
             raise InvalidQuery(f"query: not a JSON document ({exc})") from None
+        except RecursionError:  # nested deeper than the parser goes
+            raise InvalidQuery("query: not a JSON document (nested too deeply)") from None
     if not isinstance(document, Mapping):
         raise InvalidQuery(f"query: a query document is a JSON object, not {_show_input(document)}")
     unknown = [k for k in document if k not in QUERY_DOCUMENT_KEYS]

@@ -325,7 +325,10 @@ class TaskStore(StoreBase, Generic[M]):
         if isinstance(older_than, timedelta):
             if older_than < timedelta(0):
                 raise InvalidArgument(f"older_than: must not be negative, not {older_than!r}")
-            cutoff = utcnow() - older_than
+            try:
+                cutoff = utcnow() - older_than
+            except OverflowError:  # older than the calendar: no task was updated before
+                cutoff = datetime.min.replace(tzinfo=timezone.utc)
         elif isinstance(older_than, datetime):
             cutoff = older_than if older_than.tzinfo else older_than.replace(tzinfo=timezone.utc)
         else:
