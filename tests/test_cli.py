@@ -1220,3 +1220,19 @@ def test_a_codec_returning_bytes_exits_3_naming_it(monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 3, result.output
     assert "FAIL  round trip" in result.stdout
     assert "codec 'seal'" in result.stderr
+
+
+def test_a_long_value_that_is_not_json_is_named_clipped(shared: None) -> None:
+    """The error names the VALUE, clipped: a large paste does not flood the terminal."""
+    result = run("kv", "set", "ns", "k", "not json " + "x" * 10_000)
+    assert result.exit_code == 2
+    assert "VALUE: 'not json xxx" in result.stderr and "is not JSON" in result.stderr
+    assert len(result.stderr) < 400
+
+
+@pytest.mark.parametrize("command", [["tasks", "ls"], ["sessions", "ls", "chats"]])
+def test_a_listing_of_no_rows_at_all_is_a_usage_error(shared: None, command: list[str]) -> None:
+    """``--limit 0`` would list nothing and say the store is empty: refused instead."""
+    result = run(*command, "--limit", "0")
+    assert result.exit_code == 2
+    assert "--limit" in result.stderr

@@ -134,7 +134,8 @@ def kv_set(
                 parsed = _strict_json(value)
             except ValueError as exc:
                 raise InvalidArgument(
-                    f"VALUE: {value!r} is not JSON ({exc}); pass --string to store it as a string"
+                    f"VALUE: {clip(repr(value))} is not JSON ({exc}); pass --string to store it "
+                    "as a string"
                 ) from None
     run(_kv_set(namespace, key, parsed, ttl, as_json), as_json)
 

@@ -61,7 +61,7 @@ def _session_store(handle: Satchel, store: str) -> SessionStore[AnySession]:
 @sessions.command("ls", epilog=EPILOG)
 @_store_option
 @click.option(
-    "--limit", "-n", type=click.IntRange(min=0), default=100, show_default=True, help="At most."
+    "--limit", "-n", type=click.IntRange(min=1), default=100, show_default=True, help="At most."
 )
 @click.option("--cursor", help="The next-page cursor a previous run printed.")
 @json_option

@@ -133,7 +133,7 @@ def _summary_rows(found: list[dict[str, Any]]) -> list[str]:
 )
 @_status_field_option
 @click.option(
-    "--limit", "-n", type=click.IntRange(min=0), default=50, show_default=True, help="At most."
+    "--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True, help="At most."
 )
 @click.option("--cursor", help="The next-page cursor a previous run printed.")
 @json_option
