@@ -221,6 +221,7 @@ async def test_the_export_format(source: satchel.Satchel) -> None:
     header, records, end = lines[0], lines[1:-1], lines[-1]
     assert header["format"] == "satchel-records"
     assert header["format_version"] == 1
+    assert header["namespace"] == source.namespace  # what the collections are relative to
     assert end == {"end": True, "records": 22}
     first = min(records, key=lambda r: r["key"])
     assert set(first) == {
@@ -784,3 +785,44 @@ async def test_fields_a_reader_does_not_know_are_ignored(
     assert report.records == {"kv:x": 1}
     entry = await target.kv("x").get_entry("k")
     assert entry is not None and entry.version == 4
+
+
+async def test_an_export_lands_under_the_names_it_was_exported_with(
+    source: satchel.Satchel, tmp_path: Path
+) -> None:
+    """The header says what the collections are relative to: a handle's export imported
+    into a bare backend lands under the handle's full names (a handle of that namespace
+    reads it), a bare backend's export is refused by a handle before anything is written,
+    and a file without the field names them relative to the target, as before."""
+    path = tmp_path / "handle.jsonl"
+    await transfer.export(source, path)
+    bare = MemoryBackend()
+    await transfer.import_(bare, path)
+    assert all(c.startswith(f"{source.namespace}:") for c in await bare.collections())
+    async with satchel.open(backend=bare, namespace=source.namespace) as reader:
+        assert await assert_same_data(source, reader, RECORD_NAMESPACES) > 0
+    whole = tmp_path / "bare.jsonl"
+    await transfer.export(bare, whole)
+    header = json.loads(whole.read_text().splitlines()[0])
+    assert header["namespace"] is None
+    async with satchel.open(backend="memory", namespace="acme") as target:
+        with pytest.raises(InvalidArgument, match="exported from a bare backend"):
+            await transfer.import_(target, whole)
+        with pytest.raises(InvalidArgument, match="exported from a bare backend"):
+            await transfer.import_(target, io.BytesIO(whole.read_bytes()))
+        assert await target.backend.collections() == []
+        # an older file, without the field: relative to the target's namespace
+        lines = path.read_text().splitlines()
+        first = json.loads(lines[0])
+        del first["namespace"]
+        older = tmp_path / "older.jsonl"
+        older.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+        await transfer.import_(target, older)
+        assert await assert_same_data(source, target, RECORD_NAMESPACES) > 0
+        first["namespace"] = 5
+        older.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+        with pytest.raises(InvalidArgument, match="line 1: namespace 5"):
+            await transfer.import_(bare, older)
+    again = MemoryBackend()
+    await transfer.import_(again, whole)  # a bare export into a bare backend: full names
+    assert sorted(await again.collections()) == sorted(await bare.collections())

@@ -552,6 +552,9 @@ async def export(
                     "format_version": FORMAT_VERSION,
                     "exported_at": _time(utcnow()),
                     "source": src.backend.describe(),
+                    # what the collections below are relative to: the handle's namespace,
+                    # or None for a bare backend's full names
+                    "namespace": src.namespace,
                 }
             )
         )
@@ -600,6 +603,7 @@ class _Lines:
             raise self.fail(
                 f"format_version {version!r}: this satchel reads versions 1 to {FORMAT_VERSION}"
             )
+        self.end = self._target(header)
         while True:
             line = self._next()
             if line is None:
@@ -623,6 +627,27 @@ class _Lines:
                 raise self.fail(str(exc)) from None
             self.records += 1
             yield name, record
+
+    def _target(self, header: dict[str, Any]) -> _End:
+        """Where the records go, by what the header says their collections are relative
+        to (``namespace``; a file without it names them relative to the target): a bare
+        target takes a handle's export under the handle's full names, where a handle of
+        that namespace finds them (as :func:`copy` does); a handle refuses a bare backend's
+        export, whose full names fit no namespace."""
+        if "namespace" not in header:
+            return self.end
+        namespace = header["namespace"]
+        if namespace is not None and (not isinstance(namespace, str) or not namespace):
+            raise self.fail(f"namespace {namespace!r}: a namespace's name or null")
+        if namespace is None and self.end.namespace is not None:
+            raise InvalidArgument(
+                f"file: {self.what}: exported from a bare backend, it names every collection "
+                "in full, which fits no namespace; import it into a bare backend "
+                "(handle.raw_backend), or export from a handle"
+            )
+        if namespace is not None and self.end.namespace is None:
+            return replace(self.end, namespace=namespace)
+        return self.end
 
     def _next(self) -> Any:
         while True:
@@ -818,7 +843,9 @@ async def import_(
 
         last = ""
         with _reader(source, shown) as (stream, what):
-            for name, record in _Lines(stream, what, dst):
+            lines = _Lines(stream, what, dst)
+            for name, record in lines:
+                dst = lines.end  # set by the header
                 if wanted is not None and name not in wanted:
                     continue
                 if _is_log(dst.collection(name)):
