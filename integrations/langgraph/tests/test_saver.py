@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT
 
 from satchel import InvalidArgument, Satchel
@@ -140,3 +141,25 @@ def test_versions_increase_with_a_random_tail() -> None:
     assert second.split(".")[0] == f"{2:032}"
     assert saver.get_next_version(first, None) != second, "a fork gets other versions"
     assert saver.get_next_version(7, None).startswith(f"{8:032}.")
+
+
+async def test_a_filter_on_any_metadata_key_finds_what_in_memory_finds(store: Satchel) -> None:
+    # a metadata key no query path can name (the empty one) is compared on the loaded
+    # metadata, as InMemorySaver compares every key; a filter that is not a mapping is
+    # refused by name, before anything is read
+    saver, reference = SatchelSaver(store=store), InMemorySaver()
+    config: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    ids = []
+    for n, metadata in enumerate([{"": 1, "a.b": 1}, {"": 2, "a.b": 2}]):
+        checkpoint = empty_checkpoint()
+        checkpoint["id"] = f"id{n}"
+        ids.append(checkpoint["id"])
+        reference.put(config, checkpoint, metadata, {})  # type: ignore[arg-type]
+        await saver.aput(config, checkpoint, metadata, {})  # type: ignore[arg-type]
+    for filter in ({"": 1}, {"": 2, "a.b": 2}, {"": 1, "a.b": 2}, {"a.b": 1}):
+        expected = [t.checkpoint["id"] for t in reference.list(None, filter=filter)]
+        found = [t.checkpoint["id"] async for t in saver.alist(None, filter=filter)]
+        assert found == expected, filter
+    assert [t.checkpoint["id"] async for t in saver.alist(config, filter={"": 2})] == [ids[1]]
+    with pytest.raises(InvalidArgument, match=r"^filter"):
+        _ = [t async for t in saver.alist(None, filter=[("", 1)])]  # type: ignore[arg-type]

@@ -8,7 +8,14 @@ import contextlib
 import functools
 import random
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -176,6 +183,11 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         satchel query on the backend; a thread is read from its key range alone."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise InvalidArgument(f"limit: must be a whole number or None, not {limit!r}")
+        if filter is not None and not isinstance(filter, Mapping):
+            raise InvalidArgument(
+                f"filter: must be a mapping of metadata keys to values or None, "
+                f"not {type(filter).__name__}"
+            )
         where: list[tuple[Any, str, Any]] = []
         order_by: str | None = "-checkpoint_id"
         if config is not None:
@@ -200,7 +212,7 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
             where.append(("checkpoint_id", "lt", before_id))
         pushed = True
         for name, wanted in (filter or {}).items():
-            if filterable({name: wanted}):
+            if _pushable(name, wanted):
                 where.append((("filter", name), "eq", wanted))
             else:
                 pushed = False  # compared below, on the loaded metadata
@@ -604,6 +616,19 @@ async def _ahead(loads: Iterator[Awaitable[T]]) -> AsyncGenerator[T, None]:
     finally:
         for future in running:
             future.cancel()
+
+
+def _pushable(name: Any, wanted: Any) -> bool:
+    """Whether the filter item ``name: wanted`` can run as a query condition: a JSON value
+    under a key a query path can name (a non-empty string of valid Unicode). Any other item
+    is compared on the loaded metadata, as LangGraph's savers compare every key."""
+    if not isinstance(name, str) or not name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return bool(filterable({name: wanted}))
 
 
 async def _no_keys() -> dict[str, JSONValue]:
