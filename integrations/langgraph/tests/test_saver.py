@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import uuid
 from typing import Any
 
 import pytest
@@ -163,3 +164,28 @@ async def test_a_filter_on_any_metadata_key_finds_what_in_memory_finds(store: Sa
     assert [t.checkpoint["id"] async for t in saver.alist(config, filter={"": 2})] == [ids[1]]
     with pytest.raises(InvalidArgument, match=r"^filter"):
         _ = [t async for t in saver.alist(None, filter=[("", 1)])]  # type: ignore[arg-type]
+
+
+async def test_a_thread_is_deleted_copied_and_pruned_by_the_id_it_was_run_with(
+    store: Satchel,
+) -> None:
+    # a config's thread_id may be a number or a UUID (the saver keeps it as text, as
+    # LangGraph's savers do): the thread is then deleted, copied and pruned by that id too
+    saver, reference = SatchelSaver(store=store), InMemorySaver()
+    number, ident = 42, uuid.uuid4()
+    for thread_id in (number, ident, "other"):
+        config: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        reference.put(config, empty_checkpoint(), {}, {})
+        await saver.aput(config, empty_checkpoint(), {}, {})
+    await saver.acopy_thread(number, ident)  # type: ignore[arg-type]
+    await saver.aprune([ident], strategy="keep_latest")  # type: ignore[list-item]
+    await saver.adelete_thread(number)  # type: ignore[arg-type]
+    reference.delete_thread(number)  # type: ignore[arg-type]
+    assert await saver.aget_tuple({"configurable": {"thread_id": number}}) is None
+    assert reference.get_tuple({"configurable": {"thread_id": number}}) is None
+    await saver.aprune([ident], strategy="delete")  # type: ignore[list-item]
+    assert await saver.aget_tuple({"configurable": {"thread_id": str(ident)}}) is None
+    assert await saver.aget_tuple({"configurable": {"thread_id": "other"}}) is not None
+    for bad in (True, 1.5, None, "", b"t"):
+        with pytest.raises(InvalidArgument, match=r"^thread_id"):
+            await saver.adelete_thread(bad)  # type: ignore[arg-type]
