@@ -189,3 +189,56 @@ async def test_a_thread_is_deleted_copied_and_pruned_by_the_id_it_was_run_with(
     for bad in (True, 1.5, None, "", b"t"):
         with pytest.raises(InvalidArgument, match=r"^thread_id"):
             await saver.adelete_thread(bad)  # type: ignore[arg-type]
+
+
+async def test_text_that_is_not_unicode_is_refused_by_name_on_every_backend(
+    store: Satchel,
+) -> None:
+    # a lone surrogate cannot be sent to a server: it is refused by name before anything
+    # is read or written (MongoDB said BackendUnavailable, and a put left values behind)
+    saver = SatchelSaver(store=store)
+    good: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    stored = await saver.aput(good, empty_checkpoint(), {}, {})
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"c": 1}
+    checkpoint["channel_versions"] = {"c": "1"}
+    for config, named in [
+        ({"configurable": {"thread_id": "\ud800"}}, "config: configurable.thread_id"),
+        (
+            {"configurable": {"thread_id": "t", "checkpoint_ns": "\ud800"}},
+            "config: configurable.checkpoint_ns",
+        ),
+        (
+            {"configurable": {"thread_id": "t", "checkpoint_id": "\ud800"}},
+            "config: configurable.checkpoint_id",
+        ),
+    ]:
+        with pytest.raises(InvalidArgument, match=f"^{named}"):
+            await saver.aget_tuple(config)
+        with pytest.raises(InvalidArgument, match=f"^{named}"):
+            _ = [t async for t in saver.alist(config)]
+        with pytest.raises(InvalidArgument, match=f"^{named}"):
+            await saver.aput(config, checkpoint, {}, {"c": "1"})
+        with pytest.raises(InvalidArgument, match=f"^{named}"):
+            await saver.aput_writes(config, [("c", 1)], "task")
+    with pytest.raises(InvalidArgument, match=r"^checkpoint: id"):
+        await saver.aput(good, {**checkpoint, "id": "\ud800"}, {}, {"c": "1"})
+    with pytest.raises(InvalidArgument, match=r"^checkpoint: channel"):
+        await saver.aput(
+            good,
+            {**checkpoint, "channel_values": {"\ud800": 1}, "channel_versions": {"\ud800": "1"}},
+            {},
+            {"\ud800": "1"},
+        )
+    for writes, task_id, task_path, named in [
+        ([("\ud800", 1)], "task", "", "writes"),
+        ([("c", 1)], "\ud800", "", "task_id"),
+        ([("c", 1)], "task", "\ud800", "task_path"),
+    ]:
+        with pytest.raises(InvalidArgument, match=f"^{named}"):
+            await saver.aput_writes(stored, writes, task_id, task_path)
+    with pytest.raises(InvalidArgument, match=r"^thread_id"):
+        await saver.adelete_thread("\ud800")
+    assert await saver.checkpoints.count() == 1
+    assert await saver.blobs.count() == 0
+    assert await saver.writes.count() == 0

@@ -4,14 +4,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import get_checkpoint_id
 
 from satchel import InvalidArgument
 
-__all__ = ["id_list", "namespace_of", "thread_id_of", "thread_of"]
+__all__ = [
+    "checkpoint_id_of",
+    "id_list",
+    "namespace_of",
+    "thread_id_of",
+    "thread_of",
+    "unicode",
+]
+
+
+T = TypeVar("T")
 
 
 def thread_of(config: RunnableConfig) -> str:
@@ -19,7 +30,7 @@ def thread_of(config: RunnableConfig) -> str:
     thread_id = config.get("configurable", {}).get("thread_id")
     if thread_id is None or thread_id == "":
         raise InvalidArgument("config: configurable.thread_id is required")
-    return str(thread_id)
+    return unicode(str(thread_id), "config: configurable.thread_id")
 
 
 def namespace_of(config: RunnableConfig) -> str:
@@ -29,7 +40,29 @@ def namespace_of(config: RunnableConfig) -> str:
         raise InvalidArgument(
             f"config: configurable.checkpoint_ns must be a string, not {checkpoint_ns!r}"
         )
-    return checkpoint_ns
+    return unicode(checkpoint_ns, "config: configurable.checkpoint_ns")
+
+
+def checkpoint_id_of(config: RunnableConfig) -> str | None:
+    """The checkpoint id of ``config`` (LangGraph's ``get_checkpoint_id``), if it has one."""
+    checkpoint_id = get_checkpoint_id(config)
+    if checkpoint_id is not None:
+        unicode(checkpoint_id, "config: configurable.checkpoint_id")
+    return checkpoint_id
+
+
+def unicode(text: T, argument: str) -> T:
+    """``text``, or :class:`InvalidArgument` naming ``argument`` when it holds a lone
+    surrogate (text that is not valid Unicode, which no server takes: refused before
+    anything is read or written, the same on every backend)."""
+    if isinstance(text, str) and not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgument(
+                f"{argument}: {text!r:.60} holds a lone surrogate, which is not valid Unicode"
+            ) from None
+    return text
 
 
 def thread_id_of(thread_id: Any, argument: str) -> str:
@@ -42,7 +75,7 @@ def thread_id_of(thread_id: Any, argument: str) -> str:
         raise InvalidArgument(
             f"{argument}: must be a non-empty string (or a whole number or UUID), not {thread_id!r}"
         )
-    return thread_id
+    return unicode(thread_id, argument)
 
 
 def id_list(ids: Any, argument: str) -> list[str]:

@@ -28,7 +28,6 @@ from langgraph.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
     PendingWrite,
-    get_checkpoint_id,
     get_checkpoint_metadata,
     writes_sort_key,
 )
@@ -39,7 +38,14 @@ from satchel.backend import JSONValue, Record, expiry_after
 from satchel.stores.kv import KVStore
 from satchel.validation import check_name, check_ttl
 from satchel_langgraph import maintenance
-from satchel_langgraph.arguments import id_list, namespace_of, thread_id_of, thread_of
+from satchel_langgraph.arguments import (
+    checkpoint_id_of,
+    id_list,
+    namespace_of,
+    thread_id_of,
+    thread_of,
+    unicode,
+)
 from satchel_langgraph.handle import HandleOwner
 from satchel_langgraph.maintenance import PAGE, walk
 from satchel_langgraph.records import (
@@ -151,7 +157,7 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         """The checkpoint of ``config`` (its ``checkpoint_id``, or the thread's latest in
         its ``checkpoint_ns``) with its channel values and pending writes, or ``None``."""
         thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
-        checkpoint_id = get_checkpoint_id(config)
+        checkpoint_id = checkpoint_id_of(config)
         if checkpoint_id:
             value = await self.checkpoints.get(
                 checkpoint_key(thread_id, checkpoint_ns, checkpoint_id)
@@ -192,7 +198,7 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         order_by: str | None = "-checkpoint_id"
         if config is not None:
             configurable = config.get("configurable", {})
-            checkpoint_id = get_checkpoint_id(config)
+            checkpoint_id = checkpoint_id_of(config)
             if "thread_id" in configurable:
                 thread_id = thread_of(config)
                 if "checkpoint_ns" in configurable:
@@ -208,7 +214,7 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
                 where.append(("checkpoint_ns", "eq", namespace_of(config)))
             if checkpoint_id:
                 where.append(("checkpoint_id", "eq", checkpoint_id))
-        if before is not None and (before_id := get_checkpoint_id(before)):
+        if before is not None and (before_id := checkpoint_id_of(before)):
             where.append(("checkpoint_id", "lt", before_id))
         pushed = True
         for name, wanted in (filter or {}).items():
@@ -266,9 +272,15 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
           reads); if not, the thread was deleted under it, and the put deletes its
           checkpoint and values, so that the thread stays deleted."""
         thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
-        expires = expiry_after(self._ttl)
+        parent_id = config.get("configurable", {}).get("checkpoint_id")
+        if isinstance(parent_id, str):
+            unicode(parent_id, "config: configurable.checkpoint_id")
+        unicode(checkpoint["id"], "checkpoint: id")
         values = checkpoint["channel_values"]
         versions = checkpoint["channel_versions"]
+        for channel in (*values, *versions, *new_versions):
+            unicode(channel, "checkpoint: channel name")
+        expires = expiry_after(self._ttl)
         blobs = {ch: versions[ch] for ch in values if ch in versions}
         written = {ch: v for ch, v in new_versions.items() if ch in values}
         blobs.update(written)
@@ -283,7 +295,6 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
             )
             for ch, version in written.items()
         ]
-        parent_id = config.get("configurable", {}).get("checkpoint_id")
         value = checkpoint_record(
             self.serde,
             thread_id,
@@ -340,9 +351,13 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         ``ttl``, the writes expire with their checkpoint. A write too large for the backend
         raises :class:`~satchel.ValueTooLarge`, and none of the call's writes is stored."""
         thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
-        checkpoint_id = get_checkpoint_id(config)
+        checkpoint_id = checkpoint_id_of(config)
         if not checkpoint_id:
             raise InvalidArgument("config: configurable.checkpoint_id is required for writes")
+        unicode(task_id, "task_id")
+        unicode(task_path, "task_path")
+        for n, (channel, _) in enumerate(writes):
+            unicode(channel, f"writes[{n}] channel")
         records: dict[str, dict[str, JSONValue]] = {}
         for position, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, position)
