@@ -242,3 +242,21 @@ async def test_text_that_is_not_unicode_is_refused_by_name_on_every_backend(
     assert await saver.checkpoints.count() == 1
     assert await saver.blobs.count() == 0
     assert await saver.writes.count() == 0
+
+
+async def test_a_filter_on_none_also_matches_metadata_without_the_key(store: Satchel) -> None:
+    # as in InMemorySaver, SqliteSaver and MongoDBSaver: {"k": None} is "k is null or
+    # missing" (it found only the checkpoints whose metadata held k: None)
+    saver, reference = SatchelSaver(store=store), InMemorySaver()
+    config: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    for n, metadata in enumerate([{"k": None, "s": 1}, {"s": 1}, {"k": 0, "s": 2}]):
+        checkpoint = empty_checkpoint()
+        checkpoint["id"] = f"id{n}"
+        reference.put(config, checkpoint, metadata, {})  # type: ignore[arg-type]
+        await saver.aput(config, checkpoint, metadata, {})  # type: ignore[arg-type]
+    for filter in ({"k": None}, {"k": None, "s": 1}, {"k": None, "s": 2}, {"k": 0}):
+        expected = [t.checkpoint["id"] for t in reference.list(config, filter=filter)]
+        found = [t.checkpoint["id"] async for t in saver.alist(config, filter=filter)]
+        assert found == expected, filter
+        found = [t.checkpoint["id"] async for t in saver.alist(None, filter=filter, limit=1)]
+        assert found == expected[:1], filter

@@ -231,7 +231,7 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
             async with contextlib.aclosing(loading) as loaded:
                 async for found in loaded:
                     if not pushed and any(
-                        name not in found.metadata or found.metadata[name] != wanted  # type: ignore[literal-required]
+                        found.metadata.get(name) != wanted  # a missing key is None
                         for name, wanted in (filter or {}).items()
                     ):
                         continue
@@ -636,8 +636,9 @@ async def _ahead(loads: Iterator[Awaitable[T]]) -> AsyncGenerator[T, None]:
 def _pushable(name: Any, wanted: Any) -> bool:
     """Whether the filter item ``name: wanted`` can run as a query condition: a JSON value
     under a key a query path can name (a non-empty string of valid Unicode). Any other item
-    is compared on the loaded metadata, as LangGraph's savers compare every key."""
-    if not isinstance(name, str) or not name:
+    is compared on the loaded metadata, as LangGraph's savers compare every key; so is
+    ``None``, which (as in LangGraph's savers) also matches metadata without the key."""
+    if not isinstance(name, str) or not name or wanted is None:
         return False
     try:
         name.encode("utf-8")
