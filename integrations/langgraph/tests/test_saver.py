@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import uuid
 from typing import Any
 
@@ -260,3 +261,25 @@ async def test_a_filter_on_none_also_matches_metadata_without_the_key(store: Sat
         assert found == expected, filter
         found = [t.checkpoint["id"] async for t in saver.alist(None, filter=filter, limit=1)]
         assert found == expected[:1], filter
+
+
+@pytest.mark.parametrize("backend", ["memory", "mongodb"], indirect=True)
+async def test_what_the_serializer_refuses_is_refused_by_name(store: Satchel) -> None:
+    # a value LangGraph's serializer cannot serialize raised its bare TypeError
+    saver = SatchelSaver(store=store)
+    config: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    stored = await saver.aput(config, empty_checkpoint(), {}, {})
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"c": threading.Lock()}
+    checkpoint["channel_versions"] = {"c": "1"}
+    with pytest.raises(InvalidArgument, match=r"^checkpoint: channel_values\['c'\]"):
+        await saver.aput(config, checkpoint, {}, {"c": "1"})
+    checkpoint["channel_values"] = {"c": 1}
+    for metadata in ({"\ud800": 1}, {"k": threading.Lock()}):
+        with pytest.raises(InvalidArgument, match=r"^metadata"):
+            await saver.aput(config, checkpoint, metadata, {"c": "1"})  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match=r"^writes: the value written to 'c'"):
+        await saver.aput_writes(stored, [("c", 1), ("c", threading.Lock())], "task")
+    assert await saver.checkpoints.count() == 1
+    assert await saver.blobs.count() == 0
+    assert await saver.writes.count() == 0
