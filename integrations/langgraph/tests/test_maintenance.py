@@ -251,7 +251,7 @@ async def test_bad_arguments_are_refused_naming_them(store: Satchel) -> None:
     with pytest.raises(InvalidArgument, match=r"^target_thread_id: must differ"):
         await saver.acopy_thread("t", "t")
     with pytest.raises(InvalidArgument, match=r"^source_thread_id: must be a non-empty"):
-        await saver.acopy_thread(1, "t")  # type: ignore[arg-type]
+        await saver.acopy_thread(1.5, "t")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match=r"^thread_id: must be a non-empty"):
         await saver.adelete_thread("")
 

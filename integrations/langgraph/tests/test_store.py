@@ -28,6 +28,7 @@ from satchel import (
     CorruptRecord,
     InvalidArgument,
     Satchel,
+    ValueTooLarge,
     hookimpl,
 )
 from satchel.instrument import Operation
@@ -543,3 +544,40 @@ async def test_a_graph_remembers_across_runs(store: Satchel) -> None:
         assert result["notes"] == ["visit 1", "visit 2"]
     finally:
         await memory.aclose()
+
+
+async def test_a_batch_with_a_value_too_large_writes_nothing(store: Satchel) -> None:
+    # the puts of a batch (whatever their TTLs) are one write, checked by the backend
+    # before anything is written, and its deletes go only once it succeeded: a value too
+    # large left the batch's other puts written and its deletes done (memory, Redis), or
+    # its deletes done (MongoDB)
+    memory = SatchelStore(store=store)
+    await memory.aput(("n",), "kept", {"v": 0})
+    huge = {"x": "y" * (17 * 1024 * 1024)}
+    with pytest.raises(ValueTooLarge):
+        await memory.abatch(
+            [
+                PutOp(("n",), "a", {"v": 1}),
+                PutOp(("n",), "kept", None),
+                PutOp(("n",), "b", {"v": 2}, ttl=5),
+                PutOp(("n",), "c", huge, ttl=10),
+            ]
+        )
+    assert [i.key for i in await memory.asearch(("n",))] == ["kept"]
+    # the batch goes through once the value fits, each item with its own TTL
+    await memory.abatch(
+        [
+            PutOp(("n",), "a", {"v": 1}),
+            PutOp(("n",), "kept", None),
+            PutOp(("n",), "b", {"v": 2}, ttl=5),
+            PutOp(("n",), "c", {"v": 3}, ttl=10),
+        ]
+    )
+    assert [i.key for i in await memory.asearch(("n",))] == ["a", "b", "c"]
+    expiries = {
+        key: (await memory.items.get_entry(item_key(("n",), key))).expires_at  # type: ignore[union-attr]
+        for key in "abc"
+    }
+    assert expiries["a"] is None
+    assert expiries["b"] is not None and expiries["c"] is not None
+    assert timedelta(minutes=4) < expiries["c"] - expiries["b"] < timedelta(minutes=6)

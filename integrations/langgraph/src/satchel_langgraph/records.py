@@ -107,9 +107,21 @@ def write_key(
     return _key(thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 
 
-def dump_blob(serde: SerializerProtocol, obj: Any) -> dict[str, str]:
-    """``obj`` serialized by ``serde``, as JSON: its type and its bytes in base64."""
-    kind, data = serde.dumps_typed(obj)
+def dump_blob(serde: SerializerProtocol, obj: Any, argument: str = "value") -> dict[str, str]:
+    """``obj`` serialized by ``serde``, as JSON: its type and its bytes in base64.
+
+    :raises InvalidArgument: ``serde`` cannot serialize ``obj`` (the message names
+        ``argument``); nothing was written yet.
+    """
+    try:
+        kind, data = serde.dumps_typed(obj)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidArgument):
+            raise
+        raise InvalidArgument(
+            f"{argument}: {type(serde).__name__} cannot serialize it "
+            f"({type(exc).__name__}: {exc!s:.200})"
+        ) from exc
     return {"type": kind, "data": base64.b64encode(data).decode("ascii")}
 
 
@@ -132,7 +144,7 @@ def channel_record(
         "checkpoint_ns": checkpoint_ns,
         "channel": channel,
         "version": version,
-        **dump_blob(serde, value),
+        **dump_blob(serde, value, f"checkpoint: channel_values[{channel!r}]"),
     }
 
 
@@ -163,7 +175,7 @@ def write_record(
         "task_path": task_path,
         "idx": idx,
         "channel": channel,
-        **dump_blob(serde, value),
+        **dump_blob(serde, value, f"writes: the value written to {channel!r}"),
     }
 
 
@@ -185,8 +197,8 @@ def checkpoint_record(
         "checkpoint_id": checkpoint["id"],
         "parent_checkpoint_id": parent_id,
         "blobs": dict(blobs),
-        "checkpoint": dump_blob(serde, kept),
-        "metadata": dump_blob(serde, metadata),
+        "checkpoint": dump_blob(serde, kept, "checkpoint"),
+        "metadata": dump_blob(serde, metadata, "metadata"),
         "filter": filterable(metadata),
     }
 

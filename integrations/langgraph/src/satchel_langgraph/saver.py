@@ -8,7 +8,14 @@ import contextlib
 import functools
 import random
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -21,7 +28,6 @@ from langgraph.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
     PendingWrite,
-    get_checkpoint_id,
     get_checkpoint_metadata,
     writes_sort_key,
 )
@@ -32,7 +38,14 @@ from satchel.backend import JSONValue, Record, expiry_after
 from satchel.stores.kv import KVStore
 from satchel.validation import check_name, check_ttl
 from satchel_langgraph import maintenance
-from satchel_langgraph.arguments import id_list, namespace_of, thread_id_of, thread_of
+from satchel_langgraph.arguments import (
+    checkpoint_id_of,
+    id_list,
+    namespace_of,
+    thread_id_of,
+    thread_of,
+    unicode,
+)
 from satchel_langgraph.handle import HandleOwner
 from satchel_langgraph.maintenance import PAGE, walk
 from satchel_langgraph.records import (
@@ -144,7 +157,7 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         """The checkpoint of ``config`` (its ``checkpoint_id``, or the thread's latest in
         its ``checkpoint_ns``) with its channel values and pending writes, or ``None``."""
         thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
-        checkpoint_id = get_checkpoint_id(config)
+        checkpoint_id = checkpoint_id_of(config)
         if checkpoint_id:
             value = await self.checkpoints.get(
                 checkpoint_key(thread_id, checkpoint_ns, checkpoint_id)
@@ -176,11 +189,16 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         satchel query on the backend; a thread is read from its key range alone."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise InvalidArgument(f"limit: must be a whole number or None, not {limit!r}")
+        if filter is not None and not isinstance(filter, Mapping):
+            raise InvalidArgument(
+                f"filter: must be a mapping of metadata keys to values or None, "
+                f"not {type(filter).__name__}"
+            )
         where: list[tuple[Any, str, Any]] = []
         order_by: str | None = "-checkpoint_id"
         if config is not None:
             configurable = config.get("configurable", {})
-            checkpoint_id = get_checkpoint_id(config)
+            checkpoint_id = checkpoint_id_of(config)
             if "thread_id" in configurable:
                 thread_id = thread_of(config)
                 if "checkpoint_ns" in configurable:
@@ -196,11 +214,11 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
                 where.append(("checkpoint_ns", "eq", namespace_of(config)))
             if checkpoint_id:
                 where.append(("checkpoint_id", "eq", checkpoint_id))
-        if before is not None and (before_id := get_checkpoint_id(before)):
+        if before is not None and (before_id := checkpoint_id_of(before)):
             where.append(("checkpoint_id", "lt", before_id))
         pushed = True
         for name, wanted in (filter or {}).items():
-            if filterable({name: wanted}):
+            if _pushable(name, wanted):
                 where.append((("filter", name), "eq", wanted))
             else:
                 pushed = False  # compared below, on the loaded metadata
@@ -213,7 +231,7 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
             async with contextlib.aclosing(loading) as loaded:
                 async for found in loaded:
                     if not pushed and any(
-                        name not in found.metadata or found.metadata[name] != wanted  # type: ignore[literal-required]
+                        found.metadata.get(name) != wanted  # a missing key is None
                         for name, wanted in (filter or {}).items()
                     ):
                         continue
@@ -254,9 +272,15 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
           reads); if not, the thread was deleted under it, and the put deletes its
           checkpoint and values, so that the thread stays deleted."""
         thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
-        expires = expiry_after(self._ttl)
+        parent_id = config.get("configurable", {}).get("checkpoint_id")
+        if isinstance(parent_id, str):
+            unicode(parent_id, "config: configurable.checkpoint_id")
+        unicode(checkpoint["id"], "checkpoint: id")
         values = checkpoint["channel_values"]
         versions = checkpoint["channel_versions"]
+        for channel in (*values, *versions, *new_versions):
+            unicode(channel, "checkpoint: channel name")
+        expires = expiry_after(self._ttl)
         blobs = {ch: versions[ch] for ch in values if ch in versions}
         written = {ch: v for ch, v in new_versions.items() if ch in values}
         blobs.update(written)
@@ -271,7 +295,6 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
             )
             for ch, version in written.items()
         ]
-        parent_id = config.get("configurable", {}).get("checkpoint_id")
         value = checkpoint_record(
             self.serde,
             thread_id,
@@ -328,9 +351,13 @@ class SatchelSaver(BaseCheckpointSaver[str], HandleOwner):
         ``ttl``, the writes expire with their checkpoint. A write too large for the backend
         raises :class:`~satchel.ValueTooLarge`, and none of the call's writes is stored."""
         thread_id, checkpoint_ns = thread_of(config), namespace_of(config)
-        checkpoint_id = get_checkpoint_id(config)
+        checkpoint_id = checkpoint_id_of(config)
         if not checkpoint_id:
             raise InvalidArgument("config: configurable.checkpoint_id is required for writes")
+        unicode(task_id, "task_id")
+        unicode(task_path, "task_path")
+        for n, (channel, _) in enumerate(writes):
+            unicode(channel, f"writes[{n}] channel")
         records: dict[str, dict[str, JSONValue]] = {}
         for position, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, position)
@@ -604,6 +631,20 @@ async def _ahead(loads: Iterator[Awaitable[T]]) -> AsyncGenerator[T, None]:
     finally:
         for future in running:
             future.cancel()
+
+
+def _pushable(name: Any, wanted: Any) -> bool:
+    """Whether the filter item ``name: wanted`` can run as a query condition: a JSON value
+    under a key a query path can name (a non-empty string of valid Unicode). Any other item
+    is compared on the loaded metadata, as LangGraph's savers compare every key; so is
+    ``None``, which (as in LangGraph's savers) also matches metadata without the key."""
+    if not isinstance(name, str) or not name or wanted is None:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return bool(filterable({name: wanted}))
 
 
 async def _no_keys() -> dict[str, JSONValue]:

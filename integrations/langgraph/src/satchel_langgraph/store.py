@@ -26,9 +26,8 @@ from langgraph.store.base import (
 )
 
 from satchel import Conflict, InvalidArgument, NotFound, Satchel
-from satchel.backend import JSONValue
+from satchel.backend import JSONValue, Record, expiry_after, utcnow
 from satchel.query import MAX_COUNT
-from satchel.stores.base import DEFAULT
 from satchel.stores.kv import Entry, KVStore
 from satchel.toolkit import iter_pages
 from satchel.validation import check_json, check_name, check_ttl
@@ -238,17 +237,24 @@ class SatchelStore(BaseStore, HandleOwner):
     # -- writes -------------------------------------------------------------------------------
 
     async def _write(self, kv: KVStore, writes: Sequence[_Write]) -> None:
-        by_ttl: dict[float | None, dict[str, JSONValue]] = {}
-        for write in writes:
-            if write.doc is not None:
-                by_ttl.setdefault(write.ttl, {})[write.key] = write.doc
-        await asyncio.gather(
-            *(kv.delete(write.key) for write in writes if write.doc is None),
-            *(
-                kv.set_many(docs, ttl=DEFAULT if ttl is None else ttl * 60)
-                for ttl, docs in by_ttl.items()
-            ),
-        )
+        """The puts of a batch as one write of the backend (each record with its own
+        expiry), which checks every record before writing any, so a value too large
+        writes nothing; then, once it succeeded, the deletes."""
+        now = utcnow()
+        default = kv.default_ttl
+        records = [
+            Record(
+                kv.collection,
+                write.key,
+                write.doc,
+                expires_at=expiry_after(default if write.ttl is None else write.ttl * 60, now),
+            )
+            for write in writes
+            if write.doc is not None
+        ]
+        if records:
+            await self.store.backend.put_many(records)
+        await asyncio.gather(*(kv.delete(write.key) for write in writes if write.doc is None))
 
 
 async def _renew(kv: KVStore, found: Sequence[tuple[Entry, SearchItem]]) -> None:
