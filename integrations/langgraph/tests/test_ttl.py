@@ -15,7 +15,8 @@ from langgraph.checkpoint.base import empty_checkpoint
 from satchel import InvalidArgument, Satchel
 from satchel_langgraph import SatchelSaver
 
-TTL = 0.8
+#: Seconds: long enough that a loaded machine checks the second checkpoint before it expires.
+TTL = 2.0
 
 
 def checkpoint(values: dict[str, Any], versions: dict[str, str]) -> Any:
