@@ -19,6 +19,7 @@ from google.adk.sessions.base_session_service import GetSessionConfig
 import satchel
 from satchel import AlreadyExists, BackendUnavailable, Conflict, NotFound, Satchel, hookimpl
 from satchel.instrument import Operation
+from satchel.query import MAX_COUNT
 from satchel_adk import SatchelSessionService, StaleSession
 
 APP, USER = "app", "ann"
@@ -289,6 +290,16 @@ async def test_list_sessions_pages_on_the_server(
     assert all(s.events == [] and s.state["i"] == int(s.id[1:]) for s in listed.sessions)
     everyone = await service.list_sessions(app_name=APP)
     assert len(everyone.sessions) == 120
+
+
+async def test_the_largest_page_size_is_taken(service: SatchelSessionService) -> None:
+    # the documented bound of limit: a page of everything on every backend (on MongoDB it
+    # once overflowed the server's 64-bit limit)
+    for i in range(3):
+        await service.create_session(app_name=APP, user_id="ann", session_id=f"s{i}")
+    for user_id in (None, "ann"):
+        page = await service.list_sessions_page(app_name=APP, user_id=user_id, limit=MAX_COUNT)
+        assert ([s.id for s in page.sessions], page.next_cursor) == (["s0", "s1", "s2"], None)
 
 
 # -- errors -------------------------------------------------------------------------------
