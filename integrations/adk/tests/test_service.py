@@ -17,7 +17,15 @@ from google.adk.sessions import Session
 from google.adk.sessions.base_session_service import GetSessionConfig
 
 import satchel
-from satchel import AlreadyExists, BackendUnavailable, Conflict, NotFound, Satchel, hookimpl
+from satchel import (
+    AlreadyExists,
+    BackendUnavailable,
+    Conflict,
+    CorruptRecord,
+    NotFound,
+    Satchel,
+    hookimpl,
+)
 from satchel.instrument import Operation
 from satchel.query import MAX_COUNT
 from satchel_adk import SatchelSessionService, StaleSession
@@ -431,6 +439,30 @@ async def test_an_entry_whose_head_write_lost_is_never_read(
     behind._storage_update_marker = None
     with pytest.raises(StaleSession):
         await service.append_event(behind, event("three"))
+
+
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+async def test_a_log_entry_that_names_itself_as_its_predecessor_is_corrupt(
+    service: SatchelSessionService, session: Session
+) -> None:
+    # a damaged log whose newest entry names itself as the entry before it: reading the
+    # history is a CorruptRecord naming the entry, not that entry over and over (a walk
+    # without num_recent_events never ended)
+    head = await service.sessions_store.get_entry("app/ann/s1")
+    assert head is not None
+    value = dict(head.value)
+    damaged = event("one").model_dump(mode="json", exclude_none=True)
+    [seq] = await service.events_store.append(value["log"], {"prev": 1, "event": damaged})
+    assert seq == 1
+    value["tip"] = seq
+    await service.sessions_store.set("app/ann/s1", value, expected_version=head.version)
+    for config in (
+        GetSessionConfig(num_recent_events=2),
+        None,
+        GetSessionConfig(after_timestamp=0.0),
+    ):
+        with pytest.raises(CorruptRecord, match="entry 1 names entry 1"):
+            await service.get_session(app_name=APP, user_id=USER, session_id="s1", config=config)
 
 
 async def test_a_service_with_a_handle_of_its_own() -> None:

@@ -157,12 +157,21 @@ def merged(
 
 
 def check_entry(seq: int, value: Any, key: str) -> dict[str, Any]:
+    """The log entry ``seq`` checked: an event and ``prev``, the sequence number of the
+    entry before it, which is always smaller (it was the tip when this one was appended);
+    a damaged ``prev`` that is not would send the readers round in a loop."""
     if (
         not isinstance(value, dict)
         or not isinstance(value.get("prev"), int)
+        or isinstance(value["prev"], bool)
         or not isinstance(value.get("event"), dict)
     ):
         raise CorruptRecord(f"event log {key!r}: entry {seq} is not an event entry")
+    if not 0 <= value["prev"] < seq:
+        raise CorruptRecord(
+            f"event log {key!r}: entry {seq} names entry {value['prev']} as the one before "
+            "it, which is not an earlier entry"
+        )
     return value
 
 
