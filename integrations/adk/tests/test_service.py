@@ -465,6 +465,30 @@ async def test_a_log_entry_that_names_itself_as_its_predecessor_is_corrupt(
             await service.get_session(app_name=APP, user_id=USER, session_id="s1", config=config)
 
 
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+async def test_a_stored_event_that_is_not_an_event_is_corrupt(
+    service: SatchelSessionService, session: Session
+) -> None:
+    # a committed entry whose event ADK cannot read: a CorruptRecord naming the log (not
+    # pydantic's ValidationError quoting the stored input), for readers and for a writer
+    # that would catch up with it (which then writes nothing)
+    stale = copy.deepcopy(session)
+    head = await service.sessions_store.get_entry("app/ann/s1")
+    assert head is not None
+    value = dict(head.value)
+    damaged = {"id": "bad", "author": 5, "content": {"parts": [{"text": "private words"}]}}
+    [seq] = await service.events_store.append(value["log"], {"prev": 0, "event": damaged})
+    value["tip"] = seq
+    await service.sessions_store.set("app/ann/s1", value, expected_version=head.version)
+    with pytest.raises(CorruptRecord, match="event 'bad' is not an ADK Event") as caught:
+        await service.get_session(app_name=APP, user_id=USER, session_id="s1")
+    assert "private words" not in str(caught.value)
+    with pytest.raises(CorruptRecord, match="event 'bad'"):
+        await service.append_event(stale, event(delta={"k": 1}))
+    assert stale.events == [] and "k" not in stale.state
+    assert await service.events_store.length(value["log"]) == 1
+
+
 async def test_a_service_with_a_handle_of_its_own() -> None:
     async with SatchelSessionService.open(backend="memory", prefix="own") as service:
         created = await service.create_session(app_name=APP, user_id=USER, state={"k": 1})

@@ -12,6 +12,7 @@ from typing import Any, Final
 from google.adk.events.event import Event
 from google.adk.sessions import _session_util
 from google.adk.sessions.state import State
+from pydantic import ValidationError
 
 from satchel import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound
 from satchel.stores.kv import KVStore
@@ -173,6 +174,21 @@ def check_entry(seq: int, value: Any, key: str) -> dict[str, Any]:
             "it, which is not an earlier entry"
         )
     return value
+
+
+def stored_event(entry: Mapping[str, Any], log: str) -> Event:
+    """The event of a committed log entry; :class:`CorruptRecord` naming the log (and the
+    event's id, never its content) when it is not an event."""
+    try:
+        return Event.model_validate(entry["event"])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "the event"
+        event_id = entry["event"].get("id")
+        raise CorruptRecord(
+            f"event log {log!r}: event {event_id!r} is not an ADK Event: "
+            f"{exc.error_count()} problem(s), first: {first['msg']} at {where}"
+        ) from None
 
 
 async def merge(
