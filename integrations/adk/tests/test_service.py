@@ -17,8 +17,17 @@ from google.adk.sessions import Session
 from google.adk.sessions.base_session_service import GetSessionConfig
 
 import satchel
-from satchel import AlreadyExists, BackendUnavailable, Conflict, NotFound, Satchel, hookimpl
+from satchel import (
+    AlreadyExists,
+    BackendUnavailable,
+    Conflict,
+    CorruptRecord,
+    NotFound,
+    Satchel,
+    hookimpl,
+)
 from satchel.instrument import Operation
+from satchel.query import MAX_COUNT
 from satchel_adk import SatchelSessionService, StaleSession
 
 APP, USER = "app", "ann"
@@ -291,6 +300,16 @@ async def test_list_sessions_pages_on_the_server(
     assert len(everyone.sessions) == 120
 
 
+async def test_the_largest_page_size_is_taken(service: SatchelSessionService) -> None:
+    # the documented bound of limit: a page of everything on every backend (on MongoDB it
+    # once overflowed the server's 64-bit limit)
+    for i in range(3):
+        await service.create_session(app_name=APP, user_id="ann", session_id=f"s{i}")
+    for user_id in (None, "ann"):
+        page = await service.list_sessions_page(app_name=APP, user_id=user_id, limit=MAX_COUNT)
+        assert ([s.id for s in page.sessions], page.next_cursor) == (["s0", "s1", "s2"], None)
+
+
 # -- errors -------------------------------------------------------------------------------
 
 
@@ -420,6 +439,54 @@ async def test_an_entry_whose_head_write_lost_is_never_read(
     behind._storage_update_marker = None
     with pytest.raises(StaleSession):
         await service.append_event(behind, event("three"))
+
+
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+async def test_a_log_entry_that_names_itself_as_its_predecessor_is_corrupt(
+    service: SatchelSessionService, session: Session
+) -> None:
+    # a damaged log whose newest entry names itself as the entry before it: reading the
+    # history is a CorruptRecord naming the entry, not that entry over and over (a walk
+    # without num_recent_events never ended)
+    head = await service.sessions_store.get_entry("app/ann/s1")
+    assert head is not None
+    value = dict(head.value)
+    damaged = event("one").model_dump(mode="json", exclude_none=True)
+    [seq] = await service.events_store.append(value["log"], {"prev": 1, "event": damaged})
+    assert seq == 1
+    value["tip"] = seq
+    await service.sessions_store.set("app/ann/s1", value, expected_version=head.version)
+    for config in (
+        GetSessionConfig(num_recent_events=2),
+        None,
+        GetSessionConfig(after_timestamp=0.0),
+    ):
+        with pytest.raises(CorruptRecord, match="entry 1 names entry 1"):
+            await service.get_session(app_name=APP, user_id=USER, session_id="s1", config=config)
+
+
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+async def test_a_stored_event_that_is_not_an_event_is_corrupt(
+    service: SatchelSessionService, session: Session
+) -> None:
+    # a committed entry whose event ADK cannot read: a CorruptRecord naming the log (not
+    # pydantic's ValidationError quoting the stored input), for readers and for a writer
+    # that would catch up with it (which then writes nothing)
+    stale = copy.deepcopy(session)
+    head = await service.sessions_store.get_entry("app/ann/s1")
+    assert head is not None
+    value = dict(head.value)
+    damaged = {"id": "bad", "author": 5, "content": {"parts": [{"text": "private words"}]}}
+    [seq] = await service.events_store.append(value["log"], {"prev": 0, "event": damaged})
+    value["tip"] = seq
+    await service.sessions_store.set("app/ann/s1", value, expected_version=head.version)
+    with pytest.raises(CorruptRecord, match="event 'bad' is not an ADK Event") as caught:
+        await service.get_session(app_name=APP, user_id=USER, session_id="s1")
+    assert "private words" not in str(caught.value)
+    with pytest.raises(CorruptRecord, match="event 'bad'"):
+        await service.append_event(stale, event(delta={"k": 1}))
+    assert stale.events == [] and "k" not in stale.state
+    assert await service.events_store.length(value["log"]) == 1
 
 
 async def test_a_service_with_a_handle_of_its_own() -> None:

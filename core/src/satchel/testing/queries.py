@@ -17,7 +17,7 @@ import pytest
 
 from satchel.backend import Backend, Record
 from satchel.errors import InvalidQuery
-from satchel.query import Condition, Query
+from satchel.query import MAX_COUNT, Condition, Query
 from satchel.testing.fixtures import (
     ConformanceFixtures,
     expect_keys,
@@ -648,6 +648,30 @@ class PagingRules(ConformanceFixtures):
         await expect_keys(backend, collection, stored, [], offset=10)
         await expect_keys(backend, collection, stored, [], limit=0)
         await expect_keys(backend, collection, stored, ["k9", "k6", "k7"], limit=3, order_by="-g")
+
+    @pytest.mark.asyncio
+    async def test_the_largest_limit_and_offset_are_taken(
+        self, backend: Backend, collection: str
+    ) -> None:
+        # MAX_COUNT is a valid limit and offset: a backend that asks its server for one
+        # more record than the limit (to tell whether there is a next page) must not
+        # overflow the server's 64-bit integers
+        stored = await self._seed_ten(backend, collection)
+        every = [f"k{i}" for i in range(10)]
+        await expect_keys(backend, collection, stored, every, limit=MAX_COUNT)
+        await expect_keys(backend, collection, stored, every[8:], limit=MAX_COUNT, offset=8)
+        await expect_keys(backend, collection, stored, [], limit=MAX_COUNT, offset=MAX_COUNT)
+        await expect_keys(backend, collection, stored, [], offset=MAX_COUNT)
+        await expect_keys(
+            backend,
+            collection,
+            stored,
+            ["k9", "k6", "k7", "k8"],
+            limit=MAX_COUNT,
+            order_by="-g",
+            where=[("i", "gt", 5)],
+        )
+        assert (await run_query(backend, collection, limit=MAX_COUNT)).next_cursor is None
 
     @pytest.mark.asyncio
     async def test_next_cursor_is_none_exactly_at_the_end(

@@ -12,6 +12,7 @@ from typing import Any, Final
 from google.adk.events.event import Event
 from google.adk.sessions import _session_util
 from google.adk.sessions.state import State
+from pydantic import ValidationError
 
 from satchel import AlreadyExists, Conflict, CorruptRecord, InvalidArgument, NotFound
 from satchel.stores.kv import KVStore
@@ -157,13 +158,37 @@ def merged(
 
 
 def check_entry(seq: int, value: Any, key: str) -> dict[str, Any]:
+    """The log entry ``seq`` checked: an event and ``prev``, the sequence number of the
+    entry before it, which is always smaller (it was the tip when this one was appended);
+    a damaged ``prev`` that is not would send the readers round in a loop."""
     if (
         not isinstance(value, dict)
         or not isinstance(value.get("prev"), int)
+        or isinstance(value["prev"], bool)
         or not isinstance(value.get("event"), dict)
     ):
         raise CorruptRecord(f"event log {key!r}: entry {seq} is not an event entry")
+    if not 0 <= value["prev"] < seq:
+        raise CorruptRecord(
+            f"event log {key!r}: entry {seq} names entry {value['prev']} as the one before "
+            "it, which is not an earlier entry"
+        )
     return value
+
+
+def stored_event(entry: Mapping[str, Any], log: str) -> Event:
+    """The event of a committed log entry; :class:`CorruptRecord` naming the log (and the
+    event's id, never its content) when it is not an event."""
+    try:
+        return Event.model_validate(entry["event"])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "the event"
+        event_id = entry["event"].get("id")
+        raise CorruptRecord(
+            f"event log {log!r}: event {event_id!r} is not an ADK Event: "
+            f"{exc.error_count()} problem(s), first: {first['msg']} at {where}"
+        ) from None
 
 
 async def merge(

@@ -327,10 +327,10 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
         if head is None:
             return None
         value = head.value
+        log = records.log_key(key, value)
         try:
-            entries = await self._read_events(
-                records.log_key(key, value), value["tip"], limit, after
-            )
+            entries = await self._read_events(log, value["tip"], limit, after)
+            events = [records.stored_event(e, log) for e in entries]
         except CorruptRecord:
             current = _live(await sessions.get_entry(key))
             if current is None or current.value.get("incarnation") != value["incarnation"]:
@@ -345,7 +345,7 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
                 (app_state or {}).get("state", {}),
                 (user_state or {}).get("state", {}),
             ),
-            events=[Event.model_validate(e["event"]) for e in entries],
+            events=events,
             last_update_time=value["last_update_time"],
         )
         session._storage_update_marker = records.marker(
@@ -494,6 +494,8 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
                         "can be merged since it was read; reload it with get_session"
                     )
                 foreign = since
+                for entry in foreign:  # a damaged one refused before anything is written
+                    records.stored_event(entry, records.log_key(key, value))
                 if any(f["event"] == payload for f in foreign):
                     # committed already, by an earlier call that failed after it (or whose
                     # reply was lost): its app: and user: keys are written again, in case
@@ -706,8 +708,8 @@ class SatchelSessionService(HandleOwner, BaseSessionService):
     ) -> None:
         """Bring ``session`` to the head ``value`` (at ``version``): the other writers'
         events it had not seen, and their state."""
-        for entry in foreign:
-            other = Event.model_validate(entry["event"])
+        log = str(value.get("log", ""))
+        for other in [records.stored_event(entry, log) for entry in foreign]:
             session.events.append(other)
             for key, item in (other.actions.state_delta or {}).items():
                 session.state[key] = item

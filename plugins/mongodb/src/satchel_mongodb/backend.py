@@ -79,7 +79,7 @@ from satchel.errors import (
     SatchelError,
     ValueTooLarge,
 )
-from satchel.query import Query, compile_glob, evaluate, make_cursor, matches, project
+from satchel.query import MAX_COUNT, Query, compile_glob, evaluate, make_cursor, matches, project
 from satchel.settings import load_settings, mask_foreign
 from satchel.toolkit import EPOCH, already_exists, check_put_condition, conflict, not_found
 from satchel_mongodb import translate
@@ -1093,7 +1093,9 @@ class MongoBackend(Backend):
         orders otherwise than satchel (written since the check: the caller refines)."""
         clauses = list(clauses)
         after = None if query.cursor is None else translate.page_after(query)
-        take = None if query.limit is None else query.limit + 1
+        # one more than the limit tells whether there is a next page; the server takes a
+        # 64-bit limit, and MAX_COUNT records are more than any collection holds
+        take = None if query.limit is None else min(query.limit + 1, MAX_COUNT)
         by_value = any(o.field[0] == "value" for o in query.order_by)
         fields = None if by_value else translate.projection(query.select)
         sort = translate.sort_fields(query.order_by)
