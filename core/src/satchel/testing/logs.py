@@ -317,6 +317,25 @@ class LogRules(ConformanceFixtures):
         assert await log_keys(backend, collection) == ["other"]
         assert [e.value for e in await backend.log_range(collection, "other")] == [3]
 
+    @pytest.mark.asyncio
+    async def test_counts_beyond_64_bits_are_answered_like_small_ones(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """A pop, a trim or a range asking for more than any server counts to (a count
+        above 2**63) means "all of them", as a count one above the length does."""
+        for count in (2**63 - 1, 2**63, 2**64, 10**30):
+            appended = await backend.log_append(collection, "log", ["a", "b", "c"])
+            popped = await backend.log_pop(collection, "log", count)
+            assert seqs(popped) == seqs(appended), f"pop of {count}"
+            assert await backend.log_length(collection, "log") == 0, f"pop of {count}"
+            appended = await backend.log_append(collection, "kept", ["a", "b", "c"])
+            assert await backend.log_trim(collection, "kept", keep_last=count) == 0, count
+            got = await backend.log_range(collection, "kept", limit=count, reverse=True)
+            assert seqs(got) == seqs(appended)[::-1], f"range of {count}"
+            removed = await backend.log_trim(collection, "kept", keep_last=count, before=count)
+            assert removed == 3, f"trim of every entry below {count}"
+            assert await log_keys(backend, collection) == [], f"trims and pops of {count}"
+
     # -- sequence numbers are never reused --------------------------------------------------
 
     @pytest.mark.asyncio
