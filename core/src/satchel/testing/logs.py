@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from satchel.backend import Backend, JSONValue, LogEntry, utcnow
+from satchel.errors import InvalidArgument
 from satchel.query import escape_glob, glob_match
 from satchel.testing.fixtures import (
     ConformanceFixtures,
@@ -25,6 +27,7 @@ from satchel.testing.fixtures import (
 )
 from satchel.testing.isolation import PATTERNS, SPECIAL_KEYS, SPECIAL_LABELS
 from satchel.testing.processes import entry_from, run_workers
+from satchel.toolkit import MAX_STORED_DEPTH
 
 __all__ = [
     "LogRules",
@@ -374,6 +377,43 @@ class LogRules(ConformanceFixtures):
         )
         check_appended(again, ["a", "b"], f"the append after {removal}")
         assert seqs(await backend.log_range(collection, "log")) == seqs(again)
+
+    # -- bad input ----------------------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_an_append_of_a_value_json_cannot_hold_writes_nothing(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """A batch holding one value JSON cannot hold (NaN, an infinity, an object key that
+        is not a string, a lone surrogate, bytes, a set, nesting deeper than any backend
+        stores) raises InvalidArgument, as a record's value would, and appends none of the
+        batch: not to a log that exists, nor by creating one."""
+        deep: Any = "bottom"
+        for _ in range(MAX_STORED_DEPTH + 50):
+            deep = [deep]
+        bad: dict[str, Any] = {
+            "nan": math.nan,
+            "infinity": {"n": [-math.inf]},
+            "int key": {1: "x"},
+            "None key": {"a": {None: 1}},
+            "surrogate": {"text": "x\ud800"},
+            "surrogate key": {"x\udc00": 1},
+            "bytes": b"x",
+            "set": {1, 2},
+            "too deep": deep,
+        }
+        existing = await backend.log_append(collection, "log", ["kept"])
+        for name, value in bad.items():
+            for key in ("log", "new"):
+                with pytest.raises(InvalidArgument):
+                    await backend.log_append(collection, key, ["fine", value, "fine"])
+                assert [e.value for e in await backend.log_range(collection, "log")] == ["kept"], (
+                    f"{name}: the batch was partly written"
+                )
+                assert await backend.log_length(collection, "new") == 0, f"{name}: {key!r}"
+        assert await log_keys(backend, collection) == ["log"]
+        again = await backend.log_append(collection, "log", ["after"])
+        assert again[0].seq > existing[0].seq
 
     # -- keys and collections ---------------------------------------------------------------
 
