@@ -8,7 +8,7 @@ import copy
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -414,6 +414,19 @@ class LogRules(ConformanceFixtures):
         assert await log_keys(backend, collection) == ["log"]
         again = await backend.log_append(collection, "log", ["after"])
         assert again[0].seq > existing[0].seq
+
+    @pytest.mark.asyncio
+    async def test_an_expiry_at_the_end_of_time_keeps_the_log(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """``expires_at`` as late as a datetime goes (``datetime.max``) is a log that lives."""
+        end = datetime.max.replace(tzinfo=timezone.utc)
+        first = await backend.log_append(collection, "log", [1, 2], expires_at=end)
+        check_appended(first, [1, 2], "an append expiring at datetime.max")
+        second = await backend.log_append(collection, "log", [3], expires_at=end)
+        assert second[0].seq > first[-1].seq
+        assert [e.value for e in await backend.log_range(collection, "log")] == [1, 2, 3]
+        assert await log_keys(backend, collection) == ["log"]
 
     # -- keys and collections ---------------------------------------------------------------
 

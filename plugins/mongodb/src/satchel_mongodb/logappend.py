@@ -187,9 +187,11 @@ class Appender:
         if head.ee is not None and head.ee >= expires:
             return head.ee, False
         # entries that expire too soon (or never, in a log that gets an expiry) are set to
-        # this append's expiry plus its time to live
+        # this append's expiry plus its time to live (but no later than the last datetime,
+        # which an expiry near it would overflow)
         slack = min(max((expires - now).total_seconds(), 0.0), float(ENTRY_SLACK_SECONDS))
-        return truncate_ms(expires + timedelta(seconds=slack)), head.n > 0
+        room = datetime.max.replace(tzinfo=expires.tzinfo) - expires
+        return truncate_ms(expires + min(timedelta(seconds=slack), room)), head.n > 0
 
     async def _append_to(
         self,
