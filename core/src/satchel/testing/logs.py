@@ -416,6 +416,32 @@ class LogRules(ConformanceFixtures):
         assert again[0].seq > existing[0].seq
 
     @pytest.mark.asyncio
+    async def test_a_batch_or_a_count_of_the_wrong_type_is_refused(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """``values`` is a sequence of values (a string, bytes or a mapping is refused, not
+        appended as its characters or its keys); a pop's ``count`` and a trim's
+        ``keep_last`` and ``before`` are whole numbers (not ``True``, not ``1.5``):
+        InvalidArgument naming the argument, and the log unchanged."""
+        appended = await backend.log_append(collection, "log", ["a", "b", "c"])
+        for values in ("xyz", b"xyz", {"role": "user"}):
+            with pytest.raises(InvalidArgument, match="values"):
+                await backend.log_append(collection, "log", values)  # type: ignore[arg-type]
+            with pytest.raises(InvalidArgument, match="values"):
+                await backend.log_append(collection, "new", values)  # type: ignore[arg-type]
+        for count in (True, 1.5, 2.0, "2"):
+            with pytest.raises(InvalidArgument, match="count"):
+                await backend.log_pop(collection, "log", count)  # type: ignore[arg-type]
+        for keep_last in (True, False, 1.5, 2.0, "2"):
+            with pytest.raises(InvalidArgument, match="keep_last"):
+                await backend.log_trim(collection, "log", keep_last=keep_last)  # type: ignore[arg-type]
+        for before in (True, 2.5, "3"):
+            with pytest.raises(InvalidArgument, match="before"):
+                await backend.log_trim(collection, "log", before=before)  # type: ignore[arg-type]
+        assert seqs(await backend.log_range(collection, "log")) == seqs(appended)
+        assert await log_keys(backend, collection) == ["log"]
+
+    @pytest.mark.asyncio
     async def test_an_expiry_at_the_end_of_time_keeps_the_log(
         self, backend: Backend, collection: str
     ) -> None:
