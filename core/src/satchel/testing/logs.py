@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from satchel.backend import Backend, JSONValue, LogEntry, utcnow
-from satchel.errors import InvalidArgument
+from satchel.backend import MAX_LOG_BATCH, Backend, JSONValue, LogEntry, utcnow
+from satchel.errors import InvalidArgument, ValueTooLarge
 from satchel.query import escape_glob, glob_match
 from satchel.testing.fixtures import (
     ConformanceFixtures,
@@ -414,6 +414,29 @@ class LogRules(ConformanceFixtures):
         assert await log_keys(backend, collection) == ["log"]
         again = await backend.log_append(collection, "log", ["after"])
         assert again[0].seq > existing[0].seq
+
+    @pytest.mark.asyncio
+    async def test_a_batch_too_long_or_with_an_entry_too_large_writes_nothing(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """An append of more than :data:`~satchel.backend.MAX_LOG_BATCH` values raises
+        InvalidArgument, and one whose last entry is over ``max_value_bytes`` raises
+        ValueTooLarge: neither appends any of its batch, to a log or by creating one."""
+        first = await backend.log_append(collection, "log", ["first"])
+        values: list[JSONValue] = [{"i": i} for i in range(MAX_LOG_BATCH + 1)]
+        for key in ("log", "new"):
+            with pytest.raises(InvalidArgument, match="values"):
+                await backend.log_append(collection, key, values)
+        limit = backend.capabilities.max_value_bytes
+        if limit is not None and limit <= 64 * 1024 * 1024:
+            big = "x" * limit  # its JSON (with the quotes) is over the limit
+            for key in ("log", "new"):
+                with pytest.raises(ValueTooLarge):
+                    await backend.log_append(collection, key, ["fine", "fine", big])
+        assert await log_keys(backend, collection) == ["log"]
+        assert [(e.seq, e.value) for e in await backend.log_range(collection, "log")] == [
+            (first[0].seq, "first")
+        ]
 
     @pytest.mark.asyncio
     async def test_a_batch_or_a_count_of_the_wrong_type_is_refused(
