@@ -443,9 +443,10 @@ class LogRules(ConformanceFixtures):
         self, backend: Backend, collection: str
     ) -> None:
         """``values`` is a sequence of values (a string, bytes or a mapping is refused, not
-        appended as its characters or its keys); a pop's ``count`` and a trim's
-        ``keep_last`` and ``before`` are whole numbers (not ``True``, not ``1.5``):
-        InvalidArgument naming the argument, and the log unchanged."""
+        appended as its characters or its keys); a pop's ``count``, a trim's ``keep_last``
+        and ``before``, and a range's ``after``, ``before`` and ``limit`` are whole numbers
+        (not ``True``, not ``1.5``): InvalidArgument naming the argument, and the log
+        unchanged."""
         appended = await backend.log_append(collection, "log", ["a", "b", "c"])
         for values in ("xyz", b"xyz", {"role": "user"}):
             with pytest.raises(InvalidArgument, match="values"):
@@ -461,6 +462,11 @@ class LogRules(ConformanceFixtures):
         for before in (True, 2.5, "3"):
             with pytest.raises(InvalidArgument, match="before"):
                 await backend.log_trim(collection, "log", before=before)  # type: ignore[arg-type]
+        for argument in ("after", "before", "limit"):
+            for bad in (True, 1.5, 2.0, "2"):
+                wrong: dict[str, Any] = {argument: bad}
+                with pytest.raises(InvalidArgument, match=argument):
+                    await backend.log_range(collection, "log", **wrong)
         assert seqs(await backend.log_range(collection, "log")) == seqs(appended)
         assert await log_keys(backend, collection) == ["log"]
 

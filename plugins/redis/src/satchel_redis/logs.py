@@ -198,6 +198,7 @@ class RedisLogs:
         limit: int | None,
         reverse: bool,
     ) -> list[LogEntry]:
+        check_log_call(after=after, before=before, limit=limit)
         low = 1 if after is None else max(1, after + 1)
         high = _MAX_ID if before is None else min(_MAX_ID, before - 1)
         if low > high or (limit is not None and limit <= 0):
