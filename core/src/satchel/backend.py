@@ -176,22 +176,47 @@ def check_log_call(
     keep_last: int | None = None,
     before: int | None = None,
     trim: bool = False,
+    after: int | None = None,
+    limit: int | None = None,
 ) -> None:
     """Refuse, with :class:`~satchel.errors.InvalidArgument` naming the argument, what no
-    log operation accepts: an append of no values (or more than :data:`MAX_LOG_BATCH`), a
-    pop of fewer than one entry, a negative ``keep_last``, a trim with neither bound
-    (``trim=True``). The stores check their arguments before this; a backend calls it so
-    that a direct call cannot create an empty log or empty one by mistake."""
-    if values is not None and not 1 <= len(values) <= MAX_LOG_BATCH:
-        raise InvalidArgument(
-            f"values: an append takes 1 to {MAX_LOG_BATCH} values, not {len(values)}"
-        )
-    if count is not None and count < 1:
-        raise InvalidArgument(f"count: a pop takes at least 1 entry, not {count!r}")
-    if keep_last is not None and keep_last < 0:
-        raise InvalidArgument(f"keep_last: must be 0 or more, not {keep_last!r}")
+    log operation accepts: an append of no values (or more than :data:`MAX_LOG_BATCH`), or
+    of ``values`` that are not a sequence of them (a string, bytes, a mapping); a pop of
+    fewer than one entry, a negative ``keep_last``, a trim with neither bound
+    (``trim=True``); a ``count``, ``keep_last``, ``before``, ``after`` or ``limit`` (of a
+    range) that is not a whole number (``True`` and ``2.0`` are not). The stores check
+    their arguments before this; a backend calls it so that a direct call cannot create an
+    empty log or empty one by mistake."""
+    if values is not None:
+        if not isinstance(values, Sequence) or isinstance(values, (str, bytes, bytearray)):
+            raise InvalidArgument(
+                f"values: must be a list of the values to append, not {type(values).__name__}"
+            )
+        if not 1 <= len(values) <= MAX_LOG_BATCH:
+            raise InvalidArgument(
+                f"values: an append takes 1 to {MAX_LOG_BATCH} values, not {len(values)}"
+            )
+    if count is not None:
+        _check_whole(count, "count")
+        if count < 1:
+            raise InvalidArgument(f"count: a pop takes at least 1 entry, not {count!r}")
+    if keep_last is not None:
+        _check_whole(keep_last, "keep_last")
+        if keep_last < 0:
+            raise InvalidArgument(f"keep_last: must be 0 or more, not {keep_last!r}")
+    if before is not None:
+        _check_whole(before, "before")
+    if after is not None:
+        _check_whole(after, "after")
+    if limit is not None:
+        _check_whole(limit, "limit")
     if trim and keep_last is None and before is None:
         raise InvalidArgument("keep_last and before: give at least one")
+
+
+def _check_whole(value: Any, argument: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"{argument}: must be a whole number, not {value!r}")
 
 
 #: The highest version :meth:`Backend.restore_many` takes: every backend counts on from it

@@ -162,6 +162,7 @@ async def read_range(
     limit: int | None,
     reverse: bool,
 ) -> list[LogEntry]:
+    check_log_call(after=after, before=before, limit=limit)
     log = await _load(backend, collection, key)
     if log is None:
         return []

@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import math
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from satchel.backend import Backend, JSONValue, LogEntry, utcnow
+from satchel.backend import MAX_LOG_BATCH, Backend, JSONValue, LogEntry, utcnow
+from satchel.errors import InvalidArgument, ValueTooLarge
 from satchel.query import escape_glob, glob_match
 from satchel.testing.fixtures import (
     ConformanceFixtures,
@@ -25,6 +27,7 @@ from satchel.testing.fixtures import (
 )
 from satchel.testing.isolation import PATTERNS, SPECIAL_KEYS, SPECIAL_LABELS
 from satchel.testing.processes import entry_from, run_workers
+from satchel.toolkit import MAX_STORED_DEPTH
 
 __all__ = [
     "LogRules",
@@ -317,6 +320,25 @@ class LogRules(ConformanceFixtures):
         assert await log_keys(backend, collection) == ["other"]
         assert [e.value for e in await backend.log_range(collection, "other")] == [3]
 
+    @pytest.mark.asyncio
+    async def test_counts_beyond_64_bits_are_answered_like_small_ones(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """A pop, a trim or a range asking for more than any server counts to (a count
+        above 2**63) means "all of them", as a count one above the length does."""
+        for count in (2**63 - 1, 2**63, 2**64, 10**30):
+            appended = await backend.log_append(collection, "log", ["a", "b", "c"])
+            popped = await backend.log_pop(collection, "log", count)
+            assert seqs(popped) == seqs(appended), f"pop of {count}"
+            assert await backend.log_length(collection, "log") == 0, f"pop of {count}"
+            appended = await backend.log_append(collection, "kept", ["a", "b", "c"])
+            assert await backend.log_trim(collection, "kept", keep_last=count) == 0, count
+            got = await backend.log_range(collection, "kept", limit=count, reverse=True)
+            assert seqs(got) == seqs(appended)[::-1], f"range of {count}"
+            removed = await backend.log_trim(collection, "kept", keep_last=count, before=count)
+            assert removed == 3, f"trim of every entry below {count}"
+            assert await log_keys(backend, collection) == [], f"trims and pops of {count}"
+
     # -- sequence numbers are never reused --------------------------------------------------
 
     @pytest.mark.asyncio
@@ -355,6 +377,111 @@ class LogRules(ConformanceFixtures):
         )
         check_appended(again, ["a", "b"], f"the append after {removal}")
         assert seqs(await backend.log_range(collection, "log")) == seqs(again)
+
+    # -- bad input ----------------------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_an_append_of_a_value_json_cannot_hold_writes_nothing(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """A batch holding one value JSON cannot hold (NaN, an infinity, an object key that
+        is not a string, a lone surrogate, bytes, a set, nesting deeper than any backend
+        stores) raises InvalidArgument, as a record's value would, and appends none of the
+        batch: not to a log that exists, nor by creating one."""
+        deep: Any = "bottom"
+        for _ in range(MAX_STORED_DEPTH + 50):
+            deep = [deep]
+        bad: dict[str, Any] = {
+            "nan": math.nan,
+            "infinity": {"n": [-math.inf]},
+            "int key": {1: "x"},
+            "None key": {"a": {None: 1}},
+            "surrogate": {"text": "x\ud800"},
+            "surrogate key": {"x\udc00": 1},
+            "bytes": b"x",
+            "set": {1, 2},
+            "too deep": deep,
+        }
+        existing = await backend.log_append(collection, "log", ["kept"])
+        for name, value in bad.items():
+            for key in ("log", "new"):
+                with pytest.raises(InvalidArgument):
+                    await backend.log_append(collection, key, ["fine", value, "fine"])
+                assert [e.value for e in await backend.log_range(collection, "log")] == ["kept"], (
+                    f"{name}: the batch was partly written"
+                )
+                assert await backend.log_length(collection, "new") == 0, f"{name}: {key!r}"
+        assert await log_keys(backend, collection) == ["log"]
+        again = await backend.log_append(collection, "log", ["after"])
+        assert again[0].seq > existing[0].seq
+
+    @pytest.mark.asyncio
+    async def test_a_batch_too_long_or_with_an_entry_too_large_writes_nothing(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """An append of more than :data:`~satchel.backend.MAX_LOG_BATCH` values raises
+        InvalidArgument, and one whose last entry is over ``max_value_bytes`` raises
+        ValueTooLarge: neither appends any of its batch, to a log or by creating one."""
+        first = await backend.log_append(collection, "log", ["first"])
+        values: list[JSONValue] = [{"i": i} for i in range(MAX_LOG_BATCH + 1)]
+        for key in ("log", "new"):
+            with pytest.raises(InvalidArgument, match="values"):
+                await backend.log_append(collection, key, values)
+        limit = backend.capabilities.max_value_bytes
+        if limit is not None and limit <= 64 * 1024 * 1024:
+            big = "x" * limit  # its JSON (with the quotes) is over the limit
+            for key in ("log", "new"):
+                with pytest.raises(ValueTooLarge):
+                    await backend.log_append(collection, key, ["fine", "fine", big])
+        assert await log_keys(backend, collection) == ["log"]
+        assert [(e.seq, e.value) for e in await backend.log_range(collection, "log")] == [
+            (first[0].seq, "first")
+        ]
+
+    @pytest.mark.asyncio
+    async def test_a_batch_or_a_count_of_the_wrong_type_is_refused(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """``values`` is a sequence of values (a string, bytes or a mapping is refused, not
+        appended as its characters or its keys); a pop's ``count``, a trim's ``keep_last``
+        and ``before``, and a range's ``after``, ``before`` and ``limit`` are whole numbers
+        (not ``True``, not ``1.5``): InvalidArgument naming the argument, and the log
+        unchanged."""
+        appended = await backend.log_append(collection, "log", ["a", "b", "c"])
+        for values in ("xyz", b"xyz", {"role": "user"}):
+            with pytest.raises(InvalidArgument, match="values"):
+                await backend.log_append(collection, "log", values)  # type: ignore[arg-type]
+            with pytest.raises(InvalidArgument, match="values"):
+                await backend.log_append(collection, "new", values)  # type: ignore[arg-type]
+        for count in (True, 1.5, 2.0, "2"):
+            with pytest.raises(InvalidArgument, match="count"):
+                await backend.log_pop(collection, "log", count)  # type: ignore[arg-type]
+        for keep_last in (True, False, 1.5, 2.0, "2"):
+            with pytest.raises(InvalidArgument, match="keep_last"):
+                await backend.log_trim(collection, "log", keep_last=keep_last)  # type: ignore[arg-type]
+        for before in (True, 2.5, "3"):
+            with pytest.raises(InvalidArgument, match="before"):
+                await backend.log_trim(collection, "log", before=before)  # type: ignore[arg-type]
+        for argument in ("after", "before", "limit"):
+            for bad in (True, 1.5, 2.0, "2"):
+                wrong: dict[str, Any] = {argument: bad}
+                with pytest.raises(InvalidArgument, match=argument):
+                    await backend.log_range(collection, "log", **wrong)
+        assert seqs(await backend.log_range(collection, "log")) == seqs(appended)
+        assert await log_keys(backend, collection) == ["log"]
+
+    @pytest.mark.asyncio
+    async def test_an_expiry_at_the_end_of_time_keeps_the_log(
+        self, backend: Backend, collection: str
+    ) -> None:
+        """``expires_at`` as late as a datetime goes (``datetime.max``) is a log that lives."""
+        end = datetime.max.replace(tzinfo=timezone.utc)
+        first = await backend.log_append(collection, "log", [1, 2], expires_at=end)
+        check_appended(first, [1, 2], "an append expiring at datetime.max")
+        second = await backend.log_append(collection, "log", [3], expires_at=end)
+        assert second[0].seq > first[-1].seq
+        assert [e.value for e in await backend.log_range(collection, "log")] == [1, 2, 3]
+        assert await log_keys(backend, collection) == ["log"]
 
     # -- keys and collections ---------------------------------------------------------------
 

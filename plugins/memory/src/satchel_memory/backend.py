@@ -525,6 +525,7 @@ class MemoryBackend(Backend):
         limit: int | None = None,
         reverse: bool = False,
     ) -> list[LogEntry]:
+        check_log_call(after=after, before=before, limit=limit)
         now = utcnow()
         with self._lock:
             rows = self._logs.range(collection, key, now, after, before, limit, reverse)

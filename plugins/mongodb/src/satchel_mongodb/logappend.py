@@ -16,6 +16,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from satchel.backend import JSONValue, LogEntry, check_log_call, truncate_ms, utcnow
 from satchel.errors import SatchelError
+from satchel.toolkit import encode_value
 from satchel_mongodb.codec import copy_value, document_bytes, encode
 from satchel_mongodb.loghead import (
     EPOCH,
@@ -80,10 +81,13 @@ class Appender:
         self._logs = logs
         self._backend = logs.backend
 
-    def _encode(self, key: str, values: Sequence[JSONValue]) -> list[Any]:
-        """The stored form of each value, checked: the document of every entry fits MongoDB."""
+    def _encode(self, collection: str, key: str, values: Sequence[JSONValue]) -> list[Any]:
+        """The stored form of each value, checked: a JSON value, as every backend takes one
+        (BSON would store NaN and infinities, and raise an untyped error for a lone surrogate
+        or an object key that is not a string), whose entry's document fits MongoDB."""
         shadows = []
         for index, value in enumerate(values):
+            encode_value(value, f"values[{index}] of log {key!r} in {collection!r}")
             shadow, _ = encode(value)
             probe = {
                 "_id": ObjectId(),
@@ -111,7 +115,7 @@ class Appender:
         check_log_call(values=values)
         coll = self._backend._collection(collection)
         await self._logs.prepare(collection, coll)
-        shadows = self._encode(key, values)
+        shadows = self._encode(collection, key, values)
         expires = None if expires_at is None else truncate_ms(expires_at)
         attempt = 0
         while True:
@@ -183,9 +187,11 @@ class Appender:
         if head.ee is not None and head.ee >= expires:
             return head.ee, False
         # entries that expire too soon (or never, in a log that gets an expiry) are set to
-        # this append's expiry plus its time to live
+        # this append's expiry plus its time to live (but no later than the last datetime,
+        # which an expiry near it would overflow)
         slack = min(max((expires - now).total_seconds(), 0.0), float(ENTRY_SLACK_SECONDS))
-        return truncate_ms(expires + timedelta(seconds=slack)), head.n > 0
+        room = datetime.max.replace(tzinfo=expires.tzinfo) - expires
+        return truncate_ms(expires + min(timedelta(seconds=slack), room)), head.n > 0
 
     async def _append_to(
         self,

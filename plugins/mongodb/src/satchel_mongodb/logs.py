@@ -278,6 +278,7 @@ class MongoLogs:
         limit: int | None,
         reverse: bool,
     ) -> list[LogEntry]:
+        check_log_call(after=after, before=before, limit=limit)
         if limit is not None and limit <= 0:
             return []
         coll = self.backend._collection(collection)

@@ -35,6 +35,9 @@ __all__ = ["LOG_BATCH", "RANGE_PAGE", "RedisLogs"]
 
 #: The largest sequence number a stream id can carry (its first part is 64 bits).
 _MAX_ID: Final = 2**64 - 1
+#: The largest count Redis takes (``COUNT``, ``MAXLEN``: a signed 64-bit integer). A pop or a
+#: trim asking for more is asked with this: no stream holds that many entries.
+_MAX_COUNT: Final = 2**63 - 1
 #: Entries one range call reads at most: a read asking for more (or for all) is split, so
 #: that no script builds an unbounded reply. ``LogStore.read`` asks for a page of up to
 #: 10,000 entries and one more, which is one call, so one consistent view.
@@ -139,7 +142,8 @@ class RedisLogs:
         check_log_call(count=count)
         backend = self._backend
         base, stream = self._where(collection, key)
-        args = [base, now_ms(), key, str(count), backend._token(), backend._keep_ms]
+        wanted = str(min(count, _MAX_COUNT))
+        args = [base, now_ms(), key, wanted, backend._token(), backend._keep_ms]
         what = f"log_pop of {key!r} in {collection!r}"
         result = await self._call(what, "log_pop", [stream], args)
         if text(result[0]) != "ok":
@@ -152,7 +156,7 @@ class RedisLogs:
         check_log_call(keep_last=keep_last, before=before, trim=True)
         backend = self._backend
         base, stream = self._where(collection, key)
-        keep = "" if keep_last is None else str(keep_last)
+        keep = "" if keep_last is None else str(min(keep_last, _MAX_COUNT))
         below = "" if before is None else f"{min(max(before, 0), _MAX_ID)}-0"
         args = [base, now_ms(), key, keep, below, backend._token(), backend._keep_ms]
         result = await self._call(
@@ -194,6 +198,7 @@ class RedisLogs:
         limit: int | None,
         reverse: bool,
     ) -> list[LogEntry]:
+        check_log_call(after=after, before=before, limit=limit)
         low = 1 if after is None else max(1, after + 1)
         high = _MAX_ID if before is None else min(_MAX_ID, before - 1)
         if low > high or (limit is not None and limit <= 0):
