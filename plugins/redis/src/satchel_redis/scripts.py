@@ -723,7 +723,14 @@ class Script:
 
 
 #: Every script, by name.
+#: Scripts that use none of the prelude's helpers: sent without it, so that the server
+#: does not define them on every call (reads that run on every get_many and exists).
+_BARE: frozenset[str] = frozenset({"exists", "get_many"})
+
 SCRIPTS: dict[str, Script] = {
-    **{name: Script(name, body) for name, body in _BODIES.items()},
+    **{
+        name: Script(name, body, "" if name in _BARE else _PRELUDE)
+        for name, body in _BODIES.items()
+    },
     **{name: Script(name, body, _PRELUDE + _LOG_PRELUDE) for name, body in _LOG_BODIES.items()},
 }
