@@ -1078,19 +1078,23 @@ def run_script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("args", [["backends", "--variables"], ["demo"], ["doctor", "--json"]])
-def test_script_whose_reader_went_away_exits_141_quietly(args: list[str]) -> None:
-    """`satchel ... | head -1`: the pipe closes before the output is written. That is not
-    exit 1 (not found), and not a traceback: 141, as a shell reports SIGPIPE."""
-    environ = {
+def clean_environment() -> dict[str, str]:
+    """This environment without any variable satchel reads."""
+    return {
         k: v
         for k, v in os.environ.items()
         if not k.upper().startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
     }
+
+
+def run_with_its_reader_gone(
+    args: list[str], environ: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """The CLI run as ``satchel ... | head`` whose reader is gone before the first line."""
     read, write = os.pipe()
-    os.close(read)  # the reader is gone before the first line
+    os.close(read)
     try:
-        done = subprocess.run(
+        return subprocess.run(
             [*satchel_command(), *args],
             stdout=write,
             stderr=subprocess.PIPE,
@@ -1101,6 +1105,13 @@ def test_script_whose_reader_went_away_exits_141_quietly(args: list[str]) -> Non
         )
     finally:
         os.close(write)
+
+
+@pytest.mark.parametrize("args", [["backends", "--variables"], ["demo"], ["doctor", "--json"]])
+def test_script_whose_reader_went_away_exits_141_quietly(args: list[str]) -> None:
+    """`satchel ... | head -1`: the pipe closes before the output is written. That is not
+    exit 1 (not found), and not a traceback: 141, as a shell reports SIGPIPE."""
+    done = run_with_its_reader_gone(args, clean_environment())
     assert done.returncode == 141, done.stderr
     assert done.stderr == ""
 
@@ -1108,26 +1119,8 @@ def test_script_whose_reader_went_away_exits_141_quietly(args: list[str]) -> Non
 def test_script_error_with_its_reader_gone_keeps_its_code_and_line() -> None:
     """With --json the error document goes to stdout too; stdout closed, the error is still
     the one reported: its exit code and its line on stderr, not click's exit 1."""
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.upper().startswith(("SATCHEL_", "TA_", "KV_STORE_", "REDIS_URL"))
-    }
-    environ["SATCHEL_BACKEND"] = "reddis"
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            [*satchel_command(), "kv", "get", "ns", "k", "--json"],
-            stdout=write,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=environ,
-            timeout=120,
-            check=False,
-        )
-    finally:
-        os.close(write)
+    environ = {**clean_environment(), "SATCHEL_BACKEND": "reddis"}
+    done = run_with_its_reader_gone(["kv", "get", "ns", "k", "--json"], environ)
     assert done.returncode == 3, done.stderr
     assert done.stderr.startswith("satchel: error: unknown backend 'reddis'"), done.stderr
 

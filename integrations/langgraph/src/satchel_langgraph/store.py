@@ -31,6 +31,7 @@ from satchel.query import MAX_COUNT
 from satchel.stores.kv import Entry, KVStore
 from satchel.toolkit import iter_pages
 from satchel.validation import check_json, check_name, check_ttl
+from satchel_langgraph.arguments import unicode
 from satchel_langgraph.filters import check_filter, matches, plan
 from satchel_langgraph.handle import HandleOwner
 from satchel_langgraph.items import item_key, namespace_of_key, plain_item, prefix_key, to_item
@@ -403,12 +404,7 @@ def _check_namespace(namespace: Any, argument: str, *, put: bool = False) -> Non
 def _check_text(text: Any, argument: str) -> None:
     if not isinstance(text, str):
         raise InvalidArgument(f"{argument}: must be a string, not {type(text).__name__} {text!r}")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidArgument(
-            f"{argument}: {text!r:.60} holds a lone surrogate, which is not valid Unicode"
-        ) from None
+    unicode(text, argument)
 
 
 def _check_bool(value: Any, argument: str) -> None:
