@@ -354,10 +354,10 @@ async def test_list_namespaces_with_prefix_suffix_wildcards_and_depth(store: Sat
 
 async def test_expired_items_are_never_returned(store: Satchel) -> None:
     memory = SatchelStore(store=store)
-    await memory.aput(("tmp",), "short", {"v": 1}, ttl=0.005)  # minutes: 300 ms
+    await memory.aput(("tmp",), "short", {"v": 1}, ttl=0.025)  # minutes: 1.5 s, for a slow machine
     await memory.aput(("keep",), "long", {"v": 2}, ttl=10)
     assert await memory.aget(("tmp",), "short", refresh_ttl=False) is not None
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(1.6)
     assert await memory.aget(("tmp",), "short") is None
     assert [i.key for i in await memory.asearch(())] == ["long"]
     assert await memory.alist_namespaces() == [("keep",)]
@@ -425,14 +425,14 @@ async def test_without_a_ttl_satchel_default_ttl_applies(handle_arguments: dict[
 @pytest.mark.parametrize("backend", ["redis"], indirect=True)  # Redis expires keys itself
 async def test_a_read_keeps_an_item_alive(store: Satchel) -> None:
     memory = SatchelStore(store=store)
-    await memory.aput(("a",), "read", {}, ttl=0.02)  # 1.2 s
-    await memory.aput(("a",), "unread", {}, ttl=0.02)
-    await asyncio.sleep(0.5)
-    assert await memory.aget(("a",), "read") is not None  # renews: 1.2 s from now
-    await asyncio.sleep(0.85)
+    await memory.aput(("a",), "read", {}, ttl=0.04)  # 2.4 s, wide margins for a slow machine
+    await memory.aput(("a",), "unread", {}, ttl=0.04)
+    await asyncio.sleep(1.0)
+    assert await memory.aget(("a",), "read") is not None  # renews: 2.4 s from now
+    await asyncio.sleep(1.7)
     assert await memory.aget(("a",), "unread", refresh_ttl=False) is None
     assert await memory.aget(("a",), "read", refresh_ttl=False) is not None
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(1.2)
     assert await memory.aget(("a",), "read") is None
 
 
