@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from pymongo import AsyncMongoClient, monitoring
 
 from satchel.backend import Record, utcnow
@@ -422,25 +423,63 @@ async def test_a_put_returns_the_value_as_its_own_copy(backend: MongoBackend, va
 async def test_an_exact_query_is_filtered_sorted_and_limited_on_the_server(
     backend: MongoBackend,
 ) -> None:
+    """An exact query is one ``find`` with its sort and limit, first by a cheaper filter
+    without the array guards, the liveness and the test for log documents: its page stands
+    when every document on it is a live record that matches, else the exact filter is sent.
+    Either way the page is the reference's."""
     records = [
         await backend.put(Record("exact", f"k{i:02}", {"user": {"name": f"u{i % 10}"}, "i": i}))
         for i in range(40)
     ]
-    records.append(await backend.put(Record("exact", "list", {"user": {"name": ["u3"]}})))
-    records.append(await backend.put(Record("exact", "deep", {"user": [{"name": "u3"}]})))
-    FILTERS.sent.clear()
-    query = Query.build(where=[("user.name", "eq", "u3")], order_by="-key", limit=2)
-    page = await backend.query("exact", query)
-    assert [r.key for r in page] == [r.key for r in evaluate(records, query)[0]]
-    assert [r.key for r in page] == ["k33", "k23"]
-    sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("exact")]
+    records.append(await backend.put(Record("exact", "x-list", {"user": {"name": ["u3"]}})))
+    records.append(await backend.put(Record("exact", "y-deep", {"user": [{"name": "u3"}]})))
+    await backend.put(Record("exact", "z-gone", {"user": {"name": "u3"}}, expires_at=EPOCH))
+
+    async def finds(order_by: str) -> tuple[list[str], list[dict[str, Any]]]:
+        FILTERS.sent.clear()
+        query = Query.build(where=[("user.name", "eq", "u3")], order_by=order_by, limit=2)
+        page = await backend.query("exact", query)
+        assert [r.key for r in page] == [r.key for r in evaluate(records, query)[0]]
+        sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("exact")]
+        for command in sent:
+            assert command["limit"] == 3, "one more than the page, to know whether another follows"
+            assert dict(command["sort"]) == {"_id": 1 if order_by == "key" else -1}
+        return [r.key for r in page], sent
+
+    # ascending, the page (and the one after it) holds only live records that match: the
+    # cheap filter alone
+    keys, sent = await finds("key")
+    assert keys == ["k03", "k13"]
     assert len(sent) == 1
-    assert sent[0]["limit"] == 3, "one more than the page, to know whether another follows"
-    assert dict(sent[0]["sort"]) == {"_id": -1}
-    # the guards: no step of the path, nor the value there, is an array
-    assert "value.user" in str(sent[0]["filter"]) and "$not" in str(sent[0]["filter"])
+    assert sent[0]["filter"] == {"value.user.name": "u3"}
+    # descending, the cheap filter's page holds records with a list on the way: the exact
+    # filter, with its guards (no step of the path, nor the value there, is an array)
+    keys, sent = await finds("-key")
+    assert keys == ["k33", "k23"]
+    assert len(sent) == 2
+    assert sent[0]["filter"] == {"value.user.name": "u3"}
+    assert "value.user" in str(sent[1]["filter"]) and "$not" in str(sent[1]["filter"])
+    assert "expires" in sent[1]["filter"] and "seq" in sent[1]["filter"]
     everything = Query.build(where=[("user.name", "eq", "u3")])
     assert await backend.count("exact", everything.where) == 4
+
+
+async def test_a_cheap_query_page_with_an_expired_record_or_a_log_document_is_asked_again(
+    backend: MongoBackend,
+) -> None:
+    """An expired record, or a log's document in the same collection, on the cheap filter's
+    page sends the exact filter: neither is ever returned."""
+    await backend.put(Record("mixed", "b", {"s": "x"}))
+    await backend.put(Record("mixed", "a", {"s": "x"}, expires_at=EPOCH))
+    for key in ("b", "c"):
+        await backend.log_append("mixed", "a-log", [{"s": "x"}])
+        await backend.put(Record("mixed", key, {"s": "x"}))
+    query = Query.build(where=[("s", "eq", "x")], limit=1)
+    page = await backend.query("mixed", query)
+    assert [r.key for r in page] == ["b"]
+    assert page.next_cursor is not None
+    rest = await backend.query("mixed", Query.build(where=[("s", "eq", "x")], limit=5))
+    assert [r.key for r in rest] == ["b", "c"]
 
 
 async def test_paging_through_objects_and_booleans_agrees_with_the_reference(
@@ -478,3 +517,60 @@ async def test_paging_through_objects_and_booleans_agrees_with_the_reference(
                     break
             everything = Query.build(where=[("g", "eq", 1)], order_by=order)
             assert walked == [r.key for r in evaluate(records, everything)[0]], (order, size)
+
+
+def _types(value: Any) -> set[type]:
+    if isinstance(value, dict):
+        return {dict}.union(*(_types(v) for v in value.values()))
+    if isinstance(value, list):
+        return {list}.union(*(_types(v) for v in value))
+    return {type(value)}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [1, 2.5, "s", None, True, {"b": [[], {}]}]},
+        [{"x": 2**40}, {"y": [2**62, -(2**63)]}],  # 64-bit integers: the driver's Int64
+        {"deep": [{"deeper": {"%esc": 1}}]},  # one escaped key, far down
+        {"deep": [{"deeper": [1, {"k": 10**30}]}]},  # one Decimal128, far down
+        {"a.b": 1, "$c": {"": 2}},
+    ],
+    ids=["plain", "int64", "escaped key deep", "decimal128 deep", "escaped keys"],
+)
+def test_a_stored_value_decodes_to_its_json_value_with_plain_python_types(value: Any) -> None:
+    """What the driver decodes from a stored value (Int64, Decimal128, escaped keys,
+    wherever they are) comes back as the JSON value with plain ``int``s and its own keys."""
+    import bson
+    from bson.codec_options import CodecOptions
+
+    from satchel_mongodb.codec import decode, encode
+
+    stored, _ = encode(value)
+    read = bson.decode(bson.encode({"v": stored}), CodecOptions(tz_aware=True))["v"]
+    got = decode(read)
+    assert got == value
+    assert _types(got) <= {dict, list, int, float, str, bool, type(None)}
+    assert json_text(got) == json_text(value)
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [NOW, b"bytes", ObjectId()],
+    ids=["date", "binary", "objectid"],
+)
+def test_a_value_holding_what_json_has_not_is_refused_wherever_it_is(foreign: Any) -> None:
+    """A value another client wrote with a BSON type JSON has not (a date, binary data, an
+    ObjectId), deep inside an otherwise plain value, is not a satchel value."""
+    from satchel_mongodb.codec import decode
+
+    with pytest.raises(ValueError):
+        decode({"a": [1, {"b": ["x", foreign]}]})
+    with pytest.raises(ValueError):
+        decode([{"c": foreign}])

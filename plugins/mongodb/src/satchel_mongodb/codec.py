@@ -159,18 +159,45 @@ def encode_copy(value: Any) -> tuple[Any, list[int] | None, Any]:
     return stored, sorted(set(instants)), copy
 
 
+def _plain(stored: dict[str, Any] | list[Any]) -> bool:
+    """Whether a decoded object or array is its JSON value as it is: no escaped key, and
+    nothing but objects, arrays, strings, numbers of 64 bits or less (as the driver decodes
+    them: ``int`` for a 32-bit one), booleans and ``null``. A walk that builds nothing:
+    most stored values are plain, and then :func:`decode` returns the driver's own."""
+    items = stored.items() if type(stored) is dict else enumerate(stored)
+    for name, item in items:
+        if type(name) is str and name[:1] == "%":
+            return False
+        kind = type(item)
+        if kind is str or kind is int or kind is float or kind is bool or item is None:
+            continue
+        if (kind is dict or kind is list) and _plain(item):
+            continue
+        return False
+    return True
+
+
 def decode(stored: Any) -> Any:
-    """The JSON value :func:`encode` stored as ``stored`` (``ValueError`` if it is none)."""
+    """The JSON value :func:`encode` stored as ``stored`` (``ValueError`` if it is none).
+    ``stored`` is the driver's freshly decoded value: a plain one is returned as it is."""
+    kind = type(stored)
+    if (kind is dict or kind is list) and _plain(stored):
+        return stored
+    return _decoded(stored)
+
+
+def _decoded(stored: Any) -> Any:
+    """:func:`decode`, building a new value."""
     kind = type(stored)
     if kind is str or kind is int or kind is float or kind is bool or stored is None:
         return stored
     if kind is dict:
         return {
-            (name if not name.startswith("%") else unescape(name)): decode(item)
+            (name if not name.startswith("%") else unescape(name)): _decoded(item)
             for name, item in stored.items()
         }
     if kind is list:
-        return [decode(item) for item in stored]
+        return [_decoded(item) for item in stored]
     if kind is Int64:
         return int(stored)
     if kind is Decimal128:

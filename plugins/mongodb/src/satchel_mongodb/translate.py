@@ -38,6 +38,7 @@ __all__ = [
     "all_of",
     "candidate_fields",
     "exact_on_server",
+    "light_filter",
     "live",
     "page_after",
     "projection",
@@ -275,20 +276,28 @@ def _not_array(path: str) -> dict[str, Any]:
     return {path: {"$not": {"$type": "array"}}}
 
 
-def _exact(condition: Condition) -> dict[str, Any] | None:
+def _exact(condition: Condition, guarded: bool = True) -> dict[str, Any] | None:
     """The exact filter of a condition on the value, or ``None`` when MongoDB's meaning
     cannot be made satchel's (then :func:`superset` narrows and the client refines).
 
     Exact: paths without an all-digit segment (which MongoDB reads as a list index or a
     key, and walks into the elements of a list), guarded so that no step of the path is an
     array (MongoDB would walk into its elements); scalars that compare alike (strings,
-    booleans, ``null``, numbers below 2**53)."""
+    booleans, ``null``, numbers below 2**53).
+
+    ``guarded=False``: the guards left out of every condition that is not a negation (each
+    is one more test of every candidate on the server), which makes the filter match a
+    superset: also the records holding an array on the way (see :func:`light_filter`)."""
     segments = condition.field[1:]
     if any(segment.isdigit() for segment in segments):
         return None
     op, wanted = condition.op, condition.value
     path = value_path(segments)
+    negated = op == "neq" or (op == "exists" and not wanted)
     steps = [_not_array(value_path(segments[:n])) for n in range(len(segments))]
+    if not (guarded or negated):
+        steps = []
+    at = [_not_array(path), *steps] if guarded or negated else []
     if op == "exists":
         there = all_of([{path: {"$exists": True}}, *steps])
         return there if wanted else _not(there)
@@ -296,19 +305,14 @@ def _exact(condition: Condition) -> dict[str, Any] | None:
         if not _exact_scalar(wanted):
             return None
         operand = {"$type": "null"} if wanted is None else wanted
-        equal = all_of([{path: operand}, _not_array(path), *steps])
+        equal = all_of([{path: operand}, *at])
         return equal if op == "eq" else _not(equal)
     if op == "in":
         if not all(_exact_scalar(item) for item in wanted):
             return None
-        return _or(
-            [
-                all_of([{path: {"$type": "null"} if w is None else w}, _not_array(path), *steps])
-                for w in wanted
-            ]
-        )
+        return _or([all_of([{path: {"$type": "null"} if w is None else w}, *at]) for w in wanted])
     if op in ("startswith", "endswith"):
-        return all_of([superset(condition), _not_array(path), *steps])
+        return all_of([superset(condition), *at])
     if op == "contains":
         if not _exact_scalar(wanted):
             return None
@@ -322,7 +326,7 @@ def _exact(condition: Condition) -> dict[str, Any] | None:
             return FALSE  # not ordered: nothing matches
         if not _exact_scalar(wanted):
             return None
-        return all_of([{path: {_OPS[op]: wanted}}, _not_array(path), *steps])
+        return all_of([{path: {_OPS[op]: wanted}}, *at])
     return None
 
 
@@ -422,6 +426,18 @@ def successor(prefix: str) -> str | None:
     if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: no string holds one
         following = 0xE000
     return kept[:-1] + chr(following)
+
+
+def light_filter(where: Sequence[Condition]) -> dict[str, Any]:
+    """A filter cheaper than the exact one for ``where`` (every condition
+    :func:`exact_on_server`): it matches a superset of :func:`where_filter`'s matches
+    among all documents, live or expired, records or not: the array guards of each
+    condition that is not a negation are left out. A server's first ``n`` documents by it
+    are the exact query's first ``n`` whenever each of them is a live record that matches
+    (the caller checks them; else it asks again with the exact filter)."""
+    return all_of(
+        [_exact(c, guarded=False) or {} if c.field[0] == "value" else _metadata(c) for c in where]
+    )
 
 
 def where_filter(where: Sequence[Condition]) -> dict[str, Any]:
