@@ -1065,8 +1065,11 @@ class MongoBackend(Backend):
         if exact and by_value and translate.server_sortable(query.order_by):
             # the server sorts by the value paths when no candidate holds there what it
             # orders otherwise than satchel (see translate.unsortable): the check and the
-            # page are asked for at once
-            odd = translate.all_of([*clauses, translate.unsortable(query.order_by)])
+            # page are asked for at once. The check asks with the cheaper filter (a
+            # superset of the candidates: at worst it finds a record that does not match,
+            # and the candidates are ordered here for nothing)
+            light = translate.light_filter(query.where)
+            odd = translate.all_of([light, translate.unsortable(query.order_by)])
             found, page = await asyncio.gather(
                 self._call(coll.find_one(odd, {"_id": 1}), "query", collection),
                 self._light_query(coll, collection, query, clauses),
