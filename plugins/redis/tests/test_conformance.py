@@ -26,19 +26,26 @@ QUICK: dict[str, Any] = {
 }
 
 
-async def plant_string(backend: Backend, collection: str, key: str, garbage: bytes) -> None:
-    """What another client of the server could do: write a plain string over the hash of a
-    satchel record (the key stays listed in the collection, as it was)."""
+def raw_client(backend: Backend) -> tuple[Redis | RedisCluster, str]:
+    """``(client, hash key prefix)``: a plain client of the backend's server (another
+    client, as an application's), and the prefix of a collection's record hashes but the
+    collection (``f"{prefix}{{{collection}}}:r:{key}"``)."""
     assert isinstance(backend, RedisBackend)
-    await backend.put(Record(collection, key, {"soon": "overwritten"}))
     settings = backend.settings
     assert settings.url is not None
     url = settings.url.get_secret_value()
     raw: Redis | RedisCluster
     raw = RedisCluster.from_url(url) if settings.cluster else Redis.from_url(url)
+    return raw, settings.key_prefix
+
+
+async def plant_string(backend: Backend, collection: str, key: str, garbage: bytes) -> None:
+    """What another client of the server could do: write a plain string over the hash of a
+    satchel record (the key stays listed in the collection, as it was)."""
+    await backend.put(Record(collection, key, {"soon": "overwritten"}))
+    raw, prefix = raw_client(backend)
     try:
-        base = f"{settings.key_prefix}{{{collection}}}:"
-        await raw.set(f"{base}r:{key}", garbage)
+        await raw.set(f"{prefix}{{{collection}}}:r:{key}", garbage)
     finally:
         await raw.aclose()
 
@@ -46,15 +53,9 @@ async def plant_string(backend: Backend, collection: str, key: str, garbage: byt
 async def remove_value_field(backend: Backend, collection: str, key: str) -> None:
     """What another client of the server could do: ``HDEL`` the value field ``v`` of a
     record's hash, its metadata left in place."""
-    assert isinstance(backend, RedisBackend)
-    settings = backend.settings
-    assert settings.url is not None
-    url = settings.url.get_secret_value()
-    raw: Redis | RedisCluster
-    raw = RedisCluster.from_url(url) if settings.cluster else Redis.from_url(url)
+    raw, prefix = raw_client(backend)
     try:
-        base = f"{settings.key_prefix}{{{collection}}}:"
-        assert await raw.hdel(f"{base}r:{key}", "v") == 1
+        assert await raw.hdel(f"{prefix}{{{collection}}}:r:{key}", "v") == 1
     finally:
         await raw.aclose()
 

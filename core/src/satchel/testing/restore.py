@@ -25,6 +25,22 @@ from satchel.testing.fixtures import (
 __all__ = ["RestoreRules", "assert_restored", "assert_same_records", "records_of", "restored"]
 
 
+async def _each_refused_alone(
+    backend: Backend, collection: str, good: Record, bad_records: list[Record]
+) -> None:
+    """Each of ``bad_records``, restored beside ``good``, raises InvalidArgument and writes
+    nothing: ``good`` is not there after any of them (skips the rule when the backend
+    does not implement ``restore_many``)."""
+    try:
+        await backend.restore_many([])
+    except Unsupported as exc:
+        pytest.skip(f"the backend does not implement restore_many: {exc}")
+    for bad in bad_records:
+        with pytest.raises(InvalidArgument):
+            await backend.restore_many([good, bad])
+        assert await backend.get(collection, "good") is None, f"{bad!r} let 'good' in"
+
+
 def restored(
     collection: str,
     key: str,
@@ -331,14 +347,7 @@ class RestoreRules(ConformanceFixtures):
             Record(collection, "bad", 1, MAX_RESTORED_VERSION + 1, utcnow(), utcnow()),
             Record(f"{collection}\x00x", "bad", 1, 3, utcnow(), utcnow()),
         ]
-        try:
-            await backend.restore_many([])
-        except Unsupported as exc:
-            pytest.skip(f"the backend does not implement restore_many: {exc}")
-        for bad in bad_records:
-            with pytest.raises(InvalidArgument):
-                await backend.restore_many([good, bad])
-            assert await backend.get(collection, "good") is None, f"{bad!r} let 'good' in"
+        await _each_refused_alone(backend, collection, good, bad_records)
         with pytest.raises(InvalidArgument):
             await backend.restore_many([good, {"key": "not a record"}])  # type: ignore[list-item]
         assert await backend.get(collection, "good") is None
@@ -361,12 +370,5 @@ class RestoreRules(ConformanceFixtures):
             restored(collection, "bad", [1.0, float("nan")], 3),
             restored(collection, "bad", {"n": float("inf")}, 3),
         ]
-        try:
-            await backend.restore_many([])
-        except Unsupported as exc:
-            pytest.skip(f"the backend does not implement restore_many: {exc}")
-        for bad in bad_records:
-            with pytest.raises(InvalidArgument):
-                await backend.restore_many([good, bad])
-            assert await backend.get(collection, "good") is None, f"{bad!r} let 'good' in"
+        await _each_refused_alone(backend, collection, good, bad_records)
         assert await backend.count(collection) == 0
