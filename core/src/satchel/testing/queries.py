@@ -20,6 +20,7 @@ from satchel.errors import InvalidQuery
 from satchel.query import MAX_COUNT, Condition, Query
 from satchel.testing.fixtures import (
     ConformanceFixtures,
+    ago,
     expect_keys,
     later,
     query_keys,
@@ -701,6 +702,39 @@ class PagingRules(ConformanceFixtures):
             assert walked == everything, f"order_by={order_by}, pages of {page_size}"
             assert [len(p.items) for p in pages[:-1]] == [page_size] * (len(pages) - 1)
             assert len(pages) == -(-10 // page_size), "no empty page at the end"
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize("page_size", [1, 2, 3])
+    async def test_pages_pass_over_what_does_not_match_at_every_boundary(
+        self, backend: Backend, collection: str, page_size: int
+    ) -> None:
+        """Records that nearly match sit between those that do, in every position a page
+        can end on: expired ones, and ones holding a list where the condition looks (the
+        field itself, or a step on the way to it), which some servers read through. Every
+        page holds only live matches, each once, in order, whatever the page size, in
+        both directions and ordered by a value field too."""
+        matching = {f"m{i}": {"s": "x", "u": {"s": "x"}, "n": i} for i in range(4)}
+        near: dict[str, Any] = {
+            "m0a": {"s": ["x"], "u": [{"s": "x"}], "n": 10},
+            "m1a": {"s": ["x", "y"], "u": {"s": ["x"]}, "n": 11},
+            "m2a": [{"s": "x", "u": {"s": "x"}, "n": 12}],
+        }
+        await seed(backend, collection, {**matching, **near})
+        gone = {"s": "x", "u": {"s": "x"}, "n": 20}
+        for key in ("a", "m1b", "m3b"):  # expired: first, between near ones, last
+            await backend.put(rec(collection, key, gone, expires_at=ago()))
+        for field in ("s", "u.s"):
+            for order_by in ("key", "-key", "n", "-n"):
+                pages = await walk_pages(
+                    backend, collection, page_size, where=[(field, "eq", "x")], order_by=order_by
+                )
+                walked = [r.key for page in pages for r in page.items]
+                expected = sorted(
+                    matching, key=lambda k: (matching[k]["n"], k), reverse=order_by[0] == "-"
+                )
+                assert walked == expected, f"{field} == 'x' by {order_by} in pages of {page_size}"
+                assert all(len(p.items) == page_size for p in pages[:-1])
+                assert pages[-1].next_cursor is None
 
     @pytest.mark.asyncio
     async def test_a_cursor_survives_writes_between_pages(
