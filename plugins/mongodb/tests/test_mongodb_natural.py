@@ -464,6 +464,33 @@ async def test_an_exact_query_is_filtered_sorted_and_limited_on_the_server(
     assert await backend.count("exact", everything.where) == 4
 
 
+async def test_a_large_page_an_offset_or_a_projection_sends_the_exact_filter_at_once(
+    backend: MongoBackend,
+) -> None:
+    """The cheaper filter's page is checked on the client; a page it cannot check whole
+    (an offset skips documents unseen, a projection leaves fields out) or one too large to
+    fetch twice is asked for with the exact filter alone."""
+    from satchel_mongodb.backend import LIGHT_LIMIT
+
+    await backend.put(Record("once", "k", {"s": "x"}))
+    where = [("s", "eq", "x")]
+    for build in (
+        {"limit": LIGHT_LIMIT + 1},
+        {"limit": 5, "offset": 1},
+        {"limit": 5, "select": ["s"]},
+        {},
+    ):
+        FILTERS.sent.clear()
+        await backend.query("once", Query.build(where=where, **build))  # type: ignore[arg-type]
+        sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("once")]
+        assert len(sent) == 1, build
+        assert "expires" in sent[0]["filter"] and "seq" in sent[0]["filter"], build
+    FILTERS.sent.clear()
+    await backend.query("once", Query.build(where=where, limit=LIGHT_LIMIT))
+    sent = [c for c in FILTERS.sent if c.get("find") == backend.mongo_name("once")]
+    assert [c["filter"] for c in sent] == [{"value.s": "x"}]
+
+
 async def test_a_cheap_query_page_with_an_expired_record_or_a_log_document_is_asked_again(
     backend: MongoBackend,
 ) -> None:

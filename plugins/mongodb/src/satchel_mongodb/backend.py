@@ -103,6 +103,8 @@ T = TypeVar("T")
 VERSION_CACHE_SIZE: Final = 10_000
 #: Attempts of an unconditional write that keeps meeting other writers.
 ATTEMPTS: Final = 100
+#: The largest ``limit`` of a query that is first sent with the cheaper filter.
+LIGHT_LIMIT: Final = 1000
 _META: Final = {"version": 1, "created": 1, "expires": 1, "write_id": 1}
 #: The multikey index on the index entries (and the key) of a collection's records.
 INDEX_ENTRIES: Final = "satchel_index_entries"
@@ -1092,13 +1094,19 @@ class MongoBackend(Backend):
         self, coll: AsyncCollection[Any], collection: str, query: Query, clauses: list[Any]
     ) -> Page[Record] | None:
         """:meth:`_server_query` with the cheaper filter of :func:`translate.light_filter`
-        first, when its page can be checked on the client (a limit, no offset, whole
-        records): its
-        page stands when every document on it (one more than the limit) is a live record
-        that matches; else the query is asked again with the exact ``clauses``. (A server
-        that evaluates filters document by document, as SecantusDB does, spends a good part
-        of a query on the guards, the liveness and the test for log documents.)"""
-        if query.limit is not None and not query.offset and query.select is None:
+        first, when its page can be checked on the client (a limit of at most
+        :data:`LIGHT_LIMIT`, no offset, whole records): its page stands when every document
+        on it (one more than the limit) is a live record that matches; else the query is
+        asked again with the exact ``clauses``. (A server that evaluates filters document by
+        document, as SecantusDB does, spends a good part of a query on the guards, the
+        liveness and the test for log documents. A larger page is more likely to meet a
+        document that sends the query again, and costs more to fetch twice.)"""
+        if (
+            query.limit is not None
+            and query.limit <= LIGHT_LIMIT
+            and not query.offset
+            and query.select is None
+        ):
             now = utcnow()
             light = translate.light_filter(query.where)
 
