@@ -1067,11 +1067,11 @@ class MongoBackend(Backend):
         if exact and by_value and translate.server_sortable(query.order_by):
             # the server sorts by the value paths when no candidate holds there what it
             # orders otherwise than satchel (see translate.unsortable): the check and the
-            # page are asked for at once. The check asks with the cheaper filter (a
-            # superset of the candidates: at worst it finds a record that does not match,
-            # and the candidates are ordered here for nothing)
-            light = translate.light_filter(query.where)
-            odd = translate.all_of([light, translate.unsortable(query.order_by)])
+            # page are asked for at once. The check asks with the exact filter: what the
+            # cheaper one finds beside the candidates (a non-match, an expired record, a
+            # log's document) would send the query to the client, which reads every
+            # candidate (and raises about another client's document off the page)
+            odd = translate.all_of([*clauses, translate.unsortable(query.order_by)])
             found, page = await asyncio.gather(
                 self._call(coll.find_one(odd, {"_id": 1}), "query", collection),
                 self._light_query(coll, collection, query, clauses),
@@ -1135,7 +1135,8 @@ class MongoBackend(Backend):
         when a fetched document holds, at a value path it is ordered by, what the server
         orders otherwise than satchel (written since the check: the caller refines).
         ``sure``: the record of a fetched document, or ``None`` when the filter (a superset)
-        may have let it through: then :class:`_Unsure` is raised."""
+        may have let it through: then (or when a fetched document is one the server orders
+        otherwise) :class:`_Unsure` is raised."""
         clauses = list(clauses)
         after = None if query.cursor is None else translate.page_after(query)
         # one more than the limit tells whether there is a next page; the server takes a
@@ -1153,6 +1154,8 @@ class MongoBackend(Backend):
             cursor = cursor.limit(take)
         docs = await self._call(cursor.to_list(None), "query", collection)
         if by_value and not all(translate.sortable_document(d, query.order_by) for d in docs):
+            if sure is not None:
+                raise _Unsure  # the exact filter's page may not hold that document
             return None
         if sure is not None:
             checked = [sure(doc) for doc in docs]
