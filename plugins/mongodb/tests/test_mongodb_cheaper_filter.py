@@ -1,4 +1,4 @@
-"""Review of the cheaper filter an exact query with a limit is first sent with: a query
+"""The cheaper filter an exact query with a limit is first sent with: a query
 ordered by a value path raises or skips a document another client wrote exactly as the
 exact filter alone did, whatever the cheaper filter's superset holds beside the matches."""
 
