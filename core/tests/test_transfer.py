@@ -471,6 +471,20 @@ async def test_the_deepest_values_are_exported_and_imported(tmp_path: Path) -> N
     assert got is not None and got.value == nested(MAX_STORED_DEPTH)
 
 
+class _Failing(MemoryBackend):
+    """A source whose records cannot be read."""
+
+    async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
+        raise BackendUnavailable("the source went away")
+
+
+async def _source_that_fails() -> _Failing:
+    """A source holding one record, which fails when an export reads it."""
+    broken = _Failing()
+    await broken.put(Record("c", "k", 1))
+    return broken
+
+
 async def test_an_export_that_fails_leaves_the_earlier_file_as_it_was(
     source: satchel.Satchel, tmp_path: Path
 ) -> None:
@@ -478,12 +492,7 @@ async def test_an_export_that_fails_leaves_the_earlier_file_as_it_was(
     await transfer.export(source, path)
     before = path.read_bytes()
 
-    class Failing(MemoryBackend):
-        async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
-            raise BackendUnavailable("the source went away")
-
-    broken = Failing()
-    await broken.put(Record("c", "k", 1))
+    broken = await _source_that_fails()
     with pytest.raises(BackendUnavailable):
         await transfer.export(broken, path)
     assert path.read_bytes() == before
@@ -670,12 +679,7 @@ async def test_an_export_into_a_folder_that_takes_no_new_file_keeps_the_earlier_
 
     monkeypatch.setattr(tempfile, "mkstemp", no_new_file_here)
 
-    class Failing(MemoryBackend):
-        async def get_many(self, collection: str, keys: Sequence[str]) -> list[Record | None]:
-            raise BackendUnavailable("the source went away")
-
-    broken = Failing()
-    await broken.put(Record("c", "k", 1))
+    broken = await _source_that_fails()
     with pytest.raises(BackendUnavailable):
         await transfer.export(broken, path)
     assert path.read_bytes() == before
